@@ -1,0 +1,5 @@
+"""Allow ``python -m eventfold``."""
+
+from eventfold.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,4 @@
+"""Domain model: aggregates and domain events.
+
+Imports only the standard library and ``eventsourcing.domain``.
+"""

@@ -1,0 +1,1 @@
+"""Infrastructure: the file-based event store and source readers."""

@@ -1,0 +1,59 @@
+"""The few file-system calls the store makes, in one place.
+
+Every write and fsync of the store goes through this module, so that the
+durability rules live here and tests can inject faults (ENOSPC, EIO) by
+replacing ``pwrite`` or ``fsync``.
+"""
+
+from __future__ import annotations
+
+import os
+
+pwrite = os.pwrite
+fsync = os.fsync
+
+
+def write_all(fd: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset``, looping over short writes."""
+    view = memoryview(data)
+    while view:
+        written = pwrite(fd, view, offset)
+        if written <= 0:  # pragma: no cover - a zero-length write means no space
+            raise OSError(28, "No space left on device (short write)")
+        view = view[written:]
+        offset += written
+
+
+def fsync_dir(path: str) -> None:
+    """Make a directory entry (a created, renamed or removed file) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temporary file, fsync, rename, directory fsync."""
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write_all(fd, data, 0)
+        fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(path) or ".")
+
+
+def read_exact(fd: int, size: int, offset: int) -> bytes:
+    """Read up to ``size`` bytes at ``offset`` (fewer only at end of file)."""
+    chunks = []
+    while size > 0:
+        chunk = os.pread(fd, size, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,629 @@
+"""One append-only log of commits: segments, writer lock, recovery, reads.
+
+A log is a directory (see docs/FORMAT.md). Any number of processes may read
+it; one process at a time writes, holding ``LOCK`` with ``flock`` from its first
+write until it closes. A commit is acknowledged only after it is written and
+(with the default durable policy) fsynced. In memory nothing changes until
+the commit is durable, so a failed call leaves nothing visible, and a failed
+write or fsync poisons the writer until the log is reopened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+
+from eventfold.infra import fileio
+from eventfold.infra.errors import (
+    StoreClosedError,
+    StoreCorruptedError,
+    StoreLockedError,
+    StoreWriteError,
+)
+from eventfold.infra.logformat import (
+    HEADER_SIZE,
+    TRACKING_ID,
+    TRACKING_PREFIX,
+    FormatError,
+    RecordedEvent,
+    decode_body,
+    decode_event,
+    decode_header,
+    encode_commit,
+    encode_event,
+    pack_position,
+    unpack_position,
+)
+from eventfold.infra.logindex import LogIndex, originator_key
+
+logger = logging.getLogger("eventfold.store")
+
+SEGMENT_SUFFIX = ".seg"
+READ_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Tunables of a log; see the README's environment table."""
+
+    durable: bool = True
+    segment_bytes: int = 64 * 1024 * 1024
+    index_interval: int = 65536
+    poll_interval: float = 0.05
+    lock_timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class TornTail:
+    """Bytes after the last complete commit: an interrupted write."""
+
+    path: str
+    offset: int
+    length: int
+
+
+def segment_name(number: int) -> str:
+    return f"{number:08d}{SEGMENT_SUFFIX}"
+
+
+class Log:
+    """An append-only log of commits in one directory, shared within a process."""
+
+    def __init__(self, path: str, config: LogConfig) -> None:
+        self.path = path
+        self.config = config
+        self._lock: threading.RLock = threading.RLock()
+        self._read_fds: dict[int, int] = {}
+        self._lock_fd: int | None = None
+        self._write_fd: int | None = None
+        self._poisoned: BaseException | None = None
+        self._closed = False
+        self._refs = 1
+        self._listeners: set[threading.Event] = set()
+        self._watcher: threading.Thread | None = None
+        self.recovery_notes: list[str] = []
+        self.frames_scanned = 0
+        self.torn_tail: TornTail | None = None
+        os.makedirs(path, exist_ok=True)
+        self.index = LogIndex(path)
+        self._open()
+
+    # -- opening and recovery ---------------------------------------------
+
+    def _open(self) -> None:
+        index_existed = self.index.exists()
+        reason = self.index.load() or self._checkpoint_mismatch()
+        if reason:
+            self.index.reset()
+        self._adopt_checkpoint()
+        have_lock = self._try_lock()
+        try:
+            if reason and index_existed:
+                note = f"{self.index.dir}: {reason}; rebuilding the index from the log"
+                self.recovery_notes.append(note)
+                logger.warning(note)
+                if have_lock:
+                    self.index.discard_files()
+            self._catch_up(flush=have_lock)
+            if have_lock:
+                self._drop_torn_tail()
+        finally:
+            if have_lock:
+                self._unlock()
+
+    def _adopt_checkpoint(self) -> None:
+        index = self.index
+        self._next_id = index.covered + 1
+        self._end = index.end if index.end is not None else pack_position(1, 0)
+        self._last_commit = index.last_commit
+        self.tracking = dict(index.tracking)
+        self._since_flush = 0
+
+    def _checkpoint_mismatch(self) -> str | None:
+        """Check that the checkpoint's last commit is where it says, or say why not."""
+        index = self.index
+        if index.end is None:
+            return None
+        if index.last_commit is None:
+            return None if index.covered == 0 else "index checkpoint has no last commit"
+        seg, off = unpack_position(index.last_commit)
+        fd = self._read_fd(seg)
+        if fd is None:
+            return "index checkpoint names a missing segment"
+        try:
+            header = decode_header(fileio.read_exact(fd, HEADER_SIZE, off))
+            body = fileio.read_exact(fd, header.body_len, off + HEADER_SIZE)
+            decode_body(header, body)
+        except FormatError:
+            return "index checkpoint does not match the log"
+        if pack_position(seg, off + header.frame_len) != index.end:
+            return "index checkpoint end does not match the log"
+        if header.first_id + header.n_events - 1 != index.covered:
+            return "index checkpoint count does not match the log"
+        return None
+
+    def _segment_path(self, number: int) -> str:
+        return os.path.join(self.path, segment_name(number))
+
+    def _read_fd(self, number: int) -> int | None:
+        fd = self._read_fds.get(number)
+        if fd is None:
+            try:
+                fd = os.open(self._segment_path(number), os.O_RDONLY)
+            except FileNotFoundError:
+                return None
+            self._read_fds[number] = fd
+        return fd
+
+    def _catch_up(self, *, flush: bool) -> None:
+        """Apply the commits after ``self._end``; stop at the end or a torn tail."""
+        seg, off = unpack_position(self._end)
+        self.torn_tail = None
+        while True:
+            # Look for a later segment *before* reading this one: a writer only
+            # starts a segment after the previous one is complete.
+            has_next = os.path.exists(self._segment_path(seg + 1))
+            fd = self._read_fd(seg)
+            size = os.fstat(fd).st_size if fd is not None else 0
+            while fd is not None and off < size:
+                frame_len = self._apply_frame(seg, fd, off, size)
+                if frame_len is None:
+                    tail = TornTail(self._segment_path(seg), off, size - off)
+                    if has_next:
+                        raise StoreCorruptedError(
+                            tail.path, off, "incomplete commit before the end of the log"
+                        )
+                    self.torn_tail = tail
+                    return
+                off += frame_len
+                self._end = pack_position(seg, off)
+                if flush and self._since_flush >= self.config.index_interval:
+                    self._flush_index()
+            if not has_next:
+                return
+            seg, off = seg + 1, 0
+            self._end = pack_position(seg, 0)
+
+    def _apply_frame(self, seg: int, fd: int, off: int, size: int) -> int | None:
+        """Apply the commit at ``off``; return its length, or None for a torn tail."""
+        raw = fileio.read_exact(fd, HEADER_SIZE, off)
+        path = self._segment_path(seg)
+        try:
+            header = decode_header(raw)
+        except FormatError as e:
+            if len(raw) < HEADER_SIZE or self._is_zero(fd, off, size):
+                return None
+            raise StoreCorruptedError(path, off, e.reason) from None
+        if off + header.frame_len > size:
+            return None
+        if header.first_id != self._next_id:
+            msg = f"commit starts at id {header.first_id}, expected {self._next_id}"
+            raise StoreCorruptedError(path, off, msg)
+        body = fileio.read_exact(fd, header.body_len, off + HEADER_SIZE)
+        try:
+            tracking, events = decode_body(header, body)
+        except FormatError as e:
+            raise StoreCorruptedError(path, off + HEADER_SIZE + e.offset, e.reason) from None
+        base = off + HEADER_SIZE
+        for body_offset, event in events:
+            self.index.add(
+                event.id,
+                originator_key(event.originator_id),
+                event.originator_version,
+                pack_position(seg, base + body_offset),
+            )
+        if tracking is not None:
+            self.tracking[tracking[0]] = tracking[1]
+        self._next_id += header.n_events
+        self._last_commit = pack_position(seg, off)
+        self._since_flush += header.n_events + 1
+        self.frames_scanned += 1
+        return header.frame_len
+
+    @staticmethod
+    def _is_zero(fd: int, off: int, size: int) -> bool:
+        while off < size:
+            chunk = os.pread(fd, min(READ_CHUNK, size - off), off)
+            if not chunk or chunk.count(0) != len(chunk):
+                return False
+            off += len(chunk)
+        return True
+
+    def _drop_torn_tail(self) -> None:
+        """Writer only: keep a copy of a torn tail, then truncate it."""
+        tail = self.torn_tail
+        if tail is None:
+            return
+        torn_dir = os.path.join(self.path, "torn")
+        os.makedirs(torn_dir, exist_ok=True)
+        name = f"{os.path.basename(tail.path)}-{tail.offset}-{time.time_ns()}.bin"
+        copy = os.path.join(torn_dir, name)
+        with open(tail.path, "rb") as src:
+            src.seek(tail.offset)
+            fileio.atomic_write(copy, src.read())
+        fd = os.open(tail.path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, tail.offset)
+            fileio.fsync(fd)
+        finally:
+            os.close(fd)
+        note = (
+            f"{tail.path}: dropped a torn tail of {tail.length} bytes at byte offset "
+            f"{tail.offset} (an unacknowledged commit); copy kept in {copy}"
+        )
+        self.recovery_notes.append(note)
+        logger.warning(note)
+        self.torn_tail = None
+
+    # -- the writer lock -----------------------------------------------------
+
+    def _try_lock(self) -> bool:
+        fd = os.open(os.path.join(self.path, "LOCK"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+        return True
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _become_writer(self) -> None:
+        deadline = time.monotonic() + self.config.lock_timeout
+        while not self._try_lock():
+            if time.monotonic() >= deadline:
+                holder = self._lock_holder()
+                msg = (
+                    f"{self.path}: the store is being written by another process"
+                    f"{holder}; a store takes exactly one writer process at a time"
+                )
+                raise StoreLockedError(msg)
+            time.sleep(0.02)
+        try:
+            self._catch_up(flush=True)
+            self._drop_torn_tail()
+            seg, _ = unpack_position(self._end)
+            path = self._segment_path(seg)
+            created = not os.path.exists(path)
+            self._write_fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            if created:
+                fileio.fsync_dir(self.path)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _lock_holder(self) -> str:
+        try:
+            with open(os.path.join(self.path, "LOCK")) as f:
+                pid = f.read().strip()
+        except OSError:
+            return ""
+        return f" (pid {pid})" if pid else ""
+
+    @property
+    def is_writer(self) -> bool:
+        return self._lock_fd is not None
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock that serialises this log's readers and writers in-process."""
+        return self._lock
+
+    @property
+    def usable(self) -> bool:
+        """Open and not poisoned by a failed write."""
+        return not self._closed and self._poisoned is None
+
+    def _poison(self, error: BaseException) -> None:
+        """After a failed write: refuse writes, and let go of the writer lock."""
+        self._poisoned = error
+        if self._write_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._write_fd)
+            self._write_fd = None
+        self._unlock()
+
+    # -- writing -------------------------------------------------------------
+
+    def append(
+        self, stored_events: Sequence[StoredEvent], tracking: Tracking | None = None
+    ) -> list[int]:
+        """Commit events (and a tracking record) atomically; return their ids."""
+        with self._lock:
+            self._check_open()
+            if self._poisoned is not None:
+                msg = (
+                    f"{self.path}: an earlier write failed ({self._poisoned}); "
+                    "the store refuses writes until it is reopened"
+                )
+                raise StoreWriteError(msg)
+            if self._lock_fd is None:
+                self._become_writer()
+            if self._since_flush >= self.config.index_interval:
+                self._guarded(self._flush_index)
+            keys = self._check_unique(stored_events)
+            if tracking is not None:
+                self._check_tracking(tracking)
+            if not stored_events and tracking is None:
+                return []
+            first = self._next_id
+            try:
+                encoded = [
+                    encode_event(
+                        first + i, s.originator_id, s.originator_version, s.topic, s.state
+                    )
+                    for i, s in enumerate(stored_events)
+                ]
+                track = None
+                if tracking is not None:
+                    track = (tracking.application_name, tracking.notification_id)
+                frame = encode_commit(first, encoded, track)
+            except ValueError as e:
+                raise IntegrityError(str(e)) from e
+            seg, off = unpack_position(self._end)
+            if off >= self.config.segment_bytes:
+                seg, off = self._guarded(self._roll_segment)
+            self._write_frame(frame, seg, off)
+            position = off + HEADER_SIZE
+            if track is not None:
+                position += TRACKING_PREFIX.size + len(track[0].encode()) + TRACKING_ID.size
+            for i, s in enumerate(stored_events):
+                self.index.add(first + i, keys[i], s.originator_version,
+                               pack_position(seg, position))
+                position += len(encoded[i])
+            if track is not None:
+                self.tracking[track[0]] = track[1]
+            self._next_id += len(stored_events)
+            self._last_commit = pack_position(seg, off)
+            self._end = pack_position(seg, off + len(frame))
+            self._since_flush += len(stored_events) + 1
+            self._notify()
+            return list(range(first, first + len(stored_events)))
+
+    def _check_unique(self, stored_events: Sequence[StoredEvent]) -> list[bytes]:
+        keys: list[bytes] = []
+        seen: set[tuple[bytes, int]] = set()
+        for s in stored_events:
+            key = originator_key(s.originator_id)
+            pair = (key, s.originator_version)
+            if pair in seen:
+                msg = f"Stored events are not unique: {s.originator_id} v{s.originator_version}"
+                raise IntegrityError(msg)
+            seen.add(pair)
+            nid = self.index.find(key, s.originator_version)
+            if nid is not None and self._same_originator(nid, s.originator_id):
+                msg = (
+                    f"Stored event already recorded: {s.originator_id} "
+                    f"v{s.originator_version} (notification {nid})"
+                )
+                raise IntegrityError(msg)
+            keys.append(key)
+        return keys
+
+    def _same_originator(self, nid: int, originator_id: UUID | str) -> bool:
+        return str(self.read_events([nid])[0].originator_id) == str(originator_id)
+
+    def _check_tracking(self, tracking: Tracking) -> None:
+        current = self.tracking.get(tracking.application_name)
+        if current is not None and current >= tracking.notification_id:
+            msg = (
+                f"Tracking notification ID {tracking.notification_id} not greater "
+                f"than current max tracking ID {current} "
+                f"for {tracking.application_name!r}"
+            )
+            raise IntegrityError(msg)
+
+    def _write_frame(self, frame: bytes, seg: int, off: int) -> None:
+        assert self._write_fd is not None
+        try:
+            fileio.write_all(self._write_fd, frame, off)
+            if self.config.durable:
+                fileio.fsync(self._write_fd)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._write_fd, off)
+                fileio.fsync(self._write_fd)
+            self._poison(e)
+            msg = (
+                f"{self._segment_path(seg)}: writing a commit at byte offset {off} "
+                f"failed: {e}; nothing of it was recorded, and the store refuses "
+                "writes until it is reopened"
+            )
+            raise StoreWriteError(msg) from e
+
+    def _roll_segment(self) -> tuple[int, int]:
+        seg, _ = unpack_position(self._end)
+        new = seg + 1
+        fd = os.open(self._segment_path(new), os.O_WRONLY | os.O_CREAT, 0o644)
+        fileio.fsync_dir(self.path)
+        assert self._write_fd is not None
+        os.close(self._write_fd)
+        self._write_fd = fd
+        self._end = pack_position(new, 0)
+        return new, 0
+
+    def _flush_index(self) -> None:
+        self.index.flush(self._last_commit, self._end, self.tracking)
+        self._since_flush = 0
+
+    def _guarded(self, step):  # type: ignore[no-untyped-def]
+        """Run a writer step; an OSError poisons the writer."""
+        try:
+            return step()
+        except OSError as e:
+            self._poison(e)
+            msg = f"{self.path}: {e}; the store refuses writes until it is reopened"
+            raise StoreWriteError(msg) from e
+
+    # -- reading -------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Readers: pick up what another process committed since the last call."""
+        with self._lock:
+            self._check_open()
+            if self._lock_fd is not None:
+                return
+            if self.index.mem_size > 2 * self.config.index_interval and not (
+                self.index.reload_if_newer()
+            ):
+                self._adopt_checkpoint()
+            self._catch_up(flush=False)
+
+    @property
+    def max_id(self) -> int:
+        return self._next_id - 1
+
+    def read_events(self, nids: Sequence[int]) -> list[RecordedEvent]:
+        """Read events by notification id, verifying each record's checksum."""
+        with self._lock:
+            if not nids:
+                return []
+            reader = _ChunkReader(self)
+            if len(nids) > 1 and nids[-1] - nids[0] == len(nids) - 1:
+                positions = self.index.positions(nids[0], nids[-1])
+            else:
+                positions = [self.index.position_of(n) for n in nids]
+            return [reader.event(nid, pos) for nid, pos in zip(nids, positions, strict=True)]
+
+    def corruption(self, position: int, reason: str) -> StoreCorruptedError:
+        seg, off = unpack_position(position)
+        return StoreCorruptedError(self._segment_path(seg), off, reason)
+
+    # -- listeners (subscriptions) -------------------------------------------
+
+    def listen(self, event: threading.Event) -> None:
+        with self._lock:
+            self._listeners.add(event)
+            if self._watcher is None:
+                self._watcher = threading.Thread(
+                    target=_watch, args=(weakref.ref(self),), daemon=True
+                )
+                self._watcher.start()
+
+    def unlisten(self, event: threading.Event) -> None:
+        with self._lock:
+            self._listeners.discard(event)
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener.set()
+
+    def _has_news(self) -> bool:
+        with self._lock:
+            if self._closed:
+                return False
+            seg, off = unpack_position(self._end)
+            if os.path.exists(self._segment_path(seg + 1)):
+                return True
+            fd = self._read_fd(seg)
+            return fd is not None and os.fstat(fd).st_size > off
+
+    # -- lifetime --------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"{self.path}: the store is closed")
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._refs += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._refs -= 1
+            if self._refs <= 0:
+                self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if self._lock_fd is not None and self._poisoned is None and self._since_flush:
+                try:
+                    self._flush_index()
+                except OSError as e:  # the index trails the log: rebuilt next time
+                    logger.warning("%s: index not flushed at close: %s", self.path, e)
+            self._closed = True
+            self._listeners.clear()
+            for fd in self._read_fds.values():
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._read_fds.clear()
+            if self._write_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._write_fd)
+                self._write_fd = None
+            self.index.close()
+            self._unlock()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+class _ChunkReader:
+    """Reads event records through a window of the segment, one pread per chunk."""
+
+    def __init__(self, log: Log) -> None:
+        self._log = log
+        self._seg = -1
+        self._start = 0
+        self._buf = b""
+
+    def event(self, nid: int, position: int) -> RecordedEvent:
+        seg, off = unpack_position(position)
+        rel = off - self._start
+        if seg != self._seg or rel < 0 or rel + 8 > len(self._buf):
+            self._load(seg, off, READ_CHUNK)
+            rel = 0
+        length = int.from_bytes(self._buf[rel : rel + 4], "little")
+        if rel + 8 + length > len(self._buf):
+            self._load(seg, off, max(READ_CHUNK, 8 + length))
+            rel = 0
+        try:
+            event, _ = decode_event(self._buf, rel)
+        except FormatError as e:
+            raise self._log.corruption(position, e.reason) from None
+        if event.id != nid:
+            msg = f"index points at event {event.id} for notification {nid}"
+            raise self._log.corruption(position, msg)
+        return event
+
+    def _load(self, seg: int, off: int, size: int) -> None:
+        fd = self._log._read_fd(seg)
+        if fd is None:
+            raise self._log.corruption(pack_position(seg, off), "segment is missing")
+        self._seg, self._start = seg, off
+        self._buf = fileio.read_exact(fd, size, off)
+
+
+def _watch(ref: weakref.ReferenceType[Log]) -> None:
+    """Notify subscriptions of commits made by other processes (polling)."""
+    while True:
+        log = ref()
+        if log is None or log._closed:
+            return
+        interval = log.config.poll_interval
+        try:
+            if log._listeners and not log.is_writer and log._has_news():
+                log._notify()
+        except OSError:
+            pass
+        del log
+        time.sleep(interval)

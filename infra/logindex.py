@@ -1,0 +1,376 @@
+"""The persisted index of one log: it trails the log and is rebuilt from it.
+
+Two structures, both covering notification ids ``1..covered``:
+
+- ``index/offsets``: one little-endian u64 per notification id, the packed
+  position of that event's record in the log;
+- ``index/run-NNNNNNNN.idx``: sorted runs of 32-byte entries
+  ``key:16 (version + 2**63):u64be id:u64be`` (``key`` is BLAKE2b-128 of
+  ``str(originator_id)``), so byte order is (key, version) order and lookups
+  are binary searches over a memory map. Runs are merged like a binary
+  counter, so there are at most log2(events / interval) + 1 of them.
+
+``index/CHECKPOINT`` names what is covered and where the log stood. Events
+after the checkpoint live in a bounded in-memory table until the next flush.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import json
+import mmap
+import os
+import struct
+from array import array
+from collections.abc import Iterable, Iterator
+from hashlib import blake2b
+from uuid import UUID
+
+from eventfold.infra import fileio
+from eventfold.infra.logformat import crc32
+
+ENTRY = struct.Struct(">16sQQ")
+ENTRY_SIZE = ENTRY.size
+VERSION_BIAS = 1 << 63
+RUN_MAGIC = b"EFIX"
+RUN_HEADER = struct.Struct("<4sQI")  # magic, entry count, CRC-32 of the entries
+OFFSET = struct.Struct("<Q")
+CHECKPOINT_FORMAT = 1
+
+
+def originator_key(originator_id: UUID | str) -> bytes:
+    """The 16-byte index key of an originator id (a UUID and its string agree)."""
+    return blake2b(str(originator_id).encode("utf-8"), digest_size=16).digest()
+
+
+def version_bytes(version: int) -> bytes:
+    return struct.pack(">Q", version + VERSION_BIAS)
+
+
+class Run:
+    """One immutable sorted run file, memory-mapped."""
+
+    def __init__(self, path: str, count: int, crc: int) -> None:
+        self.path = path
+        self.name = os.path.basename(path)
+        self.count = count
+        self.crc = crc
+        self._fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(self._fd).st_size
+            if size != RUN_HEADER.size + count * ENTRY_SIZE:
+                msg = f"{path}: size {size} does not hold {count} entries"
+                raise ValueError(msg)
+            self._mm = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        magic, stored_count, stored_crc = RUN_HEADER.unpack_from(self._mm)
+        if (magic, stored_count, stored_crc) != (RUN_MAGIC, count, crc):
+            self.close()
+            msg = f"{path}: header does not match the checkpoint"
+            raise ValueError(msg)
+
+    def _at(self, i: int) -> bytes:
+        start = RUN_HEADER.size + i * ENTRY_SIZE
+        return self._mm[start : start + ENTRY_SIZE]
+
+    def _lower_bound(self, prefix: bytes) -> int:
+        lo, hi, n = 0, self.count, len(prefix)
+        mm, base = self._mm, RUN_HEADER.size
+        while lo < hi:
+            mid = (lo + hi) // 2
+            start = base + mid * ENTRY_SIZE
+            if mm[start : start + n] < prefix:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def find(self, key: bytes, version: int) -> int | None:
+        prefix = key + version_bytes(version)
+        i = self._lower_bound(prefix)
+        if i < self.count:
+            entry = self._at(i)
+            if entry[:24] == prefix:
+                return int(ENTRY.unpack(entry)[2])
+        return None
+
+    def versions(self, key: bytes) -> Iterator[tuple[int, int]]:
+        i = self._lower_bound(key)
+        while i < self.count:
+            entry_key, biased, nid = ENTRY.unpack(self._at(i))
+            if entry_key != key:
+                break
+            yield biased - VERSION_BIAS, nid
+            i += 1
+
+    def entries(self) -> Iterator[bytes]:
+        for i in range(self.count):
+            yield self._at(i)
+
+    def verify(self) -> str | None:
+        """Check the CRC and sort order; return what is wrong, or None."""
+        body = memoryview(self._mm)[RUN_HEADER.size :]
+        try:
+            if crc32(body) != self.crc:
+                return f"{self.path}: index run checksum mismatch"
+        finally:
+            body.release()
+        previous = b""
+        for entry in self.entries():
+            if entry <= previous:
+                return f"{self.path}: index run is not sorted"
+            previous = entry
+        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self._mm.close()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+def write_run(path: str, entries: Iterable[bytes]) -> tuple[int, int]:
+    """Write sorted entries as a run file (durably); return (count, crc)."""
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        offset = RUN_HEADER.size
+        count, crc = 0, 0
+        buffer: list[bytes] = []
+        for entry in entries:
+            buffer.append(entry)
+            if len(buffer) == 8192:
+                chunk = b"".join(buffer)
+                fileio.write_all(fd, chunk, offset)
+                crc = crc32(chunk, crc)
+                offset += len(chunk)
+                count += len(buffer)
+                buffer.clear()
+        if buffer:
+            chunk = b"".join(buffer)
+            fileio.write_all(fd, chunk, offset)
+            crc = crc32(chunk, crc)
+            count += len(buffer)
+        fileio.write_all(fd, RUN_HEADER.pack(RUN_MAGIC, count, crc), 0)
+        fileio.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return count, crc
+
+
+class LogIndex:
+    """The persisted index plus the in-memory table of what follows it."""
+
+    def __init__(self, log_dir: str) -> None:
+        self.dir = os.path.join(log_dir, "index")
+        self.checkpoint_path = os.path.join(self.dir, "CHECKPOINT")
+        self.offsets_path = os.path.join(self.dir, "offsets")
+        self.runs: list[Run] = []
+        self._offsets_fd: int | None = None
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.covered = 0
+        self.last_commit: int | None = None
+        self.end: int | None = None
+        self.tracking: dict[str, int] = {}
+        self.next_run = 1
+        self.mem_offsets = array("Q")
+        self.mem_entries: list[tuple[bytes, int]] = []
+        self.mem_keys: dict[bytes, dict[int, int]] = {}
+
+    @property
+    def mem_size(self) -> int:
+        return len(self.mem_offsets)
+
+    # -- loading -----------------------------------------------------------
+
+    def exists(self) -> bool:
+        return os.path.exists(self.dir) and bool(os.listdir(self.dir))
+
+    def load(self) -> str | None:
+        """Load the checkpoint and its files; return why it is unusable, or None."""
+        self.close()
+        self._reset_state()
+        try:
+            with open(self.checkpoint_path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return "no index checkpoint" if self.exists() else None
+        try:
+            doc_bytes, _, crc_hex = raw.rstrip(b"\n").rpartition(b"\n")
+            if int(crc_hex, 16) != crc32(doc_bytes):
+                return "index checkpoint checksum mismatch"
+            doc = json.loads(doc_bytes)
+            if doc["format"] != CHECKPOINT_FORMAT:
+                return f"unknown index checkpoint format {doc['format']!r}"
+            covered = int(doc["covered"])
+            runs = [
+                Run(os.path.join(self.dir, r["name"]), int(r["count"]), int(r["crc"]))
+                for r in doc["runs"]
+            ]
+            self.runs = runs
+            if sum(r.count for r in runs) != covered:
+                return "index runs do not add up to the checkpoint"
+            self._offsets_fd = os.open(self.offsets_path, os.O_RDWR | os.O_CREAT)
+            if os.fstat(self._offsets_fd).st_size < covered * OFFSET.size:
+                return "index offsets file is shorter than the checkpoint"
+        except (ValueError, KeyError, TypeError, OSError) as e:
+            return f"index checkpoint unusable ({e})"
+        self.covered = covered
+        self.last_commit = doc["last_commit"]
+        self.end = doc["end"]
+        self.tracking = {str(k): int(v) for k, v in doc["tracking"].items()}
+        self.next_run = int(doc["next_run"])
+        return None
+
+    def reset(self) -> None:
+        """Forget the persisted index (in memory): everything is rescanned."""
+        self.close()
+        self._reset_state()
+
+    def discard_files(self) -> None:
+        """Remove the persisted index so that a rebuild starts clean (writer only)."""
+        self.reset()
+        if os.path.isdir(self.dir):
+            for name in os.listdir(self.dir):
+                os.unlink(os.path.join(self.dir, name))
+            fileio.fsync_dir(self.dir)
+
+    def reload_if_newer(self) -> bool:
+        """Reader side: adopt a checkpoint that a writer flushed since we looked.
+
+        Returns False when the index had to be reset (the caller rescans).
+        """
+        try:
+            with open(self.checkpoint_path, "rb") as f:
+                doc_bytes, _, _ = f.read().rstrip(b"\n").rpartition(b"\n")
+            newer = int(json.loads(doc_bytes)["covered"])
+        except (OSError, ValueError, KeyError):
+            return True
+        if newer <= self.covered or newer > self.covered + self.mem_size:
+            return True
+        kept = self.mem_entries[newer - self.covered :]
+        kept_offsets = self.mem_offsets[newer - self.covered :]
+        if self.load() is not None or self.covered != newer:
+            self.reset()
+            return False
+        for i, (key, version) in enumerate(kept):
+            self.add(newer + 1 + i, key, version, kept_offsets[i])
+        return True
+
+    # -- the in-memory table ----------------------------------------------
+
+    def add(self, nid: int, key: bytes, version: int, position: int) -> None:
+        assert nid == self.covered + len(self.mem_offsets) + 1, nid
+        self.mem_offsets.append(position)
+        self.mem_entries.append((key, version))
+        self.mem_keys.setdefault(key, {})[version] = nid
+
+    # -- lookups -----------------------------------------------------------
+
+    def position_of(self, nid: int) -> int:
+        return self.positions(nid, nid)[0]
+
+    def positions(self, first: int, last: int) -> list[int]:
+        """Positions of the events ``first..last`` (all must exist)."""
+        result: list[int] = []
+        if first <= self.covered:
+            upto = min(last, self.covered)
+            assert self._offsets_fd is not None
+            raw = fileio.read_exact(
+                self._offsets_fd, (upto - first + 1) * OFFSET.size, (first - 1) * 8
+            )
+            result.extend(array("Q", raw))
+            first = upto + 1
+        if first <= last:
+            lo = first - self.covered - 1
+            result.extend(self.mem_offsets[lo : last - self.covered])
+        return result
+
+    def find(self, key: bytes, version: int) -> int | None:
+        mem = self.mem_keys.get(key)
+        if mem is not None and version in mem:
+            return mem[version]
+        for run in self.runs:
+            nid = run.find(key, version)
+            if nid is not None:
+                return nid
+        return None
+
+    def versions(self, key: bytes) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        for run in self.runs:
+            found.extend(run.versions(key))
+        found.extend(self.mem_keys.get(key, {}).items())
+        found.sort()
+        return found
+
+    # -- flushing (writer only) ---------------------------------------------
+
+    def flush(self, last_commit: int | None, end: int, tracking: dict[str, int]) -> None:
+        """Persist the in-memory table: offsets, a new run, merges, checkpoint."""
+        os.makedirs(self.dir, exist_ok=True)
+        if self._offsets_fd is None:
+            self._offsets_fd = os.open(self.offsets_path, os.O_RDWR | os.O_CREAT, 0o644)
+        obsolete: list[Run] = []
+        if self.mem_offsets:
+            fileio.write_all(
+                self._offsets_fd, self.mem_offsets.tobytes(), self.covered * 8
+            )
+            fileio.fsync(self._offsets_fd)
+            first = self.covered + 1
+            entries = sorted(
+                ENTRY.pack(key, version + VERSION_BIAS, first + i)
+                for i, (key, version) in enumerate(self.mem_entries)
+            )
+            self.runs.append(self._new_run(entries))
+            while len(self.runs) >= 2 and self.runs[-2].count <= self.runs[-1].count:
+                newer, older = self.runs.pop(), self.runs.pop()
+                self.runs.append(
+                    self._new_run(heapq.merge(older.entries(), newer.entries()))
+                )
+                obsolete += [older, newer]
+        fileio.fsync_dir(self.dir)
+        covered = self.covered + len(self.mem_offsets)
+        doc = {
+            "format": CHECKPOINT_FORMAT,
+            "covered": covered,
+            "last_commit": last_commit,
+            "end": end,
+            "tracking": tracking,
+            "next_run": self.next_run,
+            "runs": [{"name": r.name, "count": r.count, "crc": r.crc} for r in self.runs],
+        }
+        doc_bytes = json.dumps(doc, sort_keys=True).encode("utf-8")
+        fileio.atomic_write(
+            self.checkpoint_path, doc_bytes + b"\n" + b"%08x\n" % crc32(doc_bytes)
+        )
+        for run in obsolete:
+            run.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(run.path)
+        self.covered = covered
+        self.last_commit, self.end, self.tracking = last_commit, end, dict(tracking)
+        self.mem_offsets = array("Q")
+        self.mem_entries = []
+        self.mem_keys = {}
+
+    def _new_run(self, entries: Iterable[bytes]) -> Run:
+        path = os.path.join(self.dir, f"run-{self.next_run:08d}.idx")
+        self.next_run += 1
+        count, crc = write_run(path, entries)
+        return Run(path, count, crc)
+
+    def close(self) -> None:
+        for run in self.runs:
+            run.close()
+        self.runs = []
+        if self._offsets_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._offsets_fd)
+            self._offsets_fd = None

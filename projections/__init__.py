@@ -1,0 +1,1 @@
+"""Projection framework and built-in projections."""
