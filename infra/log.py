@@ -103,6 +103,10 @@ class Log:
     def _open(self) -> None:
         index_existed = self.index.exists()
         reason = self.index.load() or self._checkpoint_mismatch()
+        first_segment = self._segment_path(1)
+        has_data = os.path.exists(first_segment) and os.path.getsize(first_segment) > 0
+        if reason is None and not index_existed and has_data:
+            reason, index_existed = "no index", True
         if reason:
             self.index.reset()
         self._adopt_checkpoint()

@@ -1,0 +1,223 @@
+"""Damage is named, not skipped: torn tails are dropped, corruption is reported."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from eventfold.infra.errors import StoreCorruptedError
+from eventfold.infra.logformat import HEADER_SIZE
+
+from storehelpers import (
+    commit_offsets,
+    factory_for,
+    file_size,
+    flip_byte,
+    new_events,
+    recorder_of,
+    segment,
+    states,
+)
+
+
+def write_commits(path: Path, commits: int, per_commit: int = 3, **settings: int) -> None:
+    factory = factory_for(path, **settings)
+    recorder = recorder_of(factory)
+    for c in range(commits):
+        recorder.insert_events(new_events(per_commit, tag=f"c{c}"))
+    factory.close()
+
+
+def test_truncated_trailing_commit_is_ignored(store_path: Path) -> None:
+    write_commits(store_path, 5)
+    seg = segment(store_path)
+    last = commit_offsets(seg)[-1]
+    with open(seg, "r+b") as f:
+        f.truncate(file_size(seg) - 7)
+
+    factory = factory_for(store_path)
+    recorder = recorder_of(factory)
+    assert recorder.max_notification_id() == 12
+    assert file_size(seg) == last
+    torn = list((store_path / "stored_events" / "torn").iterdir())
+    assert len(torn) == 1 and torn[0].stat().st_size > 0
+    assert any(f"byte offset {last}" in n for n in recorder.log.recovery_notes)
+    assert recorder.insert_events(new_events(2)) == [13, 14]
+    factory.close()
+
+
+def test_partial_header_at_the_end_is_a_torn_tail(store_path: Path) -> None:
+    write_commits(store_path, 2)
+    seg = segment(store_path)
+    size = file_size(seg)
+    with open(seg, "ab") as f:
+        f.write(b"EFC1\x00\x00\x00")
+    factory = factory_for(store_path)
+    assert recorder_of(factory).max_notification_id() == 6
+    assert file_size(seg) == size
+    factory.close()
+
+
+def test_zero_filled_tail_is_a_torn_tail(store_path: Path) -> None:
+    write_commits(store_path, 2)
+    seg = segment(store_path)
+    size = file_size(seg)
+    with open(seg, "ab") as f:
+        f.write(bytes(4096))
+    factory = factory_for(store_path)
+    assert recorder_of(factory).max_notification_id() == 6
+    assert file_size(seg) == size
+    factory.close()
+
+
+def test_checksum_mismatch_in_last_commit_is_reported_not_dropped(
+    store_path: Path,
+) -> None:
+    write_commits(store_path, 4)
+    seg = segment(store_path)
+    last = commit_offsets(seg)[-1]
+    size = file_size(seg)
+    flip_byte(seg, last + HEADER_SIZE + 20)
+    with pytest.raises(StoreCorruptedError) as caught:
+        factory_for(store_path).application_recorder()
+    assert caught.value.path == str(seg)
+    assert caught.value.offset == last + HEADER_SIZE
+    assert f"byte offset {last + HEADER_SIZE}" in str(caught.value)
+    assert file_size(seg) == size  # committed data is never truncated
+
+
+def test_checksum_mismatch_in_middle_commit_is_reported_on_read(
+    store_path: Path,
+) -> None:
+    write_commits(store_path, 4)
+    seg = segment(store_path)
+    second = commit_offsets(seg)[1]
+    event_offset = second + HEADER_SIZE  # first event record of commit 2
+    flip_byte(seg, event_offset + 30)
+    factory = factory_for(store_path)
+    recorder = recorder_of(factory)
+    with pytest.raises(StoreCorruptedError) as caught:
+        recorder.select_notifications(None, 100)
+    assert caught.value.offset == event_offset
+    assert "event checksum mismatch" in str(caught.value)
+    factory.close()
+
+
+def test_flipped_header_byte_in_middle_commit_is_reported_when_scanning(
+    store_path: Path,
+) -> None:
+    write_commits(store_path, 4)
+    shutil.rmtree(store_path / "stored_events" / "index")
+    seg = segment(store_path)
+    second = commit_offsets(seg)[1]
+    flip_byte(seg, second + 9)
+    with pytest.raises(StoreCorruptedError) as caught:
+        factory_for(store_path).application_recorder()
+    assert caught.value.offset == second
+    assert "bad commit header" in caught.value.reason
+
+
+def test_index_deleted_is_rebuilt(store_path: Path) -> None:
+    write_commits(store_path, 40, per_commit=5, index_interval=30)
+    shutil.rmtree(store_path / "stored_events" / "index")
+    factory = factory_for(store_path, index_interval=30)
+    recorder = recorder_of(factory)
+    assert recorder.max_notification_id() == 200
+    assert len(states(recorder)) == 200
+    assert any("no index; rebuilding" in n for n in recorder.log.recovery_notes)
+    assert (store_path / "stored_events" / "index" / "CHECKPOINT").exists()
+    factory.close()
+    # Reopening now reads only what follows the rebuilt checkpoint.
+    factory = factory_for(store_path, index_interval=30)
+    recorder = recorder_of(factory)
+    assert recorder.log.frames_scanned == 0
+    assert len(states(recorder)) == 200
+    factory.close()
+
+
+def test_stale_index_is_caught_up(store_path: Path, tmp_path: Path) -> None:
+    write_commits(store_path, 10, index_interval=5)
+    shutil.copytree(store_path / "stored_events" / "index", tmp_path / "old-index")
+    write_commits(store_path, 10, index_interval=5)
+    shutil.rmtree(store_path / "stored_events" / "index")
+    shutil.copytree(tmp_path / "old-index", store_path / "stored_events" / "index")
+    factory = factory_for(store_path, index_interval=5)
+    recorder = recorder_of(factory)
+    assert recorder.max_notification_id() == 60
+    assert recorder.log.frames_scanned == 10
+    assert [s.decode().split(":")[0] for s in states(recorder)][::3] == [
+        f"c{c}" for c in range(10)
+    ] * 2
+    factory.close()
+
+
+def test_wrong_index_is_rebuilt(store_path: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    write_commits(other, 30, index_interval=5)
+    write_commits(store_path, 7, index_interval=5)
+    shutil.rmtree(store_path / "stored_events" / "index")
+    shutil.copytree(other / "stored_events" / "index", store_path / "stored_events" / "index")
+    factory = factory_for(store_path, index_interval=5)
+    recorder = recorder_of(factory)
+    assert any("rebuilding the index" in n for n in recorder.log.recovery_notes)
+    assert recorder.max_notification_id() == 21
+    assert len(states(recorder)) == 21
+    factory.close()
+
+
+def test_index_runs_agree_with_a_reference(store_path: Path) -> None:
+    import random
+    from uuid import uuid4
+
+    rng = random.Random(7)
+    originators = [uuid4() for _ in range(40)]
+    versions = dict.fromkeys(originators, 0)
+    reference: dict[object, list[bytes]] = {o: [] for o in originators}
+    factory = factory_for(store_path, index_interval=16)
+    recorder = recorder_of(factory)
+    for i in range(300):
+        o = rng.choice(originators)
+        n = rng.randint(1, 3)
+        batch = [
+            StoredEvent(o, versions[o] + k, "t", f"{i}:{k}".encode()) for k in range(n)
+        ]
+        recorder.insert_events(batch)
+        versions[o] += n
+        reference[o] += [e.state for e in batch]
+    assert len(recorder.log.index.runs) > 1
+    for o in originators:
+        assert [e.state for e in recorder.select_events(o)] == reference[o]
+        if reference[o]:
+            old = StoredEvent(o, 0, "t", b"again")  # lives in an old run by now
+            with pytest.raises(IntegrityError):
+                recorder.insert_events([old])
+    factory.close()
+    factory = factory_for(store_path, index_interval=16)
+    recorder = recorder_of(factory)
+    for o in originators:
+        got = recorder.select_events(o, gt=1, lte=4, desc=True, limit=2)
+        want = [(v, s) for v, s in enumerate(reference[o]) if 1 < v <= 4][::-1][:2]
+        assert [(e.originator_version, e.state) for e in got] == want
+    factory.close()
+
+
+def test_segments_roll_over_and_torn_commit_mid_log_is_corruption(
+    store_path: Path,
+) -> None:
+    write_commits(store_path, 60, per_commit=4, segment_bytes=1024)
+    log_dir = store_path / "stored_events"
+    segments = sorted(log_dir.glob("*.seg"))
+    assert len(segments) > 3
+    factory = factory_for(store_path, segment_bytes=1024)
+    assert len(states(recorder_of(factory))) == 240
+    factory.close()
+    shutil.rmtree(log_dir / "index")
+    with open(segments[1], "r+b") as f:
+        f.truncate(file_size(segments[1]) - 5)
+    with pytest.raises(StoreCorruptedError) as caught:
+        factory_for(store_path, segment_bytes=1024).application_recorder()
+    assert caught.value.path == str(segments[1])
+    assert "before the end of the log" in caught.value.reason
