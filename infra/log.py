@@ -79,7 +79,9 @@ def segment_name(number: int) -> str:
 class Log:
     """An append-only log of commits in one directory, shared within a process."""
 
-    def __init__(self, path: str, config: LogConfig) -> None:
+    def __init__(
+        self, path: str, config: LogConfig, *, rebuild_index: bool = False
+    ) -> None:
         self.path = path
         self.config = config
         self._lock: threading.RLock = threading.RLock()
@@ -96,13 +98,15 @@ class Log:
         self.torn_tail: TornTail | None = None
         os.makedirs(path, exist_ok=True)
         self.index = LogIndex(path)
-        self._open()
+        self._open(rebuild_index)
 
     # -- opening and recovery ---------------------------------------------
 
-    def _open(self) -> None:
+    def _open(self, rebuild_index: bool) -> None:
         index_existed = self.index.exists()
         reason = self.index.load() or self._checkpoint_mismatch()
+        if rebuild_index:
+            reason = "index rebuild requested"
         first_segment = self._segment_path(1)
         has_data = os.path.exists(first_segment) and os.path.getsize(first_segment) > 0
         if reason is None and not index_existed and has_data:

@@ -1,0 +1,108 @@
+"""A failed write or fsync raises, leaves nothing visible and poisons the writer."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from eventfold.infra import fileio
+from eventfold.infra.errors import StoreWriteError
+
+from storehelpers import factory_for, file_size, new_events, recorder_of, segment, states
+
+
+def test_fsync_failure_poisons_the_writer(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = factory_for(store_path)
+    recorder = recorder_of(factory)
+    recorder.insert_events(new_events(3, "ok"))
+    size = file_size(segment(store_path))
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(fileio, "fsync", failing_fsync)
+    with pytest.raises(StoreWriteError, match="refuses writes until it is reopened"):
+        recorder.insert_events(new_events(2, "lost"))
+    monkeypatch.undo()
+
+    assert recorder.max_notification_id() == 3
+    assert file_size(segment(store_path)) == size
+    # Never retry the fsync and carry on: the writer stays refused.
+    with pytest.raises(StoreWriteError, match="an earlier write failed"):
+        recorder.insert_events(new_events(1, "after"))
+    factory.close()
+
+    factory = factory_for(store_path)
+    recorder = recorder_of(factory)
+    assert [s.split(b":")[0] for s in states(recorder)] == [b"ok"] * 3
+    assert recorder.insert_events(new_events(1, "reopened")) == [4]
+    factory.close()
+
+
+def test_short_write_with_enospc_leaves_the_store_as_it_was(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = factory_for(store_path)
+    recorder = recorder_of(factory)
+    recorder.insert_events(new_events(3, "ok"))
+    size = file_size(segment(store_path))
+    calls = []
+
+    def half_then_full(fd: int, data: memoryview, offset: int) -> int:
+        if calls:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        calls.append(1)
+        return os.pwrite(fd, data[: len(data) // 2], offset)
+
+    monkeypatch.setattr(fileio, "pwrite", half_then_full)
+    with pytest.raises(StoreWriteError, match="No space left"):
+        recorder.insert_events(new_events(50, "big"))
+    monkeypatch.undo()
+    assert file_size(segment(store_path)) == size
+    assert recorder.max_notification_id() == 3
+    factory.close()
+    factory = factory_for(store_path)
+    assert len(states(recorder_of(factory))) == 3
+    factory.close()
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path):  # type: ignore[no-untyped-def]
+    mount_point = tmp_path / "tmpfs"
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_disk_full_on_a_real_filesystem_leaves_the_store_as_it_was(
+    small_tmpfs: Path,
+) -> None:
+    store = small_tmpfs / "store"
+    factory = factory_for(store, index_interval=10**6)
+    recorder = recorder_of(factory)
+    acknowledged = 0
+    with pytest.raises(StoreWriteError, match="No space left on device"):
+        for _ in range(10_000):
+            acknowledged += len(recorder.insert_events(new_events(20, "x" * 200)))
+    assert acknowledged > 0
+    assert recorder.max_notification_id() == acknowledged
+    factory.close()
+    factory = factory_for(store, index_interval=10**6)
+    recorder = recorder_of(factory)
+    assert recorder.max_notification_id() == acknowledged
+    assert len(states(recorder)) == acknowledged
+    assert recorder.log.torn_tail is None
+    factory.close()
