@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench bench-scale lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +29,14 @@ test: $(TEST_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_store.py
+	$(BIN)/python benchmarks/bench_scale.py 200000
+
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/bench_scale.py 2000000
 
 lint: $(TEST_STAMP)
-	$(BIN)/python -m pip install --quiet ruff mypy
+	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/ruff check .
-	$(BIN)/mypy __init__.py infra domain projections cli.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -17,8 +17,9 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
@@ -47,6 +48,7 @@ from eventfold.infra.logformat import (
 from eventfold.infra.logindex import LogIndex, originator_key
 
 logger = logging.getLogger("eventfold.store")
+_T = TypeVar("_T")
 
 SEGMENT_SUFFIX = ".seg"
 READ_CHUNK = 256 * 1024
@@ -470,7 +472,7 @@ class Log:
         self.index.flush(self._last_commit, self._end, self.tracking)
         self._since_flush = 0
 
-    def _guarded(self, step):  # type: ignore[no-untyped-def]
+    def _guarded(self, step: Callable[[], _T]) -> _T:
         """Run a writer step; an OSError poisons the writer."""
         try:
             return step()

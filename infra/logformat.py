@@ -214,9 +214,7 @@ def decode_event(view: memoryview | bytes, pos: int = 0) -> tuple[RecordedEvent,
     topic = bytes(rest[p : p + topic_len]).decode("utf-8")
     p += topic_len
     state = bytes(rest[p : p + state_len])
-    originator_id: UUID | str
-    if kind == ID_KIND_UUID:
-        originator_id = UUID(bytes=oid_raw)
-    else:
-        originator_id = oid_raw.decode("utf-8")
+    originator_id: UUID | str = (
+        UUID(bytes=oid_raw) if kind == ID_KIND_UUID else oid_raw.decode("utf-8")
+    )
     return RecordedEvent(nid, originator_id, version, topic, state), end

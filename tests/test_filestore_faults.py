@@ -11,7 +11,6 @@ import pytest
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreWriteError
-
 from storehelpers import factory_for, file_size, new_events, recorder_of, segment, states
 
 
@@ -52,7 +51,7 @@ def test_short_write_with_enospc_leaves_the_store_as_it_was(
     recorder = recorder_of(factory)
     recorder.insert_events(new_events(3, "ok"))
     size = file_size(segment(store_path))
-    calls = []
+    calls: list[int] = []
 
     def half_then_full(fd: int, data: memoryview, offset: int) -> int:
         if calls:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from eventfold.infra.errors import StoreLockedError
-
 from store_child import SETTINGS, commit_states
 from storehelpers import factory_for, new_events, recorder_of
 

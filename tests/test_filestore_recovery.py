@@ -10,7 +10,6 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from eventfold.infra.errors import StoreCorruptedError
 from eventfold.infra.logformat import HEADER_SIZE
-
 from storehelpers import (
     commit_offsets,
     factory_for,
