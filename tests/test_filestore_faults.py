@@ -11,16 +11,24 @@ import pytest
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreWriteError
+from eventfold.infra.filestore import FileApplicationRecorder, FileStoreFactory
 from storehelpers import factory_for, file_size, new_events, recorder_of, segment, states
+
+
+def store_with_three_events(
+    path: Path,
+) -> tuple[FileStoreFactory, FileApplicationRecorder, int]:
+    """A store holding one commit of three events, and its segment's size."""
+    factory = factory_for(path)
+    recorder = recorder_of(factory)
+    recorder.insert_events(new_events(3, "ok"))
+    return factory, recorder, file_size(segment(path))
 
 
 def test_fsync_failure_poisons_the_writer(
     store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    factory = factory_for(store_path)
-    recorder = recorder_of(factory)
-    recorder.insert_events(new_events(3, "ok"))
-    size = file_size(segment(store_path))
+    factory, recorder, size = store_with_three_events(store_path)
 
     def failing_fsync(fd: int) -> None:
         raise OSError(errno.EIO, "Input/output error")
@@ -47,10 +55,7 @@ def test_fsync_failure_poisons_the_writer(
 def test_short_write_with_enospc_leaves_the_store_as_it_was(
     store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    factory = factory_for(store_path)
-    recorder = recorder_of(factory)
-    recorder.insert_events(new_events(3, "ok"))
-    size = file_size(segment(store_path))
+    factory, recorder, size = store_with_three_events(store_path)
     calls: list[int] = []
 
     def half_then_full(fd: int, data: memoryview, offset: int) -> int:
