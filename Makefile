@@ -34,9 +34,15 @@ bench: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py 2000000
 
+# mypy finds the package through a link named eventfold (the repository root
+# is the package, which mypy cannot discover by itself).
 lint: $(TEST_STAMP)
-	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/python -m pip install --quiet 'ruff>=0.6' 'mypy>=1.10'
 	$(BIN)/ruff check .
+	mkdir -p $(VENV)/mypy-path
+	ln -sfn "$(CURDIR)" $(VENV)/mypy-path/eventfold
+	cd $(VENV) && MYPYPATH="mypy-path:$(CURDIR)/tests" ../$(BIN)/python -m mypy \
+		--config-file "$(CURDIR)/pyproject.toml" -p eventfold
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

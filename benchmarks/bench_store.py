@@ -23,7 +23,7 @@ from rich.table import Table
 STATE = b'{"category":"groceries","value":"12.50","id":"evt-000001"}'
 
 
-def factory_for(kind: str, directory: str) -> InfrastructureFactory:  # type: ignore[type-arg]
+def factory_for(kind: str, directory: str) -> InfrastructureFactory:
     env = {
         "file": {
             "PERSISTENCE_MODULE": "eventfold.infra.filestore",

@@ -6,9 +6,9 @@ Two structures, both covering notification ids ``1..covered``:
   position of that event's record in the log;
 - ``index/run-NNNNNNNN.idx``: sorted runs of 32-byte entries
   ``key:16 (version + 2**63):u64be id:u64be`` (``key`` is BLAKE2b-128 of
-  ``str(originator_id)``), so byte order is (key, version) order and lookups
-  are binary searches over a memory map. Runs are merged like a binary
-  counter, so there are at most log2(events / interval) + 1 of them.
+  ``str(originator_id)``), so byte order is (key, version) order; a lookup
+  bisects in-memory fence keys, then reads one block. Runs are merged like a
+  binary counter, so there are at most log2(events / interval) + 1 of them.
 
 ``index/CHECKPOINT`` names what is covered and where the log stood. Events
 after the checkpoint live in a bounded in-memory table until the next flush.
@@ -19,10 +19,10 @@ from __future__ import annotations
 import contextlib
 import heapq
 import json
-import mmap
 import os
 import struct
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from hashlib import blake2b
 from uuid import UUID
@@ -37,6 +37,8 @@ RUN_MAGIC = b"EFIX"
 RUN_HEADER = struct.Struct("<4sQI")  # magic, entry count, CRC-32 of the entries
 OFFSET = struct.Struct("<Q")
 CHECKPOINT_FORMAT = 1
+ENTRY_READ_CHUNK = 1 << 18  # bytes read at a time when streaming a run
+BLOCK_ENTRIES = 256  # entries per fence block: one 8 KiB read per lookup and run
 
 
 def originator_key(originator_id: UUID | str) -> bytes:
@@ -49,85 +51,111 @@ def version_bytes(version: int) -> bytes:
 
 
 class Run:
-    """One immutable sorted run file, memory-mapped."""
+    """One immutable sorted run file, read with pread.
+
+    Lookups bisect an in-memory list of fence keys (the first 24 bytes of
+    every block of ``BLOCK_ENTRIES`` entries, about 0.1 byte per event, read
+    lazily on the first lookup), then read one block. Nothing is memory-mapped:
+    random lookups over a mapping would leave the whole index resident.
+    """
 
     def __init__(self, path: str, count: int, crc: int) -> None:
         self.path = path
         self.name = os.path.basename(path)
         self.count = count
         self.crc = crc
+        self._fences: list[bytes] | None = None
         self._fd = os.open(path, os.O_RDONLY)
         try:
             size = os.fstat(self._fd).st_size
             if size != RUN_HEADER.size + count * ENTRY_SIZE:
                 msg = f"{path}: size {size} does not hold {count} entries"
                 raise ValueError(msg)
-            self._mm = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+            header = fileio.read_exact(self._fd, RUN_HEADER.size, 0)
         except BaseException:
             os.close(self._fd)
             raise
-        magic, stored_count, stored_crc = RUN_HEADER.unpack_from(self._mm)
-        if (magic, stored_count, stored_crc) != (RUN_MAGIC, count, crc):
+        if RUN_HEADER.unpack(header) != (RUN_MAGIC, count, crc):
             self.close()
             msg = f"{path}: header does not match the checkpoint"
             raise ValueError(msg)
 
-    def _at(self, i: int) -> bytes:
-        start = RUN_HEADER.size + i * ENTRY_SIZE
-        return self._mm[start : start + ENTRY_SIZE]
+    def _read(self, first: int, n: int) -> bytes:
+        """Entries ``first .. first + n - 1``, as one bytes object."""
+        offset = RUN_HEADER.size + first * ENTRY_SIZE
+        return fileio.read_exact(self._fd, n * ENTRY_SIZE, offset)
 
-    def _lower_bound(self, prefix: bytes) -> int:
-        lo, hi, n = 0, self.count, len(prefix)
-        mm, base = self._mm, RUN_HEADER.size
-        while lo < hi:
-            mid = (lo + hi) // 2
-            start = base + mid * ENTRY_SIZE
-            if mm[start : start + n] < prefix:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
+    def _fence_keys(self) -> list[bytes]:
+        if self._fences is None:
+            self._fences = [
+                self._read(first, 1)[:24] for first in range(0, self.count, BLOCK_ENTRIES)
+            ]
+        return self._fences
+
+    def _block_from(self, prefix: bytes) -> int:
+        """The first block that can hold an entry starting with ``prefix``."""
+        return max(bisect_left(self._fence_keys(), prefix) - 1, 0)
+
+    def _scan_from(self, prefix: bytes) -> Iterator[bytes]:
+        """Entries in order from the block that may hold ``prefix`` onward."""
+        block = self._block_from(prefix)
+        for first in range(block * BLOCK_ENTRIES, self.count, BLOCK_ENTRIES):
+            raw = self._read(first, min(BLOCK_ENTRIES, self.count - first))
+            for start in range(0, len(raw), ENTRY_SIZE):
+                yield raw[start : start + ENTRY_SIZE]
 
     def find(self, key: bytes, version: int) -> int | None:
         prefix = key + version_bytes(version)
-        i = self._lower_bound(prefix)
-        if i < self.count:
-            entry = self._at(i)
-            if entry[:24] == prefix:
-                return int(ENTRY.unpack(entry)[2])
+        if self.count == 0:
+            return None
+        block = max(bisect_right(self._fence_keys(), prefix) - 1, 0)
+        first = block * BLOCK_ENTRIES
+        raw = self._read(first, min(BLOCK_ENTRIES, self.count - first))
+        lo, hi = 0, len(raw) // ENTRY_SIZE
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if raw[mid * ENTRY_SIZE : mid * ENTRY_SIZE + 24] < prefix:
+                lo = mid + 1
+            else:
+                hi = mid
+        entry = raw[lo * ENTRY_SIZE : (lo + 1) * ENTRY_SIZE]
+        if entry[:24] == prefix:
+            return int(ENTRY.unpack(entry)[2])
         return None
 
     def versions(self, key: bytes) -> Iterator[tuple[int, int]]:
-        i = self._lower_bound(key)
-        while i < self.count:
-            entry_key, biased, nid = ENTRY.unpack(self._at(i))
+        if self.count == 0:
+            return
+        for entry in self._scan_from(key):
+            entry_key, biased, nid = ENTRY.unpack(entry)
+            if entry_key < key:
+                continue
             if entry_key != key:
                 break
             yield biased - VERSION_BIAS, nid
-            i += 1
 
     def entries(self) -> Iterator[bytes]:
-        for i in range(self.count):
-            yield self._at(i)
+        """All entries in order, read in chunks (bounded memory whatever the size)."""
+        per_chunk = ENTRY_READ_CHUNK // ENTRY_SIZE
+        for first in range(0, self.count, per_chunk):
+            raw = self._read(first, min(per_chunk, self.count - first))
+            for start in range(0, len(raw), ENTRY_SIZE):
+                yield raw[start : start + ENTRY_SIZE]
 
     def verify(self) -> str | None:
         """Check the CRC and sort order; return what is wrong, or None."""
-        body = memoryview(self._mm)[RUN_HEADER.size :]
-        try:
-            if crc32(body) != self.crc:
-                return f"{self.path}: index run checksum mismatch"
-        finally:
-            body.release()
-        previous = b""
+        crc, previous, ordered = 0, b"", True
         for entry in self.entries():
-            if entry <= previous:
-                return f"{self.path}: index run is not sorted"
+            crc = crc32(entry, crc)
+            ordered = ordered and entry > previous
             previous = entry
+        if crc != self.crc:
+            return f"{self.path}: index run checksum mismatch"
+        if not ordered:
+            return f"{self.path}: index run is not sorted"
         return None
 
     def close(self) -> None:
-        with contextlib.suppress(ValueError, OSError):
-            self._mm.close()
         with contextlib.suppress(OSError):
             os.close(self._fd)
 

@@ -11,7 +11,7 @@ from eventsourcing.persistence import StoredEvent
 from eventfold.infra.filestore import FileApplicationRecorder, FileStoreFactory
 
 
-def factory_for(path: Path, **settings: str | int) -> FileStoreFactory:
+def factory_for(path: Path, **settings: str | float) -> FileStoreFactory:
     env = {"FILESTORE_PATH": str(path)}
     env.update({f"FILESTORE_{k.upper()}": str(v) for k, v in settings.items()})
     return FileStoreFactory(env)

@@ -62,6 +62,7 @@ def test_sigkill_at_random_moments_keeps_every_acknowledged_commit(
         next_commit = max(present, default=-1) + 1
         # New appends work after recovery.
         new_ids = recorder.insert_events(commit_events(next_commit))
+        assert new_ids is not None
         assert new_ids[0] == len(ids) + 1
         acknowledged[next_commit] = (new_ids[0], len(new_ids))
         next_commit += 1

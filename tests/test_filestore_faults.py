@@ -100,7 +100,9 @@ def test_disk_full_on_a_real_filesystem_leaves_the_store_as_it_was(
     acknowledged = 0
     with pytest.raises(StoreWriteError, match="No space left on device"):
         for _ in range(10_000):
-            acknowledged += len(recorder.insert_events(new_events(20, "x" * 200)))
+            ids = recorder.insert_events(new_events(20, "x" * 200))
+            assert ids is not None
+            acknowledged += len(ids)
     assert acknowledged > 0
     assert recorder.max_notification_id() == acknowledged
     factory.close()

@@ -1,0 +1,39 @@
+"""Index runs: lookups across fence blocks agree with a plain sorted list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eventfold.infra.logindex import (
+    BLOCK_ENTRIES,
+    ENTRY,
+    VERSION_BIAS,
+    Run,
+    originator_key,
+    write_run,
+)
+
+
+def test_run_lookups_agree_across_block_boundaries(tmp_path: Path) -> None:
+    # One originator with versions spanning three blocks among many others.
+    long_key = originator_key("long-lived")
+    pairs = [(originator_key(f"agg-{i}"), 1) for i in range(BLOCK_ENTRIES * 3)]
+    pairs += [(long_key, v) for v in range(1, BLOCK_ENTRIES * 2 + 7)]
+    entries = sorted(ENTRY.pack(k, v + VERSION_BIAS, 0) for k, v in pairs)
+    entries = [e[:24] + ENTRY.pack(b"\0" * 16, 0, n + 1)[24:] for n, e in enumerate(entries)]
+    count, crc = write_run(str(tmp_path / "run.idx"), entries)
+    run = Run(str(tmp_path / "run.idx"), count, crc)
+    try:
+        assert run.verify() is None
+        for n, entry in enumerate(entries):
+            key, biased, _ = ENTRY.unpack(entry)
+            assert run.find(key, biased - VERSION_BIAS) == n + 1
+        assert run.find(long_key, 0) is None
+        assert run.find(long_key, BLOCK_ENTRIES * 2 + 7) is None
+        assert run.find(originator_key("absent"), 1) is None
+        versions = list(run.versions(long_key))
+        assert [v for v, _ in versions] == list(range(1, BLOCK_ENTRIES * 2 + 7))
+        assert list(run.versions(originator_key("absent"))) == []
+        assert [e for e in run.entries()] == entries
+    finally:
+        run.close()
