@@ -7,6 +7,7 @@ replacing ``pwrite`` or ``fsync``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 
 pwrite = os.pwrite
@@ -57,3 +58,30 @@ def read_exact(fd: int, size: int, offset: int) -> bytes:
         size -= len(chunk)
         offset += len(chunk)
     return b"".join(chunks)
+
+
+def try_flock(path: str) -> int | None:
+    """Take an exclusive ``flock`` on ``path`` (created if missing) and write our pid.
+
+    Returns the descriptor that holds the lock (closing it releases the lock),
+    or None when another process holds it.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def flock_holder(path: str) -> str:
+    """`` (pid N)`` naming the process that wrote itself into a lock file, or ``""``."""
+    try:
+        with open(path) as f:
+            pid = f.read().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid else ""

@@ -11,7 +11,6 @@ write or fsync poisons the writer until the log is reopened.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import threading
@@ -52,6 +51,7 @@ _T = TypeVar("_T")
 
 SEGMENT_SUFFIX = ".seg"
 READ_CHUNK = 256 * 1024
+KEY_CACHE_SIZE = 65536  # originators whose index key is remembered by the writer
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,7 @@ class Log:
         self.config = config
         self._lock: threading.RLock = threading.RLock()
         self._read_fds: dict[int, int] = {}
+        self._keys: dict[UUID | str, bytes] = {}
         self._lock_fd: int | None = None
         self._write_fd: int | None = None
         self._poisoned: BaseException | None = None
@@ -278,16 +279,8 @@ class Log:
     # -- the writer lock -----------------------------------------------------
 
     def _try_lock(self) -> bool:
-        fd = os.open(os.path.join(self.path, "LOCK"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._lock_fd = fd
-        return True
+        self._lock_fd = fileio.try_flock(os.path.join(self.path, "LOCK"))
+        return self._lock_fd is not None
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
@@ -319,12 +312,7 @@ class Log:
             raise
 
     def _lock_holder(self) -> str:
-        try:
-            with open(os.path.join(self.path, "LOCK")) as f:
-                pid = f.read().strip()
-        except OSError:
-            return ""
-        return f" (pid {pid})" if pid else ""
+        return fileio.flock_holder(os.path.join(self.path, "LOCK"))
 
     @property
     def is_writer(self) -> bool:
@@ -407,24 +395,43 @@ class Log:
             return list(range(first, first + len(stored_events)))
 
     def _check_unique(self, stored_events: Sequence[StoredEvent]) -> list[bytes]:
+        """Raise IntegrityError if an event's (originator, version) is taken.
+
+        Per originator one lookup of its highest indexed version settles every
+        event above it; only versions at or below it need an exact lookup.
+        """
         keys: list[bytes] = []
         seen: set[tuple[bytes, int]] = set()
+        highest: dict[bytes, int | None] = {}
         for s in stored_events:
-            key = originator_key(s.originator_id)
+            key = self._key_of(s.originator_id)
             pair = (key, s.originator_version)
             if pair in seen:
                 msg = f"Stored events are not unique: {s.originator_id} v{s.originator_version}"
                 raise IntegrityError(msg)
             seen.add(pair)
-            nid = self.index.find(key, s.originator_version)
-            if nid is not None and self._same_originator(nid, s.originator_id):
-                msg = (
-                    f"Stored event already recorded: {s.originator_id} "
-                    f"v{s.originator_version} (notification {nid})"
-                )
-                raise IntegrityError(msg)
+            if key not in highest:
+                highest[key] = self.index.max_version(key)
+            top = highest[key]
+            if top is not None and s.originator_version <= top:
+                nid = self.index.find(key, s.originator_version)
+                if nid is not None and self._same_originator(nid, s.originator_id):
+                    msg = (
+                        f"Stored event already recorded: {s.originator_id} "
+                        f"v{s.originator_version} (notification {nid})"
+                    )
+                    raise IntegrityError(msg)
             keys.append(key)
         return keys
+
+    def _key_of(self, originator_id: UUID | str) -> bytes:
+        """``originator_key``, remembered for recently written originators."""
+        key = self._keys.get(originator_id)
+        if key is None:
+            if len(self._keys) >= KEY_CACHE_SIZE:
+                self._keys.clear()
+            key = self._keys[originator_id] = originator_key(originator_id)
+        return key
 
     def _same_originator(self, nid: int, originator_id: UUID | str) -> bool:
         return str(self.read_events([nid])[0].originator_id) == str(originator_id)

@@ -23,7 +23,7 @@ import os
 import struct
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from hashlib import blake2b
 from uuid import UUID
 
@@ -123,6 +123,26 @@ class Run:
             return int(ENTRY.unpack(entry)[2])
         return None
 
+    def last_version(self, key: bytes) -> int | None:
+        """The highest version recorded for ``key`` in this run, or None."""
+        if self.count == 0:
+            return None
+        upper = key + b"\xff" * 8
+        block = max(bisect_right(self._fence_keys(), upper) - 1, 0)
+        first = block * BLOCK_ENTRIES
+        raw = self._read(first, min(BLOCK_ENTRIES, self.count - first))
+        lo, hi = 0, len(raw) // ENTRY_SIZE
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if raw[mid * ENTRY_SIZE : mid * ENTRY_SIZE + 24] <= upper:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == 0:
+            return None
+        entry_key, biased, _ = ENTRY.unpack(raw[(lo - 1) * ENTRY_SIZE : lo * ENTRY_SIZE])
+        return biased - VERSION_BIAS if entry_key == key else None
+
     def versions(self, key: bytes) -> Iterator[tuple[int, int]]:
         if self.count == 0:
             return
@@ -190,6 +210,24 @@ def write_run(path: str, entries: Iterable[bytes]) -> tuple[int, int]:
     return count, crc
 
 
+def push_run(
+    runs: list[Run], new: Run, make_run: Callable[[Iterable[bytes]], Run]
+) -> list[Run]:
+    """Append ``new`` and merge runs like a binary counter; return the obsolete runs.
+
+    Two neighbours are merged while the older is not larger than the newer, so
+    ``runs`` stays ordered by decreasing size with at most log2(total) + 1 runs.
+    The caller deletes the obsolete runs once a checkpoint no longer names them.
+    """
+    runs.append(new)
+    obsolete: list[Run] = []
+    while len(runs) >= 2 and runs[-2].count <= runs[-1].count:
+        newer, older = runs.pop(), runs.pop()
+        runs.append(make_run(heapq.merge(older.entries(), newer.entries())))
+        obsolete += [older, newer]
+    return obsolete
+
+
 class LogIndex:
     """The persisted index plus the in-memory table of what follows it."""
 
@@ -210,6 +248,7 @@ class LogIndex:
         self.mem_offsets = array("Q")
         self.mem_entries: list[tuple[bytes, int]] = []
         self.mem_keys: dict[bytes, dict[int, int]] = {}
+        self.mem_max: dict[bytes, int] = {}
 
     @property
     def mem_size(self) -> int:
@@ -298,6 +337,8 @@ class LogIndex:
         self.mem_offsets.append(position)
         self.mem_entries.append((key, version))
         self.mem_keys.setdefault(key, {})[version] = nid
+        if version > self.mem_max.get(key, version - 1):
+            self.mem_max[key] = version
 
     # -- lookups -----------------------------------------------------------
 
@@ -330,6 +371,13 @@ class LogIndex:
                 return nid
         return None
 
+    def max_version(self, key: bytes) -> int | None:
+        """The highest version indexed for ``key`` (persisted or in memory), or None."""
+        found = [v for v in (run.last_version(key) for run in self.runs) if v is not None]
+        if key in self.mem_max:
+            found.append(self.mem_max[key])
+        return max(found, default=None)
+
     def versions(self, key: bytes) -> list[tuple[int, int]]:
         found: list[tuple[int, int]] = []
         for run in self.runs:
@@ -356,13 +404,7 @@ class LogIndex:
                 ENTRY.pack(key, version + VERSION_BIAS, first + i)
                 for i, (key, version) in enumerate(self.mem_entries)
             )
-            self.runs.append(self._new_run(entries))
-            while len(self.runs) >= 2 and self.runs[-2].count <= self.runs[-1].count:
-                newer, older = self.runs.pop(), self.runs.pop()
-                self.runs.append(
-                    self._new_run(heapq.merge(older.entries(), newer.entries()))
-                )
-                obsolete += [older, newer]
+            obsolete = push_run(self.runs, self._new_run(entries), self._new_run)
         fileio.fsync_dir(self.dir)
         covered = self.covered + len(self.mem_offsets)
         doc = {
@@ -387,6 +429,7 @@ class LogIndex:
         self.mem_offsets = array("Q")
         self.mem_entries = []
         self.mem_keys = {}
+        self.mem_max = {}
 
     def _new_run(self, entries: Iterable[bytes]) -> Run:
         path = os.path.join(self.dir, f"run-{self.next_run:08d}.idx")

@@ -34,6 +34,10 @@ def test_run_lookups_agree_across_block_boundaries(tmp_path: Path) -> None:
         versions = list(run.versions(long_key))
         assert [v for v, _ in versions] == list(range(1, BLOCK_ENTRIES * 2 + 7))
         assert list(run.versions(originator_key("absent"))) == []
+        assert run.last_version(long_key) == BLOCK_ENTRIES * 2 + 6
+        assert run.last_version(originator_key("absent")) is None
+        for n in range(0, BLOCK_ENTRIES * 3, 37):
+            assert run.last_version(originator_key(f"agg-{n}")) == 1
         assert [e for e in run.entries()] == entries
     finally:
         run.close()

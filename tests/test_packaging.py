@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERIC = ["domain", "infra", "projections", "cli", "storedemo", "tests", "benchmarks"]
+GENERIC = ["application", "domain", "infra", "projections", "cli", "storedemo", "tests", "benchmarks"]
 PROBE = (
     "import importlib.util as u, eventfold.infra.filestore as f;"
     f"bad = [n for n in {GENERIC!r} if u.find_spec(n)];"
@@ -33,7 +33,8 @@ def test_wheel_holds_only_the_eventfold_package(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
     assert tops == {"eventfold", wheel.name.split("-py")[0] + ".dist-info"}
-    assert "eventfold/infra/filestore.py" in names
+    for module in ("infra/filestore.py", "application/ingest.py", "domain/model.py"):
+        assert f"eventfold/{module}" in names
     assert not any("/tests/" in n or "/benchmarks/" in n for n in names)
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()

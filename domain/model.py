@@ -1,0 +1,113 @@
+"""The domain model: one stream per category, and one per ingested source.
+
+``Category`` records every accepted source event of one category: the unit of
+partitioning and of projection. ``Source`` records what happened to the lines
+of one source that did not become a ``Category.Recorded`` event (quarantined
+lines and conflicts) and how far ingest has got (``Source.Advanced``).
+
+Values are exact decimals; sums use ``EXACT`` so that no digit is ever lost.
+"""
+
+from __future__ import annotations
+
+import decimal
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+NAMESPACE = uuid5(NAMESPACE_URL, "https://eventfold.dev/ns")
+
+# Exact decimal arithmetic: enough precision for any sum of accepted values
+# (their exponents are bounded), and an error rather than a rounded result.
+EXACT = decimal.Context(
+    prec=decimal.MAX_PREC,
+    Emax=decimal.MAX_EMAX,
+    Emin=decimal.MIN_EMIN,
+    traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow],
+)
+
+
+def exact_add(a: Decimal, b: Decimal) -> Decimal:
+    """``a + b`` with no rounding."""
+    return EXACT.add(a, b)
+
+
+class Category(Aggregate):
+    """The stream of one category: every accepted source event, in arrival order."""
+
+    @staticmethod
+    def create_id(name: str) -> UUID:
+        return uuid5(NAMESPACE, "category:" + name)
+
+    @event("Opened")
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+        self.total = Decimal(0)
+
+    @event("Recorded")
+    def record(
+        self,
+        event_id: str,
+        category: str,
+        value: Decimal,
+        occurred_at: datetime | None,
+        source: str,
+        line: int,
+        offset: int,
+    ) -> None:
+        """Record one source event: its id, exact value, time and source position."""
+        self.tally(value)
+
+    def tally(self, value: Decimal) -> None:
+        """The state change of one ``Recorded`` event (bulk ingest applies it too)."""
+        self.count += 1
+        self.total = exact_add(self.total, value)
+
+
+class Source(Aggregate):
+    """What ingest did with one source: progress, quarantined lines, conflicts."""
+
+    @staticmethod
+    def create_id(identity: str) -> UUID:
+        return uuid5(NAMESPACE, "source:" + identity)
+
+    @event("Opened")
+    def __init__(self, identity: str) -> None:
+        self.identity = identity
+        self.position = 0
+        self.line = 0
+        self.digest = ""
+        self.quarantined = 0
+        self.conflicts = 0
+        self.generation = 0
+
+    @event("Advanced")
+    def advance(self, position: int, line: int, digest: str, counts: dict[str, int]) -> None:
+        """Ingest has consumed the source up to byte ``position`` (after ``line``).
+
+        ``digest`` is the BLAKE2b digest of the bytes before ``position``, so a
+        rewritten source can be told apart from one that only grew.
+        """
+        self.position, self.line, self.digest = position, line, digest
+
+    @event("Rescanned")
+    def rescan(self, reason: str) -> None:
+        """Start again from byte 0 (the source changed); dedup keeps it exactly once."""
+        self.generation += 1
+        self.position, self.line, self.digest = 0, 0, ""
+
+    @event("Quarantined")
+    def quarantine(self, line: int, offset: int, reason: str, raw: str) -> None:
+        """A line broke the source rules; it is kept with why, not applied."""
+        self.quarantined += 1
+
+    @event("Conflicted")
+    def conflict(
+        self, event_id: str, line: int, offset: int, first: dict[str, Any], later: dict[str, Any]
+    ) -> None:
+        """An id seen before came again with different content; the first one stands."""
+        self.conflicts += 1

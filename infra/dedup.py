@@ -1,0 +1,263 @@
+"""The dedup index: source event id -> notification id of its first recording.
+
+It is derived from the event store (every ``Category.Recorded`` event names
+its source id) and trails it: ``CHECKPOINT`` says up to which notification id
+the persisted part covers, and ``catch_up`` adds what the store holds beyond.
+A missing or damaged index is rebuilt from the store, never trusted.
+
+Memory is bounded by design (see docs/INGEST.md): keys are BLAKE2b-128 of the
+id; the newest ids live in a dict capped at ``flush_every``; older ones in
+sorted runs on disk (32 bytes an id, the store index's run format) read with
+one ``pread`` per run and lookup; one Bloom filter over all persisted keys
+(12 to 24 bits an id, 4 probes) answers "never seen" for almost every new id
+without touching the disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import zlib
+from collections.abc import Iterable
+from hashlib import blake2b
+
+from eventfold.infra import fileio
+from eventfold.infra.logindex import ENTRY, VERSION_BIAS, Run, push_run, write_run
+
+FORMAT = 1
+MIN_BLOOM_BITS = 1 << 23
+BITS_PER_KEY_MIN = 12  # grow (double and rebuild) the filter below this
+
+
+def id_key(event_id: str) -> bytes:
+    """The 16-byte key of a source event id."""
+    return blake2b(event_id.encode("utf-8"), digest_size=16, person=b"eventfold-id").digest()
+
+
+class IndexBusyError(Exception):
+    """Another process holds the dedup index (an ingest is running)."""
+
+
+class Bloom:
+    """A Bloom filter over 16-byte uniform keys: 4 probes, each 32 bits of the key."""
+
+    def __init__(self, nbits: int, bits: bytearray | None = None) -> None:
+        assert nbits & (nbits - 1) == 0, "a power of two"
+        self.nbits = nbits
+        self.mask = nbits - 1
+        self.bits = bits if bits is not None else bytearray(nbits // 8)
+
+    def add(self, key: bytes) -> None:
+        h, bits, mask = int.from_bytes(key, "little"), self.bits, self.mask
+        for _ in range(4):
+            p = h & mask
+            bits[p >> 3] |= 1 << (p & 7)
+            h >>= 32
+
+    def __contains__(self, key: bytes) -> bool:
+        h, bits, mask = int.from_bytes(key, "little"), self.bits, self.mask
+        for _ in range(4):
+            p = h & mask
+            if not bits[p >> 3] & (1 << (p & 7)):
+                return False
+            h >>= 32
+        return True
+
+
+class DedupIndex:
+    """Exact membership of source ids, with bounded memory."""
+
+    def __init__(self, directory: str, flush_every: int = 1 << 17) -> None:
+        self.dir = directory
+        self.flush_every = flush_every
+        self.checkpoint_path = os.path.join(directory, "CHECKPOINT")
+        self.bloom_name = ""
+        self.runs: list[Run] = []
+        self.covered = 0  # notification ids 1..covered are in the index
+        self.count = 0  # ids persisted in runs
+        self.next_run = 1
+        self.bloom = Bloom(MIN_BLOOM_BITS)
+        self.mem: dict[bytes, int] = {}
+        self.problem: str | None = None
+        self._lock_fd: int | None = None
+
+    # -- opening -----------------------------------------------------------
+
+    def open(self, store_max_id: int, lock_timeout: float = 5.0) -> None:
+        """Take the index's lock, then load it; start empty if missing or unusable.
+
+        One process at a time uses an index (so that two ingest runs cannot
+        both take an id for new): ``IndexBusyError`` after ``lock_timeout``.
+        ``problem`` says why an existing index was discarded (the caller warns).
+        An index that covers more than the store holds belongs to another store.
+        """
+        os.makedirs(self.dir, exist_ok=True)
+        lock_path = os.path.join(self.dir, "LOCK")
+        deadline = time.monotonic() + lock_timeout
+        while (fd := fileio.try_flock(lock_path)) is None:
+            if time.monotonic() >= deadline:
+                msg = (
+                    f"{self.dir}: another process is ingesting into this store"
+                    f"{fileio.flock_holder(lock_path)}; one ingest runs at a time"
+                )
+                raise IndexBusyError(msg)
+            time.sleep(0.05)
+        self._lock_fd = fd
+        self.problem = self._load()
+        if self.problem is None and self.covered > store_max_id:
+            self.problem = (
+                f"covers notification {self.covered} but the store ends at {store_max_id}"
+            )
+        if self.problem is not None:
+            self._discard()
+        self._remove_strays()
+
+    def _load(self) -> str | None:
+        try:
+            with open(self.checkpoint_path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return None
+        try:
+            doc_bytes, _, crc_hex = raw.rstrip(b"\n").rpartition(b"\n")
+            if int(crc_hex, 16) != zlib.crc32(doc_bytes):
+                return "checkpoint checksum mismatch"
+            doc = json.loads(doc_bytes)
+            if doc["format"] != FORMAT:
+                return f"unknown format {doc['format']!r}"
+            self.runs = [
+                Run(os.path.join(self.dir, r["name"]), int(r["count"]), int(r["crc"]))
+                for r in doc["runs"]
+            ]
+            self.bloom_name = str(doc["bloom"]["name"])
+            with open(os.path.join(self.dir, self.bloom_name), "rb") as f:
+                bits = bytearray(f.read())
+            nbits = int(doc["bloom"]["bits"])
+            if len(bits) * 8 != nbits or zlib.crc32(bits) != int(doc["bloom"]["crc"]):
+                return "bloom filter does not match the checkpoint"
+            self.bloom = Bloom(nbits, bits)
+            self.covered, self.count = int(doc["covered"]), int(doc["count"])
+            self.next_run = int(doc["next_run"])
+            if sum(r.count for r in self.runs) != self.count:
+                return "runs do not add up to the checkpoint"
+        except (ValueError, KeyError, TypeError, OSError) as e:
+            return f"checkpoint unusable ({e})"
+        return None
+
+    def _discard(self) -> None:
+        self._close_runs()
+        for name in os.listdir(self.dir):
+            if name != "LOCK":
+                os.unlink(os.path.join(self.dir, name))
+        self.covered = self.count = 0
+        self.next_run = 1
+        self.bloom = Bloom(MIN_BLOOM_BITS)
+        self.bloom_name = ""
+        self.mem = {}
+
+    def _remove_strays(self) -> None:
+        """Delete run files a crash left behind that no checkpoint names."""
+        named = {r.name for r in self.runs} | {"CHECKPOINT", "LOCK", self.bloom_name}
+        for name in os.listdir(self.dir):
+            if name not in named:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.dir, name))
+
+    # -- lookups and additions --------------------------------------------
+
+    def find(self, key: bytes) -> int | None:
+        """The notification id recorded for the id with this key (``id_key``), or None.
+
+        Keys are 128-bit hashes: the caller confirms a hit against the store.
+        """
+        nid = self.mem.get(key)
+        if nid is not None or key not in self.bloom:
+            return nid
+        for run in self.runs:
+            found = run.find(key, 0)
+            if found is not None:
+                return found
+        return None
+
+    def add(self, key: bytes, nid: int) -> None:
+        """Index the id with this key as recorded at ``nid`` (above ``covered``)."""
+        self.mem.setdefault(key, nid)
+
+    def advance(self, covered: int) -> None:
+        """Everything up to notification ``covered`` has been added; flush when full."""
+        self.covered = covered
+        if len(self.mem) >= self.flush_every:
+            self.flush()
+
+    # -- persisting ----------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the in-memory ids as a run, merge, persist the filter and checkpoint."""
+        obsolete: list[Run] = []
+        if self.mem:
+            entries = sorted(ENTRY.pack(key, VERSION_BIAS, nid) for key, nid in self.mem.items())
+            total = self.count + len(entries)
+            if total * BITS_PER_KEY_MIN > self.bloom.nbits:
+                self._grow_bloom(total)
+            for key in self.mem:
+                self.bloom.add(key)
+            obsolete = push_run(self.runs, self._new_run(entries), self._new_run)
+            self.count = total
+        old_bloom = self.bloom_name
+        self.bloom_name = f"bloom-{self.next_run:08d}"
+        self.next_run += 1
+        fileio.atomic_write(os.path.join(self.dir, self.bloom_name), bytes(self.bloom.bits))
+        doc = {
+            "format": FORMAT,
+            "covered": self.covered,
+            "count": self.count,
+            "next_run": self.next_run,
+            "bloom": {
+                "name": self.bloom_name,
+                "bits": self.bloom.nbits,
+                "crc": zlib.crc32(self.bloom.bits),
+            },
+            "runs": [{"name": r.name, "count": r.count, "crc": r.crc} for r in self.runs],
+        }
+        doc_bytes = json.dumps(doc, sort_keys=True).encode("utf-8")
+        fileio.atomic_write(
+            self.checkpoint_path, doc_bytes + b"\n" + b"%08x\n" % zlib.crc32(doc_bytes)
+        )
+        for run in obsolete:
+            run.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(run.path)
+        if old_bloom:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.dir, old_bloom))
+        self.mem = {}
+
+    def _grow_bloom(self, total: int) -> None:
+        nbits = self.bloom.nbits
+        while total * BITS_PER_KEY_MIN * 2 > nbits:
+            nbits *= 2
+        bloom = Bloom(nbits)
+        for run in self.runs:
+            for entry in run.entries():
+                bloom.add(entry[:16])
+        self.bloom = bloom
+
+    def _new_run(self, entries: Iterable[bytes]) -> Run:
+        path = os.path.join(self.dir, f"run-{self.next_run:08d}.idx")
+        self.next_run += 1
+        count, crc = write_run(path, entries)
+        return Run(path, count, crc)
+
+    def _close_runs(self) -> None:
+        for run in self.runs:
+            run.close()
+        self.runs = []
+
+    def close(self) -> None:
+        """Release the runs and the lock (without flushing)."""
+        self._close_runs()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
