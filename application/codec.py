@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from eventfold.domain.model import Category
+from eventfold.infra.source import SourceEvent
 
 RECORDED_TOPIC = get_topic(Category.Recorded)
 
@@ -51,6 +52,7 @@ class RecordedCodec:
     def __init__(self, mapper: Mapper[Any]) -> None:
         self.mapper = mapper
         self.fast = _default_json(mapper)
+        self._categories: dict[str, str] = {}
         self.prepare(datetime.now().astimezone(), "")
 
     def prepare(self, timestamp: datetime, source: str) -> None:
@@ -63,39 +65,33 @@ class RecordedCodec:
         self._source = ',"source":' + encode_basestring(source)
 
     def encode(
-        self,
-        originator_id: UUID,
-        version: int,
-        event_id: str,
-        category: str,
-        value: Decimal,
-        occurred_at: datetime | None,
-        line: int,
-        offset: int,
+        self, originator_id: UUID, version: int, event: SourceEvent, line: int, offset: int
     ) -> StoredEvent:
+        """The stored ``Category.Recorded`` event for one source event."""
         if not self.fast:
-            event = Category.Recorded(  # type: ignore[call-arg]
+            domain_event = Category.Recorded(  # type: ignore[call-arg]
                 originator_id=originator_id,
                 originator_version=version,
                 timestamp=self.timestamp,
-                event_id=event_id,
-                category=category,
-                value=value,
-                occurred_at=occurred_at,
+                event_id=event.event_id,
+                category=event.category,
+                value=event.value,
+                occurred_at=event.occurred_at,
                 source=self.source,
                 line=line,
                 offset=offset,
             )
-            return self.mapper.to_stored_event(event)
-        when = (
-            "null"
-            if occurred_at is None
-            else '{"_type_":"datetime_iso","_data_":"' + occurred_at.isoformat() + '"}'
-        )
+            return self.mapper.to_stored_event(domain_event)
+        iso = event.occurred_iso
+        if iso is None and event.occurred_at is not None:
+            iso = event.occurred_at.isoformat()
+        when = "null" if iso is None else '{"_type_":"datetime_iso","_data_":"' + iso + '"}'
+        category = self._categories.get(event.category)
+        if category is None:
+            category = self._categories[event.category] = encode_basestring(event.category)
         state = (
-            f"{self._head}{encode_basestring(event_id)}"
-            f',"category":{encode_basestring(category)}'
-            f',"value":{{"_type_":"decimal_str","_data_":"{value}"}}'
+            f"{self._head}{encode_basestring(event.event_id)},\"category\":{category}"
+            f',"value":{{"_type_":"decimal_str","_data_":"{event.value!s}"}}'
             f',"occurred_at":{when}{self._source},"line":{line},"offset":{offset}}}'
         ).encode()
         if self.mapper.compressor:

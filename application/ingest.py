@@ -293,12 +293,7 @@ class Ingestor:
         batch.touched.add(event.category)
         batch.recorded.append((len(batch.stored), key))
         batch.pending[event.event_id] = (event, line.number, line.offset)
-        batch.stored.append(
-            self.codec.encode(
-                category.id, version, event.event_id, event.category, event.value,
-                event.occurred_at, line.number, line.offset,
-            )
-        )  # fmt: skip
+        batch.stored.append(self.codec.encode(category.id, version, event, line.number, line.offset))
         batch.counts["ingested"] += 1
         report.ingested += 1
 

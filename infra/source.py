@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import msgspec
 
@@ -25,14 +24,18 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
 
 
-@dataclass(frozen=True, slots=True)
-class SourceEvent:
-    """One valid source event. ``occurred_at`` is UTC, or None when not given."""
+class SourceEvent(NamedTuple):
+    """One valid source event. ``occurred_at`` is UTC, or None when not given.
+
+    ``occurred_iso`` is ``occurred_at.isoformat()`` (computed once, cheaply
+    for the common shapes): the form the store writes.
+    """
 
     event_id: str
     category: str
     value: Decimal
     occurred_at: datetime | None
+    occurred_iso: str | None = None
 
     def same_content(self, other: SourceEvent) -> bool:
         """Same category, numerically equal value and the same instant."""
@@ -43,8 +46,7 @@ class SourceEvent:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """A physical line: 1-based number, byte offset, bytes without the line ending."""
 
     number: int
@@ -86,37 +88,65 @@ def is_blank(raw: bytes) -> bool:
 
 
 def parse_event(raw: bytes) -> SourceEvent | str:
-    """The event on one line, or why the line is invalid."""
+    """The event on one line, or why the line is invalid.
+
+    The decoder rejects invalid UTF-8, lone surrogate escapes, ``NaN`` and
+    ``Infinity``; numbers with a fraction or exponent arrive as exact decimals.
+    """
     try:
         doc = _decoder.decode(raw)
     except UnicodeDecodeError:
         return "not valid UTF-8"
     except msgspec.DecodeError as e:
         return f"not valid JSON ({e})"
-    if not isinstance(doc, dict):
+    if type(doc) is not dict:
         return f"not a JSON object (a {_json_type(doc)})"
-    event_id = _event_id(doc.get("id"))
-    if isinstance(event_id, _Invalid):
-        return event_id.reason
+    event_id = doc.get("id")
+    if type(event_id) is str:
+        if not event_id:
+            return "id: empty string"
+    elif type(event_id) is int:
+        event_id = str(event_id)
+    elif event_id is None:
+        return "id: missing"
+    else:
+        return f"id: a {_json_type(event_id)}, not a string or integer"
     category = doc.get("category")
-    if not isinstance(category, str) or not category:
+    if type(category) is not str or not category:
         return "category: " + ("missing" if category is None else "not a non-empty string")
-    if not _utf8_encodable(category):
-        return "category: contains a lone surrogate"
-    value = _value(doc.get("value"))
-    if isinstance(value, _Invalid):
-        return value.reason
-    occurred_at = _timestamp(doc.get("timestamp"))
-    if isinstance(occurred_at, _Invalid):
-        return occurred_at.reason
-    return SourceEvent(event_id, category, value, occurred_at)
+    value = doc.get("value")
+    if type(value) is not Decimal:
+        if type(value) is not int:
+            if value is None:
+                return "value: missing"
+            return f"value: a {_json_type(value)}, not a number"
+        value = Decimal(value)
+    if value and not MIN_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+        return f"value: exponent out of range [{MIN_EXPONENT}, {MAX_EXPONENT}]"
+    stamp = doc.get("timestamp")
+    if stamp is None:
+        return SourceEvent(event_id, category, value, None, None)
+    occurred_at = _timestamp(stamp)
+    if type(occurred_at) is str:
+        return occurred_at
+    assert isinstance(occurred_at, datetime)
+    return SourceEvent(event_id, category, value, occurred_at, _iso(stamp, occurred_at))
 
 
-class _Invalid:
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+def _iso(stamp: object, occurred_at: datetime) -> str:
+    """``occurred_at.isoformat()``, read off the source text when its shape allows."""
+    if (
+        type(stamp) is str
+        and len(stamp) >= 19
+        and stamp[19:] in ("", "Z", "+00:00")
+        and stamp[4] == "-"
+        and stamp[7] == "-"
+        and stamp[10] == "T"
+        and stamp[13] == ":"
+        and stamp[16] == ":"
+    ):
+        return stamp[:19] + "+00:00"
+    return occurred_at.isoformat()
 
 
 def _json_type(value: object) -> str:
@@ -133,47 +163,8 @@ def _json_type(value: object) -> str:
     return "number"
 
 
-def _utf8_encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _event_id(value: object) -> str | _Invalid:
-    if isinstance(value, str):
-        if not value:
-            return _Invalid("id: empty string")
-        if not _utf8_encodable(value):
-            return _Invalid("id: contains a lone surrogate")
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if value is None:
-        return _Invalid("id: missing")
-    return _Invalid(f"id: a {_json_type(value)}, not a string or integer")
-
-
-def _value(value: object) -> Decimal | _Invalid:
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = Decimal(value)
-    elif value is None:
-        return _Invalid("value: missing")
-    else:
-        return _Invalid(f"value: a {_json_type(value)}, not a number")
-    if not number.is_finite():
-        return _Invalid("value: not finite")
-    if number and not MIN_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
-        return _Invalid(f"value: exponent out of range [{MIN_EXPONENT}, {MAX_EXPONENT}]")
-    return number
-
-
-def _timestamp(value: object) -> datetime | _Invalid | None:
-    if value is None:
-        return None
+def _timestamp(value: object) -> datetime | str:
+    """The instant of a timestamp field (UTC), or why it is invalid."""
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
@@ -181,12 +172,12 @@ def _timestamp(value: object) -> datetime | _Invalid | None:
                 return parsed.replace(tzinfo=UTC)
             return parsed.astimezone(UTC)
         except (ValueError, OverflowError):
-            return _Invalid(f"timestamp: not ISO 8601 ({value[:40]!r})")
+            return (f"timestamp: not ISO 8601 ({value[:40]!r})")
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        return _Invalid(f"timestamp: a {_json_type(value)}, not ISO 8601 or epoch seconds")
+        return (f"timestamp: a {_json_type(value)}, not ISO 8601 or epoch seconds")
     seconds = Decimal(value)
     if not seconds.is_finite() or not -62135596800 <= seconds < 253402300800:
-        return _Invalid("timestamp: epoch seconds out of range")
+        return ("timestamp: epoch seconds out of range")
     whole = math.floor(seconds)
     micros = int((seconds - whole) * 1_000_000)
     return EPOCH + timedelta(seconds=whole, microseconds=micros)
