@@ -7,21 +7,22 @@ or unusable input, 3 damaged store.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from eventfold import __version__
+from eventfold.reports.check import render_check
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
 DEFAULT_STORE = ".eventfold"
@@ -46,6 +47,27 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a positive integer, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _env_int(key: str) -> int | None:
+    text = os.environ.get(key)
+    if not text:
+        return None
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise SystemExit(f"eventfold: error: {key}={text!r} is not a positive integer") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eventfold",
@@ -54,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "examples:\n"
             "  eventfold demo                 run the store demonstration\n"
+            "  eventfold ingest events.jsonl  record a JSON Lines source, exactly once\n"
             "  eventfold check --store DIR    verify every checksum and the index\n"
             "  eventfold check --repair       drop a torn tail, rebuild the index\n"
         ),
@@ -82,6 +105,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_options(check)
 
+    ingest = commands.add_parser(
+        "ingest",
+        help="record the events of a JSON Lines source in the store, exactly once",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "Resumes where the last run of the same file ended; bad lines are\n"
+            "quarantined, repeated ids are counted as duplicates or conflicts.\n"
+            "exit 0 when the run completed (bad lines are not a failure), 2 for an\n"
+            "unusable source, 3 for a damaged store\n"
+            "examples:\n"
+            "  eventfold ingest events.jsonl --store ./.eventfold\n"
+            "  producer | eventfold ingest - --json\n"
+        ),
+    )
+    ingest.add_argument("source", metavar="SOURCE", help="a JSON Lines file, or - for stdin")
+    _store_option(ingest)
+    ingest.add_argument(
+        "--batch", type=_positive_int, default=1000, metavar="N",
+        help="source lines per atomic commit (default 1000)",
+    )
+    ingest.add_argument(
+        "--rescan", action="store_true",
+        help="if the file changed since it was ingested, ingest it anew from the start "
+        "(ids already recorded count as duplicates) instead of refusing",
+    )
+    ingest.add_argument(
+        "--snapshot-interval", type=_positive_int, metavar="N",
+        default=_env_int("EVENTFOLD_SNAPSHOT_INTERVAL"),
+        help="aggregate snapshot every N events (default 10000, or "
+        "$EVENTFOLD_SNAPSHOT_INTERVAL)",
+    )
+    _output_options(ingest)
+
     demo = commands.add_parser(
         "demo",
         help="record events in a fresh store, crash mid-commit, recover, check",
@@ -103,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args, out)
+        if args.command == "ingest":
+            return _ingest(args, out, err)
         return _demo(args, out)
     except Exception as e:
         if args.debug:
@@ -113,12 +171,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _classify(error: Exception) -> tuple[int, str]:
+    from eventfold.application.ingest import SourceError
+    from eventfold.infra.dedup import IndexBusyError
     from eventfold.infra.errors import StoreCorruptedError, StoreLockedError
 
     if isinstance(error, StoreCorruptedError):
         return EXIT_DAMAGED, "damaged store"
-    if isinstance(error, StoreLockedError):
+    if isinstance(error, (StoreLockedError, IndexBusyError)):
         return EXIT_USAGE, "store busy"
+    if isinstance(error, SourceError):
+        return EXIT_USAGE, "unusable source"
     if isinstance(error, (UsageError, FileNotFoundError, NotADirectoryError)):
         return EXIT_USAGE, "error"
     return EXIT_USAGE, f"error ({type(error).__name__})"
@@ -153,39 +215,46 @@ def _check(args: argparse.Namespace, out: Console) -> int:
     return EXIT_DAMAGED
 
 
-def render_check(report: Any) -> Group:
-    """Rich renderables for a StoreReport: one row per log, then any damage."""
-    table = Table(title=Text(f"store {report.path}"), title_justify="left")
-    for column in ("log", "segments", "commits", "events", "torn tail", "index", "status"):
-        numeric = column in ("segments", "commits", "events")
-        table.add_column(column, justify="right" if numeric else "left")
-    details: list[Text] = []
-    for log in report.logs:
-        tail = log.torn_tail
-        tail_text = Text(f"{tail.length} bytes", style="yellow") if tail else Text("none")
-        if tail:
-            details.append(Text(
-                f"torn tail: {tail.file}: byte offset {tail.offset}: {tail.length} bytes "
-                "of an unacknowledged commit (dropped on the next write, or --repair)",
-                style="yellow"))
-        for p in log.problems:
-            details.append(Text(f"DAMAGED: {p.file}: byte offset {p.offset}: {p.reason}",
-                                style="bold red"))
-        for note in log.repairs:
-            details.append(Text(f"repaired: {note}", style="green"))
-        if log.problems:
-            status = Text("DAMAGED", style="bold red")
-        elif not log.sound:
-            status = Text("INDEX DAMAGED", style="bold red")
-        else:
-            status = Text("ok" + (" (repaired)" if log.repairs else ""), style="green")
-        table.add_row(
-            Text(log.name), str(log.segments), str(log.commits), str(log.events),
-            tail_text, Text(log.index), status,
-        )
-    if not report.logs:
-        table.add_row(Text("(no logs)"), "", "", "", "", "", Text("ok"))
-    return Group(table, *details)
+# -- ingest --------------------------------------------------------------------
+
+
+def _ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from eventfold.application.app import open_store
+    from eventfold.application.ingest import Ingestor
+    from eventfold.reports.ingest import render_ingest
+
+    app = open_store(args.store, snapshot_interval=args.snapshot_interval)
+    try:
+        with Ingestor(app, app.state_dir or args.store, batch=args.batch) as ingestor:
+            for warning in ingestor.warnings:
+                err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
+            with _progress(err, args.source) as progress:
+                report = ingestor.run(args.source, rescan=args.rescan, progress=progress)
+    finally:
+        app.close()
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+    else:
+        out.print(render_ingest(report))
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _progress(err: Console, source: str) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A progress bar on stderr when it is a terminal (bytes of the source read)."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress("ingesting", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def update(position: int, size: int | None) -> None:
+            bar.update(task, completed=position, total=size)
+
+        yield update
 
 
 # -- demo ----------------------------------------------------------------------

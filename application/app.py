@@ -37,7 +37,11 @@ class Eventfold(Application[UUID]):
             if snapshot_interval < 1:
                 msg = f"snapshot interval must be at least 1, not {snapshot_interval}"
                 raise ValueError(msg)
-            self.snapshotting_intervals = {Category: snapshot_interval, Source: snapshot_interval}
+            # The library reads the intervals through the instance.
+            self.snapshotting_intervals = {  # type: ignore[misc]
+                Category: snapshot_interval,
+                Source: snapshot_interval,
+            }
         self.state_dir = self.env.get("FILESTORE_PATH")
 
     def construct_recorder(self) -> ProcessRecorder:

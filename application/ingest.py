@@ -84,7 +84,9 @@ def _describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[s
 class Ingestor:
     """Ingests sources into one application's store; not thread-safe; one run at a time."""
 
-    def __init__(self, app: Eventfold, state_dir: str, *, batch: int = 1000) -> None:
+    def __init__(
+        self, app: Eventfold, state_dir: str, *, batch: int = 1000, lock_timeout: float = 5.0
+    ) -> None:
         if batch < 1:
             msg = f"batch must be at least 1, not {batch}"
             raise ValueError(msg)
@@ -95,7 +97,7 @@ class Ingestor:
         self.categories: dict[str, Category] = {}
         self._snapshotted: dict[UUID, int] = {}  # aggregate id -> version at load or snapshot
         self.dedup = DedupIndex(os.path.join(state_dir, "dedup"))
-        self.dedup.open(app.recorder.max_notification_id() or 0)
+        self.dedup.open(app.recorder.max_notification_id() or 0, lock_timeout)
         self.warnings: list[str] = []
         if self.dedup.problem:
             self.warnings.append(f"dedup index rebuilt from the store: {self.dedup.problem}")
@@ -293,7 +295,8 @@ class Ingestor:
         batch.touched.add(event.category)
         batch.recorded.append((len(batch.stored), key))
         batch.pending[event.event_id] = (event, line.number, line.offset)
-        batch.stored.append(self.codec.encode(category.id, version, event, line.number, line.offset))
+        stored = self.codec.encode(category.id, version, event, line.number, line.offset)
+        batch.stored.append(stored)
         batch.counts["ingested"] += 1
         report.ingested += 1
 

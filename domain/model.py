@@ -48,7 +48,18 @@ class Category(Aggregate):
         self.count = 0
         self.total = Decimal(0)
 
-    @event("Recorded")
+    class Recorded(Aggregate.Event):
+        """An accepted source event: its id, category, exact value, time and position."""
+
+        event_id: str
+        category: str
+        value: Decimal
+        occurred_at: datetime | None
+        source: str
+        line: int
+        offset: int
+
+    @event(Recorded)
     def record(
         self,
         event_id: str,
