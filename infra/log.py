@@ -40,7 +40,7 @@ from eventfold.infra.logformat import (
     decode_event,
     decode_header,
     encode_commit,
-    encode_event,
+    encode_events,
     pack_position,
     unpack_position,
 )
@@ -362,12 +362,7 @@ class Log:
                 return []
             first = self._next_id
             try:
-                encoded = [
-                    encode_event(
-                        first + i, s.originator_id, s.originator_version, s.topic, s.state
-                    )
-                    for i, s in enumerate(stored_events)
-                ]
+                encoded = encode_events(first, stored_events)
                 track = None
                 if tracking is not None:
                     track = (tracking.application_name, tracking.notification_id)
@@ -381,10 +376,14 @@ class Log:
             position = off + HEADER_SIZE
             if track is not None:
                 position += TRACKING_PREFIX.size + len(track[0].encode()) + TRACKING_ID.size
-            for i, s in enumerate(stored_events):
-                self.index.add(first + i, keys[i], s.originator_version,
-                               pack_position(seg, position))
-                position += len(encoded[i])
+            positions = []
+            base = pack_position(seg, position)
+            for record in encoded:
+                positions.append(base)
+                base += len(record)
+            self.index.add_many(
+                first, keys, [s.originator_version for s in stored_events], positions
+            )
             if track is not None:
                 self.tracking[track[0]] = track[1]
             self._next_id += len(stored_events)
@@ -398,29 +397,41 @@ class Log:
         """Raise IntegrityError if an event's (originator, version) is taken.
 
         Per originator one lookup of its highest indexed version settles every
-        event above it; only versions at or below it need an exact lookup.
+        event above it (the common case: versions that only go up); anything
+        else gets an exact check, against the batch and the index.
         """
         keys: list[bytes] = []
-        seen: set[tuple[bytes, int]] = set()
         highest: dict[bytes, int | None] = {}
-        for s in stored_events:
+        seen: set[tuple[bytes, int]] | None = None
+        for i, s in enumerate(stored_events):
             key = self._key_of(s.originator_id)
-            pair = (key, s.originator_version)
-            if pair in seen:
-                msg = f"Stored events are not unique: {s.originator_id} v{s.originator_version}"
+            version = s.originator_version
+            if key in highest:
+                top = highest[key]
+            else:
+                top = highest[key] = self.index.max_version(key)
+            if top is None or version > top:
+                highest[key] = version
+                keys.append(key)
+                if seen is not None:
+                    seen.add((key, version))
+                continue
+            if seen is None:
+                seen = {
+                    (k, e.originator_version)
+                    for k, e in zip(keys, stored_events[:i], strict=True)
+                }
+            if (key, version) in seen:
+                msg = f"Stored events are not unique: {s.originator_id} v{version}"
                 raise IntegrityError(msg)
-            seen.add(pair)
-            if key not in highest:
-                highest[key] = self.index.max_version(key)
-            top = highest[key]
-            if top is not None and s.originator_version <= top:
-                nid = self.index.find(key, s.originator_version)
-                if nid is not None and self._same_originator(nid, s.originator_id):
-                    msg = (
-                        f"Stored event already recorded: {s.originator_id} "
-                        f"v{s.originator_version} (notification {nid})"
-                    )
-                    raise IntegrityError(msg)
+            seen.add((key, version))
+            nid = self.index.find(key, version)
+            if nid is not None and self._same_originator(nid, s.originator_id):
+                msg = (
+                    f"Stored event already recorded: {s.originator_id} "
+                    f"v{version} (notification {nid})"
+                )
+                raise IntegrityError(msg)
             keys.append(key)
         return keys
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 MAGIC = b"EFC1"
@@ -77,6 +79,13 @@ class FormatError(ValueError):
         self.offset = offset
 
 
+class StoredEventLike(Protocol):
+    originator_id: UUID | str
+    originator_version: int
+    topic: str
+    state: bytes
+
+
 @dataclass(frozen=True)
 class RecordedEvent:
     """One event as the log holds it."""
@@ -122,6 +131,48 @@ def encode_event(
         )
     )
     return EVENT_PREFIX.pack(len(rest), crc32(rest)) + rest
+
+
+def encode_events(first_id: int, events: Sequence[StoredEventLike]) -> list[bytes]:
+    """``encode_event`` for a batch, numbered from ``first_id`` (same bytes, less work).
+
+    Originator ids and topics are encoded once per batch; this is the write path.
+    """
+    ids: dict[UUID | str, tuple[int, bytes]] = {}
+    topics: dict[str, bytes] = {}
+    fixed, prefix, join = EVENT_FIXED.pack, EVENT_PREFIX.pack, b"".join
+    encoded: list[bytes] = []
+    nid = first_id
+    for e in events:
+        oid_entry = ids.get(e.originator_id)
+        if oid_entry is None:
+            oid = e.originator_id
+            if isinstance(oid, UUID):
+                oid_entry = (ID_KIND_UUID, oid.bytes)
+            else:
+                oid_entry = (ID_KIND_STR, str(oid).encode("utf-8"))
+            if len(oid_entry[1]) > MAX_SHORT:
+                msg = "originator id and topic must each encode to at most 65535 bytes"
+                raise ValueError(msg)
+            ids[e.originator_id] = oid_entry
+        topic = topics.get(e.topic)
+        if topic is None:
+            topic = topics[e.topic] = e.topic.encode("utf-8")
+            if len(topic) > MAX_SHORT:
+                msg = "originator id and topic must each encode to at most 65535 bytes"
+                raise ValueError(msg)
+        state = e.state
+        if len(state) > MAX_STATE:
+            msg = f"event state of {len(state)} bytes is too large"
+            raise ValueError(msg)
+        kind, oid_bytes = oid_entry
+        rest = join((
+            fixed(nid, e.originator_version, kind, len(oid_bytes), len(topic), len(state)),
+            oid_bytes, topic, state,
+        ))  # fmt: skip
+        encoded.append(prefix(len(rest), crc32(rest)) + rest)
+        nid += 1
+    return encoded
 
 
 def encode_commit(

@@ -246,7 +246,6 @@ class LogIndex:
         self.tracking: dict[str, int] = {}
         self.next_run = 1
         self.mem_offsets = array("Q")
-        self.mem_entries: list[tuple[bytes, int]] = []
         self.mem_keys: dict[bytes, dict[int, int]] = {}
         self.mem_max: dict[bytes, int] = {}
 
@@ -321,24 +320,41 @@ class LogIndex:
             return True
         if newer <= self.covered or newer > self.covered + self.mem_size:
             return True
-        kept = self.mem_entries[newer - self.covered :]
+        kept = sorted(
+            (nid, key, version)
+            for key, versions in self.mem_keys.items()
+            for version, nid in versions.items()
+            if nid > newer
+        )
         kept_offsets = self.mem_offsets[newer - self.covered :]
         if self.load() is not None or self.covered != newer:
             self.reset()
             return False
-        for i, (key, version) in enumerate(kept):
-            self.add(newer + 1 + i, key, version, kept_offsets[i])
+        for i, (nid, key, version) in enumerate(kept):
+            self.add(nid, key, version, kept_offsets[i])
         return True
 
     # -- the in-memory table ----------------------------------------------
 
     def add(self, nid: int, key: bytes, version: int, position: int) -> None:
-        assert nid == self.covered + len(self.mem_offsets) + 1, nid
-        self.mem_offsets.append(position)
-        self.mem_entries.append((key, version))
-        self.mem_keys.setdefault(key, {})[version] = nid
-        if version > self.mem_max.get(key, version - 1):
-            self.mem_max[key] = version
+        self.add_many(nid, [key], [version], [position])
+
+    def add_many(
+        self, first: int, keys: list[bytes], versions: list[int], positions: list[int]
+    ) -> None:
+        """Index events ``first, first + 1, ...`` (the next ids) in memory."""
+        assert first == self.covered + len(self.mem_offsets) + 1, first
+        self.mem_offsets.extend(positions)
+        mem_keys, mem_max = self.mem_keys, self.mem_max
+        nid = first
+        for key, version in zip(keys, versions, strict=True):
+            versions_of = mem_keys.get(key)
+            if versions_of is None:
+                versions_of = mem_keys[key] = {}
+            versions_of[version] = nid
+            if version > mem_max.get(key, version - 1):
+                mem_max[key] = version
+            nid += 1
 
     # -- lookups -----------------------------------------------------------
 
@@ -399,10 +415,10 @@ class LogIndex:
                 self._offsets_fd, self.mem_offsets.tobytes(), self.covered * 8
             )
             fileio.fsync(self._offsets_fd)
-            first = self.covered + 1
             entries = sorted(
-                ENTRY.pack(key, version + VERSION_BIAS, first + i)
-                for i, (key, version) in enumerate(self.mem_entries)
+                ENTRY.pack(key, version + VERSION_BIAS, nid)
+                for key, versions in self.mem_keys.items()
+                for version, nid in versions.items()
             )
             obsolete = push_run(self.runs, self._new_run(entries), self._new_run)
         fileio.fsync_dir(self.dir)
@@ -427,7 +443,6 @@ class LogIndex:
         self.covered = covered
         self.last_commit, self.end, self.tracking = last_commit, end, dict(tracking)
         self.mem_offsets = array("Q")
-        self.mem_entries = []
         self.mem_keys = {}
         self.mem_max = {}
 

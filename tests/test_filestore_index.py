@@ -41,3 +41,24 @@ def test_run_lookups_agree_across_block_boundaries(tmp_path: Path) -> None:
         assert [e for e in run.entries()] == entries
     finally:
         run.close()
+
+
+def test_duplicates_within_one_call_are_caught_whatever_the_order(tmp_path: Path) -> None:
+    from uuid import uuid4
+
+    import pytest
+    from eventsourcing.persistence import IntegrityError, StoredEvent
+
+    from eventfold.infra.filestore import FileStoreFactory
+
+    factory = FileStoreFactory({"FILESTORE_PATH": str(tmp_path)})
+    recorder = factory.application_recorder()
+    a = uuid4()
+    recorder.insert_events([StoredEvent(a, 1, "t", b"1")])
+    for versions in ([5, 3, 7, 7], [2, 2], [1], [4, 6, 4]):
+        events = [StoredEvent(a, v, "t", b"x") for v in versions]
+        with pytest.raises(IntegrityError):
+            recorder.insert_events(events)
+    assert recorder.insert_events([StoredEvent(a, v, "t", b"y") for v in (3, 2, 9)])
+    assert recorder.max_notification_id() == 4
+    factory.close()
