@@ -30,6 +30,7 @@ from eventfold.domain.model import Category
 from eventfold.infra.source import SourceEvent
 
 RECORDED_TOPIC = get_topic(Category.Recorded)
+NIL = UUID(int=0)  # the state does not depend on the originator
 
 
 def _default_json(mapper: Mapper[Any]) -> bool:
@@ -45,15 +46,25 @@ def _default_json(mapper: Mapper[Any]) -> bool:
 class RecordedCodec:
     """Stored events of ``Category.Recorded`` for one application's mapper.
 
+    The stored state does not hold the originator id or version, so it can be
+    made before versions are known (even in another process: ``plain``).
     ``prepare`` fixes the event timestamp and source name shared by a batch;
-    ``encode`` then costs a few string joins per event.
+    ``state`` then costs a few string joins per event.
     """
 
-    def __init__(self, mapper: Mapper[Any]) -> None:
+    def __init__(self, mapper: Mapper[Any] | None) -> None:
         self.mapper = mapper
-        self.fast = _default_json(mapper)
+        self.fast = mapper is None or _default_json(mapper)
+        self.plain_json = mapper is None or (
+            self.fast and not mapper.compressor and not mapper.cipher
+        )
         self._categories: dict[str, str] = {}
         self.prepare(datetime.now().astimezone(), "")
+
+    @classmethod
+    def plain(cls) -> RecordedCodec:
+        """The library's default JSON, without a mapper (for a reader process)."""
+        return cls(None)
 
     def prepare(self, timestamp: datetime, source: str) -> None:
         self.timestamp, self.source = timestamp, source
@@ -64,24 +75,11 @@ class RecordedCodec:
         )
         self._source = ',"source":' + encode_basestring(source)
 
-    def encode(
-        self, originator_id: UUID, version: int, event: SourceEvent, line: int, offset: int
-    ) -> StoredEvent:
-        """The stored ``Category.Recorded`` event for one source event."""
+    def state(self, event: SourceEvent, line: int, offset: int) -> bytes:
+        """The stored state of the ``Recorded`` event of one source event."""
         if not self.fast:
-            domain_event = Category.Recorded(  # type: ignore[call-arg]
-                originator_id=originator_id,
-                originator_version=version,
-                timestamp=self.timestamp,
-                event_id=event.event_id,
-                category=event.category,
-                value=event.value,
-                occurred_at=event.occurred_at,
-                source=self.source,
-                line=line,
-                offset=offset,
-            )
-            return self.mapper.to_stored_event(domain_event)
+            assert self.mapper is not None
+            return self.mapper.to_stored_event(self._domain_event(event, line, offset)).state
         iso = event.occurred_iso
         if iso is None and event.occurred_at is not None:
             iso = event.occurred_at.isoformat()
@@ -94,8 +92,33 @@ class RecordedCodec:
             f',"value":{{"_type_":"decimal_str","_data_":"{event.value!s}"}}'
             f',"occurred_at":{when}{self._source},"line":{line},"offset":{offset}}}'
         ).encode()
-        if self.mapper.compressor:
-            state = self.mapper.compressor.compress(state)
-        if self.mapper.cipher:
-            state = self.mapper.cipher.encrypt(state)
-        return StoredEvent(originator_id, version, RECORDED_TOPIC, state)
+        return self.finish(state)
+
+    def finish(self, state: bytes) -> bytes:
+        """Apply the mapper's compressor and cipher (if any) to plain JSON state."""
+        if self.mapper is not None:
+            if self.mapper.compressor:
+                state = self.mapper.compressor.compress(state)
+            if self.mapper.cipher:
+                state = self.mapper.cipher.encrypt(state)
+        return state
+
+    def encode(
+        self, originator_id: UUID, version: int, event: SourceEvent, line: int, offset: int
+    ) -> StoredEvent:
+        """The stored ``Category.Recorded`` event for one source event."""
+        return StoredEvent(originator_id, version, RECORDED_TOPIC, self.state(event, line, offset))
+
+    def _domain_event(self, event: SourceEvent, line: int, offset: int) -> Any:
+        return Category.Recorded(  # type: ignore[call-arg]
+            originator_id=NIL,
+            originator_version=1,
+            timestamp=self.timestamp,
+            event_id=event.event_id,
+            category=event.category,
+            value=event.value,
+            occurred_at=event.occurred_at,
+            source=self.source,
+            line=line,
+            offset=offset,
+        )

@@ -6,6 +6,10 @@ position and a digest of everything before it) and a tracking record
 (``eventfold.ingest:<source id>:<generation>`` -> byte position). A run killed
 at any instant therefore resumes exactly where the last commit ended, and ids
 are checked against the dedup index, which the store can always rebuild.
+
+Reading (parsing, validating, encoding) and writing (deciding duplicates,
+versions, committing) are separate halves (``batches.py``); for a large file
+the reading half runs in a second process, on a second core.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from hashlib import blake2b
 from typing import Any, BinaryIO
 from uuid import UUID, uuid4
@@ -22,7 +27,8 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import StoredEvent, Tracking
 
 from eventfold.application.app import Eventfold
-from eventfold.application.codec import RecordedCodec
+from eventfold.application.batches import ParsedBatch, piped_batches, read_batches
+from eventfold.application.codec import RECORDED_TOPIC, RecordedCodec
 from eventfold.application.quarantine import QuarantineFile, quarantine_path
 from eventfold.application.report import (
     SAMPLES,
@@ -34,10 +40,12 @@ from eventfold.application.report import (
 from eventfold.application.repository import load_or_create, recorded_event_ids
 from eventfold.domain.model import Category, Source
 from eventfold.infra.dedup import DedupIndex, id_key
-from eventfold.infra.source import Line, SourceEvent, is_blank, parse_event, read_lines
+from eventfold.infra.source import SourceEvent
 
 Progress = Callable[[int, int | None], None]
 DIGEST_CHUNK = 1 << 20
+READER_PROCESS_BYTES = 4 << 20  # a file with more left to read gets a reader process
+EXPECTED_LINE_BYTES = 80  # to size the dedup filter for a file before reading it
 
 
 class SourceError(Exception):
@@ -53,10 +61,29 @@ class DedupCollisionError(Exception):
 
 
 @dataclass
-class _Batch:
+class _Run:
+    """One run over one source."""
+
+    source: Source
+    name: str
+    fd: int | None
+    report: IngestReport
+    quarantine: QuarantineFile
+    hasher: Any
+    hashed: int  # bytes of the source covered by ``hasher``
+
+    @property
+    def tracking_name(self) -> str:
+        return f"eventfold.ingest:{self.source.id}:{self.source.generation}"
+
+
+@dataclass
+class _Commit:
+    """What one batch adds to the store, in order."""
+
     stored: list[StoredEvent] = field(default_factory=list)
     recorded: list[tuple[int, bytes]] = field(default_factory=list)  # (index, id key)
-    pending: dict[str, tuple[SourceEvent, int, int]] = field(default_factory=dict)
+    first_seen: dict[bytes, tuple[SourceEvent, int, int]] = field(default_factory=dict)
     invalid: list[InvalidLine] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
     counts: dict[str, int] = field(
@@ -64,10 +91,6 @@ class _Batch:
             ("read", "ingested", "duplicates", "conflicts", "invalid"), 0
         )
     )
-
-    @property
-    def lines(self) -> int:
-        return self.counts["read"]
 
 
 def _describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[str, Any]:
@@ -82,10 +105,20 @@ def _describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[s
 
 
 class Ingestor:
-    """Ingests sources into one application's store; not thread-safe; one run at a time."""
+    """Ingests sources into one application's store; one run at a time per store.
+
+    ``reader_process``: None picks a second process for files with more than
+    ``READER_PROCESS_BYTES`` left to read; True or False forces the choice.
+    """
 
     def __init__(
-        self, app: Eventfold, state_dir: str, *, batch: int = 1000, lock_timeout: float = 5.0
+        self,
+        app: Eventfold,
+        state_dir: str,
+        *,
+        batch: int = 1000,
+        lock_timeout: float = 5.0,
+        reader_process: bool | None = None,
     ) -> None:
         if batch < 1:
             msg = f"batch must be at least 1, not {batch}"
@@ -93,6 +126,7 @@ class Ingestor:
         self.app = app
         self.batch_size = batch
         self.state_dir = state_dir
+        self.reader_process = reader_process
         self.codec = RecordedCodec(app.mapper)
         self.categories: dict[str, Category] = {}
         self._snapshotted: dict[UUID, int] = {}  # aggregate id -> version at load or snapshot
@@ -111,15 +145,8 @@ class Ingestor:
         """Ingest ``path`` (or ``-`` for standard input) from where it was left."""
         started = time.perf_counter()
         if path == "-":
-            return self._run_stream(
-                sys.stdin.buffer,
-                "-",
-                f"stdin:{uuid4()}",
-                None,
-                started,
-                rescan=False,
-                progress=progress,
-            )
+            return self._run(sys.stdin.buffer, "-", f"stdin:{uuid4()}", None, started,
+                             rescan=False, progress=progress)  # fmt: skip
         try:
             stream = open(path, "rb")  # noqa: SIM115 - closed below
         except OSError as e:
@@ -130,19 +157,12 @@ class Ingestor:
                 msg = f"{path}: not a regular file"
                 raise SourceError(msg)
             identity = os.path.realpath(path)
-            return self._run_stream(
-                stream,
-                identity,
-                identity,
-                stream.fileno(),
-                started,
-                rescan=rescan,
-                progress=progress,
-            )
+            return self._run(stream, identity, identity, stream.fileno(), started,
+                             rescan=rescan, progress=progress)  # fmt: skip
         finally:
             stream.close()
 
-    def _run_stream(
+    def _run(
         self,
         stream: BinaryIO,
         name: str,
@@ -178,17 +198,36 @@ class Ingestor:
             quarantine_path(qdir, identity, str(source.id), source.generation), name
         )
         quarantine.open(source.position)
+        run = _Run(source, name, fd, report, quarantine, hasher, source.position)
         size = os.fstat(fd).st_size if fd is not None else None
+        if size is not None:
+            self.dedup.reserve((size - source.position) // EXPECTED_LINE_BYTES)
         try:
-            if fd is not None:
-                stream.seek(source.position)
-            self._consume(stream, source, name, fd, hasher, quarantine, report, size, progress)
+            for parsed in self._batches(stream, run, size):
+                if parsed.pending is not None:
+                    report.pending_tail = PendingTail(*parsed.pending)
+                if parsed.position > source.position:
+                    self._commit(run, self._apply(run, parsed))
+                if progress is not None:
+                    progress(report.position, size)
         finally:
             quarantine.close()
         if report.invalid:
             report.quarantine_file = quarantine.path
         report.elapsed = time.perf_counter() - started
         return report
+
+    def _batches(self, stream: BinaryIO, run: _Run, size: int | None) -> Iterator[ParsedBatch]:
+        position, line = run.source.position, run.source.line
+        use_process = self.reader_process
+        if use_process is None:
+            use_process = size is not None and size - position > READER_PROCESS_BYTES
+        if use_process and run.fd is not None and self.codec.plain_json:
+            return piped_batches(stream.name, position, line, self.batch_size, run.name)
+        if run.fd is not None:
+            stream.seek(position)
+        return read_batches(stream, position, line, self.batch_size, self.codec, run.name,
+                            growing=run.fd is not None)  # fmt: skip
 
     def _prefix_problem(self, fd: int, source: Source, hasher: Any) -> str | None:
         """Why the already-ingested prefix no longer stands, or None (hasher then covers it)."""
@@ -212,136 +251,93 @@ class Ingestor:
             )
         return None
 
-    def _consume(
-        self,
-        stream: BinaryIO,
-        source: Source,
-        name: str,
-        fd: int | None,
-        hasher: Any,
-        quarantine: QuarantineFile,
-        report: IngestReport,
-        size: int | None,
-        progress: Progress | None,
-    ) -> None:
-        batch = _Batch()
-        hashed = source.position
-        self.codec.prepare(Category.Recorded.create_timestamp(), name)
-        for line in read_lines(stream, source.position, source.line):
-            if is_blank(line.raw):
-                if not line.terminated:
-                    break  # an unterminated blank tail: wait for more
-                report.position, report.line = line.end, line.number
+    # -- one batch -------------------------------------------------------------
+
+    def _apply(self, run: _Run, parsed: ParsedBatch) -> _Commit:
+        """Decide every line of the batch: recorded, duplicate, conflict or quarantined."""
+        commit = _Commit()
+        report = run.report
+        commit.counts["read"] = parsed.read
+        report.read += parsed.read
+        report.position, report.line = parsed.position, parsed.line
+        for number, offset, reason, raw in parsed.invalid:
+            self._quarantine(run, commit, InvalidLine(number, offset, reason, raw))
+        first_seen, stored, recorded = commit.first_seen, commit.stored, commit.recorded
+        categories, find, finish = self.categories, self.dedup.find, self.codec.finish
+        plain = self.codec.plain_json
+        versions: dict[str, int] = {}
+        for i, event in enumerate(parsed.events):
+            key = parsed.keys[i]
+            if key in first_seen or find(key) is not None:
+                self._repeat(run, commit, event, key, parsed.numbers[i], parsed.offsets[i])
                 continue
-            parsed = parse_event(line.raw)
-            if not line.terminated and fd is not None and not _complete(parsed, line):
-                report.pending_tail = PendingTail(line.number, line.offset, len(line.raw))
-                break
-            batch.counts["read"] += 1
-            report.read += 1
-            if isinstance(parsed, str):
-                self._quarantine(batch, source, line, parsed, report)
-            else:
-                self._accept(batch, source, name, parsed, line, report)
-            report.position, report.line = line.end, line.number
-            if batch.lines >= self.batch_size:
-                hashed = self._commit(batch, source, fd, hasher, hashed, quarantine, report)
-                batch = _Batch()
-                self.codec.prepare(Category.Recorded.create_timestamp(), name)
-                if progress is not None:
-                    progress(report.position, size)
-        if report.position > source.position:
-            self._commit(batch, source, fd, hasher, hashed, quarantine, report)
-        if progress is not None:
-            progress(report.position, size)
+            name = event.category
+            category = categories.get(name) or self._category(commit, name)
+            category.tally(event.value)
+            version = versions[name] = versions.get(name, category.version) + 1
+            recorded.append((len(stored), key))
+            first_seen[key] = (event, parsed.numbers[i], parsed.offsets[i])
+            state = parsed.states[i] if plain else finish(parsed.states[i])
+            stored.append(StoredEvent(category.id, version, RECORDED_TOPIC, state))
+        for name, version in versions.items():
+            category = categories[name]
+            category.version = version
+            category.modified_on = parsed.timestamp
+        commit.touched.update(versions)
+        commit.counts["ingested"] = len(recorded)
+        report.ingested += len(recorded)
+        return commit
 
-    # -- one line ------------------------------------------------------------
+    def _quarantine(self, run: _Run, commit: _Commit, record: InvalidLine) -> None:
+        commit.invalid.append(record)
+        commit.counts["invalid"] += 1
+        run.report.invalid += 1
+        if len(run.report.invalid_samples) < SAMPLES:
+            run.report.invalid_samples.append(record)
+        run.source.quarantine(record.line, record.offset, record.reason, record.raw)
+        commit.stored.extend(self._collect(run.source))
 
-    def _quarantine(
-        self, batch: _Batch, source: Source, line: Line, reason: str, report: IngestReport
-    ) -> None:
-        raw = line.raw.decode("utf-8", errors="backslashreplace")
-        record = InvalidLine(line.number, line.offset, reason, raw)
-        batch.invalid.append(record)
-        batch.counts["invalid"] += 1
-        report.invalid += 1
-        if len(report.invalid_samples) < SAMPLES:
-            report.invalid_samples.append(record)
-        source.quarantine(line.number, line.offset, reason, raw)
-        batch.stored.extend(self.app.mapper.to_stored_event(e) for e in source.collect_events())
-
-    def _accept(
-        self,
-        batch: _Batch,
-        source: Source,
-        name: str,
-        event: SourceEvent,
-        line: Line,
-        report: IngestReport,
-    ) -> None:
-        key = id_key(event.event_id)
-        first = self._first_occurrence(batch, event.event_id, key, name)
-        if first is not None:
-            if first[0].same_content(event):
-                batch.counts["duplicates"] += 1
-                report.duplicates += 1
-            else:
-                self._conflict(batch, source, name, event, line, first[1], report)
+    def _repeat(self, run: _Run, commit: _Commit, event: SourceEvent, key: bytes,
+                line: int, offset: int) -> None:  # fmt: skip
+        """An id seen before: a duplicate if the content is the same, else a conflict."""
+        first, described = self._first_occurrence(run, commit, event.event_id, key)
+        if first.same_content(event):
+            commit.counts["duplicates"] += 1
+            run.report.duplicates += 1
             return
-        category = self.categories.get(event.category) or self._category(batch, event.category)
-        category.tally(event.value)
-        version = category.version + 1
-        category.version = version
-        batch.touched.add(event.category)
-        batch.recorded.append((len(batch.stored), key))
-        batch.pending[event.event_id] = (event, line.number, line.offset)
-        stored = self.codec.encode(category.id, version, event, line.number, line.offset)
-        batch.stored.append(stored)
-        batch.counts["ingested"] += 1
-        report.ingested += 1
-
-    def _conflict(
-        self,
-        batch: _Batch,
-        source: Source,
-        name: str,
-        event: SourceEvent,
-        line: Line,
-        first: dict[str, Any],
-        report: IngestReport,
-    ) -> None:
-        conflict = ConflictSeen(
-            event.event_id, first, _describe(event, name, line.number, line.offset)
-        )
-        batch.counts["conflicts"] += 1
-        report.conflicts += 1
-        if len(report.conflict_samples) < SAMPLES:
-            report.conflict_samples.append(conflict)
-        source.conflict(event.event_id, line.number, line.offset, conflict.first, conflict.later)
-        batch.stored.extend(self.app.mapper.to_stored_event(e) for e in source.collect_events())
+        conflict = ConflictSeen(event.event_id, described,
+                                _describe(event, run.name, line, offset))  # fmt: skip
+        commit.counts["conflicts"] += 1
+        run.report.conflicts += 1
+        if len(run.report.conflict_samples) < SAMPLES:
+            run.report.conflict_samples.append(conflict)
+        run.source.conflict(event.event_id, line, offset, conflict.first, conflict.later)
+        commit.stored.extend(self._collect(run.source))
 
     def _first_occurrence(
-        self, batch: _Batch, event_id: str, key: bytes, name: str
-    ) -> tuple[SourceEvent, dict[str, Any]] | None:
-        """The first valid occurrence of ``event_id`` and where it was, or None."""
-        if event_id in batch.pending:
-            event, line, offset = batch.pending[event_id]
-            return event, _describe(event, name, line, offset)
+        self, run: _Run, commit: _Commit, event_id: str, key: bytes
+    ) -> tuple[SourceEvent, dict[str, Any]]:
+        """The first valid occurrence of ``event_id`` and where it was."""
+        if key in commit.first_seen:
+            event, line, offset = commit.first_seen[key]
+            if event.event_id != event_id:
+                msg = f"dedup index: ids {event_id!r} and {event.event_id!r} share a key"
+                raise DedupCollisionError(msg)
+            return event, _describe(event, run.name, line, offset)
         nid = self.dedup.find(key)
-        if nid is None:
-            return None
+        assert nid is not None
         page = self.app.recorder.select_notifications(nid, 1)
         recorded = self.app.mapper.to_domain_event(page[0]) if page and page[0].id == nid else None
         r: Any = recorded
         if not isinstance(recorded, Category.Recorded) or r.event_id != event_id:
             msg = f"dedup index: id {event_id!r} maps to notification {nid}, which records another"
             raise DedupCollisionError(msg)
-        first = SourceEvent(r.event_id, r.category, r.value, r.occurred_at)
+        first = SourceEvent(r.event_id, r.category, Decimal(r.value), r.occurred_at)
         described = _describe(first, r.source, r.line, r.offset)
         described["notification_id"] = nid
         return first, described
 
-    def _category(self, batch: _Batch, name: str) -> Category:
+    def _category(self, commit: _Commit, name: str) -> Category:
         category = self.categories.get(name)
         if category is None:
             category = load_or_create(
@@ -349,52 +345,38 @@ class Ingestor:
             )
             self.categories[name] = category
             self._snapshotted[category.id] = category.version
-            batch.stored.extend(
-                self.app.mapper.to_stored_event(e) for e in category.collect_events()
-            )
+            commit.stored.extend(self._collect(category))
         return category
+
+    def _collect(self, aggregate: Any) -> list[StoredEvent]:
+        return [self.app.mapper.to_stored_event(e) for e in aggregate.collect_events()]
 
     # -- the commit ----------------------------------------------------------
 
-    def _commit(
-        self,
-        batch: _Batch,
-        source: Source,
-        fd: int | None,
-        hasher: Any,
-        hashed: int,
-        quarantine: QuarantineFile,
-        report: IngestReport,
-    ) -> int:
-        """Commit the batch atomically with the new source position; return bytes hashed."""
+    def _commit(self, run: _Run, commit: _Commit) -> None:
+        """Commit the batch atomically with the new source position and its digest."""
+        report, fd = run.report, run.fd
         if fd is not None:
-            while hashed < report.position:
-                chunk = os.pread(fd, min(DIGEST_CHUNK, report.position - hashed), hashed)
+            while run.hashed < report.position:
+                chunk = os.pread(fd, min(DIGEST_CHUNK, report.position - run.hashed), run.hashed)
                 if not chunk:
                     msg = f"{report.source}: the source shrank while it was being read"
                     raise SourceRewrittenError(msg)
-                hasher.update(chunk)
-                hashed += len(chunk)
-        source.advance(
-            report.position,
-            report.line,
-            hasher.hexdigest() if fd is not None else "",
-            dict(batch.counts),
-        )
-        batch.stored.extend(self.app.mapper.to_stored_event(e) for e in source.collect_events())
-        quarantine.append(batch.invalid)
-        tracking = Tracking(f"eventfold.ingest:{source.id}:{source.generation}", report.position)
-        nids = self.app.process_recorder.insert_events(batch.stored, tracking=tracking)
-        assert nids is not None and len(nids) == len(batch.stored)
+                run.hasher.update(chunk)
+                run.hashed += len(chunk)
+        digest = run.hasher.hexdigest() if fd is not None else ""
+        run.source.advance(report.position, report.line, digest, dict(commit.counts))
+        commit.stored.extend(self._collect(run.source))
+        run.quarantine.append(commit.invalid)
+        tracking = Tracking(run.tracking_name, report.position)
+        nids = self.app.process_recorder.insert_events(commit.stored, tracking=tracking)
+        assert nids is not None and len(nids) == len(commit.stored)
         if nids[0] != self.dedup.covered + 1:  # another writer's events came between
             self._catch_up_dedup(stop=nids[0] - 1)
-        for index, key in batch.recorded:
+        for index, key in commit.recorded:
             self.dedup.add(key, nids[index])
         self.dedup.advance(nids[-1])
-        for name in batch.touched:
-            self.categories[name].modified_on = self.codec.timestamp
-        self._snapshot([self.categories[n] for n in batch.touched] + [source])
-        return hashed
+        self._snapshot([self.categories[n] for n in commit.touched] + [run.source])
 
     def _snapshot(self, aggregates: list[Any]) -> None:
         """Snapshot aggregates whose version crossed a multiple of their interval."""
@@ -432,10 +414,3 @@ class Ingestor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _complete(parsed: SourceEvent | str, line: Line) -> bool:
-    """An unterminated last line is complete once it is a whole JSON object."""
-    if isinstance(parsed, SourceEvent):
-        return True
-    return not parsed.startswith(("not valid JSON", "not valid UTF-8", "not a JSON object"))

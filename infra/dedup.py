@@ -28,7 +28,7 @@ from eventfold.infra.logindex import ENTRY, VERSION_BIAS, Run, push_run, write_r
 
 FORMAT = 1
 MIN_BLOOM_BITS = 1 << 23
-BITS_PER_KEY_MIN = 12  # grow (double and rebuild) the filter below this
+BITS_PER_KEY_MIN = 10  # below this the filter is rebuilt at least twice as large
 
 
 def id_key(event_id: str) -> bytes:
@@ -203,7 +203,7 @@ class DedupIndex:
                 self._grow_bloom(total)
             for key in self.mem:
                 self.bloom.add(key)
-            obsolete = push_run(self.runs, self._new_run(entries), self._new_run)
+            obsolete = push_run(self.runs, self._new_run([entries]), self._new_run)
             self.count = total
         old_bloom = self.bloom_name
         self.bloom_name = f"bloom-{self.next_run:08d}"
@@ -234,6 +234,12 @@ class DedupIndex:
                 os.unlink(os.path.join(self.dir, old_bloom))
         self.mem = {}
 
+    def reserve(self, expected: int) -> None:
+        """Size the filter for ``expected`` more ids now, not by rebuilds along the way."""
+        total = self.count + len(self.mem) + expected
+        if total * BITS_PER_KEY_MIN > self.bloom.nbits:
+            self._grow_bloom(total)
+
     def _grow_bloom(self, total: int) -> None:
         nbits = self.bloom.nbits
         while total * BITS_PER_KEY_MIN * 2 > nbits:
@@ -244,7 +250,7 @@ class DedupIndex:
                 bloom.add(entry[:16])
         self.bloom = bloom
 
-    def _new_run(self, entries: Iterable[bytes]) -> Run:
+    def _new_run(self, entries: Iterable[list[bytes]]) -> Run:
         path = os.path.join(self.dir, f"run-{self.next_run:08d}.idx")
         self.next_run += 1
         count, crc = write_run(path, entries)

@@ -403,8 +403,11 @@ class Log:
         keys: list[bytes] = []
         highest: dict[bytes, int | None] = {}
         seen: set[tuple[bytes, int]] | None = None
+        by_object: dict[int, bytes] = {}  # the events keep their ids alive for the call
         for i, s in enumerate(stored_events):
-            key = self._key_of(s.originator_id)
+            key = by_object.get(id(s.originator_id))
+            if key is None:
+                key = by_object[id(s.originator_id)] = self._key_of(s.originator_id)
             version = s.originator_version
             if key in highest:
                 top = highest[key]

@@ -136,25 +136,19 @@ def encode_event(
 def encode_events(first_id: int, events: Sequence[StoredEventLike]) -> list[bytes]:
     """``encode_event`` for a batch, numbered from ``first_id`` (same bytes, less work).
 
-    Originator ids and topics are encoded once per batch; this is the write path.
+    Originator ids and topics are encoded once per batch (cached by object
+    identity: the events keep them alive for the call); this is the write path.
     """
-    ids: dict[UUID | str, tuple[int, bytes]] = {}
+    ids: dict[int, tuple[int, bytes]] = {}
     topics: dict[str, bytes] = {}
     fixed, prefix, join = EVENT_FIXED.pack, EVENT_PREFIX.pack, b"".join
     encoded: list[bytes] = []
+    append = encoded.append
     nid = first_id
     for e in events:
-        oid_entry = ids.get(e.originator_id)
+        oid_entry = ids.get(id(e.originator_id))
         if oid_entry is None:
-            oid = e.originator_id
-            if isinstance(oid, UUID):
-                oid_entry = (ID_KIND_UUID, oid.bytes)
-            else:
-                oid_entry = (ID_KIND_STR, str(oid).encode("utf-8"))
-            if len(oid_entry[1]) > MAX_SHORT:
-                msg = "originator id and topic must each encode to at most 65535 bytes"
-                raise ValueError(msg)
-            ids[e.originator_id] = oid_entry
+            oid_entry = ids[id(e.originator_id)] = _encode_originator(e.originator_id)
         topic = topics.get(e.topic)
         if topic is None:
             topic = topics[e.topic] = e.topic.encode("utf-8")
@@ -170,9 +164,19 @@ def encode_events(first_id: int, events: Sequence[StoredEventLike]) -> list[byte
             fixed(nid, e.originator_version, kind, len(oid_bytes), len(topic), len(state)),
             oid_bytes, topic, state,
         ))  # fmt: skip
-        encoded.append(prefix(len(rest), crc32(rest)) + rest)
+        append(prefix(len(rest), crc32(rest)) + rest)
         nid += 1
     return encoded
+
+
+def _encode_originator(originator_id: UUID | str) -> tuple[int, bytes]:
+    if isinstance(originator_id, UUID):
+        return ID_KIND_UUID, originator_id.bytes
+    oid = str(originator_id).encode("utf-8")
+    if len(oid) > MAX_SHORT:
+        msg = "originator id and topic must each encode to at most 65535 bytes"
+        raise ValueError(msg)
+    return ID_KIND_STR, oid
 
 
 def encode_commit(

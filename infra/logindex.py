@@ -17,7 +17,6 @@ after the checkpoint live in a bounded in-memory table until the next flush.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import json
 import os
 import struct
@@ -154,13 +153,16 @@ class Run:
                 break
             yield biased - VERSION_BIAS, nid
 
-    def entries(self) -> Iterator[bytes]:
-        """All entries in order, read in chunks (bounded memory whatever the size)."""
-        per_chunk = ENTRY_READ_CHUNK // ENTRY_SIZE
+    def chunks(self, per_chunk: int = ENTRY_READ_CHUNK // ENTRY_SIZE) -> Iterator[list[bytes]]:
+        """All entries in order, ``per_chunk`` at a time (bounded memory whatever the size)."""
         for first in range(0, self.count, per_chunk):
             raw = self._read(first, min(per_chunk, self.count - first))
-            for start in range(0, len(raw), ENTRY_SIZE):
-                yield raw[start : start + ENTRY_SIZE]
+            yield [raw[i : i + ENTRY_SIZE] for i in range(0, len(raw), ENTRY_SIZE)]
+
+    def entries(self) -> Iterator[bytes]:
+        """All entries in order."""
+        for chunk in self.chunks():
+            yield from chunk
 
     def verify(self) -> str | None:
         """Check the CRC and sort order; return what is wrong, or None."""
@@ -180,28 +182,20 @@ class Run:
             os.close(self._fd)
 
 
-def write_run(path: str, entries: Iterable[bytes]) -> tuple[int, int]:
-    """Write sorted entries as a run file (durably); return (count, crc)."""
+def write_run(path: str, chunks: Iterable[list[bytes]]) -> tuple[int, int]:
+    """Write sorted entries, given as lists, as a run file (durably); return (count, crc)."""
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         offset = RUN_HEADER.size
         count, crc = 0, 0
-        buffer: list[bytes] = []
-        for entry in entries:
-            buffer.append(entry)
-            if len(buffer) == 8192:
-                chunk = b"".join(buffer)
-                fileio.write_all(fd, chunk, offset)
-                crc = crc32(chunk, crc)
-                offset += len(chunk)
-                count += len(buffer)
-                buffer.clear()
-        if buffer:
-            chunk = b"".join(buffer)
-            fileio.write_all(fd, chunk, offset)
-            crc = crc32(chunk, crc)
-            count += len(buffer)
+        for entries in chunks:
+            for start in range(0, len(entries), 8192):
+                data = b"".join(entries[start : start + 8192])
+                fileio.write_all(fd, data, offset)
+                crc = crc32(data, crc)
+                offset += len(data)
+            count += len(entries)
         fileio.write_all(fd, RUN_HEADER.pack(RUN_MAGIC, count, crc), 0)
         fileio.fsync(fd)
     finally:
@@ -210,8 +204,34 @@ def write_run(path: str, entries: Iterable[bytes]) -> tuple[int, int]:
     return count, crc
 
 
+def merge_entries(a: Run, b: Run, chunk: int = 1 << 15) -> Iterator[list[bytes]]:
+    """The entries of two runs in order, as lists, merged a chunk at a time.
+
+    Each step merges the two buffered chunks (``sorted`` of two sorted runs is
+    a linear merge in C) and emits what is at or below the smaller of the two
+    chunks' last entries: nothing unread can come before it. Memory stays at a
+    few chunks whatever the sizes of the runs.
+    """
+    chunks_a, chunks_b = a.chunks(chunk), b.chunks(chunk)
+    buf_a, buf_b = next(chunks_a, []), next(chunks_b, [])
+    while buf_a and buf_b:
+        combined = sorted(buf_a + buf_b)
+        if buf_a[-1] <= buf_b[-1]:
+            cut = bisect_right(combined, buf_a[-1])
+            buf_a, buf_b = next(chunks_a, []), combined[cut:]
+        else:
+            cut = bisect_right(combined, buf_b[-1])
+            buf_a, buf_b = combined[cut:], next(chunks_b, [])
+        yield combined[:cut]
+    for rest in (buf_a, buf_b):
+        if rest:
+            yield rest
+    yield from chunks_a
+    yield from chunks_b
+
+
 def push_run(
-    runs: list[Run], new: Run, make_run: Callable[[Iterable[bytes]], Run]
+    runs: list[Run], new: Run, make_run: Callable[[Iterable[list[bytes]]], Run]
 ) -> list[Run]:
     """Append ``new`` and merge runs like a binary counter; return the obsolete runs.
 
@@ -223,7 +243,7 @@ def push_run(
     obsolete: list[Run] = []
     while len(runs) >= 2 and runs[-2].count <= runs[-1].count:
         newer, older = runs.pop(), runs.pop()
-        runs.append(make_run(heapq.merge(older.entries(), newer.entries())))
+        runs.append(make_run(merge_entries(older, newer)))
         obsolete += [older, newer]
     return obsolete
 
@@ -420,7 +440,7 @@ class LogIndex:
                 for key, versions in self.mem_keys.items()
                 for version, nid in versions.items()
             )
-            obsolete = push_run(self.runs, self._new_run(entries), self._new_run)
+            obsolete = push_run(self.runs, self._new_run([entries]), self._new_run)
         fileio.fsync_dir(self.dir)
         covered = self.covered + len(self.mem_offsets)
         doc = {
@@ -446,7 +466,7 @@ class LogIndex:
         self.mem_keys = {}
         self.mem_max = {}
 
-    def _new_run(self, entries: Iterable[bytes]) -> Run:
+    def _new_run(self, entries: Iterable[list[bytes]]) -> Run:
         path = os.path.join(self.dir, f"run-{self.next_run:08d}.idx")
         self.next_run += 1
         count, crc = write_run(path, entries)

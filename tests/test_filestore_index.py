@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from eventfold.infra.logindex import (
     BLOCK_ENTRIES,
     ENTRY,
@@ -21,7 +23,7 @@ def test_run_lookups_agree_across_block_boundaries(tmp_path: Path) -> None:
     pairs += [(long_key, v) for v in range(1, BLOCK_ENTRIES * 2 + 7)]
     entries = sorted(ENTRY.pack(k, v + VERSION_BIAS, 0) for k, v in pairs)
     entries = [e[:24] + ENTRY.pack(b"\0" * 16, 0, n + 1)[24:] for n, e in enumerate(entries)]
-    count, crc = write_run(str(tmp_path / "run.idx"), entries)
+    count, crc = write_run(str(tmp_path / "run.idx"), [entries])
     run = Run(str(tmp_path / "run.idx"), count, crc)
     try:
         assert run.verify() is None
@@ -62,3 +64,25 @@ def test_duplicates_within_one_call_are_caught_whatever_the_order(tmp_path: Path
     assert recorder.insert_events([StoredEvent(a, v, "t", b"y") for v in (3, 2, 9)])
     assert recorder.max_notification_id() == 4
     factory.close()
+
+
+@pytest.mark.parametrize(("left", "right", "chunk"), [(0, 5, 2), (7, 0, 3), (100, 37, 8),
+                                                       (1000, 1000, 64), (5, 300, 7)])
+def test_merging_runs_in_chunks_gives_the_sorted_union(
+    tmp_path: Path, left: int, right: int, chunk: int
+) -> None:
+    import random
+
+    from eventfold.infra.logindex import merge_entries
+
+    rng = random.Random(left * 7 + right)
+    all_entries = sorted({rng.randbytes(32) for _ in range(left + right)})
+    rng.shuffle(all_entries)
+    runs = []
+    for name, part in (("a", all_entries[:left]), ("b", all_entries[left:])):
+        count, crc = write_run(str(tmp_path / name), [sorted(part)])
+        runs.append(Run(str(tmp_path / name), count, crc))
+    merged = [e for c in merge_entries(runs[0], runs[1], chunk) for e in c]
+    assert merged == sorted(all_entries)
+    for run in runs:
+        run.close()
