@@ -44,7 +44,7 @@ from eventfold.infra.source import SourceEvent
 
 Progress = Callable[[int, int | None], None]
 DIGEST_CHUNK = 1 << 20
-READER_PROCESS_BYTES = 4 << 20  # a file with more left to read gets a reader process
+READER_PROCESS_BYTES = 1 << 20  # a file with more left to read gets a reader process
 EXPECTED_LINE_BYTES = 80  # to size the dedup filter for a file before reading it
 
 

@@ -80,10 +80,16 @@ class FormatError(ValueError):
 
 
 class StoredEventLike(Protocol):
-    originator_id: UUID | str
-    originator_version: int
-    topic: str
-    state: bytes
+    """What ``encode_events`` reads of an event (the library's ``StoredEvent``)."""
+
+    @property
+    def originator_id(self) -> UUID | str: ...
+    @property
+    def originator_version(self) -> int: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def state(self) -> bytes: ...
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,22 @@ def store(tmp_path: Path) -> Path:
     return tmp_path / "store"
 
 
-@pytest.fixture
-def app(store: Path) -> Iterator[Eventfold]:
+@pytest.fixture(params=[False, True], ids=["in-process", "reader-process"])
+def app(store: Path, request: pytest.FixtureRequest) -> Iterator[Eventfold]:
+    """The application; every test runs with both ways of reading the source."""
     application = open_store(str(store), snapshot_interval=25)
+    READER_PROCESS[id(application)] = request.param
     yield application
     application.close()
 
 
+READER_PROCESS: dict[int, bool] = {}
+
+
 def ingest(app: Eventfold, store: Path, source: Path, **options: Any) -> Any:
     batch = options.pop("batch", 7)
-    with Ingestor(app, str(store), batch=batch) as ingestor:
+    reader = READER_PROCESS[id(app)]
+    with Ingestor(app, str(store), batch=batch, reader_process=reader) as ingestor:
         return ingestor.run(str(source), **options)
 
 
