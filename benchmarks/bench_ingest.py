@@ -87,7 +87,9 @@ def child(kind: str, source: str, directory: str) -> None:
     count = peer(source, directory) if kind == "peer" else eventfold(source, directory)
     elapsed = time.perf_counter() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"events": count, "seconds": elapsed, "rss_mb": rss}))
+    reader = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"events": count, "seconds": elapsed, "rss_mb": rss,
+                      "reader_rss_mb": reader}))
 
 
 def measure(kind: str, source: str) -> dict[str, Any]:
@@ -125,6 +127,8 @@ def main() -> None:
         label = "eventfold ingest" if kind == "eventfold" else "eventsourcing.sqlite, save/1,000"
         table.add_column(f"{label}\nevents/s", justify="right")
         table.add_column("peak RSS MB", justify="right")
+        if kind == "eventfold":
+            table.add_column("reader process\npeak RSS MB", justify="right")
     if not scale:
         table.add_column("speed-up", justify="right")
     work = tempfile.mkdtemp(prefix="eventfold-bench-source-")
@@ -138,6 +142,8 @@ def main() -> None:
                 assert result["events"] == size, result
                 rates.append(size / result["seconds"])
                 row += [f"{rates[-1]:,.0f}", f"{result['rss_mb']:.0f}"]
+                if kind == "eventfold":
+                    row.append(f"{result['reader_rss_mb']:.0f}")
             if not scale:
                 row.append(f"{rates[0] / rates[1]:.1f}x")
             table.add_row(*row)

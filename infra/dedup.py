@@ -28,7 +28,7 @@ from eventfold.infra.logindex import ENTRY, VERSION_BIAS, Run, push_run, write_r
 
 FORMAT = 1
 MIN_BLOOM_BITS = 1 << 23
-BITS_PER_KEY_MIN = 10  # below this the filter is rebuilt at least twice as large
+BITS_PER_KEY_MIN = 10  # below this the filter is rebuilt larger: 10 to 20 bits an id
 
 
 def id_key(event_id: str) -> bytes:
@@ -208,7 +208,7 @@ class DedupIndex:
         old_bloom = self.bloom_name
         self.bloom_name = f"bloom-{self.next_run:08d}"
         self.next_run += 1
-        fileio.atomic_write(os.path.join(self.dir, self.bloom_name), bytes(self.bloom.bits))
+        fileio.atomic_write(os.path.join(self.dir, self.bloom_name), self.bloom.bits)
         doc = {
             "format": FORMAT,
             "covered": self.covered,
@@ -242,7 +242,7 @@ class DedupIndex:
 
     def _grow_bloom(self, total: int) -> None:
         nbits = self.bloom.nbits
-        while total * BITS_PER_KEY_MIN * 2 > nbits:
+        while total * BITS_PER_KEY_MIN > nbits:
             nbits *= 2
         bloom = Bloom(nbits)
         for run in self.runs:

@@ -14,7 +14,7 @@ pwrite = os.pwrite
 fsync = os.fsync
 
 
-def write_all(fd: int, data: bytes, offset: int) -> None:
+def write_all(fd: int, data: bytes | bytearray, offset: int) -> None:
     """Write all of ``data`` at ``offset``, looping over short writes."""
     view = memoryview(data)
     while view:
@@ -34,7 +34,7 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str, data: bytes) -> None:
+def atomic_write(path: str, data: bytes | bytearray) -> None:
     """Replace ``path`` with ``data``: temporary file, fsync, rename, directory fsync."""
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
