@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench bench-scale lint install clean
+.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,17 @@ test: $(TEST_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_scale.py 200000
+	$(BIN)/python benchmarks/bench_ingest.py 200000
 
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py 2000000
+
+bench-ingest: $(STAMP)
+	$(BIN)/python benchmarks/bench_ingest.py 200000
+
+# Needs about 1 GB of disk for the generated source, and a few minutes.
+bench-ingest-scale: $(STAMP)
+	$(BIN)/python benchmarks/bench_ingest.py --scale 1000000 10000000
 
 # mypy finds the package through a link named eventfold (the repository root
 # is the package, which mypy cannot discover by itself).

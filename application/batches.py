@@ -109,13 +109,17 @@ def _complete(parsed: SourceEvent | str) -> bool:
 
 
 def piped_batches(
-    path: str, position: int, line: int, size: int, source: str
+    fd: int, position: int, line: int, size: int, source: str
 ) -> Iterator[ParsedBatch]:
-    """``read_batches`` of a file, run in a child process (plain JSON state only)."""
+    """``read_batches`` of an open file, run in a child process (plain JSON state only).
+
+    The child reads the same open file (``fd``), so a rename cannot swap it.
+    """
     child = subprocess.Popen(
-        [sys.executable, "-m", "eventfold.application.batches", path, str(position),
+        [sys.executable, "-m", "eventfold.application.batches", str(fd), str(position),
          str(line), str(size), source],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        pass_fds=(fd,),
     )  # fmt: skip
     assert child.stdout is not None
     try:
@@ -127,14 +131,14 @@ def piped_batches(
         child.kill()
         _, err = child.communicate()
     if child.returncode not in (0, -9):
-        msg = f"{path}: the reader process failed: {err.decode(errors='replace').strip()}"
+        msg = f"{source}: the reader process failed: {err.decode(errors='replace').strip()}"
         raise OSError(msg)
 
 
 def _serve(argv: list[str]) -> None:
-    path, position, line, size, source = argv
+    fd, position, line, size, source = argv
     out = sys.stdout.buffer
-    with open(path, "rb") as stream:
+    with open(int(fd), "rb") as stream:
         stream.seek(int(position))
         codec = RecordedCodec.plain()
         for batch in read_batches(stream, int(position), int(line), int(size), codec, source,

@@ -210,6 +210,10 @@ class Ingestor:
                     self._commit(run, self._apply(run, parsed))
                 if progress is not None:
                     progress(report.position, size)
+        except BaseException:
+            # Cached aggregates may hold a batch that was not committed.
+            self.categories.clear()
+            raise
         finally:
             quarantine.close()
         if report.invalid:
@@ -223,7 +227,7 @@ class Ingestor:
         if use_process is None:
             use_process = size is not None and size - position > READER_PROCESS_BYTES
         if use_process and run.fd is not None and self.codec.plain_json:
-            return piped_batches(stream.name, position, line, self.batch_size, run.name)
+            return piped_batches(run.fd, position, line, self.batch_size, run.name)
         if run.fd is not None:
             stream.seek(position)
         return read_batches(stream, position, line, self.batch_size, self.codec, run.name,

@@ -235,3 +235,27 @@ def test_dedup_index_is_rebuilt_from_the_store_when_lost(app: Eventfold, store: 
 def test_one_ingest_at_a_time_per_store(app: Eventfold, store: Path) -> None:
     with Ingestor(app, str(store)), pytest.raises(IndexBusyError, match="one ingest"):
         Ingestor(app, str(store), lock_timeout=0.1)
+
+
+def test_a_failed_commit_leaves_nothing_half_done(app: Eventfold, store: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    source = write(tmp_path / "s.jsonl", *(line(f"e{i}", "x", "1") for i in range(30)))
+    recorder = app.process_recorder
+    real_insert = recorder.insert_events
+    calls = []
+
+    def failing_insert(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(5, "Input/output error")
+        return real_insert(*args, **kwargs)
+
+    with Ingestor(app, str(store), batch=7, reader_process=READER_PROCESS[id(app)]) as ingestor:
+        monkeypatch.setattr(recorder, "insert_events", failing_insert)
+        with pytest.raises(OSError, match="Input/output"):
+            ingestor.run(str(source))
+        monkeypatch.setattr(recorder, "insert_events", real_insert)
+        report = ingestor.run(str(source))  # the same ingestor goes on from the last commit
+    assert (report.resumed_from > 0, report.ingested) == (True, 16)
+    assert store_totals(app) == {"x": (30, Decimal(30))}
+    assert aggregate_totals(app, ["x"]) == {"x": (30, Decimal(30))}
