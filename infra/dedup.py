@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from hashlib import blake2b
 
 from eventfold.infra import fileio
-from eventfold.infra.logindex import ENTRY, VERSION_BIAS, Run, push_run, write_run
+from eventfold.infra.logindex import ENTRY, VERSION_BIAS, Run, create_run, push_run
 
 FORMAT = 1
 MIN_BLOOM_BITS = 1 << 23
@@ -250,11 +250,9 @@ class DedupIndex:
                 bloom.add(entry[:16])
         self.bloom = bloom
 
-    def _new_run(self, entries: Iterable[list[bytes]]) -> Run:
-        path = os.path.join(self.dir, f"run-{self.next_run:08d}.idx")
+    def _new_run(self, chunks: Iterable[list[bytes]]) -> Run:
         self.next_run += 1
-        count, crc = write_run(path, entries)
-        return Run(path, count, crc)
+        return create_run(self.dir, self.next_run - 1, chunks)
 
     def _close_runs(self) -> None:
         for run in self.runs:

@@ -103,21 +103,28 @@ class Run:
             for start in range(0, len(raw), ENTRY_SIZE):
                 yield raw[start : start + ENTRY_SIZE]
 
-    def find(self, key: bytes, version: int) -> int | None:
-        prefix = key + version_bytes(version)
-        if self.count == 0:
-            return None
-        block = max(bisect_right(self._fence_keys(), prefix) - 1, 0)
+    def _search(self, probe: bytes, *, after: bool) -> tuple[bytes, int]:
+        """The block that may hold ``probe``, and the index in it of the first entry
+        whose 24-byte head is above ``probe`` (``after``) or not below it."""
+        block = max(bisect_right(self._fence_keys(), probe) - 1, 0)
         first = block * BLOCK_ENTRIES
         raw = self._read(first, min(BLOCK_ENTRIES, self.count - first))
         lo, hi = 0, len(raw) // ENTRY_SIZE
         while lo < hi:
             mid = (lo + hi) // 2
-            if raw[mid * ENTRY_SIZE : mid * ENTRY_SIZE + 24] < prefix:
+            head = raw[mid * ENTRY_SIZE : mid * ENTRY_SIZE + 24]
+            if head < probe or (after and head == probe):
                 lo = mid + 1
             else:
                 hi = mid
-        entry = raw[lo * ENTRY_SIZE : (lo + 1) * ENTRY_SIZE]
+        return raw, lo
+
+    def find(self, key: bytes, version: int) -> int | None:
+        if self.count == 0:
+            return None
+        prefix = key + version_bytes(version)
+        raw, i = self._search(prefix, after=False)
+        entry = raw[i * ENTRY_SIZE : (i + 1) * ENTRY_SIZE]
         if entry[:24] == prefix:
             return int(ENTRY.unpack(entry)[2])
         return None
@@ -126,20 +133,10 @@ class Run:
         """The highest version recorded for ``key`` in this run, or None."""
         if self.count == 0:
             return None
-        upper = key + b"\xff" * 8
-        block = max(bisect_right(self._fence_keys(), upper) - 1, 0)
-        first = block * BLOCK_ENTRIES
-        raw = self._read(first, min(BLOCK_ENTRIES, self.count - first))
-        lo, hi = 0, len(raw) // ENTRY_SIZE
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if raw[mid * ENTRY_SIZE : mid * ENTRY_SIZE + 24] <= upper:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo == 0:
+        raw, i = self._search(key + b"\xff" * 8, after=True)
+        if i == 0:
             return None
-        entry_key, biased, _ = ENTRY.unpack(raw[(lo - 1) * ENTRY_SIZE : lo * ENTRY_SIZE])
+        entry_key, biased, _ = ENTRY.unpack(raw[(i - 1) * ENTRY_SIZE : i * ENTRY_SIZE])
         return biased - VERSION_BIAS if entry_key == key else None
 
     def versions(self, key: bytes) -> Iterator[tuple[int, int]]:
@@ -202,6 +199,13 @@ def write_run(path: str, chunks: Iterable[list[bytes]]) -> tuple[int, int]:
         os.close(fd)
     os.replace(tmp, path)
     return count, crc
+
+
+def create_run(directory: str, number: int, chunks: Iterable[list[bytes]]) -> Run:
+    """Write ``run-NNNNNNNN.idx`` in ``directory`` from sorted chunks and open it."""
+    path = os.path.join(directory, f"run-{number:08d}.idx")
+    count, crc = write_run(path, chunks)
+    return Run(path, count, crc)
 
 
 def merge_entries(a: Run, b: Run, chunk: int = 1 << 15) -> Iterator[list[bytes]]:
@@ -466,11 +470,9 @@ class LogIndex:
         self.mem_keys = {}
         self.mem_max = {}
 
-    def _new_run(self, entries: Iterable[list[bytes]]) -> Run:
-        path = os.path.join(self.dir, f"run-{self.next_run:08d}.idx")
+    def _new_run(self, chunks: Iterable[list[bytes]]) -> Run:
         self.next_run += 1
-        count, crc = write_run(path, entries)
-        return Run(path, count, crc)
+        return create_run(self.dir, self.next_run - 1, chunks)
 
     def close(self) -> None:
         for run in self.runs:
