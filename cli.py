@@ -138,6 +138,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_options(ingest)
 
+    rebuild = commands.add_parser(
+        "rebuild",
+        help="rebuild a projection from scratch into a new generation",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "The previous generation stays in use until the new one is complete.\n"
+            "examples:\n"
+            "  eventfold rebuild\n"
+            "  eventfold rebuild --projection hourly_totals --workers 2 --json\n"
+        ),
+    )
+    catchup = commands.add_parser(
+        "catchup",
+        help="apply the events after a projection's newest valid snapshot",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "Falls back to older snapshots when the newest does not verify, and\n"
+            "rebuilds when none does. The result equals a rebuild.\n"
+            "example: eventfold catchup --projection category_totals --json\n"
+        ),
+    )
+    snapshots = commands.add_parser(
+        "snapshots", help="list a projection's snapshots and whether each verifies"
+    )
+    for sub in (rebuild, catchup, snapshots):
+        _store_option(sub)
+        sub.add_argument(
+            "--projection", metavar="NAME", default="category_totals",
+            help="a projection name (category_totals, hourly_totals, or one registered "
+            "under the eventfold.projections entry points) or module:Class",
+        )  # fmt: skip
+        _output_options(sub)
+    rebuild.add_argument(
+        "--workers", type=_positive_int, default=1, metavar="N",
+        help="fold in N processes and merge (default 1)",
+    )  # fmt: skip
+    for sub in (rebuild, catchup):
+        sub.add_argument(
+            "--snapshot-every", type=_positive_int, default=10_000, metavar="N",
+            help="write a snapshot every N applied events (default 10000)",
+        )  # fmt: skip
+
     demo = commands.add_parser(
         "demo",
         help="record events in a fresh store, crash mid-commit, recover, check",
@@ -161,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args, out)
         if args.command == "ingest":
             return _ingest(args, out, err)
+        if args.command in ("rebuild", "catchup"):
+            return _project(args, out, err)
+        if args.command == "snapshots":
+            return _snapshots(args, out)
         return _demo(args, out)
     except Exception as e:
         if args.debug:
@@ -174,6 +220,7 @@ def _classify(error: Exception) -> tuple[int, str]:
     from eventfold.application.ingest import SourceError
     from eventfold.infra.dedup import IndexBusyError
     from eventfold.infra.errors import StoreCorruptedError, StoreLockedError
+    from eventfold.projections.registry import UnknownProjectionError
 
     if isinstance(error, StoreCorruptedError):
         return EXIT_DAMAGED, "damaged store"
@@ -181,6 +228,8 @@ def _classify(error: Exception) -> tuple[int, str]:
         return EXIT_USAGE, "store busy"
     if isinstance(error, SourceError):
         return EXIT_USAGE, "unusable source"
+    if isinstance(error, UnknownProjectionError):
+        return EXIT_USAGE, "error"
     if isinstance(error, (UsageError, FileNotFoundError, NotADirectoryError)):
         return EXIT_USAGE, "error"
     return EXIT_USAGE, f"error ({type(error).__name__})"
@@ -253,6 +302,85 @@ def _progress(err: Console, source: str) -> Iterator[Callable[[int, int | None],
 
         def update(position: int, size: int | None) -> None:
             bar.update(task, completed=position, total=size)
+
+        yield update
+
+
+# -- projections ---------------------------------------------------------------
+
+
+def _project(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from eventfold.application.app import open_store
+    from eventfold.application.projecting import Projector
+    from eventfold.projections.registry import load_projection
+    from eventfold.reports.projection import render_projection
+
+    projection = load_projection(args.projection)
+    _require_store(args.store)
+    app = open_store(args.store)
+    try:
+        projector = Projector(app, app.state_dir or args.store, projection,
+                              snapshot_every=args.snapshot_every)  # fmt: skip
+        with _events_progress(err) as progress:
+            if args.command == "rebuild":
+                report = projector.rebuild(workers=args.workers, progress=progress)
+            else:
+                report = projector.catchup(progress=progress)
+    finally:
+        app.close()
+    for skipped in report.skipped:
+        err.print(Text(f"eventfold: warning: snapshot not used: {skipped.path}: "
+                       f"{skipped.reason}"), soft_wrap=True)  # fmt: skip
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+    else:
+        out.print(render_projection(report))
+    return EXIT_OK
+
+
+def _snapshots(args: argparse.Namespace, out: Console) -> int:
+    from eventfold.projections.registry import load_projection
+    from eventfold.projections.snapshots import SnapshotStore
+    from eventfold.reports.projection import render_snapshots
+
+    projection = load_projection(args.projection)
+    _require_store(args.store)
+    generation, rows = SnapshotStore(os.path.abspath(args.store), projection).list()
+    if args.json:
+        doc = {
+            "projection": projection.name,
+            "generation": generation,
+            "snapshots": [
+                (info.to_json() | {"valid": True}) if info else
+                {"path": path, "valid": False, "reason": problem}
+                for path, info, problem in rows
+            ],
+        }  # fmt: skip
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    else:
+        out.print(render_snapshots(projection.name, generation, rows))
+    return EXIT_OK
+
+
+def _require_store(store: str) -> None:
+    if not os.path.isdir(store):
+        raise UsageError(f"{store}: no such store (eventfold ingest creates one)")
+
+
+@contextlib.contextmanager
+def _events_progress(err: Console) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over notification ids on stderr, when it is a terminal."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("folding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as bar:  # fmt: skip
+        task = bar.add_task("fold", total=None)
+
+        def update(position: int, last: int) -> None:
+            bar.update(task, completed=position, total=last)
 
         yield update
 

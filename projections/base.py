@@ -1,0 +1,118 @@
+"""The projection contract: a name, a code version, an initial state, handlers.
+
+A projection folds ``Recorded`` facts (one per ``Category.Recorded`` event of
+the store) into a state. It declares:
+
+- ``name`` and ``version`` (bump it when the handlers change: snapshots of
+  another version are not used);
+- ``initial()``, the empty state;
+- one handler per domain event type, marked ``@handles(EventClass)``;
+- ``to_json``/``from_json`` for snapshots (JSON, never pickle);
+- ``canonical``, the document whose SHA-256 is the state checksum;
+- optionally ``merge(a, b)``: the state of two disjoint parts of the store,
+  for parallel rebuilds (partitioned by category).
+
+Users add projections by subclassing and registering them through the
+entry-point group ``eventfold.projections`` or naming them ``module:Class``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
+
+S = TypeVar("S")
+Handler = Callable[[Any, Any, Any], None]
+
+
+class RecordedFact(NamedTuple):
+    """One ``Category.Recorded`` event as projections see it (decoded fast)."""
+
+    notification_id: int
+    event_id: str
+    category: str
+    value: Decimal
+    occurred_at: datetime | None
+    source: str
+    line: int
+    offset: int
+
+
+def handles(event_class: type) -> Callable[[Handler], Handler]:
+    """Mark a method as the handler of one domain event type."""
+
+    def mark(method: Handler) -> Handler:
+        method._eventfold_handles = event_class  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class Projection(Generic[S]):
+    """Subclass, set ``name`` and ``version``, and write the handlers."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    handlers: ClassVar[dict[type, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.name:
+            msg = f"{cls.__name__} must set a name"
+            raise TypeError(msg)
+        found = dict(getattr(cls, "handlers", {}))
+        for attr, value in vars(cls).items():
+            event_class = getattr(value, "_eventfold_handles", None)
+            if event_class is not None:
+                found[event_class] = attr
+        cls.handlers = found
+
+    def initial(self) -> S:
+        raise NotImplementedError
+
+    def handler(self, event_class: type) -> Callable[[S, Any], None] | None:
+        """The bound handler of ``event_class``, or None if this projection ignores it."""
+        attr = self.handlers.get(event_class)
+        return None if attr is None else getattr(self, attr)
+
+    def to_json(self, state: S) -> Any:
+        raise NotImplementedError
+
+    def from_json(self, doc: Any) -> S:
+        raise NotImplementedError
+
+    def canonical(self, state: S) -> Any:
+        """The document of the canonical checksum (see ``canonical_bytes``)."""
+        raise NotImplementedError
+
+    def merge(self, a: S, b: S) -> S:
+        """The state of two disjoint sets of categories (parallel rebuilds)."""
+        msg = f"projection {self.name} cannot merge partial states"
+        raise NotImplementedError(msg)
+
+    def checksum(self, state: S) -> str:
+        return state_checksum(self.canonical(state))
+
+
+def canonical_bytes(doc: Any) -> bytes:
+    """UTF-8 JSON, keys sorted by code point, no spaces, non-ASCII as itself."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def state_checksum(doc: Any) -> str:
+    """SHA-256, lowercase hex, of ``canonical_bytes(doc)``."""
+    return hashlib.sha256(canonical_bytes(doc)).hexdigest()
+
+
+def canonical_decimal(value: Decimal) -> str:
+    """The exact value with no exponent and no trailing fractional zeros; zero is "0"."""
+    if not value:
+        return "0"
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text

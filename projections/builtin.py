@@ -1,0 +1,151 @@
+"""The built-in projections: ``category_totals`` and ``hourly_totals``.
+
+Both are exact (decimal sums in the domain's exact context) and independent
+of the order of events, so a catch-up from any snapshot, a rebuild and a
+parallel rebuild give the same state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from eventfold.domain.model import EXACT, Category
+from eventfold.projections.base import Projection, RecordedFact, canonical_decimal, handles
+
+# category -> [count, total, min, max, first occurred_at, last occurred_at]
+Totals = dict[str, list[Any]]
+NO_HOUR = "none"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+class CategoryTotals(Projection[Totals]):
+    """Per category: exact total, count, min, max, first and last timestamp."""
+
+    name = "category_totals"
+    version = 1
+
+    def initial(self) -> Totals:
+        return {}
+
+    @handles(Category.Recorded)
+    def recorded(self, state: Totals, fact: RecordedFact) -> None:
+        entry = state.get(fact.category)
+        value, when = fact.value, fact.occurred_at
+        if entry is None:
+            state[fact.category] = [1, value, value, value, when, when]
+            return
+        entry[0] += 1
+        entry[1] = EXACT.add(entry[1], value)
+        if value < entry[2]:
+            entry[2] = value
+        if value > entry[3]:
+            entry[3] = value
+        if when is not None:
+            entry[4] = _earliest(entry[4], when)
+            entry[5] = _latest(entry[5], when)
+
+    def merge(self, a: Totals, b: Totals) -> Totals:
+        merged = {name: list(entry) for name, entry in a.items()}
+        for name, entry in b.items():
+            mine = merged.get(name)
+            if mine is None:
+                merged[name] = list(entry)
+                continue
+            mine[0] += entry[0]
+            mine[1] = EXACT.add(mine[1], entry[1])
+            mine[2], mine[3] = min(mine[2], entry[2]), max(mine[3], entry[3])
+            mine[4], mine[5] = _earliest(mine[4], entry[4]), _latest(mine[5], entry[5])
+        return merged
+
+    def to_json(self, state: Totals) -> dict[str, Any]:
+        return {
+            name: {
+                "count": e[0], "total": str(e[1]), "min": str(e[2]), "max": str(e[3]),
+                "first": _iso(e[4]), "last": _iso(e[5]),
+            }
+            for name, e in state.items()
+        }  # fmt: skip
+
+    def from_json(self, doc: dict[str, Any]) -> Totals:
+        return {
+            name: [
+                int(e["count"]), Decimal(e["total"]), Decimal(e["min"]), Decimal(e["max"]),
+                None if e["first"] is None else datetime.fromisoformat(e["first"]),
+                None if e["last"] is None else datetime.fromisoformat(e["last"]),
+            ]
+            for name, e in doc.items()
+        }  # fmt: skip
+
+    def canonical(self, state: Totals) -> dict[str, Any]:
+        """``{"categories": {NAME: {"count": N, "total": "DECIMAL"}}}`` (README)."""
+        return {
+            "categories": {
+                name: {"count": e[0], "total": canonical_decimal(e[1])}
+                for name, e in state.items()
+                if e[0]
+            }
+        }
+
+
+# (category, hour) -> [count, total]; hour is "YYYY-MM-DDTHH:00:00+00:00" or "none"
+Hourly = dict[tuple[str, str], list[Any]]
+
+
+class HourlyTotals(Projection[Hourly]):
+    """Per category and UTC hour of the event's timestamp: total and count."""
+
+    name = "hourly_totals"
+    version = 1
+
+    def initial(self) -> Hourly:
+        return {}
+
+    @handles(Category.Recorded)
+    def recorded(self, state: Hourly, fact: RecordedFact) -> None:
+        when = fact.occurred_at
+        hour = (
+            NO_HOUR if when is None else when.replace(minute=0, second=0, microsecond=0).isoformat()
+        )
+        entry = state.get((fact.category, hour))
+        if entry is None:
+            state[(fact.category, hour)] = [1, fact.value]
+        else:
+            entry[0] += 1
+            entry[1] = EXACT.add(entry[1], fact.value)
+
+    def merge(self, a: Hourly, b: Hourly) -> Hourly:
+        merged = {key: list(entry) for key, entry in a.items()}
+        for key, entry in b.items():
+            mine = merged.get(key)
+            if mine is None:
+                merged[key] = list(entry)
+            else:
+                mine[0] += entry[0]
+                mine[1] = EXACT.add(mine[1], entry[1])
+        return merged
+
+    def to_json(self, state: Hourly) -> list[list[Any]]:
+        return [[c, h, e[0], str(e[1])] for (c, h), e in state.items()]
+
+    def from_json(self, doc: list[list[Any]]) -> Hourly:
+        return {(c, h): [int(n), Decimal(t)] for c, h, n, t in doc}
+
+    def canonical(self, state: Hourly) -> dict[str, Any]:
+        """``{"hours": {NAME: {HOUR: {"count": N, "total": "DECIMAL"}}}}``."""
+        hours: dict[str, dict[str, Any]] = {}
+        for (category, hour), e in state.items():
+            hours.setdefault(category, {})[hour] = {"count": e[0], "total": canonical_decimal(e[1])}
+        return {"hours": hours}

@@ -1,0 +1,53 @@
+"""Finding projections: built-in, entry points (``eventfold.projections``), ``module:Class``."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+from eventfold.projections.base import Projection
+from eventfold.projections.builtin import CategoryTotals, HourlyTotals
+
+BUILTIN: dict[str, type[Projection[Any]]] = {
+    CategoryTotals.name: CategoryTotals,
+    HourlyTotals.name: HourlyTotals,
+}
+DEFAULT = CategoryTotals.name
+
+
+class UnknownProjectionError(LookupError):
+    """No projection by that name (exit code 2)."""
+
+
+def available() -> dict[str, type[Projection[Any]]]:
+    """Every projection by name: built-in, then those of installed entry points."""
+    found = dict(BUILTIN)
+    for ep in entry_points(group="eventfold.projections"):
+        if ep.name not in found:
+            found[ep.name] = _checked(ep.load(), ep.value)
+    return found
+
+
+def load_projection(spec: str) -> Projection[Any]:
+    """A projection named ``spec``, or the class at ``module:Class``."""
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as e:
+            msg = f"cannot load projection {spec!r}: {e}"
+            raise UnknownProjectionError(msg) from None
+        return _checked(cls, spec)()
+    projections = available()
+    if spec not in projections:
+        msg = f"no projection named {spec!r} (known: {', '.join(sorted(projections))})"
+        raise UnknownProjectionError(msg)
+    return projections[spec]()
+
+
+def _checked(cls: Any, where: str) -> type[Projection[Any]]:
+    if not (isinstance(cls, type) and issubclass(cls, Projection)):
+        msg = f"{where} is not an eventfold Projection subclass"
+        raise UnknownProjectionError(msg)
+    return cls

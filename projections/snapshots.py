@@ -1,0 +1,202 @@
+"""Verified projection snapshots, kept per generation of a projection.
+
+Layout under ``<store>/projections/<name>/``::
+
+    CURRENT                       the generation in use, e.g. "gen-00000002"
+    gen-00000002/snap-000000001000.json
+
+A snapshot is JSON: ``format``, ``projection``, ``version`` (the projection's
+code version), ``position`` (the last notification id applied), ``created``,
+``events_applied``, ``state``, ``state_checksum`` and ``file_checksum`` (the
+SHA-256 of the canonical JSON of every other field). Written atomically
+(temporary file, fsync, rename, directory fsync); the newest ``keep`` are
+kept. A rebuild writes a new generation and switches ``CURRENT`` (atomically)
+only at the end, so a crash mid-rebuild leaves the previous generation in use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eventfold.infra import fileio
+from eventfold.projections.base import Projection, canonical_bytes, state_checksum
+
+FORMAT = 1
+GENERATION = re.compile(r"^gen-(\d{8})$")
+SNAPSHOT = re.compile(r"^snap-(\d{12})\.json$")
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    path: str
+    position: int
+    checksum: str
+    created: str
+    events_applied: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "path": self.path,
+            "checksum": self.checksum,
+            "created": self.created,
+            "events_applied": self.events_applied,
+        }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A snapshot that was not used, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Loaded:
+    """The newest usable snapshot of a generation (or none), and what was passed over."""
+
+    state: Any
+    info: SnapshotInfo | None
+    skipped: list[Skipped]
+
+
+class SnapshotStore:
+    """The snapshots of one projection in one store directory."""
+
+    def __init__(self, store_dir: str, projection: Projection[Any], keep: int = 3) -> None:
+        self.projection = projection
+        self.keep = keep
+        self.dir = os.path.join(store_dir, "projections", projection.name)
+
+    # -- generations -----------------------------------------------------------
+
+    def current(self) -> str | None:
+        """The generation in use, or None before the first rebuild."""
+        try:
+            with open(os.path.join(self.dir, "CURRENT")) as f:
+                name = f.read().strip()
+        except FileNotFoundError:
+            return None
+        return name if GENERATION.match(name) and os.path.isdir(self._gen(name)) else None
+
+    def new_generation(self) -> str:
+        """Create the next generation's directory (removing an abandoned one)."""
+        os.makedirs(self.dir, exist_ok=True)
+        numbers = [int(m.group(1)) for n in os.listdir(self.dir) if (m := GENERATION.match(n))]
+        current = self.current()
+        for n in os.listdir(self.dir):  # left by a crashed rebuild
+            if GENERATION.match(n) and n != current:
+                shutil.rmtree(self._gen(n), ignore_errors=True)
+        name = f"gen-{max(numbers, default=0) + 1:08d}"
+        os.makedirs(self._gen(name))
+        fileio.fsync_dir(self.dir)
+        return name
+
+    def switch(self, generation: str) -> None:
+        """Make ``generation`` current (atomically), then drop the others."""
+        fileio.atomic_write(os.path.join(self.dir, "CURRENT"), generation.encode() + b"\n")
+        for n in os.listdir(self.dir):
+            if GENERATION.match(n) and n != generation:
+                shutil.rmtree(self._gen(n), ignore_errors=True)
+
+    def _gen(self, generation: str) -> str:
+        return os.path.join(self.dir, generation)
+
+    # -- snapshots -------------------------------------------------------------
+
+    def write(
+        self, generation: str, state: Any, position: int, events_applied: int
+    ) -> SnapshotInfo:
+        """Write a snapshot atomically, then keep only the newest ``keep``."""
+        p = self.projection
+        checksum = p.checksum(state)
+        created = datetime.now(UTC).isoformat()
+        doc: dict[str, Any] = {
+            "format": FORMAT, "projection": p.name, "version": p.version,
+            "position": position, "created": created, "events_applied": events_applied,
+            "state": p.to_json(state), "state_checksum": checksum,
+        }  # fmt: skip
+        doc["file_checksum"] = state_checksum(doc)
+        path = os.path.join(self._gen(generation), f"snap-{position:012d}.json")
+        fileio.atomic_write(path, canonical_bytes(doc) + b"\n")
+        self._prune(generation)
+        return SnapshotInfo(path, position, checksum, created, events_applied)
+
+    def _prune(self, generation: str) -> None:
+        for path in self.paths(generation)[self.keep :]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def paths(self, generation: str) -> list[str]:
+        """Snapshot files of a generation, newest first."""
+        directory = self._gen(generation)
+        names = sorted((n for n in os.listdir(directory) if SNAPSHOT.match(n)), reverse=True)
+        return [os.path.join(directory, n) for n in names]
+
+    def load(self, generation: str, store_end: int) -> Loaded:
+        """The newest snapshot that verifies; older ones are tried when it does not."""
+        skipped: list[Skipped] = []
+        for path in self.paths(generation):
+            try:
+                state, info = self._read(path, store_end)
+            except SnapshotUnusable as e:
+                skipped.append(Skipped(path, str(e)))
+                continue
+            return Loaded(state, info, skipped)
+        return Loaded(self.projection.initial(), None, skipped)
+
+    def list(self) -> tuple[str | None, list[tuple[str, SnapshotInfo | None, str | None]]]:
+        """The current generation and each snapshot with its info or why it is unusable."""
+        generation = self.current()
+        if generation is None:
+            return None, []
+        rows: list[tuple[str, SnapshotInfo | None, str | None]] = []
+        for path in self.paths(generation):
+            try:
+                _, info = self._read(path, None)
+                rows.append((path, info, None))
+            except SnapshotUnusable as e:
+                rows.append((path, None, str(e)))
+        return generation, rows
+
+    def _read(self, path: str, store_end: int | None) -> tuple[Any, SnapshotInfo]:
+        p = self.projection
+        try:
+            with open(path, "rb") as f:
+                doc = json.loads(f.read())
+            stored = doc.pop("file_checksum")
+            if stored != state_checksum(doc):
+                raise SnapshotUnusable("file checksum mismatch (damaged)")
+            if doc["format"] != FORMAT or doc["projection"] != p.name:
+                raise SnapshotUnusable(f"not a {p.name} snapshot of format {FORMAT}")
+            if doc["version"] != p.version:
+                raise SnapshotUnusable(
+                    f"made by version {doc['version']} of the projection, not {p.version}"
+                )
+            position = int(doc["position"])
+            if store_end is not None and position > store_end:
+                raise SnapshotUnusable(
+                    f"position {position} is beyond the end of the store ({store_end})"
+                )
+            state = p.from_json(doc["state"])
+            if p.checksum(state) != doc["state_checksum"]:
+                raise SnapshotUnusable("state checksum mismatch")
+        except SnapshotUnusable:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise SnapshotUnusable(f"unreadable ({type(e).__name__}: {e})") from None
+        info = SnapshotInfo(path, position, doc["state_checksum"], doc["created"],
+                            int(doc["events_applied"]))  # fmt: skip
+        return state, info
+
+
+class SnapshotUnusable(Exception):
+    """Why a snapshot cannot be used."""
