@@ -7,29 +7,17 @@ or unusable input, 3 damaged store.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import logging
 import os
-import sys
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
-from typing import Any
+from collections.abc import Sequence
 
 from rich.console import Console
-from rich.panel import Panel
 from rich.text import Text
 
 from eventfold import __version__
-from eventfold.reports.check import render_check
+from eventfold.commands.common import EXIT_DAMAGED, EXIT_USAGE, UsageError
 
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
 DEFAULT_STORE = ".eventfold"
-
-
-class UsageError(Exception):
-    """Bad arguments or unusable input: exit 2."""
 
 
 def _store_option(parser: argparse.ArgumentParser) -> None:
@@ -159,10 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
             "example: eventfold catchup --projection category_totals --json\n"
         ),
     )
+    follow = commands.add_parser(
+        "follow",
+        help="keep a projection current while events are ingested; Ctrl-C stops",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "Catches up first, then applies events as any process commits them,\n"
+            "with a live table on a terminal. Snapshots periodically and on exit.\n"
+            "example: eventfold follow --projection category_totals\n"
+        ),
+    )
+    follow.add_argument(
+        "--snapshot-seconds", type=float, default=30.0, metavar="S",
+        help="also snapshot at least every S seconds while events arrive (default 30)",
+    )  # fmt: skip
     snapshots = commands.add_parser(
         "snapshots", help="list a projection's snapshots and whether each verifies"
     )
-    for sub in (rebuild, catchup, snapshots):
+    for sub in (rebuild, catchup, follow, snapshots):
         _store_option(sub)
         sub.add_argument(
             "--projection", metavar="NAME", default="category_totals",
@@ -174,11 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_positive_int, default=1, metavar="N",
         help="fold in N processes and merge (default 1)",
     )  # fmt: skip
-    for sub in (rebuild, catchup):
+    for sub in (rebuild, catchup, follow):
         sub.add_argument(
             "--snapshot-every", type=_positive_int, default=10_000, metavar="N",
             help="write a snapshot every N applied events (default 10000)",
         )  # fmt: skip
+
+    status = commands.add_parser(
+        "status", help="the store's size, and each projection's position, lag and snapshots"
+    )
+    _store_option(status)
+    _output_options(status)
 
     demo = commands.add_parser(
         "demo",
@@ -199,21 +207,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     try:
-        if args.command == "check":
-            return _check(args, out)
-        if args.command == "ingest":
-            return _ingest(args, out, err)
-        if args.command in ("rebuild", "catchup"):
-            return _project(args, out, err)
-        if args.command == "snapshots":
-            return _snapshots(args, out)
-        return _demo(args, out)
+        return _dispatch(args, out, err)
+    except KeyboardInterrupt:
+        err.print("eventfold: interrupted")
+        return 130
     except Exception as e:
         if args.debug:
             raise
         code, label = _classify(e)
         err.print(Text(f"eventfold: {label}: {e}"), soft_wrap=True)
         return code
+
+
+def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from eventfold.commands import ingest, projection, store
+
+    if args.command == "check":
+        return store.check(args, out)
+    if args.command == "status":
+        return store.status(args, out)
+    if args.command == "demo":
+        return store.demo(args, out)
+    if args.command == "ingest":
+        return ingest.ingest(args, out, err)
+    if args.command in ("rebuild", "catchup"):
+        return projection.project(args, out, err)
+    if args.command == "follow":
+        return projection.follow(args, out)
+    return projection.snapshots(args, out)
 
 
 def _classify(error: Exception) -> tuple[int, str]:
@@ -233,179 +254,3 @@ def _classify(error: Exception) -> tuple[int, str]:
     if isinstance(error, (UsageError, FileNotFoundError, NotADirectoryError)):
         return EXIT_USAGE, "error"
     return EXIT_USAGE, f"error ({type(error).__name__})"
-
-
-# -- check ---------------------------------------------------------------------
-
-
-def _check(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.infra.check import check_store
-
-    report = check_store(args.store, repair=args.repair)
-    if args.json:
-        doc: dict[str, Any] = {
-            "store": report.path,
-            "status": "ok" if report.sound else "damaged",
-            "logs": [asdict(log) | {"sound": log.sound} for log in report.logs],
-        }
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    else:
-        out.print(render_check(report))
-    if report.sound:
-        return EXIT_OK
-    err = Console(stderr=True, highlight=False)
-    for log in report.logs:
-        for p in log.problems:
-            err.print(Text(f"eventfold: damaged store: {p.file}: byte offset {p.offset}: "
-                           f"{p.reason}"), soft_wrap=True)
-        if not log.problems and not log.sound:
-            err.print(Text(f"eventfold: damaged index: {log.path}: {log.index} "
-                           "(eventfold check --repair rebuilds it)"), soft_wrap=True)
-    return EXIT_DAMAGED
-
-
-# -- ingest --------------------------------------------------------------------
-
-
-def _ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from eventfold.application.app import open_store
-    from eventfold.application.ingest import Ingestor
-    from eventfold.reports.ingest import render_ingest
-
-    app = open_store(args.store, snapshot_interval=args.snapshot_interval)
-    try:
-        with Ingestor(app, app.state_dir or args.store, batch=args.batch) as ingestor:
-            for warning in ingestor.warnings:
-                err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
-            with _progress(err, args.source) as progress:
-                report = ingestor.run(args.source, rescan=args.rescan, progress=progress)
-    finally:
-        app.close()
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
-    else:
-        out.print(render_ingest(report))
-    return EXIT_OK
-
-
-@contextlib.contextmanager
-def _progress(err: Console, source: str) -> Iterator[Callable[[int, int | None], None] | None]:
-    """A progress bar on stderr when it is a terminal (bytes of the source read)."""
-    if not err.is_terminal:
-        yield None
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
-    with Progress("ingesting", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("ingest", total=None)
-
-        def update(position: int, size: int | None) -> None:
-            bar.update(task, completed=position, total=size)
-
-        yield update
-
-
-# -- projections ---------------------------------------------------------------
-
-
-def _project(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from eventfold.application.app import open_store
-    from eventfold.application.projecting import Projector
-    from eventfold.projections.registry import load_projection
-    from eventfold.reports.projection import render_projection
-
-    projection = load_projection(args.projection)
-    _require_store(args.store)
-    app = open_store(args.store)
-    try:
-        projector = Projector(app, app.state_dir or args.store, projection,
-                              snapshot_every=args.snapshot_every)  # fmt: skip
-        with _events_progress(err) as progress:
-            if args.command == "rebuild":
-                report = projector.rebuild(workers=args.workers, progress=progress)
-            else:
-                report = projector.catchup(progress=progress)
-    finally:
-        app.close()
-    for skipped in report.skipped:
-        err.print(Text(f"eventfold: warning: snapshot not used: {skipped.path}: "
-                       f"{skipped.reason}"), soft_wrap=True)  # fmt: skip
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
-    else:
-        out.print(render_projection(report))
-    return EXIT_OK
-
-
-def _snapshots(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.projections.registry import load_projection
-    from eventfold.projections.snapshots import SnapshotStore
-    from eventfold.reports.projection import render_snapshots
-
-    projection = load_projection(args.projection)
-    _require_store(args.store)
-    generation, rows = SnapshotStore(os.path.abspath(args.store), projection).list()
-    if args.json:
-        doc = {
-            "projection": projection.name,
-            "generation": generation,
-            "snapshots": [
-                (info.to_json() | {"valid": True}) if info else
-                {"path": path, "valid": False, "reason": problem}
-                for path, info, problem in rows
-            ],
-        }  # fmt: skip
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    else:
-        out.print(render_snapshots(projection.name, generation, rows))
-    return EXIT_OK
-
-
-def _require_store(store: str) -> None:
-    if not os.path.isdir(store):
-        raise UsageError(f"{store}: no such store (eventfold ingest creates one)")
-
-
-@contextlib.contextmanager
-def _events_progress(err: Console) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar over notification ids on stderr, when it is a terminal."""
-    if not err.is_terminal:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress("folding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True) as bar:  # fmt: skip
-        task = bar.add_task("fold", total=None)
-
-        def update(position: int, last: int) -> None:
-            bar.update(task, completed=position, total=last)
-
-        yield update
-
-
-# -- demo ----------------------------------------------------------------------
-
-
-def _demo(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.storedemo import DemoStep, run_demo
-
-    store = args.dir or tempfile.mkdtemp(prefix="eventfold-demo-")
-    if os.path.exists(store) and os.listdir(store):
-        raise UsageError(f"{store}: the demo needs a new or empty directory")
-    out.print(Panel(Text(f"eventfold store demo in {store}"), expand=False))
-
-    def show(step: DemoStep) -> None:
-        out.print(Text(step.title, style="bold"))
-        for line in step.lines:
-            out.print(Text(f"   {line}"), soft_wrap=True)
-        if step.report is not None:
-            out.print(render_check(step.report))
-
-    proved = run_demo(store, show)
-    verdict = "every acknowledged commit survived" if proved else "the store is NOT intact"
-    out.print(Panel(Text(verdict, style="bold green" if proved else "bold red"),
-                    expand=False))
-    out.print(Text(f"explore it: eventfold check --store {store}"))
-    return EXIT_OK if proved else EXIT_DAMAGED

@@ -57,6 +57,13 @@ def recorded_facts(app: Eventfold, after: int, last: int) -> Iterator[list[Recor
         start = page[-1].id
 
 
+def fact_of(app: Eventfold, notification: Any) -> RecordedFact:
+    """The fact of one ``Category.Recorded`` notification."""
+    if RecordedCodec(app.mapper).plain_json:
+        return _fact(notification.id, _decode_state(notification.state))
+    return _from_event(notification.id, app.mapper.to_domain_event(notification))
+
+
 def _fact(nid: int, s: _RecordedState) -> RecordedFact:
     when = s.occurred_at
     return RecordedFact(

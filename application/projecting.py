@@ -13,15 +13,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from eventfold.application.app import Eventfold, open_store
-from eventfold.application.facts import recorded_facts
+from eventfold.application.codec import RECORDED_TOPIC
+from eventfold.application.facts import fact_of, recorded_facts
 from eventfold.domain.model import Category
 from eventfold.projections.base import Projection
 from eventfold.projections.registry import load_projection
@@ -133,6 +136,78 @@ class Projector:
         return self._report("catchup", generation, used.position, last, applied, state, used,
                             written, loaded.skipped, 1, started)  # fmt: skip
 
+    def follow(
+        self,
+        stop: threading.Event,
+        on_update: Callable[[ProjectionReport], None] | None = None,
+        *,
+        snapshot_seconds: float = 30.0,
+        update_seconds: float = 0.25,
+    ) -> ProjectionReport:
+        """Catch up, then apply events as they are committed (by any process) until ``stop``.
+
+        Snapshots every ``snapshot_every`` events or ``snapshot_seconds``, and
+        once more when it stops (``stop`` set, or KeyboardInterrupt).
+        """
+        report = self.catchup()
+        state, position = report.state, report.position
+        total = report.snapshot_written.events_applied if report.snapshot_written else 0
+        generation, topics = report.generation, [get_topic(c) for c in self.projection.handlers]
+        subscription = self.app.recorder.subscribe(gt=position, topics=topics)
+        def stop_when_asked() -> None:
+            stop.wait()
+            subscription.stop()
+
+        watcher = threading.Thread(target=stop_when_asked, daemon=True)
+        watcher.start()
+        pending, last_snapshot, last_update = 0, time.monotonic(), 0.0
+
+        def snapshot() -> None:
+            nonlocal pending, last_snapshot
+            report.snapshot_written = self.snapshots.write(generation, state, position, total)
+            pending, last_snapshot = 0, time.monotonic()
+
+        try:
+            for notification in subscription:
+                if stop.is_set():
+                    break
+                self._apply_one(state, notification)
+                position, total, pending = notification.id, total + 1, pending + 1
+                report.events_applied += 1
+                now = time.monotonic()
+                if pending >= self.snapshot_every or now - last_snapshot >= snapshot_seconds:
+                    snapshot()
+                if on_update is not None and now - last_update >= update_seconds:
+                    last_update = now
+                    self._refresh(report, state, position)
+                    on_update(report)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            subscription.stop()
+            stop.set()
+        if pending:
+            snapshot()
+        self._refresh(report, state, position)
+        report.mode = "follow"
+        return report
+
+    def _apply_one(self, state: Any, notification: Notification) -> None:
+        """Handlers of ``Recorded`` get a ``RecordedFact``; others the library's event."""
+        if notification.topic == RECORDED_TOPIC:
+            event: Any = fact_of(self.app, notification)
+            handler = self.projection.handler(Category.Recorded)
+        else:
+            event = self.app.mapper.to_domain_event(notification)
+            handler = self.projection.handler(type(event))
+        if handler is not None:
+            handler(state, event)
+
+    def _refresh(self, report: ProjectionReport, state: Any, position: int) -> None:
+        report.position, report.state = position, state
+        report.canonical = self.projection.canonical(state)
+        report.checksum = self.projection.checksum(state)
+
     # -- folding ---------------------------------------------------------------
 
     def _fold(self, state: Any, after: int, last: int, generation: str | None,
@@ -167,10 +242,7 @@ class Projector:
             if not page:
                 break
             for n in page:
-                event = self.app.mapper.to_domain_event(n)
-                handler = self.projection.handler(type(event))
-                if handler is not None:
-                    handler(state, event)
+                self._apply_one(state, n)
             applied += len(page)
             start = page[-1].id
             if generation is not None and applied >= next_snapshot:

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from eventfold.application.projecting import ProjectionReport
+from eventfold.application.status import StoreStatus
 from eventfold.projections.snapshots import SnapshotInfo
 from eventfold.reports.text import plain
 
@@ -92,3 +93,36 @@ def render_snapshots(
                 info.checksum[:16] + "…", plain(path), Text("ok", style="green"),
             )  # fmt: skip
     return table
+
+
+def follow_line(report: ProjectionReport) -> Text:
+    """One line of a running ``follow``: where it stands."""
+    return plain(
+        f"following {report.projection}: position {report.position:,}, "
+        f"{report.events_applied:,} events applied, checksum {report.checksum[:16]}… "
+        "(Ctrl-C stops)"
+    )
+
+
+def render_status(status: StoreStatus) -> Group:
+    store = Table(title=plain(f"store {status.path}"), title_justify="left", show_header=False)
+    store.add_column("measure")
+    store.add_column("value", justify="right")
+    store.add_row("events", f"{status.events:,}")
+    store.add_row("last notification id", f"{status.last_notification_id:,}")
+    store.add_row("files", f"{status.files:,}")
+    store.add_row("bytes", f"{status.bytes:,}")
+    projections = Table(title="projections", title_justify="left")
+    for column in ("projection", "generation", "position", "lag", "snapshots", "note"):
+        projections.add_column(column, justify="right" if column in ("position", "lag") else "left")
+    for p in status.projections:
+        valid = sum(1 for s in p.snapshots if s.get("valid"))
+        projections.add_row(
+            plain(p.name), p.generation or "-",
+            "-" if p.position is None else f"{p.position:,}",
+            "-" if p.lag is None else f"{p.lag:,}",
+            f"{valid} valid of {len(p.snapshots)}", plain(p.note),
+        )  # fmt: skip
+    if not status.projections:
+        projections.caption = "none yet: eventfold rebuild builds one"
+    return Group(store, projections)

@@ -8,8 +8,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERIC = ["application", "domain", "infra", "projections", "reports", "cli", "storedemo",
-           "tests", "benchmarks"]
+GENERIC = ["application", "commands", "domain", "infra", "projections", "reports", "cli",
+           "storedemo", "tests", "benchmarks"]
 PROBE = (
     "import importlib.util as u, eventfold.infra.filestore as f;"
     f"bad = [n for n in {GENERIC!r} if u.find_spec(n)];"

@@ -1,0 +1,84 @@
+"""`follow`: the projection stays current while another process ingests."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from eventfold.application.app import open_store
+from eventfold.application.projecting import ProjectionReport, Projector
+from eventfold.projections.builtin import CategoryTotals
+
+
+def write_events(path: Path, first: int, count: int) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        for i in range(first, first + count):
+            f.write(json.dumps({"id": i, "category": f"c{i % 3}", "value": i}) + "\n")
+
+
+def ingest_in_another_process(source: Path, store: Path) -> None:
+    subprocess.run([sys.executable, "-m", "eventfold", "ingest", str(source), "--store",
+                    str(store), "--batch", "50", "--json"], check=True, capture_output=True)
+
+
+def wait_for(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_follow_sees_events_ingested_by_another_process(tmp_path: Path) -> None:
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    write_events(source, 0, 100)
+    ingest_in_another_process(source, store)
+    app = open_store(str(store))
+    projector = Projector(app, str(store), CategoryTotals(), snapshot_every=75)
+    stop = threading.Event()
+    seen: list[ProjectionReport] = []
+    result: list[ProjectionReport] = []
+    follower = threading.Thread(target=lambda: result.append(
+        projector.follow(stop, seen.append, update_seconds=0.0)))  # fmt: skip
+    follower.start()
+    try:
+        write_events(source, 100, 400)
+        ingest_in_another_process(source, store)
+        wait_for(lambda: bool(seen) and sum(
+            e["count"] for e in seen[-1].canonical["categories"].values()) == 500)  # fmt: skip
+    finally:
+        stop.set()
+        follower.join(10)
+    report = result[0]
+    rebuilt = Projector(app, str(store), CategoryTotals()).rebuild()
+    assert report.checksum == rebuilt.checksum
+    assert report.snapshot_written is not None
+    assert report.snapshot_written.checksum == rebuilt.checksum
+    app.close()
+
+
+def test_follow_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    write_events(source, 0, 10)
+    ingest_in_another_process(source, store)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "eventfold", "follow", "--store", str(store), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        write_events(source, 10, 90)
+        ingest_in_another_process(source, store)
+        time.sleep(1.5)
+        follower.send_signal(signal.SIGINT)
+        out, err = follower.communicate(timeout=20)
+    finally:
+        follower.kill()
+    assert follower.returncode == 0, err
+    doc = json.loads(out.splitlines()[-1])
+    assert sum(c["count"] for c in doc["categories"].values()) == 100
+    assert doc["mode"] == "follow"
