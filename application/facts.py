@@ -37,12 +37,42 @@ class _RecordedState(msgspec.Struct):
     offset: int
 
 
+class _DecimalBox(msgspec.Struct, rename={"data": "_data_"}):
+    data: Decimal
+
+
+class _TimeBox(msgspec.Struct, rename={"data": "_data_"}):
+    data: datetime
+
+
+class _TypedState(msgspec.Struct, array_like=False):
+    event_id: str
+    category: str
+    value: _DecimalBox
+    occurred_at: _TimeBox | None
+    source: str
+    line: int
+    offset: int
+
+
 _decode_state = msgspec.json.Decoder(_RecordedState).decode
+_decode_page = msgspec.json.Decoder(list[_TypedState]).decode
 
 
 def recorded_facts(app: Eventfold, after: int, last: int) -> Iterator[list[RecordedFact]]:
     """Pages of the facts of notifications ``after+1 .. last``, in order."""
     fast = RecordedCodec(app.mapper).plain_json
+    scan = getattr(app.recorder, "scan_states", None)
+    if fast and scan is not None:
+        for ids, states in scan(after, last, RECORDED_TOPIC):
+            decoded = _decode_page(b"[" + b",".join(states) + b"]")
+            yield [
+                RecordedFact(nid, s.event_id, s.category, s.value.data,
+                             None if s.occurred_at is None else s.occurred_at.data,
+                             s.source, s.line, s.offset)
+                for nid, s in zip(ids, decoded, strict=True)
+            ]  # fmt: skip
+        return
     start = after
     while start < last:
         page = app.recorder.select_notifications(

@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -151,6 +151,18 @@ class FileApplicationRecorder(FileAggregateRecorder, ApplicationRecorder):
                         break
                 first = batch_last + 1
         return results
+
+    def scan_states(
+        self, after: int, last: int, topic: str
+    ) -> Iterator[tuple[list[int], list[bytes]]]:
+        """eventfold's fast fold path: pages of (ids, states) of one topic, ``after+1..last``.
+
+        Not part of the library's recorder interface (``select_notifications``
+        is); projections use it when the recorder has it.
+        """
+        log = self.log
+        log.refresh()
+        yield from log.scan_states(after + 1, min(last, log.max_id), topic)
 
     def max_notification_id(self) -> int | None:
         self.log.refresh()

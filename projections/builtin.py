@@ -17,6 +17,7 @@ from eventfold.projections.base import Projection, RecordedFact, canonical_decim
 # category -> [count, total, min, max, first occurred_at, last occurred_at]
 Totals = dict[str, list[Any]]
 NO_HOUR = "none"
+_add = EXACT.add
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -48,14 +49,16 @@ class CategoryTotals(Projection[Totals]):
             state[fact.category] = [1, value, value, value, when, when]
             return
         entry[0] += 1
-        entry[1] = EXACT.add(entry[1], value)
+        entry[1] = _add(entry[1], value)
         if value < entry[2]:
             entry[2] = value
-        if value > entry[3]:
+        elif value > entry[3]:
             entry[3] = value
         if when is not None:
-            entry[4] = _earliest(entry[4], when)
-            entry[5] = _latest(entry[5], when)
+            if entry[4] is None or when < entry[4]:
+                entry[4] = when
+            if entry[5] is None or when > entry[5]:
+                entry[5] = when
 
     def merge(self, a: Totals, b: Totals) -> Totals:
         merged = {name: list(entry) for name, entry in a.items()}
