@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale lint install clean
+.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale bench-projection lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +31,16 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_scale.py 200000
 	$(BIN)/python benchmarks/bench_ingest.py 200000
+	$(BIN)/python benchmarks/bench_projection.py 200000
 
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py 2000000
 
 bench-ingest: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py 200000
+
+bench-projection: $(STAMP)
+	$(BIN)/python benchmarks/bench_projection.py 1000000
 
 # Needs about 1 GB of disk for the generated source, and a few minutes.
 bench-ingest-scale: $(STAMP)
