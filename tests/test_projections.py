@@ -270,3 +270,41 @@ def test_a_user_projection_of_other_event_types(app: Eventfold, store: Path,
     assert report.canonical == {"reasons": {"not": 2, "category:": 1}}
     assert Projector(app, str(store), QuarantineCount()).rebuild(workers=2).checksum == (
         report.checksum)
+
+
+def test_kill_9_mid_rebuild_keeps_the_previous_generation(app: Eventfold, store: Path,
+                                                          tmp_path: Path) -> None:
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from eventfold.application.sample import write_sample
+
+    source = tmp_path / "s.jsonl"
+    with source.open("wb") as f:
+        write_sample(f, 60_000)
+    with Ingestor(app, str(store)) as ingestor:
+        ingestor.run(str(source))
+    before = Projector(app, str(store), CategoryTotals()).rebuild()
+    projection_dir = store / "projections" / "category_totals"
+    rng, interrupted = random.Random(5), 0
+    for _ in range(8):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "eventfold", "rebuild", "--store", str(store),
+             "--snapshot-every", "2000", "--json"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(rng.uniform(0.3, 0.7))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        current = (projection_dir / "CURRENT").read_text().strip()
+        generations = [p.name for p in projection_dir.iterdir() if p.name.startswith("gen-")]
+        if current == before.generation and len(generations) > 1:
+            interrupted += 1  # killed mid-rebuild: the old generation is still in use
+            report = Projector(app, str(store), CategoryTotals()).catchup()
+            assert report.checksum == before.checksum and report.events_applied == 0
+        else:  # the rebuild finished first: it switched, and its result is the same
+            before = Projector(app, str(store), CategoryTotals()).catchup()
+    assert interrupted >= 1
