@@ -173,8 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         )  # fmt: skip
         _output_options(sub)
     rebuild.add_argument(
-        "--workers", type=_positive_int, default=1, metavar="N",
-        help="fold in N processes and merge (default 1)",
+        "--workers", type=_positive_int, default=None, metavar="N",
+        help="fold in N processes and merge (default: one per core, up to 4, for a store "
+        "of more than 200,000 events; else 1)",
     )  # fmt: skip
     for sub in (rebuild, catchup, follow):
         sub.add_argument(

@@ -11,6 +11,7 @@ to exactly the single-process state.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -32,6 +33,7 @@ from eventfold.projections.snapshots import Skipped, SnapshotInfo, SnapshotStore
 
 Progress = Callable[[int, int], None]
 DEFAULT_SNAPSHOT_EVERY = 10_000
+PARALLEL_FROM_EVENTS = 200_000  # a rebuild over more notifications uses every core (up to 4)
 DEFAULT_KEEP = 3
 
 
@@ -96,10 +98,18 @@ class Projector:
         self.snapshot_every = snapshot_every
         self.snapshots = SnapshotStore(store_dir, projection, keep)
 
-    def rebuild(self, *, workers: int = 1, progress: Progress | None = None) -> ProjectionReport:
-        """Fold every event into a new generation; switch to it at the end."""
+    def rebuild(
+        self, *, workers: int | None = 1, progress: Progress | None = None
+    ) -> ProjectionReport:
+        """Fold every event into a new generation; switch to it at the end.
+
+        ``workers=None`` picks one process per core (up to 4) for a store of
+        more than ``PARALLEL_FROM_EVENTS`` notifications, else one.
+        """
         started = time.perf_counter()
         last = self.app.recorder.max_notification_id() or 0
+        if workers is None:
+            workers = min(os.cpu_count() or 1, 4) if last > PARALLEL_FROM_EVENTS else 1
         generation = self.snapshots.new_generation()
         if workers > 1 and last > 0:
             state, applied = self._fold_parallel(last, workers)

@@ -94,8 +94,10 @@ def main() -> None:
         subprocess.run([sys.executable, *cli, "ingest", source, "--store", store, "--json"],
                        check=True, capture_output=True)  # fmt: skip
         plain = timed("path", __file__, "--plain", source)
-        rebuild = timed("-m", "eventfold", "rebuild", "--store", store, "--json")
+        rebuild = timed("-m", "eventfold", "rebuild", "--store", store, "--workers", "1", "--json")
         rebuild2 = timed("-m", "eventfold", "rebuild", "--store", store, "--workers", "2", "--json")
+        default = timed("-m", "eventfold", "rebuild", "--store", store, "--json")
+        default_workers = json.loads(default[2])["workers"]
         more = os.path.join(work, "more.jsonl")
         with open(more, "wb") as f:
             write_sample(f, 1000, first_id=events + 1, seed=99)
@@ -115,8 +117,9 @@ def main() -> None:
                       f"{result[0] / plain[0]:.2f}x")  # fmt: skip
 
     row("plain fold of the JSONL source (peer)", plain, events)
-    row("eventfold rebuild", rebuild, events)
+    row("eventfold rebuild --workers 1", rebuild, events)
     row("eventfold rebuild --workers 2", rebuild2, events)
+    row(f"eventfold rebuild (default: {default_workers} workers here)", default, events)
     row(f"eventfold catchup ({applied:,} new events)", catchup, applied)
     Console(width=120).print(table)
     print(f"catch-up / rebuild wall time: {catchup[0] / rebuild[0]:.2f}; "
