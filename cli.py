@@ -33,6 +33,10 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON document on stdout"
     )
+    parser.add_argument(
+        "--quiet", action="store_true", default=argparse.SUPPRESS,
+        help="print only errors and the result (no progress, no warnings)",
+    )  # fmt: skip
 
 
 def _positive_int(text: str) -> int:
@@ -71,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"eventfold {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument(
+        "--quiet", action="store_true",
+        help="print only errors and the result (no progress, no warnings)",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     check = commands.add_parser(
@@ -183,6 +191,52 @@ def build_parser() -> argparse.ArgumentParser:
             help="write a snapshot every N applied events (default 10000)",
         )  # fmt: skip
 
+    verify = commands.add_parser(
+        "verify",
+        help="prove category_totals against an expected state; show what differs",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "Catches the projection up, then compares. exit 0 match, 1 mismatch.\n"
+            "examples:\n"
+            "  eventfold verify --source events.jsonl\n"
+            "  eventfold verify --expected-checksum 3f2a...\n"
+            "  eventfold verify --expected expected.json --all --html report.html\n"
+        ),
+    )
+    _store_option(verify)
+    expected = verify.add_mutually_exclusive_group(required=True)
+    expected.add_argument("--source", metavar="FILE",
+                          help="compute the expected state from a JSON Lines source")
+    expected.add_argument("--expected-checksum", metavar="HEX",
+                          help="the canonical checksum of the expected state (README)")
+    expected.add_argument("--expected", metavar="FILE",
+                          help='an expected state: {"categories": {NAME: {"count", "total"}}}')
+    verify.add_argument("--all", action="store_true", help="list matching categories too")
+    verify.add_argument("--html", metavar="FILE", help="also save the report as HTML")
+    verify.add_argument("--svg", metavar="FILE", help="also save the report as SVG")
+    _output_options(verify)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="replay the source events the store lacks, then verify again",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "Finds missing events by id, replays them in event order (timestamp,\n"
+            "then source position) through the idempotent ingest, catches the\n"
+            "projection up and verifies. exit 0 when it matches after, 1 if not.\n"
+            "examples:\n"
+            "  eventfold reconcile events.jsonl --dry-run\n"
+            "  eventfold reconcile events.jsonl --json\n"
+        ),
+    )
+    reconcile.add_argument("source", metavar="SOURCE", help="the JSON Lines source")
+    _store_option(reconcile)
+    reconcile.add_argument("--dry-run", action="store_true",
+                           help="show what would be replayed; write nothing")
+    reconcile.add_argument("--batch", type=_positive_int, default=1000, metavar="N",
+                           help="events per atomic commit while replaying (default 1000)")
+    _output_options(reconcile)
+
     status = commands.add_parser(
         "status", help="the store's size, and each projection's position, lag and snapshots"
     )
@@ -204,11 +258,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    logging.basicConfig(format="eventfold: warning: %(message)s", level=logging.WARNING)
+    quiet = bool(getattr(args, "quiet", False))
+    logging.basicConfig(format="eventfold: warning: %(message)s",
+                        level=logging.ERROR if quiet else logging.WARNING)  # fmt: skip
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    notes = Console(stderr=True, highlight=False, quiet=quiet)  # warnings and progress
     try:
-        return _dispatch(args, out, err)
+        return _dispatch(args, out, notes)
     except KeyboardInterrupt:
         err.print("eventfold: interrupted")
         return 130
@@ -229,6 +286,14 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
         return store.status(args, out)
     if args.command == "demo":
         return store.demo(args, out)
+    if args.command == "verify":
+        from eventfold.commands import verify
+
+        return verify.verify(args, out)
+    if args.command == "reconcile":
+        from eventfold.commands import verify
+
+        return verify.reconcile(args, out)
     if args.command == "ingest":
         return ingest.ingest(args, out, err)
     if args.command in ("rebuild", "catchup"):
@@ -240,6 +305,7 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _classify(error: Exception) -> tuple[int, str]:
     from eventfold.application.ingest import SourceError
+    from eventfold.application.verify import ExpectedUnusableError
     from eventfold.infra.dedup import IndexBusyError
     from eventfold.infra.errors import StoreCorruptedError, StoreLockedError
     from eventfold.projections.registry import UnknownProjectionError
@@ -250,7 +316,7 @@ def _classify(error: Exception) -> tuple[int, str]:
         return EXIT_USAGE, "store busy"
     if isinstance(error, SourceError):
         return EXIT_USAGE, "unusable source"
-    if isinstance(error, UnknownProjectionError):
+    if isinstance(error, (UnknownProjectionError, ExpectedUnusableError)):
         return EXIT_USAGE, "error"
     if isinstance(error, (UsageError, FileNotFoundError, NotADirectoryError)):
         return EXIT_USAGE, "error"

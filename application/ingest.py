@@ -40,7 +40,7 @@ from eventfold.application.report import (
 from eventfold.application.repository import load_or_create, recorded_event_ids
 from eventfold.domain.model import Category, Source
 from eventfold.infra.dedup import DedupIndex, id_key
-from eventfold.infra.source import SourceEvent
+from eventfold.infra.source import SourceEvent, parse_event
 
 Progress = Callable[[int, int | None], None]
 DIGEST_CHUNK = 1 << 20
@@ -102,6 +102,12 @@ def _describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[s
         "line": line,
         "offset": offset,
     }
+
+
+def _new_replay_batch(codec: RecordedCodec, name: str, position: int) -> ParsedBatch:
+    timestamp = Category.Recorded.create_timestamp()
+    codec.prepare(timestamp, name)
+    return ParsedBatch(timestamp, position=position, line=position)
 
 
 class Ingestor:
@@ -232,6 +238,50 @@ class Ingestor:
             stream.seek(position)
         return read_batches(stream, position, line, self.batch_size, self.codec, run.name,
                             growing=run.fd is not None)  # fmt: skip
+
+    def replay(self, name: str, lines: list[tuple[int, int, bytes]]) -> IngestReport:
+        """Ingest chosen lines of source ``name`` (line number, byte offset, raw), in order.
+
+        For ``reconcile``: the events keep their original source position; the
+        run is tracked as a source of its own, and the dedup index keeps it
+        idempotent (ids already recorded are duplicates).
+        """
+        started = time.perf_counter()
+        identity = f"replay:{name}:{uuid4()}"
+        source = Source(identity)
+        self._snapshotted[source.id] = 0
+        report = IngestReport(source=name, identity=identity)
+        qdir = os.path.join(self.state_dir, "quarantine")
+        path = quarantine_path(qdir, f"replay-{name}", str(source.id), 0)
+        quarantine = QuarantineFile(path, name)
+        quarantine.open(0)
+        run = _Run(source, name, None, report, quarantine, None, 0)
+        try:
+            self._replay(run, lines)
+        finally:
+            quarantine.close()
+        if report.invalid:
+            report.quarantine_file = quarantine.path
+        report.elapsed = time.perf_counter() - started
+        return report
+
+    def _replay(self, run: _Run, lines: list[tuple[int, int, bytes]]) -> None:
+        name = run.name
+        for first in range(0, len(lines), self.batch_size):
+            chunk = lines[first : first + self.batch_size]
+            parsed = _new_replay_batch(self.codec, name, first + len(chunk))
+            for number, offset, raw in chunk:
+                event = parse_event(raw)
+                if isinstance(event, str):
+                    parsed.invalid.append((number, offset, event, raw.decode(errors="replace")))
+                    continue
+                parsed.events.append(event)
+                parsed.numbers.append(number)
+                parsed.offsets.append(offset)
+                parsed.keys.append(id_key(event.event_id))
+                parsed.states.append(self.codec.state(event, number, offset))
+            parsed.read = len(chunk)
+            self._commit(run, self._apply(run, parsed))
 
     def _prefix_problem(self, fd: int, source: Source, hasher: Any) -> str | None:
         """Why the already-ingested prefix no longer stands, or None (hasher then covers it)."""
@@ -368,7 +418,7 @@ class Ingestor:
                     raise SourceRewrittenError(msg)
                 run.hasher.update(chunk)
                 run.hashed += len(chunk)
-        digest = run.hasher.hexdigest() if fd is not None else ""
+        digest = run.hasher.hexdigest() if fd is not None and run.hasher else ""
         run.source.advance(report.position, report.line, digest, dict(commit.counts))
         commit.stored.extend(self._collect(run.source))
         run.quarantine.append(commit.invalid)

@@ -1,0 +1,144 @@
+"""The expected state of a source, by the documented rules, on a path of its own.
+
+``verify --source`` compares the store with what this module computes. It
+shares no parsing or folding code with ingest or the projections (it uses the
+standard library's ``json``, not ``msgspec``, and its own checks of the
+README's rules), so one bug cannot hide on both sides of the comparison.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal, localcontext
+from typing import Any
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EXPONENTS = range(-6143, 6145)
+EPOCH_RANGE = (-62135596800, 253402300800)
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """The first valid occurrence of an id: its content and where it is."""
+
+    category: str
+    value: Decimal
+    occurred_at: datetime | None
+    line: int
+    offset: int
+    raw: bytes
+
+
+@dataclass
+class ExpectedState:
+    """Per-category totals of a source's first valid occurrences, and those records."""
+
+    totals: dict[str, list[Any]] = field(default_factory=dict)  # name -> [count, total]
+    records: dict[str, SourceRecord] = field(default_factory=dict)
+    lines: int = 0
+    invalid: int = 0
+    repeats: int = 0
+
+    def canonical(self) -> dict[str, Any]:
+        from eventfold.projections.base import canonical_decimal
+
+        return {"categories": {name: {"count": n, "total": canonical_decimal(t)}
+                               for name, (n, t) in self.totals.items() if n}}  # fmt: skip
+
+
+def expected_from_source(path: str) -> ExpectedState:
+    """Read ``path`` (JSON Lines) by the rules; the first valid occurrence of an id counts."""
+    state = ExpectedState()
+    with open(path, "rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    last_unterminated = not data.endswith(b"\n")
+    offset = 0
+    with localcontext() as ctx:
+        ctx.prec, ctx.Emax, ctx.Emin = 10**6, 10**6, -(10**6)
+        for number, raw in enumerate(lines, 1):
+            start, offset = offset, offset + len(raw) + 1
+            if not raw.strip(b" \t\r"):
+                continue
+            is_tail = number == len(lines) and last_unterminated
+            doc = _object(raw)
+            if is_tail and not isinstance(doc, dict):
+                break  # pending: not yet a whole object
+            state.lines += 1
+            event = _valid(doc)
+            if event is None:
+                state.invalid += 1
+                continue
+            event_id, category, value, when = event
+            if event_id in state.records:
+                state.repeats += 1
+                continue
+            state.records[event_id] = SourceRecord(category, value, when, number, start, raw)
+            entry = state.totals.setdefault(category, [0, Decimal(0)])
+            entry[0] += 1
+            entry[1] += value
+    return state
+
+
+def _object(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _valid(doc: Any) -> tuple[str, str, Decimal, datetime | None] | None:
+    if not isinstance(doc, dict):
+        return None
+    raw_id, category, value = doc.get("id"), doc.get("category"), doc.get("value")
+    if type(raw_id) is int:
+        event_id = str(raw_id)
+    elif type(raw_id) is str and raw_id and _encodable(raw_id):
+        event_id = raw_id
+    else:
+        return None
+    if type(category) is not str or not category or not _encodable(category):
+        return None
+    if type(value) is int:
+        value = Decimal(value)
+    if type(value) is not Decimal or not value.is_finite():
+        return None
+    if value != 0 and value.adjusted() not in EXPONENTS:
+        return None
+    when = _instant(doc.get("timestamp"))
+    if when is False:
+        return None
+    return event_id, category, value, when  # type: ignore[return-value]
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _instant(stamp: Any) -> datetime | bool | None:
+    """The UTC instant of a timestamp field; None when absent; False when invalid."""
+    if stamp is None:
+        return None
+    if type(stamp) is str:
+        try:
+            parsed = datetime.fromisoformat(stamp)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            return False
+    if type(stamp) not in (int, Decimal):
+        return False
+    seconds = Decimal(stamp)
+    if not seconds.is_finite() or not EPOCH_RANGE[0] <= seconds < EPOCH_RANGE[1]:
+        return False
+    whole = int(seconds.to_integral_value(rounding=ROUND_FLOOR))
+    return EPOCH + timedelta(seconds=whole, microseconds=int((seconds - whole) * 1_000_000))

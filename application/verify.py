@@ -1,0 +1,223 @@
+"""Verify: catch the projection up, compare it with an expected state, say what differs.
+
+The expected state comes from a source (``reference.py``, by the ingest rules
+on a path of its own), from a document shaped like ``rebuild --json``, or as a
+bare checksum. With a source, the store's recorded events are compared with
+the source's first occurrences by id: missing, extra and conflicting events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from eventfold.application.app import Eventfold
+from eventfold.application.facts import recorded_facts
+from eventfold.application.projecting import ProjectionReport, Projector
+from eventfold.application.reference import ExpectedState, expected_from_source
+from eventfold.domain.model import EXACT
+from eventfold.projections.base import canonical_decimal, state_checksum
+from eventfold.projections.builtin import CategoryTotals
+
+SAMPLES = 20
+
+
+class ExpectedUnusableError(ValueError):
+    """The expected state given cannot be used (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Difference:
+    category: str
+    expected: dict[str, Any] | None  # {"count", "total"}
+    actual: dict[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        if self.expected is None:
+            return "extra"
+        if self.actual is None:
+            return "missing"
+        return "changed" if self.expected != self.actual else "match"
+
+    @property
+    def delta(self) -> dict[str, Any]:
+        """Actual minus expected: ``{"count": N, "total": "DECIMAL"}``."""
+        exp = self.expected or {"count": 0, "total": "0"}
+        act = self.actual or {"count": 0, "total": "0"}
+        total = EXACT.subtract(Decimal(act["total"]), Decimal(exp["total"]))
+        return {"count": act["count"] - exp["count"], "total": canonical_decimal(total)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"category": self.category, "status": self.status, "expected": self.expected,
+                "actual": self.actual, "delta": self.delta}  # fmt: skip
+
+
+@dataclass
+class EventDiff:
+    """With ``--source``: events by id, the source against the store."""
+
+    missing: list[dict[str, Any]] = field(default_factory=list)  # first SAMPLES
+    extra: list[dict[str, Any]] = field(default_factory=list)
+    conflicting: list[dict[str, Any]] = field(default_factory=list)
+    missing_count: int = 0
+    extra_count: int = 0
+    conflicting_count: int = 0
+    missing_ids: list[str] = field(default_factory=list, repr=False)  # all, source order
+
+
+@dataclass
+class VerifyReport:
+    projection: ProjectionReport
+    expected_checksum: str
+    compared: list[Difference]  # every category (``match`` rows included)
+    events: EventDiff | None = None
+    source: str | None = None
+    checksum_only: bool = False  # only a checksum was given: categories cannot be compared
+
+    @property
+    def actual_checksum(self) -> str:
+        return self.projection.checksum
+
+    @property
+    def matches(self) -> bool:
+        return self.expected_checksum == self.actual_checksum
+
+    @property
+    def differences(self) -> list[Difference]:
+        return [d for d in self.compared if d.status != "match"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` document of ``verify`` (keys are only ever added)."""
+        doc: dict[str, Any] = {
+            "status": "match" if self.matches else "mismatch",
+            "projection": self.projection.projection,
+            "expected_checksum": self.expected_checksum,
+            "actual_checksum": self.actual_checksum,
+            "position": self.projection.position,
+            "categories_compared": len(self.compared),
+            "matching": len(self.compared) - len(self.differences),
+            "differing": len(self.differences),
+            "differences": [d.to_json() for d in self.differences],
+            "source": self.source,
+            "checksum_only": self.checksum_only,
+        }
+        if self.events is not None:
+            e = self.events
+            doc |= {"missing_events": e.missing_count, "extra_events": e.extra_count,
+                    "conflicting_events": e.conflicting_count, "missing": e.missing,
+                    "extra": e.extra, "conflicting": e.conflicting}  # fmt: skip
+        return doc
+
+
+def verify(
+    app: Eventfold,
+    store_dir: str,
+    *,
+    source: str | None = None,
+    expected_checksum: str | None = None,
+    expected_document: str | None = None,
+) -> VerifyReport:
+    """Catch ``category_totals`` up and compare it with exactly one expected state."""
+    projection = Projector(app, store_dir, CategoryTotals()).catchup()
+    actual = projection.canonical["categories"]
+    if source is not None:
+        return _against_source(app, projection, source, read_expected_source(source))
+    if expected_document is not None:
+        expected = _read_expected(expected_document)
+        return VerifyReport(projection, state_checksum({"categories": expected}),
+                            _compare(expected, actual))  # fmt: skip
+    assert expected_checksum is not None
+    checksum = expected_checksum.strip().lower()
+    if len(checksum) != 64 or any(c not in "0123456789abcdef" for c in checksum):
+        msg = f"--expected-checksum: {expected_checksum!r} is not a SHA-256 in hex"
+        raise ExpectedUnusableError(msg)
+    compared = [Difference(name, v, v) for name, v in actual.items()]
+    return VerifyReport(projection, checksum, compared, checksum_only=True)
+
+
+def _against_source(
+    app: Eventfold, projection: ProjectionReport, source: str, expected_state: ExpectedState
+) -> VerifyReport:
+    expected = expected_state.canonical()["categories"]
+    actual = projection.canonical["categories"]
+    report = VerifyReport(projection, state_checksum({"categories": expected}),
+                          _compare(expected, actual), source=source)  # fmt: skip
+    report.events = _event_diff(app, expected_state, projection.position)
+    return report
+
+
+def read_expected_source(source: str) -> ExpectedState:
+    try:
+        return expected_from_source(source)
+    except OSError as e:
+        msg = f"{source}: cannot read the source ({e.strerror or e})"
+        raise ExpectedUnusableError(msg) from None
+
+
+def verify_source(app: Eventfold, store_dir: str, source: str,
+                  expected_state: ExpectedState) -> VerifyReport:  # fmt: skip
+    """``verify --source`` with the source's expected state already computed."""
+    projection = Projector(app, store_dir, CategoryTotals()).catchup()
+    return _against_source(app, projection, source, expected_state)
+
+
+def _compare(expected: dict[str, Any], actual: dict[str, Any]) -> list[Difference]:
+    names = sorted(expected.keys() | actual.keys())
+    return [Difference(name, expected.get(name), actual.get(name)) for name in names]
+
+
+def _read_expected(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f, parse_float=Decimal)
+        categories = doc["categories"]
+        return {
+            str(name): {"count": int(v["count"]),
+                        "total": canonical_decimal(Decimal(str(v["total"])))}
+            for name, v in categories.items() if int(v["count"])
+        }  # fmt: skip
+    except OSError as e:
+        msg = f"{path}: cannot read the expected state ({e.strerror or e})"
+        raise ExpectedUnusableError(msg) from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        msg = (f"{path}: not an expected state document "
+               f'({{"categories": {{NAME: {{"count", "total"}}}}}}): {e}')  # fmt: skip
+        raise ExpectedUnusableError(msg) from None
+
+
+def _event_diff(app: Eventfold, expected: ExpectedState, position: int) -> EventDiff:
+    diff = EventDiff()
+    seen: set[str] = set()
+    for page in recorded_facts(app, 0, position):
+        for fact in page:
+            seen.add(fact.event_id)
+            record = expected.records.get(fact.event_id)
+            if record is None:
+                diff.extra_count += 1
+                if len(diff.extra) < SAMPLES:
+                    diff.extra.append({"id": fact.event_id, "category": fact.category,
+                                       "value": str(fact.value), "source": fact.source,
+                                       "line": fact.line})  # fmt: skip
+            elif (record.category, record.value, record.occurred_at) != (
+                fact.category, fact.value, fact.occurred_at
+            ):
+                diff.conflicting_count += 1
+                if len(diff.conflicting) < SAMPLES:
+                    diff.conflicting.append({
+                        "id": fact.event_id,
+                        "source": {"category": record.category, "value": str(record.value),
+                                   "line": record.line},
+                        "store": {"category": fact.category, "value": str(fact.value),
+                                  "source": fact.source, "line": fact.line},
+                    })  # fmt: skip
+    for event_id, record in expected.records.items():
+        if event_id not in seen:
+            diff.missing_ids.append(event_id)
+            diff.missing_count += 1
+            if len(diff.missing) < SAMPLES:
+                diff.missing.append({"id": event_id, "category": record.category,
+                                     "value": str(record.value), "line": record.line})  # fmt: skip
+    return diff

@@ -1,0 +1,74 @@
+"""`eventfold verify` and `eventfold reconcile`."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+
+from rich.console import Console, RenderableType
+
+from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, UsageError, require_store
+
+
+def verify(args: argparse.Namespace, out: Console) -> int:
+    from eventfold.application.app import open_store
+    from eventfold.application.verify import verify as run_verify
+    from eventfold.reports.verify import render_verify, verdict
+
+    require_store(args.store)
+    app = open_store(args.store)
+    try:
+        report = run_verify(app, app.state_dir or args.store, source=args.source,
+                            expected_checksum=args.expected_checksum,
+                            expected_document=args.expected)  # fmt: skip
+    finally:
+        app.close()
+    rendered = render_verify(report, show_all=args.all)
+    save_report(rendered, html=args.html, svg=args.svg, title="eventfold verify")
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+    elif args.quiet:
+        out.print(verdict(report), soft_wrap=True)
+    else:
+        out.print(rendered)
+    return EXIT_OK if report.matches else EXIT_MISMATCH
+
+
+def save_report(rendered: RenderableType, *, html: str | None, svg: str | None,
+                title: str) -> None:  # fmt: skip
+    """Write the same report as HTML and/or SVG (a recording console)."""
+    if not html and not svg:
+        return
+    recorder = Console(record=True, width=120, file=io.StringIO(), force_terminal=True)
+    recorder.print(rendered)
+    try:
+        if html:
+            recorder.save_html(html, clear=False)
+        if svg:
+            recorder.save_svg(svg, title=title, clear=False)
+    except OSError as e:
+        raise UsageError(f"cannot write the report: {e}") from None
+
+
+def reconcile(args: argparse.Namespace, out: Console) -> int:
+    from eventfold.application.app import open_store
+    from eventfold.application.reconcile import reconcile as run_reconcile
+    from eventfold.reports.reconcile import render_reconcile
+    from eventfold.reports.verify import verdict
+
+    require_store(args.store)
+    app = open_store(args.store)
+    try:
+        report = run_reconcile(app, app.state_dir or args.store, args.source,
+                               dry_run=args.dry_run, batch=args.batch)  # fmt: skip
+    finally:
+        app.close()
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+    elif args.quiet:
+        out.print(verdict(report.after or report.before), soft_wrap=True)
+    else:
+        out.print(render_reconcile(report))
+    return EXIT_OK if report.matches else EXIT_MISMATCH
