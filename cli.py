@@ -67,8 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "examples:\n"
-            "  eventfold demo                 run the store demonstration\n"
+            "  eventfold demo                 the whole story in a temporary directory\n"
             "  eventfold ingest events.jsonl  record a JSON Lines source, exactly once\n"
+            "  eventfold catchup              bring category_totals up to date\n"
+            "  eventfold verify --source events.jsonl   prove the totals, show what differs\n"
+            "  eventfold reconcile events.jsonl         replay what the store lacks\n"
             "  eventfold check --store DIR    verify every checksum and the index\n"
             "  eventfold check --repair       drop a torn tail, rebuild the index\n"
         ),
@@ -170,8 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also snapshot at least every S seconds while events arrive (default 30)",
     )  # fmt: skip
     snapshots = commands.add_parser(
-        "snapshots", help="list a projection's snapshots and whether each verifies"
-    )
+        "snapshots", help="list a projection's snapshots and whether each verifies",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n  eventfold snapshots\n"
+            "  eventfold snapshots --projection hourly_totals --json\n"
+        ),
+    )  # fmt: skip
     for sub in (rebuild, catchup, follow, snapshots):
         _store_option(sub)
         sub.add_argument(
@@ -238,14 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(reconcile)
 
     status = commands.add_parser(
-        "status", help="the store's size, and each projection's position, lag and snapshots"
-    )
+        "status", help="the store's size, and each projection's position, lag and snapshots",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  eventfold status\n  eventfold status --store ./.eventfold --json\n",
+    )  # fmt: skip
     _store_option(status)
     _output_options(status)
 
     demo = commands.add_parser(
         "demo",
-        help="record events in a fresh store, crash mid-commit, recover, check",
+        help="the whole story: ingest with a crash, catch up, verify, reconcile, verify",
         epilog="example: eventfold demo --dir /tmp/eventfold-demo",
     )
     demo.add_argument("--dir", metavar="DIR", help="where to create the demo store")

@@ -14,7 +14,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from eventfold.commands.common import EXIT_DAMAGED, EXIT_OK, UsageError, require_store
+from eventfold.commands.common import (
+    EXIT_DAMAGED,
+    EXIT_MISMATCH,
+    EXIT_OK,
+    UsageError,
+    require_store,
+)
 from eventfold.reports.check import render_check
 
 
@@ -70,22 +76,34 @@ def status(args: argparse.Namespace, out: Console) -> int:
 
 
 def demo(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.storedemo import DemoStep, run_demo
+    from eventfold.application.demo import Step, run_demo
+    from eventfold.application.verify import VerifyReport
+    from eventfold.reports.verify import render_verify
 
-    store = args.dir or tempfile.mkdtemp(prefix="eventfold-demo-")
-    if os.path.exists(store) and os.listdir(store):
-        raise UsageError(f"{store}: the demo needs a new or empty directory")
-    out.print(Panel(Text(f"eventfold store demo in {store}"), expand=False))
+    directory = args.dir or tempfile.mkdtemp(prefix="eventfold-demo-")
+    if os.path.exists(directory) and os.listdir(directory):
+        raise UsageError(f"{directory}: the demo needs a new or empty directory")
+    os.makedirs(directory, exist_ok=True)
+    out.print(Panel(Text(f"eventfold demo in {directory}"), expand=False))
 
-    def show(step: DemoStep) -> None:
+    def show(step: Step) -> None:
         out.print(Text(step.title, style="bold"))
         for line in step.lines:
             out.print(Text(f"   {line}"), soft_wrap=True)
-        if step.report is not None:
-            out.print(render_check(step.report))
+        if isinstance(step.result, VerifyReport):
+            out.print(render_verify(step.result))
 
-    proved = run_demo(store, show)
-    verdict = "every acknowledged commit survived" if proved else "the store is NOT intact"
+    proved = run_demo(directory, show)
+    verdict = (
+        "the totals are proved against the bus archive" if proved
+        else "the story did not end as it should: the totals do NOT match"
+    )  # fmt: skip
     out.print(Panel(Text(verdict, style="bold green" if proved else "bold red"), expand=False))
-    out.print(Text(f"explore it: eventfold check --store {store}"))
-    return EXIT_OK if proved else EXIT_DAMAGED
+    store = os.path.join(directory, "store")
+    out.print(Text("explore it:"))
+    for command in (f"eventfold status --store {store}",
+                    f"eventfold verify --store {store} --source {directory}/events.jsonl --all",
+                    f"eventfold rebuild --store {store} --projection hourly_totals",
+                    f"eventfold check --store {store}"):  # fmt: skip
+        out.print(Text(f"   {command}"), soft_wrap=True)
+    return EXIT_OK if proved else EXIT_MISMATCH

@@ -110,13 +110,3 @@ def test_console_script_and_module_entry_points(store: Path) -> None:
                               capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["status"] == "ok"
-
-
-def test_demo_proves_the_store_intact(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "eventfold", "demo", "--dir", str(tmp_path / "demo")],
-        capture_output=True, text=True, check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "dropped a torn tail" in done.stdout
-    assert "every acknowledged commit survived" in done.stdout

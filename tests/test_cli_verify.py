@@ -1,0 +1,187 @@
+"""`eventfold verify`, `reconcile` and `demo`: reports, JSON, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventfold.cli import main
+
+
+def write(path: Path, rows: list[tuple[Any, str, str]]) -> Path:
+    with path.open("w", encoding="utf-8") as f:
+        for event_id, category, value in rows:
+            f.write(json.dumps({"id": event_id, "category": category})[:-1]
+                    + f', "value": {value}}}\n')  # fmt: skip
+    return path
+
+
+ROWS = [(i, ["rent", "food", "fun"][i % 3], f"{i}.25") for i in range(60)]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    return write(tmp_path / "archive.jsonl", ROWS)
+
+
+@pytest.fixture
+def store(tmp_path: Path, archive: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A store that missed the slice of events 20..29 of the archive."""
+    feed = write(tmp_path / "feed.jsonl", ROWS[:20] + ROWS[30:])
+    assert run(capsys, "ingest", str(feed), "--store", str(tmp_path / "store"))[0] == 0
+    return tmp_path / "store"
+
+
+def test_missing_slice_is_a_mismatch_with_per_category_deltas(
+    store: Path, archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "verify", "--store", str(store), "--source", str(archive),
+                       "--json")  # fmt: skip
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["status"] == "mismatch" and doc["missing_events"] == 10
+    assert (doc["extra_events"], doc["conflicting_events"]) == (0, 0)
+    deltas = {d["category"]: d["delta"] for d in doc["differences"]}
+    missing = {c: [r for r in ROWS[20:30] if r[1] == c] for c in ("rent", "food", "fun")}
+    for category, rows in missing.items():
+        total = sum(float(v) for _, _, v in rows)
+        assert deltas[category]["count"] == -len(rows)
+        assert float(deltas[category]["total"]) == -total
+        diff = next(d for d in doc["differences"] if d["category"] == category)
+        assert diff["status"] == "changed"
+    assert doc["expected_checksum"] != doc["actual_checksum"]
+
+
+def test_extra_and_changed_events_are_reported(store: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    other = write(tmp_path / "other.jsonl", ROWS[:20] + ROWS[30:] + [(999, "new", "5")])
+    changed = [(i, c, "0" if i == 5 else v) for i, c, v in ROWS[:20] + ROWS[30:]]
+    source = write(tmp_path / "changed.jsonl", changed)
+    assert run(capsys, "ingest", str(other), "--store", str(store))[0] == 0
+    code, out, _ = run(capsys, "verify", "--store", str(store), "--source", str(source),
+                       "--json")  # fmt: skip
+    doc = json.loads(out)
+    assert code == 1
+    assert (doc["missing_events"], doc["extra_events"], doc["conflicting_events"]) == (0, 1, 1)
+    statuses = {d["category"]: d["status"] for d in doc["differences"]}
+    assert statuses == {"new": "extra", "fun": "changed"}
+    assert doc["conflicting"][0]["id"] == "5"
+
+
+def test_reconcile_repairs_and_a_second_run_replays_nothing(
+    store: Path, archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "reconcile", str(archive), "--store", str(store), "--dry-run",
+                       "--json")  # fmt: skip
+    dry = json.loads(out)
+    assert (code, dry["missing"], dry["replayed"]) == (1, 10, 0)
+    assert dry["gaps"] == [{"first_line": 21, "last_line": 30, "events": 10}]
+    code, out, _ = run(capsys, "reconcile", str(archive), "--store", str(store), "--json")
+    doc = json.loads(out)
+    assert (code, doc["status"], doc["replayed"]) == (0, "match", 10)
+    assert doc["before"]["status"] == "mismatch" and doc["after"]["status"] == "match"
+    code, out, _ = run(capsys, "reconcile", str(archive), "--store", str(store), "--json")
+    again = json.loads(out)
+    assert (code, again["missing"], again["replayed"], again["after"]) == (0, 0, 0, None)
+    code, out, _ = run(capsys, "reconcile", str(archive), "--store", str(store))
+    assert "nothing to replay" in out and "MATCH" in out
+
+
+def test_expected_checksum_and_expected_document(store: Path, archive: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "rebuild", "--store", str(store), "--json")
+    rebuilt = json.loads(out)
+    reference = rebuilt["checksum"]
+    assert run(capsys, "verify", "--store", str(store), "--expected-checksum", reference)[0] == 0
+    wrong = "0" * 64
+    code, out, _ = run(capsys, "verify", "--store", str(store), "--expected-checksum", wrong)
+    assert code == 1 and "MISMATCH" in out
+    document = tmp_path / "expected.json"
+    document.write_text(json.dumps(rebuilt))
+    assert run(capsys, "verify", "--store", str(store), "--expected", str(document))[0] == 0
+    rebuilt["categories"]["rent"]["total"] = "1"
+    document.write_text(json.dumps(rebuilt))
+    code, out, _ = run(capsys, "verify", "--store", str(store), "--expected", str(document),
+                       "--json")  # fmt: skip
+    assert code == 1
+    assert [d["category"] for d in json.loads(out)["differences"]] == ["rent"]
+
+
+def test_hostile_category_names_print_literally(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    names = ["[bold red]x[/bold red]", "\x1b[31mred\x1b[0m", "[link=http://e.vil]y[/link]"]
+    source = write(tmp_path / "s.jsonl", [(i, n, "1") for i, n in enumerate(names)])
+    archive = write(tmp_path / "a.jsonl", [(i, n, "2") for i, n in enumerate(names)])
+    store = tmp_path / "store"
+    assert run(capsys, "ingest", str(source), "--store", str(store))[0] == 0
+    code, out, _ = run(capsys, "verify", "--store", str(store), "--source", str(archive))
+    assert code == 1
+    assert "[bold red]x[/bold red]" in out
+    assert "\\x1b[31mred\\x1b[0m" in out and "\x1b" not in out
+    assert "[link=http://e.vil]y[/link]" in out
+
+
+def test_html_and_svg_reports_are_written(store: Path, archive: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    html, svg = tmp_path / "report.html", tmp_path / "report.svg"
+    code, _, _ = run(capsys, "verify", "--store", str(store), "--source", str(archive),
+                     "--html", str(html), "--svg", str(svg), "--all")  # fmt: skip
+    assert code == 1
+    text = html.read_text()
+    assert "<html" in text.lower() and "MISMATCH" in text and "rent" in text
+    assert svg.read_text().lstrip().startswith("<svg")
+
+
+def test_usage_errors_exit_2(store: Path, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "verify", "--store", str(store), "--source",
+                         str(tmp_path / "none.jsonl"))  # fmt: skip
+    assert (code, out) == (2, "") and "none.jsonl" in err and err.count("\n") == 1
+    assert run(capsys, "verify", "--store", str(store), "--expected-checksum", "xyz")[0] == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert run(capsys, "verify", "--store", str(store), "--expected", str(bad))[0] == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verify", "--store", str(store)])
+    assert exit_info.value.code == 2
+
+
+def test_quiet_prints_only_the_result(store: Path, archive: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "verify", "--store", str(store), "--source", str(archive),
+                         "--quiet")  # fmt: skip
+    assert code == 1 and out.startswith("MISMATCH") and out.count("\n") <= 3 and err == ""
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "eventfold", "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    for text in ("killed after", "resumes", "catch up", "MISMATCH", "replayed", "MATCH",
+                 "the totals are proved"):  # fmt: skip
+        assert text in done.stdout
+    assert (tmp_path / "demo" / "store" / "projections" / "category_totals").is_dir()
+
+
+def test_every_command_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    from eventfold.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert commands is not None
+    for name, sub in commands.items():
+        assert "example" in (sub.epilog or ""), name
+    assert "example" in (parser.epilog or "")
