@@ -180,8 +180,7 @@ def test_every_command_help_shows_examples(capsys: pytest.CaptureFixture[str]) -
     from eventfold.cli import build_parser
 
     parser = build_parser()
-    commands = next(a for a in parser._actions if a.dest == "command").choices
-    assert commands is not None
+    commands: Any = next(a for a in parser._actions if a.dest == "command").choices
     for name, sub in commands.items():
         assert "example" in (sub.epilog or ""), name
     assert "example" in (parser.epilog or "")
