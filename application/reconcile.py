@@ -16,9 +16,12 @@ from typing import Any
 
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest import Ingestor
+from eventfold.application.projecting import Projector
 from eventfold.application.reference import SourceRecord
 from eventfold.application.report import IngestReport
 from eventfold.application.verify import VerifyReport, read_expected_source, verify_source
+from eventfold.projections.builtin import CategoryTotals
+from eventfold.projections.registry import UnknownProjectionError, load_projection
 
 SAMPLES = 20
 EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -44,7 +47,7 @@ class ReconcileReport:
     replay: IngestReport | None = None
     dry_run: bool = False
     elapsed: float = 0.0
-    extra: list[str] = field(default_factory=list)
+    caught_up: list[str] = field(default_factory=list)  # other projections brought up to date
 
     @property
     def matches(self) -> bool:
@@ -67,6 +70,7 @@ class ReconcileReport:
             "before": self.before.to_json(),
             "after": None if self.after is None else self.after.to_json(),
             "elapsed_seconds": round(self.elapsed, 6),
+            "projections_caught_up": self.caught_up,
         }
 
 
@@ -88,8 +92,26 @@ def reconcile(
             report.replay = ingestor.replay(
                 name, [(r.line, r.offset, r.raw) for _, r in order])  # fmt: skip
         report.after = verify_source(app, store_dir, source, expected)
+        report.caught_up = catch_up_all(app, store_dir)
     report.elapsed = time.perf_counter() - started
     return report
+
+
+def catch_up_all(app: Eventfold, store_dir: str) -> list[str]:
+    """Catch up every other projection the store has (category_totals is, by verify)."""
+    directory = os.path.join(store_dir, "projections")
+    names = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+    done = []
+    for name in names:
+        if name == CategoryTotals.name:
+            continue
+        try:
+            projection = load_projection(name)
+        except UnknownProjectionError:
+            continue  # its code is not installed here
+        Projector(app, store_dir, projection).catchup()
+        done.append(name)
+    return done
 
 
 def _planned(event_id: str, record: SourceRecord) -> dict[str, Any]:

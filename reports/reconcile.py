@@ -57,6 +57,8 @@ def _summary(report: ReconcileReport) -> Panel:
         lines.append(plain("nothing to replay"))
     if report.after is not None:
         lines.append(Text("after:  ") + verdict(report.after))
+    if report.caught_up:
+        lines.append(plain(f"also caught up: {', '.join(report.caught_up)}"))
     final = report.after
     if final is not None and not final.matches and final.events is not None:
         e = final.events

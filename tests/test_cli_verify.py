@@ -184,3 +184,34 @@ def test_every_command_help_shows_examples(capsys: pytest.CaptureFixture[str]) -
     for name, sub in commands.items():
         assert "example" in (sub.epilog or ""), name
     assert "example" in (parser.epilog or "")
+
+
+def test_reconcile_catches_up_every_projection(store: Path, archive: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "rebuild", "--store", str(store), "--projection", "hourly_totals")
+    code, out, _ = run(capsys, "reconcile", str(archive), "--store", str(store), "--json")
+    assert (code, json.loads(out)["projections_caught_up"]) == (0, ["hourly_totals"])
+    code, out, _ = run(capsys, "status", "--store", str(store), "--json")
+    lags = {p["name"]: p["lag"] for p in json.loads(out)["projections"]}
+    assert code == 0 and lags == {"category_totals": 0, "hourly_totals": 0}
+
+
+def test_status_report(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "status", "--store", str(store), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["projections"] == [] and doc["events"] > 50 and doc["bytes"] > 0
+    run(capsys, "rebuild", "--store", str(store))
+    code, out, _ = run(capsys, "status", "--store", str(store))
+    assert code == 0 and "category_totals" in out and "1 valid of 1" in out
+
+
+def test_damaged_store_exits_3_for_every_reader(store: Path, archive: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from storehelpers import flip_byte, segment
+
+    flip_byte(segment(store, log="eventfold_events"), 100)
+    for args in (["rebuild"], ["catchup"], ["status"], ["verify", "--source", str(archive)],
+                 ["reconcile", str(archive)]):  # fmt: skip
+        code, out, err = run(capsys, *args, "--store", str(store))
+        assert code == 3, args
+        assert "damaged store" in err and "00000001.seg" in err
