@@ -212,6 +212,6 @@ def test_damaged_store_exits_3_for_every_reader(store: Path, archive: Path,
     flip_byte(segment(store, log="eventfold_events"), 100)
     for args in (["rebuild"], ["catchup"], ["status"], ["verify", "--source", str(archive)],
                  ["reconcile", str(archive)]):  # fmt: skip
-        code, out, err = run(capsys, *args, "--store", str(store))
+        code, _, err = run(capsys, *args, "--store", str(store))
         assert code == 3, args
         assert "damaged store" in err and "00000001.seg" in err
