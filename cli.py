@@ -198,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--snapshot-every", type=_positive_int, default=10_000, metavar="N",
             help="write a snapshot every N applied events (default 10000)",
         )  # fmt: skip
+        sub.add_argument(
+            "--keep-snapshots", type=_positive_int, default=3, metavar="K",
+            help="keep the newest K snapshots (default 3)",
+        )  # fmt: skip
 
     verify = commands.add_parser(
         "verify",

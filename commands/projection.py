@@ -25,8 +25,10 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     require_store(args.store)
     app = open_store(args.store)
     try:
-        projector = Projector(app, app.state_dir or args.store, projection,
-                              snapshot_every=args.snapshot_every)  # fmt: skip
+        projector = Projector(
+            app, app.state_dir or args.store, projection,
+            snapshot_every=args.snapshot_every, keep=args.keep_snapshots,
+        )  # fmt: skip
         with _events_progress(err) as progress:
             if args.command == "rebuild":
                 report = projector.rebuild(workers=args.workers, progress=progress)
@@ -59,8 +61,10 @@ def follow(args: argparse.Namespace, out: Console) -> int:
     app = open_store(args.store)
     stop = threading.Event()
     try:
-        projector = Projector(app, app.state_dir or args.store, projection,
-                              snapshot_every=args.snapshot_every)  # fmt: skip
+        projector = Projector(
+            app, app.state_dir or args.store, projection,
+            snapshot_every=args.snapshot_every, keep=args.keep_snapshots,
+        )  # fmt: skip
         if out.is_terminal and not args.json:
             with Live(console=out, refresh_per_second=4, transient=True) as live:
 

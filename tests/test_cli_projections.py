@@ -71,3 +71,34 @@ def test_usage_errors_exit_2(store: Path, tmp_path: Path,
     assert "no projection named 'nope'" in capsys.readouterr().err
     assert main(["catchup", "--store", str(tmp_path / "missing")]) == 2
     assert main(["rebuild", "--store", str(store), "--projection", "os:path"]) == 2
+
+
+def test_keep_snapshots(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    more = store.parent / "more.jsonl"
+    for i in range(4):
+        more.write_text(f'{{"id": "m{i}", "category": "rent", "value": 1}}\n', encoding="utf-8")
+        assert main(["ingest", str(more), "--store", str(store), "--rescan"]) == 0
+        assert main(["catchup", "--store", str(store), "--keep-snapshots", "2"]) == 0
+    capsys.readouterr()
+    listing = run_json(capsys, "snapshots", "--store", str(store))
+    assert len(listing["snapshots"]) == 2
+
+
+def test_projections_from_entry_points(store: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    from eventfold.projections import registry
+
+    entry = EntryPoint("counted", "eventfold.projections.builtin:CategoryTotals",
+                       "eventfold.projections")  # fmt: skip
+
+    class Renamed(registry.CategoryTotals):
+        name = "counted"
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [entry] if group == entry.group
+                        else [])  # fmt: skip
+    monkeypatch.setattr(EntryPoint, "load", lambda self: Renamed)
+    assert "counted" in registry.available()
+    doc = run_json(capsys, "rebuild", "--store", str(store), "--projection", "counted")
+    assert doc["projection"] == "counted" and doc["categories"]["rent"]["count"] == 2
