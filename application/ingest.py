@@ -104,6 +104,13 @@ def _describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[s
     }
 
 
+def _finish(report: IngestReport, quarantine: QuarantineFile, started: float) -> None:
+    quarantine.close()
+    if report.invalid:
+        report.quarantine_file = quarantine.path
+    report.elapsed = time.perf_counter() - started
+
+
 def _new_replay_batch(codec: RecordedCodec, name: str, position: int) -> ParsedBatch:
     timestamp = Category.Recorded.create_timestamp()
     codec.prepare(timestamp, name)
@@ -221,10 +228,7 @@ class Ingestor:
             self.categories.clear()
             raise
         finally:
-            quarantine.close()
-        if report.invalid:
-            report.quarantine_file = quarantine.path
-        report.elapsed = time.perf_counter() - started
+            _finish(report, quarantine, started)
         return report
 
     def _batches(self, stream: BinaryIO, run: _Run, size: int | None) -> Iterator[ParsedBatch]:
@@ -258,11 +262,11 @@ class Ingestor:
         run = _Run(source, name, None, report, quarantine, None, 0)
         try:
             self._replay(run, lines)
+        except BaseException:
+            self.categories.clear()
+            raise
         finally:
-            quarantine.close()
-        if report.invalid:
-            report.quarantine_file = quarantine.path
-        report.elapsed = time.perf_counter() - started
+            _finish(report, quarantine, started)
         return report
 
     def _replay(self, run: _Run, lines: list[tuple[int, int, bytes]]) -> None:

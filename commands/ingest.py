@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import sys
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.text import Text
 
-from eventfold.commands.common import EXIT_OK
+from eventfold.commands.common import EXIT_OK, emit
 
 
 def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -28,10 +26,7 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
                 report = ingestor.run(args.source, rescan=args.rescan, progress=progress)
     finally:
         app.close()
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
-    else:
-        out.print(render_ingest(report))
+    emit(args, out, report.to_json, lambda: render_ingest(report))
     return EXIT_OK
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from rich.console import Console, Group
 from rich.text import Text
 
-from eventfold.commands.common import EXIT_OK, require_store
+from eventfold.commands.common import EXIT_OK, emit, require_store
 
 
 def project(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -39,10 +39,7 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     for skipped in report.skipped:
         err.print(Text(f"eventfold: warning: snapshot not used: {skipped.path}: "
                        f"{skipped.reason}"), soft_wrap=True)  # fmt: skip
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
-    else:
-        out.print(render_projection(report))
+    emit(args, out, report.to_json, lambda: render_projection(report))
     return EXIT_OK
 
 
@@ -82,10 +79,7 @@ def follow(args: argparse.Namespace, out: Console) -> int:
                                       update_seconds=1.0)  # fmt: skip
     finally:
         app.close()
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
-    else:
-        out.print(render_projection(report))
+    emit(args, out, report.to_json, lambda: render_projection(report))
     return EXIT_OK
 
 

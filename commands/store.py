@@ -19,6 +19,7 @@ from eventfold.commands.common import (
     EXIT_MISMATCH,
     EXIT_OK,
     UsageError,
+    emit,
     require_store,
 )
 from eventfold.reports.check import render_check
@@ -68,10 +69,7 @@ def status(args: argparse.Namespace, out: Console) -> int:
         status = store_status(app, app.state_dir or os.path.abspath(args.store))
     finally:
         app.close()
-    if args.json:
-        sys.stdout.write(json.dumps(status.to_json(), ensure_ascii=False) + "\n")
-    else:
-        out.print(render_status(status))
+    emit(args, out, status.to_json, lambda: render_status(status))
     return EXIT_OK
 
 

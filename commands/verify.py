@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import sys
 
 from rich.console import Console, RenderableType
 
-from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, UsageError, require_store
+from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, UsageError, emit, require_store
 
 
 def verify(args: argparse.Namespace, out: Console) -> int:
@@ -27,12 +25,7 @@ def verify(args: argparse.Namespace, out: Console) -> int:
         app.close()
     rendered = render_verify(report, show_all=args.all)
     save_report(rendered, html=args.html, svg=args.svg, title="eventfold verify")
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
-    elif args.quiet:
-        out.print(verdict(report), soft_wrap=True)
-    else:
-        out.print(rendered)
+    emit(args, out, report.to_json, lambda: rendered, lambda: verdict(report))
     return EXIT_OK if report.matches else EXIT_MISMATCH
 
 
@@ -65,10 +58,6 @@ def reconcile(args: argparse.Namespace, out: Console) -> int:
                                dry_run=args.dry_run, batch=args.batch)  # fmt: skip
     finally:
         app.close()
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
-    elif args.quiet:
-        out.print(verdict(report.after or report.before), soft_wrap=True)
-    else:
-        out.print(render_reconcile(report))
+    emit(args, out, report.to_json, lambda: render_reconcile(report),
+         lambda: verdict(report.after or report.before))  # fmt: skip
     return EXIT_OK if report.matches else EXIT_MISMATCH

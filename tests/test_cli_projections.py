@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from eventfold.cli import main
+from eventfold.projections.builtin import CategoryTotals
 
 
 @pytest.fixture
@@ -93,7 +94,7 @@ def test_projections_from_entry_points(store: Path, capsys: pytest.CaptureFixtur
     entry = EntryPoint("counted", "eventfold.projections.builtin:CategoryTotals",
                        "eventfold.projections")  # fmt: skip
 
-    class Renamed(registry.CategoryTotals):
+    class Renamed(CategoryTotals):
         name = "counted"
 
     monkeypatch.setattr(registry, "entry_points", lambda group: [entry] if group == entry.group
