@@ -21,13 +21,8 @@ from eventfold.infra.logformat import (
     decode_header,
     pack_position,
 )
-from eventfold.infra.logindex import (
-    ENTRY,
-    OFFSET,
-    VERSION_BIAS,
-    LogIndex,
-    originator_key,
-)
+from eventfold.infra.logindex import OFFSET, LogIndex, originator_key
+from eventfold.infra.runs import ENTRY, VERSION_BIAS
 
 MASK64 = (1 << 64) - 1
 

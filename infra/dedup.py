@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from hashlib import blake2b
 
 from eventfold.infra import fileio
-from eventfold.infra.logindex import ENTRY, VERSION_BIAS, Run, create_run, push_run
+from eventfold.infra.runs import ENTRY, VERSION_BIAS, Run, create_run, push_run
 
 FORMAT = 1
 MIN_BLOOM_BITS = 1 << 23
