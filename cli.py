@@ -319,6 +319,7 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _classify(error: Exception) -> tuple[int, str]:
     from eventfold.application.ingest import SourceError
+    from eventfold.application.projecting import ProjectionBusyError
     from eventfold.application.verify import ExpectedUnusableError
     from eventfold.infra.dedup import IndexBusyError
     from eventfold.infra.errors import StoreCorruptedError, StoreLockedError
@@ -326,7 +327,7 @@ def _classify(error: Exception) -> tuple[int, str]:
 
     if isinstance(error, StoreCorruptedError):
         return EXIT_DAMAGED, "damaged store"
-    if isinstance(error, (StoreLockedError, IndexBusyError)):
+    if isinstance(error, (StoreLockedError, IndexBusyError, ProjectionBusyError)):
         return EXIT_USAGE, "store busy"
     if isinstance(error, SourceError):
         return EXIT_USAGE, "unusable source"

@@ -10,13 +10,14 @@ to exactly the single-process state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +81,10 @@ class ProjectionReport:
         return doc
 
 
+class ProjectionBusyError(Exception):
+    """Another process holds the projection (exit code 2)."""
+
+
 class Projector:
     """Folds the store's events into one projection, with verified snapshots."""
 
@@ -104,8 +109,13 @@ class Projector:
         """Fold every event into a new generation; switch to it at the end.
 
         ``workers=None`` picks one process per core (up to 4) for a store of
-        more than ``PARALLEL_FROM_EVENTS`` notifications, else one.
+        more than ``PARALLEL_FROM_EVENTS`` notifications, else one. Takes the
+        projection's lock (``ProjectionBusyError`` if another process holds it).
         """
+        with self._lock(required=True):
+            return self._rebuild(workers, progress)
+
+    def _rebuild(self, workers: int | None, progress: Progress | None) -> ProjectionReport:
         started = time.perf_counter()
         last = self.app.recorder.max_notification_id() or 0
         if workers is None:
@@ -122,29 +132,61 @@ class Projector:
                             [], workers, started)  # fmt: skip
 
     def catchup(self, *, progress: Progress | None = None) -> ProjectionReport:
-        """Apply only the events after the newest valid snapshot (rebuild if there is none)."""
+        """Apply only the events after the newest valid snapshot (rebuild if there is none).
+
+        When another process holds the projection (a rebuild or a follow), the
+        result is computed all the same but no snapshot is written.
+        """
+        with self._lock(required=False) as writable:
+            return self._catchup(writable, progress)
+
+    def _catchup(self, writable: bool, progress: Progress | None) -> ProjectionReport:
         started = time.perf_counter()
         generation = self.snapshots.current()
-        if generation is None:
-            report = self.rebuild(progress=progress)
-            report.mode, report.reason = "catchup", "no earlier rebuild"
-            return report
         last = self.app.recorder.max_notification_id() or 0
-        loaded = self.snapshots.load(generation, last)
-        if loaded.info is None:
-            report = self.rebuild(progress=progress)
-            report.mode, report.skipped = "catchup", loaded.skipped
-            report.reason = "no valid snapshot"
+        loaded = None if generation is None else self.snapshots.load(generation, last)
+        if loaded is None or loaded.info is None:
+            reason = "no earlier rebuild" if loaded is None else "no valid snapshot"
+            if writable:
+                report = self._rebuild(1, progress)
+            else:
+                state = self.projection.initial()
+                applied = self._fold(state, 0, last, None, 0, progress)
+                report = self._report("catchup", generation or "-", 0, last, applied, state,
+                                      None, None, [], 1, started)  # fmt: skip
+                reason += "; computed without writing (the projection is busy)"
+            report.mode, report.reason = "catchup", reason
+            report.skipped = [] if loaded is None else loaded.skipped
             return report
-        used = loaded.info
-        state = loaded.state
-        applied = self._fold(state, used.position, last, generation, used.events_applied,
+        assert generation is not None
+        used, state = loaded.info, loaded.state
+        target = generation if writable else None
+        applied = self._fold(state, used.position, last, target, used.events_applied,
                              progress) - used.events_applied  # fmt: skip
-        written = used
-        if last > used.position:
+        written: SnapshotInfo | None = used
+        if not writable:
+            written = None
+        elif last > used.position:
             written = self.snapshots.write(generation, state, last, used.events_applied + applied)
-        return self._report("catchup", generation, used.position, last, applied, state, used,
-                            written, loaded.skipped, 1, started)  # fmt: skip
+        report = self._report("catchup", generation, used.position, last, applied, state, used,
+                              written, loaded.skipped, 1, started)  # fmt: skip
+        if not writable:
+            report.reason = "snapshot not written: the projection is busy in another process"
+        return report
+
+    @contextlib.contextmanager
+    def _lock(self, *, required: bool) -> Iterator[bool]:
+        """Hold the projection's lock; yield whether it is held (``required``: or raise)."""
+        fd = self.snapshots.try_lock()
+        if fd is None and required:
+            msg = (f"projection {self.projection.name} is being rebuilt or followed by "
+                   f"another process{self.snapshots.lock_holder()}")  # fmt: skip
+            raise ProjectionBusyError(msg)
+        try:
+            yield fd is not None
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def follow(
         self,
@@ -157,9 +199,20 @@ class Projector:
         """Catch up, then apply events as they are committed (by any process) until ``stop``.
 
         Snapshots every ``snapshot_every`` events or ``snapshot_seconds``, and
-        once more when it stops (``stop`` set, or KeyboardInterrupt).
+        once more when it stops (``stop`` set, or KeyboardInterrupt). Holds the
+        projection's lock while it runs.
         """
-        report = self.catchup()
+        with self._lock(required=True):
+            return self._follow(stop, on_update, snapshot_seconds, update_seconds)
+
+    def _follow(
+        self,
+        stop: threading.Event,
+        on_update: Callable[[ProjectionReport], None] | None,
+        snapshot_seconds: float,
+        update_seconds: float,
+    ) -> ProjectionReport:
+        report = self._catchup(True, None)
         state, position = report.state, report.position
         total = report.snapshot_written.events_applied if report.snapshot_written else 0
         generation, topics = report.generation, [get_topic(c) for c in self.projection.handlers]

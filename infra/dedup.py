@@ -28,6 +28,7 @@ from eventfold.infra.runs import ENTRY, VERSION_BIAS, Run, create_run, push_run
 
 FORMAT = 1
 MIN_BLOOM_BITS = 1 << 23
+MAX_RESERVED = 1 << 26  # ids a filter is sized for ahead of time (64 MiB of bits at most)
 BITS_PER_KEY_MIN = 10  # below this the filter is rebuilt larger: 10 to 20 bits an id
 
 
@@ -235,8 +236,11 @@ class DedupIndex:
         self.mem = {}
 
     def reserve(self, expected: int) -> None:
-        """Size the filter for ``expected`` more ids now, not by rebuilds along the way."""
-        total = self.count + len(self.mem) + expected
+        """Size the filter for ``expected`` more ids now, not by rebuilds along the way.
+
+        At most ``MAX_RESERVED`` ids are reserved ahead; beyond that it grows as ids come.
+        """
+        total = self.count + len(self.mem) + min(expected, MAX_RESERVED)
         if total * BITS_PER_KEY_MIN > self.bloom.nbits:
             self._grow_bloom(total)
 

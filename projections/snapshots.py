@@ -76,6 +76,16 @@ class SnapshotStore:
         self.keep = keep
         self.dir = os.path.join(store_dir, "projections", projection.name)
 
+    # -- the lock ----------------------------------------------------------------
+
+    def try_lock(self) -> int | None:
+        """Take the projection's lock (rebuild, follow, snapshot writes); None if held."""
+        os.makedirs(self.dir, exist_ok=True)
+        return fileio.try_flock(os.path.join(self.dir, "LOCK"))
+
+    def lock_holder(self) -> str:
+        return fileio.flock_holder(os.path.join(self.dir, "LOCK"))
+
     # -- generations -----------------------------------------------------------
 
     def current(self) -> str | None:

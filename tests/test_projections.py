@@ -308,3 +308,27 @@ def test_kill_9_mid_rebuild_keeps_the_previous_generation(app: Eventfold, store:
         else:  # the rebuild finished first: it switched, and its result is the same
             before = Projector(app, str(store), CategoryTotals()).catchup()
     assert interrupted >= 1
+
+
+def test_a_busy_projection_is_not_written_twice(app: Eventfold, store: Path,
+                                                tmp_path: Path) -> None:
+    from eventfold.application.projecting import ProjectionBusyError
+    from eventfold.projections.snapshots import SnapshotStore
+
+    source = tmp_path / "s.jsonl"
+    ingest_lines(app, store, source, [event_line(f"e{i}", "x", "1") for i in range(10)])
+    first = Projector(app, str(store), CategoryTotals()).rebuild()
+    ingest_lines(app, store, source, [event_line("e10", "x", "1")])
+    held = SnapshotStore(str(store), CategoryTotals()).try_lock()  # as a follower would
+    assert held is not None
+    try:
+        with pytest.raises(ProjectionBusyError, match="being rebuilt or followed"):
+            Projector(app, str(store), CategoryTotals()).rebuild()
+        report = Projector(app, str(store), CategoryTotals()).catchup()
+        assert report.canonical == {"categories": {"x": {"count": 11, "total": "11"}}}
+        assert report.snapshot_written is None and "busy" in report.reason
+        assert report.snapshot_used is not None
+        assert report.snapshot_used.path == first.snapshot_written.path  # type: ignore[union-attr]
+    finally:
+        os.close(held)
+    assert Projector(app, str(store), CategoryTotals()).catchup().snapshot_written is not None
