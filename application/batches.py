@@ -17,7 +17,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO
+from decimal import Decimal
+from typing import Any, BinaryIO
 
 from eventfold.application.codec import RecordedCodec
 from eventfold.domain.model import Category
@@ -47,6 +48,24 @@ class ParsedBatch:
     states: list[bytes] = field(default_factory=list)
     invalid: list[tuple[int, int, str, str]] = field(default_factory=list)
     pending: tuple[int, int, int] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Events travel between processes as columns of strings (cheap to pickle)."""
+        state = dict(vars(self))
+        events = state.pop("events")
+        state["columns"] = (
+            [e.event_id for e in events], [e.category for e in events],
+            [str(e.value) for e in events], [e.occurred_iso for e in events],
+        )  # fmt: skip
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        ids, categories, values, isos = state.pop("columns")
+        vars(self).update(state)
+        self.events = [
+            SourceEvent(i, c, Decimal(v), None if w is None else _utc(w), w)
+            for i, c, v, w in zip(ids, categories, values, isos, strict=True)
+        ]
 
 
 def read_batches(
@@ -90,6 +109,10 @@ def read_batches(
             yield batch
             batch = _new_batch(codec, source, batch.position, batch.line)
     yield batch
+
+
+def _utc(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
 
 
 def _new_batch(codec: RecordedCodec, source: str, position: int, line: int) -> ParsedBatch:

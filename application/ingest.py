@@ -97,7 +97,7 @@ def _describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[s
     return {
         "category": event.category,
         "value": str(event.value),
-        "occurred_at": None if event.occurred_at is None else event.occurred_at.isoformat(),
+        "occurred_at": event.occurred_iso,
         "source": source,
         "line": line,
         "offset": offset,
@@ -390,7 +390,9 @@ class Ingestor:
         if not isinstance(recorded, Category.Recorded) or r.event_id != event_id:
             msg = f"dedup index: id {event_id!r} maps to notification {nid}, which records another"
             raise DedupCollisionError(msg)
-        first = SourceEvent(r.event_id, r.category, Decimal(r.value), r.occurred_at)
+        when = r.occurred_at
+        first = SourceEvent(r.event_id, r.category, Decimal(r.value), when,
+                            None if when is None else when.isoformat())  # fmt: skip
         described = _describe(first, r.source, r.line, r.offset)
         described["notification_id"] = nid
         return first, described

@@ -38,11 +38,11 @@ class SourceEvent(NamedTuple):
     occurred_iso: str | None = None
 
     def same_content(self, other: SourceEvent) -> bool:
-        """Same category, numerically equal value and the same instant."""
+        """Same category, numerically equal value and the same instant (or neither has one)."""
         return (
             self.category == other.category
             and self.value == other.value
-            and self.occurred_at == other.occurred_at
+            and self.occurred_iso == other.occurred_iso
         )
 
 
