@@ -37,7 +37,8 @@ stamps = st.one_of(
 @st.composite
 def lines(draw: Any) -> bytes:
     if draw(st.integers(0, 9)) == 0:
-        return draw(st.binary(max_size=20)).replace(b"\n", b"")
+        garbage: bytes = draw(st.binary(max_size=20))
+        return garbage.replace(b"\n", b"")
     fields = [f'"id": {json.dumps(draw(ids))}']
     category = draw(categories)
     if category is not None or draw(st.booleans()):
@@ -47,7 +48,8 @@ def lines(draw: Any) -> bytes:
     if stamp is not None:
         fields.append(f'"timestamp": {stamp}')
     draw(st.randoms()).shuffle(fields)
-    return ("{" + ", ".join(fields) + "}").encode() + draw(st.sampled_from([b"", b"\r", b" "]))
+    ending: bytes = draw(st.sampled_from([b"", b"\r", b" "]))
+    return ("{" + ", ".join(fields) + "}").encode() + ending
 
 
 @settings(max_examples=300, deadline=None)
