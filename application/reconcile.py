@@ -88,9 +88,11 @@ def reconcile(
                              set(before.events.missing_ids)), plan, dry_run=dry_run)  # fmt: skip
     if not dry_run and missing:
         name = os.path.realpath(source)
+        with open(source, "rb") as f:
+            lines = [(r.line, r.offset, os.pread(f.fileno(), r.length, r.offset))
+                     for _, r in order]  # fmt: skip
         with Ingestor(app, store_dir, batch=batch) as ingestor:
-            report.replay = ingestor.replay(
-                name, [(r.line, r.offset, r.raw) for _, r in order])  # fmt: skip
+            report.replay = ingestor.replay(name, lines)
         report.after = verify_source(app, store_dir, source, expected)
         report.caught_up = catch_up_all(app, store_dir)
     report.elapsed = time.perf_counter() - started

@@ -28,7 +28,7 @@ class SourceRecord:
     occurred_at: datetime | None
     line: int
     offset: int
-    raw: bytes
+    length: int  # bytes of the line, without its line ending
 
 
 @dataclass
@@ -49,23 +49,23 @@ class ExpectedState:
 
 
 def expected_from_source(path: str) -> ExpectedState:
-    """Read ``path`` (JSON Lines) by the rules; the first valid occurrence of an id counts."""
+    """Read ``path`` (JSON Lines) by the rules; the first valid occurrence of an id counts.
+
+    Streams the file; memory grows with the number of distinct ids (one record each).
+    """
     state = ExpectedState()
-    with open(path, "rb") as f:
-        data = f.read()
-    lines = data.split(b"\n")
-    last_unterminated = not data.endswith(b"\n")
     offset = 0
-    with localcontext() as ctx:
+    with open(path, "rb") as f, localcontext() as ctx:
         ctx.prec, ctx.Emax, ctx.Emin = 10**6, 10**6, -(10**6)
-        for number, raw in enumerate(lines, 1):
-            start, offset = offset, offset + len(raw) + 1
+        for number, line in enumerate(f, 1):
+            start, offset = offset, offset + len(line)
+            terminated = line.endswith(b"\n")
+            raw = line[:-1] if terminated else line
             if not raw.strip(b" \t\r"):
                 continue
-            is_tail = number == len(lines) and last_unterminated
             doc = _object(raw)
-            if is_tail and not isinstance(doc, dict):
-                break  # pending: not yet a whole object
+            if not terminated and not isinstance(doc, dict):
+                break  # pending: the last line is not yet a whole object
             state.lines += 1
             event = _valid(doc)
             if event is None:
@@ -75,7 +75,7 @@ def expected_from_source(path: str) -> ExpectedState:
             if event_id in state.records:
                 state.repeats += 1
                 continue
-            state.records[event_id] = SourceRecord(category, value, when, number, start, raw)
+            state.records[event_id] = SourceRecord(category, value, when, number, start, len(raw))
             entry = state.totals.setdefault(category, [0, Decimal(0)])
             entry[0] += 1
             entry[1] += value
