@@ -125,7 +125,9 @@ class Log:
             if reason and index_existed:
                 note = f"{self.index.dir}: {reason}; rebuilding the index from the log"
                 self.recovery_notes.append(note)
-                logger.warning(note)
+                # An index that was never written (the writer stopped before its
+                # first flush) is routine; a damaged or stale one is worth a warning.
+                (logger.info if reason == "no index" else logger.warning)(note)
                 if have_lock:
                     self.index.discard_files()
             self._catch_up(flush=have_lock)
