@@ -14,6 +14,7 @@ the reading half runs in a second process, on a second core.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -104,11 +105,15 @@ def _describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[s
     }
 
 
-def _finish(report: IngestReport, quarantine: QuarantineFile, started: float) -> None:
-    quarantine.close()
-    if report.invalid:
-        report.quarantine_file = quarantine.path
-    report.elapsed = time.perf_counter() - started
+def _hash_range(fd: int, hasher: Any, start: int, end: int) -> int:
+    """Feed bytes ``start..end`` of ``fd`` to ``hasher``; return where it stopped (EOF)."""
+    while start < end:
+        chunk = os.pread(fd, min(DIGEST_CHUNK, end - start), start)
+        if not chunk:
+            break
+        hasher.update(chunk)
+        start += len(chunk)
+    return start
 
 
 def _new_replay_batch(codec: RecordedCodec, name: str, position: int) -> ParsedBatch:
@@ -215,7 +220,7 @@ class Ingestor:
         size = os.fstat(fd).st_size if fd is not None else None
         if size is not None:
             self.dedup.reserve((size - source.position) // EXPECTED_LINE_BYTES)
-        try:
+        with self._running(run, started):
             for parsed in self._batches(stream, run, size):
                 if parsed.pending is not None:
                     report.pending_tail = PendingTail(*parsed.pending)
@@ -223,13 +228,22 @@ class Ingestor:
                     self._commit(run, self._apply(run, parsed))
                 if progress is not None:
                     progress(report.position, size)
+        return report
+
+    @contextlib.contextmanager
+    def _running(self, run: _Run, started: float) -> Iterator[None]:
+        """Close the run's quarantine file and time the report, however the run ends."""
+        try:
+            yield
         except BaseException:
             # Cached aggregates may hold a batch that was not committed.
             self.categories.clear()
             raise
         finally:
-            _finish(report, quarantine, started)
-        return report
+            run.quarantine.close()
+            if run.report.invalid:
+                run.report.quarantine_file = run.quarantine.path
+            run.report.elapsed = time.perf_counter() - started
 
     def _batches(self, stream: BinaryIO, run: _Run, size: int | None) -> Iterator[ParsedBatch]:
         position, line = run.source.position, run.source.line
@@ -260,13 +274,8 @@ class Ingestor:
         quarantine = QuarantineFile(path, name)
         quarantine.open(0)
         run = _Run(source, name, None, report, quarantine, None, 0)
-        try:
+        with self._running(run, started):
             self._replay(run, lines)
-        except BaseException:
-            self.categories.clear()
-            raise
-        finally:
-            _finish(report, quarantine, started)
         return report
 
     def _replay(self, run: _Run, lines: list[tuple[int, int, bytes]]) -> None:
@@ -295,13 +304,7 @@ class Ingestor:
                 f"the source was truncated: it has {size} bytes, but {source.position} "
                 f"were ingested (up to line {source.line})"
             )
-        offset = 0
-        while offset < source.position:
-            chunk = os.pread(fd, min(DIGEST_CHUNK, source.position - offset), offset)
-            if not chunk:
-                break
-            hasher.update(chunk)
-            offset += len(chunk)
+        _hash_range(fd, hasher, 0, source.position)
         if hasher.hexdigest() != source.digest:
             return (
                 f"the source was rewritten: its first {source.position} bytes "
@@ -417,13 +420,10 @@ class Ingestor:
         """Commit the batch atomically with the new source position and its digest."""
         report, fd = run.report, run.fd
         if fd is not None:
-            while run.hashed < report.position:
-                chunk = os.pread(fd, min(DIGEST_CHUNK, report.position - run.hashed), run.hashed)
-                if not chunk:
-                    msg = f"{report.source}: the source shrank while it was being read"
-                    raise SourceRewrittenError(msg)
-                run.hasher.update(chunk)
-                run.hashed += len(chunk)
+            run.hashed = _hash_range(fd, run.hasher, run.hashed, report.position)
+            if run.hashed < report.position:
+                msg = f"{report.source}: the source shrank while it was being read"
+                raise SourceRewrittenError(msg)
         digest = run.hasher.hexdigest() if fd is not None and run.hasher else ""
         run.source.advance(report.position, report.line, digest, dict(commit.counts))
         commit.stored.extend(self._collect(run.source))
