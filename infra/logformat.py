@@ -22,7 +22,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 MAGIC = b"EFC1"
@@ -103,6 +103,13 @@ class RecordedEvent:
     state: bytes
 
 
+class _Event(NamedTuple):
+    originator_id: UUID | str
+    originator_version: int
+    topic: str
+    state: bytes
+
+
 def encode_event(
     notification_id: int,
     originator_id: UUID | str,
@@ -110,33 +117,8 @@ def encode_event(
     topic: str,
     state: bytes,
 ) -> bytes:
-    if isinstance(originator_id, UUID):
-        kind, oid = ID_KIND_UUID, originator_id.bytes
-    else:
-        kind, oid = ID_KIND_STR, str(originator_id).encode("utf-8")
-    topic_bytes = topic.encode("utf-8")
-    if len(oid) > MAX_SHORT or len(topic_bytes) > MAX_SHORT:
-        msg = "originator id and topic must each encode to at most 65535 bytes"
-        raise ValueError(msg)
-    if len(state) > MAX_STATE:
-        msg = f"event state of {len(state)} bytes is too large"
-        raise ValueError(msg)
-    rest = b"".join(
-        (
-            EVENT_FIXED.pack(
-                notification_id,
-                version,
-                kind,
-                len(oid),
-                len(topic_bytes),
-                len(state),
-            ),
-            oid,
-            topic_bytes,
-            state,
-        )
-    )
-    return EVENT_PREFIX.pack(len(rest), crc32(rest)) + rest
+    """One event record (``encode_events`` of a single event)."""
+    return encode_events(notification_id, [_Event(originator_id, version, topic, state)])[0]
 
 
 def encode_events(first_id: int, events: Sequence[StoredEventLike]) -> list[bytes]:
