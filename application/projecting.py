@@ -276,44 +276,42 @@ class Projector:
     def _fold(self, state: Any, after: int, last: int, generation: str | None,
               applied: int, progress: Progress | None) -> int:  # fmt: skip
         """Apply events ``after+1..last`` to ``state``; snapshot every N; return applied."""
-        handler = self.projection.handler(Category.Recorded)
-        others = [c for c in self.projection.handlers if c is not Category.Recorded]
-        if others:
-            return self._fold_generic(state, after, last, generation, applied, progress)
         next_snapshot = applied + self.snapshot_every
-        for page in recorded_facts(self.app, after, last):
-            if handler is not None:
-                for fact in page:
-                    handler(state, fact)
-            applied += len(page)
+        for position, count in self._apply_pages(state, after, last):
+            applied += count
             if generation is not None and applied >= next_snapshot:
-                self.snapshots.write(generation, state, page[-1].notification_id, applied)
+                self.snapshots.write(generation, state, position, applied)
                 next_snapshot = applied + self.snapshot_every
             if progress is not None:
-                progress(page[-1].notification_id, last)
+                progress(position, last)
         return applied
 
-    def _fold_generic(self, state: Any, after: int, last: int, generation: str | None,
-                      applied: int, progress: Progress | None) -> int:  # fmt: skip
-        """The library's mapper path, for projections of other event types."""
+    def _apply_pages(self, state: Any, after: int, last: int) -> Iterator[tuple[int, int]]:
+        """Apply the events a page at a time; yield (last id applied, events in the page).
+
+        ``Recorded`` facts come through the fast path; a projection of other
+        event types reads them through the library's mapper.
+        """
+        if set(self.projection.handlers) <= {Category.Recorded}:
+            handler = self.projection.handler(Category.Recorded)
+            for page in recorded_facts(self.app, after, last):
+                if handler is not None:
+                    for fact in page:
+                        handler(state, fact)
+                yield page[-1].notification_id, len(page)
+            return
         topics = [get_topic(c) for c in self.projection.handlers]
-        start, next_snapshot = after, applied + self.snapshot_every
+        start = after
         while start < last:
-            page = self.app.recorder.select_notifications(
+            notifications = self.app.recorder.select_notifications(
                 start, 1000, stop=last, inclusive_of_start=False, topics=topics
             )
-            if not page:
+            if not notifications:
                 break
-            for n in page:
+            for n in notifications:
                 self._apply_one(state, n)
-            applied += len(page)
-            start = page[-1].id
-            if generation is not None and applied >= next_snapshot:
-                self.snapshots.write(generation, state, start, applied)
-                next_snapshot = applied + self.snapshot_every
-            if progress is not None:
-                progress(start, last)
-        return applied
+            start = notifications[-1].id
+            yield start, len(notifications)
 
     def _fold_parallel(self, last: int, workers: int) -> tuple[Any, int]:
         """Fold disjoint ranges of notification ids in worker processes, then merge."""
