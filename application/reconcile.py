@@ -22,6 +22,7 @@ from eventfold.application.report import IngestReport
 from eventfold.application.verify import VerifyReport, read_expected_source, verify_source
 from eventfold.projections.builtin import CategoryTotals
 from eventfold.projections.registry import UnknownProjectionError, load_projection
+from eventfold.projections.snapshots import projections_in
 
 SAMPLES = 20
 EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -101,10 +102,8 @@ def reconcile(
 
 def catch_up_all(app: Eventfold, store_dir: str) -> list[str]:
     """Catch up every other projection the store has (category_totals is, by verify)."""
-    directory = os.path.join(store_dir, "projections")
-    names = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
     done = []
-    for name in names:
+    for name in projections_in(store_dir):
         if name == CategoryTotals.name:
             continue
         try:

@@ -8,7 +8,12 @@ from typing import Any
 
 from eventfold.application.app import Eventfold
 from eventfold.projections.registry import UnknownProjectionError, load_projection
-from eventfold.projections.snapshots import SNAPSHOT, SnapshotStore
+from eventfold.projections.snapshots import (
+    SNAPSHOT,
+    SnapshotStore,
+    projection_dir,
+    projections_in,
+)
 
 
 @dataclass
@@ -53,10 +58,8 @@ def store_status(app: Eventfold, store_dir: str) -> StoreStatus:
         for name in names:
             files += 1
             size += os.path.getsize(os.path.join(root, name))
-    projections_dir = os.path.join(store_dir, "projections")
-    names = sorted(os.listdir(projections_dir)) if os.path.isdir(projections_dir) else []
-    return StoreStatus(store_dir, last, last, files, size,
-                       [_projection(store_dir, n, last) for n in names])  # fmt: skip
+    projections = [_projection(store_dir, name, last) for name in projections_in(store_dir)]
+    return StoreStatus(store_dir, last, last, files, size, projections)
 
 
 def _projection(store_dir: str, name: str, last: int) -> ProjectionStatus:
@@ -78,7 +81,7 @@ def _projection(store_dir: str, name: str, last: int) -> ProjectionStatus:
 
 def _unverified(store_dir: str, name: str, last: int) -> ProjectionStatus:
     """A projection whose code is not installed here: positions read off file names."""
-    directory = os.path.join(store_dir, "projections", name)
+    directory = projection_dir(store_dir, name)
     current = None
     try:
         with open(os.path.join(directory, "CURRENT")) as f:

@@ -68,13 +68,23 @@ class Loaded:
     skipped: list[Skipped]
 
 
+def projection_dir(store_dir: str, name: str) -> str:
+    return os.path.join(store_dir, "projections", name)
+
+
+def projections_in(store_dir: str) -> list[str]:
+    """Names of the projections that have a directory in the store."""
+    directory = os.path.join(store_dir, "projections")
+    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+
 class SnapshotStore:
     """The snapshots of one projection in one store directory."""
 
     def __init__(self, store_dir: str, projection: Projection[Any], keep: int = 3) -> None:
         self.projection = projection
         self.keep = keep
-        self.dir = os.path.join(store_dir, "projections", projection.name)
+        self.dir = projection_dir(store_dir, projection.name)
 
     # -- the lock ----------------------------------------------------------------
 
