@@ -1,78 +1,30 @@
 """Helpers for the ingest tests: an independent reference and the store's view.
 
-``reference_totals`` applies the README's source rules with the standard
-library's ``json`` (not eventfold's parser), so that one bug cannot hide on
-both sides of a comparison.
+``reference_totals`` is the product's independent reference (the one
+``verify --source`` uses), so that one bug cannot hide on both sides of a
+comparison with what ingest stored.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
 from eventfold.application.app import Eventfold
 from eventfold.application.codec import RECORDED_TOPIC
+from eventfold.application.reference import expected_from_source
 from eventfold.domain.model import Category
 
 Totals = dict[str, tuple[int, Decimal]]
 
 
-def _reject(name: str) -> Any:
-    raise ValueError(name)
-
-
-def _valid(doc: Any) -> tuple[str, str, Decimal] | None:
-    if not isinstance(doc, dict):
-        return None
-    event_id, category, value = doc.get("id"), doc.get("category"), doc.get("value")
-    if isinstance(event_id, bool) or not isinstance(event_id, (str, int)) or event_id == "":
-        return None
-    if not isinstance(category, str) or not category:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        return None
-    stamp = doc.get("timestamp")
-    if isinstance(stamp, bool) or not isinstance(stamp, (str, int, Decimal, type(None))):
-        return None
-    if isinstance(stamp, str):
-        try:
-            datetime.fromisoformat(stamp)
-        except ValueError:
-            return None
-    elif stamp is not None and not -62135596800 <= stamp < 253402300800:
-        return None
-    return str(event_id), category, Decimal(value)
-
-
 def reference_totals(path: Path) -> Totals:
-    """Totals by the rules: first valid occurrence of an id wins; pending tail ignored."""
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    if lines and lines[-1] and not lines[-1].rstrip().endswith(b"}"):
-        lines = lines[:-1]  # an unterminated tail that is not a whole object yet
-    seen: set[str] = set()
-    totals: dict[str, list[Any]] = {}
-    with localcontext() as ctx:
-        ctx.prec = 10_000
-        for raw in lines:
-            if not raw.strip():
-                continue
-            try:
-                doc = json.loads(raw.decode("utf-8"), parse_float=Decimal,
-                                 parse_constant=_reject)
-            except (ValueError, UnicodeDecodeError):
-                continue
-            valid = _valid(doc)
-            if valid is None or valid[0] in seen:
-                continue
-            seen.add(valid[0])
-            entry = totals.setdefault(valid[1], [0, Decimal(0)])
-            entry[0] += 1
-            entry[1] += valid[2]
-    return {name: (count, total) for name, (count, total) in totals.items()}
+    """Totals by the rules (first valid occurrence of an id wins; pending tail ignored),
+    computed by ``application/reference.py``: the standard library's ``json`` and
+    checks of its own, not the ingest parser."""
+    expected = expected_from_source(str(path))
+    return {name: (count, total) for name, (count, total) in expected.totals.items()}
 
 
 def store_totals(app: Eventfold) -> Totals:
