@@ -48,24 +48,17 @@ def test_truncated_trailing_commit_is_ignored(store_path: Path) -> None:
     factory.close()
 
 
-def test_partial_header_at_the_end_is_a_torn_tail(store_path: Path) -> None:
+@pytest.mark.parametrize(
+    "tail",
+    [b"EFC1\x00\x00\x00", bytes(4096)],
+    ids=["partial_header_at_the_end", "zero_filled_tail"],
+)
+def test_is_a_torn_tail(store_path: Path, tail: bytes) -> None:
     write_commits(store_path, 2)
     seg = segment(store_path)
     size = file_size(seg)
     with open(seg, "ab") as f:
-        f.write(b"EFC1\x00\x00\x00")
-    factory = factory_for(store_path)
-    assert recorder_of(factory).max_notification_id() == 6
-    assert file_size(seg) == size
-    factory.close()
-
-
-def test_zero_filled_tail_is_a_torn_tail(store_path: Path) -> None:
-    write_commits(store_path, 2)
-    seg = segment(store_path)
-    size = file_size(seg)
-    with open(seg, "ab") as f:
-        f.write(bytes(4096))
+        f.write(tail)
     factory = factory_for(store_path)
     assert recorder_of(factory).max_notification_id() == 6
     assert file_size(seg) == size
