@@ -23,7 +23,13 @@ from typing import Any, BinaryIO
 from eventfold.application.codec import RecordedCodec
 from eventfold.domain.model import Category
 from eventfold.infra.dedup import id_key
-from eventfold.infra.source import SourceEvent, is_blank, parse_event, read_lines
+from eventfold.infra.source import (
+    SourceEvent,
+    is_blank,
+    is_whole_object,
+    parse_event,
+    read_lines,
+)
 
 FRAME = struct.Struct("<Q")
 
@@ -63,7 +69,7 @@ class ParsedBatch:
         ids, categories, values, isos = state.pop("columns")
         vars(self).update(state)
         self.events = [
-            SourceEvent(i, c, Decimal(v), None if w is None else _utc(w), w)
+            SourceEvent(i, c, Decimal(v), None if w is None else datetime.fromisoformat(w), w)
             for i, c, v, w in zip(ids, categories, values, isos, strict=True)
         ]
 
@@ -91,7 +97,7 @@ def read_batches(
             batch.position, batch.line = ln.end, ln.number
             continue
         parsed = parse_event(ln.raw)
-        if not ln.terminated and growing and not _complete(parsed):
+        if not ln.terminated and growing and not is_whole_object(parsed):
             batch.pending = (ln.number, ln.offset, len(ln.raw))
             break
         batch.read += 1
@@ -111,21 +117,10 @@ def read_batches(
     yield batch
 
 
-def _utc(iso: str) -> datetime:
-    return datetime.fromisoformat(iso)
-
-
 def _new_batch(codec: RecordedCodec, source: str, position: int, line: int) -> ParsedBatch:
     timestamp = Category.Recorded.create_timestamp()
     codec.prepare(timestamp, source)
     return ParsedBatch(timestamp, position, line)
-
-
-def _complete(parsed: SourceEvent | str) -> bool:
-    """An unterminated last line is complete once it is a whole JSON object."""
-    if isinstance(parsed, SourceEvent):
-        return True
-    return not parsed.startswith(("not valid JSON", "not valid UTF-8", "not a JSON object"))
 
 
 # -- a reader process ----------------------------------------------------------

@@ -20,6 +20,7 @@ READ_CHUNK = 1 << 20
 # so that exact sums stay a reasonable size whatever the input.
 MIN_EXPONENT, MAX_EXPONENT = -6143, 6144
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NOT_UTF8, NOT_JSON, NOT_OBJECT = "not valid UTF-8", "not valid JSON", "not a JSON object"
 
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -83,6 +84,17 @@ def read_lines(stream: BinaryIO, offset: int = 0, number: int = 0) -> Iterator[L
         yield Line(number + 1, offset, pending, False)
 
 
+def is_whole_object(parsed: SourceEvent | str) -> bool:
+    """Whether a line parsed to a JSON object (valid by the rules or not).
+
+    An unterminated last line that is not yet a whole object may still be
+    being written: it is left pending rather than quarantined.
+    """
+    return isinstance(parsed, SourceEvent) or not parsed.startswith(
+        (NOT_JSON, NOT_UTF8, NOT_OBJECT)
+    )
+
+
 def is_blank(raw: bytes) -> bool:
     return not raw.strip(b" \t\r")
 
@@ -96,11 +108,11 @@ def parse_event(raw: bytes) -> SourceEvent | str:
     try:
         doc = _decoder.decode(raw)
     except UnicodeDecodeError:
-        return "not valid UTF-8"
+        return NOT_UTF8
     except msgspec.DecodeError as e:
-        return f"not valid JSON ({e})"
+        return f"{NOT_JSON} ({e})"
     if type(doc) is not dict:
-        return f"not a JSON object (a {_json_type(doc)})"
+        return f"{NOT_OBJECT} (a {_json_type(doc)})"
     event_id = doc.get("id")
     if type(event_id) is str:
         if not event_id:
