@@ -86,13 +86,15 @@ class RecordedCodec:
         when = "null" if iso is None else '{"_type_":"datetime_iso","_data_":"' + iso + '"}'
         category = self._categories.get(event.category)
         if category is None:
-            category = self._categories[event.category] = encode_basestring(event.category)
+            category = self._categories[event.category] = (
+                ',"category":' + encode_basestring(event.category)
+                + ',"value":{"_type_":"decimal_str","_data_":"'
+            )  # fmt: skip
         state = (
-            f"{self._head}{encode_basestring(event.event_id)},\"category\":{category}"
-            f',"value":{{"_type_":"decimal_str","_data_":"{event.value!s}"}}'
-            f',"occurred_at":{when}{self._source},"line":{line},"offset":{offset}}}'
+            f"{self._head}{encode_basestring(event.event_id)}{category}{event.value!s}"
+            f'"}},"occurred_at":{when}{self._source},"line":{line},"offset":{offset}}}'
         ).encode()
-        return self.finish(state)
+        return self.finish(state) if self.mapper is not None else state
 
     def finish(self, state: bytes) -> bytes:
         """Apply the mapper's compressor and cipher (if any) to plain JSON state."""

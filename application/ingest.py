@@ -41,6 +41,8 @@ from eventfold.application.report import (
 from eventfold.application.repository import load_or_create, recorded_event_ids
 from eventfold.domain.model import Category, Source
 from eventfold.infra.dedup import DedupIndex, id_key
+from eventfold.infra.filestore import FileProcessRecorder
+from eventfold.infra.logformat import EventColumns
 from eventfold.infra.source import SourceEvent, parse_event
 
 Progress = Callable[[int, int | None], None]
@@ -80,11 +82,13 @@ class _Run:
 
 @dataclass
 class _Commit:
-    """What one batch adds to the store, in order."""
+    """What one batch adds to the store, in order, as columns."""
 
-    stored: list[StoredEvent] = field(default_factory=list)
-    recorded: list[tuple[int, bytes]] = field(default_factory=list)  # (index, id key)
-    first_seen: dict[bytes, tuple[SourceEvent, int, int]] = field(default_factory=dict)
+    parsed: ParsedBatch
+    events: EventColumns = field(default_factory=lambda: EventColumns([], [], [], []))
+    recorded: list[int] = field(default_factory=list)  # column index of each Recorded event
+    recorded_keys: list[bytes] = field(default_factory=list)
+    first_seen: dict[bytes, int] = field(default_factory=dict)  # id key -> index in parsed
     invalid: list[InvalidLine] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
     counts: dict[str, int] = field(
@@ -92,6 +96,15 @@ class _Commit:
             ("read", "ingested", "duplicates", "conflicts", "invalid"), 0
         )
     )
+
+    def extend(self, stored: list[StoredEvent]) -> None:
+        """Append events the library's mapper made (aggregates' other events)."""
+        oids, versions, topics, states = self.events
+        for e in stored:
+            oids.append(e.originator_id)
+            versions.append(e.originator_version)
+            topics.append(e.topic)
+            states.append(e.state)
 
 
 def _describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[str, Any]:
@@ -288,11 +301,7 @@ class Ingestor:
                 if isinstance(event, str):
                     parsed.invalid.append((number, offset, event, raw.decode(errors="replace")))
                     continue
-                parsed.events.append(event)
-                parsed.numbers.append(number)
-                parsed.offsets.append(offset)
-                parsed.keys.append(id_key(event.event_id))
-                parsed.states.append(self.codec.state(event, number, offset))
+                parsed.add(event, number, offset, self.codec.state(event, number, offset))
             parsed.read = len(chunk)
             self._commit(run, self._apply(run, parsed))
 
@@ -316,35 +325,44 @@ class Ingestor:
 
     def _apply(self, run: _Run, parsed: ParsedBatch) -> _Commit:
         """Decide every line of the batch: recorded, duplicate, conflict or quarantined."""
-        commit = _Commit()
+        commit = _Commit(parsed)
         report = run.report
         commit.counts["read"] = parsed.read
         report.read += parsed.read
         report.position, report.line = parsed.position, parsed.line
         for number, offset, reason, raw in parsed.invalid:
             self._quarantine(run, commit, InvalidLine(number, offset, reason, raw))
-        first_seen, stored, recorded = commit.first_seen, commit.stored, commit.recorded
-        categories, find, finish = self.categories, self.dedup.find, self.codec.finish
-        plain = self.codec.plain_json
-        versions: dict[str, int] = {}
-        for i, event in enumerate(parsed.events):
-            key = parsed.keys[i]
-            if key in first_seen or find(key) is not None:
-                self._repeat(run, commit, event, key, parsed.numbers[i], parsed.offsets[i])
+        keys, names, values, states = parsed.keys, parsed.categories, parsed.values, parsed.states
+        found = self.dedup.find_many(keys)
+        first_seen, recorded = commit.first_seen, commit.recorded
+        recorded_keys = commit.recorded_keys
+        oids, versions, topics, stored_states = commit.events  # other events come between
+        finish = None if self.codec.plain_json else self.codec.finish
+        groups: dict[str, tuple[UUID, int, list[Decimal]]] = {}  # id, version before, values
+        for i, key in enumerate(keys):
+            if key in first_seen or i in found:
+                self._repeat(run, commit, i, key, found.get(i))
                 continue
-            name = event.category
-            category = categories.get(name) or self._category(commit, name)
-            category.tally(event.value)
-            version = versions[name] = versions.get(name, category.version) + 1
-            recorded.append((len(stored), key))
-            first_seen[key] = (event, parsed.numbers[i], parsed.offsets[i])
-            state = parsed.states[i] if plain else finish(parsed.states[i])
-            stored.append(StoredEvent(category.id, version, RECORDED_TOPIC, state))
-        for name, version in versions.items():
-            category = categories[name]
-            category.version = version
+            first_seen[key] = i
+            name = names[i]
+            group = groups.get(name)
+            if group is None:
+                category = self.categories.get(name) or self._category(commit, name)
+                group = groups[name] = (category.id, category.version, [])
+            tallied = group[2]
+            tallied.append(values[i])
+            recorded.append(len(oids))
+            recorded_keys.append(key)
+            oids.append(group[0])
+            versions.append(group[1] + len(tallied))
+            topics.append(RECORDED_TOPIC)
+            stored_states.append(states[i] if finish is None else finish(states[i]))
+        for name, (_, before, tallied) in groups.items():
+            category = self.categories[name]
+            category.tally_many(tallied)
+            category.version = before + len(tallied)
             category.modified_on = parsed.timestamp
-        commit.touched.update(versions)
+        commit.touched.update(groups)
         commit.counts["ingested"] = len(recorded)
         report.ingested += len(recorded)
         return commit
@@ -356,16 +374,21 @@ class Ingestor:
         if len(run.report.invalid_samples) < SAMPLES:
             run.report.invalid_samples.append(record)
         run.source.quarantine(record.line, record.offset, record.reason, record.raw)
-        commit.stored.extend(self._collect(run.source))
+        commit.extend(self._collect(run.source))
 
-    def _repeat(self, run: _Run, commit: _Commit, event: SourceEvent, key: bytes,
-                line: int, offset: int) -> None:  # fmt: skip
-        """An id seen before: a duplicate if the content is the same, else a conflict."""
-        first, described = self._first_occurrence(run, commit, event.event_id, key)
+    def _repeat(self, run: _Run, commit: _Commit, i: int, key: bytes, nid: int | None) -> None:
+        """Event ``i`` of the batch has an id seen before (in the batch, or at ``nid``).
+
+        The same content makes it a duplicate, other content a conflict.
+        """
+        parsed = commit.parsed
+        event = parsed.event(i)
+        first, described = self._first_occurrence(run, commit, event.event_id, key, nid)
         if first.same_content(event):
             commit.counts["duplicates"] += 1
             run.report.duplicates += 1
             return
+        line, offset = parsed.numbers[i], parsed.offsets[i]
         conflict = ConflictSeen(event.event_id, described,
                                 _describe(event, run.name, line, offset))  # fmt: skip
         commit.counts["conflicts"] += 1
@@ -373,19 +396,20 @@ class Ingestor:
         if len(run.report.conflict_samples) < SAMPLES:
             run.report.conflict_samples.append(conflict)
         run.source.conflict(event.event_id, line, offset, conflict.first, conflict.later)
-        commit.stored.extend(self._collect(run.source))
+        commit.extend(self._collect(run.source))
 
     def _first_occurrence(
-        self, run: _Run, commit: _Commit, event_id: str, key: bytes
+        self, run: _Run, commit: _Commit, event_id: str, key: bytes, nid: int | None
     ) -> tuple[SourceEvent, dict[str, Any]]:
         """The first valid occurrence of ``event_id`` and where it was."""
-        if key in commit.first_seen:
-            event, line, offset = commit.first_seen[key]
+        j = commit.first_seen.get(key)
+        if j is not None:
+            parsed = commit.parsed
+            event = parsed.event(j)
             if event.event_id != event_id:
                 msg = f"dedup index: ids {event_id!r} and {event.event_id!r} share a key"
                 raise DedupCollisionError(msg)
-            return event, _describe(event, run.name, line, offset)
-        nid = self.dedup.find(key)
+            return event, _describe(event, run.name, parsed.numbers[j], parsed.offsets[j])
         assert nid is not None
         page = self.app.recorder.select_notifications(nid, 1)
         recorded = self.app.mapper.to_domain_event(page[0]) if page and page[0].id == nid else None
@@ -408,7 +432,7 @@ class Ingestor:
             )
             self.categories[name] = category
             self._snapshotted[category.id] = category.version
-            commit.stored.extend(self._collect(category))
+            commit.extend(self._collect(category))
         return category
 
     def _collect(self, aggregate: Any) -> list[StoredEvent]:
@@ -426,17 +450,29 @@ class Ingestor:
                 raise SourceRewrittenError(msg)
         digest = run.hasher.hexdigest() if fd is not None and run.hasher else ""
         run.source.advance(report.position, report.line, digest, dict(commit.counts))
-        commit.stored.extend(self._collect(run.source))
+        commit.extend(self._collect(run.source))
         run.quarantine.append(commit.invalid)
         tracking = Tracking(run.tracking_name, report.position)
-        nids = self.app.process_recorder.insert_events(commit.stored, tracking=tracking)
-        assert nids is not None and len(nids) == len(commit.stored)
+        nids = self._insert(commit.events, tracking)
         if nids[0] != self.dedup.covered + 1:  # another writer's events came between
             self._catch_up_dedup(stop=nids[0] - 1)
-        for index, key in commit.recorded:
-            self.dedup.add(key, nids[index])
+        self.dedup.add_new(commit.recorded_keys, [nids[i] for i in commit.recorded])
         self.dedup.advance(nids[-1])
         self._snapshot([self.categories[n] for n in commit.touched] + [run.source])
+
+    def _insert(self, events: EventColumns, tracking: Tracking) -> list[int]:
+        """Insert the events and the tracking record atomically; their notification ids.
+
+        The file store takes columns as they are; other recorders get the
+        library's ``StoredEvent`` objects.
+        """
+        recorder = self.app.process_recorder
+        if isinstance(recorder, FileProcessRecorder):
+            return recorder.insert_event_columns(events, tracking)
+        stored = [StoredEvent(*columns) for columns in zip(*events, strict=True)]
+        nids = recorder.insert_events(stored, tracking=tracking)
+        assert nids is not None and len(nids) == len(stored)
+        return list(nids)
 
     def _snapshot(self, aggregates: list[Any]) -> None:
         """Snapshot aggregates whose version crossed a multiple of their interval."""

@@ -73,13 +73,19 @@ def peer(source: str, directory: str) -> int:
                 app.save(*categories.values())
                 pending = 0
     app.save(*categories.values())
+    app.close()
     return len(seen)
 
 
 def eventfold(source: str, directory: str) -> int:
+    """What ``eventfold ingest`` does, closing included (the index is flushed then)."""
     store = os.path.join(directory, "store")
-    with Ingestor(open_store(store), store) as ingestor:
-        return ingestor.run(source).ingested
+    app = open_store(store)
+    try:
+        with Ingestor(app, store) as ingestor:
+            return ingestor.run(source).ingested
+    finally:
+        app.close()
 
 
 def child(kind: str, source: str, directory: str) -> None:

@@ -78,6 +78,12 @@ class Category(Aggregate):
         self.count += 1
         self.total = exact_add(self.total, value)
 
+    def tally_many(self, values: list[Decimal]) -> None:
+        """``tally`` of each value in turn, in one step (what bulk ingest applies)."""
+        with decimal.localcontext(EXACT):
+            self.total = sum(values, self.total)
+        self.count += len(values)
+
 
 class Source(Aggregate):
     """What ingest did with one source: progress, quarantined lines, conflicts."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import struct
 import time
 import zlib
 from collections.abc import Iterable
@@ -30,11 +31,17 @@ FORMAT = 1
 MIN_BLOOM_BITS = 1 << 23
 MAX_RESERVED = 1 << 26  # ids a filter is sized for ahead of time (64 MiB of bits at most)
 BITS_PER_KEY_MIN = 10  # below this the filter is rebuilt larger: 10 to 20 bits an id
+PROBES = struct.Struct("<4I")  # a key's four probes: its 32-bit little-endian words
+
+
+_ID_HASH = blake2b(digest_size=16, person=b"eventfold-id")
 
 
 def id_key(event_id: str) -> bytes:
-    """The 16-byte key of a source event id."""
-    return blake2b(event_id.encode("utf-8"), digest_size=16, person=b"eventfold-id").digest()
+    """The 16-byte key of a source event id: its personalised BLAKE2b-128."""
+    h = _ID_HASH.copy()  # cheaper than setting the parameters up again
+    h.update(event_id.encode("utf-8"))
+    return h.digest()
 
 
 class IndexBusyError(Exception):
@@ -45,26 +52,39 @@ class Bloom:
     """A Bloom filter over 16-byte uniform keys: 4 probes, each 32 bits of the key."""
 
     def __init__(self, nbits: int, bits: bytearray | None = None) -> None:
-        assert nbits & (nbits - 1) == 0, "a power of two"
+        assert nbits & (nbits - 1) == 0 and nbits <= 1 << 32, "a power of two, 32-bit probes"
         self.nbits = nbits
         self.mask = nbits - 1
         self.bits = bits if bits is not None else bytearray(nbits // 8)
 
-    def add(self, key: bytes) -> None:
-        h, bits, mask = int.from_bytes(key, "little"), self.bits, self.mask
-        for _ in range(4):
-            p = h & mask
-            bits[p >> 3] |= 1 << (p & 7)
-            h >>= 32
+    def add_many(self, keys: Iterable[bytes]) -> None:
+        bits, mask, probes = self.bits, self.mask, PROBES.unpack
+        for key in keys:  # unrolled: this runs for every id at every flush
+            a, b, c, d = probes(key)
+            a &= mask
+            b &= mask
+            c &= mask
+            d &= mask
+            bits[a >> 3] |= 1 << (a & 7)
+            bits[b >> 3] |= 1 << (b & 7)
+            bits[c >> 3] |= 1 << (c & 7)
+            bits[d >> 3] |= 1 << (d & 7)
 
     def __contains__(self, key: bytes) -> bool:
-        h, bits, mask = int.from_bytes(key, "little"), self.bits, self.mask
-        for _ in range(4):
-            p = h & mask
-            if not bits[p >> 3] & (1 << (p & 7)):
-                return False
-            h >>= 32
-        return True
+        bits, mask = self.bits, self.mask
+        a, b, c, d = PROBES.unpack(key)
+        # Most absent keys stop at the first probe.
+        a &= mask
+        if not bits[a >> 3] >> (a & 7) & 1:
+            return False
+        b &= mask
+        if not bits[b >> 3] >> (b & 7) & 1:
+            return False
+        c &= mask
+        if not bits[c >> 3] >> (c & 7) & 1:
+            return False
+        d &= mask
+        return bool(bits[d >> 3] >> (d & 7) & 1)
 
 
 class DedupIndex:
@@ -173,18 +193,29 @@ class DedupIndex:
 
         Keys are 128-bit hashes: the caller confirms a hit against the store.
         """
-        nid = self.mem.get(key)
-        if nid is not None or key not in self.bloom:
-            return nid
-        for run in self.runs:
-            found = run.find(key, 0)
-            if found is not None:
-                return found
-        return None
+        return self.find_many([key]).get(0)
+
+    def find_many(self, keys: list[bytes]) -> dict[int, int]:
+        """``find`` of each key: {index in ``keys``: notification id} for the keys found."""
+        mem, bloom = self.mem, self.bloom
+        found = {i: mem[key] for i, key in enumerate(keys) if key in mem} if mem else {}
+        if self.runs:
+            for i, key in enumerate(keys):
+                if i not in found and key in bloom:
+                    for run in self.runs:
+                        nid = run.find(key, 0)
+                        if nid is not None:
+                            found[i] = nid
+                            break
+        return found
 
     def add(self, key: bytes, nid: int) -> None:
         """Index the id with this key as recorded at ``nid`` (above ``covered``)."""
         self.mem.setdefault(key, nid)
+
+    def add_new(self, keys: list[bytes], nids: list[int]) -> None:
+        """``add`` of keys that ``find_many`` did not find (so none is indexed yet)."""
+        self.mem.update(zip(keys, nids, strict=True))
 
     def advance(self, covered: int) -> None:
         """Everything up to notification ``covered`` has been added; flush when full."""
@@ -198,12 +229,12 @@ class DedupIndex:
         """Write the in-memory ids as a run, merge, persist the filter and checkpoint."""
         obsolete: list[Run] = []
         if self.mem:
-            entries = sorted(ENTRY.pack(key, VERSION_BIAS, nid) for key, nid in self.mem.items())
+            pack = ENTRY.pack
+            entries = sorted([pack(key, VERSION_BIAS, nid) for key, nid in self.mem.items()])
             total = self.count + len(entries)
             if total * BITS_PER_KEY_MIN > self.bloom.nbits:
                 self._grow_bloom(total)
-            for key in self.mem:
-                self.bloom.add(key)
+            self.bloom.add_many(self.mem)
             obsolete = push_run(self.runs, self._new_run([entries]), self._new_run)
             self.count = total
         old_bloom = self.bloom_name
@@ -250,8 +281,7 @@ class DedupIndex:
             nbits *= 2
         bloom = Bloom(nbits)
         for run in self.runs:
-            for entry in run.entries():
-                bloom.add(entry[:16])
+            bloom.add_many(entry[:16] for entry in run.entries())
         self.bloom = bloom
 
     def _new_run(self, chunks: Iterable[list[bytes]]) -> Run:

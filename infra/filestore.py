@@ -36,6 +36,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, EnvType, resolve_topic
 
 from eventfold.infra.log import Log, LogConfig
+from eventfold.infra.logformat import EventColumns
 from eventfold.infra.logindex import originator_key
 
 _registry_lock = threading.Lock()
@@ -208,6 +209,12 @@ class FileProcessRecorder(FileTrackingRecorder, FileApplicationRecorder, Process
     ) -> Sequence[int] | None:
         tracking: Tracking | None = kwargs.get("tracking")
         return self.log.append(stored_events, tracking)
+
+    def insert_event_columns(
+        self, events: EventColumns, tracking: Tracking | None = None
+    ) -> list[int]:
+        """``insert_events`` for events given as columns (bulk writers: no object per event)."""
+        return self.log.append_columns(events, tracking)
 
 
 class FileStoreFactory(InfrastructureFactory[FileTrackingRecorder]):

@@ -18,6 +18,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TypeVar
 from uuid import UUID
 
@@ -36,6 +37,7 @@ from eventfold.infra.logformat import (
     HEADER_SIZE,
     TRACKING_ID,
     TRACKING_PREFIX,
+    EventColumns,
     FormatError,
     RecordedEvent,
     crc32,
@@ -348,6 +350,11 @@ class Log:
         self, stored_events: Sequence[StoredEvent], tracking: Tracking | None = None
     ) -> list[int]:
         """Commit events (and a tracking record) atomically; return their ids."""
+        return self.append_columns(EventColumns.of(stored_events), tracking)
+
+    def append_columns(self, events: EventColumns, tracking: Tracking | None = None) -> list[int]:
+        """``append`` for events given as columns (the bulk write path)."""
+        count = len(events.versions)
         with self._lock:
             self._check_open()
             if self._poisoned is not None:
@@ -360,14 +367,14 @@ class Log:
                 self._become_writer()
             if self._since_flush >= self.config.index_interval:
                 self._guarded(self._flush_index)
-            keys = self._check_unique(stored_events)
+            keys = self._check_unique(events.originator_ids, events.versions)
             if tracking is not None:
                 self._check_tracking(tracking)
-            if not stored_events and tracking is None:
+            if not count and tracking is None:
                 return []
             first = self._next_id
             try:
-                encoded = encode_events(first, stored_events)
+                encoded = encode_events(first, events)
                 track = None
                 if tracking is not None:
                     track = (tracking.application_name, tracking.notification_id)
@@ -381,24 +388,19 @@ class Log:
             position = off + HEADER_SIZE
             if track is not None:
                 position += TRACKING_PREFIX.size + len(track[0].encode()) + TRACKING_ID.size
-            positions = []
             base = pack_position(seg, position)
-            for record in encoded:
-                positions.append(base)
-                base += len(record)
-            self.index.add_many(
-                first, keys, [s.originator_version for s in stored_events], positions
-            )
+            positions = list(accumulate(map(len, encoded[:-1]), initial=base)) if encoded else []
+            self.index.add_many(first, keys, events.versions, positions)
             if track is not None:
                 self.tracking[track[0]] = track[1]
-            self._next_id += len(stored_events)
+            self._next_id += count
             self._last_commit = pack_position(seg, off)
             self._end = pack_position(seg, off + len(frame))
-            self._since_flush += len(stored_events) + 1
+            self._since_flush += count + 1
             self._notify()
-            return list(range(first, first + len(stored_events)))
+            return list(range(first, first + count))
 
-    def _check_unique(self, stored_events: Sequence[StoredEvent]) -> list[bytes]:
+    def _check_unique(self, originator_ids: list[UUID | str], versions: list[int]) -> list[bytes]:
         """Raise IntegrityError if an event's (originator, version) is taken.
 
         Per originator one lookup of its highest indexed version settles every
@@ -408,12 +410,11 @@ class Log:
         keys: list[bytes] = []
         highest: dict[bytes, int | None] = {}
         seen: set[tuple[bytes, int]] | None = None
-        by_object: dict[int, bytes] = {}  # the events keep their ids alive for the call
-        for i, s in enumerate(stored_events):
-            key = by_object.get(id(s.originator_id))
+        by_object: dict[int, bytes] = {}  # the columns keep the ids alive for the call
+        for i, (originator_id, version) in enumerate(zip(originator_ids, versions, strict=True)):
+            key = by_object.get(id(originator_id))
             if key is None:
-                key = by_object[id(s.originator_id)] = self._key_of(s.originator_id)
-            version = s.originator_version
+                key = by_object[id(originator_id)] = self._key_of(originator_id)
             if key in highest:
                 top = highest[key]
             else:
@@ -425,18 +426,15 @@ class Log:
                     seen.add((key, version))
                 continue
             if seen is None:
-                seen = {
-                    (k, e.originator_version)
-                    for k, e in zip(keys, stored_events[:i], strict=True)
-                }
+                seen = set(zip(keys, versions[:i], strict=True))
             if (key, version) in seen:
-                msg = f"Stored events are not unique: {s.originator_id} v{version}"
+                msg = f"Stored events are not unique: {originator_id} v{version}"
                 raise IntegrityError(msg)
             seen.add((key, version))
             nid = self.index.find(key, version)
-            if nid is not None and self._same_originator(nid, s.originator_id):
+            if nid is not None and self._same_originator(nid, originator_id):
                 msg = (
-                    f"Stored event already recorded: {s.originator_id} "
+                    f"Stored event already recorded: {originator_id} "
                     f"v{version} (notification {nid})"
                 )
                 raise IntegrityError(msg)

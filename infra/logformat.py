@@ -22,8 +22,11 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
+
+if TYPE_CHECKING:
+    from eventsourcing.persistence import StoredEvent
 
 MAGIC = b"EFC1"
 HEADER = struct.Struct("<4sHHIIQI")  # everything but header_crc
@@ -79,17 +82,25 @@ class FormatError(ValueError):
         self.offset = offset
 
 
-class StoredEventLike(Protocol):
-    """What ``encode_events`` reads of an event (the library's ``StoredEvent``)."""
+class EventColumns(NamedTuple):
+    """Events to append, as four parallel columns (what ``encode_events`` reads).
 
-    @property
-    def originator_id(self) -> UUID | str: ...
-    @property
-    def originator_version(self) -> int: ...
-    @property
-    def topic(self) -> str: ...
-    @property
-    def state(self) -> bytes: ...
+    The write path takes columns rather than ``StoredEvent`` objects, so that a
+    bulk writer (ingest) need not build an object per event.
+    """
+
+    originator_ids: list[UUID | str]
+    versions: list[int]
+    topics: list[str]
+    states: list[bytes]
+
+    @classmethod
+    def of(cls, events: Sequence[StoredEvent]) -> EventColumns:
+        """The columns of the library's stored events."""
+        return cls(
+            [e.originator_id for e in events], [e.originator_version for e in events],
+            [e.topic for e in events], [e.state for e in events],
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -97,13 +108,6 @@ class RecordedEvent:
     """One event as the log holds it."""
 
     id: int
-    originator_id: UUID | str
-    originator_version: int
-    topic: str
-    state: bytes
-
-
-class _Event(NamedTuple):
     originator_id: UUID | str
     originator_version: int
     topic: str
@@ -118,43 +122,44 @@ def encode_event(
     state: bytes,
 ) -> bytes:
     """One event record (``encode_events`` of a single event)."""
-    return encode_events(notification_id, [_Event(originator_id, version, topic, state)])[0]
+    one = EventColumns([originator_id], [version], [topic], [state])
+    return encode_events(notification_id, one)[0]
 
 
-def encode_events(first_id: int, events: Sequence[StoredEventLike]) -> list[bytes]:
+def encode_events(first_id: int, events: EventColumns) -> list[bytes]:
     """``encode_event`` for a batch, numbered from ``first_id`` (same bytes, less work).
 
-    Originator ids and topics are encoded once per batch (cached by object
-    identity: the events keep them alive for the call); this is the write path.
+    Each originator id and topic is encoded once per batch (cached by the id's
+    object identity: the columns keep the ids alive for the call); this is the
+    write path.
     """
-    ids: dict[int, tuple[int, bytes]] = {}
-    topics: dict[str, bytes] = {}
+    parts: dict[int, tuple[int, int, int, bytes, str]] = {}  # kind, lengths, bytes, topic
     fixed, prefix, join = EVENT_FIXED.pack, EVENT_PREFIX.pack, b"".join
     encoded: list[bytes] = []
     append = encoded.append
     nid = first_id
-    for e in events:
-        oid_entry = ids.get(id(e.originator_id))
-        if oid_entry is None:
-            oid_entry = ids[id(e.originator_id)] = _encode_originator(e.originator_id)
-        topic = topics.get(e.topic)
-        if topic is None:
-            topic = topics[e.topic] = e.topic.encode("utf-8")
-            if len(topic) > MAX_SHORT:
-                msg = "originator id and topic must each encode to at most 65535 bytes"
-                raise ValueError(msg)
-        state = e.state
+    for originator_id, version, topic, state in zip(*events, strict=True):
+        known = parts.get(id(originator_id))
+        if known is None or known[4] is not topic:
+            known = parts[id(originator_id)] = _encode_parts(originator_id, topic)
+        kind, oid_len, topic_len, oid_topic, _ = known
         if len(state) > MAX_STATE:
             msg = f"event state of {len(state)} bytes is too large"
             raise ValueError(msg)
-        kind, oid_bytes = oid_entry
-        rest = join((
-            fixed(nid, e.originator_version, kind, len(oid_bytes), len(topic), len(state)),
-            oid_bytes, topic, state,
-        ))  # fmt: skip
+        rest = join((fixed(nid, version, kind, oid_len, topic_len, len(state)), oid_topic, state))
         append(prefix(len(rest), crc32(rest)) + rest)
         nid += 1
     return encoded
+
+
+def _encode_parts(originator_id: UUID | str, topic: str) -> tuple[int, int, int, bytes, str]:
+    """An event's originator kind, id and topic lengths, id and topic bytes, and topic."""
+    kind, oid = _encode_originator(originator_id)
+    topic_bytes = topic.encode("utf-8")
+    if len(topic_bytes) > MAX_SHORT:
+        msg = "originator id and topic must each encode to at most 65535 bytes"
+        raise ValueError(msg)
+    return kind, len(oid), len(topic_bytes), oid + topic_bytes, topic
 
 
 def _encode_originator(originator_id: UUID | str) -> tuple[int, bytes]:

@@ -8,10 +8,10 @@ reason it is invalid. Neither ever raises for bad input.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import msgspec
 
@@ -47,6 +47,10 @@ class SourceEvent(NamedTuple):
         )
 
 
+# ``SourceEvent(...)`` runs a Python ``__new__``; this is the same tuple, made in C.
+_new: Callable[[type[SourceEvent], tuple[Any, ...]], SourceEvent] = tuple.__new__
+
+
 class Line(NamedTuple):
     """A physical line: 1-based number, byte offset, bytes without the line ending."""
 
@@ -61,27 +65,32 @@ class Line(NamedTuple):
         return self.offset + len(self.raw) + (1 if self.terminated else 0)
 
 
+def line_blocks(stream: BinaryIO) -> Iterator[tuple[list[bytes], bool]]:
+    """The lines of ``stream`` (without ``\\n``) a block per read, and whether they end in one.
+
+    Every block is terminated lines, but the last: ``([tail], False)`` when the
+    stream ends without ``\\n``. A trailing ``\\r`` stays (JSON treats it as whitespace).
+    """
+    pending = b""
+    while chunk := stream.read(READ_CHUNK):
+        lines = (pending + chunk if pending else chunk).split(b"\n")
+        pending = lines.pop()
+        if lines:
+            yield lines, True
+    if pending:
+        yield [pending], False
+
+
 def read_lines(stream: BinaryIO, offset: int = 0, number: int = 0) -> Iterator[Line]:
     """The lines of ``stream`` read from ``offset`` (after line ``number``).
 
-    A trailing ``\\r`` stays in ``raw`` (JSON treats it as whitespace). The last
-    line is yielded with ``terminated=False`` when the stream ends without ``\\n``.
+    The last line is yielded with ``terminated=False`` when the stream ends without ``\\n``.
     """
-    pending = b""
-    while True:
-        chunk = stream.read(READ_CHUNK)
-        if not chunk:
-            break
-        data = pending + chunk if pending else chunk
-        start = 0
-        while (end := data.find(b"\n", start)) >= 0:
+    for lines, terminated in line_blocks(stream):
+        for raw in lines:
             number += 1
-            yield Line(number, offset, data[start:end], True)
-            offset += end - start + 1
-            start = end + 1
-        pending = data[start:]
-    if pending:
-        yield Line(number + 1, offset, pending, False)
+            yield Line(number, offset, raw, terminated)
+            offset += len(raw) + terminated
 
 
 def is_whole_object(parsed: SourceEvent | str) -> bool:
@@ -137,28 +146,21 @@ def parse_event(raw: bytes) -> SourceEvent | str:
         return f"value: exponent out of range [{MIN_EXPONENT}, {MAX_EXPONENT}]"
     stamp = doc.get("timestamp")
     if stamp is None:
-        return SourceEvent(event_id, category, value, None, None)
+        return _new(SourceEvent, (event_id, category, value, None, None))
+    if type(stamp) is str and len(stamp) == 20 and stamp[4::3] == "--T::Z":
+        # The usual shape, YYYY-MM-DDTHH:MM:SSZ: its isoformat() is read off the text.
+        try:
+            usual = datetime.fromisoformat(stamp)
+        except ValueError:
+            pass  # not a real date or time: ``_timestamp`` says why
+        else:
+            iso = stamp[:19] + "+00:00"
+            return _new(SourceEvent, (event_id, category, value, usual, iso))
     occurred_at = _timestamp(stamp)
     if type(occurred_at) is str:
         return occurred_at
     assert isinstance(occurred_at, datetime)
-    return SourceEvent(event_id, category, value, occurred_at, _iso(stamp, occurred_at))
-
-
-def _iso(stamp: object, occurred_at: datetime) -> str:
-    """``occurred_at.isoformat()``, read off the source text when its shape allows."""
-    if (
-        type(stamp) is str
-        and len(stamp) >= 19
-        and stamp[19:] in ("", "Z", "+00:00")
-        and stamp[4] == "-"
-        and stamp[7] == "-"
-        and stamp[10] == "T"
-        and stamp[13] == ":"
-        and stamp[16] == ":"
-    ):
-        return stamp[:19] + "+00:00"
-    return occurred_at.isoformat()
+    return _new(SourceEvent, (event_id, category, value, occurred_at, occurred_at.isoformat()))
 
 
 def _json_type(value: object) -> str:

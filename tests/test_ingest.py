@@ -241,7 +241,10 @@ def test_a_failed_commit_leaves_nothing_half_done(app: Eventfold, store: Path, t
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     source = write(tmp_path / "s.jsonl", *(line(f"e{i}", "x", "1") for i in range(30)))
     recorder = app.process_recorder
-    real_insert = recorder.insert_events
+    # The file store takes a batch as columns; other recorders as StoredEvents.
+    columns = hasattr(recorder, "insert_event_columns")
+    method = "insert_event_columns" if columns else "insert_events"
+    real_insert = getattr(recorder, method)
     calls = []
 
     def failing_insert(*args: Any, **kwargs: Any) -> Any:
@@ -251,11 +254,25 @@ def test_a_failed_commit_leaves_nothing_half_done(app: Eventfold, store: Path, t
         return real_insert(*args, **kwargs)
 
     with Ingestor(app, str(store), batch=7, reader_process=READER_PROCESS[id(app)]) as ingestor:
-        monkeypatch.setattr(recorder, "insert_events", failing_insert)
+        monkeypatch.setattr(recorder, method, failing_insert)
         with pytest.raises(OSError, match="Input/output"):
             ingestor.run(str(source))
-        monkeypatch.setattr(recorder, "insert_events", real_insert)
+        monkeypatch.setattr(recorder, method, real_insert)
         report = ingestor.run(str(source))  # the same ingestor goes on from the last commit
     assert (report.resumed_from > 0, report.ingested) == (True, 16)
     assert store_totals(app) == {"x": (30, Decimal(30))}
     assert aggregate_totals(app, ["x"]) == {"x": (30, Decimal(30))}
+
+
+def test_another_recorder_gets_the_same_events_as_stored_event_objects(tmp_path: Path) -> None:
+    """Recorders other than the file store take the batch as the library's StoredEvents."""
+    source = tmp_path / "s.jsonl"
+    with source.open("wb") as f:
+        write_sample(f, 3000, rates=SampleRates(duplicates=0.05, conflicts=0.05, invalid=0.05))
+    popo = Eventfold({"PERSISTENCE_MODULE": "eventsourcing.popo"}, snapshot_interval=25)
+    with Ingestor(popo, str(tmp_path / "state"), batch=100) as ingestor:
+        report = ingestor.run(str(source))
+    assert report.ingested and report.duplicates and report.conflicts and report.invalid
+    expected = reference_totals(source)
+    assert store_totals(popo) == expected
+    assert aggregate_totals(popo, list(expected)) == expected

@@ -63,6 +63,9 @@ def test_ten_times_a_tenth_is_exactly_one() -> None:
     ("stamp", "expected"),
     [
         (b'"2026-01-02T03:04:05"', datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        (b'"2026-01-02T03:04:05Z"', datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),  # the usual shape
+        (b'"2026-01-02 03:04:05Z"', datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        (b'"2026-W01-5T03:04:05Z"', datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),  # a week date
         (b'"2026-01-02T05:04:05+02:00"', datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
         (b'"2026-01-02T03:04:05.250Z"', datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=UTC)),
         (b"1767323045", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
@@ -103,6 +106,8 @@ def test_timestamps_iso_8601_or_epoch_seconds_in_utc(
         (b'{"id":"a","category":"x","value":Infinity}', "not valid JSON"),
         (b'{"id":"a","category":"x","value":1e999999}', "value: exponent out of range"),
         (b'{"id":"a","category":"x","value":1,"timestamp":"yesterday"}', "timestamp: not ISO"),
+        (b'{"id":"a","category":"x","value":1,"timestamp":"2026-13-01T00:00:00Z"}',
+         "timestamp: not ISO"),  # the usual shape, but no such month
         (b'{"id":"a","category":"x","value":1,"timestamp":true}', "timestamp: a boolean"),
         (b'{"id":"a","category":"x","value":1,"timestamp":1e30}', "timestamp: epoch seconds"),
         (b'{"id":"a","category":"caf\xe9","value":1}', "not valid UTF-8"),
