@@ -39,8 +39,8 @@ from eventfold.infra.source import (
 
 FRAME = struct.Struct("<Q")
 PIPE_BYTES = 1 << 20
-READ_AHEAD_BYTES = 16 << 20  # parsed batches the writer may have waiting
-HEAD_BYTES = 1 << 20  # read by the writer while the child starts
+READ_AHEAD_BYTES = 8 << 20  # parsed batches the writer may have waiting
+HEAD_BYTES = 4 << 20  # read by the writer while the child starts and gets ahead
 
 
 @dataclass
@@ -166,13 +166,15 @@ def piped_batches(
 ) -> Iterator[ParsedBatch]:
     """``read_batches`` of an open file, mostly in a child process (plain JSON state only).
 
-    The child starts at once, a line boundary about ``HEAD_BYTES`` in, while
-    this process reads the lines before it (so the child's start-up costs no
-    time). The child reads the same open file (``fd``), so a rename cannot swap it.
+    The child starts at once, where a batch ends about a quarter of the way in
+    (at most ``HEAD_BYTES``), while this process reads the lines before it (so
+    the child's start-up costs no time and it gets ahead). The child reads the
+    same open file (``fd``), so a rename cannot swap it.
     """
-    head = os.pread(fd, HEAD_BYTES, position)
-    cut = head.rfind(b"\n") + 1
-    boundary, boundary_line = position + cut, line + head.count(b"\n", 0, cut)
+    left = os.fstat(fd).st_size - position
+    head = os.pread(fd, min(HEAD_BYTES, left // 4), position)
+    cut, lines = _whole_batches(head, size)
+    boundary, boundary_line = position + cut, line + lines
     child = subprocess.Popen(
         [sys.executable, "-m", "eventfold.application.batches", str(fd), str(boundary),
          str(boundary_line), str(size), source],
@@ -196,6 +198,22 @@ def piped_batches(
     if child.returncode not in (0, -9):
         msg = f"{source}: the reader process failed: {err.decode(errors='replace').strip()}"
         raise OSError(msg)
+
+
+def _whole_batches(head: bytes, size: int) -> tuple[int, int]:
+    """Bytes and lines of ``head`` that make whole batches of ``size`` non-blank lines.
+
+    Ending the head where ``read_batches`` ends a batch keeps commits the same
+    whichever process reads which part.
+    """
+    cut = lines = count = offset = 0
+    for number, raw in enumerate(head.split(b"\n")[:-1], 1):  # terminated lines only
+        offset += len(raw) + 1
+        if not is_blank(raw):
+            count += 1
+            if count % size == 0:
+                cut, lines = offset, number
+    return cut, lines
 
 
 class _ReadAhead:
@@ -256,10 +274,7 @@ def _serve(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    # Pickles must name the real module, not __main__.
-    from eventfold.application import batches
-
     try:
-        batches._serve(sys.argv[1:])
+        _serve(sys.argv[1:])
     except BrokenPipeError:  # the writer stopped reading: it is done or gone
         os._exit(0)

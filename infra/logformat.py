@@ -22,6 +22,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import count
 from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
@@ -135,20 +136,22 @@ def encode_events(first_id: int, events: EventColumns) -> list[bytes]:
     """
     parts: dict[int, tuple[int, int, int, bytes, str]] = {}  # kind, lengths, bytes, topic
     fixed, prefix, join = EVENT_FIXED.pack, EVENT_PREFIX.pack, b"".join
+    if len({len(column) for column in events}) > 1:
+        msg = "event columns of different lengths"
+        raise ValueError(msg)
+    largest = max(map(len, events.states), default=0)
+    if largest > MAX_STATE:
+        msg = f"event state of {largest} bytes is too large"
+        raise ValueError(msg)
     encoded: list[bytes] = []
     append = encoded.append
-    nid = first_id
-    for originator_id, version, topic, state in zip(*events, strict=True):
+    for nid, originator_id, version, topic, state in zip(count(first_id), *events):
         known = parts.get(id(originator_id))
         if known is None or known[4] is not topic:
             known = parts[id(originator_id)] = _encode_parts(originator_id, topic)
         kind, oid_len, topic_len, oid_topic, _ = known
-        if len(state) > MAX_STATE:
-            msg = f"event state of {len(state)} bytes is too large"
-            raise ValueError(msg)
         rest = join((fixed(nid, version, kind, oid_len, topic_len, len(state)), oid_topic, state))
         append(prefix(len(rest), crc32(rest)) + rest)
-        nid += 1
     return encoded
 
 
