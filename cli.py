@@ -25,7 +25,15 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
         "--store",
         metavar="DIR",
         default=os.environ.get("EVENTFOLD_STORE", DEFAULT_STORE),
-        help="store directory (default: $EVENTFOLD_STORE or ./.eventfold)",
+        help="store directory (default: $EVENTFOLD_STORE or ./.eventfold); with the "
+        "postgres backend, this machine's working files (dedup index, quarantine)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("file", "postgres"),
+        default=None,
+        help="where events and projection snapshots live (default: $EVENTFOLD_BACKEND "
+        "or file); postgres is configured by POSTGRES_DBNAME, POSTGRES_HOST, ...",
     )
 
 
@@ -318,6 +326,9 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def _classify(error: Exception) -> tuple[int, str]:
+    from eventsourcing.persistence import OperationalError
+
+    from eventfold.application.app import BackendError
     from eventfold.application.ingest import SourceError
     from eventfold.application.projecting import ProjectionBusyError
     from eventfold.application.verify import ExpectedUnusableError
@@ -333,6 +344,8 @@ def _classify(error: Exception) -> tuple[int, str]:
         return EXIT_USAGE, "unusable source"
     if isinstance(error, (UnknownProjectionError, ExpectedUnusableError)):
         return EXIT_USAGE, "error"
-    if isinstance(error, (UsageError, FileNotFoundError, NotADirectoryError)):
+    if isinstance(error, (UsageError, FileNotFoundError, NotADirectoryError, BackendError)):
         return EXIT_USAGE, "error"
+    if isinstance(error, OperationalError):  # the database cannot be reached or used
+        return EXIT_USAGE, "database unavailable"
     return EXIT_USAGE, f"error ({type(error).__name__})"

@@ -1,8 +1,11 @@
 """The eventfold application: one eventsourcing ``Application`` over a store.
 
 ``open_store`` builds it over the file store in a directory (the embedded
-default). The recorder is a process recorder so that ingest can commit its
-source position (a tracking record) atomically with the events it produced.
+default); ``open_app`` over either backend: ``file``, or ``postgres`` (the
+library's ``eventsourcing.postgres`` module, configured by the library's
+``POSTGRES_*`` environment keys). The recorder is a process recorder so that
+ingest can commit its source position (a tracking record) atomically with
+the events it produced.
 """
 
 from __future__ import annotations
@@ -18,6 +21,14 @@ from eventsourcing.persistence import ProcessRecorder
 from eventfold.domain.model import Category, Source
 
 DEFAULT_SNAPSHOT_INTERVAL = 10_000
+BACKENDS = ("file", "postgres")
+BACKEND_ENV = "EVENTFOLD_BACKEND"
+POSTGRES_MODULE = "eventsourcing.postgres"
+POSTGRES_REQUIRED = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_USER", "POSTGRES_PASSWORD")
+
+
+class BackendError(Exception):
+    """A backend that is unknown, not configured or not installed (exit code 2)."""
 
 
 class Eventfold(Application[UUID]):
@@ -43,6 +54,8 @@ class Eventfold(Application[UUID]):
                 Source: snapshot_interval,
             }
         self.state_dir = self.env.get("FILESTORE_PATH")
+        postgres = self.env.get("PERSISTENCE_MODULE") == POSTGRES_MODULE
+        self.backend = "postgres" if postgres else "file"
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
@@ -74,3 +87,44 @@ def open_store(store: str, *, snapshot_interval: int | None = None) -> Eventfold
     env = dict(os.environ)
     env.update(store_env(store))
     return Eventfold(env, snapshot_interval=snapshot_interval)
+
+
+def backend_name(choice: str | None = None) -> str:
+    """``choice``, else ``$EVENTFOLD_BACKEND``, else ``file``; checked."""
+    name = choice or os.environ.get(BACKEND_ENV) or "file"
+    if name not in BACKENDS:
+        msg = f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})"
+        raise BackendError(msg)
+    return name
+
+
+def open_app(
+    store: str, backend: str | None = None, *, snapshot_interval: int | None = None
+) -> Eventfold:
+    """The application over ``backend`` (see ``backend_name``).
+
+    ``store`` is the store directory of the file backend; with ``postgres`` it
+    holds only what is local to this machine (the dedup index, which the
+    database can always rebuild, and copies of quarantined lines). The events,
+    aggregate snapshots, tracking records and projection snapshots are in the
+    database, in ``POSTGRES_SCHEMA`` (default ``public``).
+    """
+    name = backend_name(backend)
+    if name == "file":
+        return open_store(store, snapshot_interval=snapshot_interval)
+    missing = [key for key in POSTGRES_REQUIRED if not os.environ.get(key)]
+    if missing:
+        msg = f"the postgres backend needs {', '.join(missing)} set (see README, PostgreSQL)"
+        raise BackendError(msg)
+    try:
+        import psycopg  # noqa: F401  # installed by the postgres extra
+    except ImportError:
+        msg = "the postgres backend needs the postgres extra: pip install 'eventfold[postgres]'"
+        raise BackendError(msg) from None
+    env = dict(os.environ)
+    env["PERSISTENCE_MODULE"] = POSTGRES_MODULE
+    env.pop("FILESTORE_PATH", None)
+    app = Eventfold(env, snapshot_interval=snapshot_interval)
+    app.state_dir = os.path.abspath(store)
+    os.makedirs(app.state_dir, exist_ok=True)
+    return app

@@ -24,18 +24,18 @@ from typing import Any
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
-from eventfold.application.app import Eventfold, open_store
+from eventfold.application.app import Eventfold, open_app
 from eventfold.application.codec import RECORDED_TOPIC
 from eventfold.application.facts import fact_of, recorded_facts
+from eventfold.application.projection_stores import DEFAULT_KEEP, snapshot_store
 from eventfold.domain.model import Category
 from eventfold.projections.base import Projection
 from eventfold.projections.registry import load_projection
-from eventfold.projections.snapshots import Skipped, SnapshotInfo, SnapshotStore
+from eventfold.projections.snapshots import Skipped, SnapshotInfo
 
 Progress = Callable[[int, int], None]
 DEFAULT_SNAPSHOT_EVERY = 10_000
 PARALLEL_FROM_EVENTS = 200_000  # a rebuild over more notifications uses every core (up to 4)
-DEFAULT_KEEP = 3
 
 
 @dataclass
@@ -101,7 +101,7 @@ class Projector:
         self.store_dir = store_dir
         self.projection = projection
         self.snapshot_every = snapshot_every
-        self.snapshots = SnapshotStore(store_dir, projection, keep)
+        self.snapshots = snapshot_store(app, store_dir, projection, keep)
 
     def rebuild(
         self, *, workers: int | None = 1, progress: Progress | None = None
@@ -177,16 +177,16 @@ class Projector:
     @contextlib.contextmanager
     def _lock(self, *, required: bool) -> Iterator[bool]:
         """Hold the projection's lock; yield whether it is held (``required``: or raise)."""
-        fd = self.snapshots.try_lock()
-        if fd is None and required:
+        release = self.snapshots.try_lock()
+        if release is None and required:
             msg = (f"projection {self.projection.name} is being rebuilt or followed by "
                    f"another process{self.snapshots.lock_holder()}")  # fmt: skip
             raise ProjectionBusyError(msg)
         try:
-            yield fd is not None
+            yield release is not None
         finally:
-            if fd is not None:
-                os.close(fd)
+            if release is not None:
+                release()
 
     def follow(
         self,
@@ -317,6 +317,8 @@ class Projector:
         """Fold disjoint ranges of notification ids in worker processes, then merge."""
         bounds = [last * k // workers for k in range(workers + 1)]
         spec = f"{type(self.projection).__module__}:{type(self.projection).__qualname__}"
+        # Workers open the same database: the application's PostgreSQL settings.
+        env = os.environ | {k: str(v) for k, v in self.app.env.items() if k.startswith("POSTGRES_")}
         children = [
             subprocess.Popen(
                 [
@@ -324,6 +326,7 @@ class Projector:
                     "-m",
                     "eventfold.application.projecting",
                     self.store_dir,
+                    self.app.backend,
                     spec,
                     str(bounds[k]),
                     str(bounds[k + 1]),
@@ -331,6 +334,7 @@ class Projector:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                env=env,
             )
             for k in range(workers)
         ]
@@ -360,9 +364,11 @@ class Projector:
         )  # fmt: skip
 
 
-def _fold_range(store_dir: str, spec: str, after: int, last: int) -> dict[str, Any]:
+def _fold_range(
+    store_dir: str, backend: str, spec: str, after: int, last: int
+) -> dict[str, Any]:
     """In a worker process: fold ``after+1..last`` from an empty state."""
-    app = open_store(store_dir)
+    app = open_app(store_dir, backend)
     try:
         projection = load_projection(spec)
         state = projection.initial()
@@ -375,6 +381,6 @@ def _fold_range(store_dir: str, spec: str, after: int, last: int) -> dict[str, A
 if __name__ == "__main__":
     from eventfold.application import projecting
 
-    store, spec_arg, after_arg, last_arg = sys.argv[1:]
-    result = projecting._fold_range(store, spec_arg, int(after_arg), int(last_arg))
+    store, backend_arg, spec_arg, after_arg, last_arg = sys.argv[1:]
+    result = projecting._fold_range(store, backend_arg, spec_arg, int(after_arg), int(last_arg))
     sys.stdout.write(json.dumps(result))

@@ -17,12 +17,12 @@ from typing import Any
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest import Ingestor
 from eventfold.application.projecting import Projector
+from eventfold.application.projection_stores import projection_names
 from eventfold.application.reference import SourceRecord
 from eventfold.application.report import IngestReport
 from eventfold.application.verify import VerifyReport, read_expected_source, verify_source
 from eventfold.projections.builtin import CategoryTotals
 from eventfold.projections.registry import UnknownProjectionError, load_projection
-from eventfold.projections.snapshots import projections_in
 
 SAMPLES = 20
 EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -103,7 +103,7 @@ def reconcile(
 def catch_up_all(app: Eventfold, store_dir: str) -> list[str]:
     """Catch up every other projection the store has (category_totals is, by verify)."""
     done = []
-    for name in projections_in(store_dir):
+    for name in projection_names(app, store_dir):
         if name == CategoryTotals.name:
             continue
         try:

@@ -7,13 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventfold.application.app import Eventfold
+from eventfold.application.projection_stores import projection_names, snapshot_store
 from eventfold.projections.registry import UnknownProjectionError, load_projection
-from eventfold.projections.snapshots import (
-    SNAPSHOT,
-    SnapshotStore,
-    projection_dir,
-    projections_in,
-)
+from eventfold.projections.snapshots import SNAPSHOT, projection_dir
 
 
 @dataclass
@@ -34,11 +30,13 @@ class StoreStatus:
     files: int
     bytes: int
     projections: list[ProjectionStatus]
+    backend: str = "file"
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document (keys are only ever added)."""
         return {
             "store": self.path,
+            "backend": self.backend,
             "events": self.events,
             "last_notification_id": self.last_notification_id,
             "files": self.files,
@@ -58,16 +56,20 @@ def store_status(app: Eventfold, store_dir: str) -> StoreStatus:
         for name in names:
             files += 1
             size += os.path.getsize(os.path.join(root, name))
-    projections = [_projection(store_dir, name, last) for name in projections_in(store_dir)]
-    return StoreStatus(store_dir, last, last, files, size, projections)
+    names = projection_names(app, store_dir)
+    projections = [_projection(app, store_dir, name, last) for name in names]
+    return StoreStatus(store_dir, last, last, files, size, projections, app.backend)
 
 
-def _projection(store_dir: str, name: str, last: int) -> ProjectionStatus:
+def _projection(app: Eventfold, store_dir: str, name: str, last: int) -> ProjectionStatus:
     try:
         projection = load_projection(name)
     except UnknownProjectionError:
+        if app.backend != "file":
+            return ProjectionStatus(name, None, None, None,
+                                    note="projection code not found here: not read")  # fmt: skip
         return _unverified(store_dir, name, last)
-    generation, rows = SnapshotStore(store_dir, projection).list()
+    generation, rows = snapshot_store(app, store_dir, projection).list()
     status = ProjectionStatus(name, generation, None, None)
     for path, info, problem in rows:
         if info is None:

@@ -7,9 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, RenderableType
+
+if TYPE_CHECKING:
+    from eventfold.application.app import Eventfold
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
 
@@ -21,6 +24,21 @@ class UsageError(Exception):
 def require_store(store: str) -> None:
     if not os.path.isdir(store):
         raise UsageError(f"{store}: no such store (eventfold ingest creates one)")
+
+
+def open_application(
+    args: argparse.Namespace, *, create: bool = False, snapshot_interval: int | None = None
+) -> Eventfold:
+    """The application over the backend the arguments choose (``--backend``, ``--store``).
+
+    A file store must exist unless ``create`` (ingest creates one).
+    """
+    from eventfold.application.app import backend_name, open_app
+
+    backend = backend_name(getattr(args, "backend", None))
+    if backend == "file" and not create:
+        require_store(args.store)
+    return open_app(args.store, backend, snapshot_interval=snapshot_interval)
 
 
 def emit(

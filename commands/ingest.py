@@ -9,15 +9,14 @@ from collections.abc import Callable, Iterator
 from rich.console import Console
 from rich.text import Text
 
-from eventfold.commands.common import EXIT_OK, emit
+from eventfold.commands.common import EXIT_OK, emit, open_application
 
 
 def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from eventfold.application.app import open_store
     from eventfold.application.ingest import Ingestor
     from eventfold.reports.ingest import render_ingest
 
-    app = open_store(args.store, snapshot_interval=args.snapshot_interval)
+    app = open_application(args, create=True, snapshot_interval=args.snapshot_interval)
     try:
         with Ingestor(app, app.state_dir or args.store, batch=args.batch) as ingestor:
             for warning in ingestor.warnings:

@@ -12,18 +12,16 @@ from collections.abc import Callable, Iterator
 from rich.console import Console, Group
 from rich.text import Text
 
-from eventfold.commands.common import EXIT_OK, emit, require_store
+from eventfold.commands.common import EXIT_OK, emit, open_application
 
 
 def project(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from eventfold.application.app import open_store
     from eventfold.application.projecting import Projector
     from eventfold.projections.registry import load_projection
     from eventfold.reports.projection import render_projection
 
     projection = load_projection(args.projection)
-    require_store(args.store)
-    app = open_store(args.store)
+    app = open_application(args)
     try:
         projector = Projector(
             app, app.state_dir or args.store, projection,
@@ -48,14 +46,12 @@ def follow(args: argparse.Namespace, out: Console) -> int:
 
     from rich.live import Live
 
-    from eventfold.application.app import open_store
     from eventfold.application.projecting import ProjectionReport, Projector
     from eventfold.projections.registry import load_projection
     from eventfold.reports.projection import follow_line, render_projection, state_table
 
     projection = load_projection(args.projection)
-    require_store(args.store)
-    app = open_store(args.store)
+    app = open_application(args)
     stop = threading.Event()
     try:
         projector = Projector(
@@ -84,13 +80,17 @@ def follow(args: argparse.Namespace, out: Console) -> int:
 
 
 def snapshots(args: argparse.Namespace, out: Console) -> int:
+    from eventfold.application.projection_stores import snapshot_store
     from eventfold.projections.registry import load_projection
-    from eventfold.projections.snapshots import SnapshotStore
     from eventfold.reports.projection import render_snapshots
 
     projection = load_projection(args.projection)
-    require_store(args.store)
-    generation, rows = SnapshotStore(os.path.abspath(args.store), projection).list()
+    app = open_application(args)
+    try:
+        store_dir = app.state_dir or os.path.abspath(args.store)
+        generation, rows = snapshot_store(app, store_dir, projection).list()
+    finally:
+        app.close()
     if args.json:
         doc = {
             "projection": projection.name,

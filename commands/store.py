@@ -20,14 +20,18 @@ from eventfold.commands.common import (
     EXIT_OK,
     UsageError,
     emit,
-    require_store,
+    open_application,
 )
 from eventfold.reports.check import render_check
 
 
 def check(args: argparse.Namespace, out: Console) -> int:
+    from eventfold.application.app import backend_name
     from eventfold.infra.check import check_store
 
+    if backend_name(args.backend) != "file":
+        raise UsageError("check reads the file store's log files; PostgreSQL keeps its own "
+                         "integrity (use the database's tools)")  # fmt: skip
     report = check_store(args.store, repair=args.repair)
     if args.json:
         doc: dict[str, Any] = {
@@ -59,12 +63,10 @@ def check(args: argparse.Namespace, out: Console) -> int:
 
 
 def status(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.application.app import open_store
     from eventfold.application.status import store_status
     from eventfold.reports.projection import render_status
 
-    require_store(args.store)
-    app = open_store(args.store)
+    app = open_application(args)
     try:
         status = store_status(app, app.state_dir or os.path.abspath(args.store))
     finally:

@@ -7,16 +7,20 @@ import io
 
 from rich.console import Console, RenderableType
 
-from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, UsageError, emit, require_store
+from eventfold.commands.common import (
+    EXIT_MISMATCH,
+    EXIT_OK,
+    UsageError,
+    emit,
+    open_application,
+)
 
 
 def verify(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.application.app import open_store
     from eventfold.application.verify import verify as run_verify
     from eventfold.reports.verify import render_verify, verdict
 
-    require_store(args.store)
-    app = open_store(args.store)
+    app = open_application(args)
     try:
         report = run_verify(app, app.state_dir or args.store, source=args.source,
                             expected_checksum=args.expected_checksum,
@@ -46,13 +50,11 @@ def save_report(rendered: RenderableType, *, html: str | None, svg: str | None,
 
 
 def reconcile(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.application.app import open_store
     from eventfold.application.reconcile import reconcile as run_reconcile
     from eventfold.reports.reconcile import render_reconcile
     from eventfold.reports.verify import verdict
 
-    require_store(args.store)
-    app = open_store(args.store)
+    app = open_application(args)
     try:
         report = run_reconcile(app, app.state_dir or args.store, args.source,
                                dry_run=args.dry_run, batch=args.batch)  # fmt: skip

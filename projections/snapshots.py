@@ -17,13 +17,15 @@ only at the end, so a crash mid-rebuild leaves the previous generation in use.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from eventfold.infra import fileio
 from eventfold.projections.base import Projection, canonical_bytes, state_checksum
@@ -68,6 +70,21 @@ class Loaded:
     skipped: list[Skipped]
 
 
+class Snapshots(Protocol):
+    """What a projection's snapshot store does, whatever the backend."""
+
+    def try_lock(self) -> Callable[[], None] | None: ...
+    def lock_holder(self) -> str: ...
+    def current(self) -> str | None: ...
+    def new_generation(self) -> str: ...
+    def switch(self, generation: str) -> None: ...
+    def write(
+        self, generation: str, state: Any, position: int, events_applied: int
+    ) -> SnapshotInfo: ...
+    def load(self, generation: str, store_end: int) -> Loaded: ...
+    def list(self) -> tuple[str | None, list[tuple[str, SnapshotInfo | None, str | None]]]: ...
+
+
 def projection_dir(store_dir: str, name: str) -> str:
     return os.path.join(store_dir, "projections", name)
 
@@ -88,10 +105,14 @@ class SnapshotStore:
 
     # -- the lock ----------------------------------------------------------------
 
-    def try_lock(self) -> int | None:
-        """Take the projection's lock (rebuild, follow, snapshot writes); None if held."""
+    def try_lock(self) -> Callable[[], None] | None:
+        """Take the projection's lock (rebuild, follow, snapshot writes).
+
+        Returns the function that releases it, or None if another process holds it.
+        """
         os.makedirs(self.dir, exist_ok=True)
-        return fileio.try_flock(os.path.join(self.dir, "LOCK"))
+        fd = fileio.try_flock(os.path.join(self.dir, "LOCK"))
+        return None if fd is None else functools.partial(os.close, fd)
 
     def lock_holder(self) -> str:
         return fileio.flock_holder(os.path.join(self.dir, "LOCK"))
@@ -136,19 +157,11 @@ class SnapshotStore:
         self, generation: str, state: Any, position: int, events_applied: int
     ) -> SnapshotInfo:
         """Write a snapshot atomically, then keep only the newest ``keep``."""
-        p = self.projection
-        checksum = p.checksum(state)
-        created = datetime.now(UTC).isoformat()
-        doc: dict[str, Any] = {
-            "format": FORMAT, "projection": p.name, "version": p.version,
-            "position": position, "created": created, "events_applied": events_applied,
-            "state": p.to_json(state), "state_checksum": checksum,
-        }  # fmt: skip
-        doc["file_checksum"] = state_checksum(doc)
+        doc = snapshot_document(self.projection, state, position, events_applied)
         path = os.path.join(self._gen(generation), f"snap-{position:012d}.json")
         fileio.atomic_write(path, canonical_bytes(doc) + b"\n")
         self._prune(generation)
-        return SnapshotInfo(path, position, checksum, created, events_applied)
+        return SnapshotInfo(path, position, doc["state_checksum"], doc["created"], events_applied)
 
     def _prune(self, generation: str) -> None:
         for path in self.paths(generation)[self.keep :]:
@@ -188,34 +201,64 @@ class SnapshotStore:
         return generation, rows
 
     def _read(self, path: str, store_end: int | None) -> tuple[Any, SnapshotInfo]:
-        p = self.projection
         try:
             with open(path, "rb") as f:
-                doc = json.loads(f.read())
-            stored = doc.pop("file_checksum")
-            if stored != state_checksum(doc):
-                raise SnapshotUnusable("file checksum mismatch (damaged)")
-            if doc["format"] != FORMAT or doc["projection"] != p.name:
-                raise SnapshotUnusable(f"not a {p.name} snapshot of format {FORMAT}")
-            if doc["version"] != p.version:
-                raise SnapshotUnusable(
-                    f"made by version {doc['version']} of the projection, not {p.version}"
-                )
-            position = int(doc["position"])
-            if store_end is not None and position > store_end:
-                raise SnapshotUnusable(
-                    f"position {position} is beyond the end of the store ({store_end})"
-                )
-            state = p.from_json(doc["state"])
-            if p.checksum(state) != doc["state_checksum"]:
-                raise SnapshotUnusable("state checksum mismatch")
-        except SnapshotUnusable:
-            raise
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+                data = f.read()
+        except OSError as e:
             raise SnapshotUnusable(f"unreadable ({type(e).__name__}: {e})") from None
-        info = SnapshotInfo(path, position, doc["state_checksum"], doc["created"],
-                            int(doc["events_applied"]))  # fmt: skip
-        return state, info
+        return read_document(self.projection, data, path, store_end)
+
+
+def snapshot_document(
+    projection: Projection[Any], state: Any, position: int, events_applied: int
+) -> dict[str, Any]:
+    """The JSON document of a snapshot (the same in every backend)."""
+    p = projection
+    doc: dict[str, Any] = {
+        "format": FORMAT, "projection": p.name, "version": p.version,
+        "position": position, "created": datetime.now(UTC).isoformat(),
+        "events_applied": events_applied, "state": p.to_json(state),
+        "state_checksum": p.checksum(state),
+    }  # fmt: skip
+    doc["file_checksum"] = state_checksum(doc)
+    return doc
+
+
+def read_document(
+    projection: Projection[Any], data: bytes, where: str, store_end: int | None
+) -> tuple[Any, SnapshotInfo]:
+    """The state and info of a snapshot document; ``SnapshotUnusable`` says why not.
+
+    Checks both checksums, the projection, its code version, and (given
+    ``store_end``) that the snapshot is not beyond the end of the store.
+    """
+    p = projection
+    try:
+        doc = json.loads(data)
+        stored = doc.pop("file_checksum")
+        if stored != state_checksum(doc):
+            raise SnapshotUnusable("file checksum mismatch (damaged)")
+        if doc["format"] != FORMAT or doc["projection"] != p.name:
+            raise SnapshotUnusable(f"not a {p.name} snapshot of format {FORMAT}")
+        if doc["version"] != p.version:
+            raise SnapshotUnusable(
+                f"made by version {doc['version']} of the projection, not {p.version}"
+            )
+        position = int(doc["position"])
+        if store_end is not None and position > store_end:
+            raise SnapshotUnusable(
+                f"position {position} is beyond the end of the store ({store_end})"
+            )
+        state = p.from_json(doc["state"])
+        if p.checksum(state) != doc["state_checksum"]:
+            raise SnapshotUnusable("state checksum mismatch")
+    except SnapshotUnusable:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise SnapshotUnusable(f"unreadable ({type(e).__name__}: {e})") from None
+    info = SnapshotInfo(where, position, doc["state_checksum"], doc["created"],
+                        int(doc["events_applied"]))  # fmt: skip
+    return state, info
 
 
 class SnapshotUnusable(Exception):

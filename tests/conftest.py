@@ -1,7 +1,9 @@
-"""Shared fixtures: stores in temporary directories."""
+"""Shared fixtures: stores in temporary directories, and a PostgreSQL schema."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,3 +22,51 @@ def factory(store_path: Path) -> Iterator[FileStoreFactory]:
     f = FileStoreFactory({"FILESTORE_PATH": str(store_path)})
     yield f
     f.close()
+
+
+# -- PostgreSQL ----------------------------------------------------------------
+
+POSTGRES_KEYS = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_USER", "POSTGRES_PASSWORD")
+
+
+def _postgres_unavailable(reason: str) -> None:
+    """Skip, with the reason shown; in CI (EVENTFOLD_REQUIRE_POSTGRES=1) fail instead."""
+    if os.environ.get("EVENTFOLD_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"PostgreSQL required but {reason}")
+    pytest.skip(f"{reason} (start one with: eval \"$(.ci/postgres-up)\")")
+
+
+@pytest.fixture
+def postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A fresh schema in the configured PostgreSQL database, as environment settings.
+
+    Sets ``POSTGRES_SCHEMA`` (and ``EVENTFOLD_BACKEND=postgres``) in the
+    environment for the test, and drops the schema afterwards.
+    """
+    missing = [k for k in POSTGRES_KEYS if not os.environ.get(k)]
+    if missing:
+        _postgres_unavailable(f"no PostgreSQL server configured ({', '.join(missing)} unset)")
+    try:
+        import psycopg
+    except ImportError:
+        _postgres_unavailable("psycopg is not installed (pip install 'eventfold[postgres]')")
+    settings = {
+        "dbname": os.environ["POSTGRES_DBNAME"], "host": os.environ["POSTGRES_HOST"],
+        "port": os.environ.get("POSTGRES_PORT", "5432"), "user": os.environ["POSTGRES_USER"],
+        "password": os.environ["POSTGRES_PASSWORD"],
+    }  # fmt: skip
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(**settings, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as e:
+        _postgres_unavailable(f"the PostgreSQL server cannot be reached ({e})")
+    monkeypatch.setenv("POSTGRES_SCHEMA", schema)
+    monkeypatch.setenv("EVENTFOLD_BACKEND", "postgres")
+    env = {k: os.environ[k] for k in os.environ if k.startswith("POSTGRES_")}
+    env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
+    try:
+        yield env
+    finally:
+        with psycopg.connect(**settings, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

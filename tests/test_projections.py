@@ -330,5 +330,5 @@ def test_a_busy_projection_is_not_written_twice(app: Eventfold, store: Path,
         assert report.snapshot_used is not None
         assert report.snapshot_used.path == first.snapshot_written.path  # type: ignore[union-attr]
     finally:
-        os.close(held)
+        held()
     assert Projector(app, str(store), CategoryTotals()).catchup().snapshot_written is not None
