@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         import psycopg
     except ImportError:
         _postgres_unavailable("psycopg is not installed (pip install 'eventfold[postgres]')")
-    settings = {
+    settings: dict[str, Any] = {
         "dbname": os.environ["POSTGRES_DBNAME"], "host": os.environ["POSTGRES_HOST"],
         "port": os.environ.get("POSTGRES_PORT", "5432"), "user": os.environ["POSTGRES_USER"],
         "password": os.environ["POSTGRES_PASSWORD"],
