@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -17,7 +18,19 @@ from rich.text import Text
 from eventfold import __version__
 from eventfold.commands.common import EXIT_DAMAGED, EXIT_USAGE, UsageError
 
+if TYPE_CHECKING:
+    from eventfold.application.partition import Partition
+
 DEFAULT_STORE = ".eventfold"
+
+
+def _partition(text: str) -> Partition:
+    from eventfold.application.partition import Partition
+
+    try:
+        return Partition.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _store_option(parser: argparse.ArgumentParser) -> None:
@@ -124,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  eventfold ingest events.jsonl --store ./.eventfold\n"
             "  producer | eventfold ingest - --json\n"
+            "  eventfold ingest events.jsonl --backend postgres --partition 1/2\n"
         ),
     )
     ingest.add_argument("source", metavar="SOURCE", help="a JSON Lines file, or - for stdin")
@@ -136,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--rescan", action="store_true",
         help="if the file changed since it was ingested, ingest it anew from the start "
         "(ids already recorded count as duplicates) instead of refusing",
+    )
+    ingest.add_argument(
+        "--partition", type=_partition, metavar="K/N", default=None,
+        help="record only the categories of partition K of N (a stable hash of the "
+        "name), so that N processes, on any machines sharing a postgres store, split "
+        "one source without overlap",
     )
     ingest.add_argument(
         "--snapshot-interval", type=_positive_int, metavar="N",

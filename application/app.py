@@ -10,8 +10,9 @@ the events it produced.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -124,7 +125,28 @@ def open_app(
     env = dict(os.environ)
     env["PERSISTENCE_MODULE"] = POSTGRES_MODULE
     env.pop("FILESTORE_PATH", None)
-    app = Eventfold(env, snapshot_interval=snapshot_interval)
+    with _schema_lock(env):  # processes starting together must not create tables together
+        app = Eventfold(env, snapshot_interval=snapshot_interval)
+        from eventfold.projections.pgsnapshots import create_tables
+
+        create_tables(app.recorder.datastore)  # type: ignore[attr-defined]
     app.state_dir = os.path.abspath(store)
     os.makedirs(app.state_dir, exist_ok=True)
     return app
+
+
+@contextlib.contextmanager
+def _schema_lock(env: Mapping[str, str]) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock on the schema while tables are created."""
+    import psycopg
+
+    schema = env.get("POSTGRES_SCHEMA") or "public"
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
+        port=env.get("POSTGRES_PORT") or "5432", user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"], autocommit=True,
+        connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT") or 30),
+    ) as conn:  # fmt: skip
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))",
+                     (f"eventfold.schema:{schema}",))  # fmt: skip
+        yield  # the lock ends with the session

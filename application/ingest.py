@@ -30,6 +30,7 @@ from eventsourcing.persistence import StoredEvent, Tracking
 from eventfold.application.app import Eventfold
 from eventfold.application.batches import ParsedBatch, piped_batches, read_batches
 from eventfold.application.codec import RECORDED_TOPIC, RecordedCodec
+from eventfold.application.partition import Partition
 from eventfold.application.quarantine import QuarantineFile, quarantine_path
 from eventfold.application.report import (
     SAMPLES,
@@ -47,6 +48,8 @@ from eventfold.infra.source import SourceEvent, parse_event
 
 Progress = Callable[[int, int | None], None]
 DIGEST_CHUNK = 1 << 20
+# In a partition's dedup index: an id whose first occurrence another partition records.
+ELSEWHERE = 0
 READER_PROCESS_BYTES = 1 << 20  # a file with more left to read gets a reader process
 EXPECTED_LINE_BYTES = 80  # to size the dedup filter for a file before reading it
 
@@ -88,6 +91,7 @@ class _Commit:
     events: EventColumns = field(default_factory=lambda: EventColumns([], [], [], []))
     recorded: list[int] = field(default_factory=list)  # column index of each Recorded event
     recorded_keys: list[bytes] = field(default_factory=list)
+    elsewhere_keys: list[bytes] = field(default_factory=list)  # first seen, another partition's
     first_seen: dict[bytes, int] = field(default_factory=dict)  # id key -> index in parsed
     invalid: list[InvalidLine] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
@@ -150,6 +154,7 @@ class Ingestor:
         batch: int = 1000,
         lock_timeout: float = 5.0,
         reader_process: bool | None = None,
+        partition: Partition | None = None,
     ) -> None:
         if batch < 1:
             msg = f"batch must be at least 1, not {batch}"
@@ -161,7 +166,9 @@ class Ingestor:
         self.codec = RecordedCodec(app.mapper)
         self.categories: dict[str, Category] = {}
         self._snapshotted: dict[UUID, int] = {}  # aggregate id -> version at load or snapshot
-        self.dedup = DedupIndex(os.path.join(state_dir, "dedup"))
+        self.partition = partition
+        dedup_name = "dedup" if partition is None else partition.dedup_name
+        self.dedup = DedupIndex(os.path.join(state_dir, dedup_name))
         self.dedup.open(app.recorder.max_notification_id() or 0, lock_timeout)
         self.warnings: list[str] = []
         if self.dedup.problem:
@@ -175,8 +182,9 @@ class Ingestor:
     ) -> IngestReport:
         """Ingest ``path`` (or ``-`` for standard input) from where it was left."""
         started = time.perf_counter()
+        suffix = "" if self.partition is None else self.partition.source_suffix
         if path == "-":
-            return self._run(sys.stdin.buffer, "-", f"stdin:{uuid4()}", None, started,
+            return self._run(sys.stdin.buffer, "-", f"stdin:{uuid4()}{suffix}", None, started,
                              rescan=False, progress=progress)  # fmt: skip
         try:
             stream = open(path, "rb")  # noqa: SIM115 - closed below
@@ -187,8 +195,8 @@ class Ingestor:
             if not os.path.isfile(path):
                 msg = f"{path}: not a regular file"
                 raise SourceError(msg)
-            identity = os.path.realpath(path)
-            return self._run(stream, identity, identity, stream.fileno(), started,
+            real = os.path.realpath(path)
+            return self._run(stream, real, real + suffix, stream.fileno(), started,
                              rescan=rescan, progress=progress)  # fmt: skip
         finally:
             stream.close()
@@ -209,6 +217,7 @@ class Ingestor:
         )
         self._snapshotted[source.id] = source.version
         report = IngestReport(source=name, identity=identity)
+        report.partition = None if self.partition is None else str(self.partition)
         hasher = blake2b(digest_size=32)
         if fd is not None and source.position:
             problem = self._prefix_problem(fd, source, hasher)
@@ -225,9 +234,9 @@ class Ingestor:
         report.resumed_from = report.position = source.position
         report.line = source.line
         qdir = os.path.join(self.state_dir, "quarantine")
-        quarantine = QuarantineFile(
-            quarantine_path(qdir, identity, str(source.id), source.generation), name
-        )
+        where = name if fd is not None else identity  # a file's name, without the partition
+        path = quarantine_path(qdir, where, str(source.id), source.generation)
+        quarantine = QuarantineFile(path, name)
         quarantine.open(source.position)
         run = _Run(source, name, fd, report, quarantine, hasher, source.position)
         size = os.fstat(fd).st_size if fd is not None else None
@@ -330,8 +339,12 @@ class Ingestor:
         commit.counts["read"] = parsed.read
         report.read += parsed.read
         report.position, report.line = parsed.position, parsed.line
-        for number, offset, reason, raw in parsed.invalid:
-            self._quarantine(run, commit, InvalidLine(number, offset, reason, raw))
+        if self.partition is None or self.partition.quarantines:
+            for number, offset, reason, raw in parsed.invalid:
+                self._quarantine(run, commit, InvalidLine(number, offset, reason, raw))
+        else:
+            report.other_partitions += len(parsed.invalid)
+        owns = None if self.partition is None else self.partition.owns
         keys, names, values, states = parsed.keys, parsed.categories, parsed.values, parsed.states
         found = self.dedup.find_many(keys)
         first_seen, recorded = commit.first_seen, commit.recorded
@@ -345,6 +358,9 @@ class Ingestor:
                 continue
             first_seen[key] = i
             name = names[i]
+            if owns is not None and not owns(name):
+                commit.elsewhere_keys.append(key)
+                continue
             group = groups.get(name)
             if group is None:
                 category = self.categories.get(name) or self._category(commit, name)
@@ -365,6 +381,7 @@ class Ingestor:
         commit.touched.update(groups)
         commit.counts["ingested"] = len(recorded)
         report.ingested += len(recorded)
+        report.other_partitions += len(commit.elsewhere_keys)
         return commit
 
     def _quarantine(self, run: _Run, commit: _Commit, record: InvalidLine) -> None:
@@ -383,7 +400,13 @@ class Ingestor:
         """
         parsed = commit.parsed
         event = parsed.event(i)
+        if nid == ELSEWHERE:  # first seen in another partition's category: it counts it
+            run.report.other_partitions += 1
+            return
         first, described = self._first_occurrence(run, commit, event.event_id, key, nid)
+        if self.partition is not None and not self.partition.owns(first.category):
+            run.report.other_partitions += 1
+            return
         if first.same_content(event):
             commit.counts["duplicates"] += 1
             run.report.duplicates += 1
@@ -456,7 +479,10 @@ class Ingestor:
         nids = self._insert(commit.events, tracking)
         if nids[0] != self.dedup.covered + 1:  # another writer's events came between
             self._catch_up_dedup(stop=nids[0] - 1)
-        self.dedup.add_new(commit.recorded_keys, [nids[i] for i in commit.recorded])
+        self.dedup.add_new(
+            commit.recorded_keys + commit.elsewhere_keys,
+            [nids[i] for i in commit.recorded] + [ELSEWHERE] * len(commit.elsewhere_keys),
+        )
         self.dedup.advance(nids[-1])
         self._snapshot([self.categories[n] for n in commit.touched] + [run.source])
 

@@ -51,6 +51,8 @@ class IngestReport:
     line: int = 0
     elapsed: float = 0.0
     rescanned: bool = False
+    partition: str | None = None  # "K/N" for a partitioned run
+    other_partitions: int = 0  # lines left to the other partitions
     quarantine_file: str | None = None
     invalid_samples: list[InvalidLine] = field(default_factory=list)
     conflict_samples: list[ConflictSeen] = field(default_factory=list)
@@ -81,4 +83,6 @@ class IngestReport:
             "quarantine_file": self.quarantine_file,
             "invalid_lines": [vars(s) for s in self.invalid_samples],
             "conflicting_events": [vars(s) for s in self.conflict_samples],
+            "partition": self.partition,
+            "other_partitions": self.other_partitions,
         }

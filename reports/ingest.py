@@ -47,6 +47,9 @@ def _summary(report: IngestReport) -> Table:
         ("elapsed", f"{report.elapsed:.2f} s", ""),
         ("events/s", f"{report.events_per_second:,.0f}", ""),
     ]
+    if report.partition is not None:
+        rows.insert(5, (f"left to other partitions (this is {report.partition})",
+                        f"{report.other_partitions:,}", ""))  # fmt: skip
     for label, value, style in rows:
         table.add_row(label, Text(value, style=style))
     return table

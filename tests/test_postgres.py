@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ingesthelpers import reference_totals, store_totals
 
 from eventfold.application.app import open_app
 from eventfold.application.projecting import ProjectionBusyError, Projector
@@ -159,3 +160,45 @@ def test_a_postgres_backend_without_settings_is_a_usage_error(
     monkeypatch.setenv("EVENTFOLD_BACKEND", "oracle")
     assert main(["status", "--store", str(tmp_path)]) == 2
     assert "unknown backend 'oracle'" in capsys.readouterr().err
+
+
+def test_two_partitioned_ingests_in_parallel_give_the_reference_totals(
+    postgres: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two processes (two machines' directories) split one source; one is killed and rerun."""
+    source = tmp_path / "s.jsonl"
+    with source.open("wb") as f:
+        write_sample(f, 6000, rates=SampleRates(duplicates=0.03, conflicts=0.02, invalid=0.02,
+                                                out_of_order=0.2), seed=9)  # fmt: skip
+
+    def start(k: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "eventfold", "ingest", str(source), "--partition", f"{k}/2",
+             "--store", str(tmp_path / f"machine-{k}"), "--batch", "10", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    app = open_app(str(tmp_path / "machine-1"))
+    try:
+        first, second = start(1), start(2)
+        deadline = time.monotonic() + 60
+        while (app.recorder.max_notification_id() or 0) < 300 and first.poll() is None:
+            assert time.monotonic() < deadline, "ingest made no progress"
+            time.sleep(0.02)
+        assert first.poll() is None, "partition 1 finished before it could be killed"
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        rerun = start(1)
+        outputs = [p.communicate(timeout=300) for p in (rerun, second)]
+        for p, (_, err) in zip((rerun, second), outputs, strict=True):
+            assert p.returncode == 0, err.decode()
+        reports = [json.loads(out) for out, _ in outputs]
+        assert [r["partition"] for r in reports] == ["1/2", "2/2"]
+        assert store_totals(app) == reference_totals(source)
+    finally:
+        app.close()
+    _, on_postgres = run(capsys, "rebuild", "--store", str(tmp_path / "machine-1"))
+    assert main(["ingest", str(source), "--store", str(tmp_path / "files"), "--backend", "file",
+                 "--quiet"]) == 0  # fmt: skip
+    _, on_files = run(capsys, "rebuild", "--store", str(tmp_path / "files"), "--backend", "file")
+    assert on_postgres["checksum"] == on_files["checksum"]

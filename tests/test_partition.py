@@ -1,0 +1,88 @@
+"""Partitioned ingest: N runs split one source by category, without overlap, exactly once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ingesthelpers import reference_totals, store_totals
+
+from eventfold.application.app import open_store
+from eventfold.application.ingest import Ingestor
+from eventfold.application.partition import Partition, partition_of
+from eventfold.application.sample import SampleRates, write_sample
+
+RATES = SampleRates(duplicates=0.04, conflicts=0.03, invalid=0.03, out_of_order=0.3)
+
+
+def test_a_category_belongs_to_one_partition_by_a_stable_hash() -> None:
+    # The assignment is a public contract: machines and releases must agree on it.
+    assert [partition_of(c, 3) for c in ("rent", "groceries", "café", "x")] == [3, 1, 1, 1]
+    assert [partition_of(c, 2) for c in ("rent", "groceries", "café", "x")] == [1, 1, 2, 2]
+    assert Partition.parse("2/3") == Partition(2, 3)
+    for bad in ("0/2", "3/2", "1", "a/b", "1/0"):
+        with pytest.raises(ValueError, match="partition"):
+            Partition.parse(bad)
+
+
+def ingest(
+    store: Path, source: Path, partition: Partition | None, batch: int = 50
+) -> dict[str, Any]:
+    app = open_store(str(store))
+    try:
+        with Ingestor(app, str(store), batch=batch, partition=partition) as ingestor:
+            return ingestor.run(str(source)).to_json()
+    finally:
+        app.close()
+
+
+def test_partitions_together_record_exactly_what_one_run_records(tmp_path: Path) -> None:
+    source = tmp_path / "s.jsonl"
+    with source.open("wb") as f:
+        write_sample(f, 3000, rates=RATES, seed=21)
+    whole = ingest(tmp_path / "one", source, None)
+    parts = [ingest(tmp_path / "three", source, Partition(k, 3)) for k in (1, 2, 3)]
+
+    app = open_store(str(tmp_path / "three"))
+    try:
+        assert store_totals(app) == reference_totals(source)
+    finally:
+        app.close()
+    for key in ("ingested", "duplicates", "conflicts"):
+        assert sum(p[key] for p in parts) == whole[key], key
+    assert [p["invalid"] for p in parts] == [whole["invalid"], 0, 0]  # partition 1 quarantines
+    for p in parts:
+        assert p["read"] == whole["read"]
+        assert p["ingested"] + p["duplicates"] + p["conflicts"] + p["invalid"] + (
+            p["other_partitions"]) == p["read"]
+    assert [p["partition"] for p in parts] == ["1/3", "2/3", "3/3"]
+    again = [ingest(tmp_path / "three", source, Partition(k, 3)) for k in (1, 2, 3)]
+    assert [p["read"] for p in again] == [0, 0, 0]  # each partition resumes where it ended
+
+
+def test_a_conflict_across_partitions_is_counted_once_by_the_first_ones_owner(
+    tmp_path: Path,
+) -> None:
+    """``x`` belongs to partition 2 of 2 and ``rent`` to partition 1: the first line wins."""
+    source = tmp_path / "s.jsonl"
+    lines = [
+        {"id": "a", "category": "rent", "value": 1},
+        {"id": "a", "category": "x", "value": 2},  # a conflict: partition 1 counts it
+        {"id": "b", "category": "x", "value": 3},
+        {"id": "b", "category": "x", "value": 3},  # a duplicate: partition 2 counts it
+        {"id": "c", "category": "x", "value": 4},
+        {"id": "c", "category": "rent", "value": 5},  # a conflict: partition 2 counts it
+    ]
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n")
+    one = ingest(tmp_path / "s", source, Partition(1, 2), batch=2)
+    two = ingest(tmp_path / "s", source, Partition(2, 2), batch=2)
+    assert (one["ingested"], one["duplicates"], one["conflicts"], one["invalid"]) == (1, 0, 1, 1)
+    assert (two["ingested"], two["duplicates"], two["conflicts"], two["invalid"]) == (2, 1, 1, 0)
+    assert one["conflicting_events"][0]["later"]["category"] == "x"
+    app = open_store(str(tmp_path / "s"))
+    try:
+        assert store_totals(app) == reference_totals(source)
+    finally:
+        app.close()
