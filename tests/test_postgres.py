@@ -202,3 +202,74 @@ def test_two_partitioned_ingests_in_parallel_give_the_reference_totals(
                  "--quiet"]) == 0  # fmt: skip
     _, on_files = run(capsys, "rebuild", "--store", str(tmp_path / "files"), "--backend", "file")
     assert on_postgres["checksum"] == on_files["checksum"]
+
+
+def test_migrate_file_to_postgres_and_back_round_trips_and_resumes(
+    postgres: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "s.jsonl"
+    with source.open("wb") as f:
+        write_sample(f, 4000, rates=SampleRates(duplicates=0.03, conflicts=0.02, invalid=0.02),
+                     seed=13)  # fmt: skip
+    files, copy = tmp_path / "files", tmp_path / "copy"
+    assert main(["ingest", str(source), "--store", str(files), "--backend", "file",
+                 "--snapshot-interval", "100", "--batch", "50", "--quiet"]) == 0  # fmt: skip
+    _, original = run(capsys, "rebuild", "--store", str(files), "--backend", "file")
+    _, hourly = run(capsys, "rebuild", "--projection", "hourly_totals", "--store", str(files),
+                    "--backend", "file")  # fmt: skip
+
+    # file -> postgres, killed part way, then resumed.
+    pg_app = open_app(str(tmp_path / "pg-local"))
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "eventfold", "migrate", "--from", "file", "--to", "postgres",
+             "--store", str(files), "--to-store", str(tmp_path / "pg-local"), "--json"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while (pg_app.recorder.max_notification_id() or 0) < 500 and child.poll() is None:
+            assert time.monotonic() < deadline, "migrate made no progress"
+            time.sleep(0.01)
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        pg_app.close()
+    code, there = run(capsys, "migrate", "--from", "file", "--to", "postgres", "--store",
+                      str(files), "--to-store", str(tmp_path / "pg-local"))  # fmt: skip
+    assert (code, there["status"]) == (0, "match")
+    assert 0 < there["resumed_from"] and 0 < there["copied"] < there["events"]  # killed midway
+    assert there["source_digest"] == there["target_digest"]
+    assert there["aggregate_snapshots"] > 0 and there["tracking_records"] >= 1
+    checks = {p["name"]: p for p in there["projections"]}
+    assert checks["category_totals"]["target_checksum"] == original["checksum"]
+    assert checks["hourly_totals"]["target_checksum"] == hourly["checksum"]
+
+    # postgres -> file, into a new store: the same events, checksums and positions.
+    code, back = run(capsys, "migrate", "--from", "postgres", "--to", "file", "--store",
+                     str(tmp_path / "pg-local"), "--to-store", str(copy))  # fmt: skip
+    assert (code, back["status"], back["resumed_from"]) == (0, "match", 0)
+    assert back["target_digest"] == there["source_digest"]
+    _, rebuilt = run(capsys, "rebuild", "--store", str(copy), "--backend", "file")
+    assert rebuilt["checksum"] == original["checksum"]
+    code, again = run(capsys, "ingest", str(source), "--store", str(copy), "--backend", "file")
+    assert (code, again["read"], again["ingested"]) == (0, 0, 0)  # where the source stood
+    code, second = run(capsys, "migrate", "--from", "postgres", "--to", "file", "--store",
+                       str(tmp_path / "pg-local"), "--to-store", str(copy))  # fmt: skip
+    assert (code, second["copied"]) == (0, 0)  # nothing left to copy
+
+
+def test_migrate_refuses_a_target_that_holds_other_events(
+    postgres: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "s.jsonl"
+    with source.open("wb") as f:
+        write_sample(f, 50)
+    assert main(["ingest", str(source), "--store", str(tmp_path / "files"), "--backend", "file",
+                 "--quiet"]) == 0  # fmt: skip
+    assert main(["ingest", str(source), "--store", str(tmp_path / "pg"), "--quiet"]) == 0
+    capsys.readouterr()
+    code = main(["migrate", "--from", "file", "--to", "postgres", "--store",
+                 str(tmp_path / "files"), "--to-store", str(tmp_path / "pg")])  # fmt: skip
+    assert code == 2
+    assert "already holds events" in capsys.readouterr().err
