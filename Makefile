@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale bench-projection lint install clean
+.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale bench-projection bench-postgres lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench-projection: $(STAMP)
 	$(BIN)/python benchmarks/bench_projection.py 1000000
 
 # Needs about 1 GB of disk for the generated source, and a few minutes.
+# Starts (or reuses) a local PostgreSQL server with .ci/postgres-up first.
+bench-postgres: $(TEST_STAMP)
+	settings="$$(.ci/postgres-up)" && eval "$$settings" && \
+		$(BIN)/python benchmarks/bench_postgres.py 200000
+
 bench-ingest-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py --scale 1000000 10000000
 

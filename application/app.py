@@ -141,12 +141,17 @@ def _schema_lock(env: Mapping[str, str]) -> Iterator[None]:
     import psycopg
 
     schema = env.get("POSTGRES_SCHEMA") or "public"
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"],
-        port=env.get("POSTGRES_PORT") or "5432", user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"], autocommit=True,
-        connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT") or 30),
-    ) as conn:  # fmt: skip
+    with psycopg.connect(**postgres_settings(env), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))",
                      (f"eventfold.schema:{schema}",))  # fmt: skip
         yield  # the lock ends with the session
+
+
+def postgres_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """psycopg's connection arguments from the library's ``POSTGRES_*`` keys."""
+    return {
+        "dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"],
+        "port": env.get("POSTGRES_PORT") or "5432", "user": env["POSTGRES_USER"],
+        "password": env["POSTGRES_PASSWORD"],
+        "connect_timeout": int(env.get("POSTGRES_CONNECT_TIMEOUT") or 30),
+    }  # fmt: skip

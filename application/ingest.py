@@ -478,7 +478,10 @@ class Ingestor:
         tracking = Tracking(run.tracking_name, report.position)
         nids = self._insert(commit.events, tracking)
         if nids[0] != self.dedup.covered + 1:  # another writer's events came between
-            self._catch_up_dedup(stop=nids[0] - 1)
+            # Other partitions of this source record ids that this one reads itself
+            # (as theirs); looking each one up again as a repeat would cost a query.
+            sibling = run.name if self.partition is not None and run.fd is not None else None
+            self._catch_up_dedup(stop=nids[0] - 1, except_source=sibling)
         self.dedup.add_new(
             commit.recorded_keys + commit.elsewhere_keys,
             [nids[i] for i in commit.recorded] + [ELSEWHERE] * len(commit.elsewhere_keys),
@@ -516,10 +519,11 @@ class Ingestor:
 
     # -- the dedup index -------------------------------------------------------
 
-    def _catch_up_dedup(self, stop: int | None = None) -> None:
+    def _catch_up_dedup(self, stop: int | None = None, except_source: str | None = None) -> None:
         """Add the ids of the Recorded events after the index's coverage (up to ``stop``)."""
         last = (self.app.recorder.max_notification_id() or 0) if stop is None else stop
-        for nid, event_id in recorded_event_ids(self.app, self.dedup.covered, last):
+        ids = recorded_event_ids(self.app, self.dedup.covered, last, except_source=except_source)
+        for nid, event_id in ids:
             self.dedup.add(id_key(event_id), nid)
             self.dedup.advance(nid)
         self.dedup.covered = max(self.dedup.covered, last)

@@ -28,8 +28,12 @@ def load_or_create(
     return aggregate
 
 
-def recorded_event_ids(app: Eventfold, after: int, last: int) -> Iterator[tuple[int, str]]:
-    """(notification id, source id) of the ``Category.Recorded`` events in ``after+1..last``."""
+def recorded_event_ids(
+    app: Eventfold, after: int, last: int, *, except_source: str | None = None
+) -> Iterator[tuple[int, str]]:
+    """(notification id, source id) of the ``Category.Recorded`` events in ``after+1..last``,
+    but those read from ``except_source``."""
     for page in recorded_facts(app, after, last):
         for fact in page:
-            yield fact.notification_id, fact.event_id
+            if fact.source != except_source:
+                yield fact.notification_id, fact.event_id

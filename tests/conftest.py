@@ -6,10 +6,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from eventfold.application.app import postgres_settings
 from eventfold.infra.filestore import FileStoreFactory
 
 
@@ -51,14 +51,10 @@ def postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         import psycopg
     except ImportError:
         _postgres_unavailable("psycopg is not installed (pip install 'eventfold[postgres]')")
-    settings: dict[str, Any] = {
-        "dbname": os.environ["POSTGRES_DBNAME"], "host": os.environ["POSTGRES_HOST"],
-        "port": os.environ.get("POSTGRES_PORT", "5432"), "user": os.environ["POSTGRES_USER"],
-        "password": os.environ["POSTGRES_PASSWORD"],
-    }  # fmt: skip
+    settings = postgres_settings(os.environ) | {"connect_timeout": 5}
     schema = f"test_{uuid.uuid4().hex[:12]}"
     try:
-        with psycopg.connect(**settings, autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(**settings, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
     except psycopg.OperationalError as e:
         _postgres_unavailable(f"the PostgreSQL server cannot be reached ({e})")
