@@ -19,7 +19,7 @@ import pytest
 from ingesthelpers import reference_totals, store_totals
 
 from eventfold.application.app import open_app
-from eventfold.application.projecting import ProjectionBusyError, Projector
+from eventfold.application.projecting import ProjectionBusyError, ProjectionReport, Projector
 from eventfold.application.sample import SampleRates, write_sample
 from eventfold.cli import main
 from eventfold.projections.builtin import CategoryTotals
@@ -274,3 +274,38 @@ def test_migrate_refuses_a_target_that_holds_other_events(
                  str(tmp_path / "files"), "--to-store", str(tmp_path / "pg")])  # fmt: skip
     assert code == 2
     assert "already holds events" in capsys.readouterr().err
+
+
+def test_follow_on_postgres_sees_another_processs_commits(
+    postgres: dict[str, str], tmp_path: Path
+) -> None:
+    import threading
+
+    source, local = tmp_path / "s.jsonl", tmp_path / "local"
+    with source.open("wb") as f:
+        write_sample(f, 100, seed=3)
+    assert main(["ingest", str(source), "--store", str(local), "--quiet"]) == 0
+    app = open_app(str(local))
+    projector = Projector(app, str(local), CategoryTotals(), snapshot_every=75)
+    stop = threading.Event()
+    seen: list[ProjectionReport] = []
+    result: list[ProjectionReport] = []
+    follower = threading.Thread(target=lambda: result.append(
+        projector.follow(stop, seen.append, update_seconds=0.0)))  # fmt: skip
+    follower.start()
+    try:
+        with source.open("ab") as f:
+            write_sample(f, 300, seed=4, first_id=1000)
+        subprocess.run([sys.executable, "-m", "eventfold", "ingest", str(source), "--store",
+                        str(local), "--batch", "50"], check=True, capture_output=True)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not seen or sum(c["count"] for c in seen[-1].canonical["categories"].values()) < 400:
+            assert time.monotonic() < deadline, "follow did not see the new events"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        follower.join(10)
+    try:
+        assert result[0].checksum == Projector(app, str(local), CategoryTotals()).rebuild().checksum
+    finally:
+        app.close()
