@@ -119,9 +119,8 @@ def migrate(
         report.copied += len(stored)
     report.tracking_records = _copy_tracking(source, target, skip=tracking_name)
     report.aggregate_snapshots = _copy_snapshots(source, target, originators)
-    report.events = _count(source, last)
-    report.source_digest = stream_digest(source)
-    report.target_digest = stream_digest(target)
+    report.source_digest, report.events = stream_digest(source)
+    report.target_digest, _ = stream_digest(target)
     _check_projections(source, source_dir, target, target_dir, report)
     report.elapsed = time.perf_counter() - started
     return report
@@ -138,19 +137,17 @@ def _pages(app: Eventfold, after: int, last: int) -> Iterator[list[Notification]
         start = page[-1].id
 
 
-def _count(app: Eventfold, last: int) -> int:
-    return sum(len(page) for page in _pages(app, 0, last))
-
-
-def stream_digest(app: Eventfold) -> str:
-    """SHA-256 over every event in notification order: originator, version, topic, state."""
-    digest = hashlib.sha256()
+def stream_digest(app: Eventfold) -> tuple[str, int]:
+    """SHA-256 over every event in notification order (originator, version, topic,
+    state), and the number of events."""
+    digest, count = hashlib.sha256(), 0
     for page in _pages(app, 0, app.recorder.max_notification_id() or 0):
+        count += len(page)
         for n in page:
             head = f"{n.originator_id}\x00{n.originator_version}\x00{n.topic}\x00{len(n.state)}\x00"
             digest.update(head.encode("utf-8"))
             digest.update(n.state)
-    return digest.hexdigest()
+    return digest.hexdigest(), count
 
 
 def tracking_positions(app: Eventfold) -> dict[str, int]:

@@ -197,7 +197,10 @@ def test_two_partitioned_ingests_in_parallel_give_the_reference_totals(
         assert store_totals(app) == reference_totals(source)
     finally:
         app.close()
-    _, on_postgres = run(capsys, "rebuild", "--store", str(tmp_path / "machine-1"))
+    # Two rebuild workers, each folding a range of the shared store, merged.
+    _, on_postgres = run(capsys, "rebuild", "--store", str(tmp_path / "machine-1"),
+                         "--workers", "2")  # fmt: skip
+    assert on_postgres["workers"] == 2
     assert main(["ingest", str(source), "--store", str(tmp_path / "files"), "--backend", "file",
                  "--quiet"]) == 0  # fmt: skip
     _, on_files = run(capsys, "rebuild", "--store", str(tmp_path / "files"), "--backend", "file")
