@@ -182,6 +182,10 @@ class Ingestor:
     ) -> IngestReport:
         """Ingest ``path`` (or ``-`` for standard input) from where it was left."""
         started = time.perf_counter()
+        if rescan and self.partition is not None:
+            msg = ("--rescan cannot be combined with --partition: a partition's marks of the "
+                   "old content would stand; rescan without partitions")  # fmt: skip
+            raise SourceError(msg)
         suffix = "" if self.partition is None else self.partition.source_suffix
         if path == "-":
             return self._run(sys.stdin.buffer, "-", f"stdin:{uuid4()}{suffix}", None, started,
@@ -242,6 +246,8 @@ class Ingestor:
         size = os.fstat(fd).st_size if fd is not None else None
         if size is not None:
             self.dedup.reserve((size - source.position) // EXPECTED_LINE_BYTES)
+        if self.partition is not None and fd is not None:
+            self._mark_elsewhere(fd, identity, self.dedup.marks.get(identity, 0), source.position)
         with self._running(run, started):
             for parsed in self._batches(stream, run, size):
                 if parsed.pending is not None:
@@ -398,11 +404,11 @@ class Ingestor:
 
         The same content makes it a duplicate, other content a conflict.
         """
-        parsed = commit.parsed
-        event = parsed.event(i)
         if nid == ELSEWHERE:  # first seen in another partition's category: it counts it
             run.report.other_partitions += 1
             return
+        parsed = commit.parsed
+        event = parsed.event(i)
         first, described = self._first_occurrence(run, commit, event.event_id, key, nid)
         if self.partition is not None and not self.partition.owns(first.category):
             run.report.other_partitions += 1
@@ -486,6 +492,8 @@ class Ingestor:
             commit.recorded_keys + commit.elsewhere_keys,
             [nids[i] for i in commit.recorded] + [ELSEWHERE] * len(commit.elsewhere_keys),
         )
+        if self.partition is not None:
+            self.dedup.marks[run.source.identity] = report.position
         self.dedup.advance(nids[-1])
         self._snapshot([self.categories[n] for n in commit.touched] + [run.source])
 
@@ -518,6 +526,39 @@ class Ingestor:
             self.app.snapshots.put(snapshots)
 
     # -- the dedup index -------------------------------------------------------
+
+    def _mark_elsewhere(self, fd: int, identity: str, marked: int, position: int) -> None:
+        """Mark the ids first seen in other partitions' categories in ``marked..position``.
+
+        A partition's marks live in its dedup index, which persists them at its
+        checkpoints; after a crash (or a lost index) the lines it had ingested
+        since are read again, so that no later line of its own categories is
+        taken for the first occurrence of such an id.
+        """
+        if marked >= position:
+            return
+        assert self.partition is not None
+        owns = self.partition.owns
+        with open(fd, "rb", closefd=False) as stream:
+            stream.seek(marked)
+            batches = read_batches(stream, marked, 0, self.batch_size, RecordedCodec.plain(),
+                                   "", growing=True)  # fmt: skip
+            for parsed in batches:
+                found = self.dedup.find_many(parsed.keys)
+                seen: set[bytes] = set()
+                elsewhere = []
+                for i, key in enumerate(parsed.keys):
+                    if parsed.offsets[i] >= position:
+                        break
+                    if i in found or key in seen:
+                        continue
+                    seen.add(key)
+                    if not owns(parsed.categories[i]):
+                        elsewhere.append(key)
+                self.dedup.add_new(elsewhere, [ELSEWHERE] * len(elsewhere))
+                if parsed.position >= position:
+                    break
+        self.dedup.marks[identity] = position
 
     def _catch_up_dedup(self, stop: int | None = None, except_source: str | None = None) -> None:
         """Add the ids of the Recorded events after the index's coverage (up to ``stop``)."""

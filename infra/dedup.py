@@ -101,6 +101,9 @@ class DedupIndex:
         self.next_run = 1
         self.bloom = Bloom(MIN_BLOOM_BITS)
         self.mem: dict[bytes, int] = {}
+        # Partitioned ingest: source identity -> byte position up to which the ids
+        # first seen in other partitions' categories are marked here (see ingest).
+        self.marks: dict[str, int] = {}
         self.problem: str | None = None
         self._lock_fd: int | None = None
 
@@ -161,6 +164,7 @@ class DedupIndex:
             self.bloom = Bloom(nbits, bits)
             self.covered, self.count = int(doc["covered"]), int(doc["count"])
             self.next_run = int(doc["next_run"])
+            self.marks = {str(k): int(v) for k, v in doc.get("marks", {}).items()}
             if sum(r.count for r in self.runs) != self.count:
                 return "runs do not add up to the checkpoint"
         except (ValueError, KeyError, TypeError, OSError) as e:
@@ -173,6 +177,7 @@ class DedupIndex:
             if name != "LOCK":
                 os.unlink(os.path.join(self.dir, name))
         self.covered = self.count = 0
+        self.marks = {}
         self.next_run = 1
         self.bloom = Bloom(MIN_BLOOM_BITS)
         self.bloom_name = ""
@@ -244,6 +249,7 @@ class DedupIndex:
         doc = {
             "format": FORMAT,
             "covered": self.covered,
+            "marks": self.marks,
             "count": self.count,
             "next_run": self.next_run,
             "bloom": {

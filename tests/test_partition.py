@@ -86,3 +86,37 @@ def test_a_conflict_across_partitions_is_counted_once_by_the_first_ones_owner(
         assert store_totals(app) == reference_totals(source)
     finally:
         app.close()
+
+
+@pytest.mark.parametrize("loss", ["index deleted", "no checkpoint yet"])
+def test_a_partition_that_lost_its_marks_reads_them_again(tmp_path: Path, loss: str) -> None:
+    """Partition 2 must not take a later line of its own for an id first seen as 1's.
+
+    ``a`` first occurs in ``rent`` (partition 1 of 2), which has not run yet;
+    partition 2 knows it only by its mark in its dedup index, so when the index
+    lost it (deleted, or a kill before its first checkpoint), the lines already
+    ingested are read again for marks.
+    """
+    import shutil
+
+    source = tmp_path / "s.jsonl"
+    first = [{"id": "a", "category": "rent", "value": 1}, {"id": "b", "category": "x", "value": 2}]
+    source.write_text("".join(json.dumps(line) + "\n" for line in first))
+    store = tmp_path / "s"
+    assert ingest(store, source, Partition(2, 2))["ingested"] == 1
+    dedup = store / "dedup-2of2"
+    assert json.loads((dedup / "CHECKPOINT").read_text().splitlines()[0])["marks"]
+    if loss == "index deleted":
+        shutil.rmtree(dedup)
+    else:
+        (dedup / "CHECKPOINT").unlink()
+    with source.open("a") as f:
+        f.write(json.dumps({"id": "a", "category": "x", "value": 3}) + "\n")  # not a's first
+    again = ingest(store, source, Partition(2, 2))
+    assert (again["ingested"], again["other_partitions"]) == (0, 1)
+    assert ingest(store, source, Partition(1, 2))["conflicts"] == 1
+    app = open_store(str(store))
+    try:
+        assert store_totals(app) == reference_totals(source)
+    finally:
+        app.close()
