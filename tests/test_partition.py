@@ -120,3 +120,20 @@ def test_a_partition_that_lost_its_marks_reads_them_again(tmp_path: Path, loss: 
         assert store_totals(app) == reference_totals(source)
     finally:
         app.close()
+
+
+def test_rescan_and_partition_do_not_mix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eventfold.cli import main
+
+    source = tmp_path / "s.jsonl"
+    source.write_text(json.dumps({"id": "a", "category": "x", "value": 1}) + "\n")
+    code = main(["ingest", str(source), "--store", str(tmp_path / "s"), "--partition", "1/2",
+                 "--rescan"])  # fmt: skip
+    assert code == 2
+    assert "--rescan cannot be combined with --partition" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse rejects it
+        main(["ingest", str(source), "--store", str(tmp_path / "s"), "--partition", "3/2"])
+    assert exit_info.value.code == 2
+    assert "K must be between 1 and N" in capsys.readouterr().err
