@@ -40,7 +40,7 @@ from eventfold.infra.source import (
 FRAME = struct.Struct("<Q")
 PIPE_BYTES = 1 << 20
 READ_AHEAD_BYTES = 8 << 20  # parsed batches the writer may have waiting
-HEAD_BYTES = 4 << 20  # read by the writer while the child starts and gets ahead
+HEAD_BYTES = 2 << 20  # read by the writer while the child starts and gets ahead
 
 
 @dataclass

@@ -8,7 +8,8 @@ eventfold runs ``eventfold ingest``'s code path with its defaults (batches of
 1,000 lines, fsync on every commit). Each side runs in a fresh process, so
 peak RSS is its own.
 
-    python benchmarks/bench_ingest.py [N ...]     # default 200000 (peer side by side)
+    python benchmarks/bench_ingest.py [N ...]     # default 200000 (peer side by side,
+                                                  # median of 3 interleaved runs each)
     python benchmarks/bench_ingest.py --scale N ...  # eventfold alone: 1M, 10M
 """
 
@@ -18,6 +19,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,8 @@ from eventfold.application.app import open_store
 from eventfold.application.ingest import Ingestor
 from eventfold.application.sample import write_sample
 from eventfold.domain.model import Category
+
+REPEATS = 3  # runs of each side, interleaved; the median is reported
 
 
 class PlainApp(Application[UUID]):
@@ -126,7 +130,9 @@ def main() -> None:
     sizes = [int(a) for a in (args[1:] if scale else args)] or [200_000]
     kinds = ["eventfold"] if scale else ["eventfold", "peer"]
     cores = os.cpu_count()
-    title = "durable ingest, eventfold alone" if scale else "durable ingest, side by side"
+    title = "durable ingest, eventfold alone"
+    if not scale:
+        title = f"durable ingest, side by side: median of {REPEATS} interleaved runs (range)"
     table = Table(title=f"{title} ({cores} cores)")
     table.add_column("events")
     for kind in kinds:
@@ -138,18 +144,27 @@ def main() -> None:
     if not scale:
         table.add_column("speed-up", justify="right")
     work = tempfile.mkdtemp(prefix="eventfold-bench-source-")
+    repeats = 1 if scale else REPEATS
     try:
         for size in sizes:
             source = make_source(work, size)
             row = [f"{size:,}"]
+            runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+            for _ in range(repeats):  # interleaved, so that load on the machine hits both
+                for kind in kinds:
+                    result = measure(kind, source)
+                    assert result["events"] == size, result
+                    runs[kind].append(result)
             rates = []
             for kind in kinds:
-                result = measure(kind, source)
-                assert result["events"] == size, result
-                rates.append(size / result["seconds"])
-                row += [f"{rates[-1]:,.0f}", f"{result['rss_mb']:.0f}"]
+                seconds = sorted(r["seconds"] for r in runs[kind])
+                rates.append(size / statistics.median(seconds))
+                rate = f"{rates[-1]:,.0f}"
+                if repeats > 1:
+                    rate += f"\n({size / seconds[-1]:,.0f}-{size / seconds[0]:,.0f})"
+                row += [rate, f"{max(r['rss_mb'] for r in runs[kind]):.0f}"]
                 if kind == "eventfold":
-                    row.append(f"{result['reader_rss_mb']:.0f}")
+                    row.append(f"{max(r['reader_rss_mb'] for r in runs[kind]):.0f}")
             if not scale:
                 row.append(f"{rates[0] / rates[1]:.1f}x")
             table.add_row(*row)
