@@ -1,0 +1,235 @@
+"""Deciding a batch: which lines become ``Category.Recorded`` events, which repeat an id.
+
+A line whose id was not seen before (in the store, or earlier in the batch)
+is recorded on its category's aggregate; a repeated id is a duplicate (same
+content) or a conflict (other content, recorded on the ``Source`` with both
+versions); an invalid line is quarantined. With a partition, only its own
+categories are recorded (``partition.py``). ``Decider.apply`` returns the
+batch's ``Commit``: the events to append, as columns, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from eventfold.application.app import Eventfold
+from eventfold.application.batches import ParsedBatch
+from eventfold.application.codec import RECORDED_TOPIC, RecordedCodec
+from eventfold.application.partition import Partition
+from eventfold.application.quarantine import QuarantineFile
+from eventfold.application.report import SAMPLES, ConflictSeen, IngestReport, InvalidLine
+from eventfold.application.repository import load_or_create
+from eventfold.domain.model import Category, Source
+from eventfold.infra.dedup import DedupIndex
+from eventfold.infra.logformat import EventColumns
+from eventfold.infra.source import SourceEvent
+
+# In a partition's dedup index: an id whose first occurrence another partition records.
+ELSEWHERE = 0
+
+
+class DedupCollisionError(Exception):
+    """Two different ids share a 128-bit key: never silently merged."""
+
+
+@dataclass
+class Run:
+    """One run over one source."""
+
+    source: Source
+    name: str
+    fd: int | None
+    report: IngestReport
+    quarantine: QuarantineFile
+    hasher: Any
+    hashed: int  # bytes of the source covered by ``hasher``
+
+    @property
+    def tracking_name(self) -> str:
+        return f"eventfold.ingest:{self.source.id}:{self.source.generation}"
+
+
+@dataclass
+class Commit:
+    """What one batch adds to the store, in order, as columns."""
+
+    parsed: ParsedBatch
+    events: EventColumns = field(default_factory=lambda: EventColumns([], [], [], []))
+    recorded: list[int] = field(default_factory=list)  # column index of each Recorded event
+    recorded_keys: list[bytes] = field(default_factory=list)
+    elsewhere_keys: list[bytes] = field(default_factory=list)  # first seen, another partition's
+    first_seen: dict[bytes, int] = field(default_factory=dict)  # id key -> index in parsed
+    invalid: list[InvalidLine] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("read", "ingested", "duplicates", "conflicts", "invalid"), 0
+        )
+    )
+
+    def extend(self, stored: list[StoredEvent]) -> None:
+        """Append events the library's mapper made (aggregates' other events)."""
+        oids, versions, topics, states = self.events
+        for e in stored:
+            oids.append(e.originator_id)
+            versions.append(e.originator_version)
+            topics.append(e.topic)
+            states.append(e.state)
+
+
+def describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[str, Any]:
+    return {
+        "category": event.category,
+        "value": str(event.value),
+        "occurred_at": event.occurred_iso,
+        "source": source,
+        "line": line,
+        "offset": offset,
+    }
+
+
+
+class Decider:
+    """The writer's decisions, with the aggregates it has loaded (one per category seen)."""
+
+    def __init__(
+        self, app: Eventfold, codec: RecordedCodec, dedup: DedupIndex,
+        partition: Partition | None,
+    ) -> None:  # fmt: skip
+        self.app, self.codec, self.dedup, self.partition = app, codec, dedup, partition
+        self.categories: dict[str, Category] = {}
+        self.snapshotted: dict[UUID, int] = {}  # aggregate id -> version at load or snapshot
+
+    def apply(self, run: Run, parsed: ParsedBatch) -> Commit:
+        """Decide every line of the batch: recorded, duplicate, conflict or quarantined."""
+        commit = Commit(parsed)
+        report = run.report
+        commit.counts["read"] = parsed.read
+        report.read += parsed.read
+        report.position, report.line = parsed.position, parsed.line
+        if self.partition is None or self.partition.quarantines:
+            for number, offset, reason, raw in parsed.invalid:
+                self._quarantine(run, commit, InvalidLine(number, offset, reason, raw))
+        else:
+            report.other_partitions += len(parsed.invalid)
+        owns = None if self.partition is None else self.partition.owns
+        keys, names, values, states = parsed.keys, parsed.categories, parsed.values, parsed.states
+        found = self.dedup.find_many(keys)
+        first_seen, recorded = commit.first_seen, commit.recorded
+        recorded_keys = commit.recorded_keys
+        oids, versions, topics, stored_states = commit.events  # other events come between
+        finish = None if self.codec.plain_json else self.codec.finish
+        groups: dict[str, tuple[UUID, int, list[Decimal]]] = {}  # id, version before, values
+        for i, key in enumerate(keys):
+            if key in first_seen or i in found:
+                self._repeat(run, commit, i, key, found.get(i))
+                continue
+            first_seen[key] = i
+            name = names[i]
+            if owns is not None and not owns(name):
+                commit.elsewhere_keys.append(key)
+                continue
+            group = groups.get(name)
+            if group is None:
+                category = self.categories.get(name) or self.category(commit, name)
+                group = groups[name] = (category.id, category.version, [])
+            tallied = group[2]
+            tallied.append(values[i])
+            recorded.append(len(oids))
+            recorded_keys.append(key)
+            oids.append(group[0])
+            versions.append(group[1] + len(tallied))
+            topics.append(RECORDED_TOPIC)
+            stored_states.append(states[i] if finish is None else finish(states[i]))
+        for name, (_, before, tallied) in groups.items():
+            category = self.categories[name]
+            category.tally_many(tallied)
+            category.version = before + len(tallied)
+            category.modified_on = parsed.timestamp
+        commit.touched.update(groups)
+        commit.counts["ingested"] = len(recorded)
+        report.ingested += len(recorded)
+        report.other_partitions += len(commit.elsewhere_keys)
+        return commit
+
+    def _quarantine(self, run: Run, commit: Commit, record: InvalidLine) -> None:
+        commit.invalid.append(record)
+        commit.counts["invalid"] += 1
+        run.report.invalid += 1
+        if len(run.report.invalid_samples) < SAMPLES:
+            run.report.invalid_samples.append(record)
+        run.source.quarantine(record.line, record.offset, record.reason, record.raw)
+        commit.extend(self.collect(run.source))
+
+    def _repeat(self, run: Run, commit: Commit, i: int, key: bytes, nid: int | None) -> None:
+        """Event ``i`` of the batch has an id seen before (in the batch, or at ``nid``).
+
+        The same content makes it a duplicate, other content a conflict.
+        """
+        if nid == ELSEWHERE:  # first seen in another partition's category: it counts it
+            run.report.other_partitions += 1
+            return
+        parsed = commit.parsed
+        event = parsed.event(i)
+        first, described = self._first_occurrence(run, commit, event.event_id, key, nid)
+        if self.partition is not None and not self.partition.owns(first.category):
+            run.report.other_partitions += 1
+            return
+        if first.same_content(event):
+            commit.counts["duplicates"] += 1
+            run.report.duplicates += 1
+            return
+        line, offset = parsed.numbers[i], parsed.offsets[i]
+        conflict = ConflictSeen(event.event_id, described,
+                                describe(event, run.name, line, offset))  # fmt: skip
+        commit.counts["conflicts"] += 1
+        run.report.conflicts += 1
+        if len(run.report.conflict_samples) < SAMPLES:
+            run.report.conflict_samples.append(conflict)
+        run.source.conflict(event.event_id, line, offset, conflict.first, conflict.later)
+        commit.extend(self.collect(run.source))
+
+    def _first_occurrence(
+        self, run: Run, commit: Commit, event_id: str, key: bytes, nid: int | None
+    ) -> tuple[SourceEvent, dict[str, Any]]:
+        """The first valid occurrence of ``event_id`` and where it was."""
+        j = commit.first_seen.get(key)
+        if j is not None:
+            parsed = commit.parsed
+            event = parsed.event(j)
+            if event.event_id != event_id:
+                msg = f"dedup index: ids {event_id!r} and {event.event_id!r} share a key"
+                raise DedupCollisionError(msg)
+            return event, describe(event, run.name, parsed.numbers[j], parsed.offsets[j])
+        assert nid is not None
+        page = self.app.recorder.select_notifications(nid, 1)
+        recorded = self.app.mapper.to_domain_event(page[0]) if page and page[0].id == nid else None
+        r: Any = recorded
+        if not isinstance(recorded, Category.Recorded) or r.event_id != event_id:
+            msg = f"dedup index: id {event_id!r} maps to notification {nid}, which records another"
+            raise DedupCollisionError(msg)
+        when = r.occurred_at
+        first = SourceEvent(r.event_id, r.category, Decimal(r.value), when,
+                            None if when is None else when.isoformat())  # fmt: skip
+        described = describe(first, r.source, r.line, r.offset)
+        described["notification_id"] = nid
+        return first, described
+
+    def category(self, commit: Commit, name: str) -> Category:
+        category = self.categories.get(name)
+        if category is None:
+            category = load_or_create(
+                self.app, Category, Category.create_id(name), lambda: Category(name)
+            )
+            self.categories[name] = category
+            self.snapshotted[category.id] = category.version
+            commit.extend(self.collect(category))
+        return category
+
+    def collect(self, aggregate: Any) -> list[StoredEvent]:
+        return [self.app.mapper.to_stored_event(e) for e in aggregate.collect_events()]
