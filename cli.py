@@ -342,7 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         code, label = _classify(e)
-        err.print(Text(f"eventfold: {label}: {e}"), soft_wrap=True)
+        message = " ".join(line.strip() for line in str(e).splitlines())  # one line
+        err.print(Text(f"eventfold: {label}: {message}"), soft_wrap=True)
         return code
 
 
@@ -398,6 +399,6 @@ def _classify(error: Exception) -> tuple[int, str]:
         return EXIT_USAGE, "error"
     if isinstance(error, (UsageError, FileNotFoundError, NotADirectoryError, BackendError)):
         return EXIT_USAGE, "error"
-    if isinstance(error, OperationalError):  # the database cannot be reached or used
-        return EXIT_USAGE, "database unavailable"
+    if isinstance(error, OperationalError) or type(error).__name__ == "OperationalError":
+        return EXIT_USAGE, "database unavailable"  # the library's, or psycopg's
     return EXIT_USAGE, f"error ({type(error).__name__})"

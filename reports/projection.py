@@ -105,7 +105,10 @@ def follow_line(report: ProjectionReport) -> Text:
 
 
 def render_status(status: StoreStatus) -> Group:
-    store = Table(title=plain(f"store {status.path}"), title_justify="left", show_header=False)
+    title = f"store {status.path}"
+    if status.backend != "file":
+        title += f" ({status.backend}: the events are in the database; files here are local)"
+    store = Table(title=plain(title), title_justify="left", show_header=False)
     store.add_column("measure")
     store.add_column("value", justify="right")
     store.add_row("events", f"{status.events:,}")

@@ -312,3 +312,16 @@ def test_follow_on_postgres_sees_another_processs_commits(
         assert result[0].checksum == Projector(app, str(local), CategoryTotals()).rebuild().checksum
     finally:
         app.close()
+
+
+def test_an_unreachable_database_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in (("POSTGRES_DBNAME", "eventfold"), ("POSTGRES_HOST", "127.0.0.1"),
+                       ("POSTGRES_PORT", "1"), ("POSTGRES_USER", "eventfold"),
+                       ("POSTGRES_PASSWORD", "x"), ("POSTGRES_CONNECT_TIMEOUT", "2")):  # fmt: skip
+        monkeypatch.setenv(key, value)
+    code = main(["status", "--store", str(tmp_path), "--backend", "postgres"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("eventfold: database unavailable: ") and err.count("\n") == 1
