@@ -17,6 +17,7 @@ session-level advisory lock held on a connection of its own.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -25,14 +26,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
 
 from eventfold.projections.base import Projection, canonical_bytes
-from eventfold.projections.snapshots import (
-    Loaded,
-    Skipped,
-    SnapshotInfo,
-    SnapshotUnusable,
-    read_document,
-    snapshot_document,
-)
+from eventfold.projections.snapshots import DocumentSnapshots, SnapshotInfo, snapshot_document
 
 PROJECTIONS = "eventfold_projections"
 SNAPSHOTS = "eventfold_projection_snapshots"
@@ -69,7 +63,7 @@ def projection_names(datastore: PostgresDatastore) -> list[str]:
         return [row["projection"] for row in cursor.fetchall()]
 
 
-class PostgresSnapshotStore:
+class PostgresSnapshotStore(DocumentSnapshots):
     """The snapshots of one projection in the application's database."""
 
     def __init__(
@@ -187,7 +181,7 @@ class PostgresSnapshotStore:
         where = self._where(generation, position)
         return SnapshotInfo(where, position, doc["state_checksum"], doc["created"], events_applied)
 
-    def _documents(self, generation: str) -> list[tuple[str, bytes]]:
+    def documents(self, generation: str) -> list[tuple[str, Callable[[], bytes]]]:
         """Where and document of each snapshot of a generation, newest first."""
         with self.datastore.transaction() as cursor:
             cursor.execute(
@@ -196,30 +190,5 @@ class PostgresSnapshotStore:
                 (self.name, generation),
             )  # fmt: skip
             rows = cursor.fetchall()
-        return [(self._where(generation, r["position"]), bytes(r["document"])) for r in rows]
-
-    def load(self, generation: str, store_end: int) -> Loaded:
-        """The newest snapshot that verifies; older ones are tried when it does not."""
-        skipped: list[Skipped] = []
-        for where, data in self._documents(generation):
-            try:
-                state, info = read_document(self.projection, data, where, store_end)
-            except SnapshotUnusable as e:
-                skipped.append(Skipped(where, str(e)))
-                continue
-            return Loaded(state, info, skipped)
-        return Loaded(self.projection.initial(), None, skipped)
-
-    def list(self) -> tuple[str | None, list[tuple[str, SnapshotInfo | None, str | None]]]:
-        """The current generation and each snapshot with its info or why it is unusable."""
-        generation = self.current()
-        if generation is None:
-            return None, []
-        rows: list[tuple[str, SnapshotInfo | None, str | None]] = []
-        for where, data in self._documents(generation):
-            try:
-                _, info = read_document(self.projection, data, where, None)
-                rows.append((where, info, None))
-            except SnapshotUnusable as e:
-                rows.append((where, None, str(e)))
-        return generation, rows
+        return [(self._where(generation, r["position"]), functools.partial(bytes, r["document"]))
+                for r in rows]  # fmt: skip

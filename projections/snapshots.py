@@ -85,6 +85,48 @@ class Snapshots(Protocol):
     def list(self) -> tuple[str | None, list[tuple[str, SnapshotInfo | None, str | None]]]: ...
 
 
+class DocumentSnapshots:
+    """``load`` and ``list`` over a store's snapshot documents, wherever they are kept.
+
+    A subclass says which generation is current and where a generation's
+    documents are (``documents``: newest first, each with how to read it).
+    """
+
+    projection: Projection[Any]
+
+    def current(self) -> str | None:
+        raise NotImplementedError
+
+    def documents(self, generation: str) -> list[tuple[str, Callable[[], bytes]]]:
+        raise NotImplementedError
+
+    def load(self, generation: str, store_end: int) -> Loaded:
+        """The newest snapshot that verifies; older ones are tried when it does not."""
+        skipped: list[Skipped] = []
+        for where, read in self.documents(generation):
+            try:
+                state, info = read_document(self.projection, read(), where, store_end)
+            except SnapshotUnusable as e:
+                skipped.append(Skipped(where, str(e)))
+                continue
+            return Loaded(state, info, skipped)
+        return Loaded(self.projection.initial(), None, skipped)
+
+    def list(self) -> tuple[str | None, list[tuple[str, SnapshotInfo | None, str | None]]]:
+        """The current generation and each snapshot with its info or why it is unusable."""
+        generation = self.current()
+        if generation is None:
+            return None, []
+        rows: list[tuple[str, SnapshotInfo | None, str | None]] = []
+        for where, read in self.documents(generation):
+            try:
+                _, info = read_document(self.projection, read(), where, None)
+                rows.append((where, info, None))
+            except SnapshotUnusable as e:
+                rows.append((where, None, str(e)))
+        return generation, rows
+
+
 def projection_dir(store_dir: str, name: str) -> str:
     return os.path.join(store_dir, "projections", name)
 
@@ -95,7 +137,7 @@ def projections_in(store_dir: str) -> list[str]:
     return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
 
 
-class SnapshotStore:
+class SnapshotStore(DocumentSnapshots):
     """The snapshots of one projection in one store directory."""
 
     def __init__(self, store_dir: str, projection: Projection[Any], keep: int = 3) -> None:
@@ -174,39 +216,16 @@ class SnapshotStore:
         names = sorted((n for n in os.listdir(directory) if SNAPSHOT.match(n)), reverse=True)
         return [os.path.join(directory, n) for n in names]
 
-    def load(self, generation: str, store_end: int) -> Loaded:
-        """The newest snapshot that verifies; older ones are tried when it does not."""
-        skipped: list[Skipped] = []
-        for path in self.paths(generation):
-            try:
-                state, info = self._read(path, store_end)
-            except SnapshotUnusable as e:
-                skipped.append(Skipped(path, str(e)))
-                continue
-            return Loaded(state, info, skipped)
-        return Loaded(self.projection.initial(), None, skipped)
+    def documents(self, generation: str) -> list[tuple[str, Callable[[], bytes]]]:
+        return [(path, functools.partial(_read_file, path)) for path in self.paths(generation)]
 
-    def list(self) -> tuple[str | None, list[tuple[str, SnapshotInfo | None, str | None]]]:
-        """The current generation and each snapshot with its info or why it is unusable."""
-        generation = self.current()
-        if generation is None:
-            return None, []
-        rows: list[tuple[str, SnapshotInfo | None, str | None]] = []
-        for path in self.paths(generation):
-            try:
-                _, info = self._read(path, None)
-                rows.append((path, info, None))
-            except SnapshotUnusable as e:
-                rows.append((path, None, str(e)))
-        return generation, rows
 
-    def _read(self, path: str, store_end: int | None) -> tuple[Any, SnapshotInfo]:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise SnapshotUnusable(f"unreadable ({type(e).__name__}: {e})") from None
-        return read_document(self.projection, data, path, store_end)
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise SnapshotUnusable(f"unreadable ({type(e).__name__}: {e})") from None
 
 
 def snapshot_document(
