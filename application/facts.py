@@ -10,12 +10,13 @@ a typed struct instead; otherwise the mapper is used. Both give equal facts
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import msgspec
+from eventsourcing.persistence import Notification
 
 from eventfold.application.app import Eventfold
 from eventfold.application.codec import RECORDED_TOPIC, RecordedCodec
@@ -60,15 +61,23 @@ def recorded_facts(app: Eventfold, after: int, last: int) -> Iterator[list[Recor
             decoded = _decode_page(b"[" + b",".join(states) + b"]")
             yield [_fact(nid, s) for nid, s in zip(ids, decoded, strict=True)]
         return
+    for page in notification_pages(app, after, last, [RECORDED_TOPIC]):
+        yield [fact_of(app, n) for n in page]
+
+
+def notification_pages(
+    app: Eventfold, after: int, last: int, topics: Sequence[str] = (), page: int = PAGE
+) -> Iterator[Sequence[Notification]]:
+    """Pages of the notifications ``after+1 .. last`` (of ``topics``, if given), in order."""
     start = after
     while start < last:
-        page = app.recorder.select_notifications(
-            start, PAGE, stop=last, inclusive_of_start=False, topics=[RECORDED_TOPIC]
+        notifications = app.recorder.select_notifications(
+            start, page, stop=last, inclusive_of_start=False, topics=topics
         )
-        if not page:
+        if not notifications:
             return
-        yield [fact_of(app, n) for n in page]
-        start = page[-1].id
+        yield notifications
+        start = notifications[-1].id
 
 
 def fact_of(app: Eventfold, notification: Any) -> RecordedFact:

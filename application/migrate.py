@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -26,6 +26,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification, StoredEvent, Tracking
 
 from eventfold.application.app import Eventfold
+from eventfold.application.facts import notification_pages
 from eventfold.application.projecting import Projector
 from eventfold.application.projection_stores import projection_names
 from eventfold.projections.registry import UnknownProjectionError, load_projection
@@ -107,7 +108,9 @@ def migrate(
     report.resumed_from = done
     last = source.recorder.max_notification_id() or 0
     originators: set[UUID | str] = set()
-    for page in _pages(source, 0, last):
+    source_digest = hashlib.sha256()
+    for page in notification_pages(source, 0, last, page=PAGE):
+        report.events += _digest(source_digest, page)
         originators.update(n.originator_id for n in page)
         if page[-1].id <= done:
             continue
@@ -119,35 +122,32 @@ def migrate(
         report.copied += len(stored)
     report.tracking_records = _copy_tracking(source, target, skip=tracking_name)
     report.aggregate_snapshots = _copy_snapshots(source, target, originators)
-    report.source_digest, report.events = stream_digest(source)
+    now = source.recorder.max_notification_id() or 0  # events written meanwhile count too
+    for page in notification_pages(source, last, now, page=PAGE):
+        report.events += _digest(source_digest, page)
+    report.source_digest = source_digest.hexdigest()
     report.target_digest, _ = stream_digest(target)
     _check_projections(source, source_dir, target, target_dir, report)
     report.elapsed = time.perf_counter() - started
     return report
 
 
-def _pages(app: Eventfold, after: int, last: int) -> Iterator[list[Notification]]:
-    start = after
-    while start < last:
-        page = list(app.recorder.select_notifications(start, PAGE, stop=last,
-                                                      inclusive_of_start=False))  # fmt: skip
-        if not page:
-            return
-        yield page
-        start = page[-1].id
-
-
 def stream_digest(app: Eventfold) -> tuple[str, int]:
     """SHA-256 over every event in notification order (originator, version, topic,
     state), and the number of events."""
     digest, count = hashlib.sha256(), 0
-    for page in _pages(app, 0, app.recorder.max_notification_id() or 0):
-        count += len(page)
-        for n in page:
-            head = f"{n.originator_id}\x00{n.originator_version}\x00{n.topic}\x00{len(n.state)}\x00"
-            digest.update(head.encode("utf-8"))
-            digest.update(n.state)
+    for page in notification_pages(app, 0, app.recorder.max_notification_id() or 0, page=PAGE):
+        count += _digest(digest, page)
     return digest.hexdigest(), count
+
+
+def _digest(digest: Any, page: Sequence[Notification]) -> int:
+    """Feed a page of events to ``stream_digest``'s hash; how many there were."""
+    for n in page:
+        head = f"{n.originator_id}\x00{n.originator_version}\x00{n.topic}\x00{len(n.state)}\x00"
+        digest.update(head.encode("utf-8"))
+        digest.update(n.state)
+    return len(page)
 
 
 def tracking_positions(app: Eventfold) -> dict[str, int]:

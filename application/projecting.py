@@ -26,7 +26,7 @@ from eventsourcing.utils import get_topic
 
 from eventfold.application.app import Eventfold, open_app
 from eventfold.application.codec import RECORDED_TOPIC
-from eventfold.application.facts import fact_of, recorded_facts
+from eventfold.application.facts import fact_of, notification_pages, recorded_facts
 from eventfold.application.projection_stores import DEFAULT_KEEP, snapshot_store
 from eventfold.domain.model import Category
 from eventfold.projections.base import Projection
@@ -301,17 +301,10 @@ class Projector:
                 yield page[-1].notification_id, len(page)
             return
         topics = [get_topic(c) for c in self.projection.handlers]
-        start = after
-        while start < last:
-            notifications = self.app.recorder.select_notifications(
-                start, 1000, stop=last, inclusive_of_start=False, topics=topics
-            )
-            if not notifications:
-                break
+        for notifications in notification_pages(self.app, after, last, topics, page=1000):
             for n in notifications:
                 self._apply_one(state, n)
-            start = notifications[-1].id
-            yield start, len(notifications)
+            yield notifications[-1].id, len(notifications)
 
     def _fold_parallel(self, last: int, workers: int) -> tuple[Any, int]:
         """Fold disjoint ranges of notification ids in worker processes, then merge."""
