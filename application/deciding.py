@@ -74,12 +74,8 @@ class Commit:
 
     def extend(self, stored: list[StoredEvent]) -> None:
         """Append events the library's mapper made (aggregates' other events)."""
-        oids, versions, topics, states = self.events
-        for e in stored:
-            oids.append(e.originator_id)
-            versions.append(e.originator_version)
-            topics.append(e.topic)
-            states.append(e.state)
+        for column, values in zip(self.events, EventColumns.of(stored), strict=True):
+            column.extend(values)  # type: ignore[attr-defined]
 
 
 def describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[str, Any]:
