@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from ingesthelpers import reference_totals, store_totals
 
-from eventfold.application.app import open_app
+from eventfold.application.app import Eventfold, open_app
 from eventfold.application.projecting import ProjectionBusyError, ProjectionReport, Projector
 from eventfold.application.sample import SampleRates, write_sample
 from eventfold.cli import main
@@ -46,6 +46,17 @@ def sources(tmp_path: Path, lines: int) -> tuple[Path, Path]:
     return full, partial
 
 
+def kill_once_past(app: Eventfold, child: subprocess.Popen[bytes], count: int, what: str) -> None:
+    """SIGKILL ``child`` once the store holds ``count`` notifications (it must still run)."""
+    deadline = time.monotonic() + 60
+    while (app.recorder.max_notification_id() or 0) < count and child.poll() is None:
+        assert time.monotonic() < deadline, f"{what} made no progress"
+        time.sleep(0.01)
+    assert child.poll() is None, f"{what} finished before it could be killed"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+
 def ingest_with_a_kill(source: Path, store: Path) -> None:
     """Start ``eventfold ingest``, SIGKILL it once it has committed, run it again to the end."""
     app = open_app(str(store))
@@ -55,14 +66,7 @@ def ingest_with_a_kill(source: Path, store: Path) -> None:
              "--batch", "5", "--json"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while (app.recorder.max_notification_id() or 0) < 200 and child.poll() is None:
-            assert time.monotonic() < deadline, "ingest made no progress"
-            time.sleep(0.02)
-        killed = child.poll() is None
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        assert killed, "ingest finished before it could be killed"
+        kill_once_past(app, child, 200, "ingest")
         assert (app.recorder.max_notification_id() or 0) > 0
     finally:
         app.close()
@@ -181,13 +185,7 @@ def test_two_partitioned_ingests_in_parallel_give_the_reference_totals(
     app = open_app(str(tmp_path / "machine-1"))
     try:
         first, second = start(1), start(2)
-        deadline = time.monotonic() + 60
-        while (app.recorder.max_notification_id() or 0) < 300 and first.poll() is None:
-            assert time.monotonic() < deadline, "ingest made no progress"
-            time.sleep(0.02)
-        assert first.poll() is None, "partition 1 finished before it could be killed"
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        kill_once_past(app, first, 300, "partition 1")
         rerun = start(1)
         outputs = [p.communicate(timeout=300) for p in (rerun, second)]
         for p, (_, err) in zip((rerun, second), outputs, strict=True):
@@ -229,13 +227,7 @@ def test_migrate_file_to_postgres_and_back_round_trips_and_resumes(
              "--store", str(files), "--to-store", str(tmp_path / "pg-local"), "--json"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while (pg_app.recorder.max_notification_id() or 0) < 500 and child.poll() is None:
-            assert time.monotonic() < deadline, "migrate made no progress"
-            time.sleep(0.01)
-        if child.poll() is None:
-            child.send_signal(signal.SIGKILL)
-        child.wait()
+        kill_once_past(pg_app, child, 500, "migrate")
     finally:
         pg_app.close()
     code, there = run(capsys, "migrate", "--from", "file", "--to", "postgres", "--store",
