@@ -57,6 +57,10 @@ class Eventfold(Application[UUID]):
         self.state_dir = self.env.get("FILESTORE_PATH")
         postgres = self.env.get("PERSISTENCE_MODULE") == POSTGRES_MODULE
         self.backend = "postgres" if postgres else "file"
+        if postgres:  # beside the library's tables: the projections' snapshots
+            from eventfold.projections.pgsnapshots import create_tables
+
+            create_tables(self.recorder.datastore)  # type: ignore[attr-defined]
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
@@ -127,9 +131,6 @@ def open_app(
     env.pop("FILESTORE_PATH", None)
     with _schema_lock(env):  # processes starting together must not create tables together
         app = Eventfold(env, snapshot_interval=snapshot_interval)
-        from eventfold.projections.pgsnapshots import create_tables
-
-        create_tables(app.recorder.datastore)  # type: ignore[attr-defined]
     app.state_dir = os.path.abspath(store)
     os.makedirs(app.state_dir, exist_ok=True)
     return app

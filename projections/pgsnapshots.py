@@ -48,7 +48,7 @@ def _statement(text: str, schema: str) -> sql.Composed:
 
 
 def create_tables(datastore: PostgresDatastore) -> None:
-    """Create the two tables if they are missing."""
+    """Create the two tables if they are missing (with the application: ``Eventfold``)."""
     with datastore.transaction(commit=True) as cursor:
         for text in _TABLES:
             cursor.execute(_statement(text, datastore.schema))
@@ -56,7 +56,6 @@ def create_tables(datastore: PostgresDatastore) -> None:
 
 def projection_names(datastore: PostgresDatastore) -> list[str]:
     """Names of the projections that the database has generations of."""
-    create_tables(datastore)
     with datastore.transaction() as cursor:
         cursor.execute(_statement("SELECT projection FROM {schema}.{projections}"
                                   " ORDER BY projection", datastore.schema))  # fmt: skip
@@ -73,7 +72,6 @@ class PostgresSnapshotStore(DocumentSnapshots):
         self.projection = projection
         self.keep = keep
         self.name = projection.name
-        create_tables(datastore)
 
     def _sql(self, text: str) -> sql.Composed:
         return _statement(text, self.datastore.schema)
