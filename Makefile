@@ -9,14 +9,14 @@ TEST_STAMP := $(VENV)/.installed-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install -qq --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install -qq -e .
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install -qq -e '.[test]'
 	touch $@ $(STAMP)
 
 install: $(STAMP)
@@ -54,7 +54,7 @@ bench-ingest-scale: $(STAMP)
 # mypy finds the package through a link named eventfold (the repository root
 # is the package, which mypy cannot discover by itself).
 lint: $(TEST_STAMP)
-	$(BIN)/python -m pip install --quiet 'ruff>=0.6' 'mypy>=1.10'
+	$(BIN)/python -m pip install -qq 'ruff>=0.6' 'mypy>=1.10'
 	$(BIN)/ruff check .
 	mkdir -p $(VENV)/mypy-path
 	ln -sfn "$(CURDIR)" $(VENV)/mypy-path/eventfold

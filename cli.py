@@ -16,12 +16,10 @@ from rich.console import Console
 from rich.text import Text
 
 from eventfold import __version__
-from eventfold.commands.common import EXIT_DAMAGED, EXIT_USAGE, UsageError
+from eventfold.commands.common import DEFAULT_STORE, EXIT_DAMAGED, EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:
     from eventfold.application.partition import Partition
-
-DEFAULT_STORE = ".eventfold"
 
 
 def _partition(text: str) -> Partition:

@@ -28,6 +28,7 @@ from typing import IO, BinaryIO
 
 from eventfold.application.codec import RecordedCodec
 from eventfold.domain.model import Category
+from eventfold.infra import failpoints
 from eventfold.infra.dedup import id_key
 from eventfold.infra.source import (
     SourceEvent,
@@ -271,6 +272,7 @@ def _serve(argv: list[str]) -> None:
             data = batch.to_bytes()
             out.write(FRAME.pack(len(data)) + data)
             out.flush()
+            failpoints.reach("reader.after-batch")
 
 
 if __name__ == "__main__":

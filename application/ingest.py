@@ -38,6 +38,7 @@ from eventfold.application.report import (
 )
 from eventfold.application.repository import load_or_create, recorded_event_ids
 from eventfold.domain.model import Category, Source
+from eventfold.infra import failpoints
 from eventfold.infra.dedup import DedupIndex, id_key
 from eventfold.infra.filestore import FileProcessRecorder
 from eventfold.infra.logformat import EventColumns
@@ -183,6 +184,7 @@ class Ingestor:
         if self.partition is not None and fd is not None:
             self._mark_elsewhere(fd, identity, self.dedup.marks.get(identity, 0), source.position)
         with self._running(run, started):
+            failpoints.reach("ingest.started")
             for parsed in self._batches(stream, run, size):
                 if parsed.pending is not None:
                     report.pending_tail = PendingTail(*parsed.pending)
@@ -276,6 +278,7 @@ class Ingestor:
 
     def _commit(self, run: Run, commit: Commit) -> None:
         """Commit the batch atomically with the new source position and its digest."""
+        failpoints.reach("ingest.before-commit")
         report, fd = run.report, run.fd
         if fd is not None:
             run.hashed = _hash_range(fd, run.hasher, run.hashed, report.position)
@@ -301,6 +304,7 @@ class Ingestor:
             self.dedup.marks[run.source.identity] = report.position
         self.dedup.advance(nids[-1])
         self._snapshot([self.decider.categories[n] for n in commit.touched] + [run.source])
+        failpoints.reach("ingest.after-commit")
 
     def _insert(self, events: EventColumns, tracking: Tracking) -> list[int]:
         """Insert the events and the tracking record atomically; their notification ids.

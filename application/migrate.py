@@ -29,6 +29,7 @@ from eventfold.application.app import Eventfold
 from eventfold.application.facts import notification_pages
 from eventfold.application.projecting import Projector
 from eventfold.application.projection_stores import projection_names
+from eventfold.infra import failpoints
 from eventfold.projections.registry import UnknownProjectionError, load_projection
 
 PAGE = 1000
@@ -120,6 +121,7 @@ def migrate(
         target.process_recorder.insert_events(stored, tracking=Tracking(tracking_name,
                                                                         fresh[-1].id))
         report.copied += len(stored)
+        failpoints.reach("migrate.after-commit")
     report.tracking_records = _copy_tracking(source, target, skip=tracking_name)
     report.aggregate_snapshots = _copy_snapshots(source, target, originators)
     now = source.recorder.max_notification_id() or 0  # events written meanwhile count too

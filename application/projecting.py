@@ -29,6 +29,7 @@ from eventfold.application.codec import RECORDED_TOPIC
 from eventfold.application.facts import fact_of, notification_pages, recorded_facts
 from eventfold.application.projection_stores import DEFAULT_KEEP, snapshot_store
 from eventfold.domain.model import Category
+from eventfold.infra import failpoints
 from eventfold.projections.base import Projection
 from eventfold.projections.registry import load_projection
 from eventfold.projections.snapshots import Skipped, SnapshotInfo
@@ -127,6 +128,8 @@ class Projector:
             state = self.projection.initial()
             applied = self._fold(state, 0, last, generation, 0, progress)
         written = self.snapshots.write(generation, state, last, applied)
+        failpoints.reach("projection.after-snapshot")
+        failpoints.reach("projection.before-switch")
         self.snapshots.switch(generation)
         return self._report("rebuild", generation, 0, last, applied, state, None, written,
                             [], workers, started)  # fmt: skip
@@ -281,6 +284,7 @@ class Projector:
             applied += count
             if generation is not None and applied >= next_snapshot:
                 self.snapshots.write(generation, state, position, applied)
+                failpoints.reach("projection.after-snapshot")
                 next_snapshot = applied + self.snapshot_every
             if progress is not None:
                 progress(position, last)

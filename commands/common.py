@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from eventfold.application.app import Eventfold
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
+DEFAULT_STORE = ".eventfold"
 
 
 class UsageError(Exception):
@@ -24,6 +25,13 @@ class UsageError(Exception):
 def require_store(store: str) -> None:
     if not os.path.isdir(store):
         raise UsageError(f"{store}: no such store (eventfold ingest creates one)")
+
+
+def store_options(args: argparse.Namespace) -> list[str]:
+    """The ``--store``/``--backend`` options of this run, for the commands a report suggests."""
+    options = [] if args.store == DEFAULT_STORE else ["--store", args.store]
+    backend = getattr(args, "backend", None)
+    return options + (["--backend", backend] if backend else [])
 
 
 def open_application(

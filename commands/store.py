@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
 from dataclasses import asdict
@@ -23,6 +24,7 @@ from eventfold.commands.common import (
     open_application,
 )
 from eventfold.reports.check import render_check
+from eventfold.reports.text import command_line, program, shortest_path
 
 
 def check(args: argparse.Namespace, out: Console) -> int:
@@ -86,12 +88,14 @@ def demo(args: argparse.Namespace, out: Console) -> int:
     os.makedirs(directory, exist_ok=True)
     out.print(Panel(Text(f"eventfold demo in {directory}"), expand=False))
 
+    store = os.path.join(directory, "store")
+
     def show(step: Step) -> None:
         out.print(Text(step.title, style="bold"))
         for line in step.lines:
             out.print(Text(f"   {line}"), soft_wrap=True)
         if isinstance(step.result, VerifyReport):
-            out.print(render_verify(step.result))
+            out.print(render_verify(step.result, store_options=["--store", store]))
 
     proved = run_demo(directory, show)
     verdict = (
@@ -99,11 +103,15 @@ def demo(args: argparse.Namespace, out: Console) -> int:
         else "the story did not end as it should: the totals do NOT match"
     )  # fmt: skip
     out.print(Panel(Text(verdict, style="bold green" if proved else "bold red"), expand=False))
-    store = os.path.join(directory, "store")
     out.print(Text("explore it:"))
-    for command in (f"eventfold status --store {store}",
-                    f"eventfold verify --store {store} --source {directory}/events.jsonl --all",
-                    f"eventfold rebuild --store {store} --projection hourly_totals",
-                    f"eventfold check --store {store}"):  # fmt: skip
-        out.print(Text(f"   {command}"), soft_wrap=True)
+    archive = os.path.join(directory, "events.jsonl")
+    for suggested in (("status", "--store", store),
+                      ("verify", "--store", store, "--source", archive, "--all"),
+                      ("rebuild", "--store", store, "--projection", "hourly_totals"),
+                      ("check", "--store", store)):  # fmt: skip
+        out.print(Text(f"   {command_line(*suggested)}"), soft_wrap=True)
+    activate = os.path.join(os.path.dirname(sys.argv[0]), "activate")
+    if program() != "eventfold" and os.path.isfile(activate):
+        out.print(Text(f"   (to type just 'eventfold': . {shlex.quote(shortest_path(activate))})"),
+                  soft_wrap=True)  # fmt: skip
     return EXIT_OK if proved else EXIT_MISMATCH

@@ -13,6 +13,7 @@ from eventfold.commands.common import (
     UsageError,
     emit,
     open_application,
+    store_options,
 )
 
 
@@ -27,7 +28,7 @@ def verify(args: argparse.Namespace, out: Console) -> int:
                             expected_document=args.expected)  # fmt: skip
     finally:
         app.close()
-    rendered = render_verify(report, show_all=args.all)
+    rendered = render_verify(report, show_all=args.all, store_options=store_options(args))
     save_report(rendered, html=args.html, svg=args.svg, title="eventfold verify")
     emit(args, out, report.to_json, lambda: rendered, lambda: verdict(report))
     return EXIT_OK if report.matches else EXIT_MISMATCH
@@ -60,6 +61,6 @@ def reconcile(args: argparse.Namespace, out: Console) -> int:
                                dry_run=args.dry_run, batch=args.batch)  # fmt: skip
     finally:
         app.close()
-    emit(args, out, report.to_json, lambda: render_reconcile(report),
+    emit(args, out, report.to_json, lambda: render_reconcile(report, store_options(args)),
          lambda: verdict(report.after or report.before))  # fmt: skip
     return EXIT_OK if report.matches else EXIT_MISMATCH

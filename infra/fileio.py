@@ -10,6 +10,8 @@ from __future__ import annotations
 import fcntl
 import os
 
+from eventfold.infra import failpoints
+
 pwrite = os.pwrite
 fsync = os.fsync
 
@@ -43,7 +45,9 @@ def atomic_write(path: str, data: bytes | bytearray) -> None:
         fsync(fd)
     finally:
         os.close(fd)
+    failpoints.reach("file.before-rename")
     os.replace(tmp, path)
+    failpoints.reach("file.after-rename")
     fsync_dir(os.path.dirname(path) or ".")
 
 

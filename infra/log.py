@@ -24,7 +24,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
-from eventfold.infra import fileio
+from eventfold.infra import failpoints, fileio
 from eventfold.infra.errors import (
     StoreClosedError,
     StoreCorruptedError,
@@ -466,9 +466,15 @@ class Log:
     def _write_frame(self, frame: bytes, seg: int, off: int) -> None:
         assert self._write_fd is not None
         try:
+            failpoints.reach("log.before-write")
+            if failpoints.due("log.torn-write"):
+                fileio.write_all(self._write_fd, frame[: len(frame) // 2], off)
+                failpoints.die("log.torn-write")
             fileio.write_all(self._write_fd, frame, off)
+            failpoints.reach("log.after-write")
             if self.config.durable:
                 fileio.fsync(self._write_fd)
+            failpoints.reach("log.after-fsync")
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._write_fd, off)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -12,7 +14,7 @@ from eventfold.reports.text import plain
 from eventfold.reports.verify import render_verify, verdict
 
 
-def render_reconcile(report: ReconcileReport) -> Group:
+def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ()) -> Group:
     parts: list[RenderableType] = []
     if report.gaps:
         gaps = Table(title=f"gaps: {len(report.gaps):,} runs of missing events",
@@ -34,7 +36,7 @@ def render_reconcile(report: ReconcileReport) -> Group:
         parts.append(plan)
     final = report.after or report.before
     if not final.matches:
-        parts.append(render_verify(final))
+        parts.append(render_verify(final, store_options=store_options))
     parts.append(_summary(report))
     return Group(*parts)
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
+import shutil
+import sys
+
 from rich.text import Text
 
 
@@ -15,3 +21,33 @@ def visible(value: str) -> str:
 def plain(value: str, style: str = "") -> Text:
     """A Text of untrusted ``value``: never parsed as markup, controls made visible."""
     return Text(visible(value), style=style)
+
+
+def program() -> str:
+    """How to run eventfold again, as this process was started (for commands we suggest).
+
+    ``eventfold`` when that name on ``PATH`` is this program; else the path it was
+    started by (``.venv/bin/eventfold`` under ``make demo``), or ``python -m eventfold``.
+    """
+    started = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if not started or started.endswith(".py"):  # python -m eventfold, or embedded
+        return f"{shlex.quote(shortest_path(sys.executable))} -m eventfold"
+    found = shutil.which("eventfold")
+    with contextlib.suppress(OSError):
+        if found and os.path.samefile(found, started):
+            return "eventfold"
+    return shlex.quote(shortest_path(started))
+
+
+def command_line(*args: str) -> str:
+    """A command line a user can paste: ``program()`` then ``args``, quoted for a shell."""
+    return " ".join([program(), *map(shlex.quote, args)])
+
+
+def shortest_path(path: str) -> str:
+    """``path`` relative to the working directory when it lies below it, else absolute."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute)
+    if relative.startswith(".."):
+        return absolute
+    return relative if os.sep in relative else os.path.join(os.curdir, relative)

@@ -6,6 +6,7 @@ CHANGED) and every delta carries its sign; colour only repeats it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -14,19 +15,22 @@ from rich.table import Table
 from rich.text import Text
 
 from eventfold.application.verify import VerifyReport
-from eventfold.reports.text import plain
+from eventfold.reports.text import command_line, plain
 
 STYLES = {"match": "green", "missing": "red", "extra": "magenta", "changed": "yellow"}
 
 
-def render_verify(report: VerifyReport, *, show_all: bool = False) -> Group:
+def render_verify(
+    report: VerifyReport, *, show_all: bool = False, store_options: Sequence[str] = ()
+) -> Group:
+    """The diff report; ``store_options`` (``--store DIR`` ...) go into the commands it suggests."""
     parts: list[RenderableType] = []
     rows = report.compared if show_all else report.differences
     if rows:
         parts.append(_table(rows, "categories" if show_all else "differing categories"))
     if report.events is not None and not report.matches:
         parts.extend(_event_tables(report))
-    parts.append(_summary(report))
+    parts.append(_summary(report, store_options))
     return Group(*parts)
 
 
@@ -101,7 +105,7 @@ def _event_tables(report: VerifyReport) -> list[RenderableType]:
     return parts
 
 
-def _summary(report: VerifyReport) -> Panel:
+def _summary(report: VerifyReport, store_options: Sequence[str]) -> Panel:
     differing = len(report.differences)
     compared = (
         plain("only a checksum was given: categories cannot be compared "
@@ -125,6 +129,7 @@ def _summary(report: VerifyReport) -> Panel:
                            f"the store, {e.extra_count:,} extra, {e.conflicting_count:,} "
                            "conflicting"))  # fmt: skip
         if e.missing_count:
-            lines.append(plain(f"eventfold reconcile {report.source} replays what is missing"))
+            suggested = command_line("reconcile", report.source, *store_options)
+            lines.append(plain(f"{suggested} replays what is missing"))
     return Panel(Text("\n").join(lines), title="verify", expand=False,
                  border_style="green" if report.matches else "red")  # fmt: skip

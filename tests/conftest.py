@@ -8,9 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from eventfold.application.app import postgres_settings
 from eventfold.infra.filestore import FileStoreFactory
+
+# A test's verdict never depends on the machine's speed: no per-example deadline,
+# and no health check that fails a test for generating data slowly.
+settings.register_profile("eventfold", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("eventfold")
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 
 from eventfold.cli import main
+from processes import HANG
 
 
 def write(path: Path, rows: list[tuple[Any, str, str]]) -> Path:
@@ -164,16 +167,35 @@ def test_quiet_prints_only_the_result(store: Path, archive: Path,
     assert code == 1 and out.startswith("MISMATCH") and out.count("\n") <= 3 and err == ""
 
 
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+def test_the_demo_tells_the_story_and_every_command_it_suggests_runs_as_printed(
+    tmp_path: Path,
+) -> None:
+    """As ``make demo`` runs it: the venv's script by a relative path, the venv not on PATH."""
+    script = Path(sys.executable).with_name("eventfold")
+    assert script.is_file(), "eventfold is not installed beside this interpreter"
+    cwd = script.parent.parent.parent  # where .venv/bin/eventfold is a relative path
+    env = dict(os.environ, COLUMNS="400",  # no panel wraps a suggested command
+               PATH=os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                                    if Path(p).resolve() != script.parent.resolve()))  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "eventfold", "demo", "--dir", str(tmp_path / "demo")],
-        capture_output=True, text=True, check=False, timeout=120,
+        [os.path.relpath(script, cwd), "demo", "--dir", str(tmp_path / "demo")], cwd=cwd,
+        env=env, capture_output=True, text=True, check=False, timeout=HANG,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""
     for text in ("killed after", "resumes", "catch up", "MISMATCH", "replayed", "MATCH",
                  "the totals are proved"):  # fmt: skip
         assert text in done.stdout
-    assert (tmp_path / "demo" / "store" / "projections" / "category_totals").is_dir()
+    explore = done.stdout.split("explore it:\n", 1)[1].splitlines()
+    suggested = [line.strip() for line in explore if not line.strip().startswith("(")]
+    suggested += [m.strip() for m in re.findall(r"│ (.*) replays what is missing", done.stdout)]
+    assert len(suggested) == 5
+    for command in suggested:
+        assert command.startswith(os.path.relpath(script, cwd) + " "), command
+        ran = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True,
+                             text=True, check=False, timeout=HANG)  # fmt: skip
+        assert ran.returncode == 0, f"{command}: {ran.stdout}{ran.stderr}"
+
 
 
 def test_every_command_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from eventfold.infra.errors import StoreLockedError
+from processes import HANG
 from store_child import SETTINGS, commit_states
 from storehelpers import factory_for, new_events, recorder_of
 
@@ -44,7 +45,7 @@ def test_second_writer_process_gets_a_clear_error(store_path: Path) -> None:
         factory.close()
     finally:
         writer.kill()
-        writer.wait()
+        writer.wait(HANG)
 
 
 def test_reader_in_another_process_sees_only_whole_commits(store_path: Path) -> None:
@@ -65,7 +66,7 @@ def test_reader_in_another_process_sees_only_whole_commits(store_path: Path) -> 
             seen_max = max(seen_max, len(ids))
             time.sleep(0.01)
     finally:
-        writer.wait()
+        writer.wait(HANG)
     assert writer.returncode == 0
     assert len(by_commit) == 400
     factory.close()
@@ -79,8 +80,11 @@ def test_subscription_yields_events_committed_by_another_process(
     received: list[bytes] = []
     wanted = sum(len(commit_states(c)) for c in range(3))
 
+    subscribed = threading.Event()
+
     def consume() -> None:
         with recorder.subscribe(gt=None) as subscription:
+            subscribed.set()
             for notification in subscription:
                 received.append(notification.state)
                 if len(received) == wanted:
@@ -88,10 +92,10 @@ def test_subscription_yields_events_committed_by_another_process(
 
     thread = threading.Thread(target=consume)
     thread.start()
-    time.sleep(0.2)
-    writer = start_writer(store_path, 0, 3)
-    writer.wait()
-    thread.join(timeout=10)
-    assert not thread.is_alive()
+    assert subscribed.wait(HANG), "the subscription did not start"
+    writer = start_writer(store_path, 0, 3)  # commits after the subscription began
+    assert writer.wait(HANG) == 0
+    thread.join(HANG)
+    assert not thread.is_alive(), "the subscription did not yield the other process's commits"
     assert received == [s for c in range(3) for s in commit_states(c)]
     factory.close()

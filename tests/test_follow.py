@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
 from eventfold.application.app import open_store
 from eventfold.application.projecting import ProjectionReport, Projector
 from eventfold.projections.builtin import CategoryTotals
+from processes import HANG, eventfold, wait_until
 
 
 def write_events(path: Path, first: int, count: int) -> None:
@@ -23,15 +21,17 @@ def write_events(path: Path, first: int, count: int) -> None:
 
 
 def ingest_in_another_process(source: Path, store: Path) -> None:
-    subprocess.run([sys.executable, "-m", "eventfold", "ingest", str(source), "--store",
-                    str(store), "--batch", "50", "--json"], check=True, capture_output=True)
+    subprocess.run(eventfold("ingest", str(source), "--store", str(store), "--batch", "50",
+                             "--json"), check=True, capture_output=True, timeout=HANG)  # fmt: skip
 
 
-def wait_for(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+def applied_in_newest_snapshot(store: Path) -> int:
+    """Events applied in the newest snapshot of category_totals (0 before the first)."""
+    snapshots = sorted((store / "projections" / "category_totals").glob("gen-*/snap-*.json"))
+    try:
+        return int(json.loads(snapshots[-1].read_bytes())["events_applied"]) if snapshots else 0
+    except (OSError, ValueError):  # pruned between the listing and the read: look again
+        return 0
 
 
 def test_follow_sees_events_ingested_by_another_process(tmp_path: Path) -> None:
@@ -49,11 +49,13 @@ def test_follow_sees_events_ingested_by_another_process(tmp_path: Path) -> None:
     try:
         write_events(source, 100, 400)
         ingest_in_another_process(source, store)
-        wait_for(lambda: bool(seen) and sum(
-            e["count"] for e in seen[-1].canonical["categories"].values()) == 500)  # fmt: skip
+        wait_until(lambda: bool(seen) and sum(
+            e["count"] for e in seen[-1].canonical["categories"].values()) == 500,
+            "follow to apply the 400 events ingested by another process")  # fmt: skip
     finally:
         stop.set()
-        follower.join(10)
+        follower.join(HANG)
+    assert not follower.is_alive()
     report = result[0]
     rebuilt = Projector(app, str(store), CategoryTotals()).rebuild()
     assert report.checksum == rebuilt.checksum
@@ -67,15 +69,17 @@ def test_follow_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     write_events(source, 0, 10)
     ingest_in_another_process(source, store)
     follower = subprocess.Popen(
-        [sys.executable, "-m", "eventfold", "follow", "--store", str(store), "--json"],
+        eventfold("follow", "--store", str(store), "--snapshot-every", "1", "--json"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         write_events(source, 10, 90)
         ingest_in_another_process(source, store)
-        time.sleep(1.5)
+        # A snapshot after every applied event: the newest says how far follow has got.
+        wait_until(lambda: applied_in_newest_snapshot(store) == 100 or follower.poll() is not None,
+                   "follow to apply the 90 events ingested by another process")  # fmt: skip
         follower.send_signal(signal.SIGINT)
-        out, err = follower.communicate(timeout=20)
+        out, err = follower.communicate(timeout=HANG)
     finally:
         follower.kill()
     assert follower.returncode == 0, err

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ingesthelpers import aggregate_totals, reference_totals, store_totals
 
 from eventfold.application.app import Eventfold, open_store
 from eventfold.application.ingest import Ingestor, SourceRewrittenError
 from eventfold.application.sample import SampleRates, write_sample
 from eventfold.domain.model import Category, Source
 from eventfold.infra.dedup import IndexBusyError
+from ingesthelpers import aggregate_totals, reference_totals, store_totals
 
 
 @pytest.fixture

@@ -1,44 +1,57 @@
 """Kill -9 during ingest, again and again: never a lost event, never one counted twice.
 
-After every kill the store must hold exactly the events of the source prefix
-it says it has ingested (``Source.position``), by an independent reference;
-at the end, the totals of the whole source. ``EVENTFOLD_INGEST_KILLS`` sets
-how many kills land mid-run (default 20).
+Each run of ``eventfold ingest`` kills itself at a failpoint (``processes``):
+at start-up, before a batch's commit, before, in the middle of, or after the
+commit's write, or after the commit. After every kill the store must hold
+exactly the events of the source prefix it says it has ingested
+(``Source.position``), by an independent reference; at the end, the totals
+of the whole source. ``EVENTFOLD_INGEST_KILLS`` sets the number of kills
+(default 20).
 """
 
 from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from ingesthelpers import reference_totals, store_totals
+from eventsourcing.application import AggregateNotFoundError
 
 from eventfold.application.app import open_store
 from eventfold.application.sample import SampleRates, write_sample
 from eventfold.domain.model import Source
+from ingesthelpers import reference_totals, store_totals
+from processes import HANG, armed, assert_killed_at, eventfold
 
 KILLS = int(os.environ.get("EVENTFOLD_INGEST_KILLS", "20"))
+BATCH = 5
+# Each point is passed at least once per batch (``ingest.started`` once per run).
+POINTS = ("ingest.started", "ingest.before-commit", "log.before-write", "log.torn-write",
+          "log.after-write", "ingest.after-commit")  # fmt: skip
 
 
-def start_ingest(source: Path, store: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "eventfold", "ingest", str(source), "--store", str(store),
-         "--batch", "5", "--json"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+def ingest(
+    source: Path, store: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        eventfold("ingest", str(source), "--store", str(store), "--batch", str(BATCH), "--json"),
+        env=env, capture_output=True, text=True, timeout=HANG, check=False,
+    )  # fmt: skip
 
 
 def ingested_prefix(store: Path, source: Path) -> int:
+    """How far the store says the source is ingested; checks the store holds exactly that."""
     app = open_store(str(store))
     try:
-        source_state: Source = app.repository.get(Source.create_id(str(source.resolve())))
-        position = source_state.position
+        try:
+            source_state: Source = app.repository.get(Source.create_id(str(source.resolve())))
+        except AggregateNotFoundError:  # killed before the first commit: nothing yet
+            position = 0
+        else:
+            position = source_state.position
         prefix = store.parent / "prefix.jsonl"
         prefix.write_bytes(source.read_bytes()[:position])
         assert store_totals(app) == reference_totals(prefix), f"at byte {position}"
@@ -53,27 +66,26 @@ def test_kill_9_during_ingest_loses_nothing_and_counts_nothing_twice(tmp_path: P
     rates = SampleRates(duplicates=0.05, conflicts=0.02, invalid=0.02, out_of_order=0.3)
     with source.open("wb") as f:
         write_sample(f, 20_000, rates=rates, seed=11)
+    data = source.read_bytes()
     rng = random.Random(3)
-    kills, positions, delay = 0, [0], 1.0
-    while kills < KILLS:
-        child = start_ingest(source, store)
-        time.sleep(delay * rng.uniform(0.2, 1.0))  # start-up, digest, or mid-commit
-        if child.poll() is not None:  # it finished: start over in a new store
-            assert child.returncode == 0, child.stderr.read() if child.stderr else ""
-            delay *= 0.7
-            ingested_prefix(store, source)
-            store = tmp_path / f"store-{kills}"
-            positions = [0]
-            continue
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        kills += 1
+    landed, positions, stores = 0, [0], 1
+    for kill in range(KILLS):
+        batches_left = data.count(b"\n", positions[-1]) // BATCH
+        if batches_left < 2:  # too little left to kill in: go on in a new store
+            store, positions, stores = tmp_path / f"store-{stores}", [0], stores + 1
+            batches_left = data.count(b"\n") // BATCH
+        point = POINTS[kill % len(POINTS)]
+        count = 1 if point == "ingest.started" else rng.randint(1, min(batches_left - 1, 400))
+        done = ingest(source, store, armed(point, count))
+        assert_killed_at(done, point, count)
+        landed += 1
         positions.append(ingested_prefix(store, source))
-        print(f"kill {kills}: ingested {positions[-1]} bytes", file=sys.stderr)
+        print(f"kill {kill + 1} at {point}@{count}: ingested {positions[-1]} bytes",
+              file=sys.stderr)  # fmt: skip
         assert positions[-1] >= positions[-2]
-    final = start_ingest(source, store)
-    _, err = final.communicate(timeout=300)
-    assert final.returncode == 0, err.decode()
+    assert landed == KILLS  # every kill landed mid-run, by construction
+    final = ingest(source, store)
+    assert final.returncode == 0, final.stderr
     assert ingested_prefix(store, source) == source.stat().st_size
     app = open_store(str(store))
     try:

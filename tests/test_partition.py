@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ingesthelpers import reference_totals, store_totals
 
 from eventfold.application.app import open_store
 from eventfold.application.ingest import Ingestor
 from eventfold.application.partition import Partition, partition_of
 from eventfold.application.sample import SampleRates, write_sample
+from ingesthelpers import reference_totals, store_totals
 
 RATES = SampleRates(duplicates=0.04, conflicts=0.03, invalid=0.03, out_of_order=0.3)
 

@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ingesthelpers import reference_totals, store_totals
 
-from eventfold.application.app import Eventfold, open_app
+from eventfold.application.app import open_app
 from eventfold.application.projecting import ProjectionBusyError, ProjectionReport, Projector
 from eventfold.application.sample import SampleRates, write_sample
 from eventfold.cli import main
 from eventfold.projections.builtin import CategoryTotals
 from eventfold.projections.pgsnapshots import PostgresSnapshotStore
+from ingesthelpers import reference_totals, store_totals
+from processes import HANG, armed, assert_killed_at, eventfold, run_until_failpoint, wait_until
 
 # No conflicts: a conflict straddling the gap is a real difference that reconcile keeps.
 RATES = SampleRates(duplicates=0.03, invalid=0.02, out_of_order=0.2)
@@ -46,27 +44,12 @@ def sources(tmp_path: Path, lines: int) -> tuple[Path, Path]:
     return full, partial
 
 
-def kill_once_past(app: Eventfold, child: subprocess.Popen[bytes], count: int, what: str) -> None:
-    """SIGKILL ``child`` once the store holds ``count`` notifications (it must still run)."""
-    deadline = time.monotonic() + 60
-    while (app.recorder.max_notification_id() or 0) < count and child.poll() is None:
-        assert time.monotonic() < deadline, f"{what} made no progress"
-        time.sleep(0.01)
-    assert child.poll() is None, f"{what} finished before it could be killed"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-
-
 def ingest_with_a_kill(source: Path, store: Path) -> None:
-    """Start ``eventfold ingest``, SIGKILL it once it has committed, run it again to the end."""
+    """Run ``eventfold ingest`` until it kills itself after its 40th commit, then to the end."""
+    run_until_failpoint(eventfold("ingest", str(source), "--store", str(store), "--batch", "5",
+                                  "--json"), "ingest.after-commit", 40)  # fmt: skip
     app = open_app(str(store))
     try:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "eventfold", "ingest", str(source), "--store", str(store),
-             "--batch", "5", "--json"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        kill_once_past(app, child, 200, "ingest")
         assert (app.recorder.max_notification_id() or 0) > 0
     finally:
         app.close()
@@ -175,21 +158,23 @@ def test_two_partitioned_ingests_in_parallel_give_the_reference_totals(
         write_sample(f, 6000, rates=SampleRates(duplicates=0.03, conflicts=0.02, invalid=0.02,
                                                 out_of_order=0.2), seed=9)  # fmt: skip
 
-    def start(k: int) -> subprocess.Popen[bytes]:
+    def start(k: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "eventfold", "ingest", str(source), "--partition", f"{k}/2",
-             "--store", str(tmp_path / f"machine-{k}"), "--batch", "10", "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            eventfold("ingest", str(source), "--partition", f"{k}/2", "--store",
+                      str(tmp_path / f"machine-{k}"), "--batch", "10", "--json"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
 
     app = open_app(str(tmp_path / "machine-1"))
     try:
-        first, second = start(1), start(2)
-        kill_once_past(app, first, 300, "partition 1")
+        first, second = start(1, armed("ingest.after-commit", 30)), start(2)
+        out, err = first.communicate(timeout=HANG)  # partition 1 dies after 30 commits
+        assert_killed_at(subprocess.CompletedProcess(first.args, first.returncode, out, err),
+                         "ingest.after-commit", 30)  # fmt: skip
         rerun = start(1)
-        outputs = [p.communicate(timeout=300) for p in (rerun, second)]
+        outputs = [p.communicate(timeout=HANG) for p in (rerun, second)]
         for p, (_, err) in zip((rerun, second), outputs, strict=True):
-            assert p.returncode == 0, err.decode()
+            assert p.returncode == 0, err
         reports = [json.loads(out) for out, _ in outputs]
         assert [r["partition"] for r in reports] == ["1/2", "2/2"]
         assert store_totals(app) == reference_totals(source)
@@ -220,16 +205,9 @@ def test_migrate_file_to_postgres_and_back_round_trips_and_resumes(
                     "--backend", "file")  # fmt: skip
 
     # file -> postgres, killed part way, then resumed.
-    pg_app = open_app(str(tmp_path / "pg-local"))
-    try:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "eventfold", "migrate", "--from", "file", "--to", "postgres",
-             "--store", str(files), "--to-store", str(tmp_path / "pg-local"), "--json"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        kill_once_past(pg_app, child, 500, "migrate")
-    finally:
-        pg_app.close()
+    run_until_failpoint(eventfold("migrate", "--from", "file", "--to", "postgres", "--store",
+                                  str(files), "--to-store", str(tmp_path / "pg-local"), "--json"),
+                        "migrate.after-commit", 2)  # fmt: skip
     code, there = run(capsys, "migrate", "--from", "file", "--to", "postgres", "--store",
                       str(files), "--to-store", str(tmp_path / "pg-local"))  # fmt: skip
     assert (code, there["status"]) == (0, "match")
@@ -291,15 +269,15 @@ def test_follow_on_postgres_sees_another_processs_commits(
     try:
         with source.open("ab") as f:
             write_sample(f, 300, seed=4, first_id=1000)
-        subprocess.run([sys.executable, "-m", "eventfold", "ingest", str(source), "--store",
-                        str(local), "--batch", "50"], check=True, capture_output=True)  # fmt: skip
-        deadline = time.monotonic() + 30
-        while not seen or sum(c["count"] for c in seen[-1].canonical["categories"].values()) < 400:
-            assert time.monotonic() < deadline, "follow did not see the new events"
-            time.sleep(0.05)
+        subprocess.run(eventfold("ingest", str(source), "--store", str(local), "--batch", "50"),
+                       check=True, capture_output=True, timeout=HANG)  # fmt: skip
+        wait_until(lambda: seen and sum(
+            c["count"] for c in seen[-1].canonical["categories"].values()) >= 400,
+            "follow to see the events another process ingested")  # fmt: skip
     finally:
         stop.set()
-        follower.join(10)
+        follower.join(HANG)
+    assert not follower.is_alive()
     try:
         assert result[0].checksum == Projector(app, str(local), CategoryTotals()).rebuild().checksum
     finally:

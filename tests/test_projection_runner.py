@@ -13,6 +13,7 @@ from eventfold.application.ingest import Ingestor
 from eventfold.application.projecting import Projector
 from eventfold.application.runner import fold_view, library_projection
 from eventfold.projections.builtin import CategoryTotals, HourlyTotals
+from processes import HANG
 
 
 def test_library_runner_folds_like_the_projector(tmp_path: Path) -> None:
@@ -36,7 +37,7 @@ def test_library_runner_folds_like_the_projector(tmp_path: Path) -> None:
             view_class=fold_view(projection_class),
             env=env,
         ) as runner:
-            runner.wait(last, timeout=20)
+            runner.wait(last, timeout=HANG)
             view = runner.projection.view
             assert view.projection.checksum(view.state) == expected.checksum
     app.close()

@@ -275,12 +275,9 @@ def test_a_user_projection_of_other_event_types(app: Eventfold, store: Path,
 def test_kill_9_mid_rebuild_keeps_the_previous_generation(app: Eventfold, store: Path,
                                                           tmp_path: Path) -> None:
     import random
-    import signal
-    import subprocess
-    import sys
-    import time
 
     from eventfold.application.sample import write_sample
+    from processes import eventfold, run_until_failpoint  # here: workers import this module
 
     source = tmp_path / "s.jsonl"
     with source.open("wb") as f:
@@ -290,24 +287,26 @@ def test_kill_9_mid_rebuild_keeps_the_previous_generation(app: Eventfold, store:
     before = Projector(app, str(store), CategoryTotals()).rebuild()
     projection_dir = store / "projections" / "category_totals"
     rng, interrupted = random.Random(5), 0
-    for _ in range(8):
-        child = subprocess.Popen(
-            [sys.executable, "-m", "eventfold", "rebuild", "--store", str(store),
-             "--snapshot-every", "2000", "--json"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        time.sleep(rng.uniform(0.3, 0.7))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+    # Snapshots every 2,000 events of 57,000: a rebuild passes "after-snapshot" more than
+    # 4 times (a page holds at most 8,000 events), then "before-switch" once.
+    kills = [("projection.after-snapshot", rng.randint(1, 4)) for _ in range(6)]
+    kills += [("projection.after-snapshot", 1), ("projection.before-switch", 1)]
+    for point, count in kills:
+        rebuild = eventfold("rebuild", "--store", str(store), "--snapshot-every", "2000",
+                            "--workers", "1", "--json")  # fmt: skip
+        run_until_failpoint(rebuild, point, count)
         current = (projection_dir / "CURRENT").read_text().strip()
         generations = [p.name for p in projection_dir.iterdir() if p.name.startswith("gen-")]
-        if current == before.generation and len(generations) > 1:
-            interrupted += 1  # killed mid-rebuild: the old generation is still in use
-            report = Projector(app, str(store), CategoryTotals()).catchup()
-            assert report.checksum == before.checksum and report.events_applied == 0
-        else:  # the rebuild finished first: it switched, and its result is the same
-            before = Projector(app, str(store), CategoryTotals()).catchup()
-    assert interrupted >= 1
+        assert current == before.generation, f"killed at {point}@{count}, yet it switched"
+        assert len(generations) == 2, generations  # the abandoned one beside the current one
+        interrupted += 1
+        report = Projector(app, str(store), CategoryTotals()).catchup()
+        assert report.checksum == before.checksum and report.events_applied == 0
+    assert interrupted == len(kills)  # every kill landed mid-rebuild, by construction
+    after = Projector(app, str(store), CategoryTotals()).rebuild()
+    assert after.checksum == before.checksum and after.generation != before.generation
+    assert [p.name for p in projection_dir.iterdir() if p.name.startswith("gen-")] == [
+        after.generation]
 
 
 def test_a_busy_projection_is_not_written_twice(app: Eventfold, store: Path,

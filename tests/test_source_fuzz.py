@@ -10,12 +10,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingesthelpers import store_totals
 
 from eventfold.application.app import open_store
 from eventfold.application.ingest import Ingestor
 from eventfold.application.reference import expected_from_source
 from eventfold.infra.source import SourceEvent, parse_event
+from ingesthelpers import store_totals
 
 ids = st.one_of(st.text(max_size=3), st.integers(-5, 5), st.booleans(), st.none(),
                 st.floats(allow_nan=False, allow_infinity=False))  # fmt: skip

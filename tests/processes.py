@@ -1,0 +1,64 @@
+"""Helpers for tests that run, kill and wait for processes, independent of the machine's speed.
+
+A test never kills after a wall-clock guess: it arms a failpoint
+(``eventfold.infra.failpoints``) so that the child kills itself at a point the
+test names, and checks that it did. A test never asserts after a sleep: it
+waits for a condition it can observe. Deadlines (``HANG``) only turn a hang
+into a failure; they are long enough for a slow, loaded machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+HANG = 600.0  # seconds before a wait is taken for a hang
+
+
+def eventfold(*args: str) -> list[str]:
+    """The command line of ``eventfold ARGS`` in this interpreter."""
+    return [sys.executable, "-m", "eventfold", *args]
+
+
+def armed(point: str, count: int = 1, env: dict[str, str] | None = None) -> dict[str, str]:
+    """An environment in which the process dies at the ``count``-th pass through ``point``."""
+    return (dict(os.environ) if env is None else env) | {"EVENTFOLD_FAILPOINT": f"{point}@{count}"}
+
+
+def run_until_failpoint(
+    args: Sequence[str], point: str, count: int = 1, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` armed at ``point``; fail unless the child died there (SIGKILL, announced)."""
+    done = subprocess.run(
+        args, env=armed(point, count), capture_output=True, text=True, timeout=HANG,
+        check=False, **kwargs,
+    )  # fmt: skip
+    assert_killed_at(done, point, count)
+    return done
+
+
+def killed_at(done: subprocess.CompletedProcess[str], point: str, count: int = 1) -> bool:
+    """Whether the process ended by SIGKILL at ``point`` (its own announcement says so)."""
+    announced = f"eventfold: failpoint {point}@{count} reached" in (done.stderr or "")
+    return done.returncode == -signal.SIGKILL and announced
+
+
+def assert_killed_at(done: subprocess.CompletedProcess[str], point: str, count: int = 1) -> None:
+    assert killed_at(done, point, count), (
+        f"expected a kill at failpoint {point}@{count}, but the process exited with "
+        f"{done.returncode}: {(done.stderr or '').strip()[-2000:]}"
+    )
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = HANG) -> Any:
+    """Poll ``condition`` until it is truthy; return its value. Fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.02)
+    return value
