@@ -17,6 +17,7 @@ from rich.text import Text
 
 from eventfold import __version__
 from eventfold.commands.common import DEFAULT_STORE, EXIT_DAMAGED, EXIT_USAGE, UsageError
+from eventfold.infra.lines import MAX_LINE_BYTES
 
 if TYPE_CHECKING:
     from eventfold.application.partition import Partition
@@ -55,6 +56,15 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quiet", action="store_true", default=argparse.SUPPRESS,
         help="print only errors and the result (no progress, no warnings)",
+    )  # fmt: skip
+
+
+def _max_line_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-line-bytes", type=_positive_int, default=MAX_LINE_BYTES, metavar="N",
+        help=f"a source line longer than N bytes is invalid, quarantined by its offset and "
+        f"length without being held in memory (default {MAX_LINE_BYTES:,}; give verify "
+        "and reconcile the value ingest had)",
     )  # fmt: skip
 
 
@@ -161,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="aggregate snapshot every N events (default 10000, or "
         "$EVENTFOLD_SNAPSHOT_INTERVAL)",
     )
+    _max_line_option(ingest)
     _output_options(ingest)
 
     rebuild = commands.add_parser(
@@ -252,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--all", action="store_true", help="list matching categories too")
     verify.add_argument("--html", metavar="FILE", help="also save the report as HTML")
     verify.add_argument("--svg", metavar="FILE", help="also save the report as SVG")
+    _max_line_option(verify)
     _output_options(verify)
 
     reconcile = commands.add_parser(
@@ -273,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="show what would be replayed; write nothing")
     reconcile.add_argument("--batch", type=_positive_int, default=1000, metavar="N",
                            help="events per atomic commit while replaying (default 1000)")
+    _max_line_option(reconcile)
     _output_options(reconcile)
 
     status = commands.add_parser(
@@ -379,6 +392,7 @@ def _classify(error: Exception) -> tuple[int, str]:
     from eventsourcing.persistence import OperationalError
 
     from eventfold.application.app import BackendError
+    from eventfold.application.batches import ReaderError
     from eventfold.application.ingest import SourceError
     from eventfold.application.migrate import MigrateTargetError
     from eventfold.application.projecting import ProjectionBusyError
@@ -393,6 +407,8 @@ def _classify(error: Exception) -> tuple[int, str]:
         return EXIT_USAGE, "store busy"
     if isinstance(error, SourceError):
         return EXIT_USAGE, "unusable source"
+    if isinstance(error, ReaderError):
+        return EXIT_USAGE, "read failed"
     if isinstance(error, (UnknownProjectionError, ExpectedUnusableError, MigrateTargetError)):
         return EXIT_USAGE, "error"
     if isinstance(error, (UsageError, FileNotFoundError, NotADirectoryError, BackendError)):

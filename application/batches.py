@@ -15,6 +15,7 @@ import io
 import marshal
 import os
 import queue
+import signal
 import struct
 import subprocess
 import sys
@@ -30,13 +31,8 @@ from eventfold.application.codec import RecordedCodec
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
 from eventfold.infra.dedup import id_key
-from eventfold.infra.source import (
-    SourceEvent,
-    is_blank,
-    is_whole_object,
-    line_blocks,
-    parse_event,
-)
+from eventfold.infra.lines import MAX_LINE_BYTES, Block, OverlongLine, line_blocks
+from eventfold.infra.source import SourceEvent, is_blank, is_whole_object, parse_event
 
 FRAME = struct.Struct("<Q")
 PIPE_BYTES = 1 << 20
@@ -110,6 +106,13 @@ class ParsedBatch:
         )  # fmt: skip
 
 
+class ReaderError(Exception):
+    """The source could not be read to its end (a read failed, or the reader process died).
+
+    What was committed before stands; ingest resumes from there when run again.
+    """
+
+
 def read_batches(
     stream: BinaryIO,
     position: int,
@@ -119,15 +122,35 @@ def read_batches(
     source: str,
     *,
     growing: bool,
+    max_line: int = MAX_LINE_BYTES,
+    continued: bool = False,
 ) -> Iterator[ParsedBatch]:
     """Batches of ``size`` non-blank lines read from ``position`` (after ``line``).
 
     With ``growing`` (a file), an unterminated last line that is not yet a
     whole JSON object is left pending; on a stream it is an ordinary line.
+    ``continued``: ``position`` is inside line ``line`` (its first part was an
+    unterminated last line, taken whole earlier), so what comes first belongs
+    to that physical line. A line over ``max_line`` bytes is invalid, and
+    quarantined by its offset, length and first bytes.
     """
     batch = _new_batch(codec, source, position, line)
-    number, end, state = line, position, codec.state
-    for lines, terminated in line_blocks(stream):
+    number, end, state = line - continued, position, codec.state
+    for lines, terminated in _blocks(stream, max_line, source, position):
+        if isinstance(lines, OverlongLine):
+            number += 1
+            offset, end = end, end + lines.length + terminated
+            if not terminated and growing:
+                batch.pending = (number, offset, lines.length)
+                break
+            batch.read += 1
+            text = lines.head.decode("utf-8", errors="backslashreplace") + "…"
+            batch.invalid.append((number, offset, lines.reason(max_line), text))
+            batch.position, batch.line = end, number
+            if batch.read >= size:
+                yield batch
+                batch = _new_batch(codec, source, end, number)
+            continue
         for raw in lines:
             number += 1
             offset, end = end, end + len(raw) + terminated
@@ -153,6 +176,33 @@ def read_batches(
     yield batch
 
 
+def _blocks(stream: BinaryIO, max_line: int, source: str, position: int) -> Iterator[Block]:
+    """``line_blocks``, with a failed read named (file and byte offset) as a ``ReaderError``."""
+    blocks = line_blocks(stream, max_line)
+    while True:
+        try:
+            block = next(blocks)
+        except StopIteration:
+            return
+        except OSError as e:
+            where = _tell(stream, position)
+            msg = f"{source}: reading failed near byte offset {where:,}: {e.strerror or e}"
+            raise ReaderError(msg) from None
+        yield block
+
+
+def _tell(stream: BinaryIO, default: int) -> int:
+    try:
+        return stream.tell()
+    except OSError:
+        return default
+
+
+def ends_inside_a_line(fd: int, position: int) -> bool:
+    """Whether byte ``position`` of a file follows an unterminated line (one taken whole)."""
+    return position > 0 and os.pread(fd, 1, position - 1) != b"\n"
+
+
 def _new_batch(codec: RecordedCodec, source: str, position: int, line: int) -> ParsedBatch:
     timestamp = Category.Recorded.create_timestamp()
     codec.prepare(timestamp, source)
@@ -160,25 +210,33 @@ def _new_batch(codec: RecordedCodec, source: str, position: int, line: int) -> P
 
 
 # -- a reader process ----------------------------------------------------------
+#
+# The child writes frames ``length:u64 batch`` and, after the last batch, the end
+# frame ``END:u64 batches:u64``. Only that end frame, with the right count, ends
+# the source: a child that dies, fails, or is cut short mid-frame fails the run.
+
+END = (1 << 64) - 1
 
 
 def piped_batches(
-    fd: int, position: int, line: int, size: int, source: str
-) -> Iterator[ParsedBatch]:
+    fd: int, position: int, line: int, size: int, source: str, *,
+    max_line: int = MAX_LINE_BYTES, continued: bool = False,
+) -> Iterator[ParsedBatch]:  # fmt: skip
     """``read_batches`` of an open file, mostly in a child process (plain JSON state only).
 
     The child starts at once, where a batch ends about a quarter of the way in
     (at most ``HEAD_BYTES``), while this process reads the lines before it (so
     the child's start-up costs no time and it gets ahead). The child reads the
-    same open file (``fd``), so a rename cannot swap it.
+    same open file (``fd``), so a rename cannot swap it. ``ReaderError`` when
+    the child ends any way but by its end-of-input frame.
     """
     left = os.fstat(fd).st_size - position
     head = os.pread(fd, min(HEAD_BYTES, left // 4), position)
-    cut, lines = _whole_batches(head, size)
+    cut, lines = _whole_batches(head, size, max_line, continued)
     boundary, boundary_line = position + cut, line + lines
     child = subprocess.Popen(
         [sys.executable, "-m", "eventfold.application.batches", str(fd), str(boundary),
-         str(boundary_line), str(size), source],
+         str(boundary_line), str(size), str(max_line), source],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         pass_fds=(fd,),
     )  # fmt: skip
@@ -189,28 +247,45 @@ def piped_batches(
     try:
         if cut:
             yield from read_batches(io.BytesIO(head[:cut]), position, line, size,
-                                    RecordedCodec.plain(), source, growing=True)  # fmt: skip
+                                    RecordedCodec.plain(), source, growing=True,
+                                    max_line=max_line, continued=continued)  # fmt: skip
         for frame in ahead:
             yield ParsedBatch.from_bytes(frame)
     finally:
         ahead.stop()
-        child.kill()
+        if ahead.problem is not None:  # it failed, or this side stopped early
+            child.kill()
         _, err = child.communicate()
-    if child.returncode not in (0, -9):
-        msg = f"{source}: the reader process failed: {err.decode(errors='replace').strip()}"
-        raise OSError(msg)
+    if ahead.problem is not None:
+        reason = ahead.problem
+        if child.returncode:
+            reason = f"{_ending(child.returncode)}; {reason}"
+        last = err.decode(errors="replace").strip().splitlines()
+        detail = f" ({last[-1]})" if last else ""
+        msg = (f"{source}: the reader process stopped before the end of the source: {reason}"
+               f"{detail}; what was committed stands, and ingest resumes there when run "
+               "again")  # fmt: skip
+        raise ReaderError(msg)
 
 
-def _whole_batches(head: bytes, size: int) -> tuple[int, int]:
+def _ending(returncode: int) -> str:
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-returncode).name}"
+        return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+def _whole_batches(head: bytes, size: int, max_line: int, continued: bool) -> tuple[int, int]:
     """Bytes and lines of ``head`` that make whole batches of ``size`` non-blank lines.
 
     Ending the head where ``read_batches`` ends a batch keeps commits the same
     whichever process reads which part.
     """
     cut = lines = count = offset = 0
-    for number, raw in enumerate(head.split(b"\n")[:-1], 1):  # terminated lines only
+    for number, raw in enumerate(head.split(b"\n")[:-1], 1 - continued):  # terminated only
         offset += len(raw) + 1
-        if not is_blank(raw):
+        if len(raw) > max_line or not is_blank(raw):
             count += 1
             if count % size == 0:
                 cut, lines = offset, number
@@ -221,7 +296,8 @@ class _ReadAhead:
     """The child's frames, read by a thread while the writer works (``limit`` bytes held).
 
     Without it the child stalls on a full pipe whenever the writer pauses (an
-    index flush), and the writer later waits for the child.
+    index flush), and the writer later waits for the child. Iteration ends at
+    the child's end frame, or early with ``problem`` saying what went wrong.
     """
 
     def __init__(self, stream: IO[bytes], limit: int) -> None:
@@ -230,21 +306,39 @@ class _ReadAhead:
         self._room = threading.Condition()
         self._held = 0
         self._stopped = False
+        self.problem: str | None = "it sent no end of input"
         self._thread = threading.Thread(target=self._drain, name="eventfold-read-ahead",
                                         daemon=True)  # fmt: skip
         self._thread.start()
 
     def _drain(self) -> None:
+        sent = 0
         try:
             while header := self._stream.read(FRAME.size):
+                if len(header) < FRAME.size:
+                    self.problem = "its output was cut short inside a frame"
+                    return
                 (length,) = FRAME.unpack(header)
+                if length == END:
+                    count = self._stream.read(FRAME.size)
+                    if len(count) < FRAME.size or FRAME.unpack(count)[0] != sent:
+                        self.problem = "its end of input does not match the batches it sent"
+                    else:
+                        self.problem = None
+                    return
                 frame = self._stream.read(length)
+                if len(frame) < length:
+                    self.problem = "its output was cut short inside a frame"
+                    return
+                sent += 1
                 with self._room:
                     self._room.wait_for(lambda: self._held < self._limit or self._stopped)
                     if self._stopped:
                         return
                     self._held += len(frame)
                 self._frames.put(frame)
+        except Exception as e:  # a failed read of the pipe is a failed run, never an end
+            self.problem = f"reading its output failed ({type(e).__name__}: {e})"
         finally:
             self._frames.put(None)
 
@@ -254,6 +348,7 @@ class _ReadAhead:
                 self._held -= len(frame)
                 self._room.notify()
             yield frame
+        self._thread.join()
 
     def stop(self) -> None:
         with self._room:
@@ -262,17 +357,21 @@ class _ReadAhead:
 
 
 def _serve(argv: list[str]) -> None:
-    fd, position, line, size, source = argv
+    fd, position, line, size, max_line, source = argv
     out = sys.stdout.buffer
+    sent = 0
     with open(int(fd), "rb") as stream:
         stream.seek(int(position))
         codec = RecordedCodec.plain()
         for batch in read_batches(stream, int(position), int(line), int(size), codec, source,
-                                  growing=True):
+                                  growing=True, max_line=int(max_line)):  # fmt: skip
             data = batch.to_bytes()
             out.write(FRAME.pack(len(data)) + data)
             out.flush()
+            sent += 1
             failpoints.reach("reader.after-batch")
+    out.write(FRAME.pack(END) + FRAME.pack(sent))
+    out.flush()
 
 
 if __name__ == "__main__":
@@ -280,3 +379,9 @@ if __name__ == "__main__":
         _serve(sys.argv[1:])
     except BrokenPipeError:  # the writer stopped reading: it is done or gone
         os._exit(0)
+    except ReaderError as e:  # one short line for the writer to show
+        sys.stderr.write(f"{str(e)[:1000]}\n")
+        sys.exit(1)
+    except Exception as e:
+        sys.stderr.write(f"{type(e).__name__}: {str(e)[:1000]}\n")
+        sys.exit(1)

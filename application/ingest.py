@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from hashlib import blake2b
@@ -27,7 +26,12 @@ from uuid import uuid4
 from eventsourcing.persistence import StoredEvent, Tracking
 
 from eventfold.application.app import Eventfold
-from eventfold.application.batches import ParsedBatch, piped_batches, read_batches
+from eventfold.application.batches import (
+    ParsedBatch,
+    ends_inside_a_line,
+    piped_batches,
+    read_batches,
+)
 from eventfold.application.codec import RecordedCodec
 from eventfold.application.deciding import ELSEWHERE, Commit, Decider, Run
 from eventfold.application.partition import Partition
@@ -41,17 +45,15 @@ from eventfold.domain.model import Category, Source
 from eventfold.infra import failpoints
 from eventfold.infra.dedup import DedupIndex, id_key
 from eventfold.infra.filestore import FileProcessRecorder
+from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.logformat import EventColumns
 from eventfold.infra.source import parse_event
+from eventfold.infra.sourcefile import SourceError, open_source
 
 Progress = Callable[[int, int | None], None]
 DIGEST_CHUNK = 1 << 20
 READER_PROCESS_BYTES = 1 << 20  # a file with more left to read gets a reader process
 EXPECTED_LINE_BYTES = 80  # to size the dedup filter for a file before reading it
-
-
-class SourceError(Exception):
-    """The source cannot be read or used as asked (exit code 2)."""
 
 
 class SourceRewrittenError(SourceError):
@@ -91,12 +93,14 @@ class Ingestor:
         lock_timeout: float = 5.0,
         reader_process: bool | None = None,
         partition: Partition | None = None,
+        max_line: int = MAX_LINE_BYTES,
     ) -> None:
         if batch < 1:
             msg = f"batch must be at least 1, not {batch}"
             raise ValueError(msg)
         self.app = app
         self.batch_size = batch
+        self.max_line = max_line
         self.state_dir = state_dir
         self.reader_process = reader_process
         self.codec = RecordedCodec(app.mapper)
@@ -122,23 +126,15 @@ class Ingestor:
                    "old content would stand; rescan without partitions")  # fmt: skip
             raise SourceError(msg)
         suffix = "" if self.partition is None else self.partition.source_suffix
-        if path == "-":
-            return self._run(sys.stdin.buffer, "-", f"stdin:{uuid4()}{suffix}", None, started,
-                             rescan=False, progress=progress)  # fmt: skip
-        try:
-            stream = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError as e:
-            msg = f"{path}: cannot read the source ({e.strerror or e})"
-            raise SourceError(msg) from None
-        try:
-            if not os.path.isfile(path):
-                msg = f"{path}: not a regular file"
-                raise SourceError(msg)
-            real = os.path.realpath(path)
-            return self._run(stream, real, real + suffix, stream.fileno(), started,
-                             rescan=rescan, progress=progress)  # fmt: skip
-        finally:
-            stream.close()
+        with open_source(path) as source:
+            if source.name == "-":
+                name, identity = "-", f"stdin:{uuid4()}{suffix}"
+            elif not source.regular:  # a FIFO or a device: read once, as a stream
+                name, identity = source.real, f"stream:{source.real}:{uuid4()}{suffix}"
+            else:
+                name, identity = source.real, source.real + suffix
+            return self._run(source.stream, name, identity, source.fd, started,
+                             rescan=rescan and source.regular, progress=progress)  # fmt: skip
 
     def _run(
         self,
@@ -214,12 +210,15 @@ class Ingestor:
         use_process = self.reader_process
         if use_process is None:
             use_process = size is not None and size - position > READER_PROCESS_BYTES
+        continued = run.fd is not None and ends_inside_a_line(run.fd, position)
         if use_process and run.fd is not None and self.codec.plain_json:
-            return piped_batches(run.fd, position, line, self.batch_size, run.name)
+            return piped_batches(run.fd, position, line, self.batch_size, run.name,
+                                 max_line=self.max_line, continued=continued)  # fmt: skip
         if run.fd is not None:
             stream.seek(position)
         return read_batches(stream, position, line, self.batch_size, self.codec, run.name,
-                            growing=run.fd is not None)  # fmt: skip
+                            growing=run.fd is not None, max_line=self.max_line,
+                            continued=continued)  # fmt: skip
 
     def replay(self, name: str, lines: list[tuple[int, int, bytes]]) -> IngestReport:
         """Ingest chosen lines of source ``name`` (line number, byte offset, raw), in order.
@@ -351,7 +350,8 @@ class Ingestor:
         with open(fd, "rb", closefd=False) as stream:
             stream.seek(marked)
             batches = read_batches(stream, marked, 0, self.batch_size, RecordedCodec.plain(),
-                                   "", growing=True)  # fmt: skip
+                                   "", growing=True, max_line=self.max_line,
+                                   continued=ends_inside_a_line(fd, marked))  # fmt: skip
             for parsed in batches:
                 found = self.dedup.find_many(parsed.keys)
                 seen: set[bytes] = set()

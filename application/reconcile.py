@@ -21,6 +21,7 @@ from eventfold.application.projection_stores import projection_names
 from eventfold.application.reference import SourceRecord
 from eventfold.application.report import IngestReport
 from eventfold.application.verify import VerifyReport, read_expected_source, verify_source
+from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.projections.builtin import CategoryTotals
 from eventfold.projections.registry import UnknownProjectionError, load_projection
 
@@ -76,10 +77,11 @@ class ReconcileReport:
 
 
 def reconcile(
-    app: Eventfold, store_dir: str, source: str, *, dry_run: bool = False, batch: int = 1000
+    app: Eventfold, store_dir: str, source: str, *, dry_run: bool = False, batch: int = 1000,
+    max_line: int = MAX_LINE_BYTES,
 ) -> ReconcileReport:
     started = time.perf_counter()
-    expected = read_expected_source(source)
+    expected = read_expected_source(source, max_line)
     before = verify_source(app, store_dir, source, expected)
     assert before.events is not None
     missing = [(event_id, expected.records[event_id]) for event_id in before.events.missing_ids]
@@ -92,7 +94,7 @@ def reconcile(
         with open(source, "rb") as f:
             lines = [(r.line, r.offset, os.pread(f.fileno(), r.length, r.offset))
                      for _, r in order]  # fmt: skip
-        with Ingestor(app, store_dir, batch=batch) as ingestor:
+        with Ingestor(app, store_dir, batch=batch, max_line=max_line) as ingestor:
             report.replay = ingestor.replay(name, lines)
         report.after = verify_source(app, store_dir, source, expected)
         report.caught_up = catch_up_all(app, store_dir)

@@ -9,10 +9,14 @@ README's rules), so one bug cannot hide on both sides of the comparison.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal, localcontext
-from typing import Any
+from typing import Any, BinaryIO
+
+from eventfold.infra.lines import MAX_LINE_BYTES
+from eventfold.infra.sourcefile import open_source
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EXPONENTS = range(-6143, 6145)
@@ -48,22 +52,21 @@ class ExpectedState:
                                for name, (n, t) in self.totals.items() if n}}  # fmt: skip
 
 
-def expected_from_source(path: str) -> ExpectedState:
+def expected_from_source(path: str, max_line: int = MAX_LINE_BYTES) -> ExpectedState:
     """Read ``path`` (JSON Lines) by the rules; the first valid occurrence of an id counts.
 
-    Streams the file; memory grows with the number of distinct ids (one record each).
+    Streams the file; memory grows with the number of distinct ids (one record each),
+    never with the length of a line: a line over ``max_line`` bytes is invalid.
     """
     state = ExpectedState()
     offset = 0
-    with open(path, "rb") as f, localcontext() as ctx:
+    with open_source(path) as source, localcontext() as ctx:
         ctx.prec, ctx.Emax, ctx.Emin = 10**6, 10**6, -(10**6)
-        for number, line in enumerate(f, 1):
-            start, offset = offset, offset + len(line)
-            terminated = line.endswith(b"\n")
-            raw = line[:-1] if terminated else line
-            if not raw.strip(b" \t\r"):
+        for number, (raw, length, terminated) in enumerate(_lines(source.stream, max_line), 1):
+            start, offset = offset, offset + length + terminated
+            if raw is not None and not raw.strip(b" \t\r"):
                 continue
-            doc = _object(raw)
+            doc = None if raw is None else _object(raw)
             if not terminated and not isinstance(doc, dict):
                 break  # pending: the last line is not yet a whole object
             state.lines += 1
@@ -75,16 +78,42 @@ def expected_from_source(path: str) -> ExpectedState:
             if event_id in state.records:
                 state.repeats += 1
                 continue
-            state.records[event_id] = SourceRecord(category, value, when, number, start, len(raw))
+            state.records[event_id] = SourceRecord(category, value, when, number, start, length)
             entry = state.totals.setdefault(category, [0, Decimal(0)])
             entry[0] += 1
             entry[1] += value
     return state
 
 
+def _lines(stream: BinaryIO, max_line: int) -> Iterator[tuple[bytes | None, int, bool]]:
+    """(bytes or None when over ``max_line``, length without ``\\n``, terminated) per line."""
+    while line := stream.readline(max_line + 1):
+        if line.endswith(b"\n"):
+            yield line[:-1], len(line) - 1, True
+        elif len(line) <= max_line:
+            yield line, len(line), False  # the last line, unterminated
+        else:  # too long: read past it, keeping only its length
+            length = len(line)
+            while (more := stream.readline(1 << 20)) and not more.endswith(b"\n"):
+                length += len(more)
+            if more:
+                yield None, length + len(more) - 1, True
+            else:
+                yield None, length, False
+
+
+class _Wide(str):
+    """An integer literal longer than Python's int reads from text (4,300 digits)."""
+
+
+def _integer(text: str) -> int | _Wide:
+    return int(text) if len(text) < 4000 else _Wide(text)
+
+
 def _object(raw: bytes) -> Any:
     try:
-        return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constant)
+        return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_int=_integer,
+                          parse_constant=_no_constant)  # fmt: skip
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
@@ -99,17 +128,19 @@ def _valid(doc: Any) -> tuple[str, str, Decimal, datetime | None] | None:
     raw_id, category, value = doc.get("id"), doc.get("category"), doc.get("value")
     if type(raw_id) is int:
         event_id = str(raw_id)
+    elif type(raw_id) is _Wide:
+        event_id = "0" if raw_id == "-0" else str.__str__(raw_id)
     elif type(raw_id) is str and raw_id and _encodable(raw_id):
         event_id = raw_id
     else:
         return None
     if type(category) is not str or not category or not _encodable(category):
         return None
-    if type(value) is int:
+    if type(value) in (int, _Wide):
         value = Decimal(value)
     if type(value) is not Decimal or not value.is_finite():
         return None
-    if value != 0 and value.adjusted() not in EXPONENTS:
+    if value.adjusted() not in EXPONENTS:  # zero too: 0E-999999999 would cost a sum dearly
         return None
     when = _instant(doc.get("timestamp"))
     if when is False:
@@ -135,7 +166,7 @@ def _instant(stamp: Any) -> datetime | bool | None:
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         except (ValueError, OverflowError):
             return False
-    if type(stamp) not in (int, Decimal):
+    if type(stamp) not in (int, Decimal, _Wide):
         return False
     seconds = Decimal(stamp)
     if not seconds.is_finite() or not EPOCH_RANGE[0] <= seconds < EPOCH_RANGE[1]:

@@ -18,6 +18,7 @@ from eventfold.application.facts import recorded_facts
 from eventfold.application.projecting import ProjectionReport, Projector
 from eventfold.application.reference import ExpectedState, expected_from_source
 from eventfold.domain.model import EXACT
+from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.projections.base import canonical_decimal, state_checksum
 from eventfold.projections.builtin import CategoryTotals
 
@@ -119,12 +120,14 @@ def verify(
     source: str | None = None,
     expected_checksum: str | None = None,
     expected_document: str | None = None,
+    max_line: int = MAX_LINE_BYTES,
 ) -> VerifyReport:
     """Catch ``category_totals`` up and compare it with exactly one expected state."""
     projection = Projector(app, store_dir, CategoryTotals()).catchup()
     actual = projection.canonical["categories"]
     if source is not None:
-        return _against_source(app, projection, source, read_expected_source(source))
+        expected_state = read_expected_source(source, max_line)
+        return _against_source(app, projection, source, expected_state)
     if expected_document is not None:
         expected = _read_expected(expected_document)
         return VerifyReport(projection, state_checksum({"categories": expected}),
@@ -149,9 +152,9 @@ def _against_source(
     return report
 
 
-def read_expected_source(source: str) -> ExpectedState:
+def read_expected_source(source: str, max_line: int = MAX_LINE_BYTES) -> ExpectedState:
     try:
-        return expected_from_source(source)
+        return expected_from_source(source, max_line)
     except OSError as e:
         msg = f"{source}: cannot read the source ({e.strerror or e})"
         raise ExpectedUnusableError(msg) from None

@@ -19,7 +19,8 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
     app = open_application(args, create=True, snapshot_interval=args.snapshot_interval)
     try:
         with Ingestor(app, app.state_dir or args.store, batch=args.batch,
-                      partition=args.partition) as ingestor:  # fmt: skip
+                      partition=args.partition,
+                      max_line=args.max_line_bytes) as ingestor:  # fmt: skip
             for warning in ingestor.warnings:
                 err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
             with _progress(err, args.source) as progress:

@@ -25,7 +25,8 @@ def verify(args: argparse.Namespace, out: Console) -> int:
     try:
         report = run_verify(app, app.state_dir or args.store, source=args.source,
                             expected_checksum=args.expected_checksum,
-                            expected_document=args.expected)  # fmt: skip
+                            expected_document=args.expected,
+                            max_line=args.max_line_bytes)  # fmt: skip
     finally:
         app.close()
     rendered = render_verify(report, show_all=args.all, store_options=store_options(args))
@@ -58,7 +59,8 @@ def reconcile(args: argparse.Namespace, out: Console) -> int:
     app = open_application(args)
     try:
         report = run_reconcile(app, app.state_dir or args.store, args.source,
-                               dry_run=args.dry_run, batch=args.batch)  # fmt: skip
+                               dry_run=args.dry_run, batch=args.batch,
+                               max_line=args.max_line_bytes)  # fmt: skip
     finally:
         app.close()
     emit(args, out, report.to_json, lambda: render_reconcile(report, store_options(args)),

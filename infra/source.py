@@ -1,21 +1,20 @@
-"""Reading JSON Lines sources by the documented rules (README, "Source format").
+"""The rules of a source line (README, "Source format"): valid event, or why not.
 
-``read_lines`` splits a byte stream into physical lines with their line number
-and byte offset; ``parse_event`` turns one line into a ``SourceEvent`` or the
-reason it is invalid. Neither ever raises for bad input.
+``parse_event`` turns one line into a ``SourceEvent`` or the reason it is
+invalid; it never raises, whatever the line holds (``lines.py`` splits a
+source into lines).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any, BinaryIO, NamedTuple
+from decimal import ROUND_FLOOR, Decimal, localcontext
+from typing import Any, NamedTuple
 
 import msgspec
 
-READ_CHUNK = 1 << 20
 # Accepted values have an adjusted exponent in this range (IEEE decimal128's),
 # so that exact sums stay a reasonable size whatever the input.
 MIN_EXPONENT, MAX_EXPONENT = -6143, 6144
@@ -51,48 +50,6 @@ class SourceEvent(NamedTuple):
 _new: Callable[[type[SourceEvent], tuple[Any, ...]], SourceEvent] = tuple.__new__
 
 
-class Line(NamedTuple):
-    """A physical line: 1-based number, byte offset, bytes without the line ending."""
-
-    number: int
-    offset: int
-    raw: bytes
-    terminated: bool
-
-    @property
-    def end(self) -> int:
-        """Offset just after this line (and its ``\\n`` when terminated)."""
-        return self.offset + len(self.raw) + (1 if self.terminated else 0)
-
-
-def line_blocks(stream: BinaryIO) -> Iterator[tuple[list[bytes], bool]]:
-    """The lines of ``stream`` (without ``\\n``) a block per read, and whether they end in one.
-
-    Every block is terminated lines, but the last: ``([tail], False)`` when the
-    stream ends without ``\\n``. A trailing ``\\r`` stays (JSON treats it as whitespace).
-    """
-    pending = b""
-    while chunk := stream.read(READ_CHUNK):
-        lines = (pending + chunk if pending else chunk).split(b"\n")
-        pending = lines.pop()
-        if lines:
-            yield lines, True
-    if pending:
-        yield [pending], False
-
-
-def read_lines(stream: BinaryIO, offset: int = 0, number: int = 0) -> Iterator[Line]:
-    """The lines of ``stream`` read from ``offset`` (after line ``number``).
-
-    The last line is yielded with ``terminated=False`` when the stream ends without ``\\n``.
-    """
-    for lines, terminated in line_blocks(stream):
-        for raw in lines:
-            number += 1
-            yield Line(number, offset, raw, terminated)
-            offset += len(raw) + terminated
-
-
 def is_whole_object(parsed: SourceEvent | str) -> bool:
     """Whether a line parsed to a JSON object (valid by the rules or not).
 
@@ -109,7 +66,7 @@ def is_blank(raw: bytes) -> bool:
 
 
 def parse_event(raw: bytes) -> SourceEvent | str:
-    """The event on one line, or why the line is invalid.
+    """The event on one line, or why the line is invalid (never raises).
 
     The decoder rejects invalid UTF-8, lone surrogate escapes, ``NaN`` and
     ``Infinity``; numbers with a fraction or exponent arrive as exact decimals.
@@ -118,8 +75,22 @@ def parse_event(raw: bytes) -> SourceEvent | str:
         doc = _decoder.decode(raw)
     except UnicodeDecodeError:
         return NOT_UTF8
+    except msgspec.ValidationError:  # an integer past int's text limit: read it as text
+        wide = _decode_wide(raw)
+        if isinstance(wide, str):
+            return wide
+        doc = wide
     except msgspec.DecodeError as e:
         return f"{NOT_JSON} ({e})"
+    except RecursionError:
+        return f"{NOT_JSON} (nested too deeply)"
+    except Exception as e:  # any other failure of the parser on this line is the line's
+        return f"{NOT_JSON} ({type(e).__name__}: {e})"
+    return _event(doc)
+
+
+def _event(doc: Any) -> SourceEvent | str:
+    """The rules, applied to a decoded line."""
     if type(doc) is not dict:
         return f"{NOT_OBJECT} (a {_json_type(doc)})"
     event_id = doc.get("id")
@@ -142,7 +113,7 @@ def parse_event(raw: bytes) -> SourceEvent | str:
                 return "value: missing"
             return f"value: a {_json_type(value)}, not a number"
         value = Decimal(value)
-    if value and not MIN_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+    if not value.is_finite() or not MIN_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
         return f"value: exponent out of range [{MIN_EXPONENT}, {MAX_EXPONENT}]"
     stamp = doc.get("timestamp")
     if stamp is None:
@@ -191,7 +162,54 @@ def _timestamp(value: object) -> datetime | str:
         return (f"timestamp: a {_json_type(value)}, not ISO 8601 or epoch seconds")
     seconds = Decimal(value)
     if not seconds.is_finite() or not -62135596800 <= seconds < 253402300800:
-        return ("timestamp: epoch seconds out of range")
-    whole = math.floor(seconds)
-    micros = int((seconds - whole) * 1_000_000)
-    return EPOCH + timedelta(seconds=whole, microseconds=micros)
+        return "timestamp: epoch seconds out of range"
+    with localcontext() as ctx:  # exact: fractions below a microsecond are dropped, not rounded
+        ctx.prec = len(seconds.as_tuple().digits) + 20
+        micros = int((seconds * 1_000_000).to_integral_value(rounding=ROUND_FLOOR))
+    return EPOCH + timedelta(microseconds=micros)
+
+
+class _Fields(msgspec.Struct):
+    """A line's rule fields as raw JSON, for lines whose numbers Python's int will not read."""
+
+    id: msgspec.Raw = msgspec.Raw(b"")  # empty: the field is absent
+    category: msgspec.Raw = msgspec.Raw(b"")
+    value: msgspec.Raw = msgspec.Raw(b"")
+    timestamp: msgspec.Raw = msgspec.Raw(b"")
+
+
+_decode_fields = msgspec.json.Decoder(_Fields).decode
+_INTEGER = re.compile(rb"-?[0-9]+")
+
+
+def _decode_wide(raw: bytes) -> dict[str, Any] | str:
+    """A line with an integer of more digits than Python's int reads from text (4,300).
+
+    The rule fields are decoded one by one: such an integer is an id's decimal string
+    (``-0`` is ``0``), or an exact ``Decimal`` anywhere else; other fields are ignored
+    (as always), however long their numbers.
+    """
+    try:
+        fields = _decode_fields(raw)
+    except msgspec.ValidationError as e:
+        kind = str(e).rpartition("got `")[2].partition("`")[0]
+        return f"{NOT_OBJECT} (a {'string' if kind == 'str' else kind})"
+    except Exception as e:
+        return f"{NOT_JSON} ({type(e).__name__}: {e})"
+    doc: dict[str, Any] = {}
+    for name in _Fields.__struct_fields__:
+        text = bytes(getattr(fields, name))
+        if not text:
+            continue
+        if _INTEGER.fullmatch(text):
+            digits = text.decode()
+            if name == "id":
+                doc[name] = "0" if digits == "-0" else digits
+            else:
+                doc[name] = Decimal(digits)
+        else:
+            try:
+                doc[name] = _decoder.decode(text)
+            except msgspec.ValidationError:  # such an integer inside: an array or an object
+                doc[name] = [] if text.startswith(b"[") else {}
+    return doc

@@ -1,0 +1,128 @@
+"""Opening a source: a regular file, standard input (``-``), or another stream (a FIFO).
+
+A regular file can be resumed (its position and digest are recorded); any
+other source is read once, as a stream, with the same limits. Either way the
+first bytes are looked at before anything is read as lines: data that is
+plainly not JSON Lines (binary, with NUL bytes) is refused, so that it is
+never counted as thousands of invalid lines nor taken for an empty source.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import stat
+import sys
+import threading
+from dataclasses import dataclass
+from typing import BinaryIO
+
+logger = logging.getLogger("eventfold.source")
+
+SNIFF_BYTES = 1 << 16  # how much of the start is looked at
+FIFO_NOTE_SECONDS = 1.0  # when to say that a FIFO has no writer yet
+
+
+class SourceError(Exception):
+    """The source cannot be read or used as asked (exit code 2)."""
+
+
+@dataclass
+class SourceFile:
+    """An open source. ``fd`` is set for a regular file (else it is a stream)."""
+
+    name: str  # as given ("-" for standard input)
+    real: str  # the real path of a file; ``name`` for standard input
+    stream: BinaryIO
+    fd: int | None
+
+    @property
+    def regular(self) -> bool:
+        return self.fd is not None
+
+    def close(self) -> None:
+        if self.name != "-":
+            self.stream.close()
+
+    def __enter__(self) -> SourceFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_source(path: str) -> SourceFile:
+    """Open ``path`` (``-``: standard input) and check that it can be JSON Lines.
+
+    ``SourceError`` names the path and the problem: missing, a directory,
+    unreadable, or binary data.
+    """
+    if path == "-":
+        stream = _peekable(sys.stdin.buffer)
+        source = SourceFile("-", "-", stream, None)
+    else:
+        source = _open_path(path)
+    try:
+        _refuse_binary(source)
+    except BaseException:
+        source.close()
+        raise
+    return source
+
+
+def _open_path(path: str) -> SourceFile:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        msg = f"{path}: cannot read the source ({e.strerror or e})"
+        raise SourceError(msg) from None
+    if stat.S_ISDIR(mode):
+        msg = f"{path}: is a directory, not a JSON Lines file"
+        raise SourceError(msg)
+    real = os.path.realpath(path)
+    try:
+        opener = _open_fifo if stat.S_ISFIFO(mode) else _open_file
+        raw = opener(path)
+    except OSError as e:
+        msg = f"{path}: cannot read the source ({e.strerror or e})"
+        raise SourceError(msg) from None
+    if stat.S_ISREG(mode):
+        return SourceFile(path, real, io.BufferedReader(raw), raw.fileno())
+    return SourceFile(path, real, _peekable(raw), None)
+
+
+def _open_file(path: str) -> io.FileIO:
+    return open(path, "rb", buffering=0)
+
+
+def _open_fifo(path: str) -> io.FileIO:
+    """Open a FIFO for reading; say so on stderr if no writer comes within a second."""
+    note = threading.Timer(FIFO_NOTE_SECONDS, logger.warning,
+                           ("%s: a FIFO with no writer yet: waiting for one", path))  # fmt: skip
+    note.daemon = True
+    note.start()
+    try:
+        return _open_file(path)
+    finally:
+        note.cancel()
+
+
+def _peekable(raw: BinaryIO | io.RawIOBase) -> io.BufferedReader:
+    if isinstance(raw, io.BufferedReader):
+        return raw
+    return io.BufferedReader(raw, buffer_size=SNIFF_BYTES)  # type: ignore[arg-type]
+
+
+def _refuse_binary(source: SourceFile) -> None:
+    if source.fd is not None:
+        head = os.pread(source.fd, SNIFF_BYTES, 0)
+    else:
+        reader = source.stream
+        assert isinstance(reader, io.BufferedReader)
+        head = reader.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    at = head.find(b"\0")
+    if at >= 0:
+        msg = (f"{source.name}: looks like binary data (a NUL byte at offset {at:,}), "
+               "not JSON Lines; nothing was read from it")  # fmt: skip
+        raise SourceError(msg)

@@ -1,0 +1,388 @@
+"""Hostile sources: every line is accepted or quarantined, memory stays bounded, and the
+end of a source is only ever its checked end. Each test is named as the rule it enforces."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from ingesthelpers import reference_totals, store_totals
+from processes import HANG, armed, eventfold, wait_until
+
+from eventfold.application import batches
+from eventfold.application.app import open_store
+from eventfold.application.ingest import Ingestor
+from eventfold.application.reference import expected_from_source
+from eventfold.application.sample import write_sample
+from eventfold.infra import lines as lines_module
+from eventfold.infra.lines import OverlongLine, line_blocks
+from eventfold.infra.source import SourceEvent, parse_event
+
+
+def ingest_json(source: Path | str, store: Path, *options: str, **kwargs: Any) -> tuple[int, Any, str]:
+    done = subprocess.run(eventfold("ingest", str(source), "--store", str(store), "--json",
+                                    *options), capture_output=True, text=True, timeout=HANG,
+                          check=False, **kwargs)  # fmt: skip
+    doc = json.loads(done.stdout) if done.returncode == 0 else None
+    return done.returncode, doc, done.stderr
+
+
+def agreed_totals(source: Path, store: Path) -> dict[str, tuple[int, Decimal]]:
+    """The store's totals, checked equal to the independent reference's."""
+    app = open_store(str(store))
+    try:
+        totals = store_totals(app)
+    finally:
+        app.close()
+    assert totals == reference_totals(source)
+    return totals
+
+
+# -- the end of a source -----------------------------------------------------------
+
+
+def test_a_reader_killed_mid_run_fails_the_run_and_keeps_what_was_committed(
+    tmp_path: Path,
+) -> None:
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    with source.open("wb") as f:
+        write_sample(f, 40_000)  # over 1 MiB: read by a reader process
+    done = subprocess.run(
+        eventfold("ingest", str(source), "--store", str(store), "--json"),
+        env=armed("reader.after-batch", 5), capture_output=True, text=True, timeout=HANG,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout
+    assert "failpoint reader.after-batch@5 reached" in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("eventfold: read failed: ") and "killed by SIGKILL" in line
+    assert done.stdout == ""
+    app = open_store(str(store))
+    try:
+        from eventfold.domain.model import Source
+
+        position = app.repository.get(Source.create_id(str(source.resolve()))).position
+        assert 0 < position < source.stat().st_size
+        prefix = tmp_path / "prefix.jsonl"
+        prefix.write_bytes(source.read_bytes()[:position])
+        assert store_totals(app) == reference_totals(prefix)  # exactly what was committed
+    finally:
+        app.close()
+    code, doc, err = ingest_json(source, store)  # resumes, and reaches the end
+    assert code == 0, err
+    agreed_totals(source, store)
+
+
+class _Pipe(io.RawIOBase):
+    """A stream that gives ``data`` and then fails (or ends)."""
+
+    def __init__(self, data: bytes, error: Exception | None) -> None:
+        self._data, self._error = io.BytesIO(data), error
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._data.read(len(buffer))
+        if not chunk and self._error is not None:
+            raise self._error
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def frames(*payloads: bytes, end: int | None = None) -> bytes:
+    data = b"".join(batches.FRAME.pack(len(p)) + p for p in payloads)
+    if end is not None:
+        data += batches.FRAME.pack(batches.END) + batches.FRAME.pack(end)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "problem"),
+    [
+        (frames(b"a", b"b", end=2), None, None),
+        (frames(b"a", b"b"), None, "no end of input"),
+        (frames(b"a", b"b", end=3), None, "does not match"),
+        (frames(b"a") + batches.FRAME.pack(10) + b"abc", None, "cut short"),
+        (frames(b"a", b"b")[:-1], None, "cut short"),
+        (frames(b"a") + b"\x01\x00", None, "cut short"),
+        (frames(b"a"), OSError(5, "Input/output error"), "reading its output failed"),
+    ],
+)
+def test_only_the_readers_checked_end_of_input_ends_a_source(
+    data: bytes, error: Exception | None, problem: str | None
+) -> None:
+    ahead = batches._ReadAhead(io.BufferedReader(_Pipe(data, error)), 1 << 20)
+    got = list(ahead)
+    assert got[:1] == [b"a"]
+    if problem is None:
+        assert ahead.problem is None and got == [b"a", b"b"]
+    else:
+        assert ahead.problem is not None and problem in ahead.problem
+
+
+# -- every line is accepted or quarantined ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b"[" * 100_000, "not valid JSON (nested too deeply)"),
+        (b'{"a":' * 100_000, "not valid JSON (nested too deeply)"),
+        (b'{"id":"a","category":"x","value":0e999999999999999999999}', "not valid JSON"),
+        (b'{"id":"a","category":"x","value":0e-999999999}', "value: exponent out of range"),
+        (b'{"id":"a","category":"x","value":0e-999999999999999999}', "value: exponent out"),
+        (b'{"id":"a","category":"x","value":1' + b"0" * 7000 + b"}", "value: exponent out"),
+        (b'{"id":[' + b"9" * 5000 + b'],"category":"x","value":1}', "id: a array"),
+        (b"[" + b"9" * 5000 + b"]", "not a JSON object (a array)"),
+        (b'{"id":"a","category":' + b"9" * 5000 + b',"value":1}', "category: not a non-empty"),
+    ],
+)
+def test_any_parser_failure_on_a_line_is_that_lines_reason(raw: bytes, why: str) -> None:
+    reason = parse_event(raw)
+    assert isinstance(reason, str) and reason.startswith(why), reason
+
+
+def test_the_exponent_rule_applies_to_zero_as_to_any_value() -> None:
+    for good in (b"0", b"0.000", b"-0", b"0e-6143", b"0E+6144"):
+        parsed = parse_event(b'{"id":"a","category":"x","value":' + good + b"}")
+        assert isinstance(parsed, SourceEvent) and parsed.value == 0, good
+    for bad in (b"0e-6144", b"0e6145", b"0e-999999999"):
+        assert parse_event(b'{"id":"a","category":"x","value":' + bad + b"}") == (
+            "value: exponent out of range [-6143, 6144]")  # fmt: skip
+
+
+def test_an_integer_of_any_length_is_read_as_its_decimal_digits() -> None:
+    digits = "7" * 4400
+    parsed = parse_event(f'{{"id":{digits},"category":"x","value":{digits}}}'.encode())
+    assert isinstance(parsed, SourceEvent)
+    assert parsed.event_id == digits and parsed.value == Decimal(digits)
+    spelled = parse_event(f'{{"id":"{digits}","category":"x","value":7.7e4399}}'.encode())
+    assert isinstance(spelled, SourceEvent) and spelled.event_id == digits
+    parsed = parse_event(f'{{"id":-0,"category":"x","value":1,"n":{digits}}}'.encode())
+    assert isinstance(parsed, SourceEvent) and parsed.event_id == "0"
+    wide_stamp = parse_event(f'{{"id":1,"category":"x","value":1,"timestamp":{digits}}}'.encode())
+    assert wide_stamp == "timestamp: epoch seconds out of range"
+
+
+def test_hostile_lines_never_stop_ingest_and_agree_with_the_reference(tmp_path: Path) -> None:
+    digits = "3" * 4400
+    source = tmp_path / "s.jsonl"
+    source.write_bytes(b"\n".join([
+        b'{"id":"first","category":"x","value":1}',
+        b"[" * 1000,
+        b'{"id":"z","category":"x","value":0e-999999999}',
+        f'{{"id":{digits},"category":"wide","value":{digits}}}'.encode(),
+        f'{{"id":"{digits}","category":"wide","value":1}}'.encode(),  # the same id: a conflict
+        b'{"id":"last","category":"x","value":2}',
+    ]) + b"\n")  # fmt: skip
+    for reader in ("0", "1"):
+        store = tmp_path / f"store-{reader}"
+        code, doc, err = ingest_json(source, store)
+        assert code == 0, err
+        assert (doc["ingested"], doc["invalid"], doc["conflicts"]) == (3, 2, 1)
+        assert agreed_totals(source, store)["wide"] == (1, Decimal(digits))
+
+
+def test_epoch_fractions_below_a_microsecond_are_dropped_never_rounded_up() -> None:
+    raw = b'{"id":"a","category":"x","value":1,"timestamp":1767225599.' + b"9" * 40 + b"}"
+    parsed = parse_event(raw)
+    assert isinstance(parsed, SourceEvent)
+    assert parsed.occurred_iso == "2025-12-31T23:59:59.999999+00:00"
+    later = parse_event(b'{"id":"a","category":"x","value":1,"timestamp":1767225599.999999}')
+    assert isinstance(later, SourceEvent) and later.same_content(parsed)  # a duplicate
+    negative = parse_event(b'{"id":"a","category":"x","value":1,"timestamp":-1.0000005}')
+    assert isinstance(negative, SourceEvent)
+    assert negative.occurred_iso == "1969-12-31T23:59:58.999999+00:00"  # toward the past
+
+
+# -- lines over the limit, in bounded memory ------------------------------------
+
+
+@given(
+    data=st.lists(st.sampled_from([b"a", b"bb", b"\n", b"xxxxxxxxxxxx", b"\r"]), max_size=60)
+    .map(b"".join),
+    chunk=st.integers(1, 9),
+    limit=st.integers(1, 8),
+)
+def test_lines_over_the_limit_are_reported_by_length_whatever_the_chunking(
+    data: bytes, chunk: int, limit: int
+) -> None:
+    expected: list[tuple[bytes | int, bool]] = []
+    pieces = data.split(b"\n")
+    for i, piece in enumerate(pieces):
+        terminated = i < len(pieces) - 1
+        if not terminated and not piece:
+            break
+        expected.append((piece if len(piece) <= limit else len(piece), terminated))
+    got: list[tuple[bytes | int, bool]] = []
+    original = lines_module.READ_CHUNK
+    lines_module.READ_CHUNK = chunk
+    try:
+        for block, terminated in line_blocks(io.BytesIO(data), limit):
+            if isinstance(block, OverlongLine):
+                assert data.count(block.head) and len(block.head) <= lines_module.HEAD_BYTES
+                got.append((block.length, terminated))
+            else:
+                got.extend((raw, terminated) for raw in block)
+    finally:
+        lines_module.READ_CHUNK = original
+    assert got == expected
+
+
+def peak_rss_mb(args: list[str], **kwargs: Any) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``args``; its result and the peak RSS of it and its children (``resource``)."""
+    probe = ("import json, resource, subprocess, sys\n"
+             "done = subprocess.run(json.loads(sys.argv[1]), stdin=sys.stdin, capture_output=True,"
+             " text=True)\n"
+             "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+             "print(json.dumps([done.returncode, done.stdout, done.stderr, peak]))\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(args)], capture_output=True,
+                          text=True, timeout=HANG, check=True, **kwargs)  # fmt: skip
+    code, out, err, peak = json.loads(done.stdout)
+    return subprocess.CompletedProcess(args, code, out, err), peak
+
+
+LONG = 300 << 20  # a line of 300 MiB
+
+
+def write_long_line(f: Any) -> None:
+    f.write(b'{"id":"long","category":"x","value":1,"pad":"')
+    block = b"x" * (1 << 20)
+    for _ in range(LONG >> 20):
+        f.write(block)
+    f.write(b'"}\n{"id":"after","category":"x","value":2}\n')
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo"])
+def test_a_line_over_the_limit_is_quarantined_by_offset_and_length_in_bounded_memory(
+    tmp_path: Path, kind: str
+) -> None:
+    source = tmp_path / "s.jsonl"
+    writer: threading.Thread | None = None
+    if kind == "file":
+        with source.open("wb") as f:
+            f.write(b'{"id":"before","category":"x","value":3}\n')
+            write_long_line(f)
+    else:
+        os.mkfifo(source)
+
+        def feed() -> None:
+            with source.open("wb") as f:
+                f.write(b'{"id":"before","category":"x","value":3}\n')
+                write_long_line(f)
+
+        writer = threading.Thread(target=feed)
+        writer.start()
+    done, peak = peak_rss_mb(eventfold("ingest", str(source), "--store", str(tmp_path / "st"),
+                                       "--json"))  # fmt: skip
+    if writer is not None:
+        writer.join(HANG)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert (doc["ingested"], doc["invalid"]) == (2, 1)
+    (bad,) = doc["invalid_lines"]
+    assert (bad["line"], bad["offset"]) == (2, 41)
+    assert f"line of {LONG + 47:,} bytes is longer than the limit" in bad["reason"]
+    assert bad["raw"].startswith('{"id":"long"') and len(bad["raw"]) < 2000
+    assert peak < 200, f"peak RSS {peak:.0f} MB for a {LONG >> 20} MiB line"
+
+
+@pytest.mark.parametrize("command", ["ingest", "verify", "reconcile"])
+def test_binary_data_is_refused_before_anything_is_read(tmp_path: Path, command: str) -> None:
+    store = tmp_path / "store"
+    (tmp_path / "ok.jsonl").write_text('{"id":"a","category":"x","value":1}\n')
+    assert subprocess.run(eventfold("ingest", str(tmp_path / "ok.jsonl"), "--store", str(store)),
+                          capture_output=True, timeout=HANG).returncode == 0  # fmt: skip
+    source = ["--source", "/dev/zero"] if command == "verify" else ["/dev/zero"]
+    done = subprocess.run(eventfold(command, *source, "--store", str(store)),
+                          capture_output=True, text=True, timeout=HANG, check=False)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("/dev/zero: looks like binary data (a NUL byte at "
+                                        "offset 0), not JSON Lines; nothing was read from it")
+    assert done.stderr.count("\n") == 1
+
+
+def test_a_fifo_is_read_as_a_stream_and_waiting_for_its_writer_is_said(tmp_path: Path) -> None:
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+    child = subprocess.Popen(eventfold("ingest", str(fifo), "--store", str(tmp_path / "st"),
+                                       "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    assert child.stderr is not None
+    first = wait_until(child.stderr.readline, "the note that ingest waits for a writer")
+    assert "a FIFO with no writer yet: waiting for one" in first
+    with fifo.open("w") as f:
+        f.write('{"id":"a","category":"x","value":1}\n{"id":"b","category":"x","value":2}\n')
+    out, err = child.communicate(timeout=HANG)
+    assert child.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["ingested"] == 2 and doc["source"] == str(fifo.resolve())
+
+
+# -- physical line numbers --------------------------------------------------------
+
+
+def test_lines_after_an_unterminated_last_line_keep_their_physical_numbers(
+    tmp_path: Path,
+) -> None:
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    source.write_bytes(b'{"id":"a","category":"x","value":1}')  # complete, unterminated
+    code, doc, err = ingest_json(source, store)
+    assert code == 0 and doc["ingested"] == 1, err
+    with source.open("ab") as f:
+        f.write(b"\nBAD LINE\n")
+    code, doc, err = ingest_json(source, store)
+    assert code == 0, err
+    assert [(b["line"], b["offset"], b["raw"]) for b in doc["invalid_lines"]] == [
+        (2, 36, "BAD LINE")]
+    assert (doc["line"], doc["position"]) == (2, source.stat().st_size)
+
+
+def test_bytes_appended_to_an_unterminated_last_line_belong_to_that_line(
+    tmp_path: Path,
+) -> None:
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    source.write_bytes(b'{"id":"a","category":"x","value":1}')
+    assert ingest_json(source, store)[0] == 0
+    with source.open("ab") as f:
+        f.write(b' trailing\n{"id":"b","category":"x","value":2}\n')
+    code, doc, err = ingest_json(source, store)
+    assert code == 0, err
+    assert [(b["line"], b["offset"]) for b in doc["invalid_lines"]] == [(1, 35)]
+    assert doc["ingested"] == 1 and doc["line"] == 2
+    reference = expected_from_source(str(source))
+    assert reference.records["b"].line == 2
+
+
+def test_the_reader_process_agrees_with_reading_in_process_on_hostile_lines(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "s.jsonl"
+    with source.open("wb") as f:
+        write_sample(f, 3000)
+        f.write(b"[" * 5000 + b"\n" + b"y" * 3000 + b"\n")
+        write_sample(f, 3000, first_id=10_000)
+    results = []
+    for reader in (False, True):
+        store = tmp_path / f"store-{reader}"
+        app = open_store(str(store))
+        try:
+            with Ingestor(app, str(store), batch=100, reader_process=reader,
+                          max_line=2000) as ingestor:  # fmt: skip
+                report = ingestor.run(str(source))
+            results.append((report.ingested, report.invalid, store_totals(app)))
+        finally:
+            app.close()
+    assert results[0] == results[1]
+    assert results[0][1] == 2
