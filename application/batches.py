@@ -30,7 +30,7 @@ from typing import IO, BinaryIO
 from eventfold.application.codec import RecordedCodec
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
-from eventfold.infra.dedup import id_key
+from eventfold.infra.dedup import content_digest, id_key
 from eventfold.infra.lines import MAX_LINE_BYTES, Block, OverlongLine, line_blocks
 from eventfold.infra.source import SourceEvent, is_blank, is_whole_object, parse_event
 
@@ -62,6 +62,7 @@ class ParsedBatch:
     numbers: array[int] = field(default_factory=lambda: array("q"))  # sent as bytes
     offsets: array[int] = field(default_factory=lambda: array("q"))
     keys: list[bytes] = field(default_factory=list)
+    digests: list[bytes] = field(default_factory=list)  # content_digest of each event
     states: list[bytes] = field(default_factory=list)
     invalid: list[tuple[int, int, str, str]] = field(default_factory=list)
     pending: tuple[int, int, int] | None = None
@@ -78,6 +79,7 @@ class ParsedBatch:
         self.numbers.append(number)
         self.offsets.append(offset)
         self.keys.append(id_key(event.event_id))
+        self.digests.append(content_digest(event.category, event.value, iso))
         self.states.append(state)
 
     def event(self, i: int) -> SourceEvent:
@@ -91,18 +93,19 @@ class ParsedBatch:
         return marshal.dumps((
             self.timestamp.isoformat(), self.position, self.line, self.read, self.ids,
             self.categories, list(map(str, self.values)), self.isos, self.numbers.tobytes(),
-            self.offsets.tobytes(), self.keys, self.states, self.invalid, self.pending,
+            self.offsets.tobytes(), self.keys, self.digests, self.states, self.invalid,
+            self.pending,
         ))  # fmt: skip
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ParsedBatch:
         """The batch ``to_bytes`` wrote."""
         (timestamp, position, line, read, ids, categories, values, isos, numbers, offsets, keys,
-         states, invalid, pending) = marshal.loads(data)  # fmt: skip
+         digests, states, invalid, pending) = marshal.loads(data)  # fmt: skip
         return cls(
             datetime.fromisoformat(timestamp), position, line, read, ids, categories,
             list(map(Decimal, values)), isos, array("q", numbers), array("q", offsets), keys,
-            states, invalid, pending,
+            digests, states, invalid, pending,
         )  # fmt: skip
 
 

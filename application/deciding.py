@@ -10,6 +10,7 @@ batch's ``Commit``: the events to append, as columns, in order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -62,7 +63,9 @@ class Commit:
     events: EventColumns = field(default_factory=lambda: EventColumns([], [], [], []))
     recorded: list[int] = field(default_factory=list)  # column index of each Recorded event
     recorded_keys: list[bytes] = field(default_factory=list)
+    recorded_digests: list[bytes] = field(default_factory=list)
     elsewhere_keys: list[bytes] = field(default_factory=list)  # first seen, another partition's
+    elsewhere_digests: list[bytes] = field(default_factory=list)
     first_seen: dict[bytes, int] = field(default_factory=dict)  # id key -> index in parsed
     invalid: list[InvalidLine] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
@@ -98,6 +101,7 @@ class Decider:
         partition: Partition | None,
     ) -> None:  # fmt: skip
         self.app, self.codec, self.dedup, self.partition = app, codec, dedup, partition
+        self.lookup: Callable[[list[bytes]], dict[int, tuple[int, bytes]]] = dedup.find_many
         self.categories: dict[str, Category] = {}
         self.snapshotted: dict[UUID, int] = {}  # aggregate id -> version at load or snapshot
 
@@ -115,9 +119,10 @@ class Decider:
             report.other_partitions += len(parsed.invalid)
         owns = None if self.partition is None else self.partition.owns
         keys, names, values, states = parsed.keys, parsed.categories, parsed.values, parsed.states
-        found = self.dedup.find_many(keys)
+        found = self.lookup(keys)
         first_seen, recorded = commit.first_seen, commit.recorded
-        recorded_keys = commit.recorded_keys
+        recorded_keys, recorded_digests, digests = (
+            commit.recorded_keys, commit.recorded_digests, parsed.digests)
         oids, versions, topics, stored_states = commit.events  # other events come between
         finish = None if self.codec.plain_json else self.codec.finish
         groups: dict[str, tuple[UUID, int, list[Decimal]]] = {}  # id, version before, values
@@ -129,6 +134,7 @@ class Decider:
             name = names[i]
             if owns is not None and not owns(name):
                 commit.elsewhere_keys.append(key)
+                commit.elsewhere_digests.append(digests[i])
                 continue
             group = groups.get(name)
             if group is None:
@@ -138,6 +144,7 @@ class Decider:
             tallied.append(values[i])
             recorded.append(len(oids))
             recorded_keys.append(key)
+            recorded_digests.append(digests[i])
             oids.append(group[0])
             versions.append(group[1] + len(tallied))
             topics.append(RECORDED_TOPIC)
@@ -162,23 +169,32 @@ class Decider:
         run.source.quarantine(record.line, record.offset, record.reason, record.raw)
         commit.extend(self.collect(run.source))
 
-    def _repeat(self, run: Run, commit: Commit, i: int, key: bytes, nid: int | None) -> None:
-        """Event ``i`` of the batch has an id seen before (in the batch, or at ``nid``).
+    def _repeat(
+        self, run: Run, commit: Commit, i: int, key: bytes, hit: tuple[int, bytes] | None
+    ) -> None:
+        """Event ``i`` of the batch has an id seen before (in the batch, or ``hit``: the
+        store's first recording, as notification id and content digest).
 
-        The same content makes it a duplicate, other content a conflict.
+        The same content makes it a duplicate, other content a conflict. A repeat of
+        an id in the store is decided by the digests; only a conflict reads the store.
         """
-        if nid == ELSEWHERE:  # first seen in another partition's category: it counts it
-            run.report.other_partitions += 1
-            return
         parsed = commit.parsed
+        nid = None
+        if hit is not None and key not in commit.first_seen:
+            nid, digest = hit
+            if nid == ELSEWHERE:  # first seen in another partition's category: it counts it
+                run.report.other_partitions += 1
+                return
+            if digest == parsed.digests[i]:  # a duplicate: the same category, so the
+                self._duplicate(run, commit, parsed.categories[i])  # same partition
+                return
         event = parsed.event(i)
         first, described = self._first_occurrence(run, commit, event.event_id, key, nid)
         if self.partition is not None and not self.partition.owns(first.category):
             run.report.other_partitions += 1
             return
         if first.same_content(event):
-            commit.counts["duplicates"] += 1
-            run.report.duplicates += 1
+            self._duplicate(run, commit, first.category)
             return
         line, offset = parsed.numbers[i], parsed.offsets[i]
         conflict = ConflictSeen(event.event_id, described,
@@ -189,6 +205,13 @@ class Decider:
             run.report.conflict_samples.append(conflict)
         run.source.conflict(event.event_id, line, offset, conflict.first, conflict.later)
         commit.extend(self.collect(run.source))
+
+    def _duplicate(self, run: Run, commit: Commit, category: str) -> None:
+        if self.partition is not None and not self.partition.owns(category):
+            run.report.other_partitions += 1
+            return
+        commit.counts["duplicates"] += 1
+        run.report.duplicates += 1
 
     def _first_occurrence(
         self, run: Run, commit: Commit, event_id: str, key: bytes, nid: int | None

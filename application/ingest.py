@@ -16,6 +16,7 @@ process, on a second core.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -47,9 +48,11 @@ from eventfold.infra.dedup import DedupIndex, id_key
 from eventfold.infra.filestore import FileProcessRecorder
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.logformat import EventColumns
+from eventfold.infra.runs import IndexDamagedError
 from eventfold.infra.source import parse_event
 from eventfold.infra.sourcefile import SourceError, open_source
 
+logger = logging.getLogger("eventfold.ingest")
 Progress = Callable[[int, int | None], None]
 DIGEST_CHUNK = 1 << 20
 READER_PROCESS_BYTES = 1 << 20  # a file with more left to read gets a reader process
@@ -109,7 +112,9 @@ class Ingestor:
         self.dedup = DedupIndex(os.path.join(state_dir, dedup_name))
         self.dedup.open(app.recorder.max_notification_id() or 0, lock_timeout)
         self.decider = Decider(app, self.codec, self.dedup, partition)
+        self.decider.lookup = self._lookup
         self.warnings: list[str] = []
+        self._current: Run | None = None  # the run under way
         if self.dedup.problem:
             self.warnings.append(f"dedup index rebuilt from the store: {self.dedup.problem}")
         self._catch_up_dedup()
@@ -193,6 +198,7 @@ class Ingestor:
     @contextlib.contextmanager
     def _running(self, run: Run, started: float) -> Iterator[None]:
         """Close the run's quarantine file and time the report, however the run ends."""
+        self._current = run
         try:
             yield
         except BaseException:
@@ -200,6 +206,7 @@ class Ingestor:
             self.decider.categories.clear()
             raise
         finally:
+            self._current = None
             run.quarantine.close()
             if run.report.invalid:
                 run.report.quarantine_file = run.quarantine.path
@@ -298,10 +305,11 @@ class Ingestor:
         self.dedup.add_new(
             commit.recorded_keys + commit.elsewhere_keys,
             [nids[i] for i in commit.recorded] + [ELSEWHERE] * len(commit.elsewhere_keys),
+            commit.recorded_digests + commit.elsewhere_digests,
         )
         if self.partition is not None:
             self.dedup.marks[run.source.identity] = report.position
-        self.dedup.advance(nids[-1])
+        self._advance_dedup(nids[-1])
         self._snapshot([self.decider.categories[n] for n in commit.touched] + [run.source])
         failpoints.reach("ingest.after-commit")
 
@@ -355,7 +363,7 @@ class Ingestor:
             for parsed in batches:
                 found = self.dedup.find_many(parsed.keys)
                 seen: set[bytes] = set()
-                elsewhere = []
+                elsewhere, digests = [], []
                 for i, key in enumerate(parsed.keys):
                     if parsed.offsets[i] >= position:
                         break
@@ -364,18 +372,46 @@ class Ingestor:
                     seen.add(key)
                     if not owns(parsed.categories[i]):
                         elsewhere.append(key)
-                self.dedup.add_new(elsewhere, [ELSEWHERE] * len(elsewhere))
+                        digests.append(parsed.digests[i])
+                self.dedup.add_new(elsewhere, [ELSEWHERE] * len(elsewhere), digests)
                 if parsed.position >= position:
                     break
         self.dedup.marks[identity] = position
+
+    def _lookup(self, keys: list[bytes]) -> dict[int, tuple[int, bytes]]:
+        """The dedup index's answer for ``keys``; an index that fails a check is rebuilt."""
+        try:
+            return self.dedup.find_many(keys)
+        except IndexDamagedError as e:
+            self._rebuild_dedup(str(e))
+        return self.dedup.find_many(keys)
+
+    def _advance_dedup(self, covered: int) -> None:
+        try:
+            self.dedup.advance(covered)
+        except IndexDamagedError as e:  # a run read for a merge failed its checksum
+            self._rebuild_dedup(str(e))
+
+    def _rebuild_dedup(self, problem: str) -> None:
+        """Discard the dedup index and rebuild it from the store (with a warning)."""
+        warning = f"dedup index rebuilt from the store: {problem}"
+        self.warnings.append(warning)
+        logger.warning(warning)
+        if self._current is not None:
+            self._current.report.warnings.append(warning)
+        self.dedup.discard(problem)
+        self._catch_up_dedup()
+        run = self._current
+        if self.partition is not None and run is not None and run.fd is not None:
+            self._mark_elsewhere(run.fd, run.source.identity, 0, run.report.position)
 
     def _catch_up_dedup(self, stop: int | None = None, except_source: str | None = None) -> None:
         """Add the ids of the Recorded events after the index's coverage (up to ``stop``)."""
         last = (self.app.recorder.max_notification_id() or 0) if stop is None else stop
         ids = recorded_event_ids(self.app, self.dedup.covered, last, except_source=except_source)
-        for nid, event_id in ids:
-            self.dedup.add(id_key(event_id), nid)
-            self.dedup.advance(nid)
+        for nid, event_id, digest in ids:
+            self.dedup.add(id_key(event_id), nid, digest)
+            self._advance_dedup(nid)
         self.dedup.covered = max(self.dedup.covered, last)
 
     def close(self) -> None:

@@ -56,6 +56,7 @@ class IngestReport:
     quarantine_file: str | None = None
     invalid_samples: list[InvalidLine] = field(default_factory=list)
     conflict_samples: list[ConflictSeen] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. an index rebuilt along the way
 
     @property
     def events_per_second(self) -> float:
@@ -85,4 +86,5 @@ class IngestReport:
             "conflicting_events": [vars(s) for s in self.conflict_samples],
             "partition": self.partition,
             "other_partitions": self.other_partitions,
+            "warnings": self.warnings,
         }

@@ -10,6 +10,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from eventfold.application.app import Eventfold
 from eventfold.application.facts import recorded_facts
+from eventfold.infra.dedup import content_digest
 
 A = TypeVar("A")
 
@@ -30,10 +31,13 @@ def load_or_create(
 
 def recorded_event_ids(
     app: Eventfold, after: int, last: int, *, except_source: str | None = None
-) -> Iterator[tuple[int, str]]:
-    """(notification id, source id) of the ``Category.Recorded`` events in ``after+1..last``,
-    but those read from ``except_source``."""
+) -> Iterator[tuple[int, str, bytes]]:
+    """(notification id, source id, content digest) of the ``Category.Recorded`` events in
+    ``after+1..last``, but those read from ``except_source``."""
     for page in recorded_facts(app, after, last):
         for fact in page:
             if fact.source != except_source:
-                yield fact.notification_id, fact.event_id
+                when = fact.occurred_at
+                digest = content_digest(fact.category, fact.value,
+                                        None if when is None else when.isoformat())  # fmt: skip
+                yield fact.notification_id, fact.event_id, digest

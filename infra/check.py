@@ -2,7 +2,11 @@
 
 ``check_store`` never changes anything unless ``repair`` is true, and repair
 only ever truncates a torn tail (keeping a copy) or rebuilds the index: damage
-to committed data is reported, never "repaired" away.
+to committed data is reported, never "repaired" away. The log is read by the
+one commit scanner (``logscan.py``) that recovery uses, so both apply the
+same rules; what a crash can leave behind (a torn tail past the durable mark,
+an index whose first checkpoint was never written, stray files of an
+interrupted flush) is never reported as damage.
 """
 
 from __future__ import annotations
@@ -13,15 +17,10 @@ from hashlib import blake2b
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreCorruptedError
-from eventfold.infra.log import SEGMENT_SUFFIX, Log, LogConfig
-from eventfold.infra.logformat import (
-    HEADER_SIZE,
-    FormatError,
-    decode_body,
-    decode_header,
-    pack_position,
-)
+from eventfold.infra.log import Log, LogConfig
+from eventfold.infra.logformat import pack_position
 from eventfold.infra.logindex import OFFSET, LogIndex, originator_key
+from eventfold.infra.logscan import SEGMENT_SUFFIX, CommitScanner, segment_numbers
 from eventfold.infra.runs import ENTRY, VERSION_BIAS
 
 MASK64 = (1 << 64) - 1
@@ -105,8 +104,7 @@ def _repair(path: str, report: LogReport) -> None:
         report.problems.append(Problem(e.path, e.offset, e.reason))
         return
     try:
-        log._become_writer()  # refuses while another process is writing
-        log._flush_index()
+        log.recover()  # refuses while another process is writing
         report.repairs += log.recovery_notes
     finally:
         log.close()
@@ -116,77 +114,55 @@ def _repair(path: str, report: LogReport) -> None:
 
 
 def check_log(path: str) -> LogReport:
+    """Read every commit of the log in ``path`` and compare the index with it; change nothing."""
     report = LogReport(os.path.basename(path), path)
-    segments = sorted(
-        int(n.removesuffix(SEGMENT_SUFFIX))
-        for n in os.listdir(path)
-        if n.endswith(SEGMENT_SUFFIX) and n.removesuffix(SEGMENT_SUFFIX).isdigit()
-    )
-    report.segments = len(segments)
+    report.segments = len(segment_numbers(path))
     index = LogIndex(path)
-    reason = index.load()
+    reason = index.load(writable=False)
     if reason is None and not os.path.exists(index.checkpoint_path):
         report.index = "absent"
+    elif reason in ("no index checkpoint", "index of an older format"):
+        report.index = "absent"  # a first flush a crash interrupted, or an older format:
+        # the next writer rebuilds it
     elif reason is not None:
         report.index = f"damaged: {reason}"
+    durable = index.durable
+    scanner = CommitScanner(path, pack_position(1, 0), 1,
+                            durable_end=durable.end if durable else 0)  # fmt: skip
     digest = 0
-    offsets_fd = index._offsets_fd
-    next_id = 1
-    for number in segments:
-        seg_path = os.path.join(path, f"{number:08d}{SEGMENT_SUFFIX}")
-        with open(seg_path, "rb") as f:
-            data = f.read()
-        off = 0
-        while off < len(data):
-            try:
-                header = decode_header(data[off : off + HEADER_SIZE])
-            except FormatError as e:
-                if len(data) - off < HEADER_SIZE or not any(data[off:]):
-                    report.torn_tail = Tail(seg_path, off, len(data) - off)
-                    break
-                report.problems.append(Problem(seg_path, off, e.reason))
-                return report
-            if off + header.frame_len > len(data):
-                report.torn_tail = Tail(seg_path, off, len(data) - off)
-                break
-            if header.first_id != next_id:
-                reason = f"commit starts at id {header.first_id}, expected {next_id}"
-                report.problems.append(Problem(seg_path, off, reason))
-                return report
-            body = data[off + HEADER_SIZE : off + header.frame_len]
-            try:
-                _, events = decode_body(header, body)
-            except FormatError as e:
-                report.problems.append(Problem(seg_path, off + HEADER_SIZE + e.offset, e.reason))
-                return report
-            for body_offset, event in events:
-                if event.id <= index.covered:
-                    position = pack_position(number, off + HEADER_SIZE + body_offset)
-                    entry = ENTRY.pack(
-                        originator_key(event.originator_id),
-                        event.originator_version + VERSION_BIAS,
-                        event.id,
-                    )
-                    digest = (digest + _entry_hash(entry)) & MASK64
-                    if report.index == "ok" and offsets_fd is not None:
-                        raw = fileio.read_exact(offsets_fd, 8, (event.id - 1) * 8)
-                        if OFFSET.unpack(raw)[0] != position:
-                            report.index = f"damaged: offset of event {event.id} is wrong"
-            next_id += header.n_events
+    try:
+        for commit in scanner:
+            for body_offset, event in commit.events:
+                if event.id > index.covered:
+                    continue
+                entry = ENTRY.pack(originator_key(event.originator_id),
+                                   event.originator_version + VERSION_BIAS, event.id)  # fmt: skip
+                digest = (digest + _entry_hash(entry)) & MASK64
+                if report.index == "ok":
+                    report.index = _check_offset(index, event.id,
+                                                 commit.event_position(body_offset))  # fmt: skip
             report.commits += 1
-            report.events += header.n_events
-            off += header.frame_len
-        if report.torn_tail is not None and number != segments[-1]:
-            tail = report.torn_tail
-            report.problems.append(
-                Problem(tail.file, tail.offset, "incomplete commit before the end of the log")
-            )
-            report.torn_tail = None
-            return report
+            report.events += commit.header.n_events
+    except StoreCorruptedError as e:
+        report.problems.append(Problem(e.path, e.offset, e.reason))
+        index.close()
+        return report
+    if scanner.torn_tail is not None:
+        tail = scanner.torn_tail
+        report.torn_tail = Tail(tail.path, tail.offset, tail.length)
     if report.index == "ok":
-        report.index = _check_runs(index, digest, next_id - 1)
+        report.index = _check_runs(index, digest, scanner.next_id - 1)
     index.close()
     return report
+
+
+def _check_offset(index: LogIndex, nid: int, position: int) -> str:
+    assert index.offsets_fd is not None
+    raw = fileio.read_exact(index.offsets_fd, OFFSET.size, (nid - 1) * OFFSET.size)
+    if len(raw) != OFFSET.size or OFFSET.unpack(raw)[0] != position:
+        at = (nid - 1) * OFFSET.size
+        return f"damaged: {index.offsets_path}: byte offset {at}: offset of event {nid} is wrong"
+    return "ok"
 
 
 def _entry_hash(entry: bytes) -> int:
@@ -194,7 +170,7 @@ def _entry_hash(entry: bytes) -> int:
 
 
 def _check_runs(index: LogIndex, log_digest: int, last_id: int) -> str:
-    """Compare the runs with the log as multisets (order-free sum of entry hashes)."""
+    """Verify each run (blocks, order, fences) and compare the runs with the log as multisets."""
     if index.covered > last_id:
         return "damaged: index covers events the log does not have"
     digest = 0

@@ -1,9 +1,15 @@
-"""The dedup index: source event id -> notification id of its first recording.
+"""The dedup index: source event id -> its first recording (notification id, content digest).
 
 It is derived from the event store (every ``Category.Recorded`` event names
 its source id) and trails it: ``CHECKPOINT`` says up to which notification id
 the persisted part covers, and ``catch_up`` adds what the store holds beyond.
-A missing or damaged index is rebuilt from the store, never trusted.
+A missing or damaged index is rebuilt from the store, never trusted: the
+checkpoint and the filter are checksummed, each block of a run is verified
+before it answers (``IndexDamagedError`` otherwise).
+
+The content digest (``content_digest``: category, exact value, instant)
+decides a repeated id without reading the store: the same digest is a
+duplicate; another digest is a conflict, whose first version is then read.
 
 Memory is bounded by design (see docs/INGEST.md): keys are BLAKE2b-128 of the
 id; the newest ids live in a dict capped at ``flush_every``; older ones in
@@ -16,18 +22,20 @@ without touching the disk.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import struct
 import time
 import zlib
 from collections.abc import Iterable
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from hashlib import blake2b
 
 from eventfold.infra import fileio
-from eventfold.infra.runs import ENTRY, VERSION_BIAS, Run, create_run, push_run
+from eventfold.infra.checkpoint import read_checkpoint, write_checkpoint
+from eventfold.infra.runs import Run, create_run, push_run
 
-FORMAT = 1
+FORMAT = 2  # entries key:16 digest:8 id:u64be (1: without the digest; rebuilt)
+ENTRY = struct.Struct(">16s8sQ")
 MIN_BLOOM_BITS = 1 << 23
 MAX_RESERVED = 1 << 26  # ids a filter is sized for ahead of time (64 MiB of bits at most)
 BITS_PER_KEY_MIN = 10  # below this the filter is rebuilt larger: 10 to 20 bits an id
@@ -41,6 +49,19 @@ def id_key(event_id: str) -> bytes:
     """The 16-byte key of a source event id: its personalised BLAKE2b-128."""
     h = _ID_HASH.copy()  # cheaper than setting the parameters up again
     h.update(event_id.encode("utf-8"))
+    return h.digest()
+
+
+_CONTENT_HASH = blake2b(digest_size=8, person=b"eventfold-body")
+_NORMAL = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # exact: never rounds
+
+
+def content_digest(category: str, value: Decimal, occurred_iso: str | None) -> bytes:
+    """8 bytes that are equal for equal content: the category, the value (numerically:
+    ``1.50`` and ``1.5`` agree) and the instant (``isoformat`` in UTC, or none)."""
+    h = _CONTENT_HASH.copy()
+    number = str(_NORMAL.normalize(value)) if value else "0"
+    h.update(f"{category}\x00{number}\x00{occurred_iso or ''}".encode("utf-8", "surrogatepass"))
     return h.digest()
 
 
@@ -100,7 +121,7 @@ class DedupIndex:
         self.count = 0  # ids persisted in runs
         self.next_run = 1
         self.bloom = Bloom(MIN_BLOOM_BITS)
-        self.mem: dict[bytes, int] = {}
+        self.mem: dict[bytes, tuple[int, bytes]] = {}  # key -> (notification id, digest)
         # Partitioned ingest: source identity -> byte position up to which the ids
         # first seen in other partitions' categories are marked here (see ingest).
         self.marks: dict[str, int] = {}
@@ -139,22 +160,18 @@ class DedupIndex:
         self._remove_strays()
 
     def _load(self) -> str | None:
+        doc, problem = read_checkpoint(self.checkpoint_path)
+        if doc is None:
+            return problem
         try:
-            with open(self.checkpoint_path, "rb") as f:
-                raw = f.read()
-        except FileNotFoundError:
-            return None
-        try:
-            doc_bytes, _, crc_hex = raw.rstrip(b"\n").rpartition(b"\n")
-            if int(crc_hex, 16) != zlib.crc32(doc_bytes):
-                return "checkpoint checksum mismatch"
-            doc = json.loads(doc_bytes)
+            if doc["format"] == 1:
+                return "of an older format"
             if doc["format"] != FORMAT:
                 return f"unknown format {doc['format']!r}"
             self.runs = [
                 Run(os.path.join(self.dir, r["name"]), int(r["count"]), int(r["crc"]))
                 for r in doc["runs"]
-            ]
+            ]  # each checks its header and footer against the checkpoint
             self.bloom_name = str(doc["bloom"]["name"])
             with open(os.path.join(self.dir, self.bloom_name), "rb") as f:
                 bits = bytearray(f.read())
@@ -170,6 +187,11 @@ class DedupIndex:
         except (ValueError, KeyError, TypeError, OSError) as e:
             return f"checkpoint unusable ({e})"
         return None
+
+    def discard(self, problem: str) -> None:
+        """Forget the index (files too) because it failed a check; ``problem`` says why."""
+        self.problem = problem
+        self._discard()
 
     def _discard(self) -> None:
         self._close_runs()
@@ -193,34 +215,37 @@ class DedupIndex:
 
     # -- lookups and additions --------------------------------------------
 
-    def find(self, key: bytes) -> int | None:
-        """The notification id recorded for the id with this key (``id_key``), or None.
-
-        Keys are 128-bit hashes: the caller confirms a hit against the store.
-        """
+    def find(self, key: bytes) -> tuple[int, bytes] | None:
+        """The first recording of the id with this key (``id_key``): (notification id,
+        content digest), or None."""
         return self.find_many([key]).get(0)
 
-    def find_many(self, keys: list[bytes]) -> dict[int, int]:
-        """``find`` of each key: {index in ``keys``: notification id} for the keys found."""
+    def find_many(self, keys: list[bytes]) -> dict[int, tuple[int, bytes]]:
+        """``find`` of each key: {index in ``keys``: (id, digest)} for the keys found.
+
+        ``IndexDamagedError`` when a run fails its checksum (rebuild the index).
+        """
         mem, bloom = self.mem, self.bloom
         found = {i: mem[key] for i, key in enumerate(keys) if key in mem} if mem else {}
         if self.runs:
+            unpack = ENTRY.unpack
             for i, key in enumerate(keys):
                 if i not in found and key in bloom:
                     for run in self.runs:
-                        nid = run.find(key, 0)
-                        if nid is not None:
-                            found[i] = nid
+                        entry = run.find_key(key)
+                        if entry is not None:
+                            _, digest, nid = unpack(entry)
+                            found[i] = (nid, digest)
                             break
         return found
 
-    def add(self, key: bytes, nid: int) -> None:
+    def add(self, key: bytes, nid: int, digest: bytes) -> None:
         """Index the id with this key as recorded at ``nid`` (above ``covered``)."""
-        self.mem.setdefault(key, nid)
+        self.mem.setdefault(key, (nid, digest))
 
-    def add_new(self, keys: list[bytes], nids: list[int]) -> None:
+    def add_new(self, keys: list[bytes], nids: list[int], digests: list[bytes]) -> None:
         """``add`` of keys that ``find_many`` did not find (so none is indexed yet)."""
-        self.mem.update(zip(keys, nids, strict=True))
+        self.mem.update(zip(keys, zip(nids, digests, strict=True), strict=True))
 
     def advance(self, covered: int) -> None:
         """Everything up to notification ``covered`` has been added; flush when full."""
@@ -235,7 +260,7 @@ class DedupIndex:
         obsolete: list[Run] = []
         if self.mem:
             pack = ENTRY.pack
-            entries = sorted([pack(key, VERSION_BIAS, nid) for key, nid in self.mem.items()])
+            entries = sorted([pack(key, digest, nid) for key, (nid, digest) in self.mem.items()])
             total = self.count + len(entries)
             if total * BITS_PER_KEY_MIN > self.bloom.nbits:
                 self._grow_bloom(total)
@@ -259,10 +284,7 @@ class DedupIndex:
             },
             "runs": [{"name": r.name, "count": r.count, "crc": r.crc} for r in self.runs],
         }
-        doc_bytes = json.dumps(doc, sort_keys=True).encode("utf-8")
-        fileio.atomic_write(
-            self.checkpoint_path, doc_bytes + b"\n" + b"%08x\n" % zlib.crc32(doc_bytes)
-        )
+        write_checkpoint(self.checkpoint_path, doc)
         for run in obsolete:
             run.close()
             with contextlib.suppress(FileNotFoundError):

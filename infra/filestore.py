@@ -88,7 +88,7 @@ class FileAggregateRecorder(FileRecorder, AggregateRecorder):
         with log.lock:
             nids = [
                 nid
-                for version, nid in log.index.versions(originator_key(originator_id))
+                for version, nid in log.versions(originator_key(originator_id))
                 if (gt is None or version > gt) and (lte is None or version <= lte)
             ]
             if desc:

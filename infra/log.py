@@ -11,8 +11,10 @@ write or fsync poisons the writer until the log is reopened.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import struct
 import threading
 import time
 import weakref
@@ -42,19 +44,20 @@ from eventfold.infra.logformat import (
     RecordedEvent,
     crc32,
     decode_body,
-    decode_event,
     decode_header,
+    decode_rest,
     encode_commit,
     encode_events,
     pack_position,
     unpack_position,
 )
-from eventfold.infra.logindex import LogIndex, originator_key
+from eventfold.infra.logindex import LogIndex, Mark, originator_key
+from eventfold.infra.logscan import CommitScanner, TornTail, segment_name
+from eventfold.infra.runs import IndexDamagedError
 
 logger = logging.getLogger("eventfold.store")
 _T = TypeVar("_T")
 
-SEGMENT_SUFFIX = ".seg"
 READ_CHUNK = 256 * 1024
 KEY_CACHE_SIZE = 65536  # originators whose index key is remembered by the writer
 
@@ -68,19 +71,6 @@ class LogConfig:
     index_interval: int = 65536
     poll_interval: float = 0.05
     lock_timeout: float = 2.0
-
-
-@dataclass(frozen=True)
-class TornTail:
-    """Bytes after the last complete commit: an interrupted write."""
-
-    path: str
-    offset: int
-    length: int
-
-
-def segment_name(number: int) -> str:
-    return f"{number:08d}{SEGMENT_SUFFIX}"
 
 
 class Log:
@@ -112,7 +102,11 @@ class Log:
 
     def _open(self, rebuild_index: bool) -> None:
         index_existed = self.index.exists()
-        reason = self.index.load() or self._checkpoint_mismatch()
+        reason = self.index.load()
+        if self.index.durable is not None:
+            self._check_reaches(self.index.durable)  # the log holds every durable commit
+        if reason is None:
+            reason = self._checkpoint_mismatch()
         if rebuild_index:
             reason = "index rebuild requested"
         first_segment = self._segment_path(1)
@@ -127,12 +121,15 @@ class Log:
             if reason and index_existed:
                 note = f"{self.index.dir}: {reason}; rebuilding the index from the log"
                 self.recovery_notes.append(note)
-                # An index that was never written (the writer stopped before its
-                # first flush) is routine; a damaged or stale one is worth a warning.
-                (logger.info if reason == "no index" else logger.warning)(note)
+                # An index that was never written (the writer stopped before its first
+                # flush) or of an older format is routine; a damaged one is worth a warning.
+                routine = reason in ("no index", "no index checkpoint", "index of an older format")
+                (logger.info if routine else logger.warning)(note)
                 if have_lock:
                     self.index.discard_files()
-            self._catch_up(flush=have_lock)
+            elif have_lock:
+                self.index.remove_strays()
+            self._catch_up(flush=have_lock, every_segment=True)
             if have_lock:
                 self._drop_torn_tail()
         finally:
@@ -147,6 +144,39 @@ class Log:
         self.tracking = dict(index.tracking)
         self._since_flush = 0
 
+    def _check_reaches(self, mark: Mark) -> None:
+        """Raise ``StoreCorruptedError`` unless the log holds the commit ``mark`` names.
+
+        The mark is the furthest commit the store recorded as durable: a log that
+        no longer reaches it lost acknowledged commits, which is damage (exit 3),
+        never a torn tail and never a reason to rebuild the index over the evidence.
+        """
+        if mark.last_commit is None:
+            return
+        seg, off = unpack_position(mark.last_commit)
+        path = self._segment_path(seg)
+        lost = (f"the store recorded commits up to notification {mark.covered:,} as durable "
+                "(index checkpoint); committed data is missing or damaged")  # fmt: skip
+        fd = self._read_fd(seg)
+        if fd is None:
+            raise StoreCorruptedError(path, 0, f"segment is missing: {lost}")
+        try:
+            header = decode_header(fileio.read_exact(fd, HEADER_SIZE, off))
+        except FormatError as e:
+            raise StoreCorruptedError(path, off, f"{e.reason}: {lost}") from None
+        body = fileio.read_exact(fd, header.body_len, off + HEADER_SIZE)
+        if len(body) < header.body_len:
+            msg = f"commit cut short at byte {off + HEADER_SIZE + len(body)}: {lost}"
+            raise StoreCorruptedError(path, off, msg)
+        try:
+            decode_body(header, body)
+        except FormatError as e:
+            at = off + HEADER_SIZE + e.offset
+            raise StoreCorruptedError(path, at, f"{e.reason}: {lost}") from None
+        last = header.first_id + header.n_events - 1
+        if pack_position(seg, off + header.frame_len) != mark.end or last != mark.covered:
+            raise StoreCorruptedError(path, off, f"not the commit recorded there: {lost}")
+
     def _checkpoint_mismatch(self) -> str | None:
         """Check that the checkpoint's last commit is where it says, or say why not."""
         index = self.index
@@ -154,20 +184,10 @@ class Log:
             return None
         if index.last_commit is None:
             return None if index.covered == 0 else "index checkpoint has no last commit"
-        seg, off = unpack_position(index.last_commit)
-        fd = self._read_fd(seg)
-        if fd is None:
-            return "index checkpoint names a missing segment"
         try:
-            header = decode_header(fileio.read_exact(fd, HEADER_SIZE, off))
-            body = fileio.read_exact(fd, header.body_len, off + HEADER_SIZE)
-            decode_body(header, body)
-        except FormatError:
+            self._check_reaches(Mark(index.covered, index.last_commit, index.end))
+        except StoreCorruptedError:
             return "index checkpoint does not match the log"
-        if pack_position(seg, off + header.frame_len) != index.end:
-            return "index checkpoint end does not match the log"
-        if header.first_id + header.n_events - 1 != index.covered:
-            return "index checkpoint count does not match the log"
         return None
 
     def _segment_path(self, number: int) -> str:
@@ -183,79 +203,34 @@ class Log:
             self._read_fds[number] = fd
         return fd
 
-    def _catch_up(self, *, flush: bool) -> None:
-        """Apply the commits after ``self._end``; stop at the end or a torn tail."""
-        seg, off = unpack_position(self._end)
-        self.torn_tail = None
-        while True:
-            # Look for a later segment *before* reading this one: a writer only
-            # starts a segment after the previous one is complete.
-            has_next = os.path.exists(self._segment_path(seg + 1))
-            fd = self._read_fd(seg)
-            size = os.fstat(fd).st_size if fd is not None else 0
-            while fd is not None and off < size:
-                frame_len = self._apply_frame(seg, fd, off, size)
-                if frame_len is None:
-                    tail = TornTail(self._segment_path(seg), off, size - off)
-                    if has_next:
-                        raise StoreCorruptedError(
-                            tail.path, off, "incomplete commit before the end of the log"
-                        )
-                    self.torn_tail = tail
-                    return
-                off += frame_len
-                self._end = pack_position(seg, off)
-                if flush and self._since_flush >= self.config.index_interval:
-                    self._flush_index()
-            if not has_next:
-                return
-            seg, off = seg + 1, 0
-            self._end = pack_position(seg, 0)
+    def _catch_up(self, *, flush: bool, every_segment: bool = False) -> None:
+        """Apply the commits after ``self._end``; stop at the end or a torn tail.
 
-    def _apply_frame(self, seg: int, fd: int, off: int, size: int) -> int | None:
-        """Apply the commit at ``off``; return its length, or None for a torn tail."""
-        raw = fileio.read_exact(fd, HEADER_SIZE, off)
-        path = self._segment_path(seg)
-        try:
-            header = decode_header(raw)
-        except FormatError as e:
-            if len(raw) < HEADER_SIZE or self._is_zero(fd, off, size):
-                return None
-            raise StoreCorruptedError(path, off, e.reason) from None
-        if off + header.frame_len > size:
-            return None
-        if header.first_id != self._next_id:
-            msg = f"commit starts at id {header.first_id}, expected {self._next_id}"
-            raise StoreCorruptedError(path, off, msg)
-        body = fileio.read_exact(fd, header.body_len, off + HEADER_SIZE)
-        try:
-            tracking, events = decode_body(header, body)
-        except FormatError as e:
-            raise StoreCorruptedError(path, off + HEADER_SIZE + e.offset, e.reason) from None
-        base = off + HEADER_SIZE
-        for body_offset, event in events:
-            self.index.add(
-                event.id,
-                originator_key(event.originator_id),
-                event.originator_version,
-                pack_position(seg, base + body_offset),
-            )
-        if tracking is not None:
-            self.tracking[tracking[0]] = tracking[1]
-        self._next_id += header.n_events
-        self._last_commit = pack_position(seg, off)
-        self._since_flush += header.n_events + 1
-        self.frames_scanned += 1
-        return header.frame_len
-
-    @staticmethod
-    def _is_zero(fd: int, off: int, size: int) -> bool:
-        while off < size:
-            chunk = os.pread(fd, min(READ_CHUNK, size - off), off)
-            if not chunk or chunk.count(0) != len(chunk):
-                return False
-            off += len(chunk)
-        return True
+        ``every_segment``: list the directory, so that a missing segment in the
+        middle is damage rather than the end of the log (opening does this).
+        """
+        durable = self.index.durable
+        seg, _ = unpack_position(self._end)
+        scanner = CommitScanner(
+            self.path, self._end, self._next_id, durable_end=durable.end if durable else 0,
+            last_segment=None if every_segment else seg,
+        )  # fmt: skip
+        index, key_of = self.index, originator_key
+        for commit in scanner:
+            for body_offset, event in commit.events:
+                index.add(event.id, key_of(event.originator_id), event.originator_version,
+                          commit.event_position(body_offset))  # fmt: skip
+            if commit.tracking is not None:
+                self.tracking[commit.tracking[0]] = commit.tracking[1]
+            self._next_id += commit.header.n_events
+            self._last_commit = pack_position(commit.segment, commit.offset)
+            self._end = commit.end
+            self._since_flush += commit.header.n_events + 1
+            self.frames_scanned += 1
+            if flush and self._since_flush >= self.config.index_interval:
+                self._flush_index()
+        self._end = scanner.end
+        self.torn_tail = scanner.torn_tail
 
     def _drop_torn_tail(self) -> None:
         """Writer only: keep a copy of a torn tail, then truncate it."""
@@ -282,6 +257,45 @@ class Log:
         self.recovery_notes.append(note)
         logger.warning(note)
         self.torn_tail = None
+
+    def rebuild_index(self, reason: str) -> None:
+        """Rebuild the index from the log after it failed a check (the log is scanned whole).
+
+        Persisted when this process can write the log; in memory otherwise. A log
+        that is itself damaged raises ``StoreCorruptedError`` here, naming the place.
+        """
+        with self._lock:
+            note = f"{self.index.dir}: {reason}; rebuilding the index from the log"
+            self.recovery_notes.append(note)
+            logger.warning(note)
+            writer = self._lock_fd is not None
+            have_lock = writer or self._try_lock()
+            try:
+                if have_lock:
+                    self.index.discard_files()
+                else:
+                    self.index.reset()
+                self._adopt_checkpoint()
+                self._catch_up(flush=have_lock, every_segment=True)
+                if have_lock:
+                    self._flush_index()
+            finally:
+                if have_lock and not writer:
+                    self._unlock()
+
+    def _indexed(self, operation: Callable[[], _T]) -> _T:
+        """Run a read of the index; if the index fails a check, rebuild it and run it again.
+
+        A second failure is damage to the log itself.
+        """
+        try:
+            return operation()
+        except IndexDamagedError as e:
+            self.rebuild_index(str(e))
+        try:
+            return operation()
+        except IndexDamagedError as e:
+            raise StoreCorruptedError(e.path, e.offset, e.reason) from None
 
     # -- the writer lock -----------------------------------------------------
 
@@ -317,6 +331,28 @@ class Log:
         except BaseException:
             self._unlock()
             raise
+
+    def recover(self) -> None:
+        """Take the writer lock now (dropping a torn tail), persist the index, let go.
+
+        ``StoreLockedError`` while another process writes (``check --repair``).
+        """
+        with self._lock:
+            self._check_open()
+            writer = self._lock_fd is not None
+            if not writer:
+                self._become_writer()
+            try:
+                self._flush_index()
+            finally:
+                if not writer:
+                    self._release_writer()
+
+    def _release_writer(self) -> None:
+        if self._write_fd is not None:
+            os.close(self._write_fd)
+            self._write_fd = None
+        self._unlock()
 
     def _lock_holder(self) -> str:
         return fileio.flock_holder(os.path.join(self.path, "LOCK"))
@@ -367,7 +403,9 @@ class Log:
                 self._become_writer()
             if self._since_flush >= self.config.index_interval:
                 self._guarded(self._flush_index)
-            keys = self._check_unique(events.originator_ids, events.versions)
+            keys = self._indexed(
+                lambda: self._check_unique(events.originator_ids, events.versions)
+            )
             if tracking is not None:
                 self._check_tracking(tracking)
             if not count and tracking is None:
@@ -493,12 +531,17 @@ class Log:
         fd = os.open(self._segment_path(new), os.O_WRONLY | os.O_CREAT, 0o644)
         fileio.fsync_dir(self.path)
         assert self._write_fd is not None
+        if not self.config.durable:  # a later checkpoint may record its commits as durable
+            fileio.fsync(self._write_fd)
         os.close(self._write_fd)
         self._write_fd = fd
         self._end = pack_position(new, 0)
         return new, 0
 
     def _flush_index(self) -> None:
+        """Persist the index; its checkpoint records the commits so far as durable."""
+        if not self.config.durable and self._write_fd is not None:
+            fileio.fsync(self._write_fd)  # with FILESTORE_DURABILITY=os, make it true first
         self.index.flush(self._last_commit, self._end, self.tracking)
         self._since_flush = 0
 
@@ -530,16 +573,22 @@ class Log:
         return self._next_id - 1
 
     def read_events(self, nids: Sequence[int]) -> list[RecordedEvent]:
-        """Read events by notification id, verifying each record's checksum."""
+        """Read events by notification id, verifying each record's checksum and id."""
         with self._lock:
-            if not nids:
-                return []
-            reader = _ChunkReader(self)
-            if len(nids) > 1 and nids[-1] - nids[0] == len(nids) - 1:
-                positions = self.index.positions(nids[0], nids[-1])
-            else:
-                positions = [self.index.position_of(n) for n in nids]
-            return [reader.event(nid, pos) for nid, pos in zip(nids, positions, strict=True)]
+            return self._indexed(lambda: self._read_events(nids)) if nids else []
+
+    def _read_events(self, nids: Sequence[int]) -> list[RecordedEvent]:
+        reader = _ChunkReader(self)
+        if len(nids) > 1 and nids[-1] - nids[0] == len(nids) - 1:
+            positions = self.index.positions(nids[0], nids[-1])
+        else:
+            positions = [self.index.position_of(n) for n in nids]
+        return [reader.event(nid, pos) for nid, pos in zip(nids, positions, strict=True)]
+
+    def versions(self, key: bytes) -> list[tuple[int, int]]:
+        """(version, notification id) of every event of the originator with index ``key``."""
+        with self._lock:
+            return self._indexed(lambda: self.index.versions(key))
 
     def scan_states(
         self, first: int, last: int, topic: str, page: int = 2000
@@ -553,18 +602,22 @@ class Log:
         while first <= last:
             upto = min(last, first + page * 4 - 1)
             with self._lock:
-                positions = self.index.positions(first, upto)
-                reader = _ChunkReader(self)
-                ids: list[int] = []
-                states: list[bytes] = []
-                for nid, position in zip(range(first, upto + 1), positions, strict=True):
-                    state = reader.state_if(nid, position, wanted)
-                    if state is not None:
-                        ids.append(nid)
-                        states.append(state)
+                ids, states = self._indexed(functools.partial(self._states, first, upto, wanted))
             if ids:
                 yield ids, states
             first = upto + 1
+
+    def _states(self, first: int, last: int, topic: bytes) -> tuple[list[int], list[bytes]]:
+        positions = self.index.positions(first, last)
+        reader = _ChunkReader(self)
+        ids: list[int] = []
+        states: list[bytes] = []
+        for nid, position in zip(range(first, last + 1), positions, strict=True):
+            state = reader.state_if(nid, position, topic)
+            if state is not None:
+                ids.append(nid)
+                states.append(state)
+        return ids, states
 
     def corruption(self, position: int, reason: str) -> StoreCorruptedError:
         seg, off = unpack_position(position)
@@ -643,7 +696,12 @@ class Log:
 
 
 class _ChunkReader:
-    """Reads event records through a window of the segment, one pread per chunk."""
+    """Reads event records through a window of the segment, one pread per chunk.
+
+    A record that is not the event the index says (checksum, id, a position
+    past the segment) raises ``IndexDamagedError``: the index is suspected
+    first; rebuilding it from the log tells index damage from log damage.
+    """
 
     def __init__(self, log: Log) -> None:
         self._log = log
@@ -651,54 +709,52 @@ class _ChunkReader:
         self._start = 0
         self._buf = b""
 
-    def event(self, nid: int, position: int) -> RecordedEvent:
+    def _record(self, nid: int, position: int) -> memoryview:
+        """The verified ``rest`` of the record at ``position``, which must be event ``nid``."""
         seg, off = unpack_position(position)
         rel = off - self._start
         if seg != self._seg or rel < 0 or rel + 8 > len(self._buf):
             self._load(seg, off, READ_CHUNK)
             rel = 0
-        length = int.from_bytes(self._buf[rel : rel + 4], "little")
-        if rel + 8 + length > len(self._buf):
-            self._load(seg, off, max(READ_CHUNK, 8 + length))
-            rel = 0
-        try:
-            event, _ = decode_event(self._buf, rel)
-        except FormatError as e:
-            raise self._log.corruption(position, e.reason) from None
-        if event.id != nid:
-            msg = f"index points at event {event.id} for notification {nid}"
-            raise self._log.corruption(position, msg)
-        return event
-
-    def state_if(self, nid: int, position: int, topic: bytes) -> bytes | None:
-        """The state of the event at ``position`` if its topic is ``topic`` (checksummed)."""
-        seg, off = unpack_position(position)
-        rel = off - self._start
-        if seg != self._seg or rel < 0 or rel + 8 > len(self._buf):
-            self._load(seg, off, READ_CHUNK)
-            rel = 0
+        if rel + 8 > len(self._buf):
+            raise self._suspect(position, f"no event record for notification {nid}")
         length, event_crc = EVENT_PREFIX.unpack_from(self._buf, rel)
         if rel + 8 + length > len(self._buf):
             self._load(seg, off, max(READ_CHUNK, 8 + length))
             rel = 0
         start = rel + 8
-        rest = self._buf[start : start + length]
-        if len(rest) != length or crc32(rest) != event_crc:
-            raise self._log.corruption(position, "event checksum mismatch")
-        event_id, _, _, oid_len, topic_len, state_len = EVENT_FIXED.unpack_from(rest)
+        rest = memoryview(self._buf)[start : start + length]
+        if len(rest) != length or length < EVENT_FIXED.size or crc32(rest) != event_crc:
+            raise self._suspect(position, f"event checksum mismatch (notification {nid})")
+        (event_id,) = struct.unpack_from("<Q", rest)
         if event_id != nid:
-            msg = f"index points at event {event_id} for notification {nid}"
-            raise self._log.corruption(position, msg)
+            raise self._suspect(position, f"index points at event {event_id} for {nid}")
+        return rest
+
+    def event(self, nid: int, position: int) -> RecordedEvent:
+        try:
+            return decode_rest(self._record(nid, position))
+        except FormatError as e:
+            raise self._suspect(position, e.reason) from None
+
+    def state_if(self, nid: int, position: int, topic: bytes) -> bytes | None:
+        """The state of the event at ``position`` if its topic is ``topic`` (checksummed)."""
+        rest = self._record(nid, position)
+        _, _, _, oid_len, topic_len, state_len = EVENT_FIXED.unpack_from(rest)
         p = EVENT_FIXED.size + oid_len
         if rest[p : p + topic_len] != topic:
             return None
         p += topic_len
-        return rest[p : p + state_len]
+        return bytes(rest[p : p + state_len])
+
+    def _suspect(self, position: int, reason: str) -> IndexDamagedError:
+        seg, off = unpack_position(position)
+        return IndexDamagedError(self._log._segment_path(seg), off, reason)
 
     def _load(self, seg: int, off: int, size: int) -> None:
         fd = self._log._read_fd(seg)
         if fd is None:
-            raise self._log.corruption(pack_position(seg, off), "segment is missing")
+            raise self._suspect(pack_position(seg, off), "segment is missing")
         self._seg, self._start = seg, off
         self._buf = fileio.read_exact(fd, size, off)
 

@@ -256,10 +256,18 @@ def decode_event(view: memoryview | bytes, pos: int = 0) -> tuple[RecordedEvent,
     rest = view[start:end]
     if crc32(rest) != event_crc:
         raise FormatError("event checksum mismatch", pos)
+    try:
+        return decode_rest(rest), end
+    except FormatError as e:
+        raise FormatError(e.reason, pos) from None
+
+
+def decode_rest(rest: memoryview | bytes) -> RecordedEvent:
+    """Decode an event record's ``rest`` (its checksum already verified)."""
     nid, version, kind, oid_len, topic_len, state_len = EVENT_FIXED.unpack_from(rest)
     p = EVENT_FIXED.size
-    if p + oid_len + topic_len + state_len != length:
-        raise FormatError("event field lengths do not add up", pos)
+    if p + oid_len + topic_len + state_len != len(rest):
+        raise FormatError("event field lengths do not add up")
     oid_raw = bytes(rest[p : p + oid_len])
     p += oid_len
     topic = bytes(rest[p : p + topic_len]).decode("utf-8")
@@ -268,4 +276,4 @@ def decode_event(view: memoryview | bytes, pos: int = 0) -> tuple[RecordedEvent,
     originator_id: UUID | str = (
         UUID(bytes=oid_raw) if kind == ID_KIND_UUID else oid_raw.decode("utf-8")
     )
-    return RecordedEvent(nid, originator_id, version, topic, state), end
+    return RecordedEvent(nid, originator_id, version, topic, state)

@@ -9,27 +9,43 @@ Two structures, both covering notification ids ``1..covered``:
   ``str(originator_id)``). Runs are merged like a binary counter, so there are
   at most log2(events / interval) + 1 of them.
 
-``index/CHECKPOINT`` names what is covered and where the log stood. Events
-after the checkpoint live in a bounded in-memory table until the next flush.
+``index/CHECKPOINT`` names what is covered and where the log stood, and the
+store's durable mark: the furthest commit the store ever recorded as durable,
+kept across index rebuilds, so that a log found shorter than it is damage,
+never a torn tail. Events after the checkpoint live in a bounded in-memory
+table until the next flush.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import struct
 from array import array
 from collections.abc import Iterable
+from dataclasses import dataclass
 from hashlib import blake2b
+from typing import Any
 from uuid import UUID
 
 from eventfold.infra import fileio
-from eventfold.infra.logformat import crc32
-from eventfold.infra.runs import ENTRY, VERSION_BIAS, Run, create_run, push_run
+from eventfold.infra.checkpoint import read_checkpoint, write_checkpoint
+from eventfold.infra.runs import ENTRY, VERSION_BIAS, IndexDamagedError, Run, create_run, push_run
 
 OFFSET = struct.Struct("<Q")
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 1: runs without block checksums (read for its durable mark, then rebuilt)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A point of the log: events ``1..covered``, the last commit's position and the end."""
+
+    covered: int
+    last_commit: int | None
+    end: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"covered": self.covered, "last_commit": self.last_commit, "end": self.end}
 
 
 def originator_key(originator_id: UUID | str) -> bytes:
@@ -46,9 +62,11 @@ class LogIndex:
         self.offsets_path = os.path.join(self.dir, "offsets")
         self.runs: list[Run] = []
         self._offsets_fd: int | None = None
+        self._offsets_writable = False
         self._reset_state()
 
     def _reset_state(self) -> None:
+        self.durable: Mark | None = None  # set from a checkpoint whose checksum holds
         self.covered = 0
         self.last_commit: int | None = None
         self.end: int | None = None
@@ -59,6 +77,11 @@ class LogIndex:
         self.mem_max: dict[bytes, int] = {}
 
     @property
+    def offsets_fd(self) -> int | None:
+        """The open offsets file (reading), when the index is loaded."""
+        return self._offsets_fd
+
+    @property
     def mem_size(self) -> int:
         return len(self.mem_offsets)
 
@@ -67,20 +90,23 @@ class LogIndex:
     def exists(self) -> bool:
         return os.path.exists(self.dir) and bool(os.listdir(self.dir))
 
-    def load(self) -> str | None:
-        """Load the checkpoint and its files; return why it is unusable, or None."""
+    def load(self, *, writable: bool = True) -> str | None:
+        """Load the checkpoint and its files; return why it is unusable, or None.
+
+        ``durable`` is set whenever the checkpoint's checksum holds, even when
+        its files are unusable: the mark outlives the index it came with.
+        """
         self.close()
         self._reset_state()
-        try:
-            with open(self.checkpoint_path, "rb") as f:
-                raw = f.read()
-        except FileNotFoundError:
+        doc, problem = read_checkpoint(self.checkpoint_path)
+        if doc is None:
+            if problem is not None:
+                return f"index {problem}"
             return "no index checkpoint" if self.exists() else None
         try:
-            doc_bytes, _, crc_hex = raw.rstrip(b"\n").rpartition(b"\n")
-            if int(crc_hex, 16) != crc32(doc_bytes):
-                return "index checkpoint checksum mismatch"
-            doc = json.loads(doc_bytes)
+            self.durable = _durable_mark(doc)
+            if doc["format"] == 1:
+                return "index of an older format"
             if doc["format"] != CHECKPOINT_FORMAT:
                 return f"unknown index checkpoint format {doc['format']!r}"
             covered = int(doc["covered"])
@@ -91,7 +117,9 @@ class LogIndex:
             self.runs = runs
             if sum(r.count for r in runs) != covered:
                 return "index runs do not add up to the checkpoint"
-            self._offsets_fd = os.open(self.offsets_path, os.O_RDWR | os.O_CREAT)
+            flags = os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY
+            self._offsets_fd = os.open(self.offsets_path, flags, 0o644)
+            self._offsets_writable = writable
             if os.fstat(self._offsets_fd).st_size < covered * OFFSET.size:
                 return "index offsets file is shorter than the checkpoint"
         except (ValueError, KeyError, TypeError, OSError) as e:
@@ -104,28 +132,47 @@ class LogIndex:
         return None
 
     def reset(self) -> None:
-        """Forget the persisted index (in memory): everything is rescanned."""
+        """Forget the persisted index (in memory): everything is rescanned.
+
+        The durable mark stays: a rebuild must reach it.
+        """
+        durable = self.durable
         self.close()
         self._reset_state()
+        self.durable = durable
 
     def discard_files(self) -> None:
-        """Remove the persisted index so that a rebuild starts clean (writer only)."""
+        """Remove the persisted index but its checkpoint (writer only).
+
+        The checkpoint keeps the durable mark until the rebuild's first flush
+        replaces it (carrying the mark on).
+        """
         self.reset()
         if os.path.isdir(self.dir):
             for name in os.listdir(self.dir):
-                os.unlink(os.path.join(self.dir, name))
+                if name != "CHECKPOINT":
+                    os.unlink(os.path.join(self.dir, name))
             fileio.fsync_dir(self.dir)
+
+    def remove_strays(self) -> None:
+        """Delete files a crash left behind that the checkpoint does not name (writer only)."""
+        if not os.path.isdir(self.dir):
+            return
+        named = {r.name for r in self.runs} | {"CHECKPOINT", "offsets"}
+        for name in os.listdir(self.dir):
+            if name not in named:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.dir, name))
 
     def reload_if_newer(self) -> bool:
         """Reader side: adopt a checkpoint that a writer flushed since we looked.
 
         Returns False when the index had to be reset (the caller rescans).
         """
+        doc, _ = read_checkpoint(self.checkpoint_path)
         try:
-            with open(self.checkpoint_path, "rb") as f:
-                doc_bytes, _, _ = f.read().rstrip(b"\n").rpartition(b"\n")
-            newer = int(json.loads(doc_bytes)["covered"])
-        except (OSError, ValueError, KeyError):
+            newer = int(doc["covered"]) if doc is not None else 0
+        except (ValueError, KeyError, TypeError):
             return True
         if newer <= self.covered or newer > self.covered + self.mem_size:
             return True
@@ -176,9 +223,11 @@ class LogIndex:
         if first <= self.covered:
             upto = min(last, self.covered)
             assert self._offsets_fd is not None
-            raw = fileio.read_exact(
-                self._offsets_fd, (upto - first + 1) * OFFSET.size, (first - 1) * 8
-            )
+            size = (upto - first + 1) * OFFSET.size
+            raw = fileio.read_exact(self._offsets_fd, size, (first - 1) * 8)
+            if len(raw) != size:
+                at = (first - 1) * 8 + len(raw)
+                raise IndexDamagedError(self.offsets_path, at, "offsets file is too short")
             result.extend(array("Q", raw))
             first = upto + 1
         if first <= last:
@@ -216,8 +265,11 @@ class LogIndex:
     def flush(self, last_commit: int | None, end: int, tracking: dict[str, int]) -> None:
         """Persist the in-memory table: offsets, a new run, merges, checkpoint."""
         os.makedirs(self.dir, exist_ok=True)
-        if self._offsets_fd is None:
+        if not self._offsets_writable:
+            if self._offsets_fd is not None:
+                os.close(self._offsets_fd)
             self._offsets_fd = os.open(self.offsets_path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._offsets_writable = True
         obsolete: list[Run] = []
         if self.mem_offsets:
             fileio.write_all(
@@ -232,19 +284,20 @@ class LogIndex:
             obsolete = push_run(self.runs, self._new_run([entries]), self._new_run)
         fileio.fsync_dir(self.dir)
         covered = self.covered + len(self.mem_offsets)
+        reached = Mark(covered, last_commit, end)
+        durable = self.durable if self.durable and self.durable.covered > covered else reached
         doc = {
             "format": CHECKPOINT_FORMAT,
             "covered": covered,
             "last_commit": last_commit,
             "end": end,
+            "durable": durable.to_json(),
             "tracking": tracking,
             "next_run": self.next_run,
             "runs": [{"name": r.name, "count": r.count, "crc": r.crc} for r in self.runs],
         }
-        doc_bytes = json.dumps(doc, sort_keys=True).encode("utf-8")
-        fileio.atomic_write(
-            self.checkpoint_path, doc_bytes + b"\n" + b"%08x\n" % crc32(doc_bytes)
-        )
+        write_checkpoint(self.checkpoint_path, doc)
+        self.durable = durable
         for run in obsolete:
             run.close()
             with contextlib.suppress(FileNotFoundError):
@@ -267,3 +320,13 @@ class LogIndex:
             with contextlib.suppress(OSError):
                 os.close(self._offsets_fd)
             self._offsets_fd = None
+            self._offsets_writable = False
+
+
+def _durable_mark(doc: dict[str, Any]) -> Mark | None:
+    """The durable mark a checkpoint records (its own coverage, before the field existed)."""
+    mark = doc.get("durable") or doc
+    if mark.get("end") is None:
+        return None
+    last = mark.get("last_commit")
+    return Mark(int(mark["covered"]), None if last is None else int(last), int(mark["end"]))

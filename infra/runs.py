@@ -1,10 +1,20 @@
-"""Sorted runs: immutable files of 32-byte entries, looked up by fence keys.
+"""Sorted runs: immutable files of 32-byte entries, verified a block at a time.
 
-A run is ``"EFIX" count:u64 crc:u32`` then ``count`` sorted entries
-``key:16 (version + 2**63):u64be id:u64be``, so byte order is (key, version)
-order. Runs are written once, merged like a binary counter, and read with
-``pread``: the store's index (``logindex.py``) and the dedup index
-(``dedup.py``) are both made of them.
+A run (docs/FORMAT.md, "Index")::
+
+    run    := header entry{count} footer
+    header := "EFI2" count:u64 crc:u32 footer_crc:u32 header_crc:u32   (24 bytes)
+    entry  := key:16 (version + 2**63):u64be id:u64be                  (32 bytes)
+    footer := (fence:24 block_crc:u32){ceil(count / 256)}
+
+Byte order of the entries is (key, version) order. ``crc`` covers all
+entries, ``block_crc`` one block of 256 entries, ``fence`` is the first 24
+bytes of that block. A lookup bisects the fences (read once, with the footer)
+and reads one block, whose checksum is verified before any answer is taken
+from it: a damaged run raises ``IndexDamagedError`` naming the file and offset,
+never a wrong answer. Runs are written once, merged like a binary counter,
+and read with ``pread``: the store's index (``logindex.py``) and the dedup
+index (``dedup.py``) are both made of them.
 """
 
 from __future__ import annotations
@@ -21,23 +31,38 @@ from eventfold.infra.logformat import crc32
 ENTRY = struct.Struct(">16sQQ")
 ENTRY_SIZE = ENTRY.size
 VERSION_BIAS = 1 << 63
-RUN_MAGIC = b"EFIX"
-RUN_HEADER = struct.Struct("<4sQI")  # magic, entry count, CRC-32 of the entries
-ENTRY_READ_CHUNK = 1 << 18  # bytes read at a time when streaming a run
-BLOCK_ENTRIES = 256  # entries per fence block: one 8 KiB read per lookup and run
+RUN_MAGIC = b"EFI2"
+RUN_HEADER = struct.Struct("<4sQII")  # magic, entry count, CRC of the entries, CRC of the footer
+HEADER_SIZE = RUN_HEADER.size + 4  # and the header's own CRC
+FENCE = struct.Struct("<24sI")  # a block's first 24 bytes, and its CRC
+BLOCK_ENTRIES = 256  # entries per block: one 8 KiB read per lookup and run
+BLOCK_BYTES = BLOCK_ENTRIES * ENTRY_SIZE
+CHUNK_BLOCKS = 32  # blocks read at a time when streaming a run
+CACHED_BLOCKS = 64  # verified blocks a run keeps (hot keys are looked up again and again)
+
+
+class IndexDamagedError(ValueError):
+    """A persisted index failed a check: its answers cannot be trusted (rebuild it)."""
+
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        self.path, self.offset, self.reason = path, offset, reason
+        super().__init__(f"{path}: byte offset {offset}: {reason}")
 
 
 def version_bytes(version: int) -> bytes:
     return struct.pack(">Q", version + VERSION_BIAS)
 
 
-class Run:
-    """One immutable sorted run file, read with pread.
+def blocks_of(count: int) -> int:
+    return -(-count // BLOCK_ENTRIES)
 
-    Lookups bisect an in-memory list of fence keys (the first 24 bytes of
-    every block of ``BLOCK_ENTRIES`` entries, about 0.1 byte per event, read
-    lazily on the first lookup), then read one block. Nothing is memory-mapped:
-    random lookups over a mapping would leave the whole index resident.
+
+class Run:
+    """One immutable sorted run file, read with pread and verified per block.
+
+    Nothing is memory-mapped: random lookups over a mapping would leave the
+    whole index resident. ``IndexDamagedError`` when the file is not the run the
+    checkpoint names (size, header) or when a block read fails its checksum.
     """
 
     def __init__(self, path: str, count: int, crc: int) -> None:
@@ -45,52 +70,54 @@ class Run:
         self.name = os.path.basename(path)
         self.count = count
         self.crc = crc
-        self._fences: list[bytes] | None = None
+        self._cache: dict[int, bytes] = {}
         self._fd = os.open(path, os.O_RDONLY)
         try:
-            size = os.fstat(self._fd).st_size
-            if size != RUN_HEADER.size + count * ENTRY_SIZE:
-                msg = f"{path}: size {size} does not hold {count} entries"
-                raise ValueError(msg)
-            header = fileio.read_exact(self._fd, RUN_HEADER.size, 0)
+            self._fences, self._crcs = self._load_footer()
         except BaseException:
             os.close(self._fd)
             raise
-        if RUN_HEADER.unpack(header) != (RUN_MAGIC, count, crc):
-            self.close()
-            msg = f"{path}: header does not match the checkpoint"
-            raise ValueError(msg)
 
-    def _read(self, first: int, n: int) -> bytes:
-        """Entries ``first .. first + n - 1``, as one bytes object."""
-        offset = RUN_HEADER.size + first * ENTRY_SIZE
-        return fileio.read_exact(self._fd, n * ENTRY_SIZE, offset)
+    def _load_footer(self) -> tuple[list[bytes], list[int]]:
+        blocks = blocks_of(self.count)
+        size = os.fstat(self._fd).st_size
+        expected = HEADER_SIZE + self.count * ENTRY_SIZE + blocks * FENCE.size
+        if size != expected:
+            raise IndexDamagedError(self.path, 0, f"size {size} does not hold {self.count} entries")
+        header = fileio.read_exact(self._fd, HEADER_SIZE, 0)
+        magic, count, crc, footer_crc = RUN_HEADER.unpack_from(header)
+        (header_crc,) = struct.unpack_from("<I", header, RUN_HEADER.size)
+        if crc32(header[: RUN_HEADER.size]) != header_crc or magic != RUN_MAGIC:
+            raise IndexDamagedError(self.path, 0, "bad run header (magic or checksum)")
+        if (count, crc) != (self.count, self.crc):
+            raise IndexDamagedError(self.path, 0, "run header does not match the checkpoint")
+        at = HEADER_SIZE + self.count * ENTRY_SIZE
+        footer = fileio.read_exact(self._fd, blocks * FENCE.size, at)
+        if crc32(footer) != footer_crc:
+            raise IndexDamagedError(self.path, at, "run footer checksum mismatch")
+        pairs = list(FENCE.iter_unpack(footer))
+        return [fence for fence, _ in pairs], [block_crc for _, block_crc in pairs]
 
-    def _fence_keys(self) -> list[bytes]:
-        if self._fences is None:
-            self._fences = [
-                self._read(first, 1)[:24] for first in range(0, self.count, BLOCK_ENTRIES)
-            ]
-        return self._fences
-
-    def _block_from(self, prefix: bytes) -> int:
-        """The first block that can hold an entry starting with ``prefix``."""
-        return max(bisect_left(self._fence_keys(), prefix) - 1, 0)
-
-    def _scan_from(self, prefix: bytes) -> Iterator[bytes]:
-        """Entries in order from the block that may hold ``prefix`` onward."""
-        block = self._block_from(prefix)
-        for first in range(block * BLOCK_ENTRIES, self.count, BLOCK_ENTRIES):
-            raw = self._read(first, min(BLOCK_ENTRIES, self.count - first))
-            for start in range(0, len(raw), ENTRY_SIZE):
-                yield raw[start : start + ENTRY_SIZE]
+    def _block(self, block: int) -> bytes:
+        """The entries of one block, verified (and kept, for a while)."""
+        raw = self._cache.get(block)
+        if raw is None:
+            first = block * BLOCK_ENTRIES
+            offset = HEADER_SIZE + first * ENTRY_SIZE
+            raw = fileio.read_exact(self._fd, min(BLOCK_ENTRIES, self.count - first) * ENTRY_SIZE,
+                                    offset)  # fmt: skip
+            if crc32(raw) != self._crcs[block]:
+                raise IndexDamagedError(self.path, offset, "index block checksum mismatch")
+            if len(self._cache) >= CACHED_BLOCKS:
+                self._cache.clear()
+            self._cache[block] = raw
+        return raw
 
     def _search(self, probe: bytes, *, after: bool) -> tuple[bytes, int]:
         """The block that may hold ``probe``, and the index in it of the first entry
         whose 24-byte head is above ``probe`` (``after``) or not below it."""
-        block = max(bisect_right(self._fence_keys(), probe) - 1, 0)
-        first = block * BLOCK_ENTRIES
-        raw = self._read(first, min(BLOCK_ENTRIES, self.count - first))
+        block = max(bisect_right(self._fences, probe) - 1, 0)
+        raw = self._block(block)
         lo, hi = 0, len(raw) // ENTRY_SIZE
         while lo < hi:
             mid = (lo + hi) // 2
@@ -102,6 +129,7 @@ class Run:
         return raw, lo
 
     def find(self, key: bytes, version: int) -> int | None:
+        """The id of the entry ``(key, version)``, or None."""
         if self.count == 0:
             return None
         prefix = key + version_bytes(version)
@@ -111,12 +139,25 @@ class Run:
             return int(ENTRY.unpack(entry)[2])
         return None
 
+    def find_key(self, key: bytes) -> bytes | None:
+        """The first entry of ``key`` whatever its middle field (32 bytes), or None."""
+        if self.count == 0:
+            return None
+        raw, i = self._search(key, after=False)  # the first entry whose head is >= key
+        if i * ENTRY_SIZE == len(raw):  # past this block: it can only start the next one
+            block = max(bisect_right(self._fences, key) - 1, 0) + 1
+            if block >= len(self._fences):
+                return None
+            raw, i = self._block(block), 0
+        entry = raw[i * ENTRY_SIZE : (i + 1) * ENTRY_SIZE]
+        return entry if entry[:16] == key else None
+
     def last_version(self, key: bytes) -> int | None:
         """The highest version recorded for ``key`` in this run, or None."""
         if self.count == 0:
             return None
         raw, i = self._search(key + b"\xff" * 8, after=True)
-        if i == 0:
+        if i == 0:  # only in block 0, when every entry is above the key
             return None
         entry_key, biased, _ = ENTRY.unpack(raw[(i - 1) * ENTRY_SIZE : i * ENTRY_SIZE])
         return biased - VERSION_BIAS if entry_key == key else None
@@ -124,18 +165,28 @@ class Run:
     def versions(self, key: bytes) -> Iterator[tuple[int, int]]:
         if self.count == 0:
             return
-        for entry in self._scan_from(key):
-            entry_key, biased, nid = ENTRY.unpack(entry)
-            if entry_key < key:
-                continue
-            if entry_key != key:
-                break
-            yield biased - VERSION_BIAS, nid
+        block = max(bisect_left(self._fences, key) - 1, 0)
+        for b in range(block, len(self._fences)):
+            raw = self._block(b)
+            for start in range(0, len(raw), ENTRY_SIZE):
+                entry_key, biased, nid = ENTRY.unpack_from(raw, start)
+                if entry_key < key:
+                    continue
+                if entry_key != key:
+                    return
+                yield biased - VERSION_BIAS, nid
 
-    def chunks(self, per_chunk: int = ENTRY_READ_CHUNK // ENTRY_SIZE) -> Iterator[list[bytes]]:
-        """All entries in order, ``per_chunk`` at a time (bounded memory whatever the size)."""
-        for first in range(0, self.count, per_chunk):
-            raw = self._read(first, min(per_chunk, self.count - first))
+    def chunks(self, blocks: int = CHUNK_BLOCKS) -> Iterator[list[bytes]]:
+        """All entries in order, ``blocks`` blocks at a time, each block verified."""
+        for block in range(0, len(self._fences), blocks):
+            first = block * BLOCK_ENTRIES
+            n = min(blocks * BLOCK_ENTRIES, self.count - first)
+            offset = HEADER_SIZE + first * ENTRY_SIZE
+            raw = fileio.read_exact(self._fd, n * ENTRY_SIZE, offset)
+            for b in range(block, min(block + blocks, len(self._crcs))):
+                at = (b - block) * BLOCK_BYTES
+                if crc32(raw[at : at + BLOCK_BYTES]) != self._crcs[b]:
+                    raise IndexDamagedError(self.path, offset + at, "index block checksum mismatch")
             yield [raw[i : i + ENTRY_SIZE] for i in range(0, len(raw), ENTRY_SIZE)]
 
     def entries(self) -> Iterator[bytes]:
@@ -144,16 +195,20 @@ class Run:
             yield from chunk
 
     def verify(self) -> str | None:
-        """Check the CRC and sort order; return what is wrong, or None."""
-        crc, previous, ordered = 0, b"", True
-        for entry in self.entries():
-            crc = crc32(entry, crc)
-            ordered = ordered and entry > previous
-            previous = entry
+        """Check every block, the whole run's CRC, the fences and the order; say what is wrong."""
+        crc, previous = 0, b""
+        try:
+            for i, entry in enumerate(self.entries()):
+                crc = crc32(entry, crc)
+                if entry <= previous:
+                    return f"{self.path}: index run is not sorted (entry {i})"
+                if i % BLOCK_ENTRIES == 0 and entry[:24] != self._fences[i // BLOCK_ENTRIES]:
+                    return f"{self.path}: index run fence {i // BLOCK_ENTRIES} is wrong"
+                previous = entry
+        except IndexDamagedError as e:
+            return str(e)
         if crc != self.crc:
             return f"{self.path}: index run checksum mismatch"
-        if not ordered:
-            return f"{self.path}: index run is not sorted"
         return None
 
     def close(self) -> None:
@@ -166,21 +221,46 @@ def write_run(path: str, chunks: Iterable[list[bytes]]) -> tuple[int, int]:
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        offset = RUN_HEADER.size
+        offset = HEADER_SIZE
         count, crc = 0, 0
+        footer: list[bytes] = []
+        pending: list[bytes] = []  # entries of the block being filled
         for entries in chunks:
-            for start in range(0, len(entries), 8192):
-                data = b"".join(entries[start : start + 8192])
-                fileio.write_all(fd, data, offset)
-                crc = crc32(data, crc)
-                offset += len(data)
+            pending.extend(entries)
+            whole = len(pending) - len(pending) % BLOCK_ENTRIES
+            offset, crc = _write_blocks(fd, pending[:whole], offset, crc, footer)
+            del pending[:whole]
             count += len(entries)
-        fileio.write_all(fd, RUN_HEADER.pack(RUN_MAGIC, count, crc), 0)
+        offset, crc = _write_blocks(fd, pending, offset, crc, footer)
+        footer_bytes = b"".join(footer)
+        fileio.write_all(fd, footer_bytes, offset)
+        head = RUN_HEADER.pack(RUN_MAGIC, count, crc, crc32(footer_bytes))
+        fileio.write_all(fd, head + struct.pack("<I", crc32(head)), 0)
         fileio.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
     os.replace(tmp, path)
     return count, crc
+
+
+def _write_blocks(
+    fd: int, entries: list[bytes], offset: int, crc: int, footer: list[bytes]
+) -> tuple[int, int]:
+    """Write whole blocks (the last one may be short); add their fences to ``footer``."""
+    for start in range(0, len(entries), BLOCK_ENTRIES * CHUNK_BLOCKS):
+        group = entries[start : start + BLOCK_ENTRIES * CHUNK_BLOCKS]
+        data = b"".join(group)
+        fileio.write_all(fd, data, offset)
+        offset += len(data)
+        crc = crc32(data, crc)
+        for b in range(0, len(group), BLOCK_ENTRIES):
+            block = data[b * ENTRY_SIZE : (b + BLOCK_ENTRIES) * ENTRY_SIZE]
+            footer.append(FENCE.pack(block[:24], crc32(block)))
+    return offset, crc
 
 
 def create_run(directory: str, number: int, chunks: Iterable[list[bytes]]) -> Run:
@@ -190,7 +270,7 @@ def create_run(directory: str, number: int, chunks: Iterable[list[bytes]]) -> Ru
     return Run(path, count, crc)
 
 
-def merge_entries(a: Run, b: Run, chunk: int = 1 << 15) -> Iterator[list[bytes]]:
+def merge_entries(a: Run, b: Run, blocks: int = CHUNK_BLOCKS) -> Iterator[list[bytes]]:
     """The entries of two runs in order, as lists, merged a chunk at a time.
 
     Each step merges the two buffered chunks (``sorted`` of two sorted runs is
@@ -198,7 +278,7 @@ def merge_entries(a: Run, b: Run, chunk: int = 1 << 15) -> Iterator[list[bytes]]
     chunks' last entries: nothing unread can come before it. Memory stays at a
     few chunks whatever the sizes of the runs.
     """
-    chunks_a, chunks_b = a.chunks(chunk), b.chunks(chunk)
+    chunks_a, chunks_b = a.chunks(blocks), b.chunks(blocks)
     buf_a, buf_b = next(chunks_a, []), next(chunks_b, [])
     while buf_a and buf_b:
         combined = sorted(buf_a + buf_b)

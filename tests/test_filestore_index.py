@@ -60,10 +60,10 @@ def test_duplicates_within_one_call_are_caught_whatever_the_order(tmp_path: Path
     factory.close()
 
 
-@pytest.mark.parametrize(("left", "right", "chunk"), [(0, 5, 2), (7, 0, 3), (100, 37, 8),
-                                                       (1000, 1000, 64), (5, 300, 7)])
+@pytest.mark.parametrize(("left", "right", "blocks"), [(0, 5, 1), (7, 0, 1), (1000, 370, 1),
+                                                        (3000, 3000, 2), (5, 3000, 1)])
 def test_merging_runs_in_chunks_gives_the_sorted_union(
-    tmp_path: Path, left: int, right: int, chunk: int
+    tmp_path: Path, left: int, right: int, blocks: int
 ) -> None:
     import random
 
@@ -76,7 +76,7 @@ def test_merging_runs_in_chunks_gives_the_sorted_union(
     for name, part in (("a", all_entries[:left]), ("b", all_entries[left:])):
         count, crc = write_run(str(tmp_path / name), [sorted(part)])
         runs.append(Run(str(tmp_path / name), count, crc))
-    merged = [e for c in merge_entries(runs[0], runs[1], chunk) for e in c]
+    merged = [e for c in merge_entries(runs[0], runs[1], blocks) for e in c]
     assert merged == sorted(all_entries)
     for run in runs:
         run.close()

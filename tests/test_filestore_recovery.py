@@ -30,8 +30,15 @@ def write_commits(path: Path, commits: int, per_commit: int = 3, **settings: int
     factory.close()
 
 
+def crash_before_the_index_flush(path: Path) -> None:
+    """Leave the log as a writer killed before its first index checkpoint would:
+    no commit is recorded as durable by the index."""
+    shutil.rmtree(path / "stored_events" / "index")
+
+
 def test_truncated_trailing_commit_is_ignored(store_path: Path) -> None:
     write_commits(store_path, 5)
+    crash_before_the_index_flush(store_path)
     seg = segment(store_path)
     last = commit_offsets(seg)[-1]
     with open(seg, "r+b") as f:
@@ -94,7 +101,7 @@ def test_checksum_mismatch_in_middle_commit_is_reported_on_read(
     with pytest.raises(StoreCorruptedError) as caught:
         recorder.select_notifications(None, 100)
     assert caught.value.offset == event_offset
-    assert "event checksum mismatch" in str(caught.value)
+    assert "checksum mismatch" in str(caught.value)
     factory.close()
 
 
@@ -146,18 +153,59 @@ def test_stale_index_is_caught_up(store_path: Path, tmp_path: Path) -> None:
     factory.close()
 
 
-def test_wrong_index_is_rebuilt(store_path: Path, tmp_path: Path) -> None:
+def test_an_index_of_more_than_the_log_holds_is_damage_never_a_rebuild(
+    store_path: Path, tmp_path: Path
+) -> None:
     other = tmp_path / "other"
     write_commits(other, 30, index_interval=5)
     write_commits(store_path, 7, index_interval=5)
     shutil.rmtree(store_path / "stored_events" / "index")
     shutil.copytree(other / "stored_events" / "index", store_path / "stored_events" / "index")
-    factory = factory_for(store_path, index_interval=5)
-    recorder = recorder_of(factory)
-    assert any("rebuilding the index" in n for n in recorder.log.recovery_notes)
-    assert recorder.max_notification_id() == 21
-    assert len(states(recorder)) == 21
-    factory.close()
+    size = file_size(segment(store_path))
+    with pytest.raises(StoreCorruptedError, match="recorded commits up to notification 90 as "
+                                                   "durable"):  # fmt: skip
+        factory_for(store_path, index_interval=5).application_recorder()
+    assert file_size(segment(store_path)) == size  # nothing dropped, the evidence kept
+    assert (store_path / "stored_events" / "index" / "CHECKPOINT").exists()
+
+
+def test_last_commits_lost_before_the_durable_mark_are_damage_not_a_torn_tail(
+    store_path: Path,
+) -> None:
+    write_commits(store_path, 6)  # closed: the index records all 6 commits as durable
+    seg = segment(store_path)
+    offsets = commit_offsets(seg)
+    with open(seg, "r+b") as f:
+        f.truncate(offsets[-1] + 10)  # the last commit cut short
+    with pytest.raises(StoreCorruptedError) as caught:
+        factory_for(store_path).application_recorder()
+    assert caught.value.path == str(seg) and caught.value.offset == offsets[-1]
+    assert "as durable" in caught.value.reason
+    with open(seg, "r+b") as f:  # zeroed instead: the same
+        f.truncate(offsets[-3])
+        f.write(bytes(file_size(seg) - offsets[-3] + 300))
+    with pytest.raises(StoreCorruptedError, match="as durable"):
+        factory_for(store_path).application_recorder()
+    assert not (store_path / "stored_events" / "torn").exists()
+
+
+def test_a_deleted_last_segment_is_damage_and_the_evidence_stays(store_path: Path) -> None:
+    write_commits(store_path, 60, per_commit=4, segment_bytes=1024)
+    segments = sorted((store_path / "stored_events").glob("*.seg"))
+    segments[-1].unlink()
+    for _ in range(2):  # and again: the failed open erased nothing
+        with pytest.raises(StoreCorruptedError, match="segment is missing"):
+            factory_for(store_path, segment_bytes=1024).application_recorder()
+
+
+def test_a_missing_segment_in_the_middle_is_damage(store_path: Path) -> None:
+    write_commits(store_path, 60, per_commit=4, segment_bytes=1024)
+    crash_before_the_index_flush(store_path)
+    segments = sorted((store_path / "stored_events").glob("*.seg"))
+    segments[2].unlink()
+    with pytest.raises(StoreCorruptedError) as caught:
+        factory_for(store_path, segment_bytes=1024).application_recorder()
+    assert caught.value.path == str(segments[2]) and "segment is missing" in caught.value.reason
 
 
 def test_index_runs_agree_with_a_reference(store_path: Path) -> None:

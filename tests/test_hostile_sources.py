@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from ingesthelpers import reference_totals, store_totals
-from processes import HANG, armed, eventfold, wait_until
 
 from eventfold.application import batches
 from eventfold.application.app import open_store
@@ -27,9 +25,13 @@ from eventfold.application.sample import write_sample
 from eventfold.infra import lines as lines_module
 from eventfold.infra.lines import OverlongLine, line_blocks
 from eventfold.infra.source import SourceEvent, parse_event
+from ingesthelpers import reference_totals, store_totals
+from processes import HANG, armed, eventfold, wait_until
 
 
-def ingest_json(source: Path | str, store: Path, *options: str, **kwargs: Any) -> tuple[int, Any, str]:
+def ingest_json(
+    source: Path | str, store: Path, *options: str, **kwargs: Any
+) -> tuple[int, Any, str]:
     done = subprocess.run(eventfold("ingest", str(source), "--store", str(store), "--json",
                                     *options), capture_output=True, text=True, timeout=HANG,
                           check=False, **kwargs)  # fmt: skip
@@ -78,7 +80,7 @@ def test_a_reader_killed_mid_run_fails_the_run_and_keeps_what_was_committed(
         assert store_totals(app) == reference_totals(prefix)  # exactly what was committed
     finally:
         app.close()
-    code, doc, err = ingest_json(source, store)  # resumes, and reaches the end
+    code, _doc, err = ingest_json(source, store)  # resumes, and reaches the end
     assert code == 0, err
     agreed_totals(source, store)
 
