@@ -352,7 +352,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if args.debug:
             raise
-        code, label = _classify(e)
+        try:
+            code, label = _classify(e)
+        except Exception:  # classifying must never cost the one line (an import that failed)
+            code, label = EXIT_USAGE, f"error ({type(e).__name__})"
         message = " ".join(line.strip() for line in str(e).splitlines())  # one line
         err.print(Text(f"eventfold: {label}: {message}"), soft_wrap=True)
         return code
@@ -384,7 +387,7 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.command in ("rebuild", "catchup"):
         return projection.project(args, out, err)
     if args.command == "follow":
-        return projection.follow(args, out)
+        return projection.follow(args, out, err)
     return projection.snapshots(args, out)
 
 
@@ -398,7 +401,8 @@ def _classify(error: Exception) -> tuple[int, str]:
     from eventfold.application.projecting import ProjectionBusyError
     from eventfold.application.verify import ExpectedUnusableError
     from eventfold.infra.dedup import IndexBusyError
-    from eventfold.infra.errors import StoreCorruptedError, StoreLockedError
+    from eventfold.infra.errors import StoreCorruptedError, StoreLockedError, StoreWriteError
+    from eventfold.infra.fileio import FileWriteError
     from eventfold.projections.registry import UnknownProjectionError
 
     if isinstance(error, StoreCorruptedError):
@@ -413,6 +417,10 @@ def _classify(error: Exception) -> tuple[int, str]:
         return EXIT_USAGE, "error"
     if isinstance(error, (UsageError, FileNotFoundError, NotADirectoryError, BackendError)):
         return EXIT_USAGE, "error"
+    if isinstance(error, StoreWriteError):
+        return EXIT_USAGE, "write failed"
     if isinstance(error, OperationalError) or type(error).__name__ == "OperationalError":
         return EXIT_USAGE, "database unavailable"  # the library's, or psycopg's
+    if isinstance(error, FileWriteError):
+        return EXIT_USAGE, "write failed"
     return EXIT_USAGE, f"error ({type(error).__name__})"

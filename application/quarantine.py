@@ -74,8 +74,11 @@ class QuarantineFile:
             + b"\n"
             for r in records
         )
-        fileio.write_all(self._fd, data, self._size)
-        fileio.fsync(self._fd)
+        try:
+            fileio.write_all(self._fd, data, self._size)
+            fileio.fsync(self._fd)
+        except OSError as e:
+            raise fileio.FileWriteError(e, "appending to", self.path) from e
         self._size += len(data)
 
     def close(self) -> None:

@@ -19,10 +19,12 @@ from eventfold.application.projecting import ProjectionReport, Projector
 from eventfold.application.reference import ExpectedState, expected_from_source
 from eventfold.domain.model import EXACT
 from eventfold.infra.lines import MAX_LINE_BYTES
+from eventfold.infra.sourcefile import open_source
 from eventfold.projections.base import canonical_decimal, state_checksum
 from eventfold.projections.builtin import CategoryTotals
 
 SAMPLES = 20
+MAX_EXPECTED_BYTES = 256 << 20  # an --expected document is read whole, up to this size
 
 
 class ExpectedUnusableError(ValueError):
@@ -63,9 +65,11 @@ class EventDiff:
     missing: list[dict[str, Any]] = field(default_factory=list)  # first SAMPLES
     extra: list[dict[str, Any]] = field(default_factory=list)
     conflicting: list[dict[str, Any]] = field(default_factory=list)
+    duplicated: list[dict[str, Any]] = field(default_factory=list)  # ids recorded again
     missing_count: int = 0
     extra_count: int = 0
     conflicting_count: int = 0
+    duplicated_count: int = 0  # recordings of an id after its first, in the store
     missing_ids: list[str] = field(default_factory=list, repr=False)  # all, source order
 
 
@@ -109,7 +113,9 @@ class VerifyReport:
             e = self.events
             doc |= {"missing_events": e.missing_count, "extra_events": e.extra_count,
                     "conflicting_events": e.conflicting_count, "missing": e.missing,
-                    "extra": e.extra, "conflicting": e.conflicting}  # fmt: skip
+                    "extra": e.extra, "conflicting": e.conflicting,
+                    "duplicated_events": e.duplicated_count,
+                    "duplicated": e.duplicated}  # fmt: skip
         return doc
 
 
@@ -153,11 +159,18 @@ def _against_source(
 
 
 def read_expected_source(source: str, max_line: int = MAX_LINE_BYTES) -> ExpectedState:
+    """The expected state of ``source``; ``ExpectedUnusableError`` when it has no valid event
+    (unreadable evidence is never reported as a match)."""
     try:
-        return expected_from_source(source, max_line)
+        state = expected_from_source(source, max_line)
     except OSError as e:
         msg = f"{source}: cannot read the source ({e.strerror or e})"
         raise ExpectedUnusableError(msg) from None
+    if not state.records:
+        msg = (f"{source}: no valid event in it ({state.lines:,} lines read, {state.invalid:,} "
+               "invalid): there is nothing to prove the store against")  # fmt: skip
+        raise ExpectedUnusableError(msg)
+    return state
 
 
 def verify_source(app: Eventfold, store_dir: str, source: str,
@@ -174,10 +187,15 @@ def _compare(expected: dict[str, Any], actual: dict[str, Any]) -> list[Differenc
 
 def _read_expected(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f, parse_float=Decimal)
+        with open_source(path) as source:
+            data = source.stream.read(MAX_EXPECTED_BYTES + 1)
+        if len(data) > MAX_EXPECTED_BYTES:
+            msg = (f"{path}: larger than {MAX_EXPECTED_BYTES:,} bytes, the limit of an expected "
+                   "state document")  # fmt: skip
+            raise ExpectedUnusableError(msg)
+        doc = json.loads(data.decode("utf-8"), parse_float=Decimal)
         categories = doc["categories"]
-        return {
+        expected = {
             str(name): {"count": int(v["count"]),
                         "total": canonical_decimal(Decimal(str(v["total"])))}
             for name, v in categories.items() if int(v["count"])
@@ -189,6 +207,10 @@ def _read_expected(path: str) -> dict[str, Any]:
         msg = (f"{path}: not an expected state document "
                f'({{"categories": {{NAME: {{"count", "total"}}}}}}): {e}')  # fmt: skip
         raise ExpectedUnusableError(msg) from None
+    if not expected:
+        msg = f"{path}: no category with events in it: there is nothing to prove the store against"
+        raise ExpectedUnusableError(msg)
+    return expected
 
 
 def _event_diff(app: Eventfold, expected: ExpectedState, position: int) -> EventDiff:
@@ -196,6 +218,14 @@ def _event_diff(app: Eventfold, expected: ExpectedState, position: int) -> Event
     seen: set[str] = set()
     for page in recorded_facts(app, 0, position):
         for fact in page:
+            if fact.event_id in seen:  # an id recorded twice: the store counts it twice
+                diff.duplicated_count += 1
+                if len(diff.duplicated) < SAMPLES:
+                    diff.duplicated.append({"id": fact.event_id, "category": fact.category,
+                                            "value": str(fact.value), "source": fact.source,
+                                            "line": fact.line,
+                                            "notification_id": fact.notification_id})  # fmt: skip
+                continue
             seen.add(fact.event_id)
             record = expected.records.get(fact.event_id)
             if record is None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
 DEFAULT_STORE = ".eventfold"
+STORE_LOG = "eventfold_events"  # the log that makes a directory an eventfold store
 
 
 class UsageError(Exception):
@@ -23,8 +24,12 @@ class UsageError(Exception):
 
 
 def require_store(store: str) -> None:
+    """Refuse a directory that is not an eventfold file store (nothing is created in it)."""
     if not os.path.isdir(store):
         raise UsageError(f"{store}: no such store (eventfold ingest creates one)")
+    if not os.path.isdir(os.path.join(store, STORE_LOG)):
+        raise UsageError(f"{store}: not an eventfold store (no {STORE_LOG}/ in it); "
+                         "eventfold ingest creates one")  # fmt: skip
 
 
 def store_options(args: argparse.Namespace) -> list[str]:

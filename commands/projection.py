@@ -41,7 +41,7 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-def follow(args: argparse.Namespace, out: Console) -> int:
+def follow(args: argparse.Namespace, out: Console, err: Console) -> int:
     import threading
 
     from rich.live import Live
@@ -66,10 +66,12 @@ def follow(args: argparse.Namespace, out: Console) -> int:
                                       follow_line(report)))  # fmt: skip
 
                 report = projector.follow(stop, show, snapshot_seconds=args.snapshot_seconds)
-        else:
+        else:  # with --json, stdout holds the final document only: progress goes to stderr
+            lines = err if args.json else out
 
             def log(report: ProjectionReport) -> None:
-                out.print(follow_line(report), soft_wrap=True)
+                if lines.is_terminal or lines is out:
+                    lines.print(follow_line(report), soft_wrap=True)
 
             report = projector.follow(stop, log, snapshot_seconds=args.snapshot_seconds,
                                       update_seconds=1.0)  # fmt: skip

@@ -29,7 +29,7 @@ from eventfold.reports.text import command_line, program, shortest_path
 
 def check(args: argparse.Namespace, out: Console) -> int:
     from eventfold.application.app import backend_name
-    from eventfold.infra.check import check_store
+    from eventfold.application.store_check import check as check_store
 
     if backend_name(args.backend) != "file":
         raise UsageError("check reads the file store's log files; PostgreSQL keeps its own "
@@ -40,6 +40,7 @@ def check(args: argparse.Namespace, out: Console) -> int:
             "store": report.path,
             "status": "ok" if report.sound else "damaged",
             "logs": [asdict(log) | {"sound": log.sound} for log in report.logs],
+            "derived": [asdict(d) for d in report.derived],
         }
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     else:
@@ -61,6 +62,11 @@ def check(args: argparse.Namespace, out: Console) -> int:
                 ),
                 soft_wrap=True,
             )
+    for derived in report.derived:
+        for p in derived.problems if not derived.sound else []:
+            err.print(Text(f"eventfold: damaged {derived.kind}: {p.file}: byte offset {p.offset}: "
+                           f"{p.reason} (eventfold check --repair discards it; it is rebuilt "
+                           "from the log)"), soft_wrap=True)  # fmt: skip
     return EXIT_DAMAGED
 
 

@@ -60,13 +60,28 @@ class LogReport:
 
 
 @dataclass
-class StoreReport:
+class DerivedReport:
+    """A structure derived from the log (a dedup index, a projection snapshot), checked."""
+
+    kind: str
     path: str
-    logs: list[LogReport]
+    status: str  # ok, absent, damaged, repaired
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def sound(self) -> bool:
-        return all(log.sound for log in self.logs)
+        return self.status != "damaged"
+
+
+@dataclass
+class StoreReport:
+    path: str
+    logs: list[LogReport]
+    derived: list[DerivedReport] = field(default_factory=list)
+
+    @property
+    def sound(self) -> bool:
+        return all(log.sound for log in self.logs) and all(d.sound for d in self.derived)
 
 
 def find_logs(store: str) -> list[str]:
@@ -87,8 +102,12 @@ def check_store(store: str, *, repair: bool = False) -> StoreReport:
     if not os.path.isdir(store):
         msg = f"{store}: no such store directory"
         raise FileNotFoundError(msg)
+    logs = find_logs(store)
+    if not logs:
+        msg = f"{store}: not a file store (no log in it); nothing to check"
+        raise FileNotFoundError(msg)
     reports = []
-    for path in find_logs(store):
+    for path in logs:
         report = check_log(path)
         if repair and not report.problems and (report.torn_tail or not report.sound):
             _repair(path, report)
@@ -176,7 +195,7 @@ def _check_runs(index: LogIndex, log_digest: int, last_id: int) -> str:
     digest = 0
     for run in index.runs:
         problem = run.verify()
-        if problem:
+        if problem is not None:
             return f"damaged: {problem}"
         for entry in run.entries():
             digest = (digest + _entry_hash(entry)) & MASK64

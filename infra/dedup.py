@@ -32,7 +32,7 @@ from hashlib import blake2b
 
 from eventfold.infra import fileio
 from eventfold.infra.checkpoint import read_checkpoint, write_checkpoint
-from eventfold.infra.runs import Run, create_run, push_run
+from eventfold.infra.runs import IndexDamagedError, Run, create_run, push_run
 
 FORMAT = 2  # entries key:16 digest:8 id:u64be (1: without the digest; rebuilt)
 ENTRY = struct.Struct(">16s8sQ")
@@ -327,3 +327,61 @@ class DedupIndex:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
+    """Check a dedup index read-only: ``(status, problems)``, each problem ``(file, offset,
+    reason)``. Status ``ok``, ``absent`` (none yet, an older format, or a first flush a
+    crash interrupted: the next ingest rebuilds it) or ``damaged``.
+
+    Verifies the checkpoint's checksum, every run (blocks, order, checksum), the
+    filter's checksum, and that the filter holds every id of the runs.
+    """
+    checkpoint = os.path.join(directory, "CHECKPOINT")
+    doc, problem = read_checkpoint(checkpoint)
+    if doc is None:
+        if problem is None:
+            return "absent", []
+        return "damaged", [(checkpoint, 0, problem)]
+    if doc.get("format") == 1:
+        return "absent", []
+    problems: list[tuple[str, int, str]] = []
+    try:
+        runs_named = [(os.path.join(directory, r["name"]), int(r["count"]), int(r["crc"]))
+                      for r in doc["runs"]]  # fmt: skip
+        bloom_path = os.path.join(directory, str(doc["bloom"]["name"]))
+        nbits, bloom_crc = int(doc["bloom"]["bits"]), int(doc["bloom"]["crc"])
+    except (KeyError, TypeError, ValueError) as e:
+        return "damaged", [(checkpoint, 0, f"checkpoint unusable ({e})")]
+    try:
+        with open(bloom_path, "rb") as f:
+            bits = bytearray(f.read())
+    except OSError as e:
+        return "damaged", [(bloom_path, 0, f"unreadable ({e.strerror or e})")]
+    bloom = None
+    if len(bits) * 8 != nbits or zlib.crc32(bits) != bloom_crc:
+        problems.append((bloom_path, 0, "bloom filter checksum mismatch"))
+    else:
+        bloom = Bloom(nbits, bits)
+    for path, count, crc in runs_named:
+        try:
+            run = Run(path, count, crc)
+        except OSError as e:
+            problems.append((path, 0, f"unreadable ({e.strerror or e})"))
+            continue
+        except IndexDamagedError as e:
+            problems.append((e.path, e.offset, e.reason))
+            continue
+        try:
+            damage = run.verify()
+            if damage is not None:
+                problems.append((damage.path, damage.offset, damage.reason))
+            elif bloom is not None:
+                entries = enumerate(run.entries())
+                missing = next((i for i, e in entries if e[:16] not in bloom), None)
+                if missing is not None:
+                    problems.append((bloom_path, 0, f"bloom filter misses entry {missing} of "
+                                                    f"{run.name}"))  # fmt: skip
+        finally:
+            run.close()
+    return ("damaged" if problems else "ok"), problems

@@ -7,6 +7,7 @@ replacing ``pwrite`` or ``fsync``.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 
@@ -36,19 +37,50 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+class FileWriteError(OSError):
+    """A write to one of the store's files failed: says which file, and what was done."""
+
+    def __init__(self, error: OSError, operation: str, path: str) -> None:
+        super().__init__(error.errno, error.strerror or str(error))
+        self.operation, self.path = operation, path
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.path} failed: {self.strerror} (errno {self.errno})"
+
+
 def atomic_write(path: str, data: bytes | bytearray) -> None:
-    """Replace ``path`` with ``data``: temporary file, fsync, rename, directory fsync."""
+    """Replace ``path`` with ``data``: temporary file, fsync, rename, directory fsync.
+
+    On failure the temporary file is removed and ``FileWriteError`` names ``path``.
+    """
     tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        write_all(fd, data, 0)
-        fsync(fd)
-    finally:
-        os.close(fd)
-    failpoints.reach("file.before-rename")
-    os.replace(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            write_all(fd, data, 0)
+            fsync(fd)
+        finally:
+            os.close(fd)
+        failpoints.reach("file.before-rename")
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise FileWriteError(e, "writing", path) from e
     failpoints.reach("file.after-rename")
-    fsync_dir(os.path.dirname(path) or ".")
+    try:
+        fsync_dir(os.path.dirname(path) or ".")
+    except OSError as e:
+        raise FileWriteError(e, "syncing the directory of", path) from e
+
+
+def remove_temporary(directory: str) -> None:
+    """Delete ``*.tmp`` files that a crash or a failed write left in ``directory``."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            if name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
 
 
 def read_exact(fd: int, size: int, offset: int) -> bytes:

@@ -119,7 +119,8 @@ class Log:
         have_lock = self._try_lock()
         try:
             if reason and index_existed:
-                note = f"{self.index.dir}: {reason}; rebuilding the index from the log"
+                where = "" if reason.startswith(os.sep) else f"{self.index.dir}: "
+                note = f"{where}{reason}; rebuilding the index from the log"
                 self.recovery_notes.append(note)
                 # An index that was never written (the writer stopped before its first
                 # flush) or of an older format is routine; a damaged one is worth a warning.
@@ -239,6 +240,7 @@ class Log:
             return
         torn_dir = os.path.join(self.path, "torn")
         os.makedirs(torn_dir, exist_ok=True)
+        fileio.remove_temporary(torn_dir)
         name = f"{os.path.basename(tail.path)}-{tail.offset}-{time.time_ns()}.bin"
         copy = os.path.join(torn_dir, name)
         with open(tail.path, "rb") as src:

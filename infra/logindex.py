@@ -101,14 +101,14 @@ class LogIndex:
         doc, problem = read_checkpoint(self.checkpoint_path)
         if doc is None:
             if problem is not None:
-                return f"index {problem}"
+                return f"{self.checkpoint_path}: index {problem}"
             return "no index checkpoint" if self.exists() else None
         try:
             self.durable = _durable_mark(doc)
             if doc["format"] == 1:
                 return "index of an older format"
             if doc["format"] != CHECKPOINT_FORMAT:
-                return f"unknown index checkpoint format {doc['format']!r}"
+                return f"{self.checkpoint_path}: unknown index format {doc['format']!r}"
             covered = int(doc["covered"])
             runs = [
                 Run(os.path.join(self.dir, r["name"]), int(r["count"]), int(r["crc"]))
@@ -116,14 +116,16 @@ class LogIndex:
             ]
             self.runs = runs
             if sum(r.count for r in runs) != covered:
-                return "index runs do not add up to the checkpoint"
+                return f"{self.checkpoint_path}: index runs do not add up to the checkpoint"
             flags = os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY
             self._offsets_fd = os.open(self.offsets_path, flags, 0o644)
             self._offsets_writable = writable
             if os.fstat(self._offsets_fd).st_size < covered * OFFSET.size:
-                return "index offsets file is shorter than the checkpoint"
+                return f"{self.offsets_path}: shorter than the index checkpoint says"
         except (ValueError, KeyError, TypeError, OSError) as e:
-            return f"index checkpoint unusable ({e})"
+            where = e.path if isinstance(e, IndexDamagedError) else self.checkpoint_path
+            reason = e.reason if isinstance(e, IndexDamagedError) else f"unusable ({e})"
+            return f"{where}: index {reason}"
         self.covered = covered
         self.last_commit = doc["last_commit"]
         self.end = doc["end"]
@@ -272,10 +274,11 @@ class LogIndex:
             self._offsets_writable = True
         obsolete: list[Run] = []
         if self.mem_offsets:
-            fileio.write_all(
-                self._offsets_fd, self.mem_offsets.tobytes(), self.covered * 8
-            )
-            fileio.fsync(self._offsets_fd)
+            try:
+                fileio.write_all(self._offsets_fd, self.mem_offsets.tobytes(), self.covered * 8)
+                fileio.fsync(self._offsets_fd)
+            except OSError as e:
+                raise fileio.FileWriteError(e, "writing", self.offsets_path) from e
             entries = sorted(
                 ENTRY.pack(key, version + VERSION_BIAS, nid)
                 for key, versions in self.mem_keys.items()

@@ -194,21 +194,22 @@ class Run:
         for chunk in self.chunks():
             yield from chunk
 
-    def verify(self) -> str | None:
-        """Check every block, the whole run's CRC, the fences and the order; say what is wrong."""
+    def verify(self) -> IndexDamagedError | None:
+        """Check every block, the whole run's CRC, the fences and the order: what is wrong."""
         crc, previous = 0, b""
         try:
             for i, entry in enumerate(self.entries()):
                 crc = crc32(entry, crc)
+                at = HEADER_SIZE + i * ENTRY_SIZE
                 if entry <= previous:
-                    return f"{self.path}: index run is not sorted (entry {i})"
+                    return IndexDamagedError(self.path, at, "index run is not sorted")
                 if i % BLOCK_ENTRIES == 0 and entry[:24] != self._fences[i // BLOCK_ENTRIES]:
-                    return f"{self.path}: index run fence {i // BLOCK_ENTRIES} is wrong"
+                    return IndexDamagedError(self.path, at, "index run fence is wrong")
                 previous = entry
         except IndexDamagedError as e:
-            return str(e)
+            return e
         if crc != self.crc:
-            return f"{self.path}: index run checksum mismatch"
+            return IndexDamagedError(self.path, HEADER_SIZE, "index run checksum mismatch")
         return None
 
     def close(self) -> None:
@@ -219,7 +220,10 @@ class Run:
 def write_run(path: str, chunks: Iterable[list[bytes]]) -> tuple[int, int]:
     """Write sorted entries, given as lists, as a run file (durably); return (count, crc)."""
     tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as e:
+        raise fileio.FileWriteError(e, "writing", path) from e
     try:
         offset = HEADER_SIZE
         count, crc = 0, 0
@@ -237,13 +241,20 @@ def write_run(path: str, chunks: Iterable[list[bytes]]) -> tuple[int, int]:
         head = RUN_HEADER.pack(RUN_MAGIC, count, crc, crc32(footer_bytes))
         fileio.write_all(fd, head + struct.pack("<I", crc32(head)), 0)
         fileio.fsync(fd)
-    except BaseException:
+    except BaseException as e:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise fileio.FileWriteError(e, "writing", path) from e
         raise
     os.close(fd)
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise fileio.FileWriteError(e, "writing", path) from e
     return count, crc
 
 

@@ -154,7 +154,12 @@ class SnapshotStore(DocumentSnapshots):
         """
         os.makedirs(self.dir, exist_ok=True)
         fd = fileio.try_flock(os.path.join(self.dir, "LOCK"))
-        return None if fd is None else functools.partial(os.close, fd)
+        if fd is None:
+            return None
+        for directory in (self.dir, *(self._gen(n) for n in os.listdir(self.dir)
+                                      if GENERATION.match(n))):  # fmt: skip
+            fileio.remove_temporary(directory)  # left by a crash or a failed write
+        return functools.partial(os.close, fd)
 
     def lock_holder(self) -> str:
         return fileio.flock_holder(os.path.join(self.dir, "LOCK"))
@@ -241,6 +246,16 @@ def snapshot_document(
     }  # fmt: skip
     doc["file_checksum"] = state_checksum(doc)
     return doc
+
+
+def snapshot_damage(data: bytes) -> str | None:
+    """Why a snapshot file's bytes are damaged (its file checksum fails), or None."""
+    try:
+        doc = json.loads(data)
+        stored = doc.pop("file_checksum")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        return f"unreadable ({type(e).__name__}: {e})"
+    return None if stored == state_checksum(doc) else "file checksum mismatch"
 
 
 def read_document(

@@ -41,4 +41,17 @@ def render_check(report: Any) -> Group:
         )
     if not report.logs:
         table.add_row(Text("(no logs)"), "", "", "", "", "", Text("ok"))
-    return Group(table, *details)
+    parts: list[Any] = [table]
+    if report.derived:
+        derived = Table(title="derived from the log", title_justify="left")
+        for column in ("kind", "path", "status"):
+            derived.add_column(column)
+        for d in report.derived:
+            style = {"damaged": "bold red", "repaired": "green"}.get(d.status, "")
+            derived.add_row(d.kind, Text(d.path), Text(d.status.upper() if d.status == "damaged"
+                                                       else d.status, style=style))  # fmt: skip
+            for p in d.problems:
+                details.append(Text(f"DAMAGED {d.kind}: {p.file}: byte offset {p.offset}: "
+                                    f"{p.reason}", style="bold red"))  # fmt: skip
+        parts.append(derived)
+    return Group(*parts, *details)

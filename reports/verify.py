@@ -81,6 +81,8 @@ def _event_tables(report: VerifyReport) -> list[RenderableType]:
          ("id", "category", "value", "line")),
         ("in the store, not in the source (extra)", e.extra_count, e.extra,
          ("id", "category", "value", "source", "line")),
+        ("recorded again in the store (duplicated: counted twice)", e.duplicated_count,
+         e.duplicated, ("id", "category", "value", "notification_id", "line")),
     ):  # fmt: skip
         if not count:
             continue
@@ -123,11 +125,15 @@ def _summary(report: VerifyReport, store_options: Sequence[str]) -> Panel:
               f"{report.projection.position:,} (caught up {report.projection.events_applied:,} "
               "events)"),
     ]  # fmt: skip
+    if not any(d.actual for d in report.compared):
+        lines.append(plain("the store holds no events", style="bold"))
     if report.source is not None and report.events is not None:
         e = report.events
         lines.append(plain(f"source {report.source}: {e.missing_count:,} events missing from "
                            f"the store, {e.extra_count:,} extra, {e.conflicting_count:,} "
-                           "conflicting"))  # fmt: skip
+                           "conflicting"
+                           + (f", {e.duplicated_count:,} recorded twice"
+                              if e.duplicated_count else "")))  # fmt: skip
         if e.missing_count:
             suggested = command_line("reconcile", report.source, *store_options)
             lines.append(plain(f"{suggested} replays what is missing"))

@@ -112,3 +112,72 @@ def test_disk_full_on_a_real_filesystem_leaves_the_store_as_it_was(
     assert len(states(recorder)) == acknowledged
     assert recorder.log.torn_tail is None
     factory.close()
+
+
+def failing_for(monkeypatch: pytest.MonkeyPatch, fragment: str) -> None:
+    """Make fsync fail with ENOSPC for files whose path holds ``fragment``."""
+    real = fileio.fsync
+
+    def fsync(fd: int) -> None:
+        if fragment in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(fileio, "fsync", fsync)
+
+
+@pytest.mark.parametrize(
+    ("command", "fragment", "named"),
+    [
+        (["rebuild"], ".json.tmp", "projections/category_totals/gen-00000001/snap-"),
+        (["ingest", "SOURCE"], "/dedup/run-", "/dedup/run-00000001.idx"),
+        (["ingest", "SOURCE"], "/dedup/bloom-", "/dedup/bloom-"),
+        (["ingest", "SOURCE"], "/quarantine/", "/quarantine/s.jsonl."),
+    ],
+)
+def test_a_failed_write_names_the_file_and_the_operation_and_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    command: list[str], fragment: str, named: str,
+) -> None:  # fmt: skip
+    from eventfold.cli import main
+
+    source = tmp_path / "s.jsonl"
+    source.write_text("".join(f'{{"id": {i}, "category": "c", "value": {i}}}\n'
+                              for i in range(50)) + "not json\n")  # fmt: skip
+    store = tmp_path / "store"
+    if command[0] != "ingest":
+        assert main(["ingest", str(source), "--store", str(store), "--quiet"]) == 0
+    failing_for(monkeypatch, fragment)
+    args = [str(source) if a == "SOURCE" else a for a in command]
+    assert main([*args, "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eventfold: write failed: ") and err.count("\n") == 1, err
+    assert named in err and "No space left on device (errno 28)" in err
+    monkeypatch.undo()
+    assert not [p for p in store.rglob("*.tmp")], "a temporary file was left behind"
+    assert main(["ingest", str(source), "--store", str(store), "--quiet"]) == 0
+    assert main(["verify", "--store", str(store), "--source", str(source), "--quiet"]) == 0
+
+
+def test_temporary_files_a_crash_left_are_removed_on_the_next_open(tmp_path: Path) -> None:
+    from eventfold.cli import main
+
+    source = tmp_path / "s.jsonl"
+    source.write_text("".join(f'{{"id": {i}, "category": "c", "value": {i}}}\n'
+                              for i in range(50)))  # fmt: skip
+    store = tmp_path / "store"
+    assert main(["ingest", str(source), "--store", str(store), "--quiet"]) == 0
+    assert main(["rebuild", "--store", str(store), "--quiet"]) == 0
+    generation = next((store / "projections" / "category_totals").glob("gen-*"))
+    strays = [store / "eventfold_events" / "index" / "run-00000042.idx.tmp",
+              store / "eventfold_events" / "index" / "CHECKPOINT.tmp",
+              store / "dedup" / "bloom-00000042.tmp",
+              generation / "snap-000000000099.json.tmp",
+              store / "projections" / "category_totals" / "CURRENT.tmp"]  # fmt: skip
+    for path in strays:
+        path.write_bytes(b"left by a crash")
+    with source.open("a") as f:
+        f.write('{"id": "more", "category": "c", "value": 1}\n')
+    assert main(["ingest", str(source), "--store", str(store), "--quiet"]) == 0
+    assert main(["catchup", "--store", str(store), "--quiet"]) == 0
+    assert [p for p in strays if p.exists()] == []

@@ -83,6 +83,6 @@ def test_follow_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     finally:
         follower.kill()
     assert follower.returncode == 0, err
-    doc = json.loads(out.splitlines()[-1])
+    doc = json.loads(out)  # stdout holds exactly one JSON document
     assert sum(c["count"] for c in doc["categories"].values()) == 100
     assert doc["mode"] == "follow"

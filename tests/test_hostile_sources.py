@@ -388,3 +388,60 @@ def test_the_reader_process_agrees_with_reading_in_process_on_hostile_lines(
             app.close()
     assert results[0] == results[1]
     assert results[0][1] == 2
+
+
+# -- reading commands and empty evidence --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["status"], ["snapshots"], ["check"], ["catchup"], ["rebuild"],
+     ["verify", "--expected-checksum", "0" * 64], ["reconcile", "SOURCE"]],
+)  # fmt: skip
+def test_a_command_creates_nothing_in_a_directory_that_is_not_a_store(
+    tmp_path: Path, command: list[str]
+) -> None:
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"id": "a", "category": "x", "value": 1}\n')
+    for directory in (tmp_path / "empty", tmp_path / "other"):
+        directory.mkdir()
+        if directory.name == "other":
+            (directory / "settings.conf").write_text("not a store\n")
+        before = sorted(p.name for p in directory.rglob("*"))
+        args = [str(source) if a == "SOURCE" else a for a in command]
+        done = subprocess.run(eventfold(*args, "--store", str(directory)), capture_output=True,
+                              text=True, timeout=HANG, check=False)  # fmt: skip
+        assert done.returncode == 2, done.stdout
+        assert "not an eventfold store" in done.stderr or "not a file store" in done.stderr
+        assert sorted(p.name for p in directory.rglob("*")) == before
+
+
+def test_verify_refuses_evidence_without_a_valid_event(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"id": "a", "category": "x", "value": 1}\n')
+    assert ingest_json(good, store)[0] == 0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("nope\n[1]\n")
+    empty = tmp_path / "expected.json"
+    empty.write_text('{"categories": {}}')
+    for args in (["--source", str(bad)], ["--expected", str(empty)],
+                 ["--expected", "/dev/zero"]):  # fmt: skip
+        done = subprocess.run(eventfold("verify", "--store", str(store), *args),
+                              capture_output=True, text=True, timeout=HANG)  # fmt: skip
+        assert done.returncode == 2, (args, done.stdout)
+        assert "MATCH" not in done.stdout and done.stderr.count("\n") == 1
+    assert "no valid event in it (2 lines read, 2 invalid)" in subprocess.run(
+        eventfold("verify", "--store", str(store), "--source", str(bad)),
+        capture_output=True, text=True, timeout=HANG).stderr  # fmt: skip
+
+
+def test_verify_says_when_the_store_holds_no_events(tmp_path: Path) -> None:
+    store, source = tmp_path / "store", tmp_path / "s.jsonl"
+    source.write_text("not json\n")
+    assert ingest_json(source, store)[0] == 0  # a store, with no Recorded event in it
+    expected = tmp_path / "expected.json"
+    expected.write_text('{"categories": {"x": {"count": 1, "total": "1"}}}')
+    done = subprocess.run(eventfold("verify", "--store", str(store), "--expected", str(expected)),
+                          capture_output=True, text=True, timeout=HANG)  # fmt: skip
+    assert done.returncode == 1 and "the store holds no events" in done.stdout
