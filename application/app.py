@@ -22,6 +22,7 @@ from eventsourcing.persistence import ProcessRecorder
 from eventfold.domain.model import Category, Source
 
 DEFAULT_SNAPSHOT_INTERVAL = 10_000
+SOURCE_SNAPSHOT_INTERVAL = 1_000  # at most: a source's stream gains an event per batch
 BACKENDS = ("file", "postgres")
 BACKEND_ENV = "EVENTFOLD_BACKEND"
 POSTGRES_MODULE = "eventsourcing.postgres"
@@ -38,7 +39,7 @@ class Eventfold(Application[UUID]):
     name = "Eventfold"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
         Category: DEFAULT_SNAPSHOT_INTERVAL,
-        Source: DEFAULT_SNAPSHOT_INTERVAL,
+        Source: SOURCE_SNAPSHOT_INTERVAL,
     }
 
     def __init__(
@@ -52,7 +53,7 @@ class Eventfold(Application[UUID]):
             # The library reads the intervals through the instance.
             self.snapshotting_intervals = {  # type: ignore[misc]
                 Category: snapshot_interval,
-                Source: snapshot_interval,
+                Source: min(snapshot_interval, SOURCE_SNAPSHOT_INTERVAL),
             }
         self.state_dir = self.env.get("FILESTORE_PATH")
         postgres = self.env.get("PERSISTENCE_MODULE") == POSTGRES_MODULE

@@ -30,7 +30,7 @@ from typing import IO, BinaryIO
 from eventfold.application.codec import RecordedCodec
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
-from eventfold.infra.dedup import content_digest, id_key
+from eventfold.infra.dedup import id_key
 from eventfold.infra.lines import MAX_LINE_BYTES, Block, OverlongLine, line_blocks
 from eventfold.infra.source import SourceEvent, is_blank, is_whole_object, parse_event
 
@@ -67,8 +67,11 @@ class ParsedBatch:
     invalid: list[tuple[int, int, str, str]] = field(default_factory=list)
     pending: tuple[int, int, int] | None = None
 
-    def add(self, event: SourceEvent, number: int, offset: int, state: bytes) -> None:
-        """Append one valid event, read at line ``number`` and byte ``offset``."""
+    def add(
+        self, event: SourceEvent, number: int, offset: int, encoded: tuple[bytes, bytes]
+    ) -> None:
+        """Append one valid event, read at line ``number`` and byte ``offset``, with its
+        stored state and content digest (``RecordedCodec.encoded``)."""
         self.ids.append(event.event_id)
         self.categories.append(sys.intern(event.category))  # shared strings
         self.values.append(event.value)
@@ -79,8 +82,8 @@ class ParsedBatch:
         self.numbers.append(number)
         self.offsets.append(offset)
         self.keys.append(id_key(event.event_id))
-        self.digests.append(content_digest(event.category, event.value, iso))
-        self.states.append(state)
+        self.states.append(encoded[0])
+        self.digests.append(encoded[1])
 
     def event(self, i: int) -> SourceEvent:
         """The ``i``-th valid event of the batch."""
@@ -138,7 +141,7 @@ def read_batches(
     quarantined by its offset, length and first bytes.
     """
     batch = _new_batch(codec, source, position, line)
-    number, end, state = line - continued, position, codec.state
+    number, end, encode = line - continued, position, codec.encoded
     for lines, terminated in _blocks(stream, max_line, source, position):
         if isinstance(lines, OverlongLine):
             number += 1
@@ -171,7 +174,7 @@ def read_batches(
                 text = raw.decode("utf-8", errors="backslashreplace")
                 batch.invalid.append((number, offset, parsed, text))
             else:
-                batch.add(parsed, number, offset, state(parsed, number, offset))
+                batch.add(parsed, number, offset, encode(parsed, number, offset))
             batch.position, batch.line = end, number
             if batch.read >= size:
                 yield batch

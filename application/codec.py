@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from hashlib import blake2b
 from json.encoder import encode_basestring
 from typing import Any
 from uuid import UUID
@@ -31,6 +32,29 @@ from eventfold.infra.source import SourceEvent
 
 RECORDED_TOPIC = get_topic(Category.Recorded)
 NIL = UUID(int=0)  # the state does not depend on the originator
+_CONTENT_HASH = blake2b(digest_size=8, person=b"eventfold-body")
+
+
+def _category_part(category: str) -> str:
+    return (',"category":' + encode_basestring(category)
+            + ',"value":{"_type_":"decimal_str","_data_":"')  # fmt: skip
+
+
+def _when_part(iso: str | None) -> str:
+    when = "null" if iso is None else '{"_type_":"datetime_iso","_data_":"' + iso + '"}'
+    return '"},"occurred_at":' + when
+
+
+def content_digest(category: str, value: Decimal, occurred_iso: str | None) -> bytes:
+    """8 bytes naming a ``Recorded`` event's content: category, value as written, instant.
+
+    Equal digests are equal content, so a repeated id with the digest of its first
+    recording is a duplicate. Unequal digests may still be equal content (``1.5``
+    and ``1.50``): the first recording is then read and compared numerically.
+    """
+    digest = _CONTENT_HASH.copy()
+    digest.update(f"{_category_part(category)}{value!s}{_when_part(occurred_iso)}".encode())
+    return digest.digest()
 
 
 def _default_json(mapper: Mapper[Any]) -> bool:
@@ -77,24 +101,29 @@ class RecordedCodec:
 
     def state(self, event: SourceEvent, line: int, offset: int) -> bytes:
         """The stored state of the ``Recorded`` event of one source event."""
-        if not self.fast:
-            assert self.mapper is not None
-            return self.mapper.to_stored_event(self._domain_event(event, line, offset)).state
+        return self.encoded(event, line, offset)[0]
+
+    def encoded(self, event: SourceEvent, line: int, offset: int) -> tuple[bytes, bytes]:
+        """The stored state of the ``Recorded`` event of one source event, and the digest
+        of its content (``content_digest``), made from the same pieces."""
         iso = event.occurred_iso
         if iso is None and event.occurred_at is not None:
             iso = event.occurred_at.isoformat()
-        when = "null" if iso is None else '{"_type_":"datetime_iso","_data_":"' + iso + '"}'
+        if not self.fast:
+            assert self.mapper is not None
+            stored = self.mapper.to_stored_event(self._domain_event(event, line, offset))
+            return stored.state, content_digest(event.category, event.value, iso)
         category = self._categories.get(event.category)
         if category is None:
-            category = self._categories[event.category] = (
-                ',"category":' + encode_basestring(event.category)
-                + ',"value":{"_type_":"decimal_str","_data_":"'
-            )  # fmt: skip
+            category = self._categories[event.category] = _category_part(event.category)
+        content = f"{category}{event.value!s}{_when_part(iso)}"
         state = (
-            f"{self._head}{encode_basestring(event.event_id)}{category}{event.value!s}"
-            f'"}},"occurred_at":{when}{self._source},"line":{line},"offset":{offset}}}'
+            f"{self._head}{encode_basestring(event.event_id)}{content}"
+            f'{self._source},"line":{line},"offset":{offset}}}'
         ).encode()
-        return self.finish(state) if self.mapper is not None else state
+        digest = _CONTENT_HASH.copy()
+        digest.update(content.encode())
+        return (self.finish(state) if self.mapper is not None else state), digest.digest()
 
     def finish(self, state: bytes) -> bytes:
         """Apply the mapper's compressor and cipher (if any) to plain JSON state."""

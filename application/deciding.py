@@ -24,7 +24,7 @@ from eventfold.application.codec import RECORDED_TOPIC, RecordedCodec
 from eventfold.application.partition import Partition
 from eventfold.application.quarantine import QuarantineFile
 from eventfold.application.report import SAMPLES, ConflictSeen, IngestReport, InvalidLine
-from eventfold.application.repository import load_or_create
+from eventfold.application.repository import load_category
 from eventfold.domain.model import Category, Source
 from eventfold.infra.dedup import DedupIndex
 from eventfold.infra.logformat import EventColumns
@@ -102,7 +102,8 @@ class Decider:
     ) -> None:  # fmt: skip
         self.app, self.codec, self.dedup, self.partition = app, codec, dedup, partition
         self.lookup: Callable[[list[bytes]], dict[int, tuple[int, bytes]]] = dedup.find_many
-        self.categories: dict[str, Category] = {}
+        self.categories: dict[str, Category] = {}  # loaded, kept up to date
+        self.streams: dict[str, tuple[UUID, int]] = {}  # every category seen: id, version
         self.snapshotted: dict[UUID, int] = {}  # aggregate id -> version at load or snapshot
 
     def apply(self, run: Run, parsed: ParsedBatch) -> Commit:
@@ -126,6 +127,7 @@ class Decider:
         oids, versions, topics, stored_states = commit.events  # other events come between
         finish = None if self.codec.plain_json else self.codec.finish
         groups: dict[str, tuple[UUID, int, list[Decimal]]] = {}  # id, version before, values
+        streams = self.streams
         for i, key in enumerate(keys):
             if key in first_seen or i in found:
                 self._repeat(run, commit, i, key, found.get(i))
@@ -138,8 +140,8 @@ class Decider:
                 continue
             group = groups.get(name)
             if group is None:
-                category = self.categories.get(name) or self.category(commit, name)
-                group = groups[name] = (category.id, category.version, [])
+                stream = streams.get(name) or self._stream(commit, name)
+                group = groups[name] = (stream[0], stream[1], [])
             tallied = group[2]
             tallied.append(values[i])
             recorded.append(len(oids))
@@ -149,11 +151,11 @@ class Decider:
             versions.append(group[1] + len(tallied))
             topics.append(RECORDED_TOPIC)
             stored_states.append(states[i] if finish is None else finish(states[i]))
-        for name, (_, before, tallied) in groups.items():
-            category = self.categories[name]
-            category.tally_many(tallied)
-            category.version = before + len(tallied)
-            category.modified_on = parsed.timestamp
+        for name, (stream_id, before, tallied) in groups.items():
+            streams[name] = (stream_id, before + len(tallied))
+            category = self.categories.get(name)
+            if category is not None:
+                category.fast_forward(tallied, before + len(tallied), parsed.timestamp)
         commit.touched.update(groups)
         commit.counts["ingested"] = len(recorded)
         report.ingested += len(recorded)
@@ -239,16 +241,37 @@ class Decider:
         described["notification_id"] = nid
         return first, described
 
-    def category(self, commit: Commit, name: str) -> Category:
+    def _stream(self, commit: Commit, name: str) -> tuple[UUID, int]:
+        """The id and version of a category's stream, first seen in this run.
+
+        Only the version is read (the last event's): the aggregate's state is loaded
+        when a snapshot is due (``category``), so that a resumed run starts at once
+        however long the streams. A new category is opened in ``commit``.
+        """
+        stream_id = Category.create_id(name)
+        last = self.app.recorder.select_events(stream_id, desc=True, limit=1)
+        if last:
+            version = last[0].originator_version
+        else:
+            category = Category(name)
+            commit.extend(self.collect(category))
+            self.categories[name] = category
+            version = category.version
+        self.streams[name] = (stream_id, version)
+        self.snapshotted.setdefault(stream_id, version)
+        return stream_id, version
+
+    def category(self, name: str) -> Category:
+        """The category's aggregate, loaded from the store once (then kept up to date)."""
         category = self.categories.get(name)
         if category is None:
-            category = load_or_create(
-                self.app, Category, Category.create_id(name), lambda: Category(name)
-            )
-            self.categories[name] = category
-            self.snapshotted[category.id] = category.version
-            commit.extend(self.collect(category))
+            category = self.categories[name] = load_category(self.app, name)
         return category
+
+    def forget(self) -> None:
+        """Drop what was loaded (after a failed commit: it may hold an uncommitted batch)."""
+        self.categories.clear()
+        self.streams.clear()
 
     def collect(self, aggregate: Any) -> list[StoredEvent]:
         return [self.app.mapper.to_stored_event(e) for e in aggregate.collect_events()]

@@ -43,18 +43,35 @@ class _RecordedState(msgspec.Struct):
     offset: int
 
 
+class _Tally(msgspec.Struct):
+    value: _DecimalBox
+
+
+class _Last(msgspec.Struct):
+    timestamp: _TimeBox
+
+
 _decode_state = msgspec.json.Decoder(_RecordedState).decode
 _decode_page = msgspec.json.Decoder(list[_RecordedState]).decode
+_decode_tallies = msgspec.json.Decoder(list[_Tally]).decode
+_decode_last = msgspec.json.Decoder(_Last).decode
 
 
 @functools.cache
-def _plain_json(mapper: Any) -> bool:
+def plain_json(mapper: Any) -> bool:
+    """Whether the mapper stores the library's plain JSON (no compressor, no cipher)."""
     return RecordedCodec(mapper).plain_json
+
+
+def recorded_values(states: list[bytes]) -> tuple[list[Decimal], datetime]:
+    """The values of stored ``Recorded`` states (plain JSON), and the last one's timestamp."""
+    values = [t.value.data for t in _decode_tallies(b"[" + b",".join(states) + b"]")]
+    return values, _decode_last(states[-1]).timestamp.data
 
 
 def recorded_facts(app: Eventfold, after: int, last: int) -> Iterator[list[RecordedFact]]:
     """Pages of the facts of notifications ``after+1 .. last``, in order."""
-    fast = _plain_json(app.mapper)
+    fast = plain_json(app.mapper)
     scan = getattr(app.recorder, "scan_states", None)
     if fast and scan is not None:
         for ids, states in scan(after, last, RECORDED_TOPIC):
@@ -82,7 +99,7 @@ def notification_pages(
 
 def fact_of(app: Eventfold, notification: Any) -> RecordedFact:
     """The fact of one ``Category.Recorded`` notification."""
-    if _plain_json(app.mapper):
+    if plain_json(app.mapper):
         return _fact(notification.id, _decode_state(notification.state))
     event: Any = app.mapper.to_domain_event(notification)
     return RecordedFact(notification.id, event.event_id, event.category, event.value,

@@ -202,8 +202,7 @@ class Ingestor:
         try:
             yield
         except BaseException:
-            # Cached aggregates may hold a batch that was not committed.
-            self.decider.categories.clear()
+            self.decider.forget()  # cached aggregates may hold a batch that was not committed
             raise
         finally:
             self._current = None
@@ -258,7 +257,7 @@ class Ingestor:
                 if isinstance(event, str):
                     parsed.invalid.append((number, offset, event, raw.decode(errors="replace")))
                     continue
-                parsed.add(event, number, offset, self.codec.state(event, number, offset))
+                parsed.add(event, number, offset, self.codec.encoded(event, number, offset))
             parsed.read = len(chunk)
             self._commit(run, self.decider.apply(run, parsed))
 
@@ -310,7 +309,8 @@ class Ingestor:
         if self.partition is not None:
             self.dedup.marks[run.source.identity] = report.position
         self._advance_dedup(nids[-1])
-        self._snapshot([self.decider.categories[n] for n in commit.touched] + [run.source])
+        self._snapshot_categories(commit.touched)
+        self._snapshot([run.source])
         failpoints.reach("ingest.after-commit")
 
     def _insert(self, events: EventColumns, tracking: Tracking) -> list[int]:
@@ -326,6 +326,22 @@ class Ingestor:
         nids = recorder.insert_events(stored, tracking=tracking)
         assert nids is not None and len(nids) == len(stored)
         return list(nids)
+
+    def _snapshot_categories(self, names: set[str]) -> None:
+        """Snapshot the categories whose version crossed a multiple of their interval.
+
+        A category's aggregate is loaded for its first snapshot of the run (the store
+        then holds the batch just committed) and kept up to date after it.
+        """
+        interval = self.app.snapshot_interval(Category)
+        if interval is None or self.app.snapshots is None:
+            return
+        due = []
+        for name in names:
+            stream_id, version = self.decider.streams[name]
+            if version // interval > self.decider.snapshotted.get(stream_id, 0) // interval:
+                due.append(self.decider.category(name))
+        self._snapshot(due)
 
     def _snapshot(self, aggregates: list[Any]) -> None:
         """Snapshot aggregates whose version crossed a multiple of their interval."""

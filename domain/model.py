@@ -84,6 +84,16 @@ class Category(Aggregate):
             self.total = sum(values, self.total)
         self.count += len(values)
 
+    def fast_forward(self, values: list[Decimal], version: int, modified_on: datetime) -> None:
+        """The state after ``Recorded`` events of these values, the last at ``version``.
+
+        For events whose stored form exists already, or is made in bulk beside this
+        call: bulk ingest, and loading a category from its snapshot and stored events.
+        """
+        self.tally_many(values)
+        self.version = version
+        self.modified_on = modified_on
+
 
 class Source(Aggregate):
     """What ingest did with one source: progress, quarantined lines, conflicts."""

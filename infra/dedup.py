@@ -7,9 +7,9 @@ A missing or damaged index is rebuilt from the store, never trusted: the
 checkpoint and the filter are checksummed, each block of a run is verified
 before it answers (``IndexDamagedError`` otherwise).
 
-The content digest (``content_digest``: category, exact value, instant)
-decides a repeated id without reading the store: the same digest is a
-duplicate; another digest is a conflict, whose first version is then read.
+Each id keeps the 8-byte digest of its first recording's content
+(``codec.content_digest``), so that a repeated id with the same content is
+decided without reading the store.
 
 Memory is bounded by design (see docs/INGEST.md): keys are BLAKE2b-128 of the
 id; the newest ids live in a dict capped at ``flush_every``; older ones in
@@ -27,7 +27,6 @@ import struct
 import time
 import zlib
 from collections.abc import Iterable
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from hashlib import blake2b
 
 from eventfold.infra import fileio
@@ -49,19 +48,6 @@ def id_key(event_id: str) -> bytes:
     """The 16-byte key of a source event id: its personalised BLAKE2b-128."""
     h = _ID_HASH.copy()  # cheaper than setting the parameters up again
     h.update(event_id.encode("utf-8"))
-    return h.digest()
-
-
-_CONTENT_HASH = blake2b(digest_size=8, person=b"eventfold-body")
-_NORMAL = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # exact: never rounds
-
-
-def content_digest(category: str, value: Decimal, occurred_iso: str | None) -> bytes:
-    """8 bytes that are equal for equal content: the category, the value (numerically:
-    ``1.50`` and ``1.5`` agree) and the instant (``isoformat`` in UTC, or none)."""
-    h = _CONTENT_HASH.copy()
-    number = str(_NORMAL.normalize(value)) if value else "0"
-    h.update(f"{category}\x00{number}\x00{occurred_iso or ''}".encode("utf-8", "surrogatepass"))
     return h.digest()
 
 

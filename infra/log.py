@@ -581,16 +581,36 @@ class Log:
 
     def _read_events(self, nids: Sequence[int]) -> list[RecordedEvent]:
         reader = _ChunkReader(self)
-        if len(nids) > 1 and nids[-1] - nids[0] == len(nids) - 1:
-            positions = self.index.positions(nids[0], nids[-1])
-        else:
-            positions = [self.index.position_of(n) for n in nids]
+        positions = self.index.positions_of(nids)
         return [reader.event(nid, pos) for nid, pos in zip(nids, positions, strict=True)]
 
-    def versions(self, key: bytes) -> list[tuple[int, int]]:
-        """(version, notification id) of every event of the originator with index ``key``."""
+    def read_stream(self, key: bytes, after: int | None) -> list[tuple[int, bytes, bytes]]:
+        """(version, topic, state) of the events of the originator with index ``key`` above
+        version ``after``, in version order: each record verified, no event object built.
+
+        Entries of another originator that shares the 16-byte key (never seen in
+        practice) are not told apart here: callers that need certainty use ``read_events``.
+        """
         with self._lock:
-            return self._indexed(lambda: self.index.versions(key))
+            pairs = self._indexed(lambda: self.index.versions(key, after))
+            nids = [nid for _, nid in pairs]
+            return self._indexed(lambda: self._read_parts(nids)) if nids else []
+
+    def _read_parts(self, nids: list[int]) -> list[tuple[int, bytes, bytes]]:
+        reader = _ChunkReader(self)
+        positions = self.index.positions_of(nids)
+        return [reader.parts(nid, pos) for nid, pos in zip(nids, positions, strict=True)]
+
+    def max_version(self, key: bytes) -> int | None:
+        """The highest version of the originator with index ``key``, or None."""
+        with self._lock:
+            return self._indexed(lambda: self.index.max_version(key))
+
+    def versions(self, key: bytes, after: int | None = None) -> list[tuple[int, int]]:
+        """(version, notification id) of the events of the originator with index ``key``
+        (those above version ``after``, if given), in version order."""
+        with self._lock:
+            return self._indexed(lambda: self.index.versions(key, after))
 
     def scan_states(
         self, first: int, last: int, topic: str, page: int = 2000
@@ -738,6 +758,13 @@ class _ChunkReader:
             return decode_rest(self._record(nid, position))
         except FormatError as e:
             raise self._suspect(position, e.reason) from None
+
+    def parts(self, nid: int, position: int) -> tuple[int, bytes, bytes]:
+        """(version, topic, state) of the event at ``position`` (checksummed)."""
+        rest = self._record(nid, position)
+        _, version, _, oid_len, topic_len, _ = EVENT_FIXED.unpack_from(rest)
+        p = EVENT_FIXED.size + oid_len
+        return version, bytes(rest[p : p + topic_len]), bytes(rest[p + topic_len :])
 
     def state_if(self, nid: int, position: int, topic: bytes) -> bytes | None:
         """The state of the event at ``position`` if its topic is ``topic`` (checksummed)."""

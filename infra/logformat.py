@@ -49,6 +49,7 @@ OFFSET_BITS = 40
 OFFSET_MASK = (1 << OFFSET_BITS) - 1
 
 crc32 = zlib.crc32
+_originators: dict[tuple[int, bytes], UUID | str] = {}  # decoded originator ids, recent
 
 
 def pack_position(segment: int, offset: int) -> int:
@@ -269,11 +270,14 @@ def decode_rest(rest: memoryview | bytes) -> RecordedEvent:
     if p + oid_len + topic_len + state_len != len(rest):
         raise FormatError("event field lengths do not add up")
     oid_raw = bytes(rest[p : p + oid_len])
+    originator_id = _originators.get((kind, oid_raw))
+    if originator_id is None:  # one object per originator: a stream's events share it
+        if len(_originators) >= 4096:
+            _originators.clear()
+        originator_id = _originators[kind, oid_raw] = (
+            UUID(bytes=oid_raw) if kind == ID_KIND_UUID else oid_raw.decode("utf-8"))
     p += oid_len
     topic = bytes(rest[p : p + topic_len]).decode("utf-8")
     p += topic_len
     state = bytes(rest[p : p + state_len])
-    originator_id: UUID | str = (
-        UUID(bytes=oid_raw) if kind == ID_KIND_UUID else oid_raw.decode("utf-8")
-    )
     return RecordedEvent(nid, originator_id, version, topic, state)

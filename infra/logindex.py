@@ -22,7 +22,7 @@ import contextlib
 import os
 import struct
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Any
@@ -33,6 +33,7 @@ from eventfold.infra.checkpoint import read_checkpoint, write_checkpoint
 from eventfold.infra.runs import ENTRY, VERSION_BIAS, IndexDamagedError, Run, create_run, push_run
 
 OFFSET = struct.Struct("<Q")
+SPARSE_GAP = 64  # ids further apart than this are read from the offsets file separately
 CHECKPOINT_FORMAT = 2  # 1: runs without block checksums (read for its durable mark, then rebuilt)
 
 
@@ -219,6 +220,19 @@ class LogIndex:
     def position_of(self, nid: int) -> int:
         return self.positions(nid, nid)[0]
 
+    def positions_of(self, nids: Sequence[int]) -> list[int]:
+        """Positions of the events ``nids`` (any order): one read per run of close ids."""
+        ordered = sorted(set(nids))
+        found: dict[int, int] = {}
+        start = 0
+        for i in range(1, len(ordered) + 1):  # a window ends where the next id is far off
+            if i == len(ordered) or ordered[i] - ordered[i - 1] > SPARSE_GAP:
+                first = ordered[start]
+                window = self.positions(first, ordered[i - 1])
+                found.update((n, window[n - first]) for n in ordered[start:i])
+                start = i
+        return [found[n] for n in nids]
+
     def positions(self, first: int, last: int) -> list[int]:
         """Positions of the events ``first..last`` (all must exist)."""
         result: list[int] = []
@@ -254,11 +268,13 @@ class LogIndex:
             found.append(self.mem_max[key])
         return max(found, default=None)
 
-    def versions(self, key: bytes) -> list[tuple[int, int]]:
+    def versions(self, key: bytes, after: int | None = None) -> list[tuple[int, int]]:
+        """(version, notification id) of ``key``'s events in order (above ``after``)."""
         found: list[tuple[int, int]] = []
         for run in self.runs:
-            found.extend(run.versions(key))
-        found.extend(self.mem_keys.get(key, {}).items())
+            found.extend(run.versions(key, after))
+        mem = self.mem_keys.get(key, {}).items()
+        found.extend(mem if after is None else ((v, n) for v, n in mem if v > after))
         found.sort()
         return found
 

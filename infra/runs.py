@@ -162,16 +162,19 @@ class Run:
         entry_key, biased, _ = ENTRY.unpack(raw[(i - 1) * ENTRY_SIZE : i * ENTRY_SIZE])
         return biased - VERSION_BIAS if entry_key == key else None
 
-    def versions(self, key: bytes) -> Iterator[tuple[int, int]]:
+    def versions(self, key: bytes, after: int | None = None) -> Iterator[tuple[int, int]]:
+        """(version, id) of ``key``'s entries in order, those above ``after`` only if given."""
         if self.count == 0:
             return
-        block = max(bisect_left(self._fences, key) - 1, 0)
+        probe = key if after is None else key + version_bytes(after + 1)
+        block = max(bisect_left(self._fences, probe) - 1, 0)
         for b in range(block, len(self._fences)):
             raw = self._block(b)
             for start in range(0, len(raw), ENTRY_SIZE):
-                entry_key, biased, nid = ENTRY.unpack_from(raw, start)
-                if entry_key < key:
+                entry = raw[start : start + ENTRY_SIZE]
+                if entry < probe:
                     continue
+                entry_key, biased, nid = ENTRY.unpack(entry)
                 if entry_key != key:
                     return
                 yield biased - VERSION_BIAS, nid

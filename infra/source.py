@@ -76,21 +76,15 @@ def parse_event(raw: bytes) -> SourceEvent | str:
     except UnicodeDecodeError:
         return NOT_UTF8
     except msgspec.ValidationError:  # an integer past int's text limit: read it as text
-        wide = _decode_wide(raw)
-        if isinstance(wide, str):
-            return wide
-        doc = wide
+        doc = _decode_wide(raw)
+        if type(doc) is str:
+            return doc
     except msgspec.DecodeError as e:
         return f"{NOT_JSON} ({e})"
     except RecursionError:
         return f"{NOT_JSON} (nested too deeply)"
     except Exception as e:  # any other failure of the parser on this line is the line's
         return f"{NOT_JSON} ({type(e).__name__}: {e})"
-    return _event(doc)
-
-
-def _event(doc: Any) -> SourceEvent | str:
-    """The rules, applied to a decoded line."""
     if type(doc) is not dict:
         return f"{NOT_OBJECT} (a {_json_type(doc)})"
     event_id = doc.get("id")
@@ -113,7 +107,7 @@ def _event(doc: Any) -> SourceEvent | str:
                 return "value: missing"
             return f"value: a {_json_type(value)}, not a number"
         value = Decimal(value)
-    if not value.is_finite() or not MIN_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+    if not MIN_EXPONENT <= value.adjusted() <= MAX_EXPONENT:  # zero too: see the README
         return f"value: exponent out of range [{MIN_EXPONENT}, {MAX_EXPONENT}]"
     stamp = doc.get("timestamp")
     if stamp is None:

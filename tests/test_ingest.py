@@ -276,3 +276,24 @@ def test_another_recorder_gets_the_same_events_as_stored_event_objects(tmp_path:
     expected = reference_totals(source)
     assert store_totals(popo) == expected
     assert aggregate_totals(popo, list(expected)) == expected
+
+
+def test_a_category_loaded_in_bulk_is_the_one_the_library_loads(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
+    from eventfold.application.repository import load_category
+
+    source = tmp_path / "events.jsonl"
+    with source.open("wb") as f:
+        write_sample(f, 700, rates=SampleRates(duplicates=0.05, conflicts=0.02), seed=6)
+    ingest(app, store, source, batch=33)  # snapshots every 25 versions: some after, some not
+    names = sorted({json.loads(raw)["category"] for raw in source.read_bytes().splitlines()})
+    for name in [*names, "never seen"]:
+        fast = load_category(app, name)
+        try:
+            slow: Category = app.repository.get(Category.create_id(name))
+        except Exception:  # the library has none: a new one
+            slow = Category(name)
+        assert (fast.name, fast.count, fast.total, fast.version) == (
+            slow.name, slow.count, slow.total, slow.version)
+        assert fast.modified_on == slow.modified_on or name == "never seen"
