@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -25,7 +26,7 @@ from eventfold.application.partition import Partition
 from eventfold.application.quarantine import QuarantineFile
 from eventfold.application.report import SAMPLES, ConflictSeen, IngestReport, InvalidLine
 from eventfold.application.repository import load_category
-from eventfold.domain.model import Category, Source
+from eventfold.domain.model import Category, Source, exact_add, exact_sum
 from eventfold.infra.dedup import DedupIndex
 from eventfold.infra.logformat import EventColumns
 from eventfold.infra.source import SourceEvent
@@ -104,6 +105,9 @@ class Decider:
         self.lookup: Callable[[list[bytes]], dict[int, tuple[int, bytes]]] = dedup.find_many
         self.categories: dict[str, Category] = {}  # loaded, kept up to date
         self.streams: dict[str, tuple[UUID, int]] = {}  # every category seen: id, version
+        # Categories seen but not loaded: their version then, and what this run added since.
+        self.first_seen: dict[str, int] = {}
+        self.added: dict[str, tuple[int, Decimal, datetime | None]] = {}
         self.snapshotted: dict[UUID, int] = {}  # aggregate id -> version at load or snapshot
 
     def apply(self, run: Run, parsed: ParsedBatch) -> Commit:
@@ -153,9 +157,14 @@ class Decider:
             stored_states.append(states[i] if finish is None else finish(states[i]))
         for name, (stream_id, before, tallied) in groups.items():
             streams[name] = (stream_id, before + len(tallied))
+            total = exact_sum(tallied)
             category = self.categories.get(name)
             if category is not None:
-                category.fast_forward(tallied, before + len(tallied), parsed.timestamp)
+                category.fast_forward(len(tallied), total, before + len(tallied), parsed.timestamp)
+            else:  # not loaded yet: what this run adds, to apply when it is
+                count, sum_so_far, _ = self.added[name]
+                self.added[name] = (count + len(tallied), exact_add(sum_so_far, total),
+                                    parsed.timestamp)  # fmt: skip
         commit.touched.update(groups)
         commit.counts["ingested"] = len(recorded)
         report.ingested += len(recorded)
@@ -252,6 +261,8 @@ class Decider:
         last = self.app.recorder.select_events(stream_id, desc=True, limit=1)
         if last:
             version = last[0].originator_version
+            self.added[name] = (0, Decimal(0), None)
+            self.first_seen[name] = version
         else:
             category = Category(name)
             commit.extend(self.collect(category))
@@ -262,16 +273,24 @@ class Decider:
         return stream_id, version
 
     def category(self, name: str) -> Category:
-        """The category's aggregate, loaded from the store once (then kept up to date)."""
+        """The category's aggregate, loaded once (then kept up to date): as the store held
+        it when this run first saw it, plus what this run added since (committed or not)."""
         category = self.categories.get(name)
         if category is None:
-            category = self.categories[name] = load_category(self.app, name)
+            category = load_category(self.app, name, upto=self.first_seen.pop(name))
+            count, total, modified_on = self.added.pop(name)
+            if count:
+                assert modified_on is not None
+                category.fast_forward(count, total, self.streams[name][1], modified_on)
+            self.categories[name] = category
         return category
 
     def forget(self) -> None:
         """Drop what was loaded (after a failed commit: it may hold an uncommitted batch)."""
         self.categories.clear()
         self.streams.clear()
+        self.added.clear()
+        self.first_seen.clear()
 
     def collect(self, aggregate: Any) -> list[StoredEvent]:
         return [self.app.mapper.to_stored_event(e) for e in aggregate.collect_events()]

@@ -11,7 +11,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventfold.application.app import Eventfold
 from eventfold.application.codec import RECORDED_TOPIC, content_digest
 from eventfold.application.facts import plain_json, recorded_facts, recorded_values
-from eventfold.domain.model import Category
+from eventfold.domain.model import Category, exact_sum
 
 A = TypeVar("A")
 
@@ -30,8 +30,9 @@ def load_or_create(
     return aggregate
 
 
-def load_category(app: Eventfold, name: str) -> Category:
-    """The ``Category`` from its newest snapshot and the events after it, or a new one.
+def load_category(app: Eventfold, name: str, upto: int | None = None) -> Category:
+    """The ``Category`` from its newest snapshot and the events after it, or a new one;
+    as it was at version ``upto``, if given.
 
     The ``Recorded`` events after the snapshot (up to a snapshot interval of them)
     are decoded in bulk rather than one domain event at a time, so that loading
@@ -41,15 +42,15 @@ def load_category(app: Eventfold, name: str) -> Category:
     """
     aggregate_id = Category.create_id(name)
     if not plain_json(app.mapper):
-        return load_or_create(app, Category, aggregate_id, lambda: Category(name))
+        return _load_with_library(app, name, upto)
     snapshots = [] if app.snapshots is None else list(
-        app.snapshots.get(aggregate_id, desc=True, limit=1))  # fmt: skip
+        app.snapshots.get(aggregate_id, desc=True, limit=1, lte=upto))  # fmt: skip
     gt = snapshots[0].originator_version if snapshots else None
     fast = getattr(app.recorder, "select_states", None)  # the file store's
     if fast is not None:
-        stored = fast(aggregate_id, gt)
+        stored = fast(aggregate_id, gt, upto)
     else:
-        stored = list(app.recorder.select_events(aggregate_id, gt=gt))
+        stored = list(app.recorder.select_events(aggregate_id, gt=gt, lte=upto))
     if snapshots:
         category: Any = snapshots[0].mutate(None)
     elif stored:
@@ -60,11 +61,20 @@ def load_category(app: Eventfold, name: str) -> Category:
     recorded = all(s.topic == RECORDED_TOPIC for s in stored) and all(
         s.originator_version == category.version + i for i, s in enumerate(stored, 1))
     if not recorded:
-        return load_or_create(app, Category, aggregate_id, lambda: Category(name))
+        return _load_with_library(app, name, upto)
     if stored:
         values, modified_on = recorded_values([s.state for s in stored])
-        category.fast_forward(values, stored[-1].originator_version, modified_on)
+        category.fast_forward(len(values), exact_sum(values), stored[-1].originator_version,
+                              modified_on)  # fmt: skip
     assert isinstance(category, Category)
+    return category
+
+
+def _load_with_library(app: Eventfold, name: str, upto: int | None) -> Category:
+    try:
+        category: Category = app.repository.get(Category.create_id(name), version=upto)
+    except AggregateNotFoundError:
+        return Category(name)
     return category
 
 

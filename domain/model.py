@@ -78,21 +78,23 @@ class Category(Aggregate):
         self.count += 1
         self.total = exact_add(self.total, value)
 
-    def tally_many(self, values: list[Decimal]) -> None:
-        """``tally`` of each value in turn, in one step (what bulk ingest applies)."""
-        with decimal.localcontext(EXACT):
-            self.total = sum(values, self.total)
-        self.count += len(values)
-
-    def fast_forward(self, values: list[Decimal], version: int, modified_on: datetime) -> None:
-        """The state after ``Recorded`` events of these values, the last at ``version``.
+    def fast_forward(self, count: int, total: Decimal, version: int, modified_on: datetime) -> None:
+        """The state after ``count`` more ``Recorded`` events whose values sum to ``total``,
+        the last at ``version``.
 
         For events whose stored form exists already, or is made in bulk beside this
         call: bulk ingest, and loading a category from its snapshot and stored events.
         """
-        self.tally_many(values)
+        self.count += count
+        self.total = exact_add(self.total, total)
         self.version = version
         self.modified_on = modified_on
+
+
+def exact_sum(values: list[Decimal]) -> Decimal:
+    """The sum of ``values``, with no rounding."""
+    with decimal.localcontext(EXACT):
+        return sum(values, Decimal(0))
 
 
 class Source(Aggregate):

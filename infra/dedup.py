@@ -107,7 +107,7 @@ class DedupIndex:
         self.count = 0  # ids persisted in runs
         self.next_run = 1
         self.bloom = Bloom(MIN_BLOOM_BITS)
-        self.mem: dict[bytes, tuple[int, bytes]] = {}  # key -> (notification id, digest)
+        self.mem: dict[bytes, bytes] = {}  # key -> its entry (the run format), to be flushed
         # Partitioned ingest: source identity -> byte position up to which the ids
         # first seen in other partitions' categories are marked here (see ingest).
         self.marks: dict[str, int] = {}
@@ -211,10 +211,15 @@ class DedupIndex:
 
         ``IndexDamagedError`` when a run fails its checksum (rebuild the index).
         """
-        mem, bloom = self.mem, self.bloom
-        found = {i: mem[key] for i, key in enumerate(keys) if key in mem} if mem else {}
+        mem, bloom, unpack = self.mem, self.bloom, ENTRY.unpack
+        found: dict[int, tuple[int, bytes]] = {}
+        if mem:
+            for i, key in enumerate(keys):
+                entry = mem.get(key)
+                if entry is not None:
+                    _, digest, nid = unpack(entry)
+                    found[i] = (nid, digest)
         if self.runs:
-            unpack = ENTRY.unpack
             for i, key in enumerate(keys):
                 if i not in found and key in bloom:
                     for run in self.runs:
@@ -227,11 +232,14 @@ class DedupIndex:
 
     def add(self, key: bytes, nid: int, digest: bytes) -> None:
         """Index the id with this key as recorded at ``nid`` (above ``covered``)."""
-        self.mem.setdefault(key, (nid, digest))
+        if key not in self.mem:
+            self.mem[key] = ENTRY.pack(key, digest, nid)
 
     def add_new(self, keys: list[bytes], nids: list[int], digests: list[bytes]) -> None:
         """``add`` of keys that ``find_many`` did not find (so none is indexed yet)."""
-        self.mem.update(zip(keys, zip(nids, digests, strict=True), strict=True))
+        pack = ENTRY.pack
+        rows = zip(keys, digests, nids, strict=True)
+        self.mem.update((key, pack(key, digest, nid)) for key, digest, nid in rows)
 
     def advance(self, covered: int) -> None:
         """Everything up to notification ``covered`` has been added; flush when full."""
@@ -245,8 +253,7 @@ class DedupIndex:
         """Write the in-memory ids as a run, merge, persist the filter and checkpoint."""
         obsolete: list[Run] = []
         if self.mem:
-            pack = ENTRY.pack
-            entries = sorted([pack(key, digest, nid) for key, (nid, digest) in self.mem.items()])
+            entries = sorted(self.mem.values())
             total = self.count + len(entries)
             if total * BITS_PER_KEY_MIN > self.bloom.nbits:
                 self._grow_bloom(total)

@@ -120,9 +120,11 @@ class FileAggregateRecorder(FileRecorder, AggregateRecorder):
             return results
 
 
-    def select_states(self, originator_id: UUID | str, gt: int | None) -> list[StoredEvent]:
-        """eventfold's fast path of ``select_events(originator_id, gt=gt)``: the same events,
-        read without decoding more than the version, topic and state of each.
+    def select_states(
+        self, originator_id: UUID | str, gt: int | None, lte: int | None = None
+    ) -> list[StoredEvent]:
+        """eventfold's fast path of ``select_events(originator_id, gt=gt, lte=lte)``: the same
+        events, read without decoding more than the version, topic and state of each.
 
         Not part of the library's recorder interface; the application uses it when
         the recorder has it. Falls back to ``select_events`` if another originator
@@ -130,9 +132,9 @@ class FileAggregateRecorder(FileRecorder, AggregateRecorder):
         """
         log = self.log
         log.refresh()
-        parts = log.read_stream(originator_key(originator_id), gt)
+        parts = log.read_stream(originator_key(originator_id), gt, lte)
         if any(b[0] != a[0] + 1 for a, b in itertools.pairwise(parts)):  # not one stream
-            return list(self.select_events(originator_id, gt=gt))
+            return list(self.select_events(originator_id, gt=gt, lte=lte))
         return [StoredEvent(originator_id, version, topic.decode(), state)
                 for version, topic, state in parts]  # fmt: skip
 

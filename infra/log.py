@@ -584,16 +584,19 @@ class Log:
         positions = self.index.positions_of(nids)
         return [reader.event(nid, pos) for nid, pos in zip(nids, positions, strict=True)]
 
-    def read_stream(self, key: bytes, after: int | None) -> list[tuple[int, bytes, bytes]]:
+    def read_stream(
+        self, key: bytes, after: int | None, upto: int | None = None
+    ) -> list[tuple[int, bytes, bytes]]:
         """(version, topic, state) of the events of the originator with index ``key`` above
-        version ``after``, in version order: each record verified, no event object built.
+        version ``after`` (up to ``upto``), in version order: each record verified, no event
+        object built.
 
         Entries of another originator that shares the 16-byte key (never seen in
         practice) are not told apart here: callers that need certainty use ``read_events``.
         """
         with self._lock:
             pairs = self._indexed(lambda: self.index.versions(key, after))
-            nids = [nid for _, nid in pairs]
+            nids = [nid for version, nid in pairs if upto is None or version <= upto]
             return self._indexed(lambda: self._read_parts(nids)) if nids else []
 
     def _read_parts(self, nids: list[int]) -> list[tuple[int, bytes, bytes]]:

@@ -71,6 +71,7 @@ class Run:
         self.count = count
         self.crc = crc
         self._cache: dict[int, bytes] = {}
+        self._verified: set[int] = set()
         self._fd = os.open(path, os.O_RDONLY)
         try:
             self._fences, self._crcs = self._load_footer()
@@ -99,15 +100,21 @@ class Run:
         return [fence for fence, _ in pairs], [block_crc for _, block_crc in pairs]
 
     def _block(self, block: int) -> bytes:
-        """The entries of one block, verified (and kept, for a while)."""
+        """The entries of one block, verified (and kept, for a while).
+
+        A run never changes: a block is checksummed the first time it is read, and
+        read again without it (the page cache holds it).
+        """
         raw = self._cache.get(block)
         if raw is None:
             first = block * BLOCK_ENTRIES
             offset = HEADER_SIZE + first * ENTRY_SIZE
-            raw = fileio.read_exact(self._fd, min(BLOCK_ENTRIES, self.count - first) * ENTRY_SIZE,
-                                    offset)  # fmt: skip
-            if crc32(raw) != self._crcs[block]:
-                raise IndexDamagedError(self.path, offset, "index block checksum mismatch")
+            size = min(BLOCK_ENTRIES, self.count - first) * ENTRY_SIZE
+            raw = os.pread(self._fd, size, offset)
+            if block not in self._verified:
+                if len(raw) != size or crc32(raw) != self._crcs[block]:
+                    raise IndexDamagedError(self.path, offset, "index block checksum mismatch")
+                self._verified.add(block)
             if len(self._cache) >= CACHED_BLOCKS:
                 self._cache.clear()
             self._cache[block] = raw
@@ -140,17 +147,23 @@ class Run:
         return None
 
     def find_key(self, key: bytes) -> bytes | None:
-        """The first entry of ``key`` whatever its middle field (32 bytes), or None."""
+        """The first entry of ``key`` whatever its middle field (32 bytes), or None.
+
+        For unique keys (the dedup index): the block is searched for the key's
+        bytes at an entry boundary, in C.
+        """
         if self.count == 0:
             return None
-        raw, i = self._search(key, after=False)  # the first entry whose head is >= key
-        if i * ENTRY_SIZE == len(raw):  # past this block: it can only start the next one
-            block = max(bisect_right(self._fences, key) - 1, 0) + 1
-            if block >= len(self._fences):
-                return None
-            raw, i = self._block(block), 0
-        entry = raw[i * ENTRY_SIZE : (i + 1) * ENTRY_SIZE]
-        return entry if entry[:16] == key else None
+        block = max(bisect_right(self._fences, key) - 1, 0)
+        raw = self._block(block)
+        at = raw.find(key)
+        while at > 0 and at % ENTRY_SIZE:
+            at = raw.find(key, at + 1)
+        if at >= 0:
+            return raw[at : at + ENTRY_SIZE]
+        if block + 1 < len(self._fences) and self._fences[block + 1][:16] == key:
+            return self._block(block + 1)[:ENTRY_SIZE]  # it starts the next block
+        return None
 
     def last_version(self, key: bytes) -> int | None:
         """The highest version recorded for ``key`` in this run, or None."""
