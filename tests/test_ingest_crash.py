@@ -2,7 +2,8 @@
 
 Each run of ``eventfold ingest`` kills itself at a failpoint (``processes``):
 at start-up, before a batch's commit, before, in the middle of, or after the
-commit's write, or after the commit. After every kill the store must hold
+commit's write, or after the commit; or its reading process is killed (the run
+must then fail, never end as if the source had ended). After every kill the store must hold
 exactly the events of the source prefix it says it has ingested
 (``Source.position``), by an independent reference; at the end, the totals
 of the whole source. ``EVENTFOLD_INGEST_KILLS`` sets the number of kills
@@ -21,6 +22,7 @@ import pytest
 from eventsourcing.application import AggregateNotFoundError
 
 from eventfold.application.app import open_store
+from eventfold.application.ingest import READER_PROCESS_BYTES
 from eventfold.application.sample import SampleRates, write_sample
 from eventfold.domain.model import Source
 from ingesthelpers import reference_totals, store_totals
@@ -30,7 +32,7 @@ KILLS = int(os.environ.get("EVENTFOLD_INGEST_KILLS", "20"))
 BATCH = 5
 # Each point is passed at least once per batch (``ingest.started`` once per run).
 POINTS = ("ingest.started", "ingest.before-commit", "log.before-write", "log.torn-write",
-          "log.after-write", "ingest.after-commit")  # fmt: skip
+          "log.after-write", "ingest.after-commit", "reader.after-batch")  # fmt: skip
 
 
 def ingest(
@@ -75,9 +77,19 @@ def test_kill_9_during_ingest_loses_nothing_and_counts_nothing_twice(tmp_path: P
             store, positions, stores = tmp_path / f"store-{stores}", [0], stores + 1
             batches_left = data.count(b"\n") // BATCH
         point = POINTS[kill % len(POINTS)]
+        left = len(data) - positions[-1]
+        if point == "reader.after-batch" and left <= READER_PROCESS_BYTES:
+            point = "ingest.after-commit"  # no reading process for so little
         count = 1 if point == "ingest.started" else rng.randint(1, min(batches_left - 1, 400))
+        if point == "reader.after-batch":  # the process reads at least the last 3/4
+            count = rng.randint(1, max(1, batches_left * 3 // 4 - 1))
         done = ingest(source, store, armed(point, count))
-        assert_killed_at(done, point, count)
+        if point == "reader.after-batch":
+            assert done.returncode == 2, done.stderr
+            assert f"failpoint {point}@{count} reached" in done.stderr
+            assert done.stderr.strip().splitlines()[-1].startswith("eventfold: read failed: ")
+        else:
+            assert_killed_at(done, point, count)
         landed += 1
         positions.append(ingested_prefix(store, source))
         print(f"kill {kill + 1} at {point}@{count}: ingested {positions[-1]} bytes",
