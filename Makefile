@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale bench-projection bench-postgres lint install clean
+.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale bench-projection bench-hostile bench-postgres lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py 200000
 	$(BIN)/python benchmarks/bench_ingest.py 200000
 	$(BIN)/python benchmarks/bench_projection.py 200000
+	$(BIN)/python benchmarks/bench_hostile.py 300000
+
+bench-hostile: $(STAMP)
+	$(BIN)/python benchmarks/bench_hostile.py 300000
 
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py 2000000
