@@ -396,13 +396,13 @@ def _classify(error: Exception) -> tuple[int, str]:
 
     from eventfold.application.app import BackendError
     from eventfold.application.batches import ReaderError
-    from eventfold.application.ingest import SourceError
     from eventfold.application.migrate import MigrateTargetError
     from eventfold.application.projecting import ProjectionBusyError
     from eventfold.application.verify import ExpectedUnusableError
     from eventfold.infra.dedup import IndexBusyError
     from eventfold.infra.errors import StoreCorruptedError, StoreLockedError, StoreWriteError
     from eventfold.infra.fileio import FileWriteError
+    from eventfold.infra.sourcefile import SourceError
     from eventfold.projections.registry import UnknownProjectionError
 
     if isinstance(error, StoreCorruptedError):

@@ -136,7 +136,7 @@ def _valid(doc: Any) -> tuple[str, str, Decimal, datetime | None] | None:
         return None
     if type(category) is not str or not category or not _encodable(category):
         return None
-    if type(value) in (int, _Wide):
+    if type(value) is int or type(value) is _Wide:
         value = Decimal(value)
     if type(value) is not Decimal or not value.is_finite():
         return None

@@ -51,13 +51,12 @@ def load_category(app: Eventfold, name: str, upto: int | None = None) -> Categor
         stored = fast(aggregate_id, gt, upto)
     else:
         stored = list(app.recorder.select_events(aggregate_id, gt=gt, lte=upto))
-    if snapshots:
-        category: Any = snapshots[0].mutate(None)
-    elif stored:
-        category = app.mapper.to_domain_event(stored[0]).mutate(None)
-        stored = stored[1:]
-    else:
+    first: Any = snapshots[0] if snapshots else None
+    if first is None and stored:
+        first, stored = app.mapper.to_domain_event(stored[0]), stored[1:]
+    if first is None:
         return Category(name)
+    category: Any = first.mutate(None)
     recorded = all(s.topic == RECORDED_TOPIC for s in stored) and all(
         s.originator_version == category.version + i for i, s in enumerate(stored, 1))
     if not recorded:

@@ -290,9 +290,11 @@ class LogIndex:
             self._offsets_writable = True
         obsolete: list[Run] = []
         if self.mem_offsets:
+            fd = self._offsets_fd
+            assert fd is not None
             try:
-                fileio.write_all(self._offsets_fd, self.mem_offsets.tobytes(), self.covered * 8)
-                fileio.fsync(self._offsets_fd)
+                fileio.write_all(fd, self.mem_offsets.tobytes(), self.covered * 8)
+                fileio.fsync(fd)
             except OSError as e:
                 raise fileio.FileWriteError(e, "writing", self.offsets_path) from e
             entries = sorted(

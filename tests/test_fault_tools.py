@@ -72,7 +72,7 @@ def ingested(store: Path, source: Path) -> int:
     app = open_store(str(store))
     try:
         try:
-            position = app.repository.get(Source.create_id(str(source.resolve()))).position
+            position: int = app.repository.get(Source.create_id(str(source.resolve()))).position
         except AggregateNotFoundError:
             position = 0
         prefix = store.parent / f"{store.name}-prefix.jsonl"

@@ -73,7 +73,7 @@ def test_a_reader_killed_mid_run_fails_the_run_and_keeps_what_was_committed(
     try:
         from eventfold.domain.model import Source
 
-        position = app.repository.get(Source.create_id(str(source.resolve()))).position
+        position: int = app.repository.get(Source.create_id(str(source.resolve()))).position
         assert 0 < position < source.stat().st_size
         prefix = tmp_path / "prefix.jsonl"
         prefix.write_bytes(source.read_bytes()[:position])
