@@ -28,7 +28,7 @@ from eventfold.application.report import SAMPLES, ConflictSeen, IngestReport, In
 from eventfold.application.repository import load_category
 from eventfold.domain.model import Category, Source, exact_add, exact_sum
 from eventfold.infra.dedup import DedupIndex
-from eventfold.infra.logformat import EventColumns
+from eventfold.infra.filestore.format import EventColumns
 from eventfold.infra.source import SourceEvent
 
 # In a partition's dedup index: an id whose first occurrence another partition records.

@@ -46,9 +46,9 @@ from eventfold.domain.model import Category, Source
 from eventfold.infra import failpoints
 from eventfold.infra.dedup import DedupIndex, id_key
 from eventfold.infra.filestore import FileProcessRecorder
+from eventfold.infra.filestore.format import EventColumns
+from eventfold.infra.filestore.runs import IndexDamagedError
 from eventfold.infra.lines import MAX_LINE_BYTES
-from eventfold.infra.logformat import EventColumns
-from eventfold.infra.runs import IndexDamagedError
 from eventfold.infra.source import parse_event
 from eventfold.infra.sourcefile import SourceError, open_source
 

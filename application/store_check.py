@@ -13,8 +13,8 @@ import glob
 import os
 
 from eventfold.infra import fileio
-from eventfold.infra.check import DerivedReport, Problem, StoreReport, check_store
 from eventfold.infra.dedup import verify_dedup
+from eventfold.infra.filestore.check import DerivedReport, Problem, StoreReport, check_store
 from eventfold.projections.snapshots import snapshot_damage
 
 

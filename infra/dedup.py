@@ -30,8 +30,8 @@ from collections.abc import Iterable
 from hashlib import blake2b
 
 from eventfold.infra import fileio
-from eventfold.infra.checkpoint import read_checkpoint, write_checkpoint
-from eventfold.infra.runs import IndexDamagedError, Run, create_run, push_run
+from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
+from eventfold.infra.filestore.runs import IndexDamagedError, Run, create_run, push_run
 
 FORMAT = 2  # entries key:16 digest:8 id:u64be (1: without the digest; rebuilt)
 ENTRY = struct.Struct(">16s8sQ")

@@ -44,7 +44,7 @@ def flip_byte(file: Path, offset: int) -> None:
 
 def commit_offsets(file: Path) -> list[int]:
     """Byte offsets at which the commits of a segment start."""
-    from eventfold.infra.logformat import HEADER_SIZE, decode_header
+    from eventfold.infra.filestore.format import HEADER_SIZE, decode_header
 
     data = file.read_bytes()
     offsets, off = [], 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eventfold.cli import main
-from eventfold.infra.logformat import HEADER_SIZE
+from eventfold.infra.filestore.format import HEADER_SIZE
 from storehelpers import commit_offsets, factory_for, flip_byte, new_events, recorder_of, segment
 
 

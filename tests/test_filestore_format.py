@@ -9,7 +9,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from eventfold.infra.logformat import decode_body, decode_header, encode_commit, encode_event
+from eventfold.infra.filestore.format import decode_body, decode_header, encode_commit, encode_event
 from storehelpers import factory_for, recorder_of, segment
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from eventfold.infra.logindex import originator_key
-from eventfold.infra.runs import BLOCK_ENTRIES, ENTRY, VERSION_BIAS, Run, write_run
+from eventfold.infra.filestore.index import originator_key
+from eventfold.infra.filestore.runs import BLOCK_ENTRIES, ENTRY, VERSION_BIAS, Run, write_run
 
 
 def test_run_lookups_agree_across_block_boundaries(tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_merging_runs_in_chunks_gives_the_sorted_union(
 ) -> None:
     import random
 
-    from eventfold.infra.runs import merge_entries
+    from eventfold.infra.filestore.runs import merge_entries
 
     rng = random.Random(left * 7 + right)
     all_entries = sorted({rng.randbytes(32) for _ in range(left + right)})

@@ -9,7 +9,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from eventfold.infra.errors import StoreCorruptedError
-from eventfold.infra.logformat import HEADER_SIZE
+from eventfold.infra.filestore.format import HEADER_SIZE
 from storehelpers import (
     commit_offsets,
     factory_for,

@@ -21,7 +21,7 @@ def test_editable_install_exposes_only_eventfold(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(ROOT / "infra" / "filestore.py")
+    assert done.stdout.strip() == str(ROOT / "infra" / "filestore" / "__init__.py")
 
 
 def test_wheel_holds_only_the_eventfold_package(tmp_path: Path) -> None:
@@ -34,7 +34,8 @@ def test_wheel_holds_only_the_eventfold_package(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
     assert tops == {"eventfold", wheel.name.split("-py")[0] + ".dist-info"}
-    for module in ("infra/filestore.py", "application/ingest.py", "domain/model.py"):
+    for module in ("infra/filestore/__init__.py", "infra/filestore/log.py", "domain/model.py",
+                   "cli.py"):
         assert f"eventfold/{module}" in names
     assert not any("/tests/" in n or "/benchmarks/" in n for n in names)
     entry_points = zipfile.ZipFile(wheel).read(

@@ -20,7 +20,7 @@ import pytest
 from eventfold.application.reference import expected_from_source
 from eventfold.application.sample import SampleRates, write_sample
 from eventfold.cli import main
-from eventfold.infra.runs import ENTRY_SIZE, HEADER_SIZE
+from eventfold.infra.filestore.runs import ENTRY_SIZE, HEADER_SIZE
 from eventfold.projections.base import state_checksum
 from storehelpers import commit_offsets, flip_byte, segment
 

@@ -17,11 +17,11 @@ from hashlib import blake2b
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreCorruptedError
-from eventfold.infra.log import Log, LogConfig
-from eventfold.infra.logformat import pack_position
-from eventfold.infra.logindex import OFFSET, LogIndex, originator_key
-from eventfold.infra.logscan import SEGMENT_SUFFIX, CommitScanner, segment_numbers
-from eventfold.infra.runs import ENTRY, VERSION_BIAS
+from eventfold.infra.filestore.format import pack_location
+from eventfold.infra.filestore.index import OFFSET, LogIndex, originator_key
+from eventfold.infra.filestore.log import Log, LogConfig
+from eventfold.infra.filestore.runs import ENTRY, VERSION_BIAS
+from eventfold.infra.filestore.scan import SEGMENT_SUFFIX, CommitScanner, segment_numbers
 
 MASK64 = (1 << 64) - 1
 
@@ -146,7 +146,7 @@ def check_log(path: str) -> LogReport:
     elif reason is not None:
         report.index = f"damaged: {reason}"
     durable = index.durable
-    scanner = CommitScanner(path, pack_position(1, 0), 1,
+    scanner = CommitScanner(path, pack_location(1, 0), 1,
                             durable_end=durable.end if durable else 0)  # fmt: skip
     digest = 0
     try:
@@ -159,7 +159,7 @@ def check_log(path: str) -> LogReport:
                 digest = (digest + _entry_hash(entry)) & MASK64
                 if report.index == "ok":
                     report.index = _check_offset(index, event.id,
-                                                 commit.event_position(body_offset))  # fmt: skip
+                                                 commit.event_location(body_offset))  # fmt: skip
             report.commits += 1
             report.events += commit.header.n_events
     except StoreCorruptedError as e:
@@ -175,10 +175,10 @@ def check_log(path: str) -> LogReport:
     return report
 
 
-def _check_offset(index: LogIndex, nid: int, position: int) -> str:
+def _check_offset(index: LogIndex, nid: int, location: int) -> str:
     assert index.offsets_fd is not None
     raw = fileio.read_exact(index.offsets_fd, OFFSET.size, (nid - 1) * OFFSET.size)
-    if len(raw) != OFFSET.size or OFFSET.unpack(raw)[0] != position:
+    if len(raw) != OFFSET.size or OFFSET.unpack(raw)[0] != location:
         at = (nid - 1) * OFFSET.size
         return f"damaged: {index.offsets_path}: byte offset {at}: offset of event {nid} is wrong"
     return "ok"

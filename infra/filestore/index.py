@@ -3,7 +3,7 @@
 Two structures, both covering notification ids ``1..covered``:
 
 - ``index/offsets``: one little-endian u64 per notification id, the packed
-  position of that event's record in the log;
+  location of that event's record in the log;
 - ``index/run-NNNNNNNN.idx``: sorted runs (``runs.py``) of 32-byte entries
   ``key:16 (version + 2**63):u64be id:u64be`` (``key`` is BLAKE2b-128 of
   ``str(originator_id)``). Runs are merged like a binary counter, so there are
@@ -29,8 +29,15 @@ from typing import Any
 from uuid import UUID
 
 from eventfold.infra import fileio
-from eventfold.infra.checkpoint import read_checkpoint, write_checkpoint
-from eventfold.infra.runs import ENTRY, VERSION_BIAS, IndexDamagedError, Run, create_run, push_run
+from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
+from eventfold.infra.filestore.runs import (
+    ENTRY,
+    VERSION_BIAS,
+    IndexDamagedError,
+    Run,
+    create_run,
+    push_run,
+)
 
 OFFSET = struct.Struct("<Q")
 SPARSE_GAP = 64  # ids further apart than this are read from the offsets file separately
@@ -39,7 +46,7 @@ CHECKPOINT_FORMAT = 2  # 1: runs without block checksums (read for its durable m
 
 @dataclass(frozen=True)
 class Mark:
-    """A point of the log: events ``1..covered``, the last commit's position and the end."""
+    """A point of the log: events ``1..covered``, the last commit's location and the end."""
 
     covered: int
     last_commit: int | None
@@ -195,15 +202,15 @@ class LogIndex:
 
     # -- the in-memory table ----------------------------------------------
 
-    def add(self, nid: int, key: bytes, version: int, position: int) -> None:
-        self.add_many(nid, [key], [version], [position])
+    def add(self, nid: int, key: bytes, version: int, location: int) -> None:
+        self.add_many(nid, [key], [version], [location])
 
     def add_many(
-        self, first: int, keys: list[bytes], versions: list[int], positions: list[int]
+        self, first: int, keys: list[bytes], versions: list[int], locations: list[int]
     ) -> None:
         """Index events ``first, first + 1, ...`` (the next ids) in memory."""
         assert first == self.covered + len(self.mem_offsets) + 1, first
-        self.mem_offsets.extend(positions)
+        self.mem_offsets.extend(locations)
         mem_keys, mem_max = self.mem_keys, self.mem_max
         nid = first
         for key, version in zip(keys, versions, strict=True):
@@ -217,10 +224,10 @@ class LogIndex:
 
     # -- lookups -----------------------------------------------------------
 
-    def position_of(self, nid: int) -> int:
-        return self.positions(nid, nid)[0]
+    def location_of(self, nid: int) -> int:
+        return self.locations(nid, nid)[0]
 
-    def positions_of(self, nids: Sequence[int]) -> list[int]:
+    def locations_of(self, nids: Sequence[int]) -> list[int]:
         """Positions of the events ``nids`` (any order): one read per run of close ids."""
         ordered = sorted(set(nids))
         found: dict[int, int] = {}
@@ -228,12 +235,12 @@ class LogIndex:
         for i in range(1, len(ordered) + 1):  # a window ends where the next id is far off
             if i == len(ordered) or ordered[i] - ordered[i - 1] > SPARSE_GAP:
                 first = ordered[start]
-                window = self.positions(first, ordered[i - 1])
+                window = self.locations(first, ordered[i - 1])
                 found.update((n, window[n - first]) for n in ordered[start:i])
                 start = i
         return [found[n] for n in nids]
 
-    def positions(self, first: int, last: int) -> list[int]:
+    def locations(self, first: int, last: int) -> list[int]:
         """Positions of the events ``first..last`` (all must exist)."""
         result: list[int] = []
         if first <= self.covered:

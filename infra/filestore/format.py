@@ -44,7 +44,7 @@ ID_KIND_UUID = 1
 MAX_SHORT = 0xFFFF
 MAX_STATE = 0xFFFFFFFF - EVENT_FIXED.size - 2 * MAX_SHORT
 
-# A position in the log is packed into one u64: segment number and byte offset.
+# A location in the log is packed into one u64: segment number and byte offset.
 OFFSET_BITS = 40
 OFFSET_MASK = (1 << OFFSET_BITS) - 1
 
@@ -52,12 +52,12 @@ crc32 = zlib.crc32
 _originators: dict[tuple[int, bytes], UUID | str] = {}  # decoded originator ids, recent
 
 
-def pack_position(segment: int, offset: int) -> int:
+def pack_location(segment: int, offset: int) -> int:
     return (segment << OFFSET_BITS) | offset
 
 
-def unpack_position(position: int) -> tuple[int, int]:
-    return position >> OFFSET_BITS, position & OFFSET_MASK
+def unpack_location(location: int) -> tuple[int, int]:
+    return location >> OFFSET_BITS, location & OFFSET_MASK
 
 
 @dataclass(frozen=True)

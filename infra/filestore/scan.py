@@ -1,6 +1,6 @@
 """The one scanner of a log's commits, used by recovery, ``check`` and the tests.
 
-It reads commits in order from a position and applies the rules of
+It reads commits in order from a location and applies the rules of
 docs/FORMAT.md ("Recovery rules") in one place:
 
 - A commit cut short at the end of the **last** segment (a short header or
@@ -19,15 +19,15 @@ from dataclasses import dataclass
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreCorruptedError
-from eventfold.infra.logformat import (
+from eventfold.infra.filestore.format import (
     HEADER_SIZE,
     FormatError,
     Header,
     RecordedEvent,
     decode_body,
     decode_header,
-    pack_position,
-    unpack_position,
+    pack_location,
+    unpack_location,
 )
 
 SEGMENT_SUFFIX = ".seg"
@@ -68,29 +68,29 @@ class ScannedCommit:
 
     @property
     def end(self) -> int:
-        """The packed position just after this commit."""
-        return pack_position(self.segment, self.offset + self.header.frame_len)
+        """The packed location just after this commit."""
+        return pack_location(self.segment, self.offset + self.header.frame_len)
 
-    def event_position(self, body_offset: int) -> int:
-        return pack_position(self.segment, self.offset + HEADER_SIZE + body_offset)
+    def event_location(self, body_offset: int) -> int:
+        return pack_location(self.segment, self.offset + HEADER_SIZE + body_offset)
 
 
 class CommitScanner:
-    """Commits of the log in ``log_dir`` from ``position`` (whose first id is ``next_id``).
+    """Commits of the log in ``log_dir`` from ``location`` (whose first id is ``next_id``).
 
     Iterate it; afterwards ``torn_tail`` is the torn tail found (or None) and
-    ``end`` the position after the last complete commit. ``durable_end``: the
-    position up to which commits are known durable; a torn tail before it is
+    ``end`` the location after the last complete commit. ``durable_end``: the
+    location up to which commits are known durable; a torn tail before it is
     damage. ``last_segment``: the highest segment the log must reach (None:
     whatever the directory holds when the scan starts).
     """
 
     def __init__(
-        self, log_dir: str, position: int, next_id: int, *, durable_end: int = 0,
+        self, log_dir: str, location: int, next_id: int, *, durable_end: int = 0,
         last_segment: int | None = None,
     ) -> None:  # fmt: skip
         self.log_dir = log_dir
-        self.end = position
+        self.end = location
         self.next_id = next_id
         self.durable_end = durable_end
         self.last_segment = last_segment
@@ -100,7 +100,7 @@ class CommitScanner:
         return os.path.join(self.log_dir, segment_name(segment))
 
     def __iter__(self) -> Iterator[ScannedCommit]:
-        seg, off = unpack_position(self.end)
+        seg, off = unpack_location(self.end)
         last = self.last_segment
         if last is None:
             last = max(segment_numbers(self.log_dir), default=seg)
@@ -112,7 +112,7 @@ class CommitScanner:
             try:
                 fd = os.open(self.path(seg), os.O_RDONLY)
             except FileNotFoundError:
-                if has_next or pack_position(seg, 0) < self.durable_end:
+                if has_next or pack_location(seg, 0) < self.durable_end:
                     raise StoreCorruptedError(self.path(seg), 0, "segment is missing") from None
                 return
             try:
@@ -124,15 +124,15 @@ class CommitScanner:
                     yield commit
                     self.next_id += commit.header.n_events
                     off += commit.header.frame_len
-                    self.end = pack_position(seg, off)
+                    self.end = pack_location(seg, off)
             finally:
                 os.close(fd)
             if not has_next:
-                if pack_position(seg, off) < self.durable_end:
+                if pack_location(seg, off) < self.durable_end:
                     self._damage(seg, off, "the log ends before its last durable commit")
                 return
             seg, off = seg + 1, 0
-            self.end = pack_position(seg, 0)
+            self.end = pack_location(seg, 0)
 
     def _commit(
         self, fd: int, seg: int, off: int, size: int, has_next: bool
@@ -162,13 +162,13 @@ class CommitScanner:
     def _torn(self, seg: int, off: int, size: int, has_next: bool) -> None:
         if has_next:
             self._damage(seg, off, "incomplete commit before the end of the log")
-        if pack_position(seg, off) < self.durable_end:
+        if pack_location(seg, off) < self.durable_end:
             self._damage(seg, off, "incomplete commit before the last durable commit")
         self.torn_tail = TornTail(self.path(seg), off, size - off)
 
     def _damage(self, seg: int, off: int, reason: str) -> None:
-        seg_durable, off_durable = unpack_position(self.durable_end)
-        if pack_position(seg, off) < self.durable_end:
+        seg_durable, off_durable = unpack_location(self.durable_end)
+        if pack_location(seg, off) < self.durable_end:
             reason += (f" (the store recorded commits up to {segment_name(seg_durable)} byte "
                        f"{off_durable:,} as durable: committed data is missing)")  # fmt: skip
         raise StoreCorruptedError(self.path(seg), off, reason)

@@ -1,23 +1,8 @@
-"""eventsourcing persistence module: a durable event store made of plain files.
-
-Use it from any eventsourcing application::
-
-    PERSISTENCE_MODULE=eventfold.infra.filestore
-    FILESTORE_PATH=/path/to/store
-
-Each application (by its environment name) gets its own logs in the store
-directory: ``<name>_events`` (application and process recorders),
-``<name>_<purpose>`` for other aggregate recorders (``snapshots``) and
-``<name>_tracking`` for tracking recorders. See docs/FORMAT.md.
-"""
+"""The recorders of the file store: the library's recorder interfaces over a ``Log``."""
 
 from __future__ import annotations
 
 import itertools
-import os
-import re
-import threading
-import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -25,7 +10,6 @@ from uuid import UUID
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
-    InfrastructureFactory,
     ListenNotifySubscription,
     Notification,
     ProcessRecorder,
@@ -34,31 +18,10 @@ from eventsourcing.persistence import (
     Tracking,
     TrackingRecorder,
 )
-from eventsourcing.utils import Environment, EnvType, resolve_topic
 
-from eventfold.infra.log import Log, LogConfig
-from eventfold.infra.logformat import EventColumns
-from eventfold.infra.logindex import originator_key
-
-_registry_lock = threading.Lock()
-_open_logs: dict[str, weakref.ReferenceType[Log]] = {}
-
-
-def open_log(path: str, config: LogConfig) -> Log:
-    """Open the log at ``path``, sharing one Log object per directory in a process.
-
-    Every call must be paired with ``Log.release()``.
-    """
-    real = os.path.realpath(path)
-    with _registry_lock:
-        ref = _open_logs.get(real)
-        log = ref() if ref is not None else None
-        if log is not None and log.usable:
-            log.acquire()
-            return log
-        log = Log(real, config)
-        _open_logs[real] = weakref.ref(log)
-        return log
+from eventfold.infra.filestore.format import EventColumns
+from eventfold.infra.filestore.index import originator_key
+from eventfold.infra.filestore.log import Log
 
 
 class FileRecorder:
@@ -243,104 +206,3 @@ class FileProcessRecorder(FileTrackingRecorder, FileApplicationRecorder, Process
     ) -> list[int]:
         """``insert_events`` for events given as columns (bulk writers: no object per event)."""
         return self.log.append_columns(events, tracking)
-
-
-class FileStoreFactory(InfrastructureFactory[FileTrackingRecorder]):
-    """Constructs file recorders from the environment (one factory per module)."""
-
-    FILESTORE_PATH = "FILESTORE_PATH"
-    FILESTORE_DURABILITY = "FILESTORE_DURABILITY"
-    FILESTORE_SEGMENT_BYTES = "FILESTORE_SEGMENT_BYTES"
-    FILESTORE_INDEX_INTERVAL = "FILESTORE_INDEX_INTERVAL"
-    FILESTORE_POLL_INTERVAL = "FILESTORE_POLL_INTERVAL"
-    FILESTORE_LOCK_TIMEOUT = "FILESTORE_LOCK_TIMEOUT"
-
-    aggregate_recorder_class = FileAggregateRecorder
-    application_recorder_class = FileApplicationRecorder
-    tracking_recorder_class = FileTrackingRecorder
-    process_recorder_class = FileProcessRecorder
-
-    def __init__(self, env: Environment | EnvType | None):
-        super().__init__(env)
-        path = self.env.get(self.FILESTORE_PATH)
-        if not path:
-            keys = ", ".join(self.env.create_keys(self.FILESTORE_PATH))
-            msg = f"File store path not found in environment with keys: {keys}"
-            raise OSError(msg)
-        self.path = os.path.abspath(path)
-        os.makedirs(self.path, exist_ok=True)
-        durability = self.env.get(self.FILESTORE_DURABILITY, "fsync").strip().lower()
-        if durability not in ("fsync", "os"):
-            msg = (
-                f"Invalid {self.FILESTORE_DURABILITY} {durability!r}: "
-                "expected 'fsync' (the default) or 'os'"
-            )
-            raise OSError(msg)
-        defaults = LogConfig()
-        self.config = LogConfig(
-            durable=durability == "fsync",
-            segment_bytes=self._number(self.FILESTORE_SEGMENT_BYTES, defaults.segment_bytes),
-            index_interval=self._number(
-                self.FILESTORE_INDEX_INTERVAL, defaults.index_interval
-            ),
-            poll_interval=self._number(
-                self.FILESTORE_POLL_INTERVAL, defaults.poll_interval, float
-            ),
-            lock_timeout=self._number(
-                self.FILESTORE_LOCK_TIMEOUT, defaults.lock_timeout, float
-            ),
-        )
-        name = re.sub(r"[^a-z0-9_.-]", "_", self.env.name.lower()).strip(".")
-        self.namespace = name or "stored"
-        self._logs: list[Log] = []
-
-    def _number(self, key: str, default: Any, kind: type = int) -> Any:
-        raw = self.env.get(key)
-        if raw is None or not raw.strip():
-            return default
-        try:
-            value = kind(raw)
-        except ValueError:
-            value = None
-        if value is None or value <= 0:
-            msg = f"Invalid {key} {raw!r}: expected a positive {kind.__name__}"
-            raise OSError(msg)
-        return value
-
-    def _log(self, suffix: str) -> Log:
-        log = open_log(os.path.join(self.path, f"{self.namespace}_{suffix}"), self.config)
-        self._logs.append(log)
-        return log
-
-    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
-        return self.aggregate_recorder_class(self._log(purpose))
-
-    def application_recorder(self) -> ApplicationRecorder:
-        topic = self.env.get(self.APPLICATION_RECORDER_TOPIC)
-        cls = resolve_topic(topic) if topic else self.application_recorder_class
-        assert issubclass(cls, FileApplicationRecorder)
-        return cls(self._log("events"))
-
-    def tracking_recorder(
-        self, tracking_recorder_class: type[FileTrackingRecorder] | None = None
-    ) -> FileTrackingRecorder:
-        cls = tracking_recorder_class
-        if cls is None:
-            topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
-            cls = resolve_topic(topic) if topic else self.tracking_recorder_class
-        assert cls is not None and issubclass(cls, FileTrackingRecorder)
-        return cls(self._log("tracking"))
-
-    def process_recorder(self) -> ProcessRecorder:
-        topic = self.env.get(self.PROCESS_RECORDER_TOPIC)
-        cls = resolve_topic(topic) if topic else self.process_recorder_class
-        assert issubclass(cls, FileProcessRecorder)
-        return cls(self._log("events"))
-
-    def close(self) -> None:
-        logs, self._logs = self._logs, []
-        for log in logs:
-            log.release()
-
-
-Factory = FileStoreFactory

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from eventfold.infra import fileio
-from eventfold.infra.logformat import crc32
+from eventfold.infra.filestore.format import crc32
 
 
 def read_checkpoint(path: str) -> tuple[dict[str, Any] | None, str | None]:

@@ -26,7 +26,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 
 from eventfold.infra import fileio
-from eventfold.infra.logformat import crc32
+from eventfold.infra.filestore.format import crc32
 
 ENTRY = struct.Struct(">16sQQ")
 ENTRY_SIZE = ENTRY.size

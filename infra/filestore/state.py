@@ -1,0 +1,126 @@
+"""What every part of a log shares: its state, its paths and files, its locks.
+
+``Log`` (``log.py``) is put together from the parts beside this module: recovery
+(``recovery.py``), the writer (``writer.py``), the reader (``reader.py``) and the
+watcher of other processes' commits (``watcher.py``). Each is a mixin over this
+state; none is used alone.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+from uuid import UUID
+
+from eventfold.infra import fileio
+from eventfold.infra.errors import StoreClosedError, StoreCorruptedError
+from eventfold.infra.filestore.format import RecordedEvent
+from eventfold.infra.filestore.index import LogIndex
+from eventfold.infra.filestore.runs import IndexDamagedError
+from eventfold.infra.filestore.scan import TornTail, segment_name
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Tunables of a log; see the README's environment table."""
+
+    durable: bool = True
+    segment_bytes: int = 64 * 1024 * 1024
+    index_interval: int = 65536
+    poll_interval: float = 0.05
+    lock_timeout: float = 2.0
+
+
+class LogState:
+    """The state of one log, and the helpers every part uses."""
+
+    path: str
+    config: LogConfig
+    index: LogIndex
+    tracking: dict[str, int]
+    recovery_notes: list[str]
+    frames_scanned: int
+    torn_tail: TornTail | None
+    _lock: threading.RLock
+    _read_fds: dict[int, int]
+    _keys: dict[UUID | str, bytes]
+    _lock_fd: int | None
+    _write_fd: int | None
+    _poisoned: BaseException | None
+    _closed: bool
+    _refs: int
+    _listeners: set[threading.Event]
+    _watcher: threading.Thread | None
+    _next_id: int
+    _end: int
+    _last_commit: int | None
+    _since_flush: int
+
+    def _segment_path(self, number: int) -> str:
+        return os.path.join(self.path, segment_name(number))
+
+    def _read_fd(self, number: int) -> int | None:
+        fd = self._read_fds.get(number)
+        if fd is None:
+            try:
+                fd = os.open(self._segment_path(number), os.O_RDONLY)
+            except FileNotFoundError:
+                return None
+            self._read_fds[number] = fd
+        return fd
+
+    def _indexed(self, operation: Callable[[], _T]) -> _T:
+        """Run a read of the index; if the index fails a check, rebuild it and run it again.
+
+        A second failure is damage to the log itself.
+        """
+        try:
+            return operation()
+        except IndexDamagedError as e:
+            self.rebuild_index(str(e))
+        try:
+            return operation()
+        except IndexDamagedError as e:
+            raise StoreCorruptedError(e.path, e.offset, e.reason) from None
+
+    def _try_lock(self) -> bool:
+        self._lock_fd = fileio.try_flock(os.path.join(self.path, "LOCK"))
+        return self._lock_fd is not None
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"{self.path}: the store is closed")
+
+    # Parts of the log that other parts call (each is defined by its own part).
+
+    def _catch_up(self, *, flush: bool, every_segment: bool = False) -> None:
+        raise NotImplementedError
+
+    def _drop_torn_tail(self) -> None:
+        raise NotImplementedError
+
+    def rebuild_index(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def _flush_index(self) -> None:
+        raise NotImplementedError
+
+    def _notify(self) -> None:
+        raise NotImplementedError
+
+    def read_events(self, nids: Sequence[int]) -> list[RecordedEvent]:
+        raise NotImplementedError
+
+    @property
+    def is_writer(self) -> bool:
+        return self._lock_fd is not None

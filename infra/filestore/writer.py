@@ -1,0 +1,272 @@
+"""The writer of a log: its lock, and appending commits durably, exactly once.
+
+One process at a time writes, holding ``LOCK`` with ``flock`` from its first
+write until it closes. A commit is acknowledged only after it is written and
+(with the default durable policy) fsynced. In memory nothing changes until
+the commit is durable, so a failed call leaves nothing visible, and a failed
+write or fsync poisons the writer until the log is reopened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from itertools import accumulate
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+
+from eventfold.infra import failpoints, fileio
+from eventfold.infra.errors import StoreLockedError, StoreWriteError
+from eventfold.infra.filestore.format import (
+    HEADER_SIZE,
+    TRACKING_ID,
+    TRACKING_PREFIX,
+    EventColumns,
+    encode_commit,
+    encode_events,
+    pack_location,
+    unpack_location,
+)
+from eventfold.infra.filestore.index import originator_key
+from eventfold.infra.filestore.state import LogState
+
+_T = TypeVar("_T")
+KEY_CACHE_SIZE = 65536  # originators whose index key is remembered by the writer
+
+
+class Writing(LogState):
+    """Appending to a log, as its one writer process."""
+
+    def _become_writer(self) -> None:
+        deadline = time.monotonic() + self.config.lock_timeout
+        while not self._try_lock():
+            if time.monotonic() >= deadline:
+                holder = self._lock_holder()
+                msg = (
+                    f"{self.path}: the store is being written by another process"
+                    f"{holder}; a store takes exactly one writer process at a time"
+                )
+                raise StoreLockedError(msg)
+            time.sleep(0.02)
+        try:
+            self._catch_up(flush=True)
+            self._drop_torn_tail()
+            seg, _ = unpack_location(self._end)
+            path = self._segment_path(seg)
+            created = not os.path.exists(path)
+            self._write_fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            if created:
+                fileio.fsync_dir(self.path)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def recover(self) -> None:
+        """Take the writer lock now (dropping a torn tail), persist the index, let go.
+
+        ``StoreLockedError`` while another process writes (``check --repair``).
+        """
+        with self._lock:
+            self._check_open()
+            writer = self._lock_fd is not None
+            if not writer:
+                self._become_writer()
+            try:
+                self._flush_index()
+            finally:
+                if not writer:
+                    self._release_writer()
+
+    def _release_writer(self) -> None:
+        if self._write_fd is not None:
+            os.close(self._write_fd)
+            self._write_fd = None
+        self._unlock()
+
+    def _lock_holder(self) -> str:
+        return fileio.flock_holder(os.path.join(self.path, "LOCK"))
+
+    def _poison(self, error: BaseException) -> None:
+        """After a failed write: refuse writes, and let go of the writer lock."""
+        self._poisoned = error
+        if self._write_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._write_fd)
+            self._write_fd = None
+        self._unlock()
+
+    def append(
+        self, stored_events: Sequence[StoredEvent], tracking: Tracking | None = None
+    ) -> list[int]:
+        """Commit events (and a tracking record) atomically; return their ids."""
+        return self.append_columns(EventColumns.of(stored_events), tracking)
+
+    def append_columns(self, events: EventColumns, tracking: Tracking | None = None) -> list[int]:
+        """``append`` for events given as columns (the bulk write path)."""
+        count = len(events.versions)
+        with self._lock:
+            self._check_open()
+            if self._poisoned is not None:
+                msg = (
+                    f"{self.path}: an earlier write failed ({self._poisoned}); "
+                    "the store refuses writes until it is reopened"
+                )
+                raise StoreWriteError(msg)
+            if self._lock_fd is None:
+                self._become_writer()
+            if self._since_flush >= self.config.index_interval:
+                self._guarded(self._flush_index)
+            keys = self._indexed(
+                lambda: self._check_unique(events.originator_ids, events.versions)
+            )
+            if tracking is not None:
+                self._check_tracking(tracking)
+            if not count and tracking is None:
+                return []
+            first = self._next_id
+            try:
+                encoded = encode_events(first, events)
+                track = None
+                if tracking is not None:
+                    track = (tracking.application_name, tracking.notification_id)
+                frame = encode_commit(first, encoded, track)
+            except ValueError as e:
+                raise IntegrityError(str(e)) from e
+            seg, off = unpack_location(self._end)
+            if off >= self.config.segment_bytes:
+                seg, off = self._guarded(self._roll_segment)
+            self._write_frame(frame, seg, off)
+            location = off + HEADER_SIZE
+            if track is not None:
+                location += TRACKING_PREFIX.size + len(track[0].encode()) + TRACKING_ID.size
+            base = pack_location(seg, location)
+            locations = list(accumulate(map(len, encoded[:-1]), initial=base)) if encoded else []
+            self.index.add_many(first, keys, events.versions, locations)
+            if track is not None:
+                self.tracking[track[0]] = track[1]
+            self._next_id += count
+            self._last_commit = pack_location(seg, off)
+            self._end = pack_location(seg, off + len(frame))
+            self._since_flush += count + 1
+            self._notify()
+            return list(range(first, first + count))
+
+    def _check_unique(self, originator_ids: list[UUID | str], versions: list[int]) -> list[bytes]:
+        """Raise IntegrityError if an event's (originator, version) is taken.
+
+        Per originator one lookup of its highest indexed version settles every
+        event above it (the common case: versions that only go up); anything
+        else gets an exact check, against the batch and the index.
+        """
+        keys: list[bytes] = []
+        highest: dict[bytes, int | None] = {}
+        seen: set[tuple[bytes, int]] | None = None
+        by_object: dict[int, bytes] = {}  # the columns keep the ids alive for the call
+        for i, (originator_id, version) in enumerate(zip(originator_ids, versions, strict=True)):
+            key = by_object.get(id(originator_id))
+            if key is None:
+                key = by_object[id(originator_id)] = self._key_of(originator_id)
+            if key in highest:
+                top = highest[key]
+            else:
+                top = highest[key] = self.index.max_version(key)
+            if top is None or version > top:
+                highest[key] = version
+                keys.append(key)
+                if seen is not None:
+                    seen.add((key, version))
+                continue
+            if seen is None:
+                seen = set(zip(keys, versions[:i], strict=True))
+            if (key, version) in seen:
+                msg = f"Stored events are not unique: {originator_id} v{version}"
+                raise IntegrityError(msg)
+            seen.add((key, version))
+            nid = self.index.find(key, version)
+            if nid is not None and self._same_originator(nid, originator_id):
+                msg = (
+                    f"Stored event already recorded: {originator_id} "
+                    f"v{version} (notification {nid})"
+                )
+                raise IntegrityError(msg)
+            keys.append(key)
+        return keys
+
+    def _key_of(self, originator_id: UUID | str) -> bytes:
+        """``originator_key``, remembered for recently written originators."""
+        key = self._keys.get(originator_id)
+        if key is None:
+            if len(self._keys) >= KEY_CACHE_SIZE:
+                self._keys.clear()
+            key = self._keys[originator_id] = originator_key(originator_id)
+        return key
+
+    def _same_originator(self, nid: int, originator_id: UUID | str) -> bool:
+        return str(self.read_events([nid])[0].originator_id) == str(originator_id)
+
+    def _check_tracking(self, tracking: Tracking) -> None:
+        current = self.tracking.get(tracking.application_name)
+        if current is not None and current >= tracking.notification_id:
+            msg = (
+                f"Tracking notification ID {tracking.notification_id} not greater "
+                f"than current max tracking ID {current} "
+                f"for {tracking.application_name!r}"
+            )
+            raise IntegrityError(msg)
+
+    def _write_frame(self, frame: bytes, seg: int, off: int) -> None:
+        assert self._write_fd is not None
+        try:
+            failpoints.reach("log.before-write")
+            if failpoints.due("log.torn-write"):
+                fileio.write_all(self._write_fd, frame[: len(frame) // 2], off)
+                failpoints.die("log.torn-write")
+            fileio.write_all(self._write_fd, frame, off)
+            failpoints.reach("log.after-write")
+            if self.config.durable:
+                fileio.fsync(self._write_fd)
+            failpoints.reach("log.after-fsync")
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._write_fd, off)
+                fileio.fsync(self._write_fd)
+            self._poison(e)
+            msg = (
+                f"{self._segment_path(seg)}: writing a commit at byte offset {off} "
+                f"failed: {e}; nothing of it was recorded, and the store refuses "
+                "writes until it is reopened"
+            )
+            raise StoreWriteError(msg) from e
+
+    def _roll_segment(self) -> tuple[int, int]:
+        seg, _ = unpack_location(self._end)
+        new = seg + 1
+        fd = os.open(self._segment_path(new), os.O_WRONLY | os.O_CREAT, 0o644)
+        fileio.fsync_dir(self.path)
+        assert self._write_fd is not None
+        if not self.config.durable:  # a later checkpoint may record its commits as durable
+            fileio.fsync(self._write_fd)
+        os.close(self._write_fd)
+        self._write_fd = fd
+        self._end = pack_location(new, 0)
+        return new, 0
+
+    def _flush_index(self) -> None:
+        """Persist the index; its checkpoint records the commits so far as durable."""
+        if not self.config.durable and self._write_fd is not None:
+            fileio.fsync(self._write_fd)  # with FILESTORE_DURABILITY=os, make it true first
+        self.index.flush(self._last_commit, self._end, self.tracking)
+        self._since_flush = 0
+
+    def _guarded(self, step: Callable[[], _T]) -> _T:
+        """Run a writer step; an OSError poisons the writer."""
+        try:
+            return step()
+        except OSError as e:
+            self._poison(e)
+            msg = f"{self.path}: {e}; the store refuses writes until it is reopened"
+            raise StoreWriteError(msg) from e
