@@ -24,7 +24,7 @@ from hashlib import blake2b
 from typing import Any, BinaryIO
 from uuid import uuid4
 
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import Tracking
 
 from eventfold.application.app import Eventfold
 from eventfold.application.batches import (
@@ -45,7 +45,6 @@ from eventfold.application.repository import load_or_create, recorded_event_ids
 from eventfold.domain.model import Category, Source
 from eventfold.infra import failpoints
 from eventfold.infra.dedup import DedupIndex, id_key
-from eventfold.infra.filestore import FileProcessRecorder
 from eventfold.infra.filestore.format import EventColumns
 from eventfold.infra.filestore.runs import IndexDamagedError
 from eventfold.infra.lines import MAX_LINE_BYTES
@@ -314,18 +313,8 @@ class Ingestor:
         failpoints.reach("ingest.after-commit")
 
     def _insert(self, events: EventColumns, tracking: Tracking) -> list[int]:
-        """Insert the events and the tracking record atomically; their notification ids.
-
-        The file store takes columns as they are; other recorders get the
-        library's ``StoredEvent`` objects.
-        """
-        recorder = self.app.process_recorder
-        if isinstance(recorder, FileProcessRecorder):
-            return recorder.insert_event_columns(events, tracking)
-        stored = [StoredEvent(*columns) for columns in zip(*events, strict=True)]
-        nids = recorder.insert_events(stored, tracking=tracking)
-        assert nids is not None and len(nids) == len(stored)
-        return list(nids)
+        """Insert the events and the tracking record atomically; their notification ids."""
+        return self.app.backend.insert(self.app.process_recorder, events, tracking)
 
     def _snapshot_categories(self, names: set[str]) -> None:
         """Snapshot the categories whose version crossed a multiple of their interval.

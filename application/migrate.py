@@ -28,7 +28,6 @@ from eventsourcing.persistence import Notification, StoredEvent, Tracking
 from eventfold.application.app import Eventfold
 from eventfold.application.facts import notification_pages
 from eventfold.application.projecting import Projector
-from eventfold.application.projection_stores import projection_names
 from eventfold.infra import failpoints
 from eventfold.projections.registry import UnknownProjectionError, load_projection
 
@@ -152,29 +151,10 @@ def _digest(digest: Any, page: Sequence[Notification]) -> int:
     return len(page)
 
 
-def tracking_positions(app: Eventfold) -> dict[str, int]:
-    """Every tracking record of the application's store: name -> notification id."""
-    recorder: Any = app.recorder
-    if app.backend == "file":
-        recorder.log.refresh()
-        return dict(recorder.log.tracking)
-    from psycopg import sql
-
-    statement = sql.SQL(
-        "SELECT application_name, MAX(notification_id) AS position FROM {}.{}"
-        " GROUP BY application_name"
-    ).format(
-        sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.tracking_table_name)
-    )
-    with recorder.datastore.transaction() as cursor:
-        cursor.execute(statement)
-        return {row["application_name"]: int(row["position"]) for row in cursor.fetchall()}
-
-
 def _copy_tracking(source: Eventfold, target: Eventfold, *, skip: str) -> int:
     copied = 0
     recorder = target.process_recorder
-    for name, position in sorted(tracking_positions(source).items()):
+    for name, position in sorted(source.backend.tracking_positions().items()):
         if name == skip or (recorder.max_tracking_id(name) or 0) >= position:
             continue
         recorder.insert_tracking(Tracking(name, position))
@@ -203,7 +183,7 @@ def _check_projections(
     report: MigrateReport,
 ) -> None:  # fmt: skip
     """Each projection of the source, and category_totals: caught up there, rebuilt here."""
-    for name in dict.fromkeys(["category_totals", *projection_names(source, source_dir)]):
+    for name in dict.fromkeys(["category_totals", *source.backend.projection_names()]):
         try:
             projection = load_projection(name)
         except UnknownProjectionError:

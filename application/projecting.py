@@ -27,16 +27,22 @@ from eventsourcing.utils import get_topic
 from eventfold.application.app import Eventfold, open_app
 from eventfold.application.codec import RECORDED_TOPIC
 from eventfold.application.facts import fact_of, notification_pages, recorded_facts
-from eventfold.application.projection_stores import DEFAULT_KEEP, snapshot_store
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
 from eventfold.projections.base import Projection
 from eventfold.projections.registry import load_projection
-from eventfold.projections.snapshots import Skipped, SnapshotInfo
+from eventfold.projections.snapshots import ProjectionSnapshots, Skipped, SnapshotInfo
 
 Progress = Callable[[int, int], None]
 DEFAULT_SNAPSHOT_EVERY = 10_000
 PARALLEL_FROM_EVENTS = 200_000  # a rebuild over more notifications uses every core (up to 4)
+DEFAULT_KEEP = 3  # snapshots kept per generation
+
+
+def snapshots_of(app: Eventfold, projection: Projection[Any], keep: int = DEFAULT_KEEP
+                 ) -> ProjectionSnapshots:  # fmt: skip
+    """The snapshots of ``projection``, kept by the application's backend."""
+    return ProjectionSnapshots(app.backend.snapshot_documents(projection.name, keep), projection)
 
 
 @dataclass
@@ -102,7 +108,7 @@ class Projector:
         self.store_dir = store_dir
         self.projection = projection
         self.snapshot_every = snapshot_every
-        self.snapshots = snapshot_store(app, store_dir, projection, keep)
+        self.snapshots = snapshots_of(app, projection, keep)
 
     def rebuild(
         self, *, workers: int | None = 1, progress: Progress | None = None
@@ -314,8 +320,7 @@ class Projector:
         """Fold disjoint ranges of notification ids in worker processes, then merge."""
         bounds = [last * k // workers for k in range(workers + 1)]
         spec = f"{type(self.projection).__module__}:{type(self.projection).__qualname__}"
-        # Workers open the same database: the application's PostgreSQL settings.
-        env = os.environ | {k: str(v) for k, v in self.app.env.items() if k.startswith("POSTGRES_")}
+        env = os.environ | self.app.backend.worker_env()  # workers open the same store
         children = [
             subprocess.Popen(
                 [
@@ -323,7 +328,7 @@ class Projector:
                     "-m",
                     "eventfold.application.projecting",
                     self.store_dir,
-                    self.app.backend,
+                    self.app.backend.name,
                     spec,
                     str(bounds[k]),
                     str(bounds[k + 1]),

@@ -17,7 +17,6 @@ from typing import Any
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest import Ingestor
 from eventfold.application.projecting import Projector
-from eventfold.application.projection_stores import projection_names
 from eventfold.application.reference import SourceRecord
 from eventfold.application.report import IngestReport
 from eventfold.application.verify import VerifyReport, read_expected_source, verify_source
@@ -105,7 +104,7 @@ def reconcile(
 def catch_up_all(app: Eventfold, store_dir: str) -> list[str]:
     """Catch up every other projection the store has (category_totals is, by verify)."""
     done = []
-    for name in projection_names(app, store_dir):
+    for name in app.backend.projection_names():
         if name == CategoryTotals.name:
             continue
         try:

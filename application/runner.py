@@ -19,17 +19,19 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection as LibraryProjection
 from eventsourcing.utils import get_topic
 
 from eventfold.domain.model import Category
-from eventfold.infra.filestore import FileTrackingRecorder
 from eventfold.projections.base import Projection, RecordedFact
 
 
-class FoldView(FileTrackingRecorder):
-    """A materialised view: an eventfold projection's state, with tracking records."""
+class FoldView(TrackingRecorder):
+    """A materialised view: an eventfold projection's state, with tracking records.
+
+    Mixed with the backend's tracking recorder (``fold_view``), whose records it keeps.
+    """
 
     projection_class: ClassVar[type[Projection[Any]]]
 
@@ -49,9 +51,12 @@ class FoldView(FileTrackingRecorder):
         self.insert_tracking(tracking)
 
 
-def fold_view(projection_class: type[Projection[Any]]) -> type[FoldView]:
-    """The view class of an eventfold projection, for ``ProjectionRunner(view_class=...)``."""
-    return type(f"{projection_class.__name__}View", (FoldView,),
+def fold_view(
+    projection_class: type[Projection[Any]], recorder_class: type[TrackingRecorder]
+) -> type[FoldView]:
+    """The view class of an eventfold projection over a backend's tracking recorder class
+    (``app.backend.tracking_recorder_class``), for ``ProjectionRunner(view_class=...)``."""
+    return type(f"{projection_class.__name__}View", (FoldView, recorder_class),
                 {"projection_class": projection_class})  # fmt: skip
 
 

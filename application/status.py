@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventfold.application.app import Eventfold
-from eventfold.application.projection_stores import projection_names, snapshot_store
+from eventfold.application.projecting import snapshots_of
 from eventfold.projections.registry import UnknownProjectionError, load_projection
-from eventfold.projections.snapshots import SNAPSHOT, projection_dir
 
 
 @dataclass
@@ -31,6 +30,8 @@ class StoreStatus:
     bytes: int
     projections: list[ProjectionStatus]
     backend: str = "file"
+    location: str = ""  # where the events are (the backend's description)
+    files_are_the_store: bool = True  # else the directory holds only this machine's files
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document (keys are only ever added)."""
@@ -56,20 +57,20 @@ def store_status(app: Eventfold, store_dir: str) -> StoreStatus:
         for name in names:
             files += 1
             size += os.path.getsize(os.path.join(root, name))
-    names = projection_names(app, store_dir)
-    projections = [_projection(app, store_dir, name, last) for name in names]
-    return StoreStatus(store_dir, last, last, files, size, projections, app.backend)
+    names = app.backend.projection_names()
+    projections = [_projection(app, name, last) for name in names]
+    status = StoreStatus(store_dir, last, last, files, size, projections, app.backend.name)
+    status.location = app.backend.describe()
+    status.files_are_the_store = app.backend.checks_files
+    return status
 
 
-def _projection(app: Eventfold, store_dir: str, name: str, last: int) -> ProjectionStatus:
+def _projection(app: Eventfold, name: str, last: int) -> ProjectionStatus:
     try:
         projection = load_projection(name)
     except UnknownProjectionError:
-        if app.backend != "file":
-            return ProjectionStatus(name, None, None, None,
-                                    note="projection code not found here: not read")  # fmt: skip
-        return _unverified(store_dir, name, last)
-    generation, rows = snapshot_store(app, store_dir, projection).list()
+        return _unverified(app, name, last)
+    generation, rows = snapshots_of(app, projection).list()
     status = ProjectionStatus(name, generation, None, None)
     for path, info, problem in rows:
         if info is None:
@@ -81,17 +82,11 @@ def _projection(app: Eventfold, store_dir: str, name: str, last: int) -> Project
     return status
 
 
-def _unverified(store_dir: str, name: str, last: int) -> ProjectionStatus:
-    """A projection whose code is not installed here: positions read off file names."""
-    directory = projection_dir(store_dir, name)
-    current = None
-    try:
-        with open(os.path.join(directory, "CURRENT")) as f:
-            current = f.read().strip()
-        names = sorted(os.listdir(os.path.join(directory, current)), reverse=True)
-    except OSError:
-        names = []
-    positions = [int(m.group(1)) for n in names if (m := SNAPSHOT.match(n))]
+def _unverified(app: Eventfold, name: str, last: int) -> ProjectionStatus:
+    """A projection whose code is not installed here: positions as the backend keeps them."""
+    documents = app.backend.snapshot_documents(name, keep=0)
+    current = documents.current()
+    positions = [d.position for d in documents.documents(current)] if current else []
     status = ProjectionStatus(name, current, None, None,
                               note="projection code not found here: snapshots not verified")
     status.snapshots = [{"position": p, "valid": None} for p in positions]

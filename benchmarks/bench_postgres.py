@@ -26,8 +26,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from eventfold.application.app import postgres_settings
 from eventfold.application.sample import write_sample
+from eventfold.infra.backends.postgres import connection_settings as postgres_settings
 
 WORKERS = (1, 2, 4)
 

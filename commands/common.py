@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -16,20 +15,10 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
 DEFAULT_STORE = ".eventfold"
-STORE_LOG = "eventfold_events"  # the log that makes a directory an eventfold store
 
 
 class UsageError(Exception):
     """Bad arguments or unusable input: exit 2."""
-
-
-def require_store(store: str) -> None:
-    """Refuse a directory that is not an eventfold file store (nothing is created in it)."""
-    if not os.path.isdir(store):
-        raise UsageError(f"{store}: no such store (eventfold ingest creates one)")
-    if not os.path.isdir(os.path.join(store, STORE_LOG)):
-        raise UsageError(f"{store}: not an eventfold store (no {STORE_LOG}/ in it); "
-                         "eventfold ingest creates one")  # fmt: skip
 
 
 def store_options(args: argparse.Namespace) -> list[str]:
@@ -46,12 +35,10 @@ def open_application(
 
     A file store must exist unless ``create`` (ingest creates one).
     """
-    from eventfold.application.app import backend_name, open_app
+    from eventfold.application.app import open_app
 
-    backend = backend_name(getattr(args, "backend", None))
-    if backend == "file" and not create:
-        require_store(args.store)
-    return open_app(args.store, backend, snapshot_interval=snapshot_interval)
+    return open_app(args.store, getattr(args, "backend", None),
+                    snapshot_interval=snapshot_interval, create=create)  # fmt: skip
 
 
 def emit(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 
@@ -82,15 +81,14 @@ def follow(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def snapshots(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.application.projection_stores import snapshot_store
+    from eventfold.application.projecting import snapshots_of
     from eventfold.projections.registry import load_projection
     from eventfold.reports.projection import render_snapshots
 
     projection = load_projection(args.projection)
     app = open_application(args)
     try:
-        store_dir = app.state_dir or os.path.abspath(args.store)
-        generation, rows = snapshot_store(app, store_dir, projection).list()
+        generation, rows = snapshots_of(app, projection).list()
     finally:
         app.close()
     if args.json:

@@ -28,10 +28,10 @@ from eventfold.reports.text import command_line, program, shortest_path
 
 
 def check(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.application.app import backend_name
     from eventfold.application.store_check import check as check_store
+    from eventfold.infra.backends import backend_name, checks_files
 
-    if backend_name(args.backend) != "file":
+    if not checks_files(backend_name(args.backend)):
         raise UsageError("check reads the file store's log files; PostgreSQL keeps its own "
                          "integrity (use the database's tools)")  # fmt: skip
     report = check_store(args.store, repair=args.repair)

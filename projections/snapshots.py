@@ -1,38 +1,27 @@
 """Verified projection snapshots, kept per generation of a projection.
 
-Layout under ``<store>/projections/<name>/``::
-
-    CURRENT                       the generation in use, e.g. "gen-00000002"
-    gen-00000002/snap-000000001000.json
-
-A snapshot is JSON: ``format``, ``projection``, ``version`` (the projection's
-code version), ``position`` (the last notification id applied), ``created``,
-``events_applied``, ``state``, ``state_checksum`` and ``file_checksum`` (the
-SHA-256 of the canonical JSON of every other field). Written atomically
-(temporary file, fsync, rename, directory fsync); the newest ``keep`` are
-kept. A rebuild writes a new generation and switches ``CURRENT`` (atomically)
-only at the end, so a crash mid-rebuild leaves the previous generation in use.
+A snapshot is a JSON document: ``format``, ``projection``, ``version`` (the
+projection's code version), ``position`` (the last notification id applied),
+``created``, ``events_applied``, ``state``, ``state_checksum`` and
+``file_checksum`` (the SHA-256 of the canonical JSON of every other field).
+It is the same document in every backend; where and how documents are kept
+(files, or rows of the database) is the backend's (``infra/backends``). A
+rebuild writes a new generation and switches to it only at the end, so a
+crash mid-rebuild leaves the previous generation in use.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
-import os
-import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from eventfold.infra import fileio
+from eventfold.infra.backends.base import SnapshotDocuments, StoredDocument
 from eventfold.projections.base import Projection, canonical_bytes, state_checksum
 
 FORMAT = 1
-GENERATION = re.compile(r"^gen-(\d{8})$")
-SNAPSHOT = re.compile(r"^snap-(\d{12})\.json$")
 
 
 @dataclass(frozen=True)
@@ -70,44 +59,50 @@ class Loaded:
     skipped: list[Skipped]
 
 
-class Snapshots(Protocol):
-    """What a projection's snapshot store does, whatever the backend."""
+class ProjectionSnapshots:
+    """The snapshots of one projection: its states, kept as documents by a backend.
 
-    def try_lock(self) -> Callable[[], None] | None: ...
-    def lock_holder(self) -> str: ...
-    def current(self) -> str | None: ...
-    def new_generation(self) -> str: ...
-    def switch(self, generation: str) -> None: ...
-    def write(
-        self, generation: str, state: Any, position: int, events_applied: int
-    ) -> SnapshotInfo: ...
-    def load(self, generation: str, store_end: int) -> Loaded: ...
-    def list(self) -> tuple[str | None, list[tuple[str, SnapshotInfo | None, str | None]]]: ...
-
-
-class DocumentSnapshots:
-    """``load`` and ``list`` over a store's snapshot documents, wherever they are kept.
-
-    A subclass says which generation is current and where a generation's
-    documents are (``documents``: newest first, each with how to read it).
+    The backend (``infra/backends``) stores bytes by generation and position; this
+    class writes and reads the documents, and checks everything it reads.
     """
 
-    projection: Projection[Any]
+    def __init__(self, documents: SnapshotDocuments, projection: Projection[Any]) -> None:
+        self.documents = documents
+        self.projection = projection
+
+    def try_lock(self) -> Callable[[], None] | None:
+        """Take the projection's lock (rebuild, follow, snapshot writes); None if held."""
+        return self.documents.try_lock()
+
+    def lock_holder(self) -> str:
+        return self.documents.lock_holder()
 
     def current(self) -> str | None:
-        raise NotImplementedError
+        return self.documents.current()
 
-    def documents(self, generation: str) -> list[tuple[str, Callable[[], bytes]]]:
-        raise NotImplementedError
+    def new_generation(self) -> str:
+        return self.documents.new_generation()
+
+    def switch(self, generation: str) -> None:
+        self.documents.switch(generation)
+
+    def write(
+        self, generation: str, state: Any, position: int, events_applied: int
+    ) -> SnapshotInfo:
+        """Write a snapshot durably (the backend keeps the newest few)."""
+        doc = snapshot_document(self.projection, state, position, events_applied)
+        where = self.documents.put(generation, position, canonical_bytes(doc))
+        return SnapshotInfo(where, position, doc["state_checksum"], doc["created"], events_applied)
 
     def load(self, generation: str, store_end: int) -> Loaded:
         """The newest snapshot that verifies; older ones are tried when it does not."""
         skipped: list[Skipped] = []
-        for where, read in self.documents(generation):
+        for stored in self.documents.documents(generation):
             try:
-                state, info = read_document(self.projection, read(), where, store_end)
+                state, info = read_document(self.projection, _read(stored), stored.where,
+                                            store_end)  # fmt: skip
             except SnapshotUnusable as e:
-                skipped.append(Skipped(where, str(e)))
+                skipped.append(Skipped(stored.where, str(e)))
                 continue
             return Loaded(state, info, skipped)
         return Loaded(self.projection.initial(), None, skipped)
@@ -118,117 +113,18 @@ class DocumentSnapshots:
         if generation is None:
             return None, []
         rows: list[tuple[str, SnapshotInfo | None, str | None]] = []
-        for where, read in self.documents(generation):
+        for stored in self.documents.documents(generation):
             try:
-                _, info = read_document(self.projection, read(), where, None)
-                rows.append((where, info, None))
+                _, info = read_document(self.projection, _read(stored), stored.where, None)
+                rows.append((stored.where, info, None))
             except SnapshotUnusable as e:
-                rows.append((where, None, str(e)))
+                rows.append((stored.where, None, str(e)))
         return generation, rows
 
 
-def projection_dir(store_dir: str, name: str) -> str:
-    return os.path.join(store_dir, "projections", name)
-
-
-def projections_in(store_dir: str) -> list[str]:
-    """Names of the projections that have a directory in the store."""
-    directory = os.path.join(store_dir, "projections")
-    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
-
-
-class SnapshotStore(DocumentSnapshots):
-    """The snapshots of one projection in one store directory."""
-
-    def __init__(self, store_dir: str, projection: Projection[Any], keep: int = 3) -> None:
-        self.projection = projection
-        self.keep = keep
-        self.dir = projection_dir(store_dir, projection.name)
-
-    # -- the lock ----------------------------------------------------------------
-
-    def try_lock(self) -> Callable[[], None] | None:
-        """Take the projection's lock (rebuild, follow, snapshot writes).
-
-        Returns the function that releases it, or None if another process holds it.
-        """
-        os.makedirs(self.dir, exist_ok=True)
-        fd = fileio.try_flock(os.path.join(self.dir, "LOCK"))
-        if fd is None:
-            return None
-        for directory in (self.dir, *(self._gen(n) for n in os.listdir(self.dir)
-                                      if GENERATION.match(n))):  # fmt: skip
-            fileio.remove_temporary(directory)  # left by a crash or a failed write
-        return functools.partial(os.close, fd)
-
-    def lock_holder(self) -> str:
-        return fileio.flock_holder(os.path.join(self.dir, "LOCK"))
-
-    # -- generations -----------------------------------------------------------
-
-    def current(self) -> str | None:
-        """The generation in use, or None before the first rebuild."""
-        try:
-            with open(os.path.join(self.dir, "CURRENT")) as f:
-                name = f.read().strip()
-        except FileNotFoundError:
-            return None
-        return name if GENERATION.match(name) and os.path.isdir(self._gen(name)) else None
-
-    def new_generation(self) -> str:
-        """Create the next generation's directory (removing an abandoned one)."""
-        os.makedirs(self.dir, exist_ok=True)
-        numbers = [int(m.group(1)) for n in os.listdir(self.dir) if (m := GENERATION.match(n))]
-        current = self.current()
-        for n in os.listdir(self.dir):  # left by a crashed rebuild
-            if GENERATION.match(n) and n != current:
-                shutil.rmtree(self._gen(n), ignore_errors=True)
-        name = f"gen-{max(numbers, default=0) + 1:08d}"
-        os.makedirs(self._gen(name))
-        fileio.fsync_dir(self.dir)
-        return name
-
-    def switch(self, generation: str) -> None:
-        """Make ``generation`` current (atomically), then drop the others."""
-        fileio.atomic_write(os.path.join(self.dir, "CURRENT"), generation.encode() + b"\n")
-        for n in os.listdir(self.dir):
-            if GENERATION.match(n) and n != generation:
-                shutil.rmtree(self._gen(n), ignore_errors=True)
-
-    def _gen(self, generation: str) -> str:
-        return os.path.join(self.dir, generation)
-
-    # -- snapshots -------------------------------------------------------------
-
-    def write(
-        self, generation: str, state: Any, position: int, events_applied: int
-    ) -> SnapshotInfo:
-        """Write a snapshot atomically, then keep only the newest ``keep``."""
-        doc = snapshot_document(self.projection, state, position, events_applied)
-        path = os.path.join(self._gen(generation), f"snap-{position:012d}.json")
-        fileio.atomic_write(path, canonical_bytes(doc) + b"\n")
-        self._prune(generation)
-        return SnapshotInfo(path, position, doc["state_checksum"], doc["created"], events_applied)
-
-    def _prune(self, generation: str) -> None:
-        for path in self.paths(generation)[self.keep :]:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-
-    def paths(self, generation: str) -> list[str]:
-        """Snapshot files of a generation, newest first."""
-        directory = self._gen(generation)
-        names = sorted((n for n in os.listdir(directory) if SNAPSHOT.match(n)), reverse=True)
-        return [os.path.join(directory, n) for n in names]
-
-    def documents(self, generation: str) -> list[tuple[str, Callable[[], bytes]]]:
-        return [(path, functools.partial(_read_file, path)) for path in self.paths(generation)]
-
-
-def _read_file(path: str) -> bytes:
+def _read(stored: StoredDocument) -> bytes:
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return stored.read()
     except OSError as e:
         raise SnapshotUnusable(f"unreadable ({type(e).__name__}: {e})") from None
 

@@ -106,8 +106,8 @@ def follow_line(report: ProjectionReport) -> Text:
 
 def render_status(status: StoreStatus) -> Group:
     title = f"store {status.path}"
-    if status.backend != "file":
-        title += f" ({status.backend}: the events are in the database; files here are local)"
+    if not status.files_are_the_store:
+        title += f" (the events are in {status.location}; files here are this machine's)"
     store = Table(title=plain(title), title_justify="left", show_header=False)
     store.add_column("measure")
     store.add_column("value", justify="right")

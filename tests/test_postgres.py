@@ -15,11 +15,15 @@ from typing import Any
 import pytest
 
 from eventfold.application.app import open_app
-from eventfold.application.projecting import ProjectionBusyError, ProjectionReport, Projector
+from eventfold.application.projecting import (
+    ProjectionBusyError,
+    ProjectionReport,
+    Projector,
+    snapshots_of,
+)
 from eventfold.application.sample import SampleRates, write_sample
 from eventfold.cli import main
 from eventfold.projections.builtin import CategoryTotals
-from eventfold.projections.pgsnapshots import PostgresSnapshotStore
 from ingesthelpers import reference_totals, store_totals
 from processes import HANG, armed, assert_killed_at, eventfold, run_until_failpoint, wait_until
 
@@ -122,8 +126,7 @@ def test_one_writer_per_projection_across_machines(
     assert main(["ingest", str(full), "--store", str(tmp_path / "a"), "--quiet"]) == 0
     app = open_app(str(tmp_path / "a"))
     try:
-        held = PostgresSnapshotStore(app.recorder.datastore,  # type: ignore[attr-defined]
-                                     CategoryTotals()).try_lock()  # fmt: skip
+        held = snapshots_of(app, CategoryTotals()).try_lock()
         assert held is not None
         try:
             with pytest.raises(ProjectionBusyError, match="PostgreSQL session"):

@@ -34,7 +34,7 @@ def test_library_runner_folds_like_the_projector(tmp_path: Path) -> None:
         with ProjectionRunner(
             application_class=Eventfold,
             projection_class=library_projection(projection_class),
-            view_class=fold_view(projection_class),
+            view_class=fold_view(projection_class, app.backend.tracking_recorder_class),
             env=env,
         ) as runner:
             runner.wait(last, timeout=HANG)

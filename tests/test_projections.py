@@ -311,14 +311,13 @@ def test_kill_9_mid_rebuild_keeps_the_previous_generation(app: Eventfold, store:
 
 def test_a_busy_projection_is_not_written_twice(app: Eventfold, store: Path,
                                                 tmp_path: Path) -> None:
-    from eventfold.application.projecting import ProjectionBusyError
-    from eventfold.projections.snapshots import SnapshotStore
+    from eventfold.application.projecting import ProjectionBusyError, snapshots_of
 
     source = tmp_path / "s.jsonl"
     ingest_lines(app, store, source, [event_line(f"e{i}", "x", "1") for i in range(10)])
     first = Projector(app, str(store), CategoryTotals()).rebuild()
     ingest_lines(app, store, source, [event_line("e10", "x", "1")])
-    held = SnapshotStore(str(store), CategoryTotals()).try_lock()  # as a follower would
+    held = snapshots_of(app, CategoryTotals()).try_lock()  # as a follower would
     assert held is not None
     try:
         with pytest.raises(ProjectionBusyError, match="being rebuilt or followed"):

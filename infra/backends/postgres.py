@@ -1,33 +1,38 @@
-"""Projection snapshots in PostgreSQL: the postgres backend's ``SnapshotStore``.
+"""The postgres backend: the library's ``eventsourcing.postgres`` module, and two tables.
 
-Several machines share one database, so they share the projections too. Two
-tables in the application's schema (``POSTGRES_SCHEMA``)::
+Several machines share one database, so they share the projections too. Beside
+the library's tables, two in the application's schema (``POSTGRES_SCHEMA``)::
 
     eventfold_projections            projection, current generation, next number
     eventfold_projection_snapshots   projection, generation, position, document
 
-A snapshot is the same JSON document as in the file store (both checksums,
-the projection's code version, the position of the last event applied), in
-one row: its state and its position are written in one transaction. A
-rebuild writes a new generation and switches ``current`` only at the end
-(one transaction that also drops the other generations), so a crash
-mid-rebuild leaves the previous generation in use. The projection's lock is a
-session-level advisory lock held on a connection of its own.
+A snapshot document is one row: its state and its position are written in
+one transaction. A rebuild writes a new generation and switches ``current``
+only at the end (one transaction that also drops the other generations), so a
+crash mid-rebuild leaves the previous generation in use. A projection's lock
+is a session-level advisory lock held on a connection of its own. Connection
+settings come from the library's ``POSTGRES_*`` keys, read in one place
+(``connection_settings``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import psycopg
-from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.persistence import ProcessRecorder, StoredEvent, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
+from psycopg.rows import dict_row
 
-from eventfold.projections.base import Projection, canonical_bytes
-from eventfold.projections.snapshots import DocumentSnapshots, SnapshotInfo, snapshot_document
+from eventfold.infra.backends.base import StoredDocument
+from eventfold.infra.filestore.format import EventColumns
 
+MODULE = "eventsourcing.postgres"
+REQUIRED = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_USER", "POSTGRES_PASSWORD")
 PROJECTIONS = "eventfold_projections"
 SNAPSHOTS = "eventfold_projection_snapshots"
 _TABLES = (
@@ -47,14 +52,14 @@ def _statement(text: str, schema: str) -> sql.Composed:
     )
 
 
-def create_tables(datastore: PostgresDatastore) -> None:
+def _create_tables(datastore: PostgresDatastore) -> None:
     """Create the two tables if they are missing (with the application: ``Eventfold``)."""
     with datastore.transaction(commit=True) as cursor:
         for text in _TABLES:
             cursor.execute(_statement(text, datastore.schema))
 
 
-def projection_names(datastore: PostgresDatastore) -> list[str]:
+def _projection_names(datastore: PostgresDatastore) -> list[str]:
     """Names of the projections that the database has generations of."""
     with datastore.transaction() as cursor:
         cursor.execute(_statement("SELECT projection FROM {schema}.{projections}"
@@ -62,16 +67,102 @@ def projection_names(datastore: PostgresDatastore) -> list[str]:
         return [row["projection"] for row in cursor.fetchall()]
 
 
-class PostgresSnapshotStore(DocumentSnapshots):
-    """The snapshots of one projection in the application's database."""
+
+
+def connection_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """psycopg's connection arguments from the library's ``POSTGRES_*`` keys."""
+    return {
+        "dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"],
+        "port": env.get("POSTGRES_PORT") or "5432", "user": env["POSTGRES_USER"],
+        "password": env["POSTGRES_PASSWORD"],
+        "connect_timeout": int(env.get("POSTGRES_CONNECT_TIMEOUT") or 30),
+    }  # fmt: skip
+
+
+@contextlib.contextmanager
+def schema_lock(env: Mapping[str, str]) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock on the schema (while tables are created)."""
+    schema = env.get("POSTGRES_SCHEMA") or "public"
+    with psycopg.connect(**connection_settings(env), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))",
+                     (f"eventfold.schema:{schema}",))  # fmt: skip
+        yield  # the lock ends with the session
+
+
+class PostgresBackend:
+    """The store is the database of ``POSTGRES_*``; ``state_dir`` holds this machine's files."""
+
+    name = "postgres"
+    tracking_recorder_class: type[TrackingRecorder] = PostgresTrackingRecorder
+    checks_files = False
+
+    def __init__(self, recorder: ProcessRecorder, env: Mapping[str, str], state_dir: str) -> None:
+        self.recorder = recorder
+        self.datastore: PostgresDatastore = recorder.datastore  # type: ignore[attr-defined]
+        self.env = {k: str(v) for k, v in env.items() if k.startswith("POSTGRES_")}
+        self.settings = connection_settings(self.env)
+        self.state_dir = state_dir
+        _create_tables(self.datastore)
+
+    def snapshot_documents(self, projection: str, keep: int) -> PostgresSnapshotDocuments:
+        return PostgresSnapshotDocuments(self.datastore, self.settings, projection, keep)
+
+    def projection_names(self) -> list[str]:
+        return _projection_names(self.datastore)
+
+    def tracking_positions(self) -> dict[str, int]:
+        statement = sql.SQL(
+            "SELECT application_name, MAX(notification_id) AS position FROM {}.{}"
+            " GROUP BY application_name"
+        ).format(
+            sql.Identifier(self.datastore.schema),
+            sql.Identifier(self.recorder.tracking_table_name),  # type: ignore[attr-defined]
+        )
+        with self.datastore.transaction() as cursor:
+            cursor.execute(statement)
+            return {row["application_name"]: int(row["position"]) for row in cursor.fetchall()}
+
+    def insert(
+        self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
+    ) -> list[int]:
+        """The library's ``StoredEvent`` objects, through its process recorder."""
+        stored = [StoredEvent(*columns) for columns in zip(*events, strict=True)]
+        nids = recorder.insert_events(stored, tracking=tracking)
+        assert nids is not None and len(nids) == len(stored)
+        return list(nids)
+
+    def worker_env(self) -> dict[str, str]:
+        return dict(self.env)
+
+    def describe(self) -> str:
+        s = self.settings
+        return f"postgres://{s['host']}:{s['port']}/{s['dbname']}/{self.datastore.schema}"
+
+
+def environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The application's environment for the postgres backend, or ``BackendError``."""
+    from eventfold.infra.backends.base import BackendError
+
+    missing = [key for key in REQUIRED if not environ.get(key)]
+    if missing:
+        msg = f"the postgres backend needs {', '.join(missing)} set (see README, PostgreSQL)"
+        raise BackendError(msg)
+    env = dict(environ)
+    env["PERSISTENCE_MODULE"] = MODULE
+    env.pop("FILESTORE_PATH", None)
+    return env
+
+
+class PostgresSnapshotDocuments:
+    """The snapshot documents of one projection in the application's database."""
 
     def __init__(
-        self, datastore: PostgresDatastore, projection: Projection[Any], keep: int = 3
+        self, datastore: PostgresDatastore, settings: dict[str, Any], name: str, keep: int
     ) -> None:
         self.datastore = datastore
-        self.projection = projection
+        self.settings = settings
+        self.name = name
         self.keep = keep
-        self.name = projection.name
 
     def _sql(self, text: str) -> sql.Composed:
         return _statement(text, self.datastore.schema)
@@ -86,9 +177,7 @@ class PostgresSnapshotStore(DocumentSnapshots):
 
     def try_lock(self) -> Callable[[], None] | None:
         """Take the projection's advisory lock; the function that releases it, or None."""
-        kwargs = self.datastore.pool.kwargs
-        assert isinstance(kwargs, dict)  # the library passes its connection settings so
-        conn = psycopg.connect(**kwargs, autocommit=True)
+        conn = psycopg.connect(**self.settings, autocommit=True, row_factory=dict_row)
         row = conn.execute(
             "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked", (self._lock_key(),)
         ).fetchone()
@@ -154,11 +243,8 @@ class PostgresSnapshotStore(DocumentSnapshots):
 
     # -- snapshots -------------------------------------------------------------
 
-    def write(
-        self, generation: str, state: Any, position: int, events_applied: int
-    ) -> SnapshotInfo:
-        """Write a snapshot (state and position in one row), keep the newest ``keep``."""
-        doc = snapshot_document(self.projection, state, position, events_applied)
+    def put(self, generation: str, position: int, document: bytes) -> str:
+        """Store a document (its state and position in one row), keep the newest ``keep``."""
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(
                 self._sql(
@@ -166,7 +252,7 @@ class PostgresSnapshotStore(DocumentSnapshots):
                     " VALUES (%s, %s, %s, %s) ON CONFLICT (projection, generation, position)"
                     " DO UPDATE SET document = EXCLUDED.document"
                 ),
-                (self.name, generation, position, canonical_bytes(doc)),
+                (self.name, generation, position, document),
             )
             cursor.execute(
                 self._sql(
@@ -176,10 +262,9 @@ class PostgresSnapshotStore(DocumentSnapshots):
                 ),
                 (self.name, generation, self.name, generation, self.keep),
             )
-        where = self._where(generation, position)
-        return SnapshotInfo(where, position, doc["state_checksum"], doc["created"], events_applied)
+        return self._where(generation, position)
 
-    def documents(self, generation: str) -> list[tuple[str, Callable[[], bytes]]]:
+    def documents(self, generation: str) -> list[StoredDocument]:
         """Where and document of each snapshot of a generation, newest first."""
         with self.datastore.transaction() as cursor:
             cursor.execute(
@@ -188,5 +273,5 @@ class PostgresSnapshotStore(DocumentSnapshots):
                 (self.name, generation),
             )  # fmt: skip
             rows = cursor.fetchall()
-        return [(self._where(generation, r["position"]), functools.partial(bytes, r["document"]))
-                for r in rows]  # fmt: skip
+        return [StoredDocument(self._where(generation, r["position"]), int(r["position"]),
+                               functools.partial(bytes, r["document"])) for r in rows]  # fmt: skip

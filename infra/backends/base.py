@@ -1,0 +1,85 @@
+"""The one seam between eventfold and where its store lives: the ``Backend`` protocol.
+
+An application is built over one backend, chosen once (``open_backend``); nothing
+downstream asks which one it is. A backend keeps the projections' snapshot
+documents (as bytes: what is in them is ``projections/snapshots.py``'s concern),
+lists the projections it holds, reads every tracking record, appends columns of
+events in bulk, says how a worker process reaches the same store, and checks
+the store's files. ``file.py`` and ``postgres.py`` implement it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
+
+    from eventfold.infra.filestore.format import EventColumns
+
+
+class BackendError(Exception):
+    """A backend that is unknown, not configured, not installed, or asked for what it does
+    not do (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """One snapshot document: where it is (to show), its position, and how to read it."""
+
+    where: str
+    position: int
+    read: Callable[[], bytes]
+
+
+class SnapshotDocuments(Protocol):
+    """The snapshot documents of one projection, by generation (``CURRENT`` names one)."""
+
+    def try_lock(self) -> Callable[[], None] | None:
+        """Take the projection's lock; the function that releases it, or None if held."""
+
+    def lock_holder(self) -> str:
+        """`` (pid N)`` or the like, naming who holds the lock, or ``""``."""
+
+    def current(self) -> str | None:
+        """The generation in use, or None before the first rebuild."""
+
+    def new_generation(self) -> str:
+        """Start the next generation (dropping one that a crashed rebuild left)."""
+
+    def switch(self, generation: str) -> None:
+        """Make ``generation`` current, atomically, and drop the others."""
+
+    def put(self, generation: str, position: int, document: bytes) -> str:
+        """Store a document durably (keeping the newest few); return where it is."""
+
+    def documents(self, generation: str) -> list[StoredDocument]:
+        """The documents of a generation, newest first."""
+
+
+class Backend(Protocol):
+    """Where an application's store lives; see the module's docstring."""
+
+    name: str  # "file" or "postgres": shown, and given to worker processes
+    state_dir: str  # this machine's working files (the store itself, for the file backend)
+    tracking_recorder_class: type[TrackingRecorder]  # base of custom views
+
+    def snapshot_documents(self, projection: str, keep: int) -> SnapshotDocuments: ...
+
+    def projection_names(self) -> list[str]: ...
+
+    def tracking_positions(self) -> dict[str, int]: ...
+
+    def insert(
+        self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
+    ) -> list[int]: ...
+
+    def worker_env(self) -> dict[str, str]: ...
+
+    def describe(self) -> str: ...
+
+    @property
+    def checks_files(self) -> bool:
+        """Whether the store is files that ``eventfold check`` reads (the file backend)."""

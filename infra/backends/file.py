@@ -1,0 +1,151 @@
+"""The file backend: the store is a directory (``infra/filestore``), snapshots are files.
+
+Projection snapshots live under ``STORE/projections/NAME/``::
+
+    CURRENT                       the generation in use, e.g. "gen-00000002"
+    LOCK                          the projection's lock (flock)
+    gen-00000002/snap-000000001000.json
+
+Each document is written atomically (temporary file, fsync, rename, directory
+fsync), the newest ``keep`` kept. A rebuild writes a new generation and
+switches ``CURRENT`` (atomically) only at the end, so a crash mid-rebuild
+leaves the previous generation in use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import shutil
+from collections.abc import Callable
+
+from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
+
+from eventfold.infra import fileio
+from eventfold.infra.backends.base import StoredDocument
+from eventfold.infra.filestore import FileProcessRecorder, FileTrackingRecorder
+from eventfold.infra.filestore.format import EventColumns
+
+GENERATION = re.compile(r"^gen-(\d{8})$")
+SNAPSHOT = re.compile(r"^snap-(\d{12})\.json$")
+
+
+def projection_dir(store_dir: str, name: str) -> str:
+    return os.path.join(store_dir, "projections", name)
+
+
+class FileSnapshotDocuments:
+    """The snapshot documents of one projection in one store directory."""
+
+    def __init__(self, directory: str, keep: int) -> None:
+        self.dir = directory
+        self.keep = keep
+
+    def try_lock(self) -> Callable[[], None] | None:
+        os.makedirs(self.dir, exist_ok=True)
+        fd = fileio.try_flock(os.path.join(self.dir, "LOCK"))
+        if fd is None:
+            return None
+        generations = [self._gen(n) for n in os.listdir(self.dir) if GENERATION.match(n)]
+        for directory in (self.dir, *generations):
+            fileio.remove_temporary(directory)  # left by a crash or a failed write
+        return functools.partial(os.close, fd)
+
+    def lock_holder(self) -> str:
+        return fileio.flock_holder(os.path.join(self.dir, "LOCK"))
+
+    def current(self) -> str | None:
+        try:
+            with open(os.path.join(self.dir, "CURRENT")) as f:
+                name = f.read().strip()
+        except FileNotFoundError:
+            return None
+        return name if GENERATION.match(name) and os.path.isdir(self._gen(name)) else None
+
+    def new_generation(self) -> str:
+        os.makedirs(self.dir, exist_ok=True)
+        numbers = [int(m.group(1)) for n in os.listdir(self.dir) if (m := GENERATION.match(n))]
+        current = self.current()
+        for n in os.listdir(self.dir):  # left by a crashed rebuild
+            if GENERATION.match(n) and n != current:
+                shutil.rmtree(self._gen(n), ignore_errors=True)
+        name = f"gen-{max(numbers, default=0) + 1:08d}"
+        os.makedirs(self._gen(name))
+        fileio.fsync_dir(self.dir)
+        return name
+
+    def switch(self, generation: str) -> None:
+        fileio.atomic_write(os.path.join(self.dir, "CURRENT"), generation.encode() + b"\n")
+        for n in os.listdir(self.dir):
+            if GENERATION.match(n) and n != generation:
+                shutil.rmtree(self._gen(n), ignore_errors=True)
+
+    def put(self, generation: str, position: int, document: bytes) -> str:
+        path = os.path.join(self._gen(generation), f"snap-{position:012d}.json")
+        fileio.atomic_write(path, document + b"\n")
+        for old in self.documents(generation)[self.keep :]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(old.where)
+        return path
+
+    def documents(self, generation: str) -> list[StoredDocument]:
+        directory = self._gen(generation)
+        try:
+            names = sorted(os.listdir(directory), reverse=True)
+        except FileNotFoundError:
+            return []
+        found = []
+        for name in names:
+            if m := SNAPSHOT.match(name):
+                path = os.path.join(directory, name)
+                found.append(StoredDocument(path, int(m.group(1)),
+                                            functools.partial(_read_file, path)))  # fmt: skip
+        return found
+
+    def _gen(self, generation: str) -> str:
+        return os.path.join(self.dir, generation)
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class FileBackend:
+    """The store is the directory ``state_dir`` (the application's ``FILESTORE_PATH``)."""
+
+    name = "file"
+    tracking_recorder_class: type[TrackingRecorder] = FileTrackingRecorder
+    checks_files = True
+
+    def __init__(self, recorder: ProcessRecorder, state_dir: str) -> None:
+        assert isinstance(recorder, FileProcessRecorder)
+        self.recorder = recorder
+        self.state_dir = state_dir
+
+    def snapshot_documents(self, projection: str, keep: int) -> FileSnapshotDocuments:
+        return FileSnapshotDocuments(projection_dir(self.state_dir, projection), keep)
+
+    def projection_names(self) -> list[str]:
+        directory = os.path.join(self.state_dir, "projections")
+        return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+    def tracking_positions(self) -> dict[str, int]:
+        log = self.recorder.log
+        log.refresh()
+        return dict(log.tracking)
+
+    def insert(
+        self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
+    ) -> list[int]:
+        """Columns as they are: no ``StoredEvent`` object per event."""
+        assert isinstance(recorder, FileProcessRecorder)
+        return recorder.insert_event_columns(events, tracking)
+
+    def worker_env(self) -> dict[str, str]:
+        return {}
+
+    def describe(self) -> str:
+        return f"file:{self.state_dir}"
