@@ -20,11 +20,11 @@ from eventfold.commands.common import DEFAULT_STORE, EXIT_DAMAGED, EXIT_USAGE, U
 from eventfold.infra.lines import MAX_LINE_BYTES
 
 if TYPE_CHECKING:
-    from eventfold.application.partition import Partition
+    from eventfold.application.ingest.partition import Partition
 
 
 def _partition(text: str) -> Partition:
-    from eventfold.application.partition import Partition
+    from eventfold.application.ingest.partition import Partition
 
     try:
         return Partition.parse(text)
@@ -394,12 +394,12 @@ def _dispatch(args: argparse.Namespace, out: Console, err: Console) -> int:
 def _classify(error: Exception) -> tuple[int, str]:
     from eventsourcing.persistence import OperationalError
 
+    from eventfold.application.admin.migrate import MigrateTargetError
     from eventfold.application.app import BackendError
-    from eventfold.application.batches import ReaderError
-    from eventfold.application.migrate import MigrateTargetError
+    from eventfold.application.ingest.dedup import IndexBusyError
+    from eventfold.application.ingest.reading import ReaderError
     from eventfold.application.projecting import ProjectionBusyError
-    from eventfold.application.verify import ExpectedUnusableError
-    from eventfold.infra.dedup import IndexBusyError
+    from eventfold.application.proving.verify import ExpectedUnusableError
     from eventfold.infra.errors import StoreCorruptedError, StoreLockedError, StoreWriteError
     from eventfold.infra.fileio import FileWriteError
     from eventfold.infra.sourcefile import SourceError

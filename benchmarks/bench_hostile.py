@@ -27,8 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from eventfold.application.app import open_store
+from eventfold.application.demo.sample import write_sample
 from eventfold.application.ingest import Ingestor
-from eventfold.application.sample import write_sample
 
 
 def child(source: str, store: str) -> None:

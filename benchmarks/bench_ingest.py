@@ -34,8 +34,8 @@ from rich.console import Console
 from rich.table import Table
 
 from eventfold.application.app import open_store
+from eventfold.application.demo.sample import write_sample
 from eventfold.application.ingest import Ingestor
-from eventfold.application.sample import write_sample
 from eventfold.domain.model import Category
 
 REPEATS = 3  # runs of each side, interleaved; the median is reported

@@ -26,7 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from eventfold.application.sample import write_sample
+from eventfold.application.demo.sample import write_sample
 from eventfold.infra.backends.postgres import connection_settings as postgres_settings
 
 WORKERS = (1, 2, 4)

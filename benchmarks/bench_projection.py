@@ -84,7 +84,7 @@ def main() -> None:
     events = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     work = tempfile.mkdtemp(prefix="eventfold-bench-projection-")
     try:
-        from eventfold.application.sample import write_sample
+        from eventfold.application.demo.sample import write_sample
 
         source = os.path.join(work, "events.jsonl")
         with open(source, "wb") as f:

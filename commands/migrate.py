@@ -10,8 +10,8 @@ from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, UsageError, emit
 
 
 def migrate(args: argparse.Namespace, out: Console) -> int:
+    from eventfold.application.admin.migrate import migrate as run_migrate
     from eventfold.application.app import open_app
-    from eventfold.application.migrate import migrate as run_migrate
     from eventfold.infra.backends import is_shared
     from eventfold.reports.migrate import render_migrate, verdict
 

@@ -28,7 +28,7 @@ from eventfold.reports.text import command_line, program, shortest_path
 
 
 def check(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.application.store_check import check as check_store
+    from eventfold.application.admin.check import check as check_store
     from eventfold.infra.backends import backend_name, checks_files
 
     if not checks_files(backend_name(args.backend)):
@@ -71,7 +71,7 @@ def check(args: argparse.Namespace, out: Console) -> int:
 
 
 def status(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.application.status import store_status
+    from eventfold.application.admin.status import store_status
     from eventfold.reports.projection import render_status
 
     app = open_application(args)
@@ -84,8 +84,8 @@ def status(args: argparse.Namespace, out: Console) -> int:
 
 
 def demo(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.application.demo import Step, run_demo
-    from eventfold.application.verify import VerifyReport
+    from eventfold.application.demo.story import Step, run_demo
+    from eventfold.application.proving.verify import VerifyReport
     from eventfold.reports.verify import render_verify
 
     directory = args.dir or tempfile.mkdtemp(prefix="eventfold-demo-")

@@ -18,7 +18,7 @@ from eventfold.commands.common import (
 
 
 def verify(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.application.verify import verify as run_verify
+    from eventfold.application.proving.verify import verify as run_verify
     from eventfold.reports.verify import render_verify, verdict
 
     app = open_application(args)
@@ -52,7 +52,7 @@ def save_report(rendered: RenderableType, *, html: str | None, svg: str | None,
 
 
 def reconcile(args: argparse.Namespace, out: Console) -> int:
-    from eventfold.application.reconcile import reconcile as run_reconcile
+    from eventfold.application.proving.reconcile import reconcile as run_reconcile
     from eventfold.reports.reconcile import render_reconcile
     from eventfold.reports.verify import verdict
 

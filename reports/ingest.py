@@ -6,7 +6,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from eventfold.application.report import IngestReport
+from eventfold.application.ingest.report import IngestReport
 from eventfold.reports.text import plain
 
 

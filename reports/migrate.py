@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from eventfold.application.migrate import MigrateReport
+from eventfold.application.admin.migrate import MigrateReport
 from eventfold.reports.text import plain
 
 

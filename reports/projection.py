@@ -9,8 +9,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from eventfold.application.admin.status import StoreStatus
 from eventfold.application.projecting import ProjectionReport
-from eventfold.application.status import StoreStatus
 from eventfold.projections.snapshots import SnapshotInfo
 from eventfold.reports.text import plain
 

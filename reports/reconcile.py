@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from eventfold.application.reconcile import ReconcileReport
+from eventfold.application.proving.reconcile import ReconcileReport
 from eventfold.reports.text import plain
 from eventfold.reports.verify import render_verify, verdict
 

@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from eventfold.application.verify import VerifyReport
+from eventfold.application.proving.verify import VerifyReport
 from eventfold.reports.text import command_line, plain
 
 STYLES = {"match": "green", "missing": "red", "extra": "magenta", "changed": "yellow"}

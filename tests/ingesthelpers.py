@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from eventfold.application.app import Eventfold
-from eventfold.application.codec import RECORDED_TOPIC
-from eventfold.application.reference import expected_from_source
+from eventfold.application.proving.reference import expected_from_source
+from eventfold.application.recorded import RECORDED_TOPIC
 from eventfold.domain.model import Category
 
 Totals = dict[str, tuple[int, Decimal]]

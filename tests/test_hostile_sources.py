@@ -17,14 +17,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventfold.application import batches
 from eventfold.application.app import open_store
+from eventfold.application.demo.sample import write_sample
 from eventfold.application.ingest import Ingestor
-from eventfold.application.reference import expected_from_source
-from eventfold.application.sample import write_sample
+from eventfold.application.ingest import reading as batches
+from eventfold.application.ingest.rules import SourceEvent, parse_event
+from eventfold.application.proving.reference import expected_from_source
 from eventfold.infra import lines as lines_module
 from eventfold.infra.lines import OverlongLine, line_blocks
-from eventfold.infra.source import SourceEvent, parse_event
 from ingesthelpers import reference_totals, store_totals
 from processes import HANG, armed, eventfold, wait_until
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from eventfold.application.app import Eventfold, open_store
+from eventfold.application.demo.sample import SampleRates, write_sample
 from eventfold.application.ingest import Ingestor, SourceRewrittenError
-from eventfold.application.sample import SampleRates, write_sample
+from eventfold.application.ingest.dedup import IndexBusyError
 from eventfold.domain.model import Category, Source
-from eventfold.infra.dedup import IndexBusyError
 from ingesthelpers import aggregate_totals, reference_totals, store_totals
 
 
@@ -217,7 +217,7 @@ def test_dedup_index_is_rebuilt_from_the_store_when_lost(app: Eventfold, store: 
                                                          tmp_path: Path) -> None:
     first = write(tmp_path / "one.jsonl", *(line(f"e{i}", "x", "1") for i in range(300)))
     with Ingestor(app, str(store), batch=50) as ingestor:
-        ingestor.dedup.flush_every = 64  # several runs and merges
+        ingestor.known.index.flush_every = 64  # several runs and merges
         ingestor.run(str(first))
     for path in (store / "dedup").iterdir():
         if path.name != "LOCK":
@@ -281,7 +281,7 @@ def test_another_recorder_gets_the_same_events_as_stored_event_objects(tmp_path:
 def test_a_category_loaded_in_bulk_is_the_one_the_library_loads(
     app: Eventfold, store: Path, tmp_path: Path
 ) -> None:
-    from eventfold.application.repository import load_category
+    from eventfold.application.ingest.categories import load_category
 
     source = tmp_path / "events.jsonl"
     with source.open("wb") as f:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from eventfold.application.app import open_store
-from eventfold.application.codec import RecordedCodec
+from eventfold.application.ingest.rules import SourceEvent
+from eventfold.application.recorded import RecordedCodec
 from eventfold.domain.model import Category
-from eventfold.infra.source import SourceEvent
 
 ALPHABET = "aZ09 _-\"\\/\n\r\t\x00\x1b\x7f[]{}:,\u00e9\u2028\u4e2d\U0001f600"
 

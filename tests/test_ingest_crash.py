@@ -22,8 +22,8 @@ import pytest
 from eventsourcing.application import AggregateNotFoundError
 
 from eventfold.application.app import open_store
+from eventfold.application.demo.sample import SampleRates, write_sample
 from eventfold.application.ingest import READER_PROCESS_BYTES
-from eventfold.application.sample import SampleRates, write_sample
 from eventfold.domain.model import Source
 from ingesthelpers import reference_totals, store_totals
 from processes import HANG, armed, assert_killed_at, eventfold

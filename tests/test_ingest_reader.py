@@ -7,10 +7,10 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from eventfold.application import batches
-from eventfold.application.batches import ParsedBatch, piped_batches, read_batches
-from eventfold.application.codec import RecordedCodec
-from eventfold.application.sample import SampleRates, write_sample
+from eventfold.application.demo.sample import SampleRates, write_sample
+from eventfold.application.ingest import reading as batches
+from eventfold.application.ingest.reading import ParsedBatch, piped_batches, read_batches
+from eventfold.application.recorded import RecordedCodec
 
 
 def columns(parsed: list[ParsedBatch]) -> dict[str, Any]:

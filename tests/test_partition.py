@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from eventfold.application.app import open_store
+from eventfold.application.demo.sample import SampleRates, write_sample
 from eventfold.application.ingest import Ingestor
-from eventfold.application.partition import Partition, partition_of
-from eventfold.application.sample import SampleRates, write_sample
+from eventfold.application.ingest.partition import Partition, partition_of
 from ingesthelpers import reference_totals, store_totals
 
 RATES = SampleRates(duplicates=0.04, conflicts=0.03, invalid=0.03, out_of_order=0.3)

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from eventfold.application.reference import expected_from_source
-from eventfold.application.sample import SampleRates, write_sample
+from eventfold.application.demo.sample import SampleRates, write_sample
+from eventfold.application.proving.reference import expected_from_source
 from eventfold.cli import main
 from eventfold.infra.filestore.runs import ENTRY_SIZE, HEADER_SIZE
 from eventfold.projections.base import state_checksum

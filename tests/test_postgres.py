@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from eventfold.application.app import open_app
+from eventfold.application.demo.sample import SampleRates, write_sample
 from eventfold.application.projecting import (
     ProjectionBusyError,
     ProjectionReport,
     Projector,
     snapshots_of,
 )
-from eventfold.application.sample import SampleRates, write_sample
 from eventfold.cli import main
 from eventfold.projections.builtin import CategoryTotals
 from ingesthelpers import reference_totals, store_totals

@@ -8,10 +8,10 @@ from pathlib import Path
 from eventsourcing.projection import ProjectionRunner
 
 from eventfold.application.app import Eventfold, open_store, store_env
-from eventfold.application.codec import RECORDED_TOPIC
 from eventfold.application.ingest import Ingestor
 from eventfold.application.projecting import Projector
-from eventfold.application.runner import fold_view, library_projection
+from eventfold.application.projecting.runner import fold_view, library_projection
+from eventfold.application.recorded import RECORDED_TOPIC
 from eventfold.projections.builtin import CategoryTotals, HourlyTotals
 from processes import HANG
 

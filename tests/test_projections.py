@@ -276,7 +276,7 @@ def test_kill_9_mid_rebuild_keeps_the_previous_generation(app: Eventfold, store:
                                                           tmp_path: Path) -> None:
     import random
 
-    from eventfold.application.sample import write_sample
+    from eventfold.application.demo.sample import write_sample
     from processes import eventfold, run_until_failpoint  # here: workers import this module
 
     source = tmp_path / "s.jsonl"

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from eventfold.application.app import open_store
 from eventfold.application.ingest import Ingestor
-from eventfold.application.reference import expected_from_source
-from eventfold.infra.source import SourceEvent, parse_event
+from eventfold.application.ingest.rules import SourceEvent, parse_event
+from eventfold.application.proving.reference import expected_from_source
 from eventfold.infra.sourcefile import SNIFF_BYTES, SourceError
 from ingesthelpers import store_totals
 

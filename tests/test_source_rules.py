@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from eventfold.application.ingest.rules import SourceEvent, parse_event
 from eventfold.infra.lines import read_lines
-from eventfold.infra.source import SourceEvent, parse_event
 
 
 def event(raw: bytes) -> SourceEvent:

@@ -11,10 +11,7 @@ to exactly the single-process state.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,13 +21,14 @@ from typing import Any
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
-from eventfold.application.app import Eventfold, open_app
-from eventfold.application.codec import RECORDED_TOPIC
-from eventfold.application.facts import fact_of, notification_pages, recorded_facts
+from eventfold.application.app import Eventfold
+from eventfold.application.projecting.following import follow_events
+from eventfold.application.projecting.workers import fold_parallel
+from eventfold.application.pages import notification_pages
+from eventfold.application.recorded import RECORDED_TOPIC, fact_of, recorded_facts
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
 from eventfold.projections.base import Projection
-from eventfold.projections.registry import load_projection
 from eventfold.projections.snapshots import ProjectionSnapshots, Skipped, SnapshotInfo
 
 Progress = Callable[[int, int], None]
@@ -129,7 +127,7 @@ class Projector:
             workers = min(os.cpu_count() or 1, 4) if last > PARALLEL_FROM_EVENTS else 1
         generation = self.snapshots.new_generation()
         if workers > 1 and last > 0:
-            state, applied = self._fold_parallel(last, workers)
+            state, applied = fold_parallel(self, last, workers)
         else:
             state = self.projection.initial()
             applied = self._fold(state, 0, last, generation, 0, progress)
@@ -212,57 +210,7 @@ class Projector:
         projection's lock while it runs.
         """
         with self._lock(required=True):
-            return self._follow(stop, on_update, snapshot_seconds, update_seconds)
-
-    def _follow(
-        self,
-        stop: threading.Event,
-        on_update: Callable[[ProjectionReport], None] | None,
-        snapshot_seconds: float,
-        update_seconds: float,
-    ) -> ProjectionReport:
-        report = self._catchup(True, None)
-        state, position = report.state, report.position
-        total = report.snapshot_written.events_applied if report.snapshot_written else 0
-        generation, topics = report.generation, [get_topic(c) for c in self.projection.handlers]
-        subscription = self.app.recorder.subscribe(gt=position, topics=topics)
-        def stop_when_asked() -> None:
-            stop.wait()
-            subscription.stop()
-
-        watcher = threading.Thread(target=stop_when_asked, daemon=True)
-        watcher.start()
-        pending, last_snapshot, last_update = 0, time.monotonic(), 0.0
-
-        def snapshot() -> None:
-            nonlocal pending, last_snapshot
-            report.snapshot_written = self.snapshots.write(generation, state, position, total)
-            pending, last_snapshot = 0, time.monotonic()
-
-        try:
-            for notification in subscription:
-                if stop.is_set():
-                    break
-                self._apply_one(state, notification)
-                position, total, pending = notification.id, total + 1, pending + 1
-                report.events_applied += 1
-                now = time.monotonic()
-                if pending >= self.snapshot_every or now - last_snapshot >= snapshot_seconds:
-                    snapshot()
-                if on_update is not None and now - last_update >= update_seconds:
-                    last_update = now
-                    self._refresh(report, state, position)
-                    on_update(report)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            subscription.stop()
-            stop.set()
-        if pending:
-            snapshot()
-        self._refresh(report, state, position)
-        report.mode = "follow"
-        return report
+            return follow_events(self, stop, on_update, snapshot_seconds, update_seconds)
 
     def _apply_one(self, state: Any, notification: Notification) -> None:
         """Handlers of ``Recorded`` get a ``RecordedFact``; others the library's event."""
@@ -316,43 +264,6 @@ class Projector:
                 self._apply_one(state, n)
             yield notifications[-1].id, len(notifications)
 
-    def _fold_parallel(self, last: int, workers: int) -> tuple[Any, int]:
-        """Fold disjoint ranges of notification ids in worker processes, then merge."""
-        bounds = [last * k // workers for k in range(workers + 1)]
-        spec = f"{type(self.projection).__module__}:{type(self.projection).__qualname__}"
-        env = os.environ | self.app.backend.worker_env()  # workers open the same store
-        children = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "eventfold.application.projecting",
-                    self.store_dir,
-                    self.app.backend.name,
-                    spec,
-                    str(bounds[k]),
-                    str(bounds[k + 1]),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-            )
-            for k in range(workers)
-        ]
-        state, applied = self.projection.initial(), 0
-        for child in children:
-            out, err = child.communicate()
-            if child.returncode != 0:
-                for other in children:
-                    other.kill()
-                msg = f"a rebuild worker failed: {err.decode(errors='replace').strip()}"
-                raise RuntimeError(msg)
-            doc = json.loads(out)
-            state = self.projection.merge(state, self.projection.from_json(doc["state"]))
-            applied += int(doc["applied"])
-        return state, applied
-
     def _report(
         self, mode: str, generation: str, after: int, last: int, applied: int, state: Any,
         used: SnapshotInfo | None, written: SnapshotInfo | None, skipped: list[Skipped],
@@ -364,25 +275,3 @@ class Projector:
             self.projection.checksum(state), canonical, state, used, written, skipped,
             workers, time.perf_counter() - started,
         )  # fmt: skip
-
-
-def _fold_range(
-    store_dir: str, backend: str, spec: str, after: int, last: int
-) -> dict[str, Any]:
-    """In a worker process: fold ``after+1..last`` from an empty state."""
-    app = open_app(store_dir, backend)
-    try:
-        projection = load_projection(spec)
-        state = projection.initial()
-        applied = Projector(app, store_dir, projection)._fold(state, after, last, None, 0, None)
-        return {"state": projection.to_json(state), "applied": applied}
-    finally:
-        app.close()
-
-
-if __name__ == "__main__":
-    from eventfold.application import projecting
-
-    store, backend_arg, spec_arg, after_arg, last_arg = sys.argv[1:]
-    result = projecting._fold_range(store, backend_arg, spec_arg, int(after_arg), int(last_arg))
-    sys.stdout.write(json.dumps(result))

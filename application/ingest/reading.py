@@ -27,12 +27,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import IO, BinaryIO
 
-from eventfold.application.codec import RecordedCodec
+from eventfold.application.ingest.dedup import id_key
+from eventfold.application.ingest.rules import SourceEvent, is_blank, is_whole_object, parse_event
+from eventfold.application.recorded import RecordedCodec
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
-from eventfold.infra.dedup import id_key
 from eventfold.infra.lines import MAX_LINE_BYTES, Block, OverlongLine, line_blocks
-from eventfold.infra.source import SourceEvent, is_blank, is_whole_object, parse_event
 
 FRAME = struct.Struct("<Q")
 PIPE_BYTES = 1 << 20
@@ -241,7 +241,7 @@ def piped_batches(
     cut, lines = _whole_batches(head, size, max_line, continued)
     boundary, boundary_line = position + cut, line + lines
     child = subprocess.Popen(
-        [sys.executable, "-m", "eventfold.application.batches", str(fd), str(boundary),
+        [sys.executable, "-m", "eventfold.application.children", "read", str(fd), str(boundary),
          str(boundary_line), str(size), str(max_line), source],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         pass_fds=(fd,),
@@ -362,7 +362,7 @@ class _ReadAhead:
             self._room.notify()
 
 
-def _serve(argv: list[str]) -> None:
+def serve(argv: list[str]) -> None:
     fd, position, line, size, max_line, source = argv
     out = sys.stdout.buffer
     sent = 0
@@ -378,16 +378,3 @@ def _serve(argv: list[str]) -> None:
             failpoints.reach("reader.after-batch")
     out.write(FRAME.pack(END) + FRAME.pack(sent))
     out.flush()
-
-
-if __name__ == "__main__":
-    try:
-        _serve(sys.argv[1:])
-    except BrokenPipeError:  # the writer stopped reading: it is done or gone
-        os._exit(0)
-    except ReaderError as e:  # one short line for the writer to show
-        sys.stderr.write(f"{str(e)[:1000]}\n")
-        sys.exit(1)
-    except Exception as e:
-        sys.stderr.write(f"{type(e).__name__}: {str(e)[:1000]}\n")
-        sys.exit(1)

@@ -26,7 +26,7 @@ from uuid import UUID
 from eventsourcing.persistence import Notification, StoredEvent, Tracking
 
 from eventfold.application.app import Eventfold
-from eventfold.application.facts import notification_pages
+from eventfold.application.pages import notification_pages
 from eventfold.application.projecting import Projector
 from eventfold.infra import failpoints
 from eventfold.projections.registry import UnknownProjectionError, load_projection

@@ -16,10 +16,10 @@ from typing import Any
 
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest import Ingestor
+from eventfold.application.ingest.report import IngestReport
 from eventfold.application.projecting import Projector
-from eventfold.application.reference import SourceRecord
-from eventfold.application.report import IngestReport
-from eventfold.application.verify import VerifyReport, read_expected_source, verify_source
+from eventfold.application.proving.reference import SourceRecord
+from eventfold.application.proving.verify import VerifyReport, read_expected_source, verify_source
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.projections.builtin import CategoryTotals
 from eventfold.projections.registry import UnknownProjectionError, load_projection

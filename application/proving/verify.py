@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from eventfold.application.app import Eventfold
-from eventfold.application.facts import recorded_facts
 from eventfold.application.projecting import ProjectionReport, Projector
-from eventfold.application.reference import ExpectedState, expected_from_source
+from eventfold.application.proving.reference import ExpectedState, expected_from_source
+from eventfold.application.recorded import recorded_facts
 from eventfold.domain.model import EXACT
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import open_source

@@ -9,8 +9,13 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from eventfold.application.app import Eventfold
-from eventfold.application.codec import RECORDED_TOPIC, content_digest
-from eventfold.application.facts import plain_json, recorded_facts, recorded_values
+from eventfold.application.recorded import (
+    RECORDED_TOPIC,
+    content_digest,
+    plain_json,
+    recorded_facts,
+    recorded_values,
+)
 from eventfold.domain.model import Category, exact_sum
 
 A = TypeVar("A")

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventfold.application.app import open_store
+from eventfold.application.demo.sample import SampleRates, write_sample
 from eventfold.application.ingest import Ingestor
+from eventfold.application.ingest.report import IngestReport
 from eventfold.application.projecting import ProjectionReport, Projector
-from eventfold.application.reconcile import ReconcileReport, reconcile
-from eventfold.application.report import IngestReport
-from eventfold.application.sample import SampleRates, write_sample
-from eventfold.application.verify import VerifyReport, verify
+from eventfold.application.proving.reconcile import ReconcileReport, reconcile
+from eventfold.application.proving.verify import VerifyReport, verify
 from eventfold.projections.builtin import CategoryTotals, HourlyTotals
 
 EVENTS = 30_000
@@ -96,10 +96,12 @@ def _write_sources(archive: str, feed: str) -> int:
 
 
 def _crashing_ingest(store: str, feed: str) -> bool:
-    """Ingest in a child process that SIGKILLs itself after a few commits; True if it did."""
+    """``eventfold ingest`` in a child process, killed (SIGKILL) at the end of its
+    ``CRASH_AFTER_COMMITS``-th commit through its documented failpoint; True if it was."""
+    env = os.environ | {"EVENTFOLD_FAILPOINT": f"ingest.after-commit@{CRASH_AFTER_COMMITS}"}
     child = subprocess.run(
-        [sys.executable, "-m", "eventfold.application.demo", store, feed],
-        capture_output=True, check=False,
+        [sys.executable, "-m", "eventfold", "ingest", feed, "--store", store, "--batch", "500",
+         "--quiet"], env=env, capture_output=True, check=False,
     )  # fmt: skip
     return child.returncode == -signal.SIGKILL
 
@@ -131,30 +133,6 @@ def _reconcile_lines(r: ReconcileReport) -> list[str]:
         "in event order (timestamp, then source position)",
         "a second reconcile would replay nothing: ids already recorded are duplicates",
     ]
-
-
-def _ingest_then_die(store: str, feed: str) -> None:
-    """The worker: ingest ``feed``, and SIGKILL itself after a few commits."""
-    app = open_store(store)
-    ingestor = Ingestor(app, store, batch=500, reader_process=False)
-    commit = ingestor._commit
-    done = 0
-
-    def commit_then_maybe_die(*args: Any) -> None:
-        nonlocal done
-        commit(*args)
-        done += 1
-        if done == CRASH_AFTER_COMMITS:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    ingestor._commit = commit_then_maybe_die  # type: ignore[method-assign,assignment]
-    ingestor.run(feed)
-
-
-if __name__ == "__main__":
-    from eventfold.application import demo
-
-    demo._ingest_then_die(sys.argv[1], sys.argv[2])
 
 
 __all__ = ["Step", "VerifyReport", "run_demo"]

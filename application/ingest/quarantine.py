@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Sequence
 
-from eventfold.application.report import InvalidLine
+from eventfold.application.ingest.report import InvalidLine
 from eventfold.infra import fileio
 
 

@@ -27,28 +27,27 @@ from uuid import uuid4
 from eventsourcing.persistence import Tracking
 
 from eventfold.application.app import Eventfold
-from eventfold.application.batches import (
+from eventfold.application.ingest.categories import load_or_create
+from eventfold.application.ingest.deciding import Commit, Decider, Run
+from eventfold.application.ingest.known import KnownIds
+from eventfold.application.ingest.partition import Partition
+from eventfold.application.ingest.quarantine import QuarantineFile, quarantine_path
+from eventfold.application.ingest.reading import (
     ParsedBatch,
     ends_inside_a_line,
     piped_batches,
     read_batches,
 )
-from eventfold.application.codec import RecordedCodec
-from eventfold.application.deciding import ELSEWHERE, Commit, Decider, Run
-from eventfold.application.partition import Partition
-from eventfold.application.quarantine import QuarantineFile, quarantine_path
-from eventfold.application.report import (
+from eventfold.application.ingest.report import (
     IngestReport,
     PendingTail,
 )
-from eventfold.application.repository import load_or_create, recorded_event_ids
+from eventfold.application.ingest.rules import parse_event
+from eventfold.application.recorded import RecordedCodec
 from eventfold.domain.model import Category, Source
 from eventfold.infra import failpoints
-from eventfold.infra.dedup import DedupIndex, id_key
 from eventfold.infra.filestore.format import EventColumns
-from eventfold.infra.filestore.runs import IndexDamagedError
 from eventfold.infra.lines import MAX_LINE_BYTES
-from eventfold.infra.source import parse_event
 from eventfold.infra.sourcefile import SourceError, open_source
 
 logger = logging.getLogger("eventfold.ingest")
@@ -107,16 +106,9 @@ class Ingestor:
         self.reader_process = reader_process
         self.codec = RecordedCodec(app.mapper)
         self.partition = partition
-        dedup_name = "dedup" if partition is None else partition.dedup_name
-        self.dedup = DedupIndex(os.path.join(state_dir, dedup_name))
-        self.dedup.open(app.recorder.max_notification_id() or 0, lock_timeout)
-        self.decider = Decider(app, self.codec, self.dedup, partition)
-        self.decider.lookup = self._lookup
-        self.warnings: list[str] = []
-        self._current: Run | None = None  # the run under way
-        if self.dedup.problem:
-            self.warnings.append(f"dedup index rebuilt from the store: {self.dedup.problem}")
-        self._catch_up_dedup()
+        self.known = KnownIds(app, state_dir, partition, lock_timeout, batch, max_line)
+        self.warnings = self.known.warnings
+        self.decider = Decider(app, self.codec, self.known.lookup, partition)
 
     # -- the run -------------------------------------------------------------
 
@@ -180,9 +172,10 @@ class Ingestor:
         run = Run(source, name, fd, report, quarantine, hasher, source.position)
         size = os.fstat(fd).st_size if fd is not None else None
         if size is not None:
-            self.dedup.reserve((size - source.position) // EXPECTED_LINE_BYTES)
+            self.known.index.reserve((size - source.position) // EXPECTED_LINE_BYTES)
         if self.partition is not None and fd is not None:
-            self._mark_elsewhere(fd, identity, self.dedup.marks.get(identity, 0), source.position)
+            self.known.mark_elsewhere(fd, identity, self.known.index.marks.get(identity, 0),
+                                      source.position)  # fmt: skip
         with self._running(run, started):
             failpoints.reach("ingest.started")
             for parsed in self._batches(stream, run, size):
@@ -197,14 +190,14 @@ class Ingestor:
     @contextlib.contextmanager
     def _running(self, run: Run, started: float) -> Iterator[None]:
         """Close the run's quarantine file and time the report, however the run ends."""
-        self._current = run
+        self.known.current = run
         try:
             yield
         except BaseException:
             self.decider.forget()  # cached aggregates may hold a batch that was not committed
             raise
         finally:
-            self._current = None
+            self.known.current = None
             run.quarantine.close()
             if run.report.invalid:
                 run.report.quarantine_file = run.quarantine.path
@@ -295,19 +288,7 @@ class Ingestor:
         run.quarantine.append(commit.invalid)
         tracking = Tracking(run.tracking_name, report.position)
         nids = self._insert(commit.events, tracking)
-        if nids[0] != self.dedup.covered + 1:  # another writer's events came between
-            # Other partitions of this source record ids that this one reads itself
-            # (as theirs); looking each one up again as a repeat would cost a query.
-            sibling = run.name if self.partition is not None and run.fd is not None else None
-            self._catch_up_dedup(stop=nids[0] - 1, except_source=sibling)
-        self.dedup.add_new(
-            commit.recorded_keys + commit.elsewhere_keys,
-            [nids[i] for i in commit.recorded] + [ELSEWHERE] * len(commit.elsewhere_keys),
-            commit.recorded_digests + commit.elsewhere_digests,
-        )
-        if self.partition is not None:
-            self.dedup.marks[run.source.identity] = report.position
-        self._advance_dedup(nids[-1])
+        self.known.committed(run, commit, nids)
         self._snapshot_categories(commit.touched)
         self._snapshot([run.source])
         failpoints.reach("ingest.after-commit")
@@ -346,85 +327,9 @@ class Ingestor:
         if snapshots and self.app.snapshots is not None:
             self.app.snapshots.put(snapshots)
 
-    # -- the dedup index -------------------------------------------------------
-
-    def _mark_elsewhere(self, fd: int, identity: str, marked: int, position: int) -> None:
-        """Mark the ids first seen in other partitions' categories in ``marked..position``.
-
-        A partition's marks live in its dedup index, which persists them at its
-        checkpoints; after a crash (or a lost index) the lines it had ingested
-        since are read again, so that no later line of its own categories is
-        taken for the first occurrence of such an id.
-        """
-        if marked >= position:
-            return
-        assert self.partition is not None
-        owns = self.partition.owns
-        with open(fd, "rb", closefd=False) as stream:
-            stream.seek(marked)
-            batches = read_batches(stream, marked, 0, self.batch_size, RecordedCodec.plain(),
-                                   "", growing=True, max_line=self.max_line,
-                                   continued=ends_inside_a_line(fd, marked))  # fmt: skip
-            for parsed in batches:
-                found = self.dedup.find_many(parsed.keys)
-                seen: set[bytes] = set()
-                elsewhere, digests = [], []
-                for i, key in enumerate(parsed.keys):
-                    if parsed.offsets[i] >= position:
-                        break
-                    if i in found or key in seen:
-                        continue
-                    seen.add(key)
-                    if not owns(parsed.categories[i]):
-                        elsewhere.append(key)
-                        digests.append(parsed.digests[i])
-                self.dedup.add_new(elsewhere, [ELSEWHERE] * len(elsewhere), digests)
-                if parsed.position >= position:
-                    break
-        self.dedup.marks[identity] = position
-
-    def _lookup(self, keys: list[bytes]) -> dict[int, tuple[int, bytes]]:
-        """The dedup index's answer for ``keys``; an index that fails a check is rebuilt."""
-        try:
-            return self.dedup.find_many(keys)
-        except IndexDamagedError as e:
-            self._rebuild_dedup(str(e))
-        return self.dedup.find_many(keys)
-
-    def _advance_dedup(self, covered: int) -> None:
-        try:
-            self.dedup.advance(covered)
-        except IndexDamagedError as e:  # a run read for a merge failed its checksum
-            self._rebuild_dedup(str(e))
-
-    def _rebuild_dedup(self, problem: str) -> None:
-        """Discard the dedup index and rebuild it from the store (with a warning)."""
-        warning = f"dedup index rebuilt from the store: {problem}"
-        self.warnings.append(warning)
-        logger.warning(warning)
-        if self._current is not None:
-            self._current.report.warnings.append(warning)
-        self.dedup.discard(problem)
-        self._catch_up_dedup()
-        run = self._current
-        if self.partition is not None and run is not None and run.fd is not None:
-            self._mark_elsewhere(run.fd, run.source.identity, 0, run.report.position)
-
-    def _catch_up_dedup(self, stop: int | None = None, except_source: str | None = None) -> None:
-        """Add the ids of the Recorded events after the index's coverage (up to ``stop``)."""
-        last = (self.app.recorder.max_notification_id() or 0) if stop is None else stop
-        ids = recorded_event_ids(self.app, self.dedup.covered, last, except_source=except_source)
-        for nid, event_id, digest in ids:
-            self.dedup.add(id_key(event_id), nid, digest)
-            self._advance_dedup(nid)
-        self.dedup.covered = max(self.dedup.covered, last)
-
     def close(self) -> None:
         """Persist the dedup index and release it."""
-        try:
-            self.dedup.flush()
-        finally:
-            self.dedup.close()
+        self.known.close()
 
     def __enter__(self) -> Ingestor:
         return self

@@ -20,16 +20,15 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from eventfold.application.app import Eventfold
-from eventfold.application.batches import ParsedBatch
-from eventfold.application.codec import RECORDED_TOPIC, RecordedCodec
-from eventfold.application.partition import Partition
-from eventfold.application.quarantine import QuarantineFile
-from eventfold.application.report import SAMPLES, ConflictSeen, IngestReport, InvalidLine
-from eventfold.application.repository import load_category
+from eventfold.application.ingest.categories import load_category
+from eventfold.application.ingest.partition import Partition
+from eventfold.application.ingest.quarantine import QuarantineFile
+from eventfold.application.ingest.reading import ParsedBatch
+from eventfold.application.ingest.report import SAMPLES, ConflictSeen, IngestReport, InvalidLine
+from eventfold.application.ingest.rules import SourceEvent
+from eventfold.application.recorded import RECORDED_TOPIC, RecordedCodec
 from eventfold.domain.model import Category, Source, exact_add, exact_sum
-from eventfold.infra.dedup import DedupIndex
 from eventfold.infra.filestore.format import EventColumns
-from eventfold.infra.source import SourceEvent
 
 # In a partition's dedup index: an id whose first occurrence another partition records.
 ELSEWHERE = 0
@@ -98,11 +97,11 @@ class Decider:
     """The writer's decisions, with the aggregates it has loaded (one per category seen)."""
 
     def __init__(
-        self, app: Eventfold, codec: RecordedCodec, dedup: DedupIndex,
+        self, app: Eventfold, codec: RecordedCodec,
+        lookup: Callable[[list[bytes]], dict[int, tuple[int, bytes]]],
         partition: Partition | None,
     ) -> None:  # fmt: skip
-        self.app, self.codec, self.dedup, self.partition = app, codec, dedup, partition
-        self.lookup: Callable[[list[bytes]], dict[int, tuple[int, bytes]]] = dedup.find_many
+        self.app, self.codec, self.lookup, self.partition = app, codec, lookup, partition
         self.categories: dict[str, Category] = {}  # loaded, kept up to date
         self.streams: dict[str, tuple[UUID, int]] = {}  # every category seen: id, version
         # Categories seen but not loaded: their version then, and what this run added since.

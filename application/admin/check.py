@@ -12,8 +12,8 @@ from __future__ import annotations
 import glob
 import os
 
+from eventfold.application.ingest.dedup import verify_dedup
 from eventfold.infra import fileio
-from eventfold.infra.dedup import verify_dedup
 from eventfold.infra.filestore.check import DerivedReport, Problem, StoreReport, check_store
 from eventfold.projections.snapshots import snapshot_damage
 

@@ -1,0 +1,45 @@
+"""The one entry point of eventfold's child processes: ``python -m eventfold.application.children``.
+
+    python -m eventfold.application.children read FD POSITION LINE BATCH MAX_LINE SOURCE
+    python -m eventfold.application.children fold STORE BACKEND PROJECTION AFTER LAST
+
+``read``: an ingest's reading process (``ingest/reading.py``): it reads the open
+file ``FD`` from byte ``POSITION`` and writes framed batches on stdout, then an
+end frame. ``fold``: a rebuild worker (``projecting/workers.py``): it folds
+notifications ``AFTER+1..LAST`` and writes ``{"state", "applied"}`` as JSON.
+Both report a failure as one line on stderr and a non-zero exit; the parent
+process decides what it means. These are not commands for users.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main(argv: list[str]) -> int:
+    role, args = argv[0], argv[1:]
+    try:
+        if role == "read":
+            from eventfold.application.ingest.reading import serve
+
+            serve(args)
+        elif role == "fold":
+            from eventfold.application.projecting.workers import fold_range
+
+            store, backend, spec, after, last = args
+            sys.stdout.write(json.dumps(fold_range(store, backend, spec, int(after), int(last))))
+        else:
+            sys.stderr.write(f"unknown child role {role!r}\n")
+            return 2
+    except BrokenPipeError:  # the parent stopped reading: it is done or gone
+        os._exit(0)
+    except Exception as e:  # one short line for the parent to show
+        sys.stderr.write(f"{type(e).__name__}: {str(e)[:1000]}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
