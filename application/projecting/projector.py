@@ -22,9 +22,9 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from eventfold.application.app import Eventfold
+from eventfold.application.pages import notification_pages
 from eventfold.application.projecting.following import follow_events
 from eventfold.application.projecting.workers import fold_parallel
-from eventfold.application.pages import notification_pages
 from eventfold.application.recorded import RECORDED_TOPIC, fact_of, recorded_facts
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
