@@ -13,15 +13,14 @@ from rich.console import Console, RenderableType
 if TYPE_CHECKING:
     from eventfold.application.app import Eventfold
 
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
+from eventfold.infra.errors import EXIT_DAMAGED, EXIT_USAGE, UsageError
+
+EXIT_OK, EXIT_MISMATCH = 0, 1
+__all__ = ["EXIT_DAMAGED", "EXIT_MISMATCH", "EXIT_OK", "EXIT_USAGE", "UsageError"]
 DEFAULT_STORE = ".eventfold"
 
 
-class UsageError(Exception):
-    """Bad arguments or unusable input: exit 2."""
-
-
-def store_options(args: argparse.Namespace) -> list[str]:
+def given_store_options(args: argparse.Namespace) -> list[str]:
     """The ``--store``/``--backend`` options of this run, for the commands a report suggests."""
     options = [] if args.store == DEFAULT_STORE else ["--store", args.store]
     backend = getattr(args, "backend", None)

@@ -10,6 +10,63 @@ from rich.console import Console
 from rich.text import Text
 
 from eventfold.commands.common import EXIT_OK, emit, open_application
+from eventfold.commands.options import (
+    Commands,
+    batch_option,
+    command,
+    env_int,
+    max_line_option,
+    output_options,
+    positive_int,
+    store_options,
+)
+
+
+def register(commands: Commands) -> None:
+    parser = command(
+        commands, "ingest", "record the events of a JSON Lines source in the store, exactly once",
+        "Resumes where the last run of the same file ended; bad lines are\n"
+        "quarantined, repeated ids are counted as duplicates or conflicts.\n"
+        "exit 0 when the run read its source to the end (bad lines are not a\n"
+        "failure), 2 for an unusable source or a read or write that failed,\n"
+        "3 for a damaged store\n"
+        "examples:\n"
+        "  eventfold ingest events.jsonl --store ./.eventfold\n"
+        "  producer | eventfold ingest - --json\n"
+        "  eventfold ingest events.jsonl --backend postgres --partition 1/2\n",
+    )  # fmt: skip
+    parser.add_argument("source", metavar="SOURCE", help="a JSON Lines file, or - for stdin")
+    store_options(parser)
+    batch_option(parser, "source lines per atomic commit (default 1000)")
+    parser.add_argument(
+        "--rescan", action="store_true",
+        help="if the file changed since it was ingested, ingest it anew from the start "
+        "(ids already recorded count as duplicates) instead of refusing",
+    )  # fmt: skip
+    parser.add_argument(
+        "--partition", type=_partition, metavar="K/N", default=None,
+        help="record only the categories of partition K of N (a stable hash of the "
+        "name), so that N processes, on any machines sharing a postgres store, split "
+        "one source without overlap",
+    )  # fmt: skip
+    parser.add_argument(
+        "--snapshot-interval", type=positive_int, metavar="N",
+        default=env_int("EVENTFOLD_SNAPSHOT_INTERVAL"),
+        help="aggregate snapshot every N events (default 10000, or "
+        "$EVENTFOLD_SNAPSHOT_INTERVAL)",
+    )  # fmt: skip
+    max_line_option(parser)
+    output_options(parser)
+    parser.set_defaults(run=ingest)
+
+
+def _partition(text: str) -> object:
+    from eventfold.application.ingest.partition import Partition
+
+    try:
+        return Partition.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -18,8 +75,7 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     app = open_application(args, create=True, snapshot_interval=args.snapshot_interval)
     try:
-        with Ingestor(app, app.state_dir or args.store, batch=args.batch,
-                      partition=args.partition,
+        with Ingestor(app, app.state_dir, batch=args.batch, partition=args.partition,
                       max_line=args.max_line_bytes) as ingestor:  # fmt: skip
             for warning in ingestor.warnings:
                 err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
@@ -39,14 +95,8 @@ def _progress(err: Console, source: str) -> Iterator[Callable[[int, int | None],
         return
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    with Progress(
-        "ingesting",
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with Progress("ingesting", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as bar:  # fmt: skip
         task = bar.add_task("ingest", total=None)
 
         def update(position: int, size: int | None) -> None:

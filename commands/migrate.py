@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from rich.console import Console
 
 from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, UsageError, emit
+from eventfold.commands.options import DEFAULT_STORE, Commands, command, output_options
+from eventfold.infra.backends import NAMES
 
 
-def migrate(args: argparse.Namespace, out: Console) -> int:
+def register(commands: Commands) -> None:
+    parser = command(
+        commands, "migrate", "copy the store to another backend (resumable), then prove the copy",
+        "Copies events in notification order (aggregate versions kept), tracking\n"
+        "records and aggregate snapshots; a rerun after a crash resumes. Then\n"
+        "compares a SHA-256 of both event streams and each projection's checksum.\n"
+        "exit 0 when the copy matches, 1 if not.\n"
+        "examples:\n"
+        "  eventfold migrate --from file --to postgres --store ./.eventfold\n"
+        "  eventfold migrate --from postgres --to file --to-store ./copy --json\n",
+    )  # fmt: skip
+    parser.add_argument("--from", choices=NAMES, required=True, help="the backend to copy from")
+    parser.add_argument("--to", choices=NAMES, required=True, help="the backend to copy to")
+    parser.add_argument(
+        "--store", metavar="DIR", default=os.environ.get("EVENTFOLD_STORE", DEFAULT_STORE),
+        help="the source file store (--from file), or the source machine's working "
+        "files (--from postgres); default $EVENTFOLD_STORE or ./.eventfold",
+    )  # fmt: skip
+    parser.add_argument("--to-store", metavar="DIR", help="the file store to copy into (--to file)")
+    output_options(parser)
+    parser.set_defaults(run=migrate)
+
+
+def migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.admin.migrate import migrate as run_migrate
     from eventfold.application.app import open_app
     from eventfold.infra.backends import is_shared

@@ -4,14 +4,68 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from rich.console import Console, Group
 from rich.text import Text
 
 from eventfold.commands.common import EXIT_OK, emit, open_application
+from eventfold.commands.options import (
+    Commands,
+    command,
+    output_options,
+    positive_int,
+    projection_option,
+    snapshot_options,
+    store_options,
+)
+
+
+def register(commands: Commands) -> None:
+    rebuild = command(
+        commands, "rebuild", "rebuild a projection from scratch into a new generation",
+        "The previous generation stays in use until the new one is complete.\n"
+        "examples:\n"
+        "  eventfold rebuild\n"
+        "  eventfold rebuild --projection hourly_totals --workers 2 --json\n",
+    )  # fmt: skip
+    catchup = command(
+        commands, "catchup", "apply the events after a projection's newest valid snapshot",
+        "Falls back to older snapshots when the newest does not verify, and\n"
+        "rebuilds when none does. The result equals a rebuild.\n"
+        "example: eventfold catchup --projection category_totals --json\n",
+    )  # fmt: skip
+    follow_ = command(
+        commands, "follow", "keep a projection current while events are ingested; Ctrl-C stops",
+        "Catches up first, then applies events as any process commits them,\n"
+        "with a live table on a terminal. Snapshots periodically and on exit.\n"
+        "example: eventfold follow --projection category_totals\n",
+    )  # fmt: skip
+    listing = command(
+        commands, "snapshots", "list a projection's snapshots and whether each verifies",
+        "examples:\n  eventfold snapshots\n"
+        "  eventfold snapshots --projection hourly_totals --json\n",
+    )  # fmt: skip
+    for parser in (rebuild, catchup, follow_, listing):
+        store_options(parser)
+        projection_option(parser)
+        output_options(parser)
+    rebuild.add_argument(
+        "--workers", type=positive_int, default=None, metavar="N",
+        help="fold in N processes and merge (default: one per core, up to 4, for a store "
+        "of more than 200,000 events; else 1)",
+    )  # fmt: skip
+    for parser in (rebuild, catchup, follow_):
+        snapshot_options(parser)
+    follow_.add_argument(
+        "--snapshot-seconds", type=float, default=30.0, metavar="S",
+        help="also snapshot at least every S seconds while events arrive (default 30)",
+    )  # fmt: skip
+    rebuild.set_defaults(run=project)
+    catchup.set_defaults(run=project)
+    follow_.set_defaults(run=follow)
+    listing.set_defaults(run=snapshots)
 
 
 def project(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -23,7 +77,7 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     app = open_application(args)
     try:
         projector = Projector(
-            app, app.state_dir or args.store, projection,
+            app, app.state_dir, projection,
             snapshot_every=args.snapshot_every, keep=args.keep_snapshots,
         )  # fmt: skip
         with _events_progress(err) as progress:
@@ -54,7 +108,7 @@ def follow(args: argparse.Namespace, out: Console, err: Console) -> int:
     stop = threading.Event()
     try:
         projector = Projector(
-            app, app.state_dir or args.store, projection,
+            app, app.state_dir, projection,
             snapshot_every=args.snapshot_every, keep=args.keep_snapshots,
         )  # fmt: skip
         if out.is_terminal and not args.json:
@@ -80,7 +134,7 @@ def follow(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-def snapshots(args: argparse.Namespace, out: Console) -> int:
+def snapshots(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.projecting import snapshots_of
     from eventfold.projections.registry import load_projection
     from eventfold.reports.projection import render_snapshots
@@ -91,8 +145,9 @@ def snapshots(args: argparse.Namespace, out: Console) -> int:
         generation, rows = snapshots_of(app, projection).list()
     finally:
         app.close()
-    if args.json:
-        doc = {
+
+    def document() -> dict[str, Any]:
+        return {
             "projection": projection.name,
             "generation": generation,
             "snapshots": [
@@ -101,9 +156,8 @@ def snapshots(args: argparse.Namespace, out: Console) -> int:
                 for path, info, problem in rows
             ],
         }  # fmt: skip
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    else:
-        out.print(render_snapshots(projection.name, generation, rows))
+
+    emit(args, out, document, lambda: render_snapshots(projection.name, generation, rows))
     return EXIT_OK
 
 

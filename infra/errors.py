@@ -1,12 +1,33 @@
-"""Errors of the file event store, in the eventsourcing library's hierarchy."""
+"""Errors that reach the command line: each says its exit code and how it is labelled.
+
+``EventfoldError`` is the family: every error the CLI reports carries its exit
+code (2 usage or unusable input, 3 damaged store) and the label of its one line
+(``eventfold: LABEL: message``). The file store's own errors are also in the
+eventsourcing library's hierarchy (``DataError``, ``OperationalError``), as a
+persistence module's must be.
+"""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from eventsourcing.persistence import DataError, OperationalError
 
+EXIT_USAGE, EXIT_DAMAGED = 2, 3
 
-class StoreCorruptedError(DataError):
+
+class EventfoldError(Exception):
+    """An error the command line reports as one line, with ``exit_code``."""
+
+    exit_code: ClassVar[int] = EXIT_USAGE
+    label: ClassVar[str] = "error"
+
+
+class StoreCorruptedError(DataError, EventfoldError):
     """Committed data failed a check: names the file and byte offset."""
+
+    exit_code = EXIT_DAMAGED
+    label = "damaged store"
 
     def __init__(self, path: str, offset: int, reason: str) -> None:
         self.path = path
@@ -16,13 +37,27 @@ class StoreCorruptedError(DataError):
         super().__init__(msg)
 
 
-class StoreLockedError(OperationalError):
+class StoreLockedError(OperationalError, EventfoldError):
     """Another process holds the store's writer lock."""
 
+    label = "store busy"
 
-class StoreWriteError(OperationalError):
+
+class StoreWriteError(OperationalError, EventfoldError):
     """A write or fsync failed; the writer refuses further writes until reopened."""
 
+    label = "write failed"
 
-class StoreClosedError(OperationalError):
+
+class StoreClosedError(OperationalError, EventfoldError):
     """The store was closed."""
+
+
+class StoreBusyError(EventfoldError):
+    """Another process holds what this one needs (an ingest, a projection)."""
+
+    label = "store busy"
+
+
+class UsageError(EventfoldError):
+    """Bad arguments or unusable input."""

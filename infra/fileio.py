@@ -12,6 +12,7 @@ import fcntl
 import os
 
 from eventfold.infra import failpoints
+from eventfold.infra.errors import EventfoldError
 
 pwrite = os.pwrite
 fsync = os.fsync
@@ -37,8 +38,10 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-class FileWriteError(OSError):
+class FileWriteError(OSError, EventfoldError):
     """A write to one of the store's files failed: says which file, and what was done."""
+
+    label = "write failed"
 
     def __init__(self, error: OSError, operation: str, path: str) -> None:
         super().__init__(error.errno, error.strerror or str(error))

@@ -18,14 +18,18 @@ import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from eventfold.infra.errors import EventfoldError
+
 logger = logging.getLogger("eventfold.source")
 
 SNIFF_BYTES = 1 << 16  # how much of the start is looked at
 FIFO_NOTE_SECONDS = 1.0  # when to say that a FIFO has no writer yet
 
 
-class SourceError(Exception):
+class SourceError(EventfoldError):
     """The source cannot be read or used as asked (exit code 2)."""
+
+    label = "unusable source"
 
 
 @dataclass

@@ -6,6 +6,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
+from eventfold.infra.errors import EventfoldError
 from eventfold.projections.base import Projection
 from eventfold.projections.builtin import CategoryTotals, HourlyTotals
 
@@ -16,7 +17,7 @@ BUILTIN: dict[str, type[Projection[Any]]] = {
 DEFAULT = CategoryTotals.name
 
 
-class UnknownProjectionError(LookupError):
+class UnknownProjectionError(LookupError, EventfoldError):
     """No projection by that name (exit code 2)."""
 
 

@@ -29,12 +29,13 @@ from eventfold.application.app import Eventfold
 from eventfold.application.pages import notification_pages
 from eventfold.application.projecting import Projector
 from eventfold.infra import failpoints
+from eventfold.infra.errors import EventfoldError
 from eventfold.projections.registry import UnknownProjectionError, load_projection
 
 PAGE = 1000
 
 
-class MigrateTargetError(Exception):
+class MigrateTargetError(EventfoldError):
     """The target already holds events that are not an earlier copy of this source."""
 
 

@@ -28,13 +28,14 @@ from eventfold.application.ingest.report import SAMPLES, ConflictSeen, IngestRep
 from eventfold.application.ingest.rules import SourceEvent
 from eventfold.application.recorded import RECORDED_TOPIC, RecordedCodec
 from eventfold.domain.model import Category, Source, exact_add, exact_sum
+from eventfold.infra.errors import EventfoldError
 from eventfold.infra.filestore.format import EventColumns
 
 # In a partition's dedup index: an id whose first occurrence another partition records.
 ELSEWHERE = 0
 
 
-class DedupCollisionError(Exception):
+class DedupCollisionError(EventfoldError):
     """Two different ids share a 128-bit key: never silently merged."""
 
 

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from hashlib import blake2b
 
 from eventfold.infra import fileio
+from eventfold.infra.errors import StoreBusyError
 from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
 from eventfold.infra.filestore.runs import IndexDamagedError, Run, create_run, push_run
 
@@ -51,7 +52,7 @@ def id_key(event_id: str) -> bytes:
     return h.digest()
 
 
-class IndexBusyError(Exception):
+class IndexBusyError(StoreBusyError):
     """Another process holds the dedup index (an ingest is running)."""
 
 

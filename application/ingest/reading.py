@@ -32,6 +32,7 @@ from eventfold.application.ingest.rules import SourceEvent, is_blank, is_whole_o
 from eventfold.application.recorded import RecordedCodec
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
+from eventfold.infra.errors import EventfoldError
 from eventfold.infra.lines import MAX_LINE_BYTES, Block, OverlongLine, line_blocks
 
 FRAME = struct.Struct("<Q")
@@ -112,11 +113,13 @@ class ParsedBatch:
         )  # fmt: skip
 
 
-class ReaderError(Exception):
+class ReaderError(EventfoldError):
     """The source could not be read to its end (a read failed, or the reader process died).
 
     What was committed before stands; ingest resumes from there when run again.
     """
+
+    label = "read failed"
 
 
 def read_batches(

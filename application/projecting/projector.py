@@ -28,6 +28,7 @@ from eventfold.application.projecting.workers import fold_parallel
 from eventfold.application.recorded import RECORDED_TOPIC, fact_of, recorded_facts
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
+from eventfold.infra.errors import StoreBusyError
 from eventfold.projections.base import Projection
 from eventfold.projections.snapshots import ProjectionSnapshots, Skipped, SnapshotInfo
 
@@ -86,7 +87,7 @@ class ProjectionReport:
         return doc
 
 
-class ProjectionBusyError(Exception):
+class ProjectionBusyError(StoreBusyError):
     """Another process holds the projection (exit code 2)."""
 
 

@@ -18,6 +18,7 @@ from eventfold.application.projecting import ProjectionReport, Projector
 from eventfold.application.proving.reference import ExpectedState, expected_from_source
 from eventfold.application.recorded import recorded_facts
 from eventfold.domain.model import EXACT
+from eventfold.infra.errors import EventfoldError
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import open_source
 from eventfold.projections.base import canonical_decimal, state_checksum
@@ -27,7 +28,7 @@ SAMPLES = 20
 MAX_EXPECTED_BYTES = 256 << 20  # an --expected document is read whole, up to this size
 
 
-class ExpectedUnusableError(ValueError):
+class ExpectedUnusableError(EventfoldError):
     """The expected state given cannot be used (exit code 2)."""
 
 

@@ -14,13 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from eventfold.infra.errors import EventfoldError
+
 if TYPE_CHECKING:
     from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
 
     from eventfold.infra.filestore.format import EventColumns
 
 
-class BackendError(Exception):
+class BackendError(EventfoldError):
     """A backend that is unknown, not configured, not installed, or asked for what it does
     not do (exit code 2)."""
 

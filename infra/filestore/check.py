@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from hashlib import blake2b
 
 from eventfold.infra import fileio
-from eventfold.infra.errors import StoreCorruptedError
+from eventfold.infra.errors import StoreCorruptedError, UsageError
 from eventfold.infra.filestore.format import pack_location
 from eventfold.infra.filestore.index import OFFSET, LogIndex, originator_key
 from eventfold.infra.filestore.log import Log, LogConfig
@@ -101,11 +101,11 @@ def check_store(store: str, *, repair: bool = False) -> StoreReport:
     """Check every log of a store; with ``repair``, drop torn tails and rebuild indexes."""
     if not os.path.isdir(store):
         msg = f"{store}: no such store directory"
-        raise FileNotFoundError(msg)
+        raise UsageError(msg)
     logs = find_logs(store)
     if not logs:
         msg = f"{store}: not a file store (no log in it); nothing to check"
-        raise FileNotFoundError(msg)
+        raise UsageError(msg)
     reports = []
     for path in logs:
         report = check_log(path)
