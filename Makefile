@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale bench-projection bench-hostile bench-postgres lint install clean
+.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale bench-projection bench-hostile bench-postgres lint format install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,9 +57,15 @@ bench-ingest-scale: $(STAMP)
 
 # mypy finds the package through a link named eventfold (the repository root
 # is the package, which mypy cannot discover by itself).
+# make format applies the formatter; make lint checks that it has been applied.
+format: $(TEST_STAMP)
+	$(BIN)/python -m pip install -qq 'ruff>=0.6'
+	$(BIN)/ruff format .
+
 lint: $(TEST_STAMP)
 	$(BIN)/python -m pip install -qq 'ruff>=0.6' 'mypy>=1.10'
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	mkdir -p $(VENV)/mypy-path
 	ln -sfn "$(CURDIR)" $(VENV)/mypy-path/eventfold
 	cd $(VENV) && MYPYPATH="mypy-path:$(CURDIR)/tests" ../$(BIN)/python -m mypy \

@@ -57,8 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     quiet = bool(getattr(args, "quiet", False))
-    logging.basicConfig(format="eventfold: warning: %(message)s",
-                        level=logging.ERROR if quiet else logging.WARNING)  # fmt: skip
+    logging.basicConfig(
+        format="eventfold: warning: %(message)s", level=logging.ERROR if quiet else logging.WARNING
+    )
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     notes = Console(stderr=True, highlight=False, quiet=quiet)  # warnings and progress

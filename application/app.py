@@ -32,8 +32,7 @@ from eventfold.infra.backends import (
 DEFAULT_SNAPSHOT_INTERVAL = 10_000
 SOURCE_SNAPSHOT_INTERVAL = 1_000  # at most: a source's stream gains an event per batch
 
-__all__ = ["BackendError", "Eventfold", "StoreNotFoundError", "open_app", "open_store",
-           "store_env"]  # fmt: skip
+__all__ = ["BackendError", "Eventfold", "StoreNotFoundError", "open_app", "open_store", "store_env"]
 
 
 class StoreNotFoundError(BackendError):
@@ -50,9 +49,12 @@ class Eventfold(Application[UUID]):
     }
 
     def __init__(
-        self, env: Mapping[str, str] | None = None, *, snapshot_interval: int | None = None,
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        snapshot_interval: int | None = None,
         state_dir: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(env)
         if snapshot_interval is not None:
             if snapshot_interval < 1:
@@ -93,9 +95,12 @@ def open_store(store: str, *, snapshot_interval: int | None = None) -> Eventfold
 
 
 def open_app(
-    store: str, backend: str | None = None, *, snapshot_interval: int | None = None,
+    store: str,
+    backend: str | None = None,
+    *,
+    snapshot_interval: int | None = None,
     create: bool = True,
-) -> Eventfold:  # fmt: skip
+) -> Eventfold:
     """The application over ``backend`` (``--backend``, ``$EVENTFOLD_BACKEND``, or ``file``).
 
     ``store`` is the store directory of the file backend; with ``postgres`` it

@@ -52,8 +52,9 @@ _CONTENT_HASH = blake2b(digest_size=8, person=b"eventfold-body")
 
 
 def _category_part(category: str) -> str:
-    return (',"category":' + encode_basestring(category)
-            + ',"value":{"_type_":"decimal_str","_data_":"')  # fmt: skip
+    return (
+        ',"category":' + encode_basestring(category) + ',"value":{"_type_":"decimal_str","_data_":"'
+    )
 
 
 def _when_part(iso: str | None) -> str:
@@ -236,12 +237,21 @@ def fact_of(app: Eventfold, notification: Any) -> RecordedFact:
     if plain_json(app.mapper):
         return _fact(notification.id, _decode_state(notification.state))
     event: Any = app.mapper.to_domain_event(notification)
-    return RecordedFact(notification.id, event.event_id, event.category, event.value,
-                        event.occurred_at, event.source, event.line, event.offset)  # fmt: skip
+    return RecordedFact(
+        notification.id,
+        event.event_id,
+        event.category,
+        event.value,
+        event.occurred_at,
+        event.source,
+        event.line,
+        event.offset,
+    )
 
 
 def _fact(nid: int, s: _RecordedState) -> RecordedFact:
     when = s.occurred_at
     occurred_at = None if when is None else when.data
-    return RecordedFact(nid, s.event_id, s.category, s.value.data, occurred_at, s.source,
-                        s.line, s.offset)  # fmt: skip
+    return RecordedFact(
+        nid, s.event_id, s.category, s.value.data, occurred_at, s.source, s.line, s.offset
+    )

@@ -40,13 +40,25 @@ def child(source: str, store: str) -> None:
             elapsed = time.perf_counter() - started
     finally:
         app.close()
-    print(json.dumps({"read": report.read, "ingested": report.ingested,
-                      "duplicates": report.duplicates, "seconds": elapsed}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "read": report.read,
+                "ingested": report.ingested,
+                "duplicates": report.duplicates,
+                "seconds": elapsed,
+            }
+        )
+    )
 
 
 def timed_ingest(source: str, store: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", source, store],
-                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", source, store],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return dict(json.loads(out.splitlines()[-1]))
 
 
@@ -59,8 +71,11 @@ def prepared(work: str, name: str, lines: int, first_id: int = 1, seed: int = 7)
 
 def store_of(work: str, source: str) -> str:
     store = os.path.join(work, f"store-{os.path.basename(source)}")
-    subprocess.run([sys.executable, "-m", "eventfold", "ingest", source, "--store", store,
-                    "--quiet"], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "eventfold", "ingest", source, "--store", store, "--quiet"],
+        check=True,
+        capture_output=True,
+    )
     return store
 
 
@@ -75,8 +90,12 @@ def first_commit_seconds(source: str, store: str) -> float:
     """Wall time of ``eventfold ingest`` from its start to its first commit."""
     env = os.environ | {"EVENTFOLD_FAILPOINT": "ingest.after-commit@1"}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "eventfold", "ingest", source, "--store",
-                           store], env=env, capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "eventfold", "ingest", source, "--store", store],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     assert "failpoint ingest.after-commit@1 reached" in done.stderr, done.stderr
     return elapsed
@@ -107,8 +126,13 @@ def main() -> None:
             finally:
                 shutil.rmtree(copy, ignore_errors=True)
             rates[label] = r["read"] / r["seconds"]
-            table.add_row(label, f"{r['read']:,}", f"{r['ingested']:,}", f"{r['duplicates']:,}",
-                          f"{rates[label]:,.0f}")  # fmt: skip
+            table.add_row(
+                label,
+                f"{r['read']:,}",
+                f"{r['ingested']:,}",
+                f"{r['duplicates']:,}",
+                f"{rates[label]:,.0f}",
+            )
         ratio = rates["a renamed copy: all duplicates"] / rates["new ids"]
         table.caption = f"duplicates at {ratio:.2f}x the rate of new ids (goal: at least 1.00x)"
         console.print(table)
@@ -118,8 +142,11 @@ def main() -> None:
             resume.add_column(column, justify="right")
         more = prepared(work, "more.jsonl", 5000, first_id=100 * lines, seed=9)
         small = store_of(work, prepared(work, "small.jsonl", lines // 10, seed=10))
-        for label, base in (("empty", None), (f"{lines // 10:,} events", small),
-                            (f"{lines:,} events", store)):  # fmt: skip
+        for label, base in (
+            ("empty", None),
+            (f"{lines // 10:,} events", small),
+            (f"{lines:,} events", store),
+        ):
             target = copy_of(base) if base else os.path.join(work, "empty-store")
             try:
                 resume.add_row(label, f"{first_commit_seconds(more, target):.2f}")

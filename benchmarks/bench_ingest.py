@@ -46,8 +46,12 @@ class PlainApp(Application[UUID]):
 
 
 def peer(source: str, directory: str) -> int:
-    app = PlainApp({"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                    "SQLITE_DBNAME": os.path.join(directory, "peer.sqlite")})
+    app = PlainApp(
+        {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": os.path.join(directory, "peer.sqlite"),
+        }
+    )
     categories: dict[str, Category] = {}
     seen: set[str] = set()
     pending = 0
@@ -70,8 +74,9 @@ def peer(source: str, directory: str) -> int:
                 categories[name] = category
             stamp = doc.get("timestamp")
             occurred_at = None if stamp is None else datetime.fromisoformat(stamp)
-            category.record(event_id, name, Decimal(doc["value"]), occurred_at, source,
-                            line_number, offset)
+            category.record(
+                event_id, name, Decimal(doc["value"]), occurred_at, source, line_number, offset
+            )
             pending += 1
             if pending == 1000:
                 app.save(*categories.values())
@@ -98,8 +103,7 @@ def child(kind: str, source: str, directory: str) -> None:
     elapsed = time.perf_counter() - started
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     reader = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"events": count, "seconds": elapsed, "rss_mb": rss,
-                      "reader_rss_mb": reader}))
+    print(json.dumps({"events": count, "seconds": elapsed, "rss_mb": rss, "reader_rss_mb": reader}))
 
 
 def measure(kind: str, source: str) -> dict[str, Any]:
@@ -107,7 +111,9 @@ def measure(kind: str, source: str) -> dict[str, Any]:
     try:
         out = subprocess.run(
             [sys.executable, __file__, "--child", kind, source, directory],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -33,17 +33,28 @@ WORKERS = (1, 2, 4)
 
 
 def eventfold(args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "eventfold", *args, "--json"], env=env,
-                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "eventfold", *args, "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return dict(json.loads(out))
 
 
 def timed(commands: list[list[str]], env: dict[str, str]) -> float:
     """Run the commands at once; seconds until the last one ends."""
     started = time.perf_counter()
-    children = [subprocess.Popen([sys.executable, "-m", "eventfold", *c, "--quiet"], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                for c in commands]  # fmt: skip
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "eventfold", *c, "--quiet"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for c in commands
+    ]
     for child in children:
         _, err = child.communicate()
         if child.returncode != 0:
@@ -88,9 +99,17 @@ def measure_postgres(source: str, work: str, events: int) -> dict[str, float]:
     for w in WORKERS:
         schema = Schema()
         try:
-            commands = [["ingest", source, "--partition", f"{k}/{w}",
-                         "--store", os.path.join(work, f"pg-{w}-{k}")]
-                        for k in range(1, w + 1)]  # fmt: skip
+            commands = [
+                [
+                    "ingest",
+                    source,
+                    "--partition",
+                    f"{k}/{w}",
+                    "--store",
+                    os.path.join(work, f"pg-{w}-{k}"),
+                ]
+                for k in range(1, w + 1)
+            ]
             result[f"ingest-{w}"] = events / timed(commands, schema.env())
             store = os.path.join(work, f"pg-{w}-1")
             stored = eventfold(["status", "--store", store], schema.env())
@@ -104,10 +123,13 @@ def measure_postgres(source: str, work: str, events: int) -> dict[str, float]:
 
 def main() -> None:
     events = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
-    missing = [k for k in ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_USER",
-                           "POSTGRES_PASSWORD") if not os.environ.get(k)]  # fmt: skip
+    missing = [
+        k
+        for k in ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_USER", "POSTGRES_PASSWORD")
+        if not os.environ.get(k)
+    ]
     if missing:
-        sys.exit(f"set {', '.join(missing)} first: eval \"$(.ci/postgres-up)\"")
+        sys.exit(f'set {", ".join(missing)} first: eval "$(.ci/postgres-up)"')
     work = tempfile.mkdtemp(prefix="eventfold-bench-pg-")
     try:
         source = os.path.join(work, "source.jsonl")
@@ -117,8 +139,9 @@ def main() -> None:
         on_postgres = measure_postgres(source, work, events)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    table = Table(title=f"{events:,} events, events/s, wall time of fresh processes "
-                        f"({os.cpu_count()} cores)")  # fmt: skip
+    table = Table(
+        title=f"{events:,} events, events/s, wall time of fresh processes ({os.cpu_count()} cores)"
+    )
     table.add_column("processes")
     table.add_column("file store\ningest", justify="right")
     table.add_column("PostgreSQL\ningest --partition k/W", justify="right")

@@ -70,8 +70,10 @@ def timed(kind: str, target: str, *args: str) -> tuple[float, float, str]:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", RUN_AND_MEASURE, kind, target, *args],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     rss = float(done.stderr.strip().splitlines()[-1]) / 1024
     return elapsed, rss, done.stdout
@@ -91,8 +93,11 @@ def main() -> None:
             write_sample(f, events)
         store = os.path.join(work, "store")
         cli = ["-m", "eventfold"]
-        subprocess.run([sys.executable, *cli, "ingest", source, "--store", store, "--json"],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, *cli, "ingest", source, "--store", store, "--json"],
+            check=True,
+            capture_output=True,
+        )
         plain = timed("path", __file__, "--plain", source)
         rebuild = timed("-m", "eventfold", "rebuild", "--store", store, "--workers", "1", "--json")
         rebuild2 = timed("-m", "eventfold", "rebuild", "--store", store, "--workers", "2", "--json")
@@ -101,8 +106,11 @@ def main() -> None:
         more = os.path.join(work, "more.jsonl")
         with open(more, "wb") as f:
             write_sample(f, 1000, first_id=events + 1, seed=99)
-        subprocess.run([sys.executable, *cli, "ingest", more, "--store", store, "--json"],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, *cli, "ingest", more, "--store", store, "--json"],
+            check=True,
+            capture_output=True,
+        )
         catchup = timed("-m", "eventfold", "catchup", "--store", store, "--json")
         applied = json.loads(catchup[2])["events_applied"]
     finally:
@@ -113,8 +121,13 @@ def main() -> None:
         table.add_column(column, justify="left" if column.startswith("run") else "right")
 
     def row(label: str, result: tuple[float, float, str], count: int) -> None:
-        table.add_row(label, f"{result[0]:.2f}", f"{count / result[0]:,.0f}", f"{result[1]:.0f}",
-                      f"{result[0] / plain[0]:.2f}x")  # fmt: skip
+        table.add_row(
+            label,
+            f"{result[0]:.2f}",
+            f"{count / result[0]:,.0f}",
+            f"{result[1]:.0f}",
+            f"{result[0] / plain[0]:.2f}x",
+        )
 
     row("plain fold of the JSONL source (peer)", plain, events)
     row("eventfold rebuild --workers 1", rebuild, events)
@@ -122,8 +135,10 @@ def main() -> None:
     row(f"eventfold rebuild (default: {default_workers} workers here)", default, events)
     row(f"eventfold catchup ({applied:,} new events)", catchup, applied)
     Console(width=120).print(table)
-    print(f"catch-up / rebuild wall time: {catchup[0] / rebuild[0]:.2f}; "
-          f"rebuild / rebuild --workers 2: {rebuild[0] / rebuild2[0]:.2f}x")
+    print(
+        f"catch-up / rebuild wall time: {catchup[0] / rebuild[0]:.2f}; "
+        f"rebuild / rebuild --workers 2: {rebuild[0] / rebuild2[0]:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -28,10 +28,14 @@ STATE = b'{"category":"groceries","value":"12.50","id":"evt-000001"}'
 
 def env_for(kind: str, directory: str) -> dict[str, str]:
     if kind == "file":
-        return {"PERSISTENCE_MODULE": "eventfold.infra.filestore",
-                "FILESTORE_PATH": os.path.join(directory, "filestore")}
-    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": os.path.join(directory, "events.sqlite")}
+        return {
+            "PERSISTENCE_MODULE": "eventfold.infra.filestore",
+            "FILESTORE_PATH": os.path.join(directory, "filestore"),
+        }
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": os.path.join(directory, "events.sqlite"),
+    }
 
 
 def child(kind: str, directory: str, phase: str, events: int) -> None:
@@ -43,7 +47,8 @@ def child(kind: str, directory: str, phase: str, events: int) -> None:
     if phase == "write":
         for _ in range(events // 1000):
             recorder.insert_events(
-                [StoredEvent(uuid4(), 1, "Recorded", STATE) for _ in range(1000)])
+                [StoredEvent(uuid4(), 1, "Recorded", STATE) for _ in range(1000)]
+            )
         result["rate"] = events / (time.perf_counter() - started)
     else:
         recorder.max_notification_id()
@@ -62,7 +67,9 @@ def child(kind: str, directory: str, phase: str, events: int) -> None:
 def run(kind: str, directory: str, phase: str, events: int) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", kind, directory, phase, str(events)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return dict(json.loads(out.splitlines()[-1]))
 
@@ -76,9 +83,16 @@ def main() -> None:
     table.add_column("measure")
     table.add_column("eventfold file store", justify="right")
     table.add_column("eventsourcing.sqlite", justify="right")
-    rows: dict[str, list[str]] = {k: [] for k in (
-        "write, 1,000 events/call (events/s)", "writer peak RSS (MB)",
-        "reopen (s)", "full scan, pages of 1,000 (events/s)", "reader peak RSS (MB)")}
+    rows: dict[str, list[str]] = {
+        k: []
+        for k in (
+            "write, 1,000 events/call (events/s)",
+            "writer peak RSS (MB)",
+            "reopen (s)",
+            "full scan, pages of 1,000 (events/s)",
+            "reader peak RSS (MB)",
+        )
+    }
     for kind in ("file", "sqlite"):
         directory = tempfile.mkdtemp(prefix=f"eventfold-scale-{kind}-")
         try:
@@ -86,8 +100,13 @@ def main() -> None:
             r = run(kind, directory, "read", events)
         finally:
             shutil.rmtree(directory, ignore_errors=True)
-        values = [f"{w['rate']:,.0f}", f"{w['rss_mb']:.0f}", f"{r['open']:.3f}",
-                  f"{r['rate']:,.0f}", f"{r['rss_mb']:.0f}"]
+        values = [
+            f"{w['rate']:,.0f}",
+            f"{w['rss_mb']:.0f}",
+            f"{r['open']:.3f}",
+            f"{r['rate']:,.0f}",
+            f"{r['rss_mb']:.0f}",
+        ]
         for key, value in zip(rows, values, strict=True):
             rows[key].append(value)
     for key, values in rows.items():

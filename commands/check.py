@@ -16,19 +16,22 @@ from eventfold.reports.check import render_check
 
 def register(commands: Commands) -> None:
     parser = command(
-        commands, "check", "verify a store: every checksum, and the index against the log",
+        commands,
+        "check",
+        "verify a store: every checksum, and the index against the log",
         "exit 0 when sound (a torn tail is reported, not an error), 3 on damage\n"
         "examples:\n"
         "  eventfold check --store ./.eventfold\n"
         "  eventfold check --repair --json\n",
-    )  # fmt: skip
+    )
     store_options(parser)
     parser.add_argument(
-        "--repair", action="store_true",
+        "--repair",
+        action="store_true",
         help="truncate a torn tail (a copy is kept), rebuild a damaged index, and discard "
         "a damaged dedup index or snapshot (rebuilt from the log); committed data is never "
         "dropped",
-    )  # fmt: skip
+    )
     output_options(parser)
     parser.set_defaults(run=check)
 
@@ -38,9 +41,12 @@ def check(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.infra.backends import backend_name, checks_files
 
     if not checks_files(backend_name(args.backend)):
-        raise UsageError("check reads the file store's log files; PostgreSQL keeps its own "
-                         "integrity (use the database's tools)")  # fmt: skip
+        raise UsageError(
+            "check reads the file store's log files; PostgreSQL keeps its own "
+            "integrity (use the database's tools)"
+        )
     report = check_store(args.store, repair=args.repair)
+
     def document() -> dict[str, Any]:
         return {
             "store": report.path,
@@ -68,7 +74,12 @@ def check(args: argparse.Namespace, out: Console, err: Console) -> int:
             )
     for derived in report.derived:
         for p in derived.problems if not derived.sound else []:
-            err.print(Text(f"eventfold: damaged {derived.kind}: {p.file}: byte offset {p.offset}: "
-                           f"{p.reason} (eventfold check --repair discards it; it is rebuilt "
-                           "from the log)"), soft_wrap=True)  # fmt: skip
+            err.print(
+                Text(
+                    f"eventfold: damaged {derived.kind}: {p.file}: byte offset {p.offset}: "
+                    f"{p.reason} (eventfold check --repair discards it; it is rebuilt "
+                    "from the log)"
+                ),
+                soft_wrap=True,
+            )
     return EXIT_DAMAGED

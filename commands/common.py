@@ -36,8 +36,12 @@ def open_application(
     """
     from eventfold.application.app import open_app
 
-    return open_app(args.store, getattr(args, "backend", None),
-                    snapshot_interval=snapshot_interval, create=create)  # fmt: skip
+    return open_app(
+        args.store,
+        getattr(args, "backend", None),
+        snapshot_interval=snapshot_interval,
+        create=create,
+    )
 
 
 def emit(

@@ -19,10 +19,11 @@ from eventfold.reports.text import command_line, program, shortest_path
 
 def register(commands: Commands) -> None:
     parser = command(
-        commands, "demo",
+        commands,
+        "demo",
         "the whole story: ingest with a crash, catch up, verify, reconcile, verify",
         "example: eventfold demo --dir /tmp/eventfold-demo",
-    )  # fmt: skip
+    )
     parser.add_argument("--dir", metavar="DIR", help="where to create the demo store")
     parser.set_defaults(run=demo)
 
@@ -49,19 +50,24 @@ def demo(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     proved = run_demo(directory, show)
     verdict = (
-        "the totals are proved against the bus archive" if proved
+        "the totals are proved against the bus archive"
+        if proved
         else "the story did not end as it should: the totals do NOT match"
-    )  # fmt: skip
+    )
     out.print(Panel(Text(verdict, style="bold green" if proved else "bold red"), expand=False))
     out.print(Text("explore it:"))
     archive = os.path.join(directory, "events.jsonl")
-    for suggested in (("status", "--store", store),
-                      ("verify", "--store", store, "--source", archive, "--all"),
-                      ("rebuild", "--store", store, "--projection", "hourly_totals"),
-                      ("check", "--store", store)):  # fmt: skip
+    for suggested in (
+        ("status", "--store", store),
+        ("verify", "--store", store, "--source", archive, "--all"),
+        ("rebuild", "--store", store, "--projection", "hourly_totals"),
+        ("check", "--store", store),
+    ):
         out.print(Text(f"   {command_line(*suggested)}"), soft_wrap=True)
     activate = os.path.join(os.path.dirname(sys.argv[0]), "activate")
     if program() != "eventfold" and os.path.isfile(activate):
-        out.print(Text(f"   (to type just 'eventfold': . {shlex.quote(shortest_path(activate))})"),
-                  soft_wrap=True)  # fmt: skip
+        out.print(
+            Text(f"   (to type just 'eventfold': . {shlex.quote(shortest_path(activate))})"),
+            soft_wrap=True,
+        )
     return EXIT_OK if proved else EXIT_MISMATCH

@@ -24,7 +24,9 @@ from eventfold.commands.options import (
 
 def register(commands: Commands) -> None:
     parser = command(
-        commands, "ingest", "record the events of a JSON Lines source in the store, exactly once",
+        commands,
+        "ingest",
+        "record the events of a JSON Lines source in the store, exactly once",
         "Resumes where the last run of the same file ended; bad lines are\n"
         "quarantined, repeated ids are counted as duplicates or conflicts.\n"
         "exit 0 when the run read its source to the end (bad lines are not a\n"
@@ -34,27 +36,32 @@ def register(commands: Commands) -> None:
         "  eventfold ingest events.jsonl --store ./.eventfold\n"
         "  producer | eventfold ingest - --json\n"
         "  eventfold ingest events.jsonl --backend postgres --partition 1/2\n",
-    )  # fmt: skip
+    )
     parser.add_argument("source", metavar="SOURCE", help="a JSON Lines file, or - for stdin")
     store_options(parser)
     batch_option(parser, "source lines per atomic commit (default 1000)")
     parser.add_argument(
-        "--rescan", action="store_true",
+        "--rescan",
+        action="store_true",
         help="if the file changed since it was ingested, ingest it anew from the start "
         "(ids already recorded count as duplicates) instead of refusing",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--partition", type=_partition, metavar="K/N", default=None,
+        "--partition",
+        type=_partition,
+        metavar="K/N",
+        default=None,
         help="record only the categories of partition K of N (a stable hash of the "
         "name), so that N processes, on any machines sharing a postgres store, split "
         "one source without overlap",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--snapshot-interval", type=positive_int, metavar="N",
+        "--snapshot-interval",
+        type=positive_int,
+        metavar="N",
         default=env_int("EVENTFOLD_SNAPSHOT_INTERVAL"),
-        help="aggregate snapshot every N events (default 10000, or "
-        "$EVENTFOLD_SNAPSHOT_INTERVAL)",
-    )  # fmt: skip
+        help="aggregate snapshot every N events (default 10000, or $EVENTFOLD_SNAPSHOT_INTERVAL)",
+    )
     max_line_option(parser)
     output_options(parser)
     parser.set_defaults(run=ingest)
@@ -75,8 +82,13 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     app = open_application(args, create=True, snapshot_interval=args.snapshot_interval)
     try:
-        with Ingestor(app, app.state_dir, batch=args.batch, partition=args.partition,
-                      max_line=args.max_line_bytes) as ingestor:  # fmt: skip
+        with Ingestor(
+            app,
+            app.state_dir,
+            batch=args.batch,
+            partition=args.partition,
+            max_line=args.max_line_bytes,
+        ) as ingestor:
             for warning in ingestor.warnings:
                 err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
             with _progress(err, args.source) as progress:
@@ -95,8 +107,14 @@ def _progress(err: Console, source: str) -> Iterator[Callable[[int, int | None],
         return
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    with Progress("ingesting", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=err, transient=True) as bar:  # fmt: skip
+    with Progress(
+        "ingesting",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         task = bar.add_task("ingest", total=None)
 
         def update(position: int, size: int | None) -> None:

@@ -46,22 +46,28 @@ def command(commands: Commands, name: str, help: str, epilog: str) -> argparse.A
 def quiet_option(parser: argparse.ArgumentParser, *, sub: bool) -> None:
     """``--quiet``, before the command name or after it (where it does not undo the first)."""
     parser.add_argument(
-        "--quiet", action="store_true", default=argparse.SUPPRESS if sub else False,
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if sub else False,
         help="print only errors and the result (no progress, no warnings)",
-    )  # fmt: skip
+    )
 
 
 def store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--store", metavar="DIR", default=os.environ.get("EVENTFOLD_STORE", DEFAULT_STORE),
+        "--store",
+        metavar="DIR",
+        default=os.environ.get("EVENTFOLD_STORE", DEFAULT_STORE),
         help="store directory (default: $EVENTFOLD_STORE or ./.eventfold); with the "
         "postgres backend, this machine's working files (dedup index, quarantine)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--backend", choices=NAMES, default=None,
+        "--backend",
+        choices=NAMES,
+        default=None,
         help="where events and projection snapshots live (default: $EVENTFOLD_BACKEND "
         "or file); postgres is configured by POSTGRES_DBNAME, POSTGRES_HOST, ...",
-    )  # fmt: skip
+    )
 
 
 def output_options(parser: argparse.ArgumentParser) -> None:
@@ -71,30 +77,41 @@ def output_options(parser: argparse.ArgumentParser) -> None:
 
 def projection_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--projection", metavar="NAME", default="category_totals",
+        "--projection",
+        metavar="NAME",
+        default="category_totals",
         help="a projection name (category_totals, hourly_totals, or one registered "
         "under the eventfold.projections entry points) or module:Class",
-    )  # fmt: skip
+    )
 
 
 def snapshot_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--snapshot-every", type=positive_int, default=10_000, metavar="N",
+        "--snapshot-every",
+        type=positive_int,
+        default=10_000,
+        metavar="N",
         help="write a snapshot every N applied events (default 10000)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--keep-snapshots", type=positive_int, default=3, metavar="K",
+        "--keep-snapshots",
+        type=positive_int,
+        default=3,
+        metavar="K",
         help="keep the newest K snapshots (default 3)",
-    )  # fmt: skip
+    )
 
 
 def max_line_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--max-line-bytes", type=positive_int, default=MAX_LINE_BYTES, metavar="N",
+        "--max-line-bytes",
+        type=positive_int,
+        default=MAX_LINE_BYTES,
+        metavar="N",
         help=f"a source line longer than N bytes is invalid, quarantined by its offset and "
         f"length without being held in memory (default {MAX_LINE_BYTES:,}; give verify "
         "and reconcile the value ingest had)",
-    )  # fmt: skip
+    )
 
 
 def batch_option(parser: argparse.ArgumentParser, help: str) -> None:

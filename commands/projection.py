@@ -24,44 +24,58 @@ from eventfold.commands.options import (
 
 def register(commands: Commands) -> None:
     rebuild = command(
-        commands, "rebuild", "rebuild a projection from scratch into a new generation",
+        commands,
+        "rebuild",
+        "rebuild a projection from scratch into a new generation",
         "The previous generation stays in use until the new one is complete.\n"
         "examples:\n"
         "  eventfold rebuild\n"
         "  eventfold rebuild --projection hourly_totals --workers 2 --json\n",
-    )  # fmt: skip
+    )
     catchup = command(
-        commands, "catchup", "apply the events after a projection's newest valid snapshot",
+        commands,
+        "catchup",
+        "apply the events after a projection's newest valid snapshot",
         "Falls back to older snapshots when the newest does not verify, and\n"
         "rebuilds when none does. The result equals a rebuild.\n"
         "example: eventfold catchup --projection category_totals --json\n",
-    )  # fmt: skip
+    )
     follow_ = command(
-        commands, "follow", "keep a projection current while events are ingested; Ctrl-C stops",
+        commands,
+        "follow",
+        "keep a projection current while events are ingested; Ctrl-C stops",
         "Catches up first, then applies events as any process commits them,\n"
         "with a live table on a terminal. Snapshots periodically and on exit.\n"
         "example: eventfold follow --projection category_totals\n",
-    )  # fmt: skip
+    )
     listing = command(
-        commands, "snapshots", "list a projection's snapshots and whether each verifies",
+        commands,
+        "snapshots",
+        "list a projection's snapshots and whether each verifies",
         "examples:\n  eventfold snapshots\n"
         "  eventfold snapshots --projection hourly_totals --json\n",
-    )  # fmt: skip
+    )
     for parser in (rebuild, catchup, follow_, listing):
         store_options(parser)
         projection_option(parser)
         output_options(parser)
     rebuild.add_argument(
-        "--workers", type=positive_int, default=None, metavar="N",
+        "--workers",
+        type=positive_int,
+        default=None,
+        metavar="N",
         help="fold in N processes and merge (default: one per core, up to 4, for a store "
         "of more than 200,000 events; else 1)",
-    )  # fmt: skip
+    )
     for parser in (rebuild, catchup, follow_):
         snapshot_options(parser)
     follow_.add_argument(
-        "--snapshot-seconds", type=float, default=30.0, metavar="S",
+        "--snapshot-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
         help="also snapshot at least every S seconds while events arrive (default 30)",
-    )  # fmt: skip
+    )
     rebuild.set_defaults(run=project)
     catchup.set_defaults(run=project)
     follow_.set_defaults(run=follow)
@@ -77,9 +91,12 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     app = open_application(args)
     try:
         projector = Projector(
-            app, app.state_dir, projection,
-            snapshot_every=args.snapshot_every, keep=args.keep_snapshots,
-        )  # fmt: skip
+            app,
+            app.state_dir,
+            projection,
+            snapshot_every=args.snapshot_every,
+            keep=args.keep_snapshots,
+        )
         with _events_progress(err) as progress:
             if args.command == "rebuild":
                 report = projector.rebuild(workers=args.workers, progress=progress)
@@ -88,8 +105,10 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     finally:
         app.close()
     for skipped in report.skipped:
-        err.print(Text(f"eventfold: warning: snapshot not used: {skipped.path}: "
-                       f"{skipped.reason}"), soft_wrap=True)  # fmt: skip
+        err.print(
+            Text(f"eventfold: warning: snapshot not used: {skipped.path}: {skipped.reason}"),
+            soft_wrap=True,
+        )
     emit(args, out, report.to_json, lambda: render_projection(report))
     return EXIT_OK
 
@@ -108,15 +127,19 @@ def follow(args: argparse.Namespace, out: Console, err: Console) -> int:
     stop = threading.Event()
     try:
         projector = Projector(
-            app, app.state_dir, projection,
-            snapshot_every=args.snapshot_every, keep=args.keep_snapshots,
-        )  # fmt: skip
+            app,
+            app.state_dir,
+            projection,
+            snapshot_every=args.snapshot_every,
+            keep=args.keep_snapshots,
+        )
         if out.is_terminal and not args.json:
             with Live(console=out, refresh_per_second=4, transient=True) as live:
 
                 def show(report: ProjectionReport) -> None:
-                    live.update(Group(state_table(report.projection, report.canonical),
-                                      follow_line(report)))  # fmt: skip
+                    live.update(
+                        Group(state_table(report.projection, report.canonical), follow_line(report))
+                    )
 
                 report = projector.follow(stop, show, snapshot_seconds=args.snapshot_seconds)
         else:  # with --json, stdout holds the final document only: progress goes to stderr
@@ -126,8 +149,9 @@ def follow(args: argparse.Namespace, out: Console, err: Console) -> int:
                 if lines.is_terminal or lines is out:
                     lines.print(follow_line(report), soft_wrap=True)
 
-            report = projector.follow(stop, log, snapshot_seconds=args.snapshot_seconds,
-                                      update_seconds=1.0)  # fmt: skip
+            report = projector.follow(
+                stop, log, snapshot_seconds=args.snapshot_seconds, update_seconds=1.0
+            )
     finally:
         app.close()
     emit(args, out, report.to_json, lambda: render_projection(report))
@@ -151,11 +175,12 @@ def snapshots(args: argparse.Namespace, out: Console, err: Console) -> int:
             "projection": projection.name,
             "generation": generation,
             "snapshots": [
-                (info.to_json() | {"valid": True}) if info else
-                {"path": path, "valid": False, "reason": problem}
+                (info.to_json() | {"valid": True})
+                if info
+                else {"path": path, "valid": False, "reason": problem}
                 for path, info, problem in rows
             ],
-        }  # fmt: skip
+        }
 
     emit(args, out, document, lambda: render_snapshots(projection.name, generation, rows))
     return EXIT_OK
@@ -169,8 +194,14 @@ def _events_progress(err: Console) -> Iterator[Callable[[int, int], None] | None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    with Progress("folding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True) as bar:  # fmt: skip
+    with Progress(
+        "folding",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         task = bar.add_task("fold", total=None)
 
         def update(position: int, last: int) -> None:

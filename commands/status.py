@@ -12,9 +12,11 @@ from eventfold.commands.options import Commands, command, output_options, store_
 
 def register(commands: Commands) -> None:
     parser = command(
-        commands, "status", "the store's size, and each projection's position, lag and snapshots",
+        commands,
+        "status",
+        "the store's size, and each projection's position, lag and snapshots",
         "examples:\n  eventfold status\n  eventfold status --store ./.eventfold --json\n",
-    )  # fmt: skip
+    )
     store_options(parser)
     output_options(parser)
     parser.set_defaults(run=status)

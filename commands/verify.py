@@ -27,22 +27,31 @@ from eventfold.commands.options import (
 
 def register(commands: Commands) -> None:
     verify_ = command(
-        commands, "verify", "prove category_totals against an expected state; show what differs",
+        commands,
+        "verify",
+        "prove category_totals against an expected state; show what differs",
         "Catches the projection up, then compares. exit 0 match, 1 mismatch, 2 when\n"
         "the evidence cannot be used (no valid event in it, unreadable, binary).\n"
         "examples:\n"
         "  eventfold verify --source events.jsonl\n"
         "  eventfold verify --expected-checksum 3f2a...\n"
         "  eventfold verify --expected expected.json --all --html report.html\n",
-    )  # fmt: skip
+    )
     store_options(verify_)
     expected = verify_.add_mutually_exclusive_group(required=True)
-    expected.add_argument("--source", metavar="FILE",
-                          help="compute the expected state from a JSON Lines source")
-    expected.add_argument("--expected-checksum", metavar="HEX",
-                          help="the canonical checksum of the expected state (README)")
-    expected.add_argument("--expected", metavar="FILE",
-                          help='an expected state: {"categories": {NAME: {"count", "total"}}}')
+    expected.add_argument(
+        "--source", metavar="FILE", help="compute the expected state from a JSON Lines source"
+    )
+    expected.add_argument(
+        "--expected-checksum",
+        metavar="HEX",
+        help="the canonical checksum of the expected state (README)",
+    )
+    expected.add_argument(
+        "--expected",
+        metavar="FILE",
+        help='an expected state: {"categories": {NAME: {"count", "total"}}}',
+    )
     verify_.add_argument("--all", action="store_true", help="list matching categories too")
     verify_.add_argument("--html", metavar="FILE", help="also save the report as HTML")
     verify_.add_argument("--svg", metavar="FILE", help="also save the report as SVG")
@@ -50,18 +59,21 @@ def register(commands: Commands) -> None:
     output_options(verify_)
     verify_.set_defaults(run=verify)
     reconcile_ = command(
-        commands, "reconcile", "replay the source events the store lacks, then verify again",
+        commands,
+        "reconcile",
+        "replay the source events the store lacks, then verify again",
         "Finds missing events by id, replays them in event order (timestamp,\n"
         "then source position) through the idempotent ingest, catches the\n"
         "projection up and verifies. exit 0 when it matches after, 1 if not.\n"
         "examples:\n"
         "  eventfold reconcile events.jsonl --dry-run\n"
         "  eventfold reconcile events.jsonl --json\n",
-    )  # fmt: skip
+    )
     reconcile_.add_argument("source", metavar="SOURCE", help="the JSON Lines source")
     store_options(reconcile_)
-    reconcile_.add_argument("--dry-run", action="store_true",
-                            help="show what would be replayed; write nothing")
+    reconcile_.add_argument(
+        "--dry-run", action="store_true", help="show what would be replayed; write nothing"
+    )
     batch_option(reconcile_, "events per atomic commit while replaying (default 1000)")
     max_line_option(reconcile_)
     output_options(reconcile_)
@@ -74,10 +86,14 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     app = open_application(args)
     try:
-        report = run_verify(app, app.state_dir, source=args.source,
-                            expected_checksum=args.expected_checksum,
-                            expected_document=args.expected,
-                            max_line=args.max_line_bytes)  # fmt: skip
+        report = run_verify(
+            app,
+            app.state_dir,
+            source=args.source,
+            expected_checksum=args.expected_checksum,
+            expected_document=args.expected,
+            max_line=args.max_line_bytes,
+        )
     finally:
         app.close()
     rendered = render_verify(report, show_all=args.all, store_options=given_store_options(args))
@@ -86,8 +102,7 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK if report.matches else EXIT_MISMATCH
 
 
-def save_report(rendered: RenderableType, *, html: str | None, svg: str | None,
-                title: str) -> None:  # fmt: skip
+def save_report(rendered: RenderableType, *, html: str | None, svg: str | None, title: str) -> None:
     """Write the same report as HTML and/or SVG (a recording console)."""
     if not html and not svg:
         return
@@ -109,11 +124,21 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     app = open_application(args)
     try:
-        report = run_reconcile(app, app.state_dir, args.source,
-                               dry_run=args.dry_run, batch=args.batch,
-                               max_line=args.max_line_bytes)  # fmt: skip
+        report = run_reconcile(
+            app,
+            app.state_dir,
+            args.source,
+            dry_run=args.dry_run,
+            batch=args.batch,
+            max_line=args.max_line_bytes,
+        )
     finally:
         app.close()
-    emit(args, out, report.to_json, lambda: render_reconcile(report, given_store_options(args)),
-         lambda: verdict(report.after or report.before))  # fmt: skip
+    emit(
+        args,
+        out,
+        report.to_json,
+        lambda: render_reconcile(report, given_store_options(args)),
+        lambda: verdict(report.after or report.before),
+    )
     return EXIT_OK if report.matches else EXIT_MISMATCH

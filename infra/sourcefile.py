@@ -102,8 +102,9 @@ def _open_file(path: str) -> io.FileIO:
 
 def _open_fifo(path: str) -> io.FileIO:
     """Open a FIFO for reading; say so on stderr if no writer comes within a second."""
-    note = threading.Timer(FIFO_NOTE_SECONDS, logger.warning,
-                           ("%s: a FIFO with no writer yet: waiting for one", path))  # fmt: skip
+    note = threading.Timer(
+        FIFO_NOTE_SECONDS, logger.warning, ("%s: a FIFO with no writer yet: waiting for one", path)
+    )
     note.daemon = True
     note.start()
     try:
@@ -127,6 +128,8 @@ def _refuse_binary(source: SourceFile) -> None:
         head = reader.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     at = head.find(b"\0")
     if at >= 0:
-        msg = (f"{source.name}: looks like binary data (a NUL byte at offset {at:,}), "
-               "not JSON Lines; nothing was read from it")  # fmt: skip
+        msg = (
+            f"{source.name}: looks like binary data (a NUL byte at offset {at:,}), "
+            "not JSON Lines; nothing was read from it"
+        )
         raise SourceError(msg)

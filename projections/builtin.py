@@ -76,21 +76,28 @@ class CategoryTotals(Projection[Totals]):
     def to_json(self, state: Totals) -> dict[str, Any]:
         return {
             name: {
-                "count": e[0], "total": str(e[1]), "min": str(e[2]), "max": str(e[3]),
-                "first": _iso(e[4]), "last": _iso(e[5]),
+                "count": e[0],
+                "total": str(e[1]),
+                "min": str(e[2]),
+                "max": str(e[3]),
+                "first": _iso(e[4]),
+                "last": _iso(e[5]),
             }
             for name, e in state.items()
-        }  # fmt: skip
+        }
 
     def from_json(self, doc: dict[str, Any]) -> Totals:
         return {
             name: [
-                int(e["count"]), Decimal(e["total"]), Decimal(e["min"]), Decimal(e["max"]),
+                int(e["count"]),
+                Decimal(e["total"]),
+                Decimal(e["min"]),
+                Decimal(e["max"]),
                 None if e["first"] is None else datetime.fromisoformat(e["first"]),
                 None if e["last"] is None else datetime.fromisoformat(e["last"]),
             ]
             for name, e in doc.items()
-        }  # fmt: skip
+        }
 
     def canonical(self, state: Totals) -> dict[str, Any]:
         """``{"categories": {NAME: {"count": N, "total": "DECIMAL"}}}`` (README)."""

@@ -99,8 +99,7 @@ class ProjectionSnapshots:
         skipped: list[Skipped] = []
         for stored in self.documents.documents(generation):
             try:
-                state, info = read_document(self.projection, _read(stored), stored.where,
-                                            store_end)  # fmt: skip
+                state, info = read_document(self.projection, _read(stored), stored.where, store_end)
             except SnapshotUnusable as e:
                 skipped.append(Skipped(stored.where, str(e)))
                 continue
@@ -135,11 +134,15 @@ def snapshot_document(
     """The JSON document of a snapshot (the same in every backend)."""
     p = projection
     doc: dict[str, Any] = {
-        "format": FORMAT, "projection": p.name, "version": p.version,
-        "position": position, "created": datetime.now(UTC).isoformat(),
-        "events_applied": events_applied, "state": p.to_json(state),
+        "format": FORMAT,
+        "projection": p.name,
+        "version": p.version,
+        "position": position,
+        "created": datetime.now(UTC).isoformat(),
+        "events_applied": events_applied,
+        "state": p.to_json(state),
         "state_checksum": p.checksum(state),
-    }  # fmt: skip
+    }
     doc["file_checksum"] = state_checksum(doc)
     return doc
 
@@ -186,8 +189,9 @@ def read_document(
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SnapshotUnusable(f"unreadable ({type(e).__name__}: {e})") from None
-    info = SnapshotInfo(where, position, doc["state_checksum"], doc["created"],
-                        int(doc["events_applied"]))  # fmt: skip
+    info = SnapshotInfo(
+        where, position, doc["state_checksum"], doc["created"], int(doc["events_applied"])
+    )
     return state, info
 
 

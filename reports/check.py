@@ -20,13 +20,17 @@ def render_check(report: Any) -> Group:
         tail = log.torn_tail
         tail_text = Text(f"{tail.length} bytes", style="yellow") if tail else Text("none")
         if tail:
-            details.append(Text(
-                f"torn tail: {tail.file}: byte offset {tail.offset}: {tail.length} bytes "
-                "of an unacknowledged commit (dropped on the next write, or --repair)",
-                style="yellow"))
+            details.append(
+                Text(
+                    f"torn tail: {tail.file}: byte offset {tail.offset}: {tail.length} bytes "
+                    "of an unacknowledged commit (dropped on the next write, or --repair)",
+                    style="yellow",
+                )
+            )
         for p in log.problems:
-            details.append(Text(f"DAMAGED: {p.file}: byte offset {p.offset}: {p.reason}",
-                                style="bold red"))
+            details.append(
+                Text(f"DAMAGED: {p.file}: byte offset {p.offset}: {p.reason}", style="bold red")
+            )
         for note in log.repairs:
             details.append(Text(f"repaired: {note}", style="green"))
         if log.problems:
@@ -36,8 +40,13 @@ def render_check(report: Any) -> Group:
         else:
             status = Text("ok" + (" (repaired)" if log.repairs else ""), style="green")
         table.add_row(
-            Text(log.name), str(log.segments), str(log.commits), str(log.events),
-            tail_text, Text(log.index), status,
+            Text(log.name),
+            str(log.segments),
+            str(log.commits),
+            str(log.events),
+            tail_text,
+            Text(log.index),
+            status,
         )
     if not report.logs:
         table.add_row(Text("(no logs)"), "", "", "", "", "", Text("ok"))
@@ -48,10 +57,17 @@ def render_check(report: Any) -> Group:
             derived.add_column(column)
         for d in report.derived:
             style = {"damaged": "bold red", "repaired": "green"}.get(d.status, "")
-            derived.add_row(d.kind, Text(d.path), Text(d.status.upper() if d.status == "damaged"
-                                                       else d.status, style=style))  # fmt: skip
+            derived.add_row(
+                d.kind,
+                Text(d.path),
+                Text(d.status.upper() if d.status == "damaged" else d.status, style=style),
+            )
             for p in d.problems:
-                details.append(Text(f"DAMAGED {d.kind}: {p.file}: byte offset {p.offset}: "
-                                    f"{p.reason}", style="bold red"))  # fmt: skip
+                details.append(
+                    Text(
+                        f"DAMAGED {d.kind}: {p.file}: byte offset {p.offset}: {p.reason}",
+                        style="bold red",
+                    )
+                )
         parts.append(derived)
     return Group(*parts, *details)

@@ -13,15 +13,22 @@ from eventfold.reports.text import plain
 def render_ingest(report: IngestReport) -> Group:
     parts: list[RenderableType] = [_summary(report)]
     if report.rescanned:
-        parts.append(Text("the source had changed: it was ingested anew from byte 0 "
-                          "(--rescan); ids already recorded counted as duplicates",
-                          style="yellow"))
+        parts.append(
+            Text(
+                "the source had changed: it was ingested anew from byte 0 "
+                "(--rescan); ids already recorded counted as duplicates",
+                style="yellow",
+            )
+        )
     if report.pending_tail is not None:
         tail = report.pending_tail
-        parts.append(Text(
-            f"pending: line {tail.line} (byte offset {tail.offset}, {tail.size} bytes) is "
-            "unterminated and not yet a complete JSON object; the next run picks it up",
-            style="yellow"))
+        parts.append(
+            Text(
+                f"pending: line {tail.line} (byte offset {tail.offset}, {tail.size} bytes) is "
+                "unterminated and not yet a complete JSON object; the next run picks it up",
+                style="yellow",
+            )
+        )
     if report.invalid_samples:
         parts.append(_invalid(report))
     if report.conflict_samples:
@@ -30,8 +37,7 @@ def render_ingest(report: IngestReport) -> Group:
 
 
 def _summary(report: IngestReport) -> Table:
-    table = Table(title=plain(f"ingest {report.source}"), title_justify="left",
-                  show_header=False)
+    table = Table(title=plain(f"ingest {report.source}"), title_justify="left", show_header=False)
     table.add_column("measure")
     table.add_column("value", justify="right")
     tail = report.pending_tail
@@ -48,8 +54,14 @@ def _summary(report: IngestReport) -> Table:
         ("events/s", f"{report.events_per_second:,.0f}", ""),
     ]
     if report.partition is not None:
-        rows.insert(5, (f"left to other partitions (this is {report.partition})",
-                        f"{report.other_partitions:,}", ""))  # fmt: skip
+        rows.insert(
+            5,
+            (
+                f"left to other partitions (this is {report.partition})",
+                f"{report.other_partitions:,}",
+                "",
+            ),
+        )
     for label, value, style in rows:
         table.add_row(label, Text(value, style=style))
     return table
@@ -57,10 +69,17 @@ def _summary(report: IngestReport) -> Table:
 
 def _invalid(report: IngestReport) -> RenderableType:
     more = report.invalid - len(report.invalid_samples)
-    caption = f"all {report.invalid} in {report.quarantine_file}" if more else (
-        f"kept in {report.quarantine_file}")
-    table = Table(title="invalid lines (quarantined)", title_justify="left",
-                  caption=plain(caption), caption_justify="left")
+    caption = (
+        f"all {report.invalid} in {report.quarantine_file}"
+        if more
+        else (f"kept in {report.quarantine_file}")
+    )
+    table = Table(
+        title="invalid lines (quarantined)",
+        title_justify="left",
+        caption=plain(caption),
+        caption_justify="left",
+    )
     for column in ("line", "byte offset", "reason", "raw"):
         table.add_column(column, justify="right" if column in ("line", "byte offset") else "left")
     for s in report.invalid_samples:
@@ -70,8 +89,12 @@ def _invalid(report: IngestReport) -> RenderableType:
 
 def _conflicts(report: IngestReport) -> RenderableType:
     more = report.conflicts - len(report.conflict_samples)
-    table = Table(title="conflicts (the first occurrence stands)", title_justify="left",
-                  caption=f"and {more} more" if more else None, caption_justify="left")
+    table = Table(
+        title="conflicts (the first occurrence stands)",
+        title_justify="left",
+        caption=f"and {more} more" if more else None,
+        caption_justify="left",
+    )
     for column in ("id", "first: category, value, line", "later: category, value, line"):
         table.add_column(column)
     for c in report.conflict_samples:

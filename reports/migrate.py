@@ -13,14 +13,19 @@ from eventfold.reports.text import plain
 def verdict(report: MigrateReport) -> Text:
     """The one-line result (``--quiet``)."""
     if report.matches:
-        return Text(f"MATCH {report.events:,} events, digest {report.target_digest[:16]}",
-                    style="bold green")  # fmt: skip
+        return Text(
+            f"MATCH {report.events:,} events, digest {report.target_digest[:16]}",
+            style="bold green",
+        )
     return Text("MISMATCH: the copy differs from the source", style="bold red")
 
 
 def render_migrate(report: MigrateReport) -> Group:
-    table = Table(title=plain(f"migrate {report.source} -> {report.target}"),
-                  title_justify="left", show_header=False)  # fmt: skip
+    table = Table(
+        title=plain(f"migrate {report.source} -> {report.target}"),
+        title_justify="left",
+        show_header=False,
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
     rows = [
@@ -35,8 +40,9 @@ def render_migrate(report: MigrateReport) -> Group:
     ]
     for label, value in rows:
         table.add_row(label, value)
-    checks = Table(title="projections: source (caught up) vs target (rebuilt)",
-                   title_justify="left")  # fmt: skip
+    checks = Table(
+        title="projections: source (caught up) vs target (rebuilt)", title_justify="left"
+    )
     for column in ("projection", "source checksum", "target checksum", "status"):
         checks.add_column(column)
     for p in report.projections:

@@ -20,9 +20,7 @@ MAX_ROWS = 200
 def render_projection(report: ProjectionReport) -> Group:
     parts: list[RenderableType] = [state_table(report.projection, report.canonical)]
     for skipped in report.skipped:
-        parts.append(
-            plain(f"skipped snapshot {skipped.path}: {skipped.reason}", style="yellow")
-        )
+        parts.append(plain(f"skipped snapshot {skipped.path}: {skipped.reason}", style="yellow"))
     parts.append(_summary(report))
     return Group(*parts)
 
@@ -89,9 +87,13 @@ def render_snapshots(
             table.add_row("", "", "", "", plain(path), Text(f"unusable: {problem}", style="red"))
         else:
             table.add_row(
-                f"{info.position:,}", info.created, f"{info.events_applied:,}",
-                info.checksum[:16] + "…", plain(path), Text("ok", style="green"),
-            )  # fmt: skip
+                f"{info.position:,}",
+                info.created,
+                f"{info.events_applied:,}",
+                info.checksum[:16] + "…",
+                plain(path),
+                Text("ok", style="green"),
+            )
     return table
 
 
@@ -121,11 +123,13 @@ def render_status(status: StoreStatus) -> Group:
     for p in status.projections:
         valid = sum(1 for s in p.snapshots if s.get("valid"))
         projections.add_row(
-            plain(p.name), p.generation or "-",
+            plain(p.name),
+            p.generation or "-",
             "-" if p.position is None else f"{p.position:,}",
             "-" if p.lag is None else f"{p.lag:,}",
-            f"{valid} valid of {len(p.snapshots)}", plain(p.note),
-        )  # fmt: skip
+            f"{valid} valid of {len(p.snapshots)}",
+            plain(p.note),
+        )
     if not status.projections:
         projections.caption = "none yet: eventfold rebuild builds one"
     return Group(store, projections)

@@ -17,8 +17,9 @@ from eventfold.reports.verify import render_verify, verdict
 def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ()) -> Group:
     parts: list[RenderableType] = []
     if report.gaps:
-        gaps = Table(title=f"gaps: {len(report.gaps):,} runs of missing events",
-                     title_justify="left")  # fmt: skip
+        gaps = Table(
+            title=f"gaps: {len(report.gaps):,} runs of missing events", title_justify="left"
+        )
         for column in ("first line", "last line", "events"):
             gaps.add_column(column, justify="right")
         for gap in report.gaps[:20]:
@@ -31,8 +32,13 @@ def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ())
         for column in ("id", "category", "value", "timestamp", "line"):
             plan.add_column(column, justify="right" if column == "line" else "left")
         for p in report.plan:
-            plan.add_row(plain(p["id"]), plain(p["category"]), p["value"],
-                         p["timestamp"] or "-", f"{p['line']:,}")  # fmt: skip
+            plan.add_row(
+                plain(p["id"]),
+                plain(p["category"]),
+                p["value"],
+                p["timestamp"] or "-",
+                f"{p['line']:,}",
+            )
         parts.append(plan)
     final = report.after or report.before
     if not final.matches:
@@ -46,15 +52,21 @@ def _summary(report: ReconcileReport) -> Panel:
     lines = [
         plain(f"source {report.source}"),
         Text("before: ") + verdict(report.before),
-        plain(f"found {report.missing:,} missing events in {len(report.gaps):,} "
-              + ("gap" if len(report.gaps) == 1 else "gaps")),
+        plain(
+            f"found {report.missing:,} missing events in {len(report.gaps):,} "
+            + ("gap" if len(report.gaps) == 1 else "gaps")
+        ),
     ]
     if report.dry_run:
         lines.append(plain(f"dry run: would replay {report.missing:,} events; nothing written"))
     elif r is not None:
-        lines.append(plain(f"replayed {r.ingested:,} (duplicates {r.duplicates:,}, "
-                           f"conflicts {r.conflicts:,}, invalid {r.invalid:,}) "
-                           f"in {report.elapsed:.2f} s"))  # fmt: skip
+        lines.append(
+            plain(
+                f"replayed {r.ingested:,} (duplicates {r.duplicates:,}, "
+                f"conflicts {r.conflicts:,}, invalid {r.invalid:,}) "
+                f"in {report.elapsed:.2f} s"
+            )
+        )
     else:
         lines.append(plain("nothing to replay"))
     if report.after is not None:
@@ -64,8 +76,16 @@ def _summary(report: ReconcileReport) -> Panel:
     final = report.after
     if final is not None and not final.matches and final.events is not None:
         e = final.events
-        lines.append(plain(f"still differing because the store has {e.extra_count:,} events "
-                           f"not in this source and {e.conflicting_count:,} conflicting "
-                           "(reconcile only adds what is missing)"))  # fmt: skip
-    return Panel(Text("\n").join(lines), title="reconcile", expand=False,
-                 border_style="green" if report.matches else "red")  # fmt: skip
+        lines.append(
+            plain(
+                f"still differing because the store has {e.extra_count:,} events "
+                f"not in this source and {e.conflicting_count:,} conflicting "
+                "(reconcile only adds what is missing)"
+            )
+        )
+    return Panel(
+        Text("\n").join(lines),
+        title="reconcile",
+        expand=False,
+        border_style="green" if report.matches else "red",
+    )

@@ -15,8 +15,9 @@ from eventfold.infra.filestore import FileStoreFactory
 # A test's verdict never depends on the machine's speed: no per-example deadline,
 # no health check that fails a test for generating data slowly, and the same examples
 # on every run (a verdict that changes from run to run helps nobody).
-settings.register_profile("eventfold", deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "eventfold", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile("eventfold")
 
 
@@ -41,7 +42,7 @@ def _postgres_unavailable(reason: str) -> None:
     """Skip, with the reason shown; in CI (EVENTFOLD_REQUIRE_POSTGRES=1) fail instead."""
     if os.environ.get("EVENTFOLD_REQUIRE_POSTGRES") == "1":
         pytest.fail(f"PostgreSQL required but {reason}")
-    pytest.skip(f"{reason} (start one with: eval \"$(.ci/postgres-up)\")")
+    pytest.skip(f'{reason} (start one with: eval "$(.ci/postgres-up)")')
 
 
 @pytest.fixture

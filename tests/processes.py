@@ -35,9 +35,14 @@ def run_until_failpoint(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``args`` armed at ``point``; fail unless the child died there (SIGKILL, announced)."""
     done = subprocess.run(
-        args, env=armed(point, count), capture_output=True, text=True, timeout=HANG,
-        check=False, **kwargs,
-    )  # fmt: skip
+        args,
+        env=armed(point, count),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=False,
+        **kwargs,
+    )
     assert_killed_at(done, point, count)
     return done
 

@@ -25,8 +25,7 @@ def commit_states(commit: int) -> list[bytes]:
     rng = random.Random(commit)
     count = rng.randint(1, 40)
     return [
-        f"{commit}:{i}:{count}:".encode() + rng.randbytes(rng.randint(0, 600))
-        for i in range(count)
+        f"{commit}:{i}:{count}:".encode() + rng.randbytes(rng.randint(0, 600)) for i in range(count)
     ]
 
 

@@ -25,9 +25,7 @@ def recorder_of(factory: FileStoreFactory) -> FileApplicationRecorder:
 
 def new_events(count: int, tag: str = "e") -> list[StoredEvent]:
     originator = uuid4()
-    return [
-        StoredEvent(originator, v, "topic", f"{tag}:{v}".encode()) for v in range(count)
-    ]
+    return [StoredEvent(originator, v, "topic", f"{tag}:{v}".encode()) for v in range(count)]
 
 
 def segment(path: Path, number: int = 1, log: str = "stored_events") -> Path:

@@ -37,7 +37,11 @@ def test_sound_store_exits_0(store: Path, capsys: pytest.CaptureFixture[str]) ->
     assert doc["status"] == "ok"
     [log] = doc["logs"]
     assert (log["name"], log["events"], log["commits"], log["index"]) == (
-        "stored_events", 20, 5, "ok")
+        "stored_events",
+        20,
+        5,
+        "ok",
+    )
 
 
 def test_flipped_byte_exits_3_naming_file_and_offset(
@@ -50,7 +54,8 @@ def test_flipped_byte_exits_3_naming_file_and_offset(
     captured = capsys.readouterr()
     assert code == 3
     assert f"{seg}: byte offset {target + HEADER_SIZE}: commit checksum mismatch" in (
-        captured.err.replace("\n", ""))
+        captured.err.replace("\n", "")
+    )
     # --repair never drops committed data.
     size = seg.stat().st_size
     assert main(["check", "--repair", "--store", str(store)]) == 3
@@ -66,8 +71,11 @@ def test_torn_tail_is_reported_and_repaired(
         f.write(seg.read_bytes()[: HEADER_SIZE + 10])  # a commit cut short
     code, doc = run_json(capsys, "--store", str(store))
     assert code == 0
-    assert doc["logs"][0]["torn_tail"] == {"file": str(seg), "offset": size,
-                                           "length": HEADER_SIZE + 10}
+    assert doc["logs"][0]["torn_tail"] == {
+        "file": str(seg),
+        "offset": size,
+        "length": HEADER_SIZE + 10,
+    }
     assert seg.stat().st_size == size + HEADER_SIZE + 10  # check alone changes nothing
     code, doc = run_json(capsys, "--repair", "--store", str(store))
     assert code == 0
@@ -90,7 +98,9 @@ def test_damaged_index_exits_3_and_repair_rebuilds_it(
 
 
 def test_store_from_environment_and_missing_store_exits_2(
-    tmp_path: Path, store: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    store: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("EVENTFOLD_STORE", str(store))
@@ -106,7 +116,11 @@ def test_store_from_environment_and_missing_store_exits_2(
 def test_console_script_and_module_entry_points(store: Path) -> None:
     bin_dir = os.path.dirname(sys.executable)
     for cmd in ([os.path.join(bin_dir, "eventfold")], [sys.executable, "-m", "eventfold"]):
-        done = subprocess.run([*cmd, "check", "--store", str(store), "--json"],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [*cmd, "check", "--store", str(store), "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["status"] == "ok"

@@ -35,13 +35,19 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_json_document_counts_everything(source: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_document_counts_everything(
+    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "ingest", str(source), "--store", str(tmp_path / "s"), "--json")
     assert code == 0
     doc = json.loads(out)
     assert {k: doc[k] for k in ("read", "ingested", "duplicates", "conflicts", "invalid")} == {
-        "read": 5, "ingested": 2, "duplicates": 1, "conflicts": 1, "invalid": 1}
+        "read": 5,
+        "ingested": 2,
+        "duplicates": 1,
+        "conflicts": 1,
+        "invalid": 1,
+    }
     assert doc["pending_tail"] == {"line": 6, "offset": LINES.rindex(b"\n") + 1, "bytes": 36}
     assert doc["position"] == LINES.rindex(b"\n") + 1
     assert doc["invalid_lines"][0]["line"] == 5
@@ -53,19 +59,29 @@ def test_json_document_counts_everything(source: Path, tmp_path: Path,
 def test_report_shows_untrusted_text_verbatim_and_inert(
     source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    source.write_bytes(LINES.replace(b'"id": "a", "category": "food"',
-                                     b'"id": "b", "category": "[blink]y"'))
+    source.write_bytes(
+        LINES.replace(b'"id": "a", "category": "food"', b'"id": "b", "category": "[blink]y"')
+    )
     code, out, _ = run(capsys, "ingest", str(source), "--store", str(tmp_path / "s"))
     assert code == 0
     assert "[bold red]x[/] \\x1b[31mred" in out  # markup shown as text, escape made visible
     assert "\x1b" not in out
-    for label in ("read", "ingested", "duplicates", "conflicts", "invalid", "pending tail",
-                  "elapsed", "events/s"):
+    for label in (
+        "read",
+        "ingested",
+        "duplicates",
+        "conflicts",
+        "invalid",
+        "pending tail",
+        "elapsed",
+        "events/s",
+    ):
         assert label in out
 
 
-def test_unusable_sources_exit_2_with_one_line(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_unusable_sources_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = str(tmp_path / "s")
     code, out, err = run(capsys, "ingest", str(tmp_path / "missing.jsonl"), "--store", store)
     assert (code, out) == (2, "")
@@ -90,8 +106,9 @@ def test_bad_batch_is_a_usage_error(source: Path, capsys: pytest.CaptureFixture[
     assert exit_info.value.code == 2
 
 
-def test_damaged_store_exits_3(source: Path, tmp_path: Path,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_damaged_store_exits_3(
+    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = tmp_path / "s"
     assert run(capsys, "ingest", str(source), "--store", str(store))[0] == 0
     flip_byte(segment(store, log="eventfold_events"), 40)
@@ -104,10 +121,19 @@ def test_damaged_store_exits_3(source: Path, tmp_path: Path,
 
 def test_standard_input(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "eventfold", "ingest", "-", "--store", str(tmp_path / "s"),
-         "--json"],
+        [
+            sys.executable,
+            "-m",
+            "eventfold",
+            "ingest",
+            "-",
+            "--store",
+            str(tmp_path / "s"),
+            "--json",
+        ],
         input=b'{"id": 1, "category": "x", "value": 2}\n{"id": 2, "category": "x", "value": 3}',
-        capture_output=True, check=False,
+        capture_output=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)

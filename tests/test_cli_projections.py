@@ -36,15 +36,18 @@ def test_rebuild_json(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = run_json(capsys, "rebuild", "--store", str(store))
     assert doc["projection"] == "category_totals"
     assert (doc["from_position"], doc["events_applied"]) == (0, 3)
-    assert doc["categories"] == {"rent": {"count": 2, "total": "11"},
-                                 "[b]food[/b]": {"count": 1, "total": "2"}}
+    assert doc["categories"] == {
+        "rent": {"count": 2, "total": "11"},
+        "[b]food[/b]": {"count": 1, "total": "2"},
+    }
     assert doc["snapshot_used"] is None
     assert doc["snapshot_written"]["position"] == doc["position"]
     assert len(doc["checksum"]) == 64
 
 
-def test_catchup_json_names_the_snapshot_used(store: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_catchup_json_names_the_snapshot_used(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rebuilt = run_json(capsys, "rebuild", "--store", str(store), "--workers", "2")
     caught = run_json(capsys, "catchup", "--store", str(store))
     assert caught["snapshot_used"]["position"] == rebuilt["position"]
@@ -58,16 +61,18 @@ def test_hourly_totals_by_name(store: Path, capsys: pytest.CaptureFixture[str]) 
     assert doc["hours"]["rent"]["2026-01-01T10:00:00+00:00"] == {"count": 1, "total": "10.5"}
 
 
-def test_human_report_shows_state_and_summary(store: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_human_report_shows_state_and_summary(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["rebuild", "--store", str(store)]) == 0
     out = capsys.readouterr().out
     for text in ("[b]food[/b]", "rent", "checksum", "position", "snapshot written"):
         assert text in out
 
 
-def test_usage_errors_exit_2(store: Path, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["rebuild", "--store", str(store), "--projection", "nope"]) == 2
     assert "no projection named 'nope'" in capsys.readouterr().err
     assert main(["catchup", "--store", str(tmp_path / "missing")]) == 2
@@ -85,20 +90,23 @@ def test_keep_snapshots(store: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert len(listing["snapshots"]) == 2
 
 
-def test_projections_from_entry_points(store: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_projections_from_entry_points(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from importlib.metadata import EntryPoint
 
     from eventfold.projections import registry
 
-    entry = EntryPoint("counted", "eventfold.projections.builtin:CategoryTotals",
-                       "eventfold.projections")  # fmt: skip
+    entry = EntryPoint(
+        "counted", "eventfold.projections.builtin:CategoryTotals", "eventfold.projections"
+    )
 
     class Renamed(CategoryTotals):
         name = "counted"
 
-    monkeypatch.setattr(registry, "entry_points", lambda group: [entry] if group == entry.group
-                        else [])  # fmt: skip
+    monkeypatch.setattr(
+        registry, "entry_points", lambda group: [entry] if group == entry.group else []
+    )
     monkeypatch.setattr(EntryPoint, "load", lambda self: Renamed)
     assert "counted" in registry.available()
     doc = run_json(capsys, "rebuild", "--store", str(store), "--projection", "counted")

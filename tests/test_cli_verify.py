@@ -19,8 +19,9 @@ from processes import HANG
 def write(path: Path, rows: list[tuple[Any, str, str]]) -> Path:
     with path.open("w", encoding="utf-8") as f:
         for event_id, category, value in rows:
-            f.write(json.dumps({"id": event_id, "category": category})[:-1]
-                    + f', "value": {value}}}\n')  # fmt: skip
+            f.write(
+                json.dumps({"id": event_id, "category": category})[:-1] + f', "value": {value}}}\n'
+            )
     return path
 
 
@@ -49,8 +50,7 @@ def store(tmp_path: Path, archive: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_missing_slice_is_a_mismatch_with_per_category_deltas(
     store: Path, archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(capsys, "verify", "--store", str(store), "--source", str(archive),
-                       "--json")  # fmt: skip
+    code, out, _ = run(capsys, "verify", "--store", str(store), "--source", str(archive), "--json")
     assert code == 1
     doc = json.loads(out)
     assert doc["status"] == "mismatch" and doc["missing_events"] == 10
@@ -66,14 +66,14 @@ def test_missing_slice_is_a_mismatch_with_per_category_deltas(
     assert doc["expected_checksum"] != doc["actual_checksum"]
 
 
-def test_extra_and_changed_events_are_reported(store: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_extra_and_changed_events_are_reported(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     other = write(tmp_path / "other.jsonl", ROWS[:20] + ROWS[30:] + [(999, "new", "5")])
     changed = [(i, c, "0" if i == 5 else v) for i, c, v in ROWS[:20] + ROWS[30:]]
     source = write(tmp_path / "changed.jsonl", changed)
     assert run(capsys, "ingest", str(other), "--store", str(store))[0] == 0
-    code, out, _ = run(capsys, "verify", "--store", str(store), "--source", str(source),
-                       "--json")  # fmt: skip
+    code, out, _ = run(capsys, "verify", "--store", str(store), "--source", str(source), "--json")
     doc = json.loads(out)
     assert code == 1
     assert (doc["missing_events"], doc["extra_events"], doc["conflicting_events"]) == (0, 1, 1)
@@ -85,8 +85,9 @@ def test_extra_and_changed_events_are_reported(store: Path, tmp_path: Path,
 def test_reconcile_repairs_and_a_second_run_replays_nothing(
     store: Path, archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(capsys, "reconcile", str(archive), "--store", str(store), "--dry-run",
-                       "--json")  # fmt: skip
+    code, out, _ = run(
+        capsys, "reconcile", str(archive), "--store", str(store), "--dry-run", "--json"
+    )
     dry = json.loads(out)
     assert (code, dry["missing"], dry["replayed"]) == (1, 10, 0)
     assert dry["gaps"] == [{"first_line": 21, "last_line": 30, "events": 10}]
@@ -101,8 +102,9 @@ def test_reconcile_repairs_and_a_second_run_replays_nothing(
     assert "nothing to replay" in out and "MATCH" in out
 
 
-def test_expected_checksum_and_expected_document(store: Path, archive: Path, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_expected_checksum_and_expected_document(
+    store: Path, archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "rebuild", "--store", str(store), "--json")
     rebuilt = json.loads(out)
     reference = rebuilt["checksum"]
@@ -115,14 +117,16 @@ def test_expected_checksum_and_expected_document(store: Path, archive: Path, tmp
     assert run(capsys, "verify", "--store", str(store), "--expected", str(document))[0] == 0
     rebuilt["categories"]["rent"]["total"] = "1"
     document.write_text(json.dumps(rebuilt))
-    code, out, _ = run(capsys, "verify", "--store", str(store), "--expected", str(document),
-                       "--json")  # fmt: skip
+    code, out, _ = run(
+        capsys, "verify", "--store", str(store), "--expected", str(document), "--json"
+    )
     assert code == 1
     assert [d["category"] for d in json.loads(out)["differences"]] == ["rent"]
 
 
-def test_hostile_category_names_print_literally(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_category_names_print_literally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     names = ["[bold red]x[/bold red]", "\x1b[31mred\x1b[0m", "[link=http://e.vil]y[/link]"]
     source = write(tmp_path / "s.jsonl", [(i, n, "1") for i, n in enumerate(names)])
     archive = write(tmp_path / "a.jsonl", [(i, n, "2") for i, n in enumerate(names)])
@@ -135,21 +139,35 @@ def test_hostile_category_names_print_literally(tmp_path: Path,
     assert "[link=http://e.vil]y[/link]" in out
 
 
-def test_html_and_svg_reports_are_written(store: Path, archive: Path, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_html_and_svg_reports_are_written(
+    store: Path, archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     html, svg = tmp_path / "report.html", tmp_path / "report.svg"
-    code, _, _ = run(capsys, "verify", "--store", str(store), "--source", str(archive),
-                     "--html", str(html), "--svg", str(svg), "--all")  # fmt: skip
+    code, _, _ = run(
+        capsys,
+        "verify",
+        "--store",
+        str(store),
+        "--source",
+        str(archive),
+        "--html",
+        str(html),
+        "--svg",
+        str(svg),
+        "--all",
+    )
     assert code == 1
     text = html.read_text()
     assert "<html" in text.lower() and "MISMATCH" in text and "rent" in text
     assert svg.read_text().lstrip().startswith("<svg")
 
 
-def test_usage_errors_exit_2(store: Path, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "verify", "--store", str(store), "--source",
-                         str(tmp_path / "none.jsonl"))  # fmt: skip
+def test_usage_errors_exit_2(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys, "verify", "--store", str(store), "--source", str(tmp_path / "none.jsonl")
+    )
     assert (code, out) == (2, "") and "none.jsonl" in err and err.count("\n") == 1
     assert run(capsys, "verify", "--store", str(store), "--expected-checksum", "xyz")[0] == 2
     bad = tmp_path / "bad.json"
@@ -160,10 +178,12 @@ def test_usage_errors_exit_2(store: Path, tmp_path: Path,
     assert exit_info.value.code == 2
 
 
-def test_quiet_prints_only_the_result(store: Path, archive: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "verify", "--store", str(store), "--source", str(archive),
-                         "--quiet")  # fmt: skip
+def test_quiet_prints_only_the_result(
+    store: Path, archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys, "verify", "--store", str(store), "--source", str(archive), "--quiet"
+    )
     assert code == 1 and out.startswith("MISMATCH") and out.count("\n") <= 3 and err == ""
 
 
@@ -174,17 +194,35 @@ def test_the_demo_tells_the_story_and_every_command_it_suggests_runs_as_printed(
     script = Path(sys.executable).with_name("eventfold")
     assert script.is_file(), "eventfold is not installed beside this interpreter"
     cwd = script.parent.parent.parent  # where .venv/bin/eventfold is a relative path
-    env = dict(os.environ, COLUMNS="400",  # no panel wraps a suggested command
-               PATH=os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
-                                    if Path(p).resolve() != script.parent.resolve()))  # fmt: skip
+    env = dict(
+        os.environ,
+        COLUMNS="400",  # no panel wraps a suggested command
+        PATH=os.pathsep.join(
+            p
+            for p in os.environ["PATH"].split(os.pathsep)
+            if Path(p).resolve() != script.parent.resolve()
+        ),
+    )
     done = subprocess.run(
-        [os.path.relpath(script, cwd), "demo", "--dir", str(tmp_path / "demo")], cwd=cwd,
-        env=env, capture_output=True, text=True, check=False, timeout=HANG,
-    )  # fmt: skip
+        [os.path.relpath(script, cwd), "demo", "--dir", str(tmp_path / "demo")],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=HANG,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stderr == ""
-    for text in ("killed after", "resumes", "catch up", "MISMATCH", "replayed", "MATCH",
-                 "the totals are proved"):  # fmt: skip
+    for text in (
+        "killed after",
+        "resumes",
+        "catch up",
+        "MISMATCH",
+        "replayed",
+        "MATCH",
+        "the totals are proved",
+    ):
         assert text in done.stdout
     explore = done.stdout.split("explore it:\n", 1)[1].splitlines()
     suggested = [line.strip() for line in explore if not line.strip().startswith("(")]
@@ -192,10 +230,17 @@ def test_the_demo_tells_the_story_and_every_command_it_suggests_runs_as_printed(
     assert len(suggested) == 5
     for command in suggested:
         assert command.startswith(os.path.relpath(script, cwd) + " "), command
-        ran = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True,
-                             text=True, check=False, timeout=HANG)  # fmt: skip
+        ran = subprocess.run(
+            command,
+            shell=True,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=HANG,
+        )
         assert ran.returncode == 0, f"{command}: {ran.stdout}{ran.stderr}"
-
 
 
 def test_every_command_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
@@ -208,8 +253,9 @@ def test_every_command_help_shows_examples(capsys: pytest.CaptureFixture[str]) -
     assert "example" in (parser.epilog or "")
 
 
-def test_reconcile_catches_up_every_projection(store: Path, archive: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_reconcile_catches_up_every_projection(
+    store: Path, archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run(capsys, "rebuild", "--store", str(store), "--projection", "hourly_totals")
     code, out, _ = run(capsys, "reconcile", str(archive), "--store", str(store), "--json")
     assert (code, json.loads(out)["projections_caught_up"]) == (0, ["hourly_totals"])
@@ -227,13 +273,19 @@ def test_status_report(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "category_totals" in out and "1 valid of 1" in out
 
 
-def test_damaged_store_exits_3_for_every_reader(store: Path, archive: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_damaged_store_exits_3_for_every_reader(
+    store: Path, archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from storehelpers import flip_byte, segment
 
     flip_byte(segment(store, log="eventfold_events"), 100)
-    for args in (["rebuild"], ["catchup"], ["status"], ["verify", "--source", str(archive)],
-                 ["reconcile", str(archive)]):  # fmt: skip
+    for args in (
+        ["rebuild"],
+        ["catchup"],
+        ["status"],
+        ["verify", "--source", str(archive)],
+        ["reconcile", str(archive)],
+    ):
         code, _, err = run(capsys, *args, "--store", str(store))
         assert code == 3, args
         assert "damaged store" in err and "00000001.seg" in err

@@ -18,8 +18,14 @@ for i in range(1, 6):
 
 def probe(setting: str) -> subprocess.CompletedProcess[str]:
     env = armed("unused") | {"EVENTFOLD_FAILPOINT": setting}
-    return subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
-                          text=True, timeout=HANG, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=False,
+    )
 
 
 def test_an_armed_point_kills_at_its_nth_pass_and_announces_it() -> None:

@@ -89,11 +89,19 @@ def sound_after(store: Path, source: Path, done: subprocess.CompletedProcess[str
     if done.returncode == 0:  # success means the whole source, never a part of it
         assert position == source.stat().st_size, done.stdout
     if (store / "eventfold_events").exists():
-        checked = subprocess.run(eventfold("check", "--store", str(store), "--json"),
-                                 capture_output=True, text=True, timeout=HANG)  # fmt: skip
+        checked = subprocess.run(
+            eventfold("check", "--store", str(store), "--json"),
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+        )
         assert checked.returncode == 0, checked.stdout + checked.stderr
-    again = subprocess.run(eventfold("ingest", str(source), "--store", str(store)),
-                           capture_output=True, text=True, timeout=HANG)  # fmt: skip
+    again = subprocess.run(
+        eventfold("ingest", str(source), "--store", str(store)),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
     assert again.returncode == 0, again.stderr
     assert ingested(store, source) == source.stat().st_size
 
@@ -104,8 +112,13 @@ def fiu(failure: str, probability: float, *args: str) -> subprocess.CompletedPro
     One point at a time: fiu-run mixes several random points up.
     """
     enable = f"enable_random name={failure},probability={probability}"
-    return subprocess.run(["fiu-run", "-x", "-c", enable, *args], capture_output=True,
-                          text=True, timeout=HANG, check=False)  # fmt: skip
+    return subprocess.run(
+        ["fiu-run", "-x", "-c", enable, *args],
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=False,
+    )
 
 
 @pytest.mark.slow
@@ -129,8 +142,9 @@ def test_random_io_failures_never_end_a_run_in_success_with_part_of_the_source(
     for run, probability in enumerate((0.0005, 0.002, 0.005, 0.0005, 0.002, 0.005)):
         store = tmp_path / f"store-{run}"
         failure = failures[run % len(failures)]
-        done = fiu(failure, probability, *eventfold("ingest", str(source), "--store",
-                                                    str(store), "--json"))  # fmt: skip
+        done = fiu(
+            failure, probability, *eventfold("ingest", str(source), "--store", str(store), "--json")
+        )
         sound_after(store, source, done)
 
 
@@ -146,11 +160,23 @@ def test_a_failure_at_each_fsync_or_rename_is_one_line_and_leaves_a_sound_store(
     for when in range(1, 200):
         store = tmp_path / f"store-{when}"
         done = subprocess.run(
-            ["strace", "-f", "-qq", "-o", os.devnull, "-e", f"trace={syscall}",
-             "-e", f"inject={syscall}:error=EIO:when={when}",
-             *eventfold("ingest", str(small), "--store", str(store), "--batch", "500")],
-            capture_output=True, text=True, timeout=HANG, check=False,
-        )  # fmt: skip
+            [
+                "strace",
+                "-f",
+                "-qq",
+                "-o",
+                os.devnull,
+                "-e",
+                f"trace={syscall}",
+                "-e",
+                f"inject={syscall}:error=EIO:when={when}",
+                *eventfold("ingest", str(small), "--store", str(store), "--batch", "500"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+            check=False,
+        )
         if done.returncode == 0:
             break  # the run makes fewer calls than ``when``: each one has been tried
         failed += 1

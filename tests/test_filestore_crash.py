@@ -25,9 +25,13 @@ ITERATIONS = int(os.environ.get("EVENTFOLD_CRASH_ITERATIONS", "48"))
 # (point, the highest pass at which it may fire): the child writes until it dies,
 # so every pass is reached; index checkpoints are renamed every few commits.
 POINTS = [
-    ("log.before-write", 40), ("log.torn-write", 40), ("log.after-write", 40),
-    ("log.after-fsync", 40), ("file.before-rename", 4), ("file.after-rename", 4),
-]  # fmt: skip
+    ("log.before-write", 40),
+    ("log.torn-write", 40),
+    ("log.after-write", 40),
+    ("log.after-fsync", 40),
+    ("file.before-rename", 4),
+    ("file.after-rename", 4),
+]
 
 
 def settings() -> dict[str, str]:
@@ -45,8 +49,12 @@ def test_sigkill_at_every_commit_point_keeps_every_acknowledged_commit(
         count = rng.randint(1, most)
         done = subprocess.run(
             [sys.executable, CHILD, str(store_path), str(next_commit)],
-            env=armed(point, count), capture_output=True, text=True, timeout=HANG, check=False,
-        )  # fmt: skip
+            env=armed(point, count),
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+            check=False,
+        )
         assert_killed_at(done, point, count)
         # Only whole lines are acknowledgements (a line is printed after its commit).
         for line in done.stdout.split("\n")[1:-1]:

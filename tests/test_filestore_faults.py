@@ -136,14 +136,19 @@ def failing_for(monkeypatch: pytest.MonkeyPatch, fragment: str) -> None:
     ],
 )
 def test_a_failed_write_names_the_file_and_the_operation_and_leaves_no_temporary_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    command: list[str], fragment: str, named: str,
-) -> None:  # fmt: skip
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    fragment: str,
+    named: str,
+) -> None:
     from eventfold.cli import main
 
     source = tmp_path / "s.jsonl"
-    source.write_text("".join(f'{{"id": {i}, "category": "c", "value": {i}}}\n'
-                              for i in range(50)) + "not json\n")  # fmt: skip
+    source.write_text(
+        "".join(f'{{"id": {i}, "category": "c", "value": {i}}}\n' for i in range(50)) + "not json\n"
+    )
     store = tmp_path / "store"
     if command[0] != "ingest":
         assert main(["ingest", str(source), "--store", str(store), "--quiet"]) == 0
@@ -163,17 +168,18 @@ def test_temporary_files_a_crash_left_are_removed_on_the_next_open(tmp_path: Pat
     from eventfold.cli import main
 
     source = tmp_path / "s.jsonl"
-    source.write_text("".join(f'{{"id": {i}, "category": "c", "value": {i}}}\n'
-                              for i in range(50)))  # fmt: skip
+    source.write_text("".join(f'{{"id": {i}, "category": "c", "value": {i}}}\n' for i in range(50)))
     store = tmp_path / "store"
     assert main(["ingest", str(source), "--store", str(store), "--quiet"]) == 0
     assert main(["rebuild", "--store", str(store), "--quiet"]) == 0
     generation = next((store / "projections" / "category_totals").glob("gen-*"))
-    strays = [store / "eventfold_events" / "index" / "run-00000042.idx.tmp",
-              store / "eventfold_events" / "index" / "CHECKPOINT.tmp",
-              store / "dedup" / "bloom-00000042.tmp",
-              generation / "snap-000000000099.json.tmp",
-              store / "projections" / "category_totals" / "CURRENT.tmp"]  # fmt: skip
+    strays = [
+        store / "eventfold_events" / "index" / "run-00000042.idx.tmp",
+        store / "eventfold_events" / "index" / "CHECKPOINT.tmp",
+        store / "dedup" / "bloom-00000042.tmp",
+        generation / "snap-000000000099.json.tmp",
+        store / "projections" / "category_totals" / "CURRENT.tmp",
+    ]
     for path in strays:
         path.write_bytes(b"left by a crash")
     with source.open("a") as f:

@@ -60,8 +60,10 @@ def test_duplicates_within_one_call_are_caught_whatever_the_order(tmp_path: Path
     factory.close()
 
 
-@pytest.mark.parametrize(("left", "right", "blocks"), [(0, 5, 1), (7, 0, 1), (1000, 370, 1),
-                                                        (3000, 3000, 2), (5, 3000, 1)])
+@pytest.mark.parametrize(
+    ("left", "right", "blocks"),
+    [(0, 5, 1), (7, 0, 1), (1000, 370, 1), (3000, 3000, 2), (5, 3000, 1)],
+)
 def test_merging_runs_in_chunks_gives_the_sorted_union(
     tmp_path: Path, left: int, right: int, blocks: int
 ) -> None:

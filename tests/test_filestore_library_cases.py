@@ -54,9 +54,7 @@ class TestFileSnapshotRecorder(WithStore, AggregateRecorderTestCase):
         return self.factory.aggregate_recorder(purpose="snapshots")
 
 
-class TestFileApplicationRecorder(
-    WithStore, ApplicationRecorderTestCase[FileApplicationRecorder]
-):
+class TestFileApplicationRecorder(WithStore, ApplicationRecorderTestCase[FileApplicationRecorder]):
     def create_recorder(self) -> FileApplicationRecorder:
         recorder = self.factory.application_recorder()
         assert isinstance(recorder, FileApplicationRecorder)
@@ -81,9 +79,7 @@ class TestFileProcessRecorder(WithStore, ProcessRecorderTestCase):
         return self.factory.process_recorder()
 
 
-class TestFileNonInterleavingNotificationIDs(
-    WithStore, NonInterleavingNotificationIDsBaseCase
-):
+class TestFileNonInterleavingNotificationIDs(WithStore, NonInterleavingNotificationIDsBaseCase):
     def create_recorder(self) -> ApplicationRecorder:
         return self.factory.application_recorder()
 

@@ -162,8 +162,9 @@ def test_an_index_of_more_than_the_log_holds_is_damage_never_a_rebuild(
     shutil.rmtree(store_path / "stored_events" / "index")
     shutil.copytree(other / "stored_events" / "index", store_path / "stored_events" / "index")
     size = file_size(segment(store_path))
-    with pytest.raises(StoreCorruptedError, match="recorded commits up to notification 90 as "
-                                                   "durable"):  # fmt: skip
+    with pytest.raises(
+        StoreCorruptedError, match="recorded commits up to notification 90 as durable"
+    ):
         factory_for(store_path, index_interval=5).application_recorder()
     assert file_size(segment(store_path)) == size  # nothing dropped, the evidence kept
     assert (store_path / "stored_events" / "index" / "CHECKPOINT").exists()
@@ -221,9 +222,7 @@ def test_index_runs_agree_with_a_reference(store_path: Path) -> None:
     for i in range(300):
         o = rng.choice(originators)
         n = rng.randint(1, 3)
-        batch = [
-            StoredEvent(o, versions[o] + k, "t", f"{i}:{k}".encode()) for k in range(n)
-        ]
+        batch = [StoredEvent(o, versions[o] + k, "t", f"{i}:{k}".encode()) for k in range(n)]
         recorder.insert_events(batch)
         versions[o] += n
         reference[o] += [e.state for e in batch]

@@ -21,8 +21,12 @@ def write_events(path: Path, first: int, count: int) -> None:
 
 
 def ingest_in_another_process(source: Path, store: Path) -> None:
-    subprocess.run(eventfold("ingest", str(source), "--store", str(store), "--batch", "50",
-                             "--json"), check=True, capture_output=True, timeout=HANG)  # fmt: skip
+    subprocess.run(
+        eventfold("ingest", str(source), "--store", str(store), "--batch", "50", "--json"),
+        check=True,
+        capture_output=True,
+        timeout=HANG,
+    )
 
 
 def applied_in_newest_snapshot(store: Path) -> int:
@@ -43,15 +47,20 @@ def test_follow_sees_events_ingested_by_another_process(tmp_path: Path) -> None:
     stop = threading.Event()
     seen: list[ProjectionReport] = []
     result: list[ProjectionReport] = []
-    follower = threading.Thread(target=lambda: result.append(
-        projector.follow(stop, seen.append, update_seconds=0.0)))  # fmt: skip
+    follower = threading.Thread(
+        target=lambda: result.append(projector.follow(stop, seen.append, update_seconds=0.0))
+    )
     follower.start()
     try:
         write_events(source, 100, 400)
         ingest_in_another_process(source, store)
-        wait_until(lambda: bool(seen) and sum(
-            e["count"] for e in seen[-1].canonical["categories"].values()) == 500,
-            "follow to apply the 400 events ingested by another process")  # fmt: skip
+        wait_until(
+            lambda: (
+                bool(seen)
+                and sum(e["count"] for e in seen[-1].canonical["categories"].values()) == 500
+            ),
+            "follow to apply the 400 events ingested by another process",
+        )
     finally:
         stop.set()
         follower.join(HANG)
@@ -70,14 +79,18 @@ def test_follow_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     ingest_in_another_process(source, store)
     follower = subprocess.Popen(
         eventfold("follow", "--store", str(store), "--snapshot-every", "1", "--json"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         write_events(source, 10, 90)
         ingest_in_another_process(source, store)
         # A snapshot after every applied event: the newest says how far follow has got.
-        wait_until(lambda: applied_in_newest_snapshot(store) == 100 or follower.poll() is not None,
-                   "follow to apply the 90 events ingested by another process")  # fmt: skip
+        wait_until(
+            lambda: applied_in_newest_snapshot(store) == 100 or follower.poll() is not None,
+            "follow to apply the 90 events ingested by another process",
+        )
         follower.send_signal(signal.SIGINT)
         out, err = follower.communicate(timeout=HANG)
     finally:

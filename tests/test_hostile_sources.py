@@ -32,9 +32,14 @@ from processes import HANG, armed, eventfold, wait_until
 def ingest_json(
     source: Path | str, store: Path, *options: str, **kwargs: Any
 ) -> tuple[int, Any, str]:
-    done = subprocess.run(eventfold("ingest", str(source), "--store", str(store), "--json",
-                                    *options), capture_output=True, text=True, timeout=HANG,
-                          check=False, **kwargs)  # fmt: skip
+    done = subprocess.run(
+        eventfold("ingest", str(source), "--store", str(store), "--json", *options),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=False,
+        **kwargs,
+    )
     doc = json.loads(done.stdout) if done.returncode == 0 else None
     return done.returncode, doc, done.stderr
 
@@ -61,9 +66,12 @@ def test_a_reader_killed_mid_run_fails_the_run_and_keeps_what_was_committed(
         write_sample(f, 40_000)  # over 1 MiB: read by a reader process
     done = subprocess.run(
         eventfold("ingest", str(source), "--store", str(store), "--json"),
-        env=armed("reader.after-batch", 5), capture_output=True, text=True, timeout=HANG,
+        env=armed("reader.after-batch", 5),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
         check=False,
-    )  # fmt: skip
+    )
     assert done.returncode == 2, done.stdout
     assert "failpoint reader.after-batch@5 reached" in done.stderr
     line = done.stderr.strip().splitlines()[-1]
@@ -161,7 +169,8 @@ def test_the_exponent_rule_applies_to_zero_as_to_any_value() -> None:
         assert isinstance(parsed, SourceEvent) and parsed.value == 0, good
     for bad in (b"0e-6144", b"0e6145", b"0e-999999999"):
         assert parse_event(b'{"id":"a","category":"x","value":' + bad + b"}") == (
-            "value: exponent out of range [-6143, 6144]")  # fmt: skip
+            "value: exponent out of range [-6143, 6144]"
+        )
 
 
 def test_an_integer_of_any_length_is_read_as_its_decimal_digits() -> None:
@@ -180,14 +189,20 @@ def test_an_integer_of_any_length_is_read_as_its_decimal_digits() -> None:
 def test_hostile_lines_never_stop_ingest_and_agree_with_the_reference(tmp_path: Path) -> None:
     digits = "3" * 4400
     source = tmp_path / "s.jsonl"
-    source.write_bytes(b"\n".join([
-        b'{"id":"first","category":"x","value":1}',
-        b"[" * 1000,
-        b'{"id":"z","category":"x","value":0e-999999999}',
-        f'{{"id":{digits},"category":"wide","value":{digits}}}'.encode(),
-        f'{{"id":"{digits}","category":"wide","value":1}}'.encode(),  # the same id: a conflict
-        b'{"id":"last","category":"x","value":2}',
-    ]) + b"\n")  # fmt: skip
+    source.write_bytes(
+        b"\n".join(
+            [
+                b'{"id":"first","category":"x","value":1}',
+                b"[" * 1000,
+                b'{"id":"z","category":"x","value":0e-999999999}',
+                f'{{"id":{digits},"category":"wide","value":{digits}}}'.encode(),
+                # the same id again, spelled as a string: a conflict
+                f'{{"id":"{digits}","category":"wide","value":1}}'.encode(),
+                b'{"id":"last","category":"x","value":2}',
+            ]
+        )
+        + b"\n"
+    )
     for reader in ("0", "1"):
         store = tmp_path / f"store-{reader}"
         code, doc, err = ingest_json(source, store)
@@ -212,8 +227,9 @@ def test_epoch_fractions_below_a_microsecond_are_dropped_never_rounded_up() -> N
 
 
 @given(
-    data=st.lists(st.sampled_from([b"a", b"bb", b"\n", b"xxxxxxxxxxxx", b"\r"]), max_size=60)
-    .map(b"".join),
+    data=st.lists(st.sampled_from([b"a", b"bb", b"\n", b"xxxxxxxxxxxx", b"\r"]), max_size=60).map(
+        b"".join
+    ),
     chunk=st.integers(1, 9),
     limit=st.integers(1, 8),
 )
@@ -244,13 +260,21 @@ def test_lines_over_the_limit_are_reported_by_length_whatever_the_chunking(
 
 def peak_rss_mb(args: list[str], **kwargs: Any) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run ``args``; its result and the peak RSS of it and its children (``resource``)."""
-    probe = ("import json, resource, subprocess, sys\n"
-             "done = subprocess.run(json.loads(sys.argv[1]), stdin=sys.stdin, capture_output=True,"
-             " text=True)\n"
-             "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
-             "print(json.dumps([done.returncode, done.stdout, done.stderr, peak]))\n")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", probe, json.dumps(args)], capture_output=True,
-                          text=True, timeout=HANG, check=True, **kwargs)  # fmt: skip
+    probe = (
+        "import json, resource, subprocess, sys\n"
+        "done = subprocess.run(json.loads(sys.argv[1]), stdin=sys.stdin, capture_output=True,"
+        " text=True)\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(json.dumps([done.returncode, done.stdout, done.stderr, peak]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=True,
+        **kwargs,
+    )
     code, out, err, peak = json.loads(done.stdout)
     return subprocess.CompletedProcess(args, code, out, err), peak
 
@@ -286,8 +310,9 @@ def test_a_line_over_the_limit_is_quarantined_by_offset_and_length_in_bounded_me
 
         writer = threading.Thread(target=feed)
         writer.start()
-    done, peak = peak_rss_mb(eventfold("ingest", str(source), "--store", str(tmp_path / "st"),
-                                       "--json"))  # fmt: skip
+    done, peak = peak_rss_mb(
+        eventfold("ingest", str(source), "--store", str(tmp_path / "st"), "--json")
+    )
     if writer is not None:
         writer.join(HANG)
     assert done.returncode == 0, done.stderr
@@ -304,23 +329,39 @@ def test_a_line_over_the_limit_is_quarantined_by_offset_and_length_in_bounded_me
 def test_binary_data_is_refused_before_anything_is_read(tmp_path: Path, command: str) -> None:
     store = tmp_path / "store"
     (tmp_path / "ok.jsonl").write_text('{"id":"a","category":"x","value":1}\n')
-    assert subprocess.run(eventfold("ingest", str(tmp_path / "ok.jsonl"), "--store", str(store)),
-                          capture_output=True, timeout=HANG).returncode == 0  # fmt: skip
+    assert (
+        subprocess.run(
+            eventfold("ingest", str(tmp_path / "ok.jsonl"), "--store", str(store)),
+            capture_output=True,
+            timeout=HANG,
+        ).returncode
+        == 0
+    )
     source = ["--source", "/dev/zero"] if command == "verify" else ["/dev/zero"]
-    done = subprocess.run(eventfold(command, *source, "--store", str(store)),
-                          capture_output=True, text=True, timeout=HANG, check=False)  # fmt: skip
+    done = subprocess.run(
+        eventfold(command, *source, "--store", str(store)),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=False,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip().endswith("/dev/zero: looks like binary data (a NUL byte at "
-                                        "offset 0), not JSON Lines; nothing was read from it")
+    assert done.stderr.strip().endswith(
+        "/dev/zero: looks like binary data (a NUL byte at "
+        "offset 0), not JSON Lines; nothing was read from it"
+    )
     assert done.stderr.count("\n") == 1
 
 
 def test_a_fifo_is_read_as_a_stream_and_waiting_for_its_writer_is_said(tmp_path: Path) -> None:
     fifo = tmp_path / "events.fifo"
     os.mkfifo(fifo)
-    child = subprocess.Popen(eventfold("ingest", str(fifo), "--store", str(tmp_path / "st"),
-                                       "--json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)  # fmt: skip
+    child = subprocess.Popen(
+        eventfold("ingest", str(fifo), "--store", str(tmp_path / "st"), "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert child.stderr is not None
     first = wait_until(child.stderr.readline, "the note that ingest waits for a writer")
     assert "a FIFO with no writer yet: waiting for one" in first
@@ -347,7 +388,8 @@ def test_lines_after_an_unterminated_last_line_keep_their_physical_numbers(
     code, doc, err = ingest_json(source, store)
     assert code == 0, err
     assert [(b["line"], b["offset"], b["raw"]) for b in doc["invalid_lines"]] == [
-        (2, 36, "BAD LINE")]
+        (2, 36, "BAD LINE")
+    ]
     assert (doc["line"], doc["position"]) == (2, source.stat().st_size)
 
 
@@ -380,8 +422,9 @@ def test_the_reader_process_agrees_with_reading_in_process_on_hostile_lines(
         store = tmp_path / f"store-{reader}"
         app = open_store(str(store))
         try:
-            with Ingestor(app, str(store), batch=100, reader_process=reader,
-                          max_line=2000) as ingestor:  # fmt: skip
+            with Ingestor(
+                app, str(store), batch=100, reader_process=reader, max_line=2000
+            ) as ingestor:
                 report = ingestor.run(str(source))
             results.append((report.ingested, report.invalid, store_totals(app)))
         finally:
@@ -395,9 +438,16 @@ def test_the_reader_process_agrees_with_reading_in_process_on_hostile_lines(
 
 @pytest.mark.parametrize(
     "command",
-    [["status"], ["snapshots"], ["check"], ["catchup"], ["rebuild"],
-     ["verify", "--expected-checksum", "0" * 64], ["reconcile", "SOURCE"]],
-)  # fmt: skip
+    [
+        ["status"],
+        ["snapshots"],
+        ["check"],
+        ["catchup"],
+        ["rebuild"],
+        ["verify", "--expected-checksum", "0" * 64],
+        ["reconcile", "SOURCE"],
+    ],
+)
 def test_a_command_creates_nothing_in_a_directory_that_is_not_a_store(
     tmp_path: Path, command: list[str]
 ) -> None:
@@ -409,8 +459,13 @@ def test_a_command_creates_nothing_in_a_directory_that_is_not_a_store(
             (directory / "settings.conf").write_text("not a store\n")
         before = sorted(p.name for p in directory.rglob("*"))
         args = [str(source) if a == "SOURCE" else a for a in command]
-        done = subprocess.run(eventfold(*args, "--store", str(directory)), capture_output=True,
-                              text=True, timeout=HANG, check=False)  # fmt: skip
+        done = subprocess.run(
+            eventfold(*args, "--store", str(directory)),
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+            check=False,
+        )
         assert done.returncode == 2, done.stdout
         assert "not an eventfold store" in done.stderr or "not a file store" in done.stderr
         assert sorted(p.name for p in directory.rglob("*")) == before
@@ -425,15 +480,24 @@ def test_verify_refuses_evidence_without_a_valid_event(tmp_path: Path) -> None:
     bad.write_text("nope\n[1]\n")
     empty = tmp_path / "expected.json"
     empty.write_text('{"categories": {}}')
-    for args in (["--source", str(bad)], ["--expected", str(empty)],
-                 ["--expected", "/dev/zero"]):  # fmt: skip
-        done = subprocess.run(eventfold("verify", "--store", str(store), *args),
-                              capture_output=True, text=True, timeout=HANG)  # fmt: skip
+    for args in (["--source", str(bad)], ["--expected", str(empty)], ["--expected", "/dev/zero"]):
+        done = subprocess.run(
+            eventfold("verify", "--store", str(store), *args),
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+        )
         assert done.returncode == 2, (args, done.stdout)
         assert "MATCH" not in done.stdout and done.stderr.count("\n") == 1
-    assert "no valid event in it (2 lines read, 2 invalid)" in subprocess.run(
-        eventfold("verify", "--store", str(store), "--source", str(bad)),
-        capture_output=True, text=True, timeout=HANG).stderr  # fmt: skip
+    assert (
+        "no valid event in it (2 lines read, 2 invalid)"
+        in subprocess.run(
+            eventfold("verify", "--store", str(store), "--source", str(bad)),
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+        ).stderr
+    )
 
 
 def test_verify_says_when_the_store_holds_no_events(tmp_path: Path) -> None:
@@ -442,6 +506,10 @@ def test_verify_says_when_the_store_holds_no_events(tmp_path: Path) -> None:
     assert ingest_json(source, store)[0] == 0  # a store, with no Recorded event in it
     expected = tmp_path / "expected.json"
     expected.write_text('{"categories": {"x": {"count": 1, "total": "1"}}}')
-    done = subprocess.run(eventfold("verify", "--store", str(store), "--expected", str(expected)),
-                          capture_output=True, text=True, timeout=HANG)  # fmt: skip
+    done = subprocess.run(
+        eventfold("verify", "--store", str(store), "--expected", str(expected)),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
     assert done.returncode == 1 and "the store holds no events" in done.stdout

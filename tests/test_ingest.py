@@ -55,8 +55,7 @@ def line(event_id: str | int, category: str, value: str, **extra: Any) -> str:
     return text[:-1] + f', "value": {value}}}'
 
 
-def test_totals_equal_an_independent_reference(app: Eventfold, store: Path,
-                                               tmp_path: Path) -> None:
+def test_totals_equal_an_independent_reference(app: Eventfold, store: Path, tmp_path: Path) -> None:
     source = tmp_path / "events.jsonl"
     rates = SampleRates(duplicates=0.05, conflicts=0.02, invalid=0.03, out_of_order=0.2)
     with source.open("wb") as f:
@@ -70,8 +69,9 @@ def test_totals_equal_an_independent_reference(app: Eventfold, store: Path,
     assert report.duplicates and report.conflicts and report.invalid
 
 
-def test_running_again_on_an_unchanged_file_ingests_nothing(app: Eventfold, store: Path,
-                                                            tmp_path: Path) -> None:
+def test_running_again_on_an_unchanged_file_ingests_nothing(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
     source = write(tmp_path / "s.jsonl", line("a", "x", "1"), line("b", "x", "2"))
     first = ingest(app, store, source)
     before = app.recorder.max_notification_id()
@@ -114,10 +114,10 @@ def test_duplicate_needs_same_content_else_conflict_and_first_stands(
     assert recorded.conflicts == 2
 
 
-def test_an_invalid_line_does_not_claim_its_id(app: Eventfold, store: Path,
-                                               tmp_path: Path) -> None:
-    source = write(tmp_path / "s.jsonl", '{"id": "a", "category": "x", "value": "1"}',
-                   line("a", "x", "2"))
+def test_an_invalid_line_does_not_claim_its_id(app: Eventfold, store: Path, tmp_path: Path) -> None:
+    source = write(
+        tmp_path / "s.jsonl", '{"id": "a", "category": "x", "value": "1"}', line("a", "x", "2")
+    )
     report = ingest(app, store, source)
     assert (report.invalid, report.ingested, report.duplicates) == (1, 1, 0)
     assert store_totals(app) == {"x": (1, Decimal(2))}
@@ -126,8 +126,14 @@ def test_an_invalid_line_does_not_claim_its_id(app: Eventfold, store: Path,
 def test_invalid_lines_are_quarantined_with_line_offset_reason_and_raw_text(
     app: Eventfold, store: Path, tmp_path: Path
 ) -> None:
-    source = write(tmp_path / "s.jsonl", line("a", "x", "1"), b"\n", b"{broken\r\n",
-                   b'{"id": "b", "category": "caf\xe9", "value": 1}\n', line("c", "x", "true"))
+    source = write(
+        tmp_path / "s.jsonl",
+        line("a", "x", "1"),
+        b"\n",
+        b"{broken\r\n",
+        b'{"id": "b", "category": "caf\xe9", "value": 1}\n',
+        line("c", "x", "true"),
+    )
     report = ingest(app, store, source)
     assert report.invalid == 3
     records = [json.loads(r) for r in Path(report.quarantine_file).read_text().splitlines()]
@@ -150,11 +156,14 @@ def test_markup_and_escape_sequences_in_categories_are_stored_verbatim(
     assert sorted(store_totals(app)) == sorted(names)
 
 
-def test_crlf_exponents_and_high_precision_sum_exactly(app: Eventfold, store: Path,
-                                                       tmp_path: Path) -> None:
+def test_crlf_exponents_and_high_precision_sum_exactly(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
     lines = [line(f"t{i}", "x", "0.1").encode() + b"\r\n" for i in range(10)]
-    lines += [line("e", "y", "1e-30").encode() + b"\r\n",
-              line("f", "y", "123456789012345678901234567890").encode() + b"\r\n"]
+    lines += [
+        line("e", "y", "1e-30").encode() + b"\r\n",
+        line("f", "y", "123456789012345678901234567890").encode() + b"\r\n",
+    ]
     source = write(tmp_path / "s.jsonl", *lines)
     ingest(app, store, source)
     totals = store_totals(app)
@@ -206,15 +215,20 @@ def test_snapshots_are_taken_and_the_library_loads_aggregates_from_them(
     assert [s.originator_version for s in snapshots] == [31, 51, 81, 101]
     loaded: Category = app.repository.get(category_id)
     assert (loaded.name, loaded.count, loaded.total, loaded.version) == (
-        "x", 100, Decimal(4950), 101)
+        "x",
+        100,
+        Decimal(4950),
+        101,
+    )
     middle: Category = app.repository.get(category_id, version=60)  # snapshot 51 + 9 events
     assert (middle.count, middle.total) == (59, Decimal(sum(range(59))))
     last: Any = snapshots[-1]
     assert last.state == Category.Snapshot.take(loaded).state
 
 
-def test_dedup_index_is_rebuilt_from_the_store_when_lost(app: Eventfold, store: Path,
-                                                         tmp_path: Path) -> None:
+def test_dedup_index_is_rebuilt_from_the_store_when_lost(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
     first = write(tmp_path / "one.jsonl", *(line(f"e{i}", "x", "1") for i in range(300)))
     with Ingestor(app, str(store), batch=50) as ingestor:
         ingestor.known.index.flush_every = 64  # several runs and merges
@@ -237,8 +251,9 @@ def test_one_ingest_at_a_time_per_store(app: Eventfold, store: Path) -> None:
         Ingestor(app, str(store), lock_timeout=0.1)
 
 
-def test_a_failed_commit_leaves_nothing_half_done(app: Eventfold, store: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_commit_leaves_nothing_half_done(
+    app: Eventfold, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source = write(tmp_path / "s.jsonl", *(line(f"e{i}", "x", "1") for i in range(30)))
     recorder = app.process_recorder
     # The file store takes a batch as columns; other recorders as StoredEvents.
@@ -295,5 +310,9 @@ def test_a_category_loaded_in_bulk_is_the_one_the_library_loads(
         except Exception:  # the library has none: a new one
             slow = Category(name)
         assert (fast.name, fast.count, fast.total, fast.version) == (
-            slow.name, slow.count, slow.total, slow.version)
+            slow.name,
+            slow.count,
+            slow.total,
+            slow.version,
+        )
         assert fast.modified_on == slow.modified_on or name == "never seen"

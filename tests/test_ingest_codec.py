@@ -14,7 +14,7 @@ from eventfold.application.ingest.rules import SourceEvent
 from eventfold.application.recorded import RecordedCodec
 from eventfold.domain.model import Category
 
-ALPHABET = "aZ09 _-\"\\/\n\r\t\x00\x1b\x7f[]{}:,\u00e9\u2028\u4e2d\U0001f600"
+ALPHABET = 'aZ09 _-"\\/\n\r\t\x00\x1b\x7f[]{}:,\u00e9\u2028\u4e2d\U0001f600'
 
 
 def random_text(rng: random.Random) -> str:
@@ -29,10 +29,17 @@ def random_events(count: int) -> list[SourceEvent]:
         when = None
         if rng.random() < 0.8:
             when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(
-                seconds=rng.randint(-10**9, 10**9), microseconds=rng.choice([0, 1, 250000]))
-        events.append(SourceEvent(random_text(rng), random_text(rng),
-                                  Decimal(rng.choice(values)), when,
-                                  None if when is None else when.isoformat()))
+                seconds=rng.randint(-(10**9), 10**9), microseconds=rng.choice([0, 1, 250000])
+            )
+        events.append(
+            SourceEvent(
+                random_text(rng),
+                random_text(rng),
+                Decimal(rng.choice(values)),
+                when,
+                None if when is None else when.isoformat(),
+            )
+        )
     return events
 
 
@@ -52,7 +59,8 @@ def test_fast_path_writes_what_the_library_mapper_writes(
     for i, event in enumerate(random_events(300)):
         originator = Category.create_id(event.category)
         assert fast.encode(originator, i + 2, event, i, i * 97) == slow.encode(
-            originator, i + 2, event, i, i * 97)
+            originator, i + 2, event, i, i * 97
+        )
     app.close()
 
 

@@ -31,8 +31,15 @@ from processes import HANG, armed, assert_killed_at, eventfold
 KILLS = int(os.environ.get("EVENTFOLD_INGEST_KILLS", "20"))
 BATCH = 5
 # Each point is passed at least once per batch (``ingest.started`` once per run).
-POINTS = ("ingest.started", "ingest.before-commit", "log.before-write", "log.torn-write",
-          "log.after-write", "ingest.after-commit", "reader.after-batch")  # fmt: skip
+POINTS = (
+    "ingest.started",
+    "ingest.before-commit",
+    "log.before-write",
+    "log.torn-write",
+    "log.after-write",
+    "ingest.after-commit",
+    "reader.after-batch",
+)
 
 
 def ingest(
@@ -40,8 +47,12 @@ def ingest(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         eventfold("ingest", str(source), "--store", str(store), "--batch", str(BATCH), "--json"),
-        env=env, capture_output=True, text=True, timeout=HANG, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=False,
+    )
 
 
 def ingested_prefix(store: Path, source: Path) -> int:
@@ -92,8 +103,9 @@ def test_kill_9_during_ingest_loses_nothing_and_counts_nothing_twice(tmp_path: P
             assert_killed_at(done, point, count)
         landed += 1
         positions.append(ingested_prefix(store, source))
-        print(f"kill {kill + 1} at {point}@{count}: ingested {positions[-1]} bytes",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"kill {kill + 1} at {point}@{count}: ingested {positions[-1]} bytes", file=sys.stderr
+        )
         assert positions[-1] >= positions[-2]
     assert landed == KILLS  # every kill landed mid-run, by construction
     final = ingest(source, store)

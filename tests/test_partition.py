@@ -55,8 +55,14 @@ def test_partitions_together_record_exactly_what_one_run_records(tmp_path: Path)
     assert [p["invalid"] for p in parts] == [whole["invalid"], 0, 0]  # partition 1 quarantines
     for p in parts:
         assert p["read"] == whole["read"]
-        assert p["ingested"] + p["duplicates"] + p["conflicts"] + p["invalid"] + (
-            p["other_partitions"]) == p["read"]
+        assert (
+            p["ingested"]
+            + p["duplicates"]
+            + p["conflicts"]
+            + p["invalid"]
+            + (p["other_partitions"])
+            == p["read"]
+        )
     assert [p["partition"] for p in parts] == ["1/3", "2/3", "3/3"]
     again = [ingest(tmp_path / "three", source, Partition(k, 3)) for k in (1, 2, 3)]
     assert [p["read"] for p in again] == [0, 0, 0]  # each partition resumes where it ended
@@ -129,8 +135,9 @@ def test_rescan_and_partition_do_not_mix(
 
     source = tmp_path / "s.jsonl"
     source.write_text(json.dumps({"id": "a", "category": "x", "value": 1}) + "\n")
-    code = main(["ingest", str(source), "--store", str(tmp_path / "s"), "--partition", "1/2",
-                 "--rescan"])  # fmt: skip
+    code = main(
+        ["ingest", str(source), "--store", str(tmp_path / "s"), "--partition", "1/2", "--rescan"]
+    )
     assert code == 2
     assert "--rescan cannot be combined with --partition" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:  # argparse rejects it

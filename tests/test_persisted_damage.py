@@ -35,8 +35,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-          capsys: pytest.CaptureFixture[str]) -> Path:  # fmt: skip
+def store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Path:
     """A store of 3,000 lines with several index runs, a dedup index and snapshots."""
     monkeypatch.setenv("FILESTORE_INDEX_INTERVAL", "700")
     source = tmp_path / "events.jsonl"
@@ -138,8 +139,9 @@ def test_verify_names_an_id_recorded_twice_as_a_duplicate_in_the_store(
     app = open_store(str(store))
     try:  # what a broken dedup index once did: the same id recorded a second time
         category: Category = app.repository.get(Category.create_id(first["category"]))
-        category.record(first["id"], first["category"], category.total * 0 + 1, None,
-                        str(source), 1, 0)  # fmt: skip
+        category.record(
+            first["id"], first["category"], category.total * 0 + 1, None, str(source), 1, 0
+        )
         app.save(category)
     finally:
         app.close()
@@ -173,21 +175,37 @@ def test_what_a_crash_at_any_rename_or_write_leaves_is_never_called_damage(
         store = tmp_path / f"store-{count}"
         done = subprocess.run(
             eventfold("ingest", str(source), "--store", str(store), "--batch", "100"),
-            env=env | {"EVENTFOLD_FAILPOINT": f"{point}@{count}"}, capture_output=True,
-            text=True, timeout=HANG, check=False,
-        )  # fmt: skip
+            env=env | {"EVENTFOLD_FAILPOINT": f"{point}@{count}"},
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+            check=False,
+        )
         if done.returncode == 0:
             break  # the run passes the point fewer than ``count`` times: all were tried
         assert killed_at(done, point, count), done.stderr
         kills += 1
-        checked = subprocess.run(eventfold("check", "--store", str(store), "--json"), env=plain,
-                                 capture_output=True, text=True, timeout=HANG)  # fmt: skip
+        checked = subprocess.run(
+            eventfold("check", "--store", str(store), "--json"),
+            env=plain,
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+        )
         assert checked.returncode == 0, f"after a kill at {point}@{count}: {checked.stdout}"
-        resumed = subprocess.run(eventfold("ingest", str(source), "--store", str(store)),
-                                 env=plain, capture_output=True, text=True,
-                                 timeout=HANG)  # fmt: skip
+        resumed = subprocess.run(
+            eventfold("ingest", str(source), "--store", str(store)),
+            env=plain,
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+        )
         assert resumed.returncode == 0, resumed.stderr
-        code = subprocess.run(eventfold("verify", "--store", str(store), "--source", str(source)),
-                              env=plain, capture_output=True, timeout=HANG).returncode  # fmt: skip
+        code = subprocess.run(
+            eventfold("verify", "--store", str(store), "--source", str(source)),
+            env=plain,
+            capture_output=True,
+            timeout=HANG,
+        ).returncode
         assert code == 0, f"after a kill at {point}@{count}"
     assert kills >= 3  # the run passed the point several times, and each was tried

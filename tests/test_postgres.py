@@ -50,8 +50,11 @@ def sources(tmp_path: Path, lines: int) -> tuple[Path, Path]:
 
 def ingest_with_a_kill(source: Path, store: Path) -> None:
     """Run ``eventfold ingest`` until it kills itself after its 40th commit, then to the end."""
-    run_until_failpoint(eventfold("ingest", str(source), "--store", str(store), "--batch", "5",
-                                  "--json"), "ingest.after-commit", 40)  # fmt: skip
+    run_until_failpoint(
+        eventfold("ingest", str(source), "--store", str(store), "--batch", "5", "--json"),
+        "ingest.after-commit",
+        40,
+    )
     app = open_app(str(store))
     try:
         assert (app.recorder.max_notification_id() or 0) > 0
@@ -60,8 +63,9 @@ def ingest_with_a_kill(source: Path, store: Path) -> None:
     assert main(["ingest", str(source), "--store", str(store), "--quiet"]) == 0
 
 
-def story(capsys: pytest.CaptureFixture[str], full: Path, partial: Path,
-          store: Path, *backend: str) -> dict[str, Any]:  # fmt: skip
+def story(
+    capsys: pytest.CaptureFixture[str], full: Path, partial: Path, store: Path, *backend: str
+) -> dict[str, Any]:
     """Rebuild, verify (a gap), reconcile, catch up, verify again: what each says."""
     s = ["--store", str(store), *backend]
     _, rebuilt = run(capsys, "rebuild", *s)
@@ -71,7 +75,8 @@ def story(capsys: pytest.CaptureFixture[str], full: Path, partial: Path,
     after_code, after = run(capsys, "verify", "--source", str(full), *s)
     _, status = run(capsys, "status", *s)
     return {
-        "rebuilt": rebuilt["checksum"], "before": (before_code, before["status"]),
+        "rebuilt": rebuilt["checksum"],
+        "before": (before_code, before["status"]),
         "missing": len(before["events"]["missing_ids"]) if before.get("events") else None,
         "reconcile": (reconcile_code, reconciled["replayed"]),
         "caught_up": (caught_up["checksum"], caught_up["events_applied"]),
@@ -86,8 +91,20 @@ def test_the_story_on_postgres_gives_the_file_stores_checksums(
     full, partial = sources(tmp_path, 3000)
     ingest_with_a_kill(partial, tmp_path / "pg-local")
     on_postgres = story(capsys, full, partial, tmp_path / "pg-local")
-    assert main(["ingest", str(partial), "--store", str(tmp_path / "files"),
-                 "--backend", "file", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "ingest",
+                str(partial),
+                "--store",
+                str(tmp_path / "files"),
+                "--backend",
+                "file",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     on_files = story(capsys, full, partial, tmp_path / "files", "--backend", "file")
 
     assert on_postgres["rebuilt"] == on_files["rebuilt"]
@@ -158,22 +175,41 @@ def test_two_partitioned_ingests_in_parallel_give_the_reference_totals(
     """Two processes (two machines' directories) split one source; one is killed and rerun."""
     source = tmp_path / "s.jsonl"
     with source.open("wb") as f:
-        write_sample(f, 6000, rates=SampleRates(duplicates=0.03, conflicts=0.02, invalid=0.02,
-                                                out_of_order=0.2), seed=9)  # fmt: skip
+        write_sample(
+            f,
+            6000,
+            rates=SampleRates(duplicates=0.03, conflicts=0.02, invalid=0.02, out_of_order=0.2),
+            seed=9,
+        )
 
     def start(k: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            eventfold("ingest", str(source), "--partition", f"{k}/2", "--store",
-                      str(tmp_path / f"machine-{k}"), "--batch", "10", "--json"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
+            eventfold(
+                "ingest",
+                str(source),
+                "--partition",
+                f"{k}/2",
+                "--store",
+                str(tmp_path / f"machine-{k}"),
+                "--batch",
+                "10",
+                "--json",
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
 
     app = open_app(str(tmp_path / "machine-1"))
     try:
         first, second = start(1, armed("ingest.after-commit", 30)), start(2)
         out, err = first.communicate(timeout=HANG)  # partition 1 dies after 30 commits
-        assert_killed_at(subprocess.CompletedProcess(first.args, first.returncode, out, err),
-                         "ingest.after-commit", 30)  # fmt: skip
+        assert_killed_at(
+            subprocess.CompletedProcess(first.args, first.returncode, out, err),
+            "ingest.after-commit",
+            30,
+        )
         rerun = start(1)
         outputs = [p.communicate(timeout=HANG) for p in (rerun, second)]
         for p, (_, err) in zip((rerun, second), outputs, strict=True):
@@ -184,11 +220,24 @@ def test_two_partitioned_ingests_in_parallel_give_the_reference_totals(
     finally:
         app.close()
     # Two rebuild workers, each folding a range of the shared store, merged.
-    _, on_postgres = run(capsys, "rebuild", "--store", str(tmp_path / "machine-1"),
-                         "--workers", "2")  # fmt: skip
+    _, on_postgres = run(
+        capsys, "rebuild", "--store", str(tmp_path / "machine-1"), "--workers", "2"
+    )
     assert on_postgres["workers"] == 2
-    assert main(["ingest", str(source), "--store", str(tmp_path / "files"), "--backend", "file",
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "ingest",
+                str(source),
+                "--store",
+                str(tmp_path / "files"),
+                "--backend",
+                "file",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     _, on_files = run(capsys, "rebuild", "--store", str(tmp_path / "files"), "--backend", "file")
     assert on_postgres["checksum"] == on_files["checksum"]
 
@@ -198,21 +247,69 @@ def test_migrate_file_to_postgres_and_back_round_trips_and_resumes(
 ) -> None:
     source = tmp_path / "s.jsonl"
     with source.open("wb") as f:
-        write_sample(f, 4000, rates=SampleRates(duplicates=0.03, conflicts=0.02, invalid=0.02),
-                     seed=13)  # fmt: skip
+        write_sample(
+            f, 4000, rates=SampleRates(duplicates=0.03, conflicts=0.02, invalid=0.02), seed=13
+        )
     files, copy = tmp_path / "files", tmp_path / "copy"
-    assert main(["ingest", str(source), "--store", str(files), "--backend", "file",
-                 "--snapshot-interval", "100", "--batch", "50", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "ingest",
+                str(source),
+                "--store",
+                str(files),
+                "--backend",
+                "file",
+                "--snapshot-interval",
+                "100",
+                "--batch",
+                "50",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     _, original = run(capsys, "rebuild", "--store", str(files), "--backend", "file")
-    _, hourly = run(capsys, "rebuild", "--projection", "hourly_totals", "--store", str(files),
-                    "--backend", "file")  # fmt: skip
+    _, hourly = run(
+        capsys,
+        "rebuild",
+        "--projection",
+        "hourly_totals",
+        "--store",
+        str(files),
+        "--backend",
+        "file",
+    )
 
     # file -> postgres, killed part way, then resumed.
-    run_until_failpoint(eventfold("migrate", "--from", "file", "--to", "postgres", "--store",
-                                  str(files), "--to-store", str(tmp_path / "pg-local"), "--json"),
-                        "migrate.after-commit", 2)  # fmt: skip
-    code, there = run(capsys, "migrate", "--from", "file", "--to", "postgres", "--store",
-                      str(files), "--to-store", str(tmp_path / "pg-local"))  # fmt: skip
+    run_until_failpoint(
+        eventfold(
+            "migrate",
+            "--from",
+            "file",
+            "--to",
+            "postgres",
+            "--store",
+            str(files),
+            "--to-store",
+            str(tmp_path / "pg-local"),
+            "--json",
+        ),
+        "migrate.after-commit",
+        2,
+    )
+    code, there = run(
+        capsys,
+        "migrate",
+        "--from",
+        "file",
+        "--to",
+        "postgres",
+        "--store",
+        str(files),
+        "--to-store",
+        str(tmp_path / "pg-local"),
+    )
     assert (code, there["status"]) == (0, "match")
     assert there["resumed_from"] > 0  # killed midway: resumed
     assert 0 < there["copied"] < there["events"]
@@ -223,16 +320,36 @@ def test_migrate_file_to_postgres_and_back_round_trips_and_resumes(
     assert checks["hourly_totals"]["target_checksum"] == hourly["checksum"]
 
     # postgres -> file, into a new store: the same events, checksums and positions.
-    code, back = run(capsys, "migrate", "--from", "postgres", "--to", "file", "--store",
-                     str(tmp_path / "pg-local"), "--to-store", str(copy))  # fmt: skip
+    code, back = run(
+        capsys,
+        "migrate",
+        "--from",
+        "postgres",
+        "--to",
+        "file",
+        "--store",
+        str(tmp_path / "pg-local"),
+        "--to-store",
+        str(copy),
+    )
     assert (code, back["status"], back["resumed_from"]) == (0, "match", 0)
     assert back["target_digest"] == there["source_digest"]
     _, rebuilt = run(capsys, "rebuild", "--store", str(copy), "--backend", "file")
     assert rebuilt["checksum"] == original["checksum"]
     code, again = run(capsys, "ingest", str(source), "--store", str(copy), "--backend", "file")
     assert (code, again["read"], again["ingested"]) == (0, 0, 0)  # where the source stood
-    code, second = run(capsys, "migrate", "--from", "postgres", "--to", "file", "--store",
-                       str(tmp_path / "pg-local"), "--to-store", str(copy))  # fmt: skip
+    code, second = run(
+        capsys,
+        "migrate",
+        "--from",
+        "postgres",
+        "--to",
+        "file",
+        "--store",
+        str(tmp_path / "pg-local"),
+        "--to-store",
+        str(copy),
+    )
     assert (code, second["copied"]) == (0, 0)  # nothing left to copy
 
 
@@ -242,12 +359,35 @@ def test_migrate_refuses_a_target_that_holds_other_events(
     source = tmp_path / "s.jsonl"
     with source.open("wb") as f:
         write_sample(f, 50)
-    assert main(["ingest", str(source), "--store", str(tmp_path / "files"), "--backend", "file",
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "ingest",
+                str(source),
+                "--store",
+                str(tmp_path / "files"),
+                "--backend",
+                "file",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert main(["ingest", str(source), "--store", str(tmp_path / "pg"), "--quiet"]) == 0
     capsys.readouterr()
-    code = main(["migrate", "--from", "file", "--to", "postgres", "--store",
-                 str(tmp_path / "files"), "--to-store", str(tmp_path / "pg")])  # fmt: skip
+    code = main(
+        [
+            "migrate",
+            "--from",
+            "file",
+            "--to",
+            "postgres",
+            "--store",
+            str(tmp_path / "files"),
+            "--to-store",
+            str(tmp_path / "pg"),
+        ]
+    )
     assert code == 2
     assert "already holds events" in capsys.readouterr().err
 
@@ -266,17 +406,25 @@ def test_follow_on_postgres_sees_another_processs_commits(
     stop = threading.Event()
     seen: list[ProjectionReport] = []
     result: list[ProjectionReport] = []
-    follower = threading.Thread(target=lambda: result.append(
-        projector.follow(stop, seen.append, update_seconds=0.0)))  # fmt: skip
+    follower = threading.Thread(
+        target=lambda: result.append(projector.follow(stop, seen.append, update_seconds=0.0))
+    )
     follower.start()
     try:
         with source.open("ab") as f:
             write_sample(f, 300, seed=4, first_id=1000)
-        subprocess.run(eventfold("ingest", str(source), "--store", str(local), "--batch", "50"),
-                       check=True, capture_output=True, timeout=HANG)  # fmt: skip
-        wait_until(lambda: seen and sum(
-            c["count"] for c in seen[-1].canonical["categories"].values()) >= 400,
-            "follow to see the events another process ingested")  # fmt: skip
+        subprocess.run(
+            eventfold("ingest", str(source), "--store", str(local), "--batch", "50"),
+            check=True,
+            capture_output=True,
+            timeout=HANG,
+        )
+        wait_until(
+            lambda: (
+                seen and sum(c["count"] for c in seen[-1].canonical["categories"].values()) >= 400
+            ),
+            "follow to see the events another process ingested",
+        )
     finally:
         stop.set()
         follower.join(HANG)
@@ -290,9 +438,14 @@ def test_follow_on_postgres_sees_another_processs_commits(
 def test_an_unreachable_database_is_one_line_and_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for key, value in (("POSTGRES_DBNAME", "eventfold"), ("POSTGRES_HOST", "127.0.0.1"),
-                       ("POSTGRES_PORT", "1"), ("POSTGRES_USER", "eventfold"),
-                       ("POSTGRES_PASSWORD", "x"), ("POSTGRES_CONNECT_TIMEOUT", "2")):  # fmt: skip
+    for key, value in (
+        ("POSTGRES_DBNAME", "eventfold"),
+        ("POSTGRES_HOST", "127.0.0.1"),
+        ("POSTGRES_PORT", "1"),
+        ("POSTGRES_USER", "eventfold"),
+        ("POSTGRES_PASSWORD", "x"),
+        ("POSTGRES_CONNECT_TIMEOUT", "2"),
+    ):
         monkeypatch.setenv(key, value)
     code = main(["status", "--store", str(tmp_path), "--backend", "postgres"])
     err = capsys.readouterr().err

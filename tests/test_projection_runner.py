@@ -18,11 +18,15 @@ from processes import HANG
 
 def test_library_runner_folds_like_the_projector(tmp_path: Path) -> None:
     store, source = tmp_path / "store", tmp_path / "s.jsonl"
-    source.write_text("".join(
-        json.dumps({"id": i, "category": f"c{i % 4}",
-                    "timestamp": f"2026-03-01T{i % 24:02d}:00:00Z"})[:-1] + f', "value": {i}.5}}\n'
-        for i in range(120)
-    ))  # fmt: skip
+    source.write_text(
+        "".join(
+            json.dumps(
+                {"id": i, "category": f"c{i % 4}", "timestamp": f"2026-03-01T{i % 24:02d}:00:00Z"}
+            )[:-1]
+            + f', "value": {i}.5}}\n'
+            for i in range(120)
+        )
+    )
     app = open_store(str(store))
     with Ingestor(app, str(store)) as ingestor:
         ingestor.run(str(source))

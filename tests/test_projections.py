@@ -44,29 +44,46 @@ def ingest_lines(app: Eventfold, store: Path, source: Path, lines: list[str]) ->
 
 def event_line(event_id: str, category: str, value: str, when: str | None = None) -> str:
     stamp = "" if when is None else f', "timestamp": "{when}"'
-    return (f'{{"id": {json.dumps(event_id)}, "category": {json.dumps(category)}, '
-            f'"value": {value}{stamp}}}')  # fmt: skip
+    return (
+        f'{{"id": {json.dumps(event_id)}, "category": {json.dumps(category)}, '
+        f'"value": {value}{stamp}}}'
+    )
 
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [("12.50", "12.5"), ("1E+5", "100000"), ("-0.00", "0"), ("0", "0"), ("1.10E-3", "0.0011"),
-     ("-7.000", "-7"), ("123456789012345678901234567890.10", "123456789012345678901234567890.1")],
-)  # fmt: skip
+    [
+        ("12.50", "12.5"),
+        ("1E+5", "100000"),
+        ("-0.00", "0"),
+        ("0", "0"),
+        ("1.10E-3", "0.0011"),
+        ("-7.000", "-7"),
+        ("123456789012345678901234567890.10", "123456789012345678901234567890.1"),
+    ],
+)
 def test_canonical_decimal_has_no_exponent_and_no_trailing_zeros(value: str, text: str) -> None:
     assert canonical_decimal(Decimal(value)) == text
 
 
-def test_checksum_matches_one_computed_by_hand(app: Eventfold, store: Path,
-                                               tmp_path: Path) -> None:
-    ingest_lines(app, store, tmp_path / "s.jsonl", [
-        event_line("1", "rent", "12.50"), event_line("2", "rent", "0.5"),
-        event_line("3", "café", "1e2"), event_line("4", "zero", "1.5"),
-        event_line("5", "zero", "-1.50"),
-    ])  # fmt: skip
+def test_checksum_matches_one_computed_by_hand(app: Eventfold, store: Path, tmp_path: Path) -> None:
+    ingest_lines(
+        app,
+        store,
+        tmp_path / "s.jsonl",
+        [
+            event_line("1", "rent", "12.50"),
+            event_line("2", "rent", "0.5"),
+            event_line("3", "café", "1e2"),
+            event_line("4", "zero", "1.5"),
+            event_line("5", "zero", "-1.50"),
+        ],
+    )
     report = Projector(app, str(store), CategoryTotals()).rebuild()
-    by_hand = ('{"categories":{"café":{"count":1,"total":"100"},'
-               '"rent":{"count":2,"total":"13"},"zero":{"count":2,"total":"0"}}}')  # fmt: skip
+    by_hand = (
+        '{"categories":{"café":{"count":1,"total":"100"},'
+        '"rent":{"count":2,"total":"13"},"zero":{"count":2,"total":"0"}}}'
+    )
     assert report.checksum == hashlib.sha256(by_hand.encode("utf-8")).hexdigest()
     assert report.canonical == json.loads(by_hand)
 
@@ -81,7 +98,7 @@ events = st.lists(
         ),
     ),
     max_size=40,
-)  # fmt: skip
+)
 
 
 @settings(
@@ -101,8 +118,9 @@ def test_catch_up_equals_rebuild(tmp_path: Path, history: list[Any], cut: int, e
             Projector(application, str(store), projection, snapshot_every=every).catchup()
         ingest_lines(application, store, source, lines[cut:])
         for projection in (CategoryTotals(), HourlyTotals()):
-            caught_up = Projector(application, str(store), projection,
-                                  snapshot_every=every).catchup()  # fmt: skip
+            caught_up = Projector(
+                application, str(store), projection, snapshot_every=every
+            ).catchup()
             rebuilt = Projector(application, str(store), projection).rebuild()
             assert caught_up.checksum == rebuilt.checksum
             assert projection.to_json(caught_up.state) == projection.to_json(rebuilt.state)
@@ -111,8 +129,9 @@ def test_catch_up_equals_rebuild(tmp_path: Path, history: list[Any], cut: int, e
         application.close()
 
 
-def test_catch_up_applies_only_the_events_after_the_snapshot(app: Eventfold, store: Path,
-                                                             tmp_path: Path) -> None:
+def test_catch_up_applies_only_the_events_after_the_snapshot(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
     source = tmp_path / "s.jsonl"
     ingest_lines(app, store, source, [event_line(f"e{i}", "x", "1") for i in range(50)])
     first = Projector(app, str(store), CategoryTotals()).catchup()
@@ -122,12 +141,14 @@ def test_catch_up_applies_only_the_events_after_the_snapshot(app: Eventfold, sto
     assert second.events_applied == 7
     assert second.snapshot_used is not None
     assert second.from_position == second.snapshot_used.position == first.position
-    assert second.canonical == {"categories": {"x": {"count": 50, "total": "50"},
-                                               "y": {"count": 7, "total": "14"}}}
+    assert second.canonical == {
+        "categories": {"x": {"count": 50, "total": "50"}, "y": {"count": 7, "total": "14"}}
+    }
 
 
-def test_damaged_newest_snapshot_falls_back_to_an_older_one(app: Eventfold, store: Path,
-                                                            tmp_path: Path) -> None:
+def test_damaged_newest_snapshot_falls_back_to_an_older_one(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
     source = tmp_path / "s.jsonl"
     ingest_lines(app, store, source, [event_line(f"e{i}", "x", "1") for i in range(10)])
     projector = Projector(app, str(store), CategoryTotals())
@@ -145,8 +166,9 @@ def test_damaged_newest_snapshot_falls_back_to_an_older_one(app: Eventfold, stor
     assert report.canonical == {"categories": {"x": {"count": 11, "total": "11"}}}
 
 
-def test_snapshot_of_another_code_version_is_not_used(app: Eventfold, store: Path,
-                                                      tmp_path: Path) -> None:
+def test_snapshot_of_another_code_version_is_not_used(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
     ingest_lines(app, store, tmp_path / "s.jsonl", [event_line("e", "x", "1")])
     Projector(app, str(store), CategoryTotals()).rebuild()
 
@@ -163,8 +185,12 @@ def test_snapshot_beyond_the_end_of_the_store_is_refused(tmp_path: Path) -> None
     big, small = tmp_path / "big", tmp_path / "small"
     for directory, count in ((big, 20), (small, 5)):
         application = open_store(str(directory))
-        ingest_lines(application, directory, tmp_path / f"{directory.name}.jsonl",
-                     [event_line(f"e{i}", "x", "1") for i in range(count)])  # fmt: skip
+        ingest_lines(
+            application,
+            directory,
+            tmp_path / f"{directory.name}.jsonl",
+            [event_line(f"e{i}", "x", "1") for i in range(count)],
+        )
         if directory is big:
             Projector(application, str(directory), CategoryTotals()).rebuild()
         application.close()
@@ -176,8 +202,9 @@ def test_snapshot_beyond_the_end_of_the_store_is_refused(tmp_path: Path) -> None
     assert report.canonical == {"categories": {"x": {"count": 5, "total": "5"}}}
 
 
-def test_crash_mid_rebuild_keeps_the_previous_generation(app: Eventfold, store: Path,
-                                                         tmp_path: Path) -> None:
+def test_crash_mid_rebuild_keeps_the_previous_generation(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
     source = tmp_path / "s.jsonl"
     ingest_lines(app, store, source, [event_line(f"e{i}", "x", "1") for i in range(30)])
     projector = Projector(app, str(store), CategoryTotals(), snapshot_every=5)
@@ -200,14 +227,18 @@ def test_crash_mid_rebuild_keeps_the_previous_generation(app: Eventfold, store: 
     assert report.snapshot_used is not None and report.events_applied == 0
     assert report.checksum == before.checksum
     again = projector.rebuild()  # the abandoned generation is cleared away
-    generations = sorted(p.name for p in (store / "projections" / "category_totals").iterdir()
-                         if p.name.startswith("gen-"))  # fmt: skip
+    generations = sorted(
+        p.name
+        for p in (store / "projections" / "category_totals").iterdir()
+        if p.name.startswith("gen-")
+    )
     assert generations == [again.generation]
 
 
 @pytest.mark.parametrize("workers", [2, 3])
-def test_parallel_rebuild_equals_serial(app: Eventfold, store: Path, tmp_path: Path,
-                                        workers: int) -> None:
+def test_parallel_rebuild_equals_serial(
+    app: Eventfold, store: Path, tmp_path: Path, workers: int
+) -> None:
     lines = [
         event_line(f"e{i}", f"c{i % 7}", f"{i}.{i % 10}", f"2026-02-0{1 + i % 5}T{i % 24:02d}:00Z")
         for i in range(300)
@@ -221,20 +252,30 @@ def test_parallel_rebuild_equals_serial(app: Eventfold, store: Path, tmp_path: P
         assert parallel.events_applied == serial.events_applied == 300
 
 
-def test_late_and_out_of_order_events_land_in_their_hour(app: Eventfold, store: Path,
-                                                         tmp_path: Path) -> None:
-    ingest_lines(app, store, tmp_path / "s.jsonl", [
-        event_line("1", "x", "1", "2026-01-01T10:59:59Z"),
-        event_line("2", "x", "2", "2026-01-01T09:00:00Z"),
-        event_line("3", "x", "4", "2026-01-01T12:30:00+02:00"),
-        event_line("4", "x", "8"),
-    ])  # fmt: skip
+def test_late_and_out_of_order_events_land_in_their_hour(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
+    ingest_lines(
+        app,
+        store,
+        tmp_path / "s.jsonl",
+        [
+            event_line("1", "x", "1", "2026-01-01T10:59:59Z"),
+            event_line("2", "x", "2", "2026-01-01T09:00:00Z"),
+            event_line("3", "x", "4", "2026-01-01T12:30:00+02:00"),
+            event_line("4", "x", "8"),
+        ],
+    )
     report = Projector(app, str(store), HourlyTotals()).rebuild()
-    assert report.canonical == {"hours": {"x": {
-        "2026-01-01T09:00:00+00:00": {"count": 1, "total": "2"},
-        "2026-01-01T10:00:00+00:00": {"count": 2, "total": "5"},
-        "none": {"count": 1, "total": "8"},
-    }}}  # fmt: skip
+    assert report.canonical == {
+        "hours": {
+            "x": {
+                "2026-01-01T09:00:00+00:00": {"count": 1, "total": "2"},
+                "2026-01-01T10:00:00+00:00": {"count": 2, "total": "5"},
+                "none": {"count": 1, "total": "8"},
+            }
+        }
+    }
 
 
 class QuarantineCount(Projection[dict[str, int]]):
@@ -262,18 +303,22 @@ class QuarantineCount(Projection[dict[str, int]]):
         return {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
 
 
-def test_a_user_projection_of_other_event_types(app: Eventfold, store: Path,
-                                                tmp_path: Path) -> None:
-    ingest_lines(app, store, tmp_path / "s.jsonl",
-                 ["nope", event_line("1", "x", "1"), '{"id": 2}', "[1]"])  # fmt: skip
+def test_a_user_projection_of_other_event_types(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
+    ingest_lines(
+        app, store, tmp_path / "s.jsonl", ["nope", event_line("1", "x", "1"), '{"id": 2}', "[1]"]
+    )
     report = Projector(app, str(store), QuarantineCount()).rebuild()
     assert report.canonical == {"reasons": {"not": 2, "category:": 1}}
     assert Projector(app, str(store), QuarantineCount()).rebuild(workers=2).checksum == (
-        report.checksum)
+        report.checksum
+    )
 
 
-def test_kill_9_mid_rebuild_keeps_the_previous_generation(app: Eventfold, store: Path,
-                                                          tmp_path: Path) -> None:
+def test_kill_9_mid_rebuild_keeps_the_previous_generation(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
     import random
 
     from eventfold.application.demo.sample import write_sample
@@ -292,8 +337,9 @@ def test_kill_9_mid_rebuild_keeps_the_previous_generation(app: Eventfold, store:
     kills = [("projection.after-snapshot", rng.randint(1, 4)) for _ in range(6)]
     kills += [("projection.after-snapshot", 1), ("projection.before-switch", 1)]
     for point, count in kills:
-        rebuild = eventfold("rebuild", "--store", str(store), "--snapshot-every", "2000",
-                            "--workers", "1", "--json")  # fmt: skip
+        rebuild = eventfold(
+            "rebuild", "--store", str(store), "--snapshot-every", "2000", "--workers", "1", "--json"
+        )
         run_until_failpoint(rebuild, point, count)
         current = (projection_dir / "CURRENT").read_text().strip()
         generations = [p.name for p in projection_dir.iterdir() if p.name.startswith("gen-")]
@@ -306,11 +352,13 @@ def test_kill_9_mid_rebuild_keeps_the_previous_generation(app: Eventfold, store:
     after = Projector(app, str(store), CategoryTotals()).rebuild()
     assert after.checksum == before.checksum and after.generation != before.generation
     assert [p.name for p in projection_dir.iterdir() if p.name.startswith("gen-")] == [
-        after.generation]
+        after.generation
+    ]
 
 
-def test_a_busy_projection_is_not_written_twice(app: Eventfold, store: Path,
-                                                tmp_path: Path) -> None:
+def test_a_busy_projection_is_not_written_twice(
+    app: Eventfold, store: Path, tmp_path: Path
+) -> None:
     from eventfold.application.projecting import ProjectionBusyError, snapshots_of
 
     source = tmp_path / "s.jsonl"

@@ -55,8 +55,9 @@ def test_values_are_exact_decimals_never_floats(raw: bytes, value: str) -> None:
 
 
 def test_ten_times_a_tenth_is_exactly_one() -> None:
-    total = sum((event(b'{"id":"t","category":"x","value":0.1}').value for _ in range(10)),
-                Decimal(0))
+    total = sum(
+        (event(b'{"id":"t","category":"x","value":0.1}').value for _ in range(10)), Decimal(0)
+    )
     assert total == Decimal(1)
 
 
@@ -107,8 +108,10 @@ def test_timestamps_iso_8601_or_epoch_seconds_in_utc(
         (b'{"id":"a","category":"x","value":Infinity}', "not valid JSON"),
         (b'{"id":"a","category":"x","value":1e999999}', "value: exponent out of range"),
         (b'{"id":"a","category":"x","value":1,"timestamp":"yesterday"}', "timestamp: not ISO"),
-        (b'{"id":"a","category":"x","value":1,"timestamp":"2026-13-01T00:00:00Z"}',
-         "timestamp: not ISO"),  # the usual shape, but no such month
+        (
+            b'{"id":"a","category":"x","value":1,"timestamp":"2026-13-01T00:00:00Z"}',
+            "timestamp: not ISO",
+        ),  # the usual shape, but no such month
         (b'{"id":"a","category":"x","value":1,"timestamp":true}', "timestamp: a boolean"),
         (b'{"id":"a","category":"x","value":1,"timestamp":1e30}', "timestamp: epoch seconds"),
         (b'{"id":"a","category":"caf\xe9","value":1}', "not valid UTF-8"),
@@ -150,5 +153,6 @@ def test_reading_resumes_from_an_offset_and_line_number() -> None:
     stream = io.BytesIO(data)
     stream.seek(4)
     assert [(ln.number, ln.offset, ln.raw) for ln in read_lines(stream, 4, 1)] == [
-        (2, 4, b"two"), (3, 8, b"three"),
+        (2, 4, b"two"),
+        (3, 8, b"three"),
     ]

@@ -32,8 +32,9 @@ def check(store: str, *, repair: bool = False) -> StoreReport:
 
 def _dedup(directory: str, repair: bool) -> DerivedReport:
     status, found = verify_dedup(directory)
-    report = DerivedReport("dedup index", directory, status,
-                           [Problem(*problem) for problem in found])  # fmt: skip
+    report = DerivedReport(
+        "dedup index", directory, status, [Problem(*problem) for problem in found]
+    )
     if repair and status == "damaged":
         lock = fileio.try_flock(os.path.join(directory, "LOCK"))
         if lock is None:

@@ -50,8 +50,12 @@ class ProjectionCheck:
         return self.source_checksum == self.target_checksum
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "source_checksum": self.source_checksum,
-                "target_checksum": self.target_checksum, "match": self.matches}  # fmt: skip
+        return {
+            "name": self.name,
+            "source_checksum": self.source_checksum,
+            "target_checksum": self.target_checksum,
+            "match": self.matches,
+        }
 
 
 @dataclass
@@ -71,9 +75,7 @@ class MigrateReport:
 
     @property
     def matches(self) -> bool:
-        return self.source_digest == self.target_digest and all(
-            p.matches for p in self.projections
-        )
+        return self.source_digest == self.target_digest and all(p.matches for p in self.projections)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document (keys are only ever added)."""
@@ -95,9 +97,14 @@ class MigrateReport:
 
 
 def migrate(
-    source: Eventfold, source_dir: str, target: Eventfold, target_dir: str,
-    *, source_name: str, target_name: str,
-) -> MigrateReport:  # fmt: skip
+    source: Eventfold,
+    source_dir: str,
+    target: Eventfold,
+    target_dir: str,
+    *,
+    source_name: str,
+    target_name: str,
+) -> MigrateReport:
     """Copy ``source`` into ``target`` (resuming an earlier copy), then verify both."""
     started = time.perf_counter()
     report = MigrateReport(source_name, target_name)
@@ -116,10 +123,12 @@ def migrate(
         if page[-1].id <= done:
             continue
         fresh = [n for n in page if n.id > done]
-        stored = [StoredEvent(n.originator_id, n.originator_version, n.topic, n.state)
-                  for n in fresh]  # fmt: skip
-        target.process_recorder.insert_events(stored, tracking=Tracking(tracking_name,
-                                                                        fresh[-1].id))
+        stored = [
+            StoredEvent(n.originator_id, n.originator_version, n.topic, n.state) for n in fresh
+        ]
+        target.process_recorder.insert_events(
+            stored, tracking=Tracking(tracking_name, fresh[-1].id)
+        )
         report.copied += len(stored)
         failpoints.reach("migrate.after-commit")
     report.tracking_records = _copy_tracking(source, target, skip=tracking_name)
@@ -169,10 +178,14 @@ def _copy_snapshots(source: Eventfold, target: Eventfold, originators: set[UUID 
         return 0
     copied = 0
     for originator_id in sorted(originators, key=str):
-        have = {s.originator_version
-                for s in target.snapshots.recorder.select_events(originator_id)}  # fmt: skip
-        missing = [s for s in source.snapshots.recorder.select_events(originator_id)
-                   if s.originator_version not in have]  # fmt: skip
+        have = {
+            s.originator_version for s in target.snapshots.recorder.select_events(originator_id)
+        }
+        missing = [
+            s
+            for s in source.snapshots.recorder.select_events(originator_id)
+            if s.originator_version not in have
+        ]
         if missing:
             target.snapshots.recorder.insert_events(missing)
             copied += len(missing)
@@ -180,9 +193,12 @@ def _copy_snapshots(source: Eventfold, target: Eventfold, originators: set[UUID 
 
 
 def _check_projections(
-    source: Eventfold, source_dir: str, target: Eventfold, target_dir: str,
+    source: Eventfold,
+    source_dir: str,
+    target: Eventfold,
+    target_dir: str,
     report: MigrateReport,
-) -> None:  # fmt: skip
+) -> None:
     """Each projection of the source, and category_totals: caught up there, rebuilt here."""
     for name in dict.fromkeys(["category_totals", *source.backend.projection_names()]):
         try:

@@ -43,11 +43,17 @@ class StoreStatus:
             "files": self.files,
             "bytes": self.bytes,
             "projections": [
-                {"name": p.name, "generation": p.generation, "position": p.position,
-                 "lag": p.lag, "snapshots": p.snapshots, "note": p.note or None}
+                {
+                    "name": p.name,
+                    "generation": p.generation,
+                    "position": p.position,
+                    "lag": p.lag,
+                    "snapshots": p.snapshots,
+                    "note": p.note or None,
+                }
                 for p in self.projections
             ],
-        }  # fmt: skip
+        }
 
 
 def store_status(app: Eventfold, store_dir: str) -> StoreStatus:
@@ -87,8 +93,9 @@ def _unverified(app: Eventfold, name: str, last: int) -> ProjectionStatus:
     documents = app.backend.snapshot_documents(name, keep=0)
     current = documents.current()
     positions = [d.position for d in documents.documents(current)] if current else []
-    status = ProjectionStatus(name, current, None, None,
-                              note="projection code not found here: snapshots not verified")
+    status = ProjectionStatus(
+        name, current, None, None, note="projection code not found here: snapshots not verified"
+    )
     status.snapshots = [{"position": p, "valid": None} for p in positions]
     if positions:
         status.position, status.lag = positions[0], max(last - positions[0], 0)

@@ -14,10 +14,27 @@ from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 CATEGORIES = (
-    "groceries", "rent", "utilities", "transport", "dining", "health", "travel",
-    "books", "music", "games", "garden", "pets", "gifts", "insurance", "taxes",
-    "café", "Überweisung", "[bold]markup[/bold]", "tools", "sports",
-)  # fmt: skip
+    "groceries",
+    "rent",
+    "utilities",
+    "transport",
+    "dining",
+    "health",
+    "travel",
+    "books",
+    "music",
+    "games",
+    "garden",
+    "pets",
+    "gifts",
+    "insurance",
+    "taxes",
+    "café",
+    "Überweisung",
+    "[bold]markup[/bold]",
+    "tools",
+    "sports",
+)
 START = datetime(2026, 1, 1, tzinfo=UTC)
 BAD_LINES = (
     b"not json at all",
@@ -41,8 +58,13 @@ class SampleRates:
 
 
 def write_sample(
-    out: BinaryIO, count: int, *, seed: int = 7, rates: SampleRates | None = None,
-    first_id: int = 1, categories: int = len(CATEGORIES),
+    out: BinaryIO,
+    count: int,
+    *,
+    seed: int = 7,
+    rates: SampleRates | None = None,
+    first_id: int = 1,
+    categories: int = len(CATEGORIES),
 ) -> int:
     """Write ``count`` lines to ``out``; return how many are new valid events."""
     rates = rates or SampleRates()
@@ -69,8 +91,9 @@ def write_sample(
         minutes = i if roll >= rates.out_of_order else max(0, i - rng.randint(60, 6000))
         when = START + timedelta(minutes=minutes)
         cents = rng.randint(1, 2_000_00)
-        line_bytes = _line(f"evt-{first_id + i:09d}", rng.choice(names),
-                           f"{cents // 100}.{cents % 100:02d}", when)
+        line_bytes = _line(
+            f"evt-{first_id + i:09d}", rng.choice(names), f"{cents // 100}.{cents % 100:02d}", when
+        )
         out.write(line_bytes)
         if len(written) < 10_000:
             written.append(line_bytes)

@@ -46,23 +46,35 @@ def run_demo(directory: str, show: Callable[[Step], None]) -> bool:
     feed = os.path.join(directory, "worker-feed.jsonl")
     store = os.path.join(directory, "store")
     lost = _write_sources(archive, feed)
-    show(Step("1. A day on the bus", [
-        f"{archive}: {EVENTS:,} lines, with duplicates, conflicting repeats, bad lines "
-        "and events out of time order (late arrivals)",
-        f"{feed}: what the worker consumed; {lost:,} lines ({LOST[0]:,}-{LOST[1]:,}) were "
-        "lost in a consumer rebalance",
-    ]))  # fmt: skip
+    show(
+        Step(
+            "1. A day on the bus",
+            [
+                f"{archive}: {EVENTS:,} lines, with duplicates, conflicting repeats, bad lines "
+                "and events out of time order (late arrivals)",
+                f"{feed}: what the worker consumed; {lost:,} lines ({LOST[0]:,}-{LOST[1]:,}) were "
+                "lost in a consumer rebalance",
+            ],
+        )
+    )
 
     killed = _crashing_ingest(store, feed)
     app = open_store(store)
     try:
         first = Projector(app, store, CategoryTotals()).catchup()
-        show(Step("2. The worker's ingest is killed (SIGKILL) part way", [
-            f"killed after {CRASH_AFTER_COMMITS} commits" if killed
-            else "(it finished before the kill)",
-            f"category_totals built from what was committed: {first.events_applied:,} events "
-            f"up to notification {first.position:,}, snapshot written",
-        ]))  # fmt: skip
+        show(
+            Step(
+                "2. The worker's ingest is killed (SIGKILL) part way",
+                [
+                    f"killed after {CRASH_AFTER_COMMITS} commits"
+                    if killed
+                    else "(it finished before the kill)",
+                    "category_totals built from what was committed: "
+                    f"{first.events_applied:,} events up to notification {first.position:,}, "
+                    "snapshot written",
+                ],
+            )
+        )
         with Ingestor(app, store, batch=500) as ingestor:
             resumed = ingestor.run(feed)
         title = "3. Ingest again: it resumes where the last commit ended"
@@ -70,9 +82,15 @@ def run_demo(directory: str, show: Callable[[Step], None]) -> bool:
         caught = [Projector(app, store, p).catchup() for p in (CategoryTotals(), HourlyTotals())]
         show(Step("4. Projections catch up from their last snapshot", _catchup_lines(caught)))
         before = verify(app, store, source=archive)
-        show(Step("5. Verify the totals against the bus archive", [
-            "expected state computed from the archive by the ingest rules, independently",
-        ], before))  # fmt: skip
+        show(
+            Step(
+                "5. Verify the totals against the bus archive",
+                [
+                    "expected state computed from the archive by the ingest rules, independently",
+                ],
+                before,
+            )
+        )
         fixed = reconcile(app, store, archive)
         show(Step("6. Reconcile: replay what the store lacks", _reconcile_lines(fixed)))
         after = verify(app, store, source=archive)
@@ -100,9 +118,22 @@ def _crashing_ingest(store: str, feed: str) -> bool:
     ``CRASH_AFTER_COMMITS``-th commit through its documented failpoint; True if it was."""
     env = os.environ | {"EVENTFOLD_FAILPOINT": f"ingest.after-commit@{CRASH_AFTER_COMMITS}"}
     child = subprocess.run(
-        [sys.executable, "-m", "eventfold", "ingest", feed, "--store", store, "--batch", "500",
-         "--quiet"], env=env, capture_output=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "eventfold",
+            "ingest",
+            feed,
+            "--store",
+            store,
+            "--batch",
+            "500",
+            "--quiet",
+        ],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
     return child.returncode == -signal.SIGKILL
 
 

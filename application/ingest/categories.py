@@ -21,9 +21,7 @@ from eventfold.domain.model import Category, exact_sum
 A = TypeVar("A")
 
 
-def load_or_create(
-    app: Eventfold, kind: type[A], aggregate_id: UUID, create: Callable[[], A]
-) -> A:
+def load_or_create(app: Eventfold, kind: type[A], aggregate_id: UUID, create: Callable[[], A]) -> A:
     """The aggregate from the store (through its latest snapshot), or a new one."""
     try:
         aggregate: A = app.repository.get(aggregate_id)
@@ -48,8 +46,11 @@ def load_category(app: Eventfold, name: str, upto: int | None = None) -> Categor
     aggregate_id = Category.create_id(name)
     if not plain_json(app.mapper):
         return _load_with_library(app, name, upto)
-    snapshots = [] if app.snapshots is None else list(
-        app.snapshots.get(aggregate_id, desc=True, limit=1, lte=upto))  # fmt: skip
+    snapshots = (
+        []
+        if app.snapshots is None
+        else list(app.snapshots.get(aggregate_id, desc=True, limit=1, lte=upto))
+    )
     gt = snapshots[0].originator_version if snapshots else None
     fast = getattr(app.recorder, "select_states", None)  # the file store's
     if fast is not None:
@@ -63,13 +64,15 @@ def load_category(app: Eventfold, name: str, upto: int | None = None) -> Categor
         return Category(name)
     category: Any = first.mutate(None)
     recorded = all(s.topic == RECORDED_TOPIC for s in stored) and all(
-        s.originator_version == category.version + i for i, s in enumerate(stored, 1))
+        s.originator_version == category.version + i for i, s in enumerate(stored, 1)
+    )
     if not recorded:
         return _load_with_library(app, name, upto)
     if stored:
         values, modified_on = recorded_values([s.state for s in stored])
-        category.fast_forward(len(values), exact_sum(values), stored[-1].originator_version,
-                              modified_on)  # fmt: skip
+        category.fast_forward(
+            len(values), exact_sum(values), stored[-1].originator_version, modified_on
+        )
     assert isinstance(category, Category)
     return category
 
@@ -91,6 +94,7 @@ def recorded_event_ids(
         for fact in page:
             if fact.source != except_source:
                 when = fact.occurred_at
-                digest = content_digest(fact.category, fact.value,
-                                        None if when is None else when.isoformat())  # fmt: skip
+                digest = content_digest(
+                    fact.category, fact.value, None if when is None else when.isoformat()
+                )
                 yield fact.notification_id, fact.event_id, digest

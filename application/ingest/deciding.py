@@ -93,15 +93,16 @@ def describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[st
     }
 
 
-
 class Decider:
     """The writer's decisions, with the aggregates it has loaded (one per category seen)."""
 
     def __init__(
-        self, app: Eventfold, codec: RecordedCodec,
+        self,
+        app: Eventfold,
+        codec: RecordedCodec,
         lookup: Callable[[list[bytes]], dict[int, tuple[int, bytes]]],
         partition: Partition | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.app, self.codec, self.lookup, self.partition = app, codec, lookup, partition
         self.categories: dict[str, Category] = {}  # loaded, kept up to date
         self.streams: dict[str, tuple[UUID, int]] = {}  # every category seen: id, version
@@ -127,7 +128,10 @@ class Decider:
         found = self.lookup(keys)
         first_seen, recorded = commit.first_seen, commit.recorded
         recorded_keys, recorded_digests, digests = (
-            commit.recorded_keys, commit.recorded_digests, parsed.digests)
+            commit.recorded_keys,
+            commit.recorded_digests,
+            parsed.digests,
+        )
         oids, versions, topics, stored_states = commit.events  # other events come between
         finish = None if self.codec.plain_json else self.codec.finish
         groups: dict[str, tuple[UUID, int, list[Decimal]]] = {}  # id, version before, values
@@ -163,8 +167,11 @@ class Decider:
                 category.fast_forward(len(tallied), total, before + len(tallied), parsed.timestamp)
             else:  # not loaded yet: what this run adds, to apply when it is
                 count, sum_so_far, _ = self.added[name]
-                self.added[name] = (count + len(tallied), exact_add(sum_so_far, total),
-                                    parsed.timestamp)  # fmt: skip
+                self.added[name] = (
+                    count + len(tallied),
+                    exact_add(sum_so_far, total),
+                    parsed.timestamp,
+                )
         commit.touched.update(groups)
         commit.counts["ingested"] = len(recorded)
         report.ingested += len(recorded)
@@ -208,8 +215,7 @@ class Decider:
             self._duplicate(run, commit, first.category)
             return
         line, offset = parsed.numbers[i], parsed.offsets[i]
-        conflict = ConflictSeen(event.event_id, described,
-                                describe(event, run.name, line, offset))  # fmt: skip
+        conflict = ConflictSeen(event.event_id, described, describe(event, run.name, line, offset))
         commit.counts["conflicts"] += 1
         run.report.conflicts += 1
         if len(run.report.conflict_samples) < SAMPLES:
@@ -244,8 +250,13 @@ class Decider:
             msg = f"dedup index: id {event_id!r} maps to notification {nid}, which records another"
             raise DedupCollisionError(msg)
         when = r.occurred_at
-        first = SourceEvent(r.event_id, r.category, Decimal(r.value), when,
-                            None if when is None else when.isoformat())  # fmt: skip
+        first = SourceEvent(
+            r.event_id,
+            r.category,
+            Decimal(r.value),
+            when,
+            None if when is None else when.isoformat(),
+        )
         described = describe(first, r.source, r.line, r.offset)
         described["notification_id"] = nid
         return first, described

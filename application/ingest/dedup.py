@@ -341,8 +341,10 @@ def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
         return "absent", []
     problems: list[tuple[str, int, str]] = []
     try:
-        runs_named = [(os.path.join(directory, r["name"]), int(r["count"]), int(r["crc"]))
-                      for r in doc["runs"]]  # fmt: skip
+        runs_named = [
+            (os.path.join(directory, r["name"]), int(r["count"]), int(r["crc"]))
+            for r in doc["runs"]
+        ]
         bloom_path = os.path.join(directory, str(doc["bloom"]["name"]))
         nbits, bloom_crc = int(doc["bloom"]["bits"]), int(doc["bloom"]["crc"])
     except (KeyError, TypeError, ValueError) as e:
@@ -374,8 +376,9 @@ def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
                 entries = enumerate(run.entries())
                 missing = next((i for i, e in entries if e[:16] not in bloom), None)
                 if missing is not None:
-                    problems.append((bloom_path, 0, f"bloom filter misses entry {missing} of "
-                                                    f"{run.name}"))  # fmt: skip
+                    problems.append(
+                        (bloom_path, 0, f"bloom filter misses entry {missing} of {run.name}")
+                    )
         finally:
             run.close()
     return ("damaged" if problems else "ok"), problems

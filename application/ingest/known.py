@@ -30,9 +30,14 @@ class KnownIds:
     """The dedup index of one ingest, and its upkeep."""
 
     def __init__(
-        self, app: Eventfold, state_dir: str, partition: Partition | None, lock_timeout: float,
-        batch: int, max_line: int,
-    ) -> None:  # fmt: skip
+        self,
+        app: Eventfold,
+        state_dir: str,
+        partition: Partition | None,
+        lock_timeout: float,
+        batch: int,
+        max_line: int,
+    ) -> None:
         self.app, self.partition, self.batch, self.max_line = app, partition, batch, max_line
         name = "dedup" if partition is None else partition.dedup_name
         self.index = DedupIndex(os.path.join(state_dir, name))
@@ -73,9 +78,17 @@ class KnownIds:
         owns = self.partition.owns
         with open(fd, "rb", closefd=False) as stream:
             stream.seek(marked)
-            batches = read_batches(stream, marked, 0, self.batch, RecordedCodec.plain(),
-                                   "", growing=True, max_line=self.max_line,
-                                   continued=ends_inside_a_line(fd, marked))  # fmt: skip
+            batches = read_batches(
+                stream,
+                marked,
+                0,
+                self.batch,
+                RecordedCodec.plain(),
+                "",
+                growing=True,
+                max_line=self.max_line,
+                continued=ends_inside_a_line(fd, marked),
+            )
             for parsed in batches:
                 found = self.index.find_many(parsed.keys)
                 seen: set[bytes] = set()

@@ -94,23 +94,63 @@ class ParsedBatch:
 
     def to_bytes(self) -> bytes:
         """The batch for the writing process (``marshal``: both ends are this interpreter)."""
-        return marshal.dumps((
-            self.timestamp.isoformat(), self.position, self.line, self.read, self.ids,
-            self.categories, list(map(str, self.values)), self.isos, self.numbers.tobytes(),
-            self.offsets.tobytes(), self.keys, self.digests, self.states, self.invalid,
-            self.pending,
-        ))  # fmt: skip
+        return marshal.dumps(
+            (
+                self.timestamp.isoformat(),
+                self.position,
+                self.line,
+                self.read,
+                self.ids,
+                self.categories,
+                list(map(str, self.values)),
+                self.isos,
+                self.numbers.tobytes(),
+                self.offsets.tobytes(),
+                self.keys,
+                self.digests,
+                self.states,
+                self.invalid,
+                self.pending,
+            )
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ParsedBatch:
         """The batch ``to_bytes`` wrote."""
-        (timestamp, position, line, read, ids, categories, values, isos, numbers, offsets, keys,
-         digests, states, invalid, pending) = marshal.loads(data)  # fmt: skip
+        (
+            timestamp,
+            position,
+            line,
+            read,
+            ids,
+            categories,
+            values,
+            isos,
+            numbers,
+            offsets,
+            keys,
+            digests,
+            states,
+            invalid,
+            pending,
+        ) = marshal.loads(data)
         return cls(
-            datetime.fromisoformat(timestamp), position, line, read, ids, categories,
-            list(map(Decimal, values)), isos, array("q", numbers), array("q", offsets), keys,
-            digests, states, invalid, pending,
-        )  # fmt: skip
+            datetime.fromisoformat(timestamp),
+            position,
+            line,
+            read,
+            ids,
+            categories,
+            list(map(Decimal, values)),
+            isos,
+            array("q", numbers),
+            array("q", offsets),
+            keys,
+            digests,
+            states,
+            invalid,
+            pending,
+        )
 
 
 class ReaderError(EventfoldError):
@@ -228,9 +268,15 @@ END = (1 << 64) - 1
 
 
 def piped_batches(
-    fd: int, position: int, line: int, size: int, source: str, *,
-    max_line: int = MAX_LINE_BYTES, continued: bool = False,
-) -> Iterator[ParsedBatch]:  # fmt: skip
+    fd: int,
+    position: int,
+    line: int,
+    size: int,
+    source: str,
+    *,
+    max_line: int = MAX_LINE_BYTES,
+    continued: bool = False,
+) -> Iterator[ParsedBatch]:
     """``read_batches`` of an open file, mostly in a child process (plain JSON state only).
 
     The child starts at once, where a batch ends about a quarter of the way in
@@ -244,20 +290,40 @@ def piped_batches(
     cut, lines = _whole_batches(head, size, max_line, continued)
     boundary, boundary_line = position + cut, line + lines
     child = subprocess.Popen(
-        [sys.executable, "-m", "eventfold.application.children", "read", str(fd), str(boundary),
-         str(boundary_line), str(size), str(max_line), source],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "eventfold.application.children",
+            "read",
+            str(fd),
+            str(boundary),
+            str(boundary_line),
+            str(size),
+            str(max_line),
+            source,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         pass_fds=(fd,),
-    )  # fmt: skip
+    )
     assert child.stdout is not None
     with contextlib.suppress(OSError):  # fewer, larger transfers between the halves
         fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     ahead = _ReadAhead(child.stdout, READ_AHEAD_BYTES)
     try:
         if cut:
-            yield from read_batches(io.BytesIO(head[:cut]), position, line, size,
-                                    RecordedCodec.plain(), source, growing=True,
-                                    max_line=max_line, continued=continued)  # fmt: skip
+            yield from read_batches(
+                io.BytesIO(head[:cut]),
+                position,
+                line,
+                size,
+                RecordedCodec.plain(),
+                source,
+                growing=True,
+                max_line=max_line,
+                continued=continued,
+            )
         for frame in ahead:
             yield ParsedBatch.from_bytes(frame)
     finally:
@@ -271,9 +337,11 @@ def piped_batches(
             reason = f"{_ending(child.returncode)}; {reason}"
         last = err.decode(errors="replace").strip().splitlines()
         detail = f" ({last[-1]})" if last else ""
-        msg = (f"{source}: the reader process stopped before the end of the source: {reason}"
-               f"{detail}; what was committed stands, and ingest resumes there when run "
-               "again")  # fmt: skip
+        msg = (
+            f"{source}: the reader process stopped before the end of the source: {reason}"
+            f"{detail}; what was committed stands, and ingest resumes there when run "
+            "again"
+        )
         raise ReaderError(msg)
 
 
@@ -316,8 +384,9 @@ class _ReadAhead:
         self._held = 0
         self._stopped = False
         self.problem: str | None = "it sent no end of input"
-        self._thread = threading.Thread(target=self._drain, name="eventfold-read-ahead",
-                                        daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._drain, name="eventfold-read-ahead", daemon=True
+        )
         self._thread.start()
 
     def _drain(self) -> None:
@@ -372,8 +441,16 @@ def serve(argv: list[str]) -> None:
     with open(int(fd), "rb") as stream:
         stream.seek(int(position))
         codec = RecordedCodec.plain()
-        for batch in read_batches(stream, int(position), int(line), int(size), codec, source,
-                                  growing=True, max_line=int(max_line)):  # fmt: skip
+        for batch in read_batches(
+            stream,
+            int(position),
+            int(line),
+            int(size),
+            codec,
+            source,
+            growing=True,
+            max_line=int(max_line),
+        ):
             data = batch.to_bytes()
             out.write(FRAME.pack(len(data)) + data)
             out.flush()

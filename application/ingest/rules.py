@@ -151,9 +151,9 @@ def _timestamp(value: object) -> datetime | str:
                 return parsed.replace(tzinfo=UTC)
             return parsed.astimezone(UTC)
         except (ValueError, OverflowError):
-            return (f"timestamp: not ISO 8601 ({value[:40]!r})")
+            return f"timestamp: not ISO 8601 ({value[:40]!r})"
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        return (f"timestamp: a {_json_type(value)}, not ISO 8601 or epoch seconds")
+        return f"timestamp: a {_json_type(value)}, not ISO 8601 or epoch seconds"
     seconds = Decimal(value)
     if not seconds.is_finite() or not -62135596800 <= seconds < 253402300800:
         return "timestamp: epoch seconds out of range"

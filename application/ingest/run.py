@@ -118,8 +118,10 @@ class Ingestor:
         """Ingest ``path`` (or ``-`` for standard input) from where it was left."""
         started = time.perf_counter()
         if rescan and self.partition is not None:
-            msg = ("--rescan cannot be combined with --partition: a partition's marks of the "
-                   "old content would stand; rescan without partitions")  # fmt: skip
+            msg = (
+                "--rescan cannot be combined with --partition: a partition's marks of the "
+                "old content would stand; rescan without partitions"
+            )
             raise SourceError(msg)
         suffix = "" if self.partition is None else self.partition.source_suffix
         with open_source(path) as source:
@@ -129,8 +131,15 @@ class Ingestor:
                 name, identity = source.real, f"stream:{source.real}:{uuid4()}{suffix}"
             else:
                 name, identity = source.real, source.real + suffix
-            return self._run(source.stream, name, identity, source.fd, started,
-                             rescan=rescan and source.regular, progress=progress)  # fmt: skip
+            return self._run(
+                source.stream,
+                name,
+                identity,
+                source.fd,
+                started,
+                rescan=rescan and source.regular,
+                progress=progress,
+            )
 
     def _run(
         self,
@@ -174,8 +183,9 @@ class Ingestor:
         if size is not None:
             self.known.index.reserve((size - source.position) // EXPECTED_LINE_BYTES)
         if self.partition is not None and fd is not None:
-            self.known.mark_elsewhere(fd, identity, self.known.index.marks.get(identity, 0),
-                                      source.position)  # fmt: skip
+            self.known.mark_elsewhere(
+                fd, identity, self.known.index.marks.get(identity, 0), source.position
+            )
         with self._running(run, started):
             failpoints.reach("ingest.started")
             for parsed in self._batches(stream, run, size):
@@ -210,13 +220,28 @@ class Ingestor:
             use_process = size is not None and size - position > READER_PROCESS_BYTES
         continued = run.fd is not None and ends_inside_a_line(run.fd, position)
         if use_process and run.fd is not None and self.codec.plain_json:
-            return piped_batches(run.fd, position, line, self.batch_size, run.name,
-                                 max_line=self.max_line, continued=continued)  # fmt: skip
+            return piped_batches(
+                run.fd,
+                position,
+                line,
+                self.batch_size,
+                run.name,
+                max_line=self.max_line,
+                continued=continued,
+            )
         if run.fd is not None:
             stream.seek(position)
-        return read_batches(stream, position, line, self.batch_size, self.codec, run.name,
-                            growing=run.fd is not None, max_line=self.max_line,
-                            continued=continued)  # fmt: skip
+        return read_batches(
+            stream,
+            position,
+            line,
+            self.batch_size,
+            self.codec,
+            run.name,
+            growing=run.fd is not None,
+            max_line=self.max_line,
+            continued=continued,
+        )
 
     def replay(self, name: str, lines: list[tuple[int, int, bytes]]) -> IngestReport:
         """Ingest chosen lines of source ``name`` (line number, byte offset, raw), in order.

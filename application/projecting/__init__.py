@@ -16,5 +16,4 @@ from eventfold.application.projecting.projector import (
     snapshots_of,
 )
 
-__all__ = ["DEFAULT_KEEP", "ProjectionBusyError", "ProjectionReport", "Projector",
-           "snapshots_of"]  # fmt: skip
+__all__ = ["DEFAULT_KEEP", "ProjectionBusyError", "ProjectionReport", "Projector", "snapshots_of"]

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def follow_events(
-projector: Projector,
+    projector: Projector,
     stop: threading.Event,
     on_update: Callable[[ProjectionReport], None] | None,
     snapshot_seconds: float,
@@ -25,6 +25,7 @@ projector: Projector,
     total = report.snapshot_written.events_applied if report.snapshot_written else 0
     generation, topics = report.generation, [get_topic(c) for c in projector.projection.handlers]
     subscription = projector.app.recorder.subscribe(gt=position, topics=topics)
+
     def stop_when_asked() -> None:
         stop.wait()
         subscription.stop()

@@ -38,8 +38,9 @@ PARALLEL_FROM_EVENTS = 200_000  # a rebuild over more notifications uses every c
 DEFAULT_KEEP = 3  # snapshots kept per generation
 
 
-def snapshots_of(app: Eventfold, projection: Projection[Any], keep: int = DEFAULT_KEEP
-                 ) -> ProjectionSnapshots:  # fmt: skip
+def snapshots_of(
+    app: Eventfold, projection: Projection[Any], keep: int = DEFAULT_KEEP
+) -> ProjectionSnapshots:
     """The snapshots of ``projection``, kept by the application's backend."""
     return ProjectionSnapshots(app.backend.snapshot_documents(projection.name, keep), projection)
 
@@ -136,8 +137,9 @@ class Projector:
         failpoints.reach("projection.after-snapshot")
         failpoints.reach("projection.before-switch")
         self.snapshots.switch(generation)
-        return self._report("rebuild", generation, 0, last, applied, state, None, written,
-                            [], workers, started)  # fmt: skip
+        return self._report(
+            "rebuild", generation, 0, last, applied, state, None, written, [], workers, started
+        )
 
     def catchup(self, *, progress: Progress | None = None) -> ProjectionReport:
         """Apply only the events after the newest valid snapshot (rebuild if there is none).
@@ -160,8 +162,19 @@ class Projector:
             else:
                 state = self.projection.initial()
                 applied = self._fold(state, 0, last, None, 0, progress)
-                report = self._report("catchup", generation or "-", 0, last, applied, state,
-                                      None, None, [], 1, started)  # fmt: skip
+                report = self._report(
+                    "catchup",
+                    generation or "-",
+                    0,
+                    last,
+                    applied,
+                    state,
+                    None,
+                    None,
+                    [],
+                    1,
+                    started,
+                )
                 reason += "; computed without writing (the projection is busy)"
             report.mode, report.reason = "catchup", reason
             report.skipped = [] if loaded is None else loaded.skipped
@@ -169,15 +182,28 @@ class Projector:
         assert generation is not None
         used, state = loaded.info, loaded.state
         target = generation if writable else None
-        applied = self._fold(state, used.position, last, target, used.events_applied,
-                             progress) - used.events_applied  # fmt: skip
+        applied = (
+            self._fold(state, used.position, last, target, used.events_applied, progress)
+            - used.events_applied
+        )
         written: SnapshotInfo | None = used
         if not writable:
             written = None
         elif last > used.position:
             written = self.snapshots.write(generation, state, last, used.events_applied + applied)
-        report = self._report("catchup", generation, used.position, last, applied, state, used,
-                              written, loaded.skipped, 1, started)  # fmt: skip
+        report = self._report(
+            "catchup",
+            generation,
+            used.position,
+            last,
+            applied,
+            state,
+            used,
+            written,
+            loaded.skipped,
+            1,
+            started,
+        )
         if not writable:
             report.reason = "snapshot not written: the projection is busy in another process"
         return report
@@ -187,8 +213,10 @@ class Projector:
         """Hold the projection's lock; yield whether it is held (``required``: or raise)."""
         release = self.snapshots.try_lock()
         if release is None and required:
-            msg = (f"projection {self.projection.name} is being rebuilt or followed by "
-                   f"another process{self.snapshots.lock_holder()}")  # fmt: skip
+            msg = (
+                f"projection {self.projection.name} is being rebuilt or followed by "
+                f"another process{self.snapshots.lock_holder()}"
+            )
             raise ProjectionBusyError(msg)
         try:
             yield release is not None
@@ -231,8 +259,15 @@ class Projector:
 
     # -- folding ---------------------------------------------------------------
 
-    def _fold(self, state: Any, after: int, last: int, generation: str | None,
-              applied: int, progress: Progress | None) -> int:  # fmt: skip
+    def _fold(
+        self,
+        state: Any,
+        after: int,
+        last: int,
+        generation: str | None,
+        applied: int,
+        progress: Progress | None,
+    ) -> int:
         """Apply events ``after+1..last`` to ``state``; snapshot every N; return applied."""
         next_snapshot = applied + self.snapshot_every
         for position, count in self._apply_pages(state, after, last):
@@ -266,13 +301,33 @@ class Projector:
             yield notifications[-1].id, len(notifications)
 
     def _report(
-        self, mode: str, generation: str, after: int, last: int, applied: int, state: Any,
-        used: SnapshotInfo | None, written: SnapshotInfo | None, skipped: list[Skipped],
-        workers: int, started: float,
-    ) -> ProjectionReport:  # fmt: skip
+        self,
+        mode: str,
+        generation: str,
+        after: int,
+        last: int,
+        applied: int,
+        state: Any,
+        used: SnapshotInfo | None,
+        written: SnapshotInfo | None,
+        skipped: list[Skipped],
+        workers: int,
+        started: float,
+    ) -> ProjectionReport:
         canonical = self.projection.canonical(state)
         return ProjectionReport(
-            self.projection.name, mode, generation, after, last, applied,
-            self.projection.checksum(state), canonical, state, used, written, skipped,
-            workers, time.perf_counter() - started,
-        )  # fmt: skip
+            self.projection.name,
+            mode,
+            generation,
+            after,
+            last,
+            applied,
+            self.projection.checksum(state),
+            canonical,
+            state,
+            used,
+            written,
+            skipped,
+            workers,
+            time.perf_counter() - started,
+        )

@@ -45,8 +45,16 @@ class FoldView(TrackingRecorder):
         if handler is not None:
             if isinstance(event, Category.Recorded):
                 e: Any = event
-                event = RecordedFact(tracking.notification_id, e.event_id, e.category, e.value,
-                                     e.occurred_at, e.source, e.line, e.offset)  # fmt: skip
+                event = RecordedFact(
+                    tracking.notification_id,
+                    e.event_id,
+                    e.category,
+                    e.value,
+                    e.occurred_at,
+                    e.source,
+                    e.line,
+                    e.offset,
+                )
             handler(self.state, event)
         self.insert_tracking(tracking)
 
@@ -56,15 +64,19 @@ def fold_view(
 ) -> type[FoldView]:
     """The view class of an eventfold projection over a backend's tracking recorder class
     (``app.backend.tracking_recorder_class``), for ``ProjectionRunner(view_class=...)``."""
-    return type(f"{projection_class.__name__}View", (FoldView, recorder_class),
-                {"projection_class": projection_class})  # fmt: skip
+    return type(
+        f"{projection_class.__name__}View",
+        (FoldView, recorder_class),
+        {"projection_class": projection_class},
+    )
 
 
 def library_projection(projection_class: type[Projection[Any]]) -> type[LibraryProjection[Any]]:
     """An eventfold projection class as the library's ``Projection`` class."""
 
-    def process_event(self: LibraryProjection[FoldView], domain_event: Any,
-                      tracking: Tracking) -> None:  # fmt: skip
+    def process_event(
+        self: LibraryProjection[FoldView], domain_event: Any, tracking: Tracking
+    ) -> None:
         self.view.apply(domain_event, tracking)
 
     return type(

@@ -28,8 +28,17 @@ def fold_parallel(projector: Projector, last: int, workers: int) -> tuple[Any, i
     env = os.environ | projector.app.backend.worker_env()  # workers open the same store
     children = [
         subprocess.Popen(
-            [sys.executable, "-m", "eventfold.application.children", "fold", projector.store_dir,
-             projector.app.backend.name, spec, str(bounds[k]), str(bounds[k + 1])],
+            [
+                sys.executable,
+                "-m",
+                "eventfold.application.children",
+                "fold",
+                projector.store_dir,
+                projector.app.backend.name,
+                spec,
+                str(bounds[k]),
+                str(bounds[k + 1]),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -51,9 +60,7 @@ def fold_parallel(projector: Projector, last: int, workers: int) -> tuple[Any, i
     return state, applied
 
 
-def fold_range(
-    store_dir: str, backend: str, spec: str, after: int, last: int
-) -> dict[str, Any]:
+def fold_range(store_dir: str, backend: str, spec: str, after: int, last: int) -> dict[str, Any]:
     """In a worker process: fold ``after+1..last`` from an empty state."""
     app = open_app(store_dir, backend)
     try:

@@ -76,7 +76,12 @@ class ReconcileReport:
 
 
 def reconcile(
-    app: Eventfold, store_dir: str, source: str, *, dry_run: bool = False, batch: int = 1000,
+    app: Eventfold,
+    store_dir: str,
+    source: str,
+    *,
+    dry_run: bool = False,
+    batch: int = 1000,
     max_line: int = MAX_LINE_BYTES,
 ) -> ReconcileReport:
     started = time.perf_counter()
@@ -86,13 +91,19 @@ def reconcile(
     missing = [(event_id, expected.records[event_id]) for event_id in before.events.missing_ids]
     order = sorted(missing, key=lambda m: (m[1].occurred_at or EARLIEST, m[1].line))
     plan = [_planned(event_id, record) for event_id, record in order[:SAMPLES]]
-    report = ReconcileReport(source, before, None, len(missing), _gaps(expected.records,
-                             set(before.events.missing_ids)), plan, dry_run=dry_run)  # fmt: skip
+    report = ReconcileReport(
+        source,
+        before,
+        None,
+        len(missing),
+        _gaps(expected.records, set(before.events.missing_ids)),
+        plan,
+        dry_run=dry_run,
+    )
     if not dry_run and missing:
         name = os.path.realpath(source)
         with open(source, "rb") as f:
-            lines = [(r.line, r.offset, os.pread(f.fileno(), r.length, r.offset))
-                     for _, r in order]  # fmt: skip
+            lines = [(r.line, r.offset, os.pread(f.fileno(), r.length, r.offset)) for _, r in order]
         with Ingestor(app, store_dir, batch=batch, max_line=max_line) as ingestor:
             report.replay = ingestor.replay(name, lines)
         report.after = verify_source(app, store_dir, source, expected)
@@ -118,10 +129,13 @@ def catch_up_all(app: Eventfold, store_dir: str) -> list[str]:
 
 def _planned(event_id: str, record: SourceRecord) -> dict[str, Any]:
     return {
-        "id": event_id, "category": record.category, "value": str(record.value),
+        "id": event_id,
+        "category": record.category,
+        "value": str(record.value),
         "timestamp": None if record.occurred_at is None else record.occurred_at.isoformat(),
-        "line": record.line, "offset": record.offset,
-    }  # fmt: skip
+        "line": record.line,
+        "offset": record.offset,
+    }
 
 
 def _gaps(records: dict[str, SourceRecord], missing: set[str]) -> list[Gap]:

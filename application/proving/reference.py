@@ -48,8 +48,13 @@ class ExpectedState:
     def canonical(self) -> dict[str, Any]:
         from eventfold.projections.base import canonical_decimal
 
-        return {"categories": {name: {"count": n, "total": canonical_decimal(t)}
-                               for name, (n, t) in self.totals.items() if n}}  # fmt: skip
+        return {
+            "categories": {
+                name: {"count": n, "total": canonical_decimal(t)}
+                for name, (n, t) in self.totals.items()
+                if n
+            }
+        }
 
 
 def expected_from_source(path: str, max_line: int = MAX_LINE_BYTES) -> ExpectedState:
@@ -112,8 +117,12 @@ def _integer(text: str) -> int | _Wide:
 
 def _object(raw: bytes) -> Any:
     try:
-        return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_int=_integer,
-                          parse_constant=_no_constant)  # fmt: skip
+        return json.loads(
+            raw.decode("utf-8"),
+            parse_float=Decimal,
+            parse_int=_integer,
+            parse_constant=_no_constant,
+        )
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 

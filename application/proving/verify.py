@@ -55,8 +55,13 @@ class Difference:
         return {"count": act["count"] - exp["count"], "total": canonical_decimal(total)}
 
     def to_json(self) -> dict[str, Any]:
-        return {"category": self.category, "status": self.status, "expected": self.expected,
-                "actual": self.actual, "delta": self.delta}  # fmt: skip
+        return {
+            "category": self.category,
+            "status": self.status,
+            "expected": self.expected,
+            "actual": self.actual,
+            "delta": self.delta,
+        }
 
 
 @dataclass
@@ -112,11 +117,16 @@ class VerifyReport:
         }
         if self.events is not None:
             e = self.events
-            doc |= {"missing_events": e.missing_count, "extra_events": e.extra_count,
-                    "conflicting_events": e.conflicting_count, "missing": e.missing,
-                    "extra": e.extra, "conflicting": e.conflicting,
-                    "duplicated_events": e.duplicated_count,
-                    "duplicated": e.duplicated}  # fmt: skip
+            doc |= {
+                "missing_events": e.missing_count,
+                "extra_events": e.extra_count,
+                "conflicting_events": e.conflicting_count,
+                "missing": e.missing,
+                "extra": e.extra,
+                "conflicting": e.conflicting,
+                "duplicated_events": e.duplicated_count,
+                "duplicated": e.duplicated,
+            }
         return doc
 
 
@@ -137,8 +147,9 @@ def verify(
         return _against_source(app, projection, source, expected_state)
     if expected_document is not None:
         expected = _read_expected(expected_document)
-        return VerifyReport(projection, state_checksum({"categories": expected}),
-                            _compare(expected, actual))  # fmt: skip
+        return VerifyReport(
+            projection, state_checksum({"categories": expected}), _compare(expected, actual)
+        )
     assert expected_checksum is not None
     checksum = expected_checksum.strip().lower()
     if len(checksum) != 64 or any(c not in "0123456789abcdef" for c in checksum):
@@ -153,8 +164,12 @@ def _against_source(
 ) -> VerifyReport:
     expected = expected_state.canonical()["categories"]
     actual = projection.canonical["categories"]
-    report = VerifyReport(projection, state_checksum({"categories": expected}),
-                          _compare(expected, actual), source=source)  # fmt: skip
+    report = VerifyReport(
+        projection,
+        state_checksum({"categories": expected}),
+        _compare(expected, actual),
+        source=source,
+    )
     report.events = _event_diff(app, expected_state, projection.position)
     return report
 
@@ -168,14 +183,17 @@ def read_expected_source(source: str, max_line: int = MAX_LINE_BYTES) -> Expecte
         msg = f"{source}: cannot read the source ({e.strerror or e})"
         raise ExpectedUnusableError(msg) from None
     if not state.records:
-        msg = (f"{source}: no valid event in it ({state.lines:,} lines read, {state.invalid:,} "
-               "invalid): there is nothing to prove the store against")  # fmt: skip
+        msg = (
+            f"{source}: no valid event in it ({state.lines:,} lines read, {state.invalid:,} "
+            "invalid): there is nothing to prove the store against"
+        )
         raise ExpectedUnusableError(msg)
     return state
 
 
-def verify_source(app: Eventfold, store_dir: str, source: str,
-                  expected_state: ExpectedState) -> VerifyReport:  # fmt: skip
+def verify_source(
+    app: Eventfold, store_dir: str, source: str, expected_state: ExpectedState
+) -> VerifyReport:
     """``verify --source`` with the source's expected state already computed."""
     projection = Projector(app, store_dir, CategoryTotals()).catchup()
     return _against_source(app, projection, source, expected_state)
@@ -191,22 +209,29 @@ def _read_expected(path: str) -> dict[str, Any]:
         with open_source(path) as source:
             data = source.stream.read(MAX_EXPECTED_BYTES + 1)
         if len(data) > MAX_EXPECTED_BYTES:
-            msg = (f"{path}: larger than {MAX_EXPECTED_BYTES:,} bytes, the limit of an expected "
-                   "state document")  # fmt: skip
+            msg = (
+                f"{path}: larger than {MAX_EXPECTED_BYTES:,} bytes, the limit of an expected "
+                "state document"
+            )
             raise ExpectedUnusableError(msg)
         doc = json.loads(data.decode("utf-8"), parse_float=Decimal)
         categories = doc["categories"]
         expected = {
-            str(name): {"count": int(v["count"]),
-                        "total": canonical_decimal(Decimal(str(v["total"])))}
-            for name, v in categories.items() if int(v["count"])
-        }  # fmt: skip
+            str(name): {
+                "count": int(v["count"]),
+                "total": canonical_decimal(Decimal(str(v["total"]))),
+            }
+            for name, v in categories.items()
+            if int(v["count"])
+        }
     except OSError as e:
         msg = f"{path}: cannot read the expected state ({e.strerror or e})"
         raise ExpectedUnusableError(msg) from None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        msg = (f"{path}: not an expected state document "
-               f'({{"categories": {{NAME: {{"count", "total"}}}}}}): {e}')  # fmt: skip
+        msg = (
+            f"{path}: not an expected state document "
+            f'({{"categories": {{NAME: {{"count", "total"}}}}}}): {e}'
+        )
         raise ExpectedUnusableError(msg) from None
     if not expected:
         msg = f"{path}: no category with events in it: there is nothing to prove the store against"
@@ -222,36 +247,65 @@ def _event_diff(app: Eventfold, expected: ExpectedState, position: int) -> Event
             if fact.event_id in seen:  # an id recorded twice: the store counts it twice
                 diff.duplicated_count += 1
                 if len(diff.duplicated) < SAMPLES:
-                    diff.duplicated.append({"id": fact.event_id, "category": fact.category,
-                                            "value": str(fact.value), "source": fact.source,
-                                            "line": fact.line,
-                                            "notification_id": fact.notification_id})  # fmt: skip
+                    diff.duplicated.append(
+                        {
+                            "id": fact.event_id,
+                            "category": fact.category,
+                            "value": str(fact.value),
+                            "source": fact.source,
+                            "line": fact.line,
+                            "notification_id": fact.notification_id,
+                        }
+                    )
                 continue
             seen.add(fact.event_id)
             record = expected.records.get(fact.event_id)
             if record is None:
                 diff.extra_count += 1
                 if len(diff.extra) < SAMPLES:
-                    diff.extra.append({"id": fact.event_id, "category": fact.category,
-                                       "value": str(fact.value), "source": fact.source,
-                                       "line": fact.line})  # fmt: skip
+                    diff.extra.append(
+                        {
+                            "id": fact.event_id,
+                            "category": fact.category,
+                            "value": str(fact.value),
+                            "source": fact.source,
+                            "line": fact.line,
+                        }
+                    )
             elif (record.category, record.value, record.occurred_at) != (
-                fact.category, fact.value, fact.occurred_at
+                fact.category,
+                fact.value,
+                fact.occurred_at,
             ):
                 diff.conflicting_count += 1
                 if len(diff.conflicting) < SAMPLES:
-                    diff.conflicting.append({
-                        "id": fact.event_id,
-                        "source": {"category": record.category, "value": str(record.value),
-                                   "line": record.line},
-                        "store": {"category": fact.category, "value": str(fact.value),
-                                  "source": fact.source, "line": fact.line},
-                    })  # fmt: skip
+                    diff.conflicting.append(
+                        {
+                            "id": fact.event_id,
+                            "source": {
+                                "category": record.category,
+                                "value": str(record.value),
+                                "line": record.line,
+                            },
+                            "store": {
+                                "category": fact.category,
+                                "value": str(fact.value),
+                                "source": fact.source,
+                                "line": fact.line,
+                            },
+                        }
+                    )
     for event_id, record in expected.records.items():
         if event_id not in seen:
             diff.missing_ids.append(event_id)
             diff.missing_count += 1
             if len(diff.missing) < SAMPLES:
-                diff.missing.append({"id": event_id, "category": record.category,
-                                     "value": str(record.value), "line": record.line})  # fmt: skip
+                diff.missing.append(
+                    {
+                        "id": event_id,
+                        "category": record.category,
+                        "value": str(record.value),
+                        "line": record.line,
+                    }
+                )
     return diff

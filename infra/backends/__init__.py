@@ -19,8 +19,17 @@ NAMES = ("file", "postgres")
 BACKEND_ENV = "EVENTFOLD_BACKEND"
 A = TypeVar("A", bound=Application)  # type: ignore[type-arg]
 
-__all__ = ["NAMES", "Backend", "BackendError", "SnapshotDocuments", "StoredDocument",
-           "backend_name", "backend_of", "open_application", "store_env"]  # fmt: skip
+__all__ = [
+    "NAMES",
+    "Backend",
+    "BackendError",
+    "SnapshotDocuments",
+    "StoredDocument",
+    "backend_name",
+    "backend_of",
+    "open_application",
+    "store_env",
+]
 
 
 def backend_name(choice: str | None = None) -> str:
@@ -58,7 +67,9 @@ def open_application(name: str, store: str, build: Callable[[dict[str, str]], A]
 
 
 def backend_of(
-    app: Application, env: Mapping[str, str], state_dir: str | None  # type: ignore[type-arg]
+    app: Application[Any],
+    env: Mapping[str, str],
+    state_dir: str | None,
 ) -> Backend:
     """The backend of an application, by the persistence module it was built with.
 

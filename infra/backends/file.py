@@ -100,8 +100,9 @@ class FileSnapshotDocuments:
         for name in names:
             if m := SNAPSHOT.match(name):
                 path = os.path.join(directory, name)
-                found.append(StoredDocument(path, int(m.group(1)),
-                                            functools.partial(_read_file, path)))  # fmt: skip
+                found.append(
+                    StoredDocument(path, int(m.group(1)), functools.partial(_read_file, path))
+                )
         return found
 
     def _gen(self, generation: str) -> str:

@@ -22,8 +22,9 @@ class LibraryBackend:
 
     checks_files = False
 
-    def __init__(self, name: str, tracking_recorder_class: type[TrackingRecorder],
-                 state_dir: str) -> None:  # fmt: skip
+    def __init__(
+        self, name: str, tracking_recorder_class: type[TrackingRecorder], state_dir: str
+    ) -> None:
         self.name = name
         self.tracking_recorder_class = tracking_recorder_class
         self.state_dir = state_dir

@@ -62,21 +62,25 @@ def _create_tables(datastore: PostgresDatastore) -> None:
 def _projection_names(datastore: PostgresDatastore) -> list[str]:
     """Names of the projections that the database has generations of."""
     with datastore.transaction() as cursor:
-        cursor.execute(_statement("SELECT projection FROM {schema}.{projections}"
-                                  " ORDER BY projection", datastore.schema))  # fmt: skip
+        cursor.execute(
+            _statement(
+                "SELECT projection FROM {schema}.{projections} ORDER BY projection",
+                datastore.schema,
+            )
+        )
         return [row["projection"] for row in cursor.fetchall()]
-
-
 
 
 def connection_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """psycopg's connection arguments from the library's ``POSTGRES_*`` keys."""
     return {
-        "dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"],
-        "port": env.get("POSTGRES_PORT") or "5432", "user": env["POSTGRES_USER"],
+        "dbname": env["POSTGRES_DBNAME"],
+        "host": env["POSTGRES_HOST"],
+        "port": env.get("POSTGRES_PORT") or "5432",
+        "user": env["POSTGRES_USER"],
         "password": env["POSTGRES_PASSWORD"],
         "connect_timeout": int(env.get("POSTGRES_CONNECT_TIMEOUT") or 30),
-    }  # fmt: skip
+    }
 
 
 @contextlib.contextmanager
@@ -84,8 +88,9 @@ def schema_lock(env: Mapping[str, str]) -> Iterator[None]:
     """Hold a PostgreSQL advisory lock on the schema (while tables are created)."""
     schema = env.get("POSTGRES_SCHEMA") or "public"
     with psycopg.connect(**connection_settings(env), autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))",
-                     (f"eventfold.schema:{schema}",))  # fmt: skip
+        conn.execute(
+            "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"eventfold.schema:{schema}",)
+        )
         yield  # the lock ends with the session
 
 
@@ -202,8 +207,10 @@ class PostgresSnapshotDocuments:
     def current(self) -> str | None:
         """The generation in use, or None before the first rebuild."""
         with self.datastore.transaction() as cursor:
-            cursor.execute(self._sql("SELECT current FROM {schema}.{projections}"
-                                     " WHERE projection = %s"), (self.name,))  # fmt: skip
+            cursor.execute(
+                self._sql("SELECT current FROM {schema}.{projections} WHERE projection = %s"),
+                (self.name,),
+            )
             row = cursor.fetchone()
         return None if row is None else row["current"]
 
@@ -222,10 +229,12 @@ class PostgresSnapshotDocuments:
             row = cursor.fetchone()
             assert row is not None
             cursor.execute(
-                self._sql("DELETE FROM {schema}.{snapshots} WHERE projection = %s"
-                          " AND generation IS DISTINCT FROM %s"),
+                self._sql(
+                    "DELETE FROM {schema}.{snapshots} WHERE projection = %s"
+                    " AND generation IS DISTINCT FROM %s"
+                ),
                 (self.name, row["current"]),
-            )  # fmt: skip
+            )
         return f"gen-{row['number']:08d}"
 
     def switch(self, generation: str) -> None:
@@ -236,10 +245,11 @@ class PostgresSnapshotDocuments:
                 (generation, self.name),
             )
             cursor.execute(
-                self._sql("DELETE FROM {schema}.{snapshots}"
-                          " WHERE projection = %s AND generation <> %s"),
+                self._sql(
+                    "DELETE FROM {schema}.{snapshots} WHERE projection = %s AND generation <> %s"
+                ),
                 (self.name, generation),
-            )  # fmt: skip
+            )
 
     # -- snapshots -------------------------------------------------------------
 
@@ -268,10 +278,18 @@ class PostgresSnapshotDocuments:
         """Where and document of each snapshot of a generation, newest first."""
         with self.datastore.transaction() as cursor:
             cursor.execute(
-                self._sql("SELECT position, document FROM {schema}.{snapshots}"
-                          " WHERE projection = %s AND generation = %s ORDER BY position DESC"),
+                self._sql(
+                    "SELECT position, document FROM {schema}.{snapshots}"
+                    " WHERE projection = %s AND generation = %s ORDER BY position DESC"
+                ),
                 (self.name, generation),
-            )  # fmt: skip
+            )
             rows = cursor.fetchall()
-        return [StoredDocument(self._where(generation, r["position"]), int(r["position"]),
-                               functools.partial(bytes, r["document"])) for r in rows]  # fmt: skip
+        return [
+            StoredDocument(
+                self._where(generation, r["position"]),
+                int(r["position"]),
+                functools.partial(bytes, r["document"]),
+            )
+            for r in rows
+        ]

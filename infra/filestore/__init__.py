@@ -72,7 +72,6 @@ def open_log(path: str, config: LogConfig) -> Log:
         return log
 
 
-
 class FileStoreFactory(InfrastructureFactory[FileTrackingRecorder]):
     """Constructs file recorders from the environment (one factory per module)."""
 
@@ -108,15 +107,9 @@ class FileStoreFactory(InfrastructureFactory[FileTrackingRecorder]):
         self.config = LogConfig(
             durable=durability == "fsync",
             segment_bytes=self._number(self.FILESTORE_SEGMENT_BYTES, defaults.segment_bytes),
-            index_interval=self._number(
-                self.FILESTORE_INDEX_INTERVAL, defaults.index_interval
-            ),
-            poll_interval=self._number(
-                self.FILESTORE_POLL_INTERVAL, defaults.poll_interval, float
-            ),
-            lock_timeout=self._number(
-                self.FILESTORE_LOCK_TIMEOUT, defaults.lock_timeout, float
-            ),
+            index_interval=self._number(self.FILESTORE_INDEX_INTERVAL, defaults.index_interval),
+            poll_interval=self._number(self.FILESTORE_POLL_INTERVAL, defaults.poll_interval, float),
+            lock_timeout=self._number(self.FILESTORE_LOCK_TIMEOUT, defaults.lock_timeout, float),
         )
         name = re.sub(r"[^a-z0-9_.-]", "_", self.env.name.lower()).strip(".")
         self.namespace = name or "stored"

@@ -146,20 +146,23 @@ def check_log(path: str) -> LogReport:
     elif reason is not None:
         report.index = f"damaged: {reason}"
     durable = index.durable
-    scanner = CommitScanner(path, pack_location(1, 0), 1,
-                            durable_end=durable.end if durable else 0)  # fmt: skip
+    scanner = CommitScanner(path, pack_location(1, 0), 1, durable_end=durable.end if durable else 0)
     digest = 0
     try:
         for commit in scanner:
             for body_offset, event in commit.events:
                 if event.id > index.covered:
                     continue
-                entry = ENTRY.pack(originator_key(event.originator_id),
-                                   event.originator_version + VERSION_BIAS, event.id)  # fmt: skip
+                entry = ENTRY.pack(
+                    originator_key(event.originator_id),
+                    event.originator_version + VERSION_BIAS,
+                    event.id,
+                )
                 digest = (digest + _entry_hash(entry)) & MASK64
                 if report.index == "ok":
-                    report.index = _check_offset(index, event.id,
-                                                 commit.event_location(body_offset))  # fmt: skip
+                    report.index = _check_offset(
+                        index, event.id, commit.event_location(body_offset)
+                    )
             report.commits += 1
             report.events += commit.header.n_events
     except StoreCorruptedError as e:

@@ -100,9 +100,11 @@ class EventColumns(NamedTuple):
     def of(cls, events: Sequence[StoredEvent]) -> EventColumns:
         """The columns of the library's stored events."""
         return cls(
-            [e.originator_id for e in events], [e.originator_version for e in events],
-            [e.topic for e in events], [e.state for e in events],
-        )  # fmt: skip
+            [e.originator_id for e in events],
+            [e.originator_version for e in events],
+            [e.topic for e in events],
+            [e.state for e in events],
+        )
 
 
 @dataclass(frozen=True)
@@ -202,9 +204,7 @@ def decode_header(data: bytes | memoryview) -> Header:
     raw = bytes(data[:HEADER_SIZE])
     if len(raw) < HEADER_SIZE:
         raise FormatError("incomplete commit header")
-    magic, flags, _reserved, body_len, n_events, first_id, body_crc = (
-        HEADER.unpack_from(raw)
-    )
+    magic, flags, _reserved, body_len, n_events, first_id, body_crc = HEADER.unpack_from(raw)
     (header_crc,) = struct.unpack_from("<I", raw, HEADER.size)
     if magic != MAGIC or crc32(raw[: HEADER.size]) != header_crc:
         raise FormatError("bad commit header (magic or header checksum)")
@@ -275,7 +275,8 @@ def decode_rest(rest: memoryview | bytes) -> RecordedEvent:
         if len(_originators) >= 4096:
             _originators.clear()
         originator_id = _originators[kind, oid_raw] = (
-            UUID(bytes=oid_raw) if kind == ID_KIND_UUID else oid_raw.decode("utf-8"))
+            UUID(bytes=oid_raw) if kind == ID_KIND_UUID else oid_raw.decode("utf-8")
+        )
     p += oid_len
     topic = bytes(rest[p : p + topic_len]).decode("utf-8")
     p += topic_len

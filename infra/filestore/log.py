@@ -30,9 +30,7 @@ __all__ = ["Log", "LogConfig"]
 class Log(Recovering, Writing, Reading, Watching):
     """An append-only log of commits in one directory, shared within a process."""
 
-    def __init__(
-        self, path: str, config: LogConfig, *, rebuild_index: bool = False
-    ) -> None:
+    def __init__(self, path: str, config: LogConfig, *, rebuild_index: bool = False) -> None:
         self.path = path
         self.config = config
         self._lock: threading.RLock = threading.RLock()

@@ -82,7 +82,6 @@ class FileAggregateRecorder(FileRecorder, AggregateRecorder):
                         return results
             return results
 
-
     def select_states(
         self, originator_id: UUID | str, gt: int | None, lte: int | None = None
     ) -> list[StoredEvent]:
@@ -98,8 +97,10 @@ class FileAggregateRecorder(FileRecorder, AggregateRecorder):
         parts = log.read_stream(originator_key(originator_id), gt, lte)
         if any(b[0] != a[0] + 1 for a, b in itertools.pairwise(parts)):  # not one stream
             return list(self.select_events(originator_id, gt=gt, lte=lte))
-        return [StoredEvent(originator_id, version, topic.decode(), state)
-                for version, topic, state in parts]  # fmt: skip
+        return [
+            StoredEvent(originator_id, version, topic.decode(), state)
+            for version, topic, state in parts
+        ]
 
 
 class FileApplicationRecorder(FileAggregateRecorder, ApplicationRecorder):

@@ -84,8 +84,10 @@ class Recovering(LogState):
             return
         seg, off = unpack_location(mark.last_commit)
         path = self._segment_path(seg)
-        lost = (f"the store recorded commits up to notification {mark.covered:,} as durable "
-                "(index checkpoint); committed data is missing or damaged")  # fmt: skip
+        lost = (
+            f"the store recorded commits up to notification {mark.covered:,} as durable "
+            "(index checkpoint); committed data is missing or damaged"
+        )
         fd = self._read_fd(seg)
         if fd is None:
             raise StoreCorruptedError(path, 0, f"segment is missing: {lost}")
@@ -128,14 +130,21 @@ class Recovering(LogState):
         durable = self.index.durable
         seg, _ = unpack_location(self._end)
         scanner = CommitScanner(
-            self.path, self._end, self._next_id, durable_end=durable.end if durable else 0,
+            self.path,
+            self._end,
+            self._next_id,
+            durable_end=durable.end if durable else 0,
             last_segment=None if every_segment else seg,
-        )  # fmt: skip
+        )
         index, key_of = self.index, originator_key
         for commit in scanner:
             for body_offset, event in commit.events:
-                index.add(event.id, key_of(event.originator_id), event.originator_version,
-                          commit.event_location(body_offset))  # fmt: skip
+                index.add(
+                    event.id,
+                    key_of(event.originator_id),
+                    event.originator_version,
+                    commit.event_location(body_offset),
+                )
             if commit.tracking is not None:
                 self.tracking[commit.tracking[0]] = commit.tracking[1]
             self._next_id += commit.header.n_events

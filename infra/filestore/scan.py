@@ -86,9 +86,14 @@ class CommitScanner:
     """
 
     def __init__(
-        self, log_dir: str, location: int, next_id: int, *, durable_end: int = 0,
+        self,
+        log_dir: str,
+        location: int,
+        next_id: int,
+        *,
+        durable_end: int = 0,
         last_segment: int | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.log_dir = log_dir
         self.end = location
         self.next_id = next_id
@@ -169,8 +174,10 @@ class CommitScanner:
     def _damage(self, seg: int, off: int, reason: str) -> None:
         seg_durable, off_durable = unpack_location(self.durable_end)
         if pack_location(seg, off) < self.durable_end:
-            reason += (f" (the store recorded commits up to {segment_name(seg_durable)} byte "
-                       f"{off_durable:,} as durable: committed data is missing)")  # fmt: skip
+            reason += (
+                f" (the store recorded commits up to {segment_name(seg_durable)} byte "
+                f"{off_durable:,} as durable: committed data is missing)"
+            )
         raise StoreCorruptedError(self.path(seg), off, reason)
 
 

@@ -120,9 +120,7 @@ class Writing(LogState):
                 self._become_writer()
             if self._since_flush >= self.config.index_interval:
                 self._guarded(self._flush_index)
-            keys = self._indexed(
-                lambda: self._check_unique(events.originator_ids, events.versions)
-            )
+            keys = self._indexed(lambda: self._check_unique(events.originator_ids, events.versions))
             if tracking is not None:
                 self._check_tracking(tracking)
             if not count and tracking is None:
