@@ -22,7 +22,7 @@ def main(argv: list[str]) -> int:
     role, args = argv[0], argv[1:]
     try:
         if role == "read":
-            from eventfold.application.ingest.reading import serve
+            from eventfold.application.ingest.reader_process import serve
 
             serve(args)
         elif role == "fold":

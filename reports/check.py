@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from eventfold.infra.filestore.check import LogReport, StoreReport
 
-def render_check(report: Any) -> Group:
-    """Rich renderables for a StoreReport: one row per log, then any damage."""
+
+def render_check(report: StoreReport) -> Group:
+    """One row per log, one per structure derived from the logs, then what is wrong."""
+    details: list[Text] = []
+    parts: list[RenderableType] = [_logs(report, details)]
+    if report.derived:
+        parts.append(_derived(report, details))
+    return Group(*parts, *details)
+
+
+def _logs(report: StoreReport, details: list[Text]) -> Table:
     table = Table(title=Text(f"store {report.path}"), title_justify="left")
     for column in ("log", "segments", "commits", "events", "torn tail", "index", "status"):
         numeric = column in ("segments", "commits", "events")
         table.add_column(column, justify="right" if numeric else "left")
-    details: list[Text] = []
     for log in report.logs:
         tail = log.torn_tail
-        tail_text = Text(f"{tail.length} bytes", style="yellow") if tail else Text("none")
         if tail:
             details.append(
                 Text(
@@ -31,43 +37,40 @@ def render_check(report: Any) -> Group:
             details.append(
                 Text(f"DAMAGED: {p.file}: byte offset {p.offset}: {p.reason}", style="bold red")
             )
-        for note in log.repairs:
-            details.append(Text(f"repaired: {note}", style="green"))
-        if log.problems:
-            status = Text("DAMAGED", style="bold red")
-        elif not log.sound:
-            status = Text("INDEX DAMAGED", style="bold red")
-        else:
-            status = Text("ok" + (" (repaired)" if log.repairs else ""), style="green")
+        details.extend(Text(f"repaired: {note}", style="green") for note in log.repairs)
         table.add_row(
             Text(log.name),
             str(log.segments),
             str(log.commits),
             str(log.events),
-            tail_text,
+            Text(f"{tail.length} bytes", style="yellow") if tail else Text("none"),
             Text(log.index),
-            status,
+            _status(log),
         )
-    if not report.logs:
-        table.add_row(Text("(no logs)"), "", "", "", "", "", Text("ok"))
-    parts: list[Any] = [table]
-    if report.derived:
-        derived = Table(title="derived from the log", title_justify="left")
-        for column in ("kind", "path", "status"):
-            derived.add_column(column)
-        for d in report.derived:
-            style = {"damaged": "bold red", "repaired": "green"}.get(d.status, "")
-            derived.add_row(
-                d.kind,
-                Text(d.path),
-                Text(d.status.upper() if d.status == "damaged" else d.status, style=style),
-            )
-            for p in d.problems:
-                details.append(
-                    Text(
-                        f"DAMAGED {d.kind}: {p.file}: byte offset {p.offset}: {p.reason}",
-                        style="bold red",
-                    )
+    return table
+
+
+def _status(log: LogReport) -> Text:
+    if log.problems:
+        return Text("DAMAGED", style="bold red")
+    if not log.sound:
+        return Text("INDEX DAMAGED", style="bold red")
+    return Text("ok" + (" (repaired)" if log.repairs else ""), style="green")
+
+
+def _derived(report: StoreReport, details: list[Text]) -> Table:
+    table = Table(title="derived from the log", title_justify="left")
+    for column in ("kind", "path", "status"):
+        table.add_column(column)
+    for d in report.derived:
+        style = {"damaged": "bold red", "repaired": "green"}.get(d.status, "")
+        status = d.status.upper() if d.status == "damaged" else d.status
+        table.add_row(d.kind, Text(d.path), Text(status, style=style))
+        for p in d.problems:
+            details.append(
+                Text(
+                    f"DAMAGED {d.kind}: {p.file}: byte offset {p.offset}: {p.reason}",
+                    style="bold red",
                 )
-        parts.append(derived)
-    return Group(*parts, *details)
+            )
+    return table

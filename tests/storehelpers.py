@@ -41,14 +41,15 @@ def flip_byte(file: Path, offset: int) -> None:
 
 
 def commit_offsets(file: Path) -> list[int]:
-    """Byte offsets at which the commits of a segment start."""
-    from eventfold.infra.filestore.format import HEADER_SIZE, decode_header
+    """Byte offsets at which the commits of a segment start (read by the one scanner)."""
+    from eventfold.infra.filestore.format import pack_location
+    from eventfold.infra.filestore.scan import CommitScanner
 
-    data = file.read_bytes()
-    offsets, off = [], 0
-    while off + HEADER_SIZE <= len(data):
-        offsets.append(off)
-        off += decode_header(data[off : off + HEADER_SIZE]).frame_len
+    number = int(file.name.removesuffix(".seg"))
+    scanner = CommitScanner(str(file.parent), pack_location(number, 0), None, last_segment=number)
+    offsets: list[int] = []
+    for commit in scanner:
+        offsets.append(commit.offset)
     return offsets
 
 

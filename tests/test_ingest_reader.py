@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from eventfold.application.demo.sample import SampleRates, write_sample
-from eventfold.application.ingest import reading as batches
-from eventfold.application.ingest.reading import ParsedBatch, piped_batches, read_batches
+from eventfold.application.ingest import reader_process as batches
+from eventfold.application.ingest.reader_process import piped_batches
+from eventfold.application.ingest.reading import ParsedBatch, read_batches
 from eventfold.application.recorded import RecordedCodec
 
 

@@ -31,8 +31,9 @@ from eventfold.domain.model import Category, Source, exact_add, exact_sum
 from eventfold.infra.errors import EventfoldError
 from eventfold.infra.filestore.format import EventColumns
 
-# In a partition's dedup index: an id whose first occurrence another partition records.
-ELSEWHERE = 0
+# The notification id a partition's dedup index gives an id whose first occurrence
+# another partition records (notification ids start at 1, so none is 0).
+OTHER_PARTITION = 0
 
 
 class DedupCollisionError(EventfoldError):
@@ -40,8 +41,8 @@ class DedupCollisionError(EventfoldError):
 
 
 @dataclass
-class Run:
-    """One run over one source."""
+class SourceRun:
+    """One ingest run over one source (not to be confused with an index's sorted runs)."""
 
     source: Source
     name: str
@@ -111,18 +112,14 @@ class Decider:
         self.added: dict[str, tuple[int, Decimal, datetime | None]] = {}
         self.snapshotted: dict[UUID, int] = {}  # aggregate id -> version at load or snapshot
 
-    def apply(self, run: Run, parsed: ParsedBatch) -> Commit:
+    def apply(self, run: SourceRun, parsed: ParsedBatch) -> Commit:
         """Decide every line of the batch: recorded, duplicate, conflict or quarantined."""
         commit = Commit(parsed)
         report = run.report
         commit.counts["read"] = parsed.read
         report.read += parsed.read
         report.position, report.line = parsed.position, parsed.line
-        if self.partition is None or self.partition.quarantines:
-            for number, offset, reason, raw in parsed.invalid:
-                self._quarantine(run, commit, InvalidLine(number, offset, reason, raw))
-        else:
-            report.other_partitions += len(parsed.invalid)
+        self._set_aside(run, commit)
         owns = None if self.partition is None else self.partition.owns
         keys, names, values, states = parsed.keys, parsed.categories, parsed.values, parsed.states
         found = self.lookup(keys)
@@ -159,26 +156,37 @@ class Decider:
             versions.append(group[1] + len(tallied))
             topics.append(RECORDED_TOPIC)
             stored_states.append(states[i] if finish is None else finish(states[i]))
-        for name, (stream_id, before, tallied) in groups.items():
-            streams[name] = (stream_id, before + len(tallied))
-            total = exact_sum(tallied)
-            category = self.categories.get(name)
-            if category is not None:
-                category.fast_forward(len(tallied), total, before + len(tallied), parsed.timestamp)
-            else:  # not loaded yet: what this run adds, to apply when it is
-                count, sum_so_far, _ = self.added[name]
-                self.added[name] = (
-                    count + len(tallied),
-                    exact_add(sum_so_far, total),
-                    parsed.timestamp,
-                )
+        self._tally(groups, parsed.timestamp)
         commit.touched.update(groups)
         commit.counts["ingested"] = len(recorded)
         report.ingested += len(recorded)
         report.other_partitions += len(commit.elsewhere_keys)
         return commit
 
-    def _quarantine(self, run: Run, commit: Commit, record: InvalidLine) -> None:
+    def _set_aside(self, run: SourceRun, commit: Commit) -> None:
+        """Quarantine the batch's invalid lines (partition 1 only, with partitions)."""
+        invalid = commit.parsed.invalid
+        if self.partition is not None and not self.partition.quarantines:
+            run.report.other_partitions += len(invalid)
+            return
+        for number, offset, reason, raw in invalid:
+            self._quarantine(run, commit, InvalidLine(number, offset, reason, raw))
+
+    def _tally(
+        self, groups: dict[str, tuple[UUID, int, list[Decimal]]], timestamp: datetime
+    ) -> None:
+        """Each category's new version and, loaded or not yet, its new count and total."""
+        for name, (stream_id, before, tallied) in groups.items():
+            self.streams[name] = (stream_id, before + len(tallied))
+            total = exact_sum(tallied)
+            category = self.categories.get(name)
+            if category is not None:
+                category.fast_forward(len(tallied), total, before + len(tallied), timestamp)
+            else:  # not loaded yet: what this run adds, to apply when it is
+                count, sum_so_far, _ = self.added[name]
+                self.added[name] = (count + len(tallied), exact_add(sum_so_far, total), timestamp)
+
+    def _quarantine(self, run: SourceRun, commit: Commit, record: InvalidLine) -> None:
         commit.invalid.append(record)
         commit.counts["invalid"] += 1
         run.report.invalid += 1
@@ -188,7 +196,7 @@ class Decider:
         commit.extend(self.collect(run.source))
 
     def _repeat(
-        self, run: Run, commit: Commit, i: int, key: bytes, hit: tuple[int, bytes] | None
+        self, run: SourceRun, commit: Commit, i: int, key: bytes, hit: tuple[int, bytes] | None
     ) -> None:
         """Event ``i`` of the batch has an id seen before (in the batch, or ``hit``: the
         store's first recording, as notification id and content digest).
@@ -200,7 +208,7 @@ class Decider:
         nid = None
         if hit is not None and key not in commit.first_seen:
             nid, digest = hit
-            if nid == ELSEWHERE:  # first seen in another partition's category: it counts it
+            if nid == OTHER_PARTITION:  # first seen in another partition's category: it counts it
                 run.report.other_partitions += 1
                 return
             if digest == parsed.digests[i]:  # a duplicate: the same category, so the
@@ -223,7 +231,7 @@ class Decider:
         run.source.conflict(event.event_id, line, offset, conflict.first, conflict.later)
         commit.extend(self.collect(run.source))
 
-    def _duplicate(self, run: Run, commit: Commit, category: str) -> None:
+    def _duplicate(self, run: SourceRun, commit: Commit, category: str) -> None:
         if self.partition is not None and not self.partition.owns(category):
             run.report.other_partitions += 1
             return
@@ -231,7 +239,7 @@ class Decider:
         run.report.duplicates += 1
 
     def _first_occurrence(
-        self, run: Run, commit: Commit, event_id: str, key: bytes, nid: int | None
+        self, run: SourceRun, commit: Commit, event_id: str, key: bytes, nid: int | None
     ) -> tuple[SourceEvent, dict[str, Any]]:
         """The first valid occurrence of ``event_id`` and where it was."""
         j = commit.first_seen.get(key)

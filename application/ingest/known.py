@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING
 
 from eventfold.application.ingest.categories import recorded_event_ids
-from eventfold.application.ingest.deciding import ELSEWHERE, Commit, Run
+from eventfold.application.ingest.deciding import OTHER_PARTITION, Commit, SourceRun
 from eventfold.application.ingest.dedup import DedupIndex, id_key
 from eventfold.application.ingest.partition import Partition
 from eventfold.application.ingest.reading import ends_inside_a_line, read_batches
@@ -43,12 +43,12 @@ class KnownIds:
         self.index = DedupIndex(os.path.join(state_dir, name))
         self.index.open(app.recorder.max_notification_id() or 0, lock_timeout)
         self.warnings: list[str] = []
-        self.current: Run | None = None  # the run under way
+        self.current: SourceRun | None = None  # the run under way
         if self.index.problem:
             self.warnings.append(f"dedup index rebuilt from the store: {self.index.problem}")
         self.catch_up()
 
-    def committed(self, run: Run, commit: Commit, nids: list[int]) -> None:
+    def committed(self, run: SourceRun, commit: Commit, nids: list[int]) -> None:
         """Record the ids of a commit that got notification ids ``nids``."""
         if nids[0] != self.index.covered + 1:  # another writer's events came between
             # Other partitions of this source record ids that this one reads itself
@@ -57,7 +57,7 @@ class KnownIds:
             self.catch_up(stop=nids[0] - 1, except_source=sibling)
         self.index.add_new(
             commit.recorded_keys + commit.elsewhere_keys,
-            [nids[i] for i in commit.recorded] + [ELSEWHERE] * len(commit.elsewhere_keys),
+            [nids[i] for i in commit.recorded] + [OTHER_PARTITION] * len(commit.elsewhere_keys),
             commit.recorded_digests + commit.elsewhere_digests,
         )
         if self.partition is not None:
@@ -102,7 +102,7 @@ class KnownIds:
                     if not owns(parsed.categories[i]):
                         elsewhere.append(key)
                         digests.append(parsed.digests[i])
-                self.index.add_new(elsewhere, [ELSEWHERE] * len(elsewhere), digests)
+                self.index.add_new(elsewhere, [OTHER_PARTITION] * len(elsewhere), digests)
                 if parsed.position >= position:
                     break
         self.index.marks[identity] = position

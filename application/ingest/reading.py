@@ -3,42 +3,28 @@
 ``read_batches`` applies the source rules (blank lines, the pending tail,
 ``parse_event``) and encodes each valid event's stored state, which does not
 depend on versions, so it can run in a second process while the first one
-decides duplicates and commits (``piped_batches``). Either way the writer
-sees the same ``ParsedBatch`` objects, in source order.
+decides duplicates and commits (``reader_process.piped_batches``). Either way
+the writer sees the same ``ParsedBatch`` objects, in source order.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import io
 import marshal
 import os
-import queue
-import signal
-import struct
-import subprocess
 import sys
-import threading
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import IO, BinaryIO
+from typing import BinaryIO
 
 from eventfold.application.ingest.dedup import id_key
 from eventfold.application.ingest.rules import SourceEvent, is_blank, is_whole_object, parse_event
 from eventfold.application.recorded import RecordedCodec
 from eventfold.domain.model import Category
-from eventfold.infra import failpoints
 from eventfold.infra.errors import EventfoldError
 from eventfold.infra.lines import MAX_LINE_BYTES, Block, OverlongLine, line_blocks
-
-FRAME = struct.Struct("<Q")
-PIPE_BYTES = 1 << 20
-READ_AHEAD_BYTES = 8 << 20  # parsed batches the writer may have waiting
-HEAD_BYTES = 2 << 20  # read by the writer while the child starts and gets ahead
 
 
 @dataclass
@@ -189,13 +175,10 @@ def read_batches(
         if isinstance(lines, OverlongLine):
             number += 1
             offset, end = end, end + lines.length + terminated
-            if not terminated and growing:
-                batch.pending = (number, offset, lines.length)
+            if not _overlong(
+                batch, lines, number, offset, end, terminated or not growing, max_line
+            ):
                 break
-            batch.read += 1
-            text = lines.head.decode("utf-8", errors="backslashreplace") + "…"
-            batch.invalid.append((number, offset, lines.reason(max_line), text))
-            batch.position, batch.line = end, number
             if batch.read >= size:
                 yield batch
                 batch = _new_batch(codec, source, end, number)
@@ -223,6 +206,26 @@ def read_batches(
                 yield batch
                 batch = _new_batch(codec, source, end, number)
     yield batch
+
+
+def _overlong(
+    batch: ParsedBatch,
+    line: OverlongLine,
+    number: int,
+    offset: int,
+    end: int,
+    whole: bool,
+    max_line: int,
+) -> bool:
+    """Add a line over the limit to the batch (invalid); False when it is a pending tail."""
+    if not whole:
+        batch.pending = (number, offset, line.length)
+        return False
+    batch.read += 1
+    text = line.head.decode("utf-8", errors="backslashreplace") + "…"
+    batch.invalid.append((number, offset, line.reason(max_line), text))
+    batch.position, batch.line = end, number
+    return True
 
 
 def _blocks(stream: BinaryIO, max_line: int, source: str, position: int) -> Iterator[Block]:
@@ -256,205 +259,3 @@ def _new_batch(codec: RecordedCodec, source: str, position: int, line: int) -> P
     timestamp = Category.Recorded.create_timestamp()
     codec.prepare(timestamp, source)
     return ParsedBatch(timestamp, position, line)
-
-
-# -- a reader process ----------------------------------------------------------
-#
-# The child writes frames ``length:u64 batch`` and, after the last batch, the end
-# frame ``END:u64 batches:u64``. Only that end frame, with the right count, ends
-# the source: a child that dies, fails, or is cut short mid-frame fails the run.
-
-END = (1 << 64) - 1
-
-
-def piped_batches(
-    fd: int,
-    position: int,
-    line: int,
-    size: int,
-    source: str,
-    *,
-    max_line: int = MAX_LINE_BYTES,
-    continued: bool = False,
-) -> Iterator[ParsedBatch]:
-    """``read_batches`` of an open file, mostly in a child process (plain JSON state only).
-
-    The child starts at once, where a batch ends about a quarter of the way in
-    (at most ``HEAD_BYTES``), while this process reads the lines before it (so
-    the child's start-up costs no time and it gets ahead). The child reads the
-    same open file (``fd``), so a rename cannot swap it. ``ReaderError`` when
-    the child ends any way but by its end-of-input frame.
-    """
-    left = os.fstat(fd).st_size - position
-    head = os.pread(fd, min(HEAD_BYTES, left // 4), position)
-    cut, lines = _whole_batches(head, size, max_line, continued)
-    boundary, boundary_line = position + cut, line + lines
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "eventfold.application.children",
-            "read",
-            str(fd),
-            str(boundary),
-            str(boundary_line),
-            str(size),
-            str(max_line),
-            source,
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        pass_fds=(fd,),
-    )
-    assert child.stdout is not None
-    with contextlib.suppress(OSError):  # fewer, larger transfers between the halves
-        fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    ahead = _ReadAhead(child.stdout, READ_AHEAD_BYTES)
-    try:
-        if cut:
-            yield from read_batches(
-                io.BytesIO(head[:cut]),
-                position,
-                line,
-                size,
-                RecordedCodec.plain(),
-                source,
-                growing=True,
-                max_line=max_line,
-                continued=continued,
-            )
-        for frame in ahead:
-            yield ParsedBatch.from_bytes(frame)
-    finally:
-        ahead.stop()
-        if ahead.problem is not None:  # it failed, or this side stopped early
-            child.kill()
-        _, err = child.communicate()
-    if ahead.problem is not None:
-        reason = ahead.problem
-        if child.returncode:
-            reason = f"{_ending(child.returncode)}; {reason}"
-        last = err.decode(errors="replace").strip().splitlines()
-        detail = f" ({last[-1]})" if last else ""
-        msg = (
-            f"{source}: the reader process stopped before the end of the source: {reason}"
-            f"{detail}; what was committed stands, and ingest resumes there when run "
-            "again"
-        )
-        raise ReaderError(msg)
-
-
-def _ending(returncode: int) -> str:
-    if returncode < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-returncode).name}"
-        return f"killed by signal {-returncode}"
-    return f"exit status {returncode}"
-
-
-def _whole_batches(head: bytes, size: int, max_line: int, continued: bool) -> tuple[int, int]:
-    """Bytes and lines of ``head`` that make whole batches of ``size`` non-blank lines.
-
-    Ending the head where ``read_batches`` ends a batch keeps commits the same
-    whichever process reads which part.
-    """
-    cut = lines = count = offset = 0
-    for number, raw in enumerate(head.split(b"\n")[:-1], 1 - continued):  # terminated only
-        offset += len(raw) + 1
-        if len(raw) > max_line or not is_blank(raw):
-            count += 1
-            if count % size == 0:
-                cut, lines = offset, number
-    return cut, lines
-
-
-class _ReadAhead:
-    """The child's frames, read by a thread while the writer works (``limit`` bytes held).
-
-    Without it the child stalls on a full pipe whenever the writer pauses (an
-    index flush), and the writer later waits for the child. Iteration ends at
-    the child's end frame, or early with ``problem`` saying what went wrong.
-    """
-
-    def __init__(self, stream: IO[bytes], limit: int) -> None:
-        self._stream, self._limit = stream, limit
-        self._frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._room = threading.Condition()
-        self._held = 0
-        self._stopped = False
-        self.problem: str | None = "it sent no end of input"
-        self._thread = threading.Thread(
-            target=self._drain, name="eventfold-read-ahead", daemon=True
-        )
-        self._thread.start()
-
-    def _drain(self) -> None:
-        sent = 0
-        try:
-            while header := self._stream.read(FRAME.size):
-                if len(header) < FRAME.size:
-                    self.problem = "its output was cut short inside a frame"
-                    return
-                (length,) = FRAME.unpack(header)
-                if length == END:
-                    count = self._stream.read(FRAME.size)
-                    if len(count) < FRAME.size or FRAME.unpack(count)[0] != sent:
-                        self.problem = "its end of input does not match the batches it sent"
-                    else:
-                        self.problem = None
-                    return
-                frame = self._stream.read(length)
-                if len(frame) < length:
-                    self.problem = "its output was cut short inside a frame"
-                    return
-                sent += 1
-                with self._room:
-                    self._room.wait_for(lambda: self._held < self._limit or self._stopped)
-                    if self._stopped:
-                        return
-                    self._held += len(frame)
-                self._frames.put(frame)
-        except Exception as e:  # a failed read of the pipe is a failed run, never an end
-            self.problem = f"reading its output failed ({type(e).__name__}: {e})"
-        finally:
-            self._frames.put(None)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while (frame := self._frames.get()) is not None:
-            with self._room:
-                self._held -= len(frame)
-                self._room.notify()
-            yield frame
-        self._thread.join()
-
-    def stop(self) -> None:
-        with self._room:
-            self._stopped = True
-            self._room.notify()
-
-
-def serve(argv: list[str]) -> None:
-    fd, position, line, size, max_line, source = argv
-    out = sys.stdout.buffer
-    sent = 0
-    with open(int(fd), "rb") as stream:
-        stream.seek(int(position))
-        codec = RecordedCodec.plain()
-        for batch in read_batches(
-            stream,
-            int(position),
-            int(line),
-            int(size),
-            codec,
-            source,
-            growing=True,
-            max_line=int(max_line),
-        ):
-            data = batch.to_bytes()
-            out.write(FRAME.pack(len(data)) + data)
-            out.flush()
-            sent += 1
-            failpoints.reach("reader.after-batch")
-    out.write(FRAME.pack(END) + FRAME.pack(sent))
-    out.flush()

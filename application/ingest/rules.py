@@ -112,6 +112,11 @@ def parse_event(raw: bytes) -> SourceEvent | str:
     stamp = doc.get("timestamp")
     if stamp is None:
         return _new(SourceEvent, (event_id, category, value, None, None))
+    return _timed(event_id, category, value, stamp)
+
+
+def _timed(event_id: str, category: str, value: Decimal, stamp: object) -> SourceEvent | str:
+    """The event with its timestamp field, or why the timestamp is invalid."""
     if type(stamp) is str and len(stamp) == 20 and stamp[4::3] == "--T::Z":
         # The usual shape, YYYY-MM-DDTHH:MM:SSZ: its isoformat() is read off the text.
         try:
@@ -119,8 +124,7 @@ def parse_event(raw: bytes) -> SourceEvent | str:
         except ValueError:
             pass  # not a real date or time: ``_timestamp`` says why
         else:
-            iso = stamp[:19] + "+00:00"
-            return _new(SourceEvent, (event_id, category, value, usual, iso))
+            return _new(SourceEvent, (event_id, category, value, usual, stamp[:19] + "+00:00"))
     occurred_at = _timestamp(stamp)
     if type(occurred_at) is str:
         return occurred_at

@@ -28,14 +28,14 @@ from eventsourcing.persistence import Tracking
 
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest.categories import load_or_create
-from eventfold.application.ingest.deciding import Commit, Decider, Run
+from eventfold.application.ingest.deciding import Commit, Decider, SourceRun
 from eventfold.application.ingest.known import KnownIds
 from eventfold.application.ingest.partition import Partition
 from eventfold.application.ingest.quarantine import QuarantineFile, quarantine_path
+from eventfold.application.ingest.reader_process import piped_batches
 from eventfold.application.ingest.reading import (
     ParsedBatch,
     ends_inside_a_line,
-    piped_batches,
     read_batches,
 )
 from eventfold.application.ingest.report import (
@@ -178,7 +178,7 @@ class Ingestor:
         path = quarantine_path(qdir, where, str(source.id), source.generation)
         quarantine = QuarantineFile(path, name)
         quarantine.open(source.position)
-        run = Run(source, name, fd, report, quarantine, hasher, source.position)
+        run = SourceRun(source, name, fd, report, quarantine, hasher, source.position)
         size = os.fstat(fd).st_size if fd is not None else None
         if size is not None:
             self.known.index.reserve((size - source.position) // EXPECTED_LINE_BYTES)
@@ -198,7 +198,7 @@ class Ingestor:
         return report
 
     @contextlib.contextmanager
-    def _running(self, run: Run, started: float) -> Iterator[None]:
+    def _running(self, run: SourceRun, started: float) -> Iterator[None]:
         """Close the run's quarantine file and time the report, however the run ends."""
         self.known.current = run
         try:
@@ -213,7 +213,7 @@ class Ingestor:
                 run.report.quarantine_file = run.quarantine.path
             run.report.elapsed = time.perf_counter() - started
 
-    def _batches(self, stream: BinaryIO, run: Run, size: int | None) -> Iterator[ParsedBatch]:
+    def _batches(self, stream: BinaryIO, run: SourceRun, size: int | None) -> Iterator[ParsedBatch]:
         position, line = run.source.position, run.source.line
         use_process = self.reader_process
         if use_process is None:
@@ -259,12 +259,12 @@ class Ingestor:
         path = quarantine_path(qdir, f"replay-{name}", str(source.id), 0)
         quarantine = QuarantineFile(path, name)
         quarantine.open(0)
-        run = Run(source, name, None, report, quarantine, None, 0)
+        run = SourceRun(source, name, None, report, quarantine, None, 0)
         with self._running(run, started):
             self._replay(run, lines)
         return report
 
-    def _replay(self, run: Run, lines: list[tuple[int, int, bytes]]) -> None:
+    def _replay(self, run: SourceRun, lines: list[tuple[int, int, bytes]]) -> None:
         name = run.name
         for first in range(0, len(lines), self.batch_size):
             chunk = lines[first : first + self.batch_size]
@@ -298,7 +298,7 @@ class Ingestor:
 
     # -- the commit ----------------------------------------------------------
 
-    def _commit(self, run: Run, commit: Commit) -> None:
+    def _commit(self, run: SourceRun, commit: Commit) -> None:
         """Commit the batch atomically with the new source position and its digest."""
         failpoints.reach("ingest.before-commit")
         report, fd = run.report, run.fd

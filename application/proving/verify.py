@@ -21,7 +21,7 @@ from eventfold.domain.model import EXACT
 from eventfold.infra.errors import EventfoldError
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import open_source
-from eventfold.projections.base import canonical_decimal, state_checksum
+from eventfold.projections.base import RecordedFact, canonical_decimal, state_checksum
 from eventfold.projections.builtin import CategoryTotals
 
 SAMPLES = 20
@@ -77,6 +77,14 @@ class EventDiff:
     conflicting_count: int = 0
     duplicated_count: int = 0  # recordings of an id after its first, in the store
     missing_ids: list[str] = field(default_factory=list, repr=False)  # all, source order
+
+    def note(self, kind: str, row: dict[str, Any]) -> None:
+        """Count one event of ``kind`` (missing, extra, conflicting, duplicated); keep the
+        first ``SAMPLES`` rows of each."""
+        setattr(self, f"{kind}_count", getattr(self, f"{kind}_count") + 1)
+        rows: list[dict[str, Any]] = getattr(self, kind)
+        if len(rows) < SAMPLES:
+            rows.append(row)
 
 
 @dataclass
@@ -245,67 +253,36 @@ def _event_diff(app: Eventfold, expected: ExpectedState, position: int) -> Event
     for page in recorded_facts(app, 0, position):
         for fact in page:
             if fact.event_id in seen:  # an id recorded twice: the store counts it twice
-                diff.duplicated_count += 1
-                if len(diff.duplicated) < SAMPLES:
-                    diff.duplicated.append(
-                        {
-                            "id": fact.event_id,
-                            "category": fact.category,
-                            "value": str(fact.value),
-                            "source": fact.source,
-                            "line": fact.line,
-                            "notification_id": fact.notification_id,
-                        }
-                    )
+                diff.note("duplicated", _stored(fact) | {"notification_id": fact.notification_id})
                 continue
             seen.add(fact.event_id)
             record = expected.records.get(fact.event_id)
             if record is None:
-                diff.extra_count += 1
-                if len(diff.extra) < SAMPLES:
-                    diff.extra.append(
-                        {
-                            "id": fact.event_id,
-                            "category": fact.category,
-                            "value": str(fact.value),
-                            "source": fact.source,
-                            "line": fact.line,
-                        }
-                    )
+                diff.note("extra", _stored(fact))
             elif (record.category, record.value, record.occurred_at) != (
                 fact.category,
                 fact.value,
                 fact.occurred_at,
             ):
-                diff.conflicting_count += 1
-                if len(diff.conflicting) < SAMPLES:
-                    diff.conflicting.append(
-                        {
-                            "id": fact.event_id,
-                            "source": {
-                                "category": record.category,
-                                "value": str(record.value),
-                                "line": record.line,
-                            },
-                            "store": {
-                                "category": fact.category,
-                                "value": str(fact.value),
-                                "source": fact.source,
-                                "line": fact.line,
-                            },
-                        }
-                    )
+                stored = _stored(fact)
+                del stored["id"]
+                source = {"category": record.category, "value": str(record.value)}
+                row = {"id": fact.event_id, "source": source | {"line": record.line}}
+                diff.note("conflicting", row | {"store": stored})
     for event_id, record in expected.records.items():
         if event_id not in seen:
             diff.missing_ids.append(event_id)
-            diff.missing_count += 1
-            if len(diff.missing) < SAMPLES:
-                diff.missing.append(
-                    {
-                        "id": event_id,
-                        "category": record.category,
-                        "value": str(record.value),
-                        "line": record.line,
-                    }
-                )
+            row = {"id": event_id, "category": record.category, "value": str(record.value)}
+            diff.note("missing", row | {"line": record.line})
     return diff
+
+
+def _stored(fact: RecordedFact) -> dict[str, Any]:
+    """How a recorded event is shown in the event lists."""
+    return {
+        "id": fact.event_id,
+        "category": fact.category,
+        "value": str(fact.value),
+        "source": fact.source,
+        "line": fact.line,
+    }

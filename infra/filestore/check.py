@@ -173,7 +173,7 @@ def check_log(path: str) -> LogReport:
         tail = scanner.torn_tail
         report.torn_tail = Tail(tail.path, tail.offset, tail.length)
     if report.index == "ok":
-        report.index = _check_runs(index, digest, scanner.next_id - 1)
+        report.index = _check_runs(index, digest, (scanner.next_id or 1) - 1)
     index.close()
     return report
 

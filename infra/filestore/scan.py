@@ -76,7 +76,8 @@ class ScannedCommit:
 
 
 class CommitScanner:
-    """Commits of the log in ``log_dir`` from ``location`` (whose first id is ``next_id``).
+    """Commits of the log in ``log_dir`` from ``location`` (whose first id is ``next_id``, or
+    whatever it is if None: a segment read alone).
 
     Iterate it; afterwards ``torn_tail`` is the torn tail found (or None) and
     ``end`` the location after the last complete commit. ``durable_end``: the
@@ -89,7 +90,7 @@ class CommitScanner:
         self,
         log_dir: str,
         location: int,
-        next_id: int,
+        next_id: int | None,
         *,
         durable_end: int = 0,
         last_segment: int | None = None,
@@ -127,7 +128,7 @@ class CommitScanner:
                     if commit is None:
                         return
                     yield commit
-                    self.next_id += commit.header.n_events
+                    self.next_id = commit.header.first_id + commit.header.n_events
                     off += commit.header.frame_len
                     self.end = pack_location(seg, off)
             finally:
@@ -153,7 +154,7 @@ class CommitScanner:
         if off + header.frame_len > size:
             self._torn(seg, off, size, has_next)
             return None
-        if header.first_id != self.next_id:
+        if self.next_id is not None and header.first_id != self.next_id:
             msg = f"commit starts at id {header.first_id}, expected {self.next_id}"
             raise StoreCorruptedError(self.path(seg), off, msg)
         body = fileio.read_exact(fd, header.body_len, off + HEADER_SIZE)
