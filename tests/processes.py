@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -67,3 +68,43 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = HANG) -
         assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
         time.sleep(0.02)
     return value
+
+
+class Following:
+    """``projector.follow`` in a thread: what it showed, and its final report once stopped.
+
+    ``with Following(projector) as follower: ...; follower.wait_for_count(n)`` waits until
+    it has shown ``n`` events applied in all (category_totals); leaving stops it.
+    """
+
+    def __init__(self, projector: Any) -> None:
+        self.projector = projector
+        self.stop = threading.Event()
+        self.seen: list[Any] = []
+        self.result: list[Any] = []
+        self.thread = threading.Thread(target=self._follow)
+
+    def _follow(self) -> None:
+        self.result.append(self.projector.follow(self.stop, self.seen.append, update_seconds=0.0))
+
+    def count(self) -> int:
+        if not self.seen:
+            return 0
+        return sum(c["count"] for c in self.seen[-1].canonical["categories"].values())
+
+    def wait_for_count(self, count: int, what: str) -> None:
+        wait_until(lambda: self.count() >= count, what)
+
+    @property
+    def report(self) -> Any:
+        assert self.result, "follow did not stop with a report"
+        return self.result[0]
+
+    def __enter__(self) -> Following:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(HANG)
+        assert not self.thread.is_alive(), "follow did not stop"

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import threading
 from pathlib import Path
 
 from eventfold.application.app import open_store
-from eventfold.application.projecting import ProjectionReport, Projector
+from eventfold.application.projecting import Projector
 from eventfold.projections.builtin import CategoryTotals
-from processes import HANG, eventfold, wait_until
+from processes import HANG, Following, eventfold, wait_until
 
 
 def write_events(path: Path, first: int, count: int) -> None:
@@ -44,28 +43,11 @@ def test_follow_sees_events_ingested_by_another_process(tmp_path: Path) -> None:
     ingest_in_another_process(source, store)
     app = open_store(str(store))
     projector = Projector(app, str(store), CategoryTotals(), snapshot_every=75)
-    stop = threading.Event()
-    seen: list[ProjectionReport] = []
-    result: list[ProjectionReport] = []
-    follower = threading.Thread(
-        target=lambda: result.append(projector.follow(stop, seen.append, update_seconds=0.0))
-    )
-    follower.start()
-    try:
+    with Following(projector) as follower:
         write_events(source, 100, 400)
         ingest_in_another_process(source, store)
-        wait_until(
-            lambda: (
-                bool(seen)
-                and sum(e["count"] for e in seen[-1].canonical["categories"].values()) == 500
-            ),
-            "follow to apply the 400 events ingested by another process",
-        )
-    finally:
-        stop.set()
-        follower.join(HANG)
-    assert not follower.is_alive()
-    report = result[0]
+        follower.wait_for_count(500, "follow to apply the 400 events ingested by another process")
+    report = follower.report
     rebuilt = Projector(app, str(store), CategoryTotals()).rebuild()
     assert report.checksum == rebuilt.checksum
     assert report.snapshot_written is not None

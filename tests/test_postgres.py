@@ -18,13 +18,12 @@ from eventfold.application.app import open_app
 from eventfold.application.demo.sample import SampleRates, write_sample
 from eventfold.application.projecting import (
     ProjectionBusyError,
-    ProjectionReport,
     Projector,
     snapshots_of,
 )
 from eventfold.cli import main
 from eventfold.projections.builtin import CategoryTotals
-from processes import HANG, eventfold, run_until_failpoint, wait_until
+from processes import HANG, Following, eventfold, run_until_failpoint
 
 # No conflicts: a conflict straddling the gap is a real difference that reconcile keeps.
 RATES = SampleRates(duplicates=0.03, invalid=0.02, out_of_order=0.2)
@@ -171,7 +170,6 @@ def test_a_postgres_backend_without_settings_is_a_usage_error(
 def test_follow_on_postgres_sees_another_processs_commits(
     postgres: dict[str, str], tmp_path: Path
 ) -> None:
-    import threading
 
     source, local = tmp_path / "s.jsonl", tmp_path / "local"
     with source.open("wb") as f:
@@ -179,34 +177,17 @@ def test_follow_on_postgres_sees_another_processs_commits(
     assert main(["ingest", str(source), "--store", str(local), "--quiet"]) == 0
     app = open_app(str(local))
     projector = Projector(app, str(local), CategoryTotals(), snapshot_every=75)
-    stop = threading.Event()
-    seen: list[ProjectionReport] = []
-    result: list[ProjectionReport] = []
-    follower = threading.Thread(
-        target=lambda: result.append(projector.follow(stop, seen.append, update_seconds=0.0))
-    )
-    follower.start()
-    try:
+    with Following(projector) as follower:
         with source.open("ab") as f:
             write_sample(f, 300, seed=4, first_id=1000)
-        subprocess.run(
-            eventfold("ingest", str(source), "--store", str(local), "--batch", "50"),
-            check=True,
-            capture_output=True,
-            timeout=HANG,
-        )
-        wait_until(
-            lambda: (
-                seen and sum(c["count"] for c in seen[-1].canonical["categories"].values()) >= 400
-            ),
-            "follow to see the events another process ingested",
-        )
-    finally:
-        stop.set()
-        follower.join(HANG)
-    assert not follower.is_alive()
+        command = eventfold("ingest", str(source), "--store", str(local), "--batch", "50")
+        subprocess.run(command, check=True, capture_output=True, timeout=HANG)
+        follower.wait_for_count(400, "follow to see the events another process ingested")
     try:
-        assert result[0].checksum == Projector(app, str(local), CategoryTotals()).rebuild().checksum
+        assert (
+            follower.report.checksum
+            == Projector(app, str(local), CategoryTotals()).rebuild().checksum
+        )
     finally:
         app.close()
 
