@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from eventfold.application.app import Eventfold
+    from eventfold.application.projecting import Projector
+    from eventfold.projections.base import Projection
 
 from eventfold.commands.common import EXIT_OK, emit, open_application
 from eventfold.commands.options import (
@@ -82,21 +87,27 @@ def register(commands: Commands) -> None:
     listing.set_defaults(run=snapshots)
 
 
-def project(args: argparse.Namespace, out: Console, err: Console) -> int:
+def _projector(app: Eventfold, projection: Projection[Any], args: argparse.Namespace) -> Projector:
+    """The projector of ``projection`` over ``app`` with the snapshot options given."""
     from eventfold.application.projecting import Projector
+
+    return Projector(
+        app,
+        app.state_dir,
+        projection,
+        snapshot_every=args.snapshot_every,
+        keep=args.keep_snapshots,
+    )
+
+
+def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.projections.registry import load_projection
     from eventfold.reports.projection import render_projection
 
     projection = load_projection(args.projection)
     app = open_application(args)
     try:
-        projector = Projector(
-            app,
-            app.state_dir,
-            projection,
-            snapshot_every=args.snapshot_every,
-            keep=args.keep_snapshots,
-        )
+        projector = _projector(app, projection, args)
         with _events_progress(err) as progress:
             if args.command == "rebuild":
                 report = projector.rebuild(workers=args.workers, progress=progress)
@@ -118,7 +129,7 @@ def follow(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     from rich.live import Live
 
-    from eventfold.application.projecting import ProjectionReport, Projector
+    from eventfold.application.projecting import ProjectionReport
     from eventfold.projections.registry import load_projection
     from eventfold.reports.projection import follow_line, render_projection, state_table
 
@@ -126,13 +137,7 @@ def follow(args: argparse.Namespace, out: Console, err: Console) -> int:
     app = open_application(args)
     stop = threading.Event()
     try:
-        projector = Projector(
-            app,
-            app.state_dir,
-            projection,
-            snapshot_every=args.snapshot_every,
-            keep=args.keep_snapshots,
-        )
+        projector = _projector(app, projection, args)
         if out.is_terminal and not args.json:
             with Live(console=out, refresh_per_second=4, transient=True) as live:
 

@@ -7,14 +7,17 @@ comparison with what ingest stored.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
-from eventfold.application.app import Eventfold
+from eventfold.application.app import Eventfold, open_store
 from eventfold.application.proving.reference import expected_from_source
 from eventfold.application.recorded import RECORDED_TOPIC
 from eventfold.domain.model import Category
+from processes import HANG, eventfold
 
 Totals = dict[str, tuple[int, Decimal]]
 
@@ -55,3 +58,30 @@ def aggregate_totals(app: Eventfold, names: list[str]) -> Totals:
         category: Category = app.repository.get(Category.create_id(name))
         result[name] = (category.count, category.total)
     return result
+
+
+def ingest_json(
+    source: Path | str, store: Path, *options: str, **kwargs: Any
+) -> tuple[int, Any, str]:
+    """``eventfold ingest --json``: its exit code, its JSON document (on success), its stderr."""
+    done = subprocess.run(
+        eventfold("ingest", str(source), "--store", str(store), "--json", *options),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=False,
+        **kwargs,
+    )
+    doc = json.loads(done.stdout) if done.returncode == 0 else None
+    return done.returncode, doc, done.stderr
+
+
+def agreed_totals(source: Path, store: Path) -> dict[str, tuple[int, Decimal]]:
+    """The store's totals, checked equal to the independent reference's."""
+    app = open_store(str(store))
+    try:
+        totals = store_totals(app)
+    finally:
+        app.close()
+    assert totals == reference_totals(source)
+    return totals

@@ -1,6 +1,6 @@
 """Kill a writer with SIGKILL at every point of a commit: every acknowledged commit survives.
 
-The child kills itself at a failpoint (``processes.armed``): before a commit's
+The child kills itself at a failpoint (``processes.run_until_failpoint``): before a commit's
 write, half-way through it (a torn tail), after the write, after the fsync,
 and around the renames of index checkpoints. Points take turns, the pass at
 which each fires is random. EVENTFOLD_CRASH_ITERATIONS sets the number of
@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-from processes import HANG, armed, assert_killed_at
+from processes import run_until_failpoint
 from store_child import SETTINGS, commit_events, commit_states
 from storehelpers import factory_for, recorder_of
 
@@ -47,15 +46,9 @@ def test_sigkill_at_every_commit_point_keeps_every_acknowledged_commit(
     for iteration in range(ITERATIONS):
         point, most = POINTS[iteration % len(POINTS)]
         count = rng.randint(1, most)
-        done = subprocess.run(
-            [sys.executable, CHILD, str(store_path), str(next_commit)],
-            env=armed(point, count),
-            capture_output=True,
-            text=True,
-            timeout=HANG,
-            check=False,
+        done = run_until_failpoint(
+            [sys.executable, CHILD, str(store_path), str(next_commit)], point, count
         )
-        assert_killed_at(done, point, count)
         # Only whole lines are acknowledgements (a line is printed after its commit).
         for line in done.stdout.split("\n")[1:-1]:
             commit, first_id, size = map(int, line.split())

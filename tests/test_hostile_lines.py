@@ -3,11 +3,8 @@ line number. Each test is named as the rule it enforces."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,35 +13,7 @@ from eventfold.application.demo.sample import write_sample
 from eventfold.application.ingest import Ingestor
 from eventfold.application.ingest.rules import SourceEvent, parse_event
 from eventfold.application.proving.reference import expected_from_source
-from ingesthelpers import reference_totals, store_totals
-from processes import HANG, eventfold
-
-
-def ingest_json(
-    source: Path | str, store: Path, *options: str, **kwargs: Any
-) -> tuple[int, Any, str]:
-    done = subprocess.run(
-        eventfold("ingest", str(source), "--store", str(store), "--json", *options),
-        capture_output=True,
-        text=True,
-        timeout=HANG,
-        check=False,
-        **kwargs,
-    )
-    doc = json.loads(done.stdout) if done.returncode == 0 else None
-    return done.returncode, doc, done.stderr
-
-
-def agreed_totals(source: Path, store: Path) -> dict[str, tuple[int, Decimal]]:
-    """The store's totals, checked equal to the independent reference's."""
-    app = open_store(str(store))
-    try:
-        totals = store_totals(app)
-    finally:
-        app.close()
-    assert totals == reference_totals(source)
-    return totals
-
+from ingesthelpers import agreed_totals, ingest_json, store_totals
 
 # -- every line is accepted or quarantined ---------------------------------------
 

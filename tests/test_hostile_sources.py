@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,35 +21,8 @@ from eventfold.application.demo.sample import write_sample
 from eventfold.application.ingest import reader_process as batches
 from eventfold.infra import lines as lines_module
 from eventfold.infra.lines import OverlongLine, line_blocks
-from ingesthelpers import reference_totals, store_totals
+from ingesthelpers import agreed_totals, ingest_json, reference_totals, store_totals
 from processes import HANG, armed, eventfold, wait_until
-
-
-def ingest_json(
-    source: Path | str, store: Path, *options: str, **kwargs: Any
-) -> tuple[int, Any, str]:
-    done = subprocess.run(
-        eventfold("ingest", str(source), "--store", str(store), "--json", *options),
-        capture_output=True,
-        text=True,
-        timeout=HANG,
-        check=False,
-        **kwargs,
-    )
-    doc = json.loads(done.stdout) if done.returncode == 0 else None
-    return done.returncode, doc, done.stderr
-
-
-def agreed_totals(source: Path, store: Path) -> dict[str, tuple[int, Decimal]]:
-    """The store's totals, checked equal to the independent reference's."""
-    app = open_store(str(store))
-    try:
-        totals = store_totals(app)
-    finally:
-        app.close()
-    assert totals == reference_totals(source)
-    return totals
-
 
 # -- the end of a source -----------------------------------------------------------
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from eventsourcing.persistence import StoredEvent
+
 from eventfold.infra.errors import EventfoldError
 
 if TYPE_CHECKING:
@@ -85,3 +87,14 @@ class Backend(Protocol):
     @property
     def checks_files(self) -> bool:
         """Whether the store is files that ``eventfold check`` reads (the file backend)."""
+
+
+def insert_stored_events(
+    recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
+) -> list[int]:
+    """Append ``events`` with ``tracking`` as the library's ``StoredEvent`` objects, through
+    its process recorder, in one transaction; their notification ids, in order."""
+    stored = [StoredEvent(*columns) for columns in zip(*events, strict=True)]
+    nids = recorder.insert_events(stored, tracking=tracking)
+    assert nids is not None and len(nids) == len(stored)
+    return list(nids)

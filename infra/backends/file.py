@@ -36,6 +36,12 @@ def projection_dir(store_dir: str, name: str) -> str:
     return os.path.join(store_dir, "projections", name)
 
 
+def projection_dir_names(store_dir: str) -> list[str]:
+    """The projections with a snapshot directory under ``store_dir``, sorted."""
+    directory = os.path.join(store_dir, "projections")
+    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+
 class FileSnapshotDocuments:
     """The snapshot documents of one projection in one store directory."""
 
@@ -130,8 +136,7 @@ class FileBackend:
         return FileSnapshotDocuments(projection_dir(self.state_dir, projection), keep)
 
     def projection_names(self) -> list[str]:
-        directory = os.path.join(self.state_dir, "projections")
-        return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+        return projection_dir_names(self.state_dir)
 
     def tracking_positions(self) -> dict[str, int]:
         log = self.recorder.log

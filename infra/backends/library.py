@@ -8,12 +8,14 @@ them. Used when an eventfold application is built over such a module directly
 
 from __future__ import annotations
 
-import os
+from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
 
-from eventsourcing.persistence import ProcessRecorder, StoredEvent, Tracking, TrackingRecorder
-
-from eventfold.infra.backends.base import BackendError
-from eventfold.infra.backends.file import FileSnapshotDocuments, projection_dir
+from eventfold.infra.backends.base import BackendError, insert_stored_events
+from eventfold.infra.backends.file import (
+    FileSnapshotDocuments,
+    projection_dir,
+    projection_dir_names,
+)
 from eventfold.infra.filestore.format import EventColumns
 
 
@@ -33,8 +35,7 @@ class LibraryBackend:
         return FileSnapshotDocuments(projection_dir(self.state_dir, projection), keep)
 
     def projection_names(self) -> list[str]:
-        directory = os.path.join(self.state_dir, "projections")
-        return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+        return projection_dir_names(self.state_dir)
 
     def tracking_positions(self) -> dict[str, int]:
         msg = f"{self.name}: listing every tracking record is not supported"
@@ -43,10 +44,7 @@ class LibraryBackend:
     def insert(
         self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
     ) -> list[int]:
-        stored = [StoredEvent(*columns) for columns in zip(*events, strict=True)]
-        nids = recorder.insert_events(stored, tracking=tracking)
-        assert nids is not None and len(nids) == len(stored)
-        return list(nids)
+        return insert_stored_events(recorder, events, tracking)
 
     def worker_env(self) -> dict[str, str]:
         return {}

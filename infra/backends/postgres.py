@@ -23,12 +23,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import ProcessRecorder, StoredEvent, Tracking, TrackingRecorder
+from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from eventfold.infra.backends.base import StoredDocument
+from eventfold.infra.backends.base import StoredDocument, insert_stored_events
 from eventfold.infra.filestore.format import EventColumns
 
 MODULE = "eventsourcing.postgres"
@@ -131,10 +131,7 @@ class PostgresBackend:
         self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
     ) -> list[int]:
         """The library's ``StoredEvent`` objects, through its process recorder."""
-        stored = [StoredEvent(*columns) for columns in zip(*events, strict=True)]
-        nids = recorder.insert_events(stored, tracking=tracking)
-        assert nids is not None and len(nids) == len(stored)
-        return list(nids)
+        return insert_stored_events(recorder, events, tracking)
 
     def worker_env(self) -> dict[str, str]:
         return dict(self.env)
