@@ -36,12 +36,6 @@ def projection_dir(store_dir: str, name: str) -> str:
     return os.path.join(store_dir, "projections", name)
 
 
-def projection_dir_names(store_dir: str) -> list[str]:
-    """The projections with a snapshot directory under ``store_dir``, sorted."""
-    directory = os.path.join(store_dir, "projections")
-    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
-
-
 class FileSnapshotDocuments:
     """The snapshot documents of one projection in one store directory."""
 
@@ -120,7 +114,20 @@ def _read_file(path: str) -> bytes:
         return f.read()
 
 
-class FileBackend:
+class SnapshotFiles:
+    """Projection snapshots kept as files under ``state_dir/projections/<name>/``."""
+
+    state_dir: str
+
+    def snapshot_documents(self, projection: str, keep: int) -> FileSnapshotDocuments:
+        return FileSnapshotDocuments(projection_dir(self.state_dir, projection), keep)
+
+    def projection_names(self) -> list[str]:
+        directory = os.path.join(self.state_dir, "projections")
+        return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+
+class FileBackend(SnapshotFiles):
     """The store is the directory ``state_dir`` (the application's ``FILESTORE_PATH``)."""
 
     name = "file"
@@ -131,12 +138,6 @@ class FileBackend:
         assert isinstance(recorder, FileProcessRecorder)
         self.recorder = recorder
         self.state_dir = state_dir
-
-    def snapshot_documents(self, projection: str, keep: int) -> FileSnapshotDocuments:
-        return FileSnapshotDocuments(projection_dir(self.state_dir, projection), keep)
-
-    def projection_names(self) -> list[str]:
-        return projection_dir_names(self.state_dir)
 
     def tracking_positions(self) -> dict[str, int]:
         log = self.recorder.log

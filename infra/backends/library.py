@@ -11,15 +11,11 @@ from __future__ import annotations
 from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
 
 from eventfold.infra.backends.base import BackendError, insert_stored_events
-from eventfold.infra.backends.file import (
-    FileSnapshotDocuments,
-    projection_dir,
-    projection_dir_names,
-)
+from eventfold.infra.backends.file import SnapshotFiles
 from eventfold.infra.filestore.format import EventColumns
 
 
-class LibraryBackend:
+class LibraryBackend(SnapshotFiles):
     """The store is whatever the library's persistence module ``name`` keeps."""
 
     checks_files = False
@@ -30,12 +26,6 @@ class LibraryBackend:
         self.name = name
         self.tracking_recorder_class = tracking_recorder_class
         self.state_dir = state_dir
-
-    def snapshot_documents(self, projection: str, keep: int) -> FileSnapshotDocuments:
-        return FileSnapshotDocuments(projection_dir(self.state_dir, projection), keep)
-
-    def projection_names(self) -> list[str]:
-        return projection_dir_names(self.state_dir)
 
     def tracking_positions(self) -> dict[str, int]:
         msg = f"{self.name}: listing every tracking record is not supported"
