@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from eventfold.commands.common import EXIT_DAMAGED, EXIT_OK, UsageError, emit
+from eventfold.commands.common import EXIT_DAMAGED, EXIT_OK, emit
 from eventfold.commands.options import Commands, command, output_options, store_options
 from eventfold.reports.check import render_check
 
@@ -38,14 +38,8 @@ def register(commands: Commands) -> None:
 
 def check(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.admin.check import check as check_store
-    from eventfold.infra.backends import backend_name, checks_files
 
-    if not checks_files(backend_name(args.backend)):
-        raise UsageError(
-            "check reads the file store's log files; PostgreSQL keeps its own "
-            "integrity (use the database's tools)"
-        )
-    report = check_store(args.store, repair=args.repair)
+    report = check_store(args.store, backend=args.backend, repair=args.repair)
 
     def document() -> dict[str, Any]:
         return {

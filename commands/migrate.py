@@ -7,9 +7,9 @@ import os
 
 from rich.console import Console
 
-from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, UsageError, emit
+from eventfold.application.choices import BACKENDS
+from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, emit
 from eventfold.commands.options import DEFAULT_STORE, Commands, command, output_options
-from eventfold.infra.backends import NAMES
 
 
 def register(commands: Commands) -> None:
@@ -25,8 +25,8 @@ def register(commands: Commands) -> None:
         "  eventfold migrate --from file --to postgres --store ./.eventfold\n"
         "  eventfold migrate --from postgres --to file --to-store ./copy --json\n",
     )
-    parser.add_argument("--from", choices=NAMES, required=True, help="the backend to copy from")
-    parser.add_argument("--to", choices=NAMES, required=True, help="the backend to copy to")
+    parser.add_argument("--from", choices=BACKENDS, required=True, help="the backend to copy from")
+    parser.add_argument("--to", choices=BACKENDS, required=True, help="the backend to copy to")
     parser.add_argument(
         "--store",
         metavar="DIR",
@@ -40,35 +40,9 @@ def register(commands: Commands) -> None:
 
 
 def migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from eventfold.application.admin.migrate import migrate as run_migrate
-    from eventfold.application.app import open_app
-    from eventfold.infra.backends import is_shared
+    from eventfold.application.admin.migrate import migrate_store
     from eventfold.reports.migrate import render_migrate, verdict
 
-    source_backend, target_backend = getattr(args, "from"), args.to
-    if source_backend == target_backend and is_shared(target_backend):
-        raise UsageError(
-            f"migrate copies between backends: --from and --to are both "
-            f"{target_backend}, one shared database"
-        )
-    target_store = args.to_store or (args.store if is_shared(target_backend) else None)
-    if target_store is None:
-        raise UsageError("--to-store DIR is required: the file store to copy into")
-    source = open_app(args.store, source_backend, create=False)
-    try:
-        target = open_app(target_store, target_backend)
-        try:
-            report = run_migrate(
-                source,
-                source.state_dir,
-                target,
-                target.state_dir,
-                source_name=source.backend.describe(),
-                target_name=target.backend.describe(),
-            )
-        finally:
-            target.close()
-    finally:
-        source.close()
+    report = migrate_store(args.store, getattr(args, "from"), args.to, target_store=args.to_store)
     emit(args, out, report.to_json, lambda: render_migrate(report), lambda: verdict(report))
     return EXIT_OK if report.matches else EXIT_MISMATCH

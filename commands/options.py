@@ -6,8 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from eventfold.infra.backends import NAMES
-from eventfold.infra.lines import MAX_LINE_BYTES
+from eventfold.application.choices import BACKENDS, MAX_LINE_BYTES
 
 DEFAULT_STORE = ".eventfold"
 Commands = Any  # argparse's sub-parsers action (its type is private)
@@ -63,7 +62,7 @@ def store_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=NAMES,
+        choices=BACKENDS,
         default=None,
         help="where events and projection snapshots live (default: $EVENTFOLD_BACKEND "
         "or file); postgres is configured by POSTGRES_DBNAME, POSTGRES_HOST, ...",

@@ -1,1 +1,1 @@
-"""Infrastructure: the file-based event store and source readers."""
+"""Infrastructure: the file event store, the backends, reading source files, errors."""

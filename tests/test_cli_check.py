@@ -124,3 +124,32 @@ def test_console_script_and_module_entry_points(store: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["check", "--backend", "postgres"],
+            "eventfold: error: check reads the file store's log files; PostgreSQL keeps its own "
+            "integrity",
+        ),
+        (
+            ["migrate", "--from", "postgres", "--to", "postgres"],
+            "eventfold: error: migrate copies between backends: --from and --to are both postgres, "
+            "one shared database",
+        ),
+        (
+            ["migrate", "--from", "postgres", "--to", "file"],
+            "eventfold: error: --to-store DIR is required: the file store to copy into",
+        ),
+    ],
+)
+def test_what_a_backend_cannot_do_is_a_usage_error(
+    store: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    """Refused before any connection is tried: no server is needed to get the message."""
+    code = main([*args, "--store", str(store)])
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert code == 2
+    assert message in err

@@ -1,4 +1,4 @@
-"""``eventfold check``: the logs (``infra/check.py``) and everything derived from them.
+"""``eventfold check``: the logs (``infra/filestore/check.py``) and everything derived from them.
 
 Beside every byte of every log, it verifies the dedup indexes (checkpoint, runs,
 filter) and the projections' snapshot files, and names the file and byte offset
@@ -14,12 +14,23 @@ import os
 
 from eventfold.application.ingest.dedup import verify_dedup
 from eventfold.infra import fileio
+from eventfold.infra.backends import backend_name, checks_files
+from eventfold.infra.errors import UsageError
 from eventfold.infra.filestore.check import DerivedReport, Problem, StoreReport, check_store
 from eventfold.projections.snapshots import snapshot_damage
 
 
-def check(store: str, *, repair: bool = False) -> StoreReport:
-    """Check the store in directory ``store``; with ``repair``, mend what can be rebuilt."""
+def check(store: str, *, backend: str | None = None, repair: bool = False) -> StoreReport:
+    """Check the store in directory ``store``; with ``repair``, mend what can be rebuilt.
+
+    Raises ``UsageError`` for a backend whose store is not files (``postgres``).
+    """
+    if not checks_files(backend_name(backend)):
+        msg = (
+            "check reads the file store's log files; PostgreSQL keeps its own "
+            "integrity (use the database's tools)"
+        )
+        raise UsageError(msg)
     report = check_store(store, repair=repair)
     for directory in sorted(glob.glob(os.path.join(store, "dedup*"))):
         if os.path.isdir(directory):

@@ -25,11 +25,12 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent, Tracking
 
-from eventfold.application.app import Eventfold
+from eventfold.application.app import Eventfold, open_app
 from eventfold.application.pages import notification_pages
 from eventfold.application.projecting import Projector
 from eventfold.infra import failpoints
-from eventfold.infra.errors import EventfoldError
+from eventfold.infra.backends import is_shared
+from eventfold.infra.errors import EventfoldError, UsageError
 from eventfold.projections.registry import UnknownProjectionError, load_projection
 
 PAGE = 1000
@@ -94,6 +95,43 @@ class MigrateReport:
             "projections_not_checked": self.not_checked,
             "elapsed_seconds": round(self.elapsed, 6),
         }
+
+
+def migrate_store(
+    store: str, source_backend: str, target_backend: str, *, target_store: str | None
+) -> MigrateReport:
+    """Copy the store ``store`` of ``source_backend`` into ``target_backend`` (into the file
+    store ``target_store``, required when the target is ``file``), then verify the copy.
+
+    Raises ``UsageError`` when both sides would be the one shared database, or
+    when a file target has no directory.
+    """
+    if source_backend == target_backend and is_shared(target_backend):
+        msg = (
+            f"migrate copies between backends: --from and --to are both "
+            f"{target_backend}, one shared database"
+        )
+        raise UsageError(msg)
+    target_dir = target_store or (store if is_shared(target_backend) else None)
+    if target_dir is None:
+        msg = "--to-store DIR is required: the file store to copy into"
+        raise UsageError(msg)
+    source = open_app(store, source_backend, create=False)
+    try:
+        target = open_app(target_dir, target_backend)
+        try:
+            return migrate(
+                source,
+                source.state_dir,
+                target,
+                target.state_dir,
+                source_name=source.backend.describe(),
+                target_name=target.backend.describe(),
+            )
+        finally:
+            target.close()
+    finally:
+        source.close()
 
 
 def migrate(
