@@ -8,7 +8,7 @@ checkpoint and the filter are checksummed, each block of a run is verified
 before it answers (``IndexDamagedError`` otherwise).
 
 Each id keeps the 8-byte digest of its first recording's content
-(``codec.content_digest``), so that a repeated id with the same content is
+(``recorded.content_digest``), so that a repeated id with the same content is
 decided without reading the store.
 
 Memory is bounded by design (see docs/INGEST.md): keys are BLAKE2b-128 of the

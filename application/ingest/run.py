@@ -9,7 +9,7 @@ are checked against the dedup index, which the store can always rebuild.
 
 Reading (parsing, validating, encoding) and writing (deciding duplicates,
 versions: ``deciding.py``; committing: here) are separate halves
-(``batches.py``); for a large file the reading half runs in a second
+(``reading.py``, ``reader_process.py``); for a large file the reading half runs in a second
 process, on a second core.
 """
 

@@ -3,7 +3,7 @@
 ``check_store`` never changes anything unless ``repair`` is true, and repair
 only ever truncates a torn tail (keeping a copy) or rebuilds the index: damage
 to committed data is reported, never "repaired" away. The log is read by the
-one commit scanner (``logscan.py``) that recovery uses, so both apply the
+one commit scanner (``scan.py``) that recovery uses, so both apply the
 same rules; what a crash can leave behind (a torn tail past the durable mark,
 an index whose first checkpoint was never written, stray files of an
 interrupted flush) is never reported as damage.

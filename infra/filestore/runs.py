@@ -13,7 +13,7 @@ bytes of that block. A lookup bisects the fences (read once, with the footer)
 and reads one block, whose checksum is verified before any answer is taken
 from it: a damaged run raises ``IndexDamagedError`` naming the file and offset,
 never a wrong answer. Runs are written once, merged like a binary counter,
-and read with ``pread``: the store's index (``logindex.py``) and the dedup
+and read with ``pread``: the store's index (``index.py``) and the dedup
 index (``dedup.py``) are both made of them.
 """
 
