@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -203,15 +204,14 @@ def test_the_demo_tells_the_story_and_every_command_it_suggests_runs_as_printed(
             if Path(p).resolve() != script.parent.resolve()
         ),
     )
-    done = subprocess.run(
-        [os.path.relpath(script, cwd), "demo", "--dir", str(tmp_path / "demo")],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=HANG,
-    )
+
+    def shell(command: str) -> subprocess.CompletedProcess[str]:
+        """``command`` as a user types it, from the clone, the venv not on PATH."""
+        return subprocess.run(
+            command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=HANG
+        )
+
+    done = shell(f"{os.path.relpath(script, cwd)} demo --dir {shlex.quote(str(tmp_path / 'demo'))}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stderr == ""
     for text in (
@@ -230,16 +230,7 @@ def test_the_demo_tells_the_story_and_every_command_it_suggests_runs_as_printed(
     assert len(suggested) == 5
     for command in suggested:
         assert command.startswith(os.path.relpath(script, cwd) + " "), command
-        ran = subprocess.run(
-            command,
-            shell=True,
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=HANG,
-        )
+        ran = shell(command)
         assert ran.returncode == 0, f"{command}: {ran.stdout}{ran.stderr}"
 
 

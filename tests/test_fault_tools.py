@@ -138,7 +138,11 @@ def test_random_io_failures_never_end_a_run_in_success_with_part_of_the_source(
     scratch.write_bytes(bytes(100))
     for failure in failures:  # the tool injects here (a probe makes 20,000 such calls)
         probe = fiu(failure, 0.01, sys.executable, "-c", PROBE.format(call=failure), str(scratch))
-        assert probe.stdout.split()[:1] == ["injected"], (failure, probe.stdout, probe.stderr)
+        # An injected failure may also land in the interpreter's own start-up reads.
+        injected = probe.stdout.split()[:1] == ["injected"] or (
+            probe.returncode != 0 and "OSError: [Errno" in probe.stderr
+        )
+        assert injected, (failure, probe.stdout, probe.stderr)
     for run, probability in enumerate((0.0005, 0.002, 0.005, 0.0005, 0.002, 0.005)):
         store = tmp_path / f"store-{run}"
         failure = failures[run % len(failures)]
