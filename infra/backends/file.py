@@ -114,8 +114,8 @@ def _read_file(path: str) -> bytes:
         return f.read()
 
 
-class SnapshotFiles:
-    """Projection snapshots kept as files under ``state_dir/projections/<name>/``."""
+class ProjectionFiles:
+    """Projections kept as files: snapshot documents in ``state_dir/projections/<name>/``."""
 
     state_dir: str
 
@@ -127,7 +127,7 @@ class SnapshotFiles:
         return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
 
 
-class FileBackend(SnapshotFiles):
+class FileBackend(ProjectionFiles):
     """The store is the directory ``state_dir`` (the application's ``FILESTORE_PATH``)."""
 
     name = "file"

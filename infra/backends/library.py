@@ -11,11 +11,11 @@ from __future__ import annotations
 from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
 
 from eventfold.infra.backends.base import BackendError, insert_stored_events
-from eventfold.infra.backends.file import SnapshotFiles
+from eventfold.infra.backends.file import ProjectionFiles
 from eventfold.infra.filestore.format import EventColumns
 
 
-class LibraryBackend(SnapshotFiles):
+class LibraryBackend(ProjectionFiles):
     """The store is whatever the library's persistence module ``name`` keeps."""
 
     checks_files = False
