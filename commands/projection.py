@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from eventfold.application.app import Eventfold
-    from eventfold.application.projecting import Projector
+    from eventfold.application.projecting import ProjectionReport, Projector
     from eventfold.projections.base import Projection
 
 from eventfold.commands.common import EXIT_OK, emit, open_application
@@ -125,42 +126,73 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def follow(args: argparse.Namespace, out: Console, err: Console) -> int:
-    import threading
 
-    from rich.live import Live
-
-    from eventfold.application.projecting import ProjectionReport
     from eventfold.projections.registry import load_projection
-    from eventfold.reports.projection import follow_line, render_projection, state_table
+    from eventfold.reports.projection import render_projection
 
     projection = load_projection(args.projection)
     app = open_application(args)
     stop = threading.Event()
     try:
         projector = _projector(app, projection, args)
-        if out.is_terminal and not args.json:
-            with Live(console=out, refresh_per_second=4, transient=True) as live:
-
-                def show(report: ProjectionReport) -> None:
-                    live.update(
-                        Group(state_table(report.projection, report.canonical), follow_line(report))
-                    )
-
-                report = projector.follow(stop, show, snapshot_seconds=args.snapshot_seconds)
-        else:  # with --json, stdout holds the final document only: progress goes to stderr
-            lines = err if args.json else out
-
-            def log(report: ProjectionReport) -> None:
-                if lines.is_terminal or lines is out:
-                    lines.print(follow_line(report), soft_wrap=True)
-
-            report = projector.follow(
-                stop, log, snapshot_seconds=args.snapshot_seconds, update_seconds=1.0
-            )
+        with _stopped_by_signals(stop):
+            report = _follow(projector, stop, args, out, err)
     finally:
         app.close()
     emit(args, out, report.to_json, lambda: render_projection(report))
     return EXIT_OK
+
+
+def _follow(
+    projector: Projector,
+    stop: threading.Event,
+    args: argparse.Namespace,
+    out: Console,
+    err: Console,
+) -> ProjectionReport:
+    """Follow until ``stop``, showing the state live on a terminal, else a line a second."""
+    from rich.live import Live
+
+    from eventfold.reports.projection import follow_line, state_table
+
+    if out.is_terminal and not args.json:
+        with Live(console=out, refresh_per_second=4, transient=True) as live:
+
+            def show(report: ProjectionReport) -> None:
+                live.update(
+                    Group(state_table(report.projection, report.canonical), follow_line(report))
+                )
+
+            return projector.follow(stop, show, snapshot_seconds=args.snapshot_seconds)
+    lines = err if args.json else out  # with --json, stdout holds the final document only
+
+    def log(report: ProjectionReport) -> None:
+        if lines.is_terminal or lines is out:
+            lines.print(follow_line(report), soft_wrap=True)
+
+    return projector.follow(stop, log, snapshot_seconds=args.snapshot_seconds, update_seconds=1.0)
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM set ``stop``: follow finishes its catch-up or the event at
+    hand, writes its final snapshot and reports. A second signal interrupts at once."""
+    import signal
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def snapshots(args: argparse.Namespace, out: Console, err: Console) -> int:

@@ -7,6 +7,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from eventfold.application.app import open_store
 from eventfold.application.projecting import Projector
 from eventfold.projections.builtin import CategoryTotals
@@ -79,5 +81,35 @@ def test_follow_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         follower.kill()
     assert follower.returncode == 0, err
     doc = json.loads(out)  # stdout holds exactly one JSON document
+    assert sum(c["count"] for c in doc["categories"].values()) == 100
+    assert doc["mode"] == "follow"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_right_after_the_catch_up_still_ends_in_the_final_report(
+    tmp_path: Path, signum: int
+) -> None:
+    """The signal lands just after the catch-up's snapshot, before or while follow subscribes:
+    it stops follow there, exit 0, with the final document (never a hang, never a traceback)."""
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    write_events(source, 0, 100)
+    ingest_in_another_process(source, store)
+    follower = subprocess.Popen(
+        eventfold("follow", "--store", str(store), "--snapshot-every", "1", "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(
+            lambda: applied_in_newest_snapshot(store) == 100 or follower.poll() is not None,
+            "follow's catch-up to write its snapshot",
+        )
+        follower.send_signal(signum)
+        out, err = follower.communicate(timeout=HANG)
+    finally:
+        follower.kill()
+    assert follower.returncode == 0, err
+    doc = json.loads(out)
     assert sum(c["count"] for c in doc["categories"].values()) == 100
     assert doc["mode"] == "follow"

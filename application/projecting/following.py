@@ -24,6 +24,9 @@ def follow_events(
     state, position = report.state, report.position
     total = report.snapshot_written.events_applied if report.snapshot_written else 0
     generation, topics = report.generation, [get_topic(c) for c in projector.projection.handlers]
+    if stop.is_set():  # asked to stop during the catch-up: its snapshot is the final one
+        report.mode = "follow"
+        return report
     subscription = projector.app.recorder.subscribe(gt=position, topics=topics)
 
     def stop_when_asked() -> None:
