@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,10 +59,11 @@ def test_follow_sees_events_ingested_by_another_process(tmp_path: Path) -> None:
     app.close()
 
 
-def test_follow_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    source, store = tmp_path / "s.jsonl", tmp_path / "store"
-    write_events(source, 0, 10)
-    ingest_in_another_process(source, store)
+def follow_stopped_by(
+    store: Path, signum: int, meanwhile: Callable[[], None], awaited: str
+) -> dict[str, Any]:
+    """Run ``eventfold follow --json``, call ``meanwhile``, wait until follow's newest snapshot
+    holds 100 events, send ``signum``; assert exit 0 and return the one JSON document."""
     follower = subprocess.Popen(
         eventfold("follow", "--store", str(store), "--snapshot-every", "1", "--json"),
         stdout=subprocess.PIPE,
@@ -68,21 +71,38 @@ def test_follow_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        write_events(source, 10, 90)
-        ingest_in_another_process(source, store)
+        meanwhile()
         # A snapshot after every applied event: the newest says how far follow has got.
         wait_until(
             lambda: applied_in_newest_snapshot(store) == 100 or follower.poll() is not None,
-            "follow to apply the 90 events ingested by another process",
+            awaited,
         )
-        follower.send_signal(signal.SIGINT)
+        follower.send_signal(signum)
         out, err = follower.communicate(timeout=HANG)
     finally:
         follower.kill()
     assert follower.returncode == 0, err
-    doc = json.loads(out)  # stdout holds exactly one JSON document
+    doc: dict[str, Any] = json.loads(out)  # stdout holds exactly one JSON document
     assert sum(c["count"] for c in doc["categories"].values()) == 100
     assert doc["mode"] == "follow"
+    return doc
+
+
+def test_follow_command_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    write_events(source, 0, 10)
+    ingest_in_another_process(source, store)
+
+    def ingest_90_more() -> None:
+        write_events(source, 10, 90)
+        ingest_in_another_process(source, store)
+
+    follow_stopped_by(
+        store,
+        signal.SIGINT,
+        ingest_90_more,
+        "follow to apply the 90 events ingested by another process",
+    )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -94,22 +114,4 @@ def test_a_signal_right_after_the_catch_up_still_ends_in_the_final_report(
     source, store = tmp_path / "s.jsonl", tmp_path / "store"
     write_events(source, 0, 100)
     ingest_in_another_process(source, store)
-    follower = subprocess.Popen(
-        eventfold("follow", "--store", str(store), "--snapshot-every", "1", "--json"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_until(
-            lambda: applied_in_newest_snapshot(store) == 100 or follower.poll() is not None,
-            "follow's catch-up to write its snapshot",
-        )
-        follower.send_signal(signum)
-        out, err = follower.communicate(timeout=HANG)
-    finally:
-        follower.kill()
-    assert follower.returncode == 0, err
-    doc = json.loads(out)
-    assert sum(c["count"] for c in doc["categories"].values()) == 100
-    assert doc["mode"] == "follow"
+    follow_stopped_by(store, signum, lambda: None, "follow's catch-up to write its snapshot")
