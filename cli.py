@@ -19,6 +19,7 @@ from rich.text import Text
 from eventfold import __version__
 from eventfold.commands import check, demo, ingest, migrate, projection, status, verify
 from eventfold.commands.options import quiet_option
+from eventfold.commands.parser import Parser, error_line
 from eventfold.infra.errors import EXIT_USAGE, EventfoldError
 
 COMMANDS = (check, ingest, projection, status, verify, migrate, demo)  # in the order of --help
@@ -26,7 +27,7 @@ INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="eventfold",
         description="Rebuild, catch up and prove event-sourced totals.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -67,14 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args, out, notes)
         return code
     except KeyboardInterrupt:
-        err.print("eventfold: interrupted")
+        err.print(error_line("interrupted", "stopped before the end (Ctrl-C)"))
         return INTERRUPTED
     except Exception as e:
         if args.debug:
             raise
         code, label = classify(e)
-        message = " ".join(line.strip() for line in str(e).splitlines())  # one line
-        err.print(Text(f"eventfold: {label}: {message}"), soft_wrap=True)
+        err.print(Text(error_line(label, str(e))), soft_wrap=True)
         return code
 
 

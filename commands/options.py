@@ -7,6 +7,8 @@ import os
 from typing import Any
 
 from eventfold.application.choices import BACKENDS, MAX_LINE_BYTES
+from eventfold.commands.parser import exit_with
+from eventfold.infra.errors import UsageError
 
 DEFAULT_STORE = ".eventfold"
 Commands = Any  # argparse's sub-parsers action (its type is private)
@@ -31,7 +33,7 @@ def env_int(key: str) -> int | None:
     try:
         return positive_int(text)
     except argparse.ArgumentTypeError:
-        raise SystemExit(f"eventfold: error: {key}={text!r} is not a positive integer") from None
+        exit_with(UsageError(f"{key}={text!r} is not a positive integer"))
 
 
 def command(commands: Commands, name: str, help: str, epilog: str) -> argparse.ArgumentParser:

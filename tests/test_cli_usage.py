@@ -1,0 +1,113 @@
+"""Usage errors: one form for every error line, and the closest option or command suggested."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from eventfold.cli import main
+from processes import HANG, eventfold
+
+ERROR_LINE = re.compile(r"eventfold: [a-z][a-z ()A-Za-z]*: \S")
+
+
+def usage_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """Run ``eventfold ARGS``, expect a usage error (exit 2); its stderr."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: eventfold"), err  # the command's usage line first
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("eventfold: usage: "), err
+    return last
+
+
+def test_a_mistyped_option_is_named_with_the_closest_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    last = usage_error(capsys, "verify", "--sorce", "x")
+    assert last == "eventfold: usage: unrecognized option --sorce (did you mean --source?)"
+
+
+def test_a_mistyped_option_wins_over_a_missing_required_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    last = usage_error(capsys, "reconcile", "--dry-rn")
+    assert "unrecognized option --dry-rn (did you mean --dry-run?)" in last
+    assert "required" not in last
+
+
+def test_a_mistyped_option_with_a_value_after_the_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    last = usage_error(capsys, "status", "--stroe=x")
+    assert last == "eventfold: usage: unrecognized option --stroe (did you mean --store?)"
+
+
+def test_an_unknown_option_with_nothing_close_points_at_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    last = usage_error(capsys, "status", "--zzzzzz")
+    assert "unrecognized option --zzzzzz" in last and "eventfold status --help" in last
+
+
+def test_a_top_level_option_after_the_command_is_suggested(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert "(did you mean --quiet?)" in usage_error(capsys, "status", "--qiuet")
+
+
+def test_a_mistyped_command_is_named_with_the_closest_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    last = usage_error(capsys, "verfy", "--source", "x")
+    assert last.startswith("eventfold: usage: unknown command verfy (did you mean verify?)")
+
+
+def test_a_value_outside_the_choices_is_suggested(capsys: pytest.CaptureFixture[str]) -> None:
+    last = usage_error(capsys, "status", "--backend", "postgress")
+    assert "invalid choice 'postgress' (did you mean postgres?)" in last
+
+
+def test_a_missing_argument_is_a_usage_error_in_the_one_form(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    last = usage_error(capsys, "verify")
+    assert "one of the arguments --source --expected-checksum --expected is required" in last
+    assert ERROR_LINE.match(last)
+
+
+def test_a_bad_environment_key_is_exit_2_in_the_one_form() -> None:
+    done = subprocess.run(
+        eventfold("status"),
+        env={"EVENTFOLD_SNAPSHOT_INTERVAL": "many", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr  # was 1 (a mismatch's code)
+    assert done.stderr.strip() == (
+        "eventfold: error: EVENTFOLD_SNAPSHOT_INTERVAL='many' is not a positive integer"
+    )
+
+
+def test_every_error_line_has_the_one_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Errors from the application carry their label (``EventfoldError.label``)."""
+    source, store = tmp_path / "s.jsonl", str(tmp_path / "store")
+    source.write_bytes(b'{"id": 1, "category": "x", "value": 2}\n')
+    assert main(["ingest", str(source), "--store", store, "--quiet"]) == 0
+    missing = str(tmp_path / "missing.jsonl")
+    assert main(["verify", "--source", missing, "--store", store]) == 2
+    assert main(["reconcile", missing, "--store", store]) == 2
+    assert main(["verify", "--expected-checksum", "abc", "--store", store]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and all(ERROR_LINE.match(line) for line in lines), lines
+    assert lines[0].startswith(f"eventfold: unusable source: {missing}: ")
+    assert lines[1].startswith(f"eventfold: unusable source: {missing}: ")
