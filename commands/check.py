@@ -11,7 +11,7 @@ from rich.text import Text
 
 from eventfold.commands.common import EXIT_DAMAGED, EXIT_OK, emit
 from eventfold.commands.options import Commands, command, output_options, store_options
-from eventfold.reports.check import render_check
+from eventfold.reports.check import check_verdict, render_check
 
 
 def register(commands: Commands) -> None:
@@ -49,7 +49,7 @@ def check(args: argparse.Namespace, out: Console, err: Console) -> int:
             "derived": [asdict(d) for d in report.derived],
         }
 
-    emit(args, out, document, lambda: render_check(report))
+    emit(args, out, document, lambda: render_check(report), lambda: check_verdict(report))
     if report.sound:
         return EXIT_OK
     for log in report.logs:

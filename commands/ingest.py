@@ -78,7 +78,7 @@ def _partition(text: str) -> object:
 
 def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.ingest import Ingestor
-    from eventfold.reports.ingest import render_ingest
+    from eventfold.reports.ingest import ingest_verdict, render_ingest
 
     app = open_application(args, create=True, snapshot_interval=args.snapshot_interval)
     try:
@@ -95,7 +95,7 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
                 report = ingestor.run(args.source, rescan=args.rescan, progress=progress)
     finally:
         app.close()
-    emit(args, out, report.to_json, lambda: render_ingest(report))
+    emit(args, out, report.to_json, lambda: render_ingest(report), lambda: ingest_verdict(report))
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from eventfold.infra.filestore.check import LogReport, StoreReport
+from eventfold.reports.text import plain
 
 
 def render_check(report: StoreReport) -> Group:
@@ -74,3 +75,19 @@ def _derived(report: StoreReport, details: list[Text]) -> Table:
                 )
             )
     return table
+
+
+def check_verdict(report: StoreReport) -> Text:
+    """The one-line result (``--quiet``): sound or damaged, and what was read."""
+    commits = sum(log.commits for log in report.logs)
+    events = sum(log.events for log in report.logs)
+    torn = sum(1 for log in report.logs if log.torn_tail)
+    read = f"logs {len(report.logs):,}, commits {commits:,}, events {events:,}"
+    if report.sound:
+        note = f"; torn tails {torn:,} (not damage: dropped on the next write)" if torn else ""
+        return plain(f"OK store {report.path}: {read}{note}", style="green")
+    damaged = sum(not log.sound for log in report.logs) + sum(not d.sound for d in report.derived)
+    return plain(
+        f"DAMAGED store {report.path}: {read}; damaged structures {damaged:,} (named on stderr)",
+        style="bold red",
+    )

@@ -108,3 +108,15 @@ def _conflicts(report: IngestReport) -> RenderableType:
 
 def _clip(raw: str, width: int = 80) -> str:
     return raw if len(raw) <= width else raw[: width - 1] + "…"
+
+
+def ingest_verdict(report: IngestReport) -> Text:
+    """The one-line result (``--quiet``): the counts and where the source now stands."""
+    tail = report.pending_tail
+    text = (
+        f"ingest {report.source}: read {report.read:,}, ingested {report.ingested:,}, "
+        f"duplicates {report.duplicates:,}, conflicts {report.conflicts:,}, "
+        f"invalid {report.invalid:,}; now at byte {report.position:,} (line {report.line:,})"
+        + ("" if tail is None else f"; pending tail: line {tail.line:,}")
+    )
+    return plain(text, style="yellow" if report.conflicts or report.invalid else "green")
