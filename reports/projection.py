@@ -59,12 +59,23 @@ def _summary(report: ProjectionReport) -> Panel:
         f"{report.events_applied:,} events applied in {report.elapsed:.2f} s",
         f"checksum {report.checksum}",
         "snapshot used: " + _snapshot(report.snapshot_used),
-        "snapshot written: " + _snapshot(report.snapshot_written),
+        "snapshot written: " + _written(report),
     ]
     if report.reason:
         lines.append(f"rebuilt from scratch: {report.reason}")
     body = Text("\n").join(plain(line) for line in lines)
     return Panel(body, title=plain(report.projection), expand=False)
+
+
+def _written(report: ProjectionReport) -> str:
+    """The snapshot this run wrote, or why it wrote none."""
+    if report.snapshot_written is not None:
+        return _snapshot(report.snapshot_written)
+    if report.reason:
+        return "none"  # the reason line says why
+    if report.snapshot_used is not None and report.position == report.snapshot_used.position:
+        return "none (nothing new to apply: the snapshot used is current)"
+    return "none"
 
 
 def _snapshot(info: SnapshotInfo | None) -> str:

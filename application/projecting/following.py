@@ -22,7 +22,8 @@ def follow_events(
 ) -> ProjectionReport:
     report = projector._catchup(True, None)
     state, position = report.state, report.position
-    total = report.snapshot_written.events_applied if report.snapshot_written else 0
+    newest = report.snapshot_written or report.snapshot_used  # the catch-up's state
+    total = newest.events_applied if newest else 0
     generation, topics = report.generation, [get_topic(c) for c in projector.projection.handlers]
     if stop.is_set():  # asked to stop during the catch-up: its snapshot is the final one
         report.mode = "follow"

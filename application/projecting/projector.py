@@ -59,7 +59,7 @@ class ProjectionReport:
     canonical: dict[str, Any]
     state: Any
     snapshot_used: SnapshotInfo | None = None
-    snapshot_written: SnapshotInfo | None = None
+    snapshot_written: SnapshotInfo | None = None  # None when this run wrote none
     skipped: list[Skipped] = field(default_factory=list)
     workers: int = 1
     elapsed: float = 0.0
@@ -186,10 +186,8 @@ class Projector:
             self._fold(state, used.position, last, target, used.events_applied, progress)
             - used.events_applied
         )
-        written: SnapshotInfo | None = used
-        if not writable:
-            written = None
-        elif last > used.position:
+        written: SnapshotInfo | None = None  # none when nothing was applied: ``used`` is current
+        if writable and last > used.position:
             written = self.snapshots.write(generation, state, last, used.events_applied + applied)
         report = self._report(
             "catchup",
