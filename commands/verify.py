@@ -40,7 +40,9 @@ def register(commands: Commands) -> None:
     store_options(verify_)
     expected = verify_.add_mutually_exclusive_group(required=True)
     expected.add_argument(
-        "--source", metavar="FILE", help="compute the expected state from a JSON Lines source"
+        "--source",
+        metavar="FILE",
+        help="compute the expected state from a JSON Lines source (- for stdin)",
     )
     expected.add_argument(
         "--expected-checksum",
@@ -69,7 +71,9 @@ def register(commands: Commands) -> None:
         "  eventfold reconcile events.jsonl --dry-run\n"
         "  eventfold reconcile events.jsonl --json\n",
     )
-    reconcile_.add_argument("source", metavar="SOURCE", help="the JSON Lines source")
+    reconcile_.add_argument(
+        "source", metavar="SOURCE", help="the JSON Lines source, or - for stdin"
+    )
     store_options(reconcile_)
     reconcile_.add_argument(
         "--dry-run", action="store_true", help="show what would be replayed; write nothing"

@@ -9,12 +9,16 @@ never counted as thousands of invalid lines nor taken for an empty source.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
+import shutil
 import stat
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -24,6 +28,7 @@ logger = logging.getLogger("eventfold.source")
 
 SNIFF_BYTES = 1 << 16  # how much of the start is looked at
 FIFO_NOTE_SECONDS = 1.0  # when to say that a FIFO has no writer yet
+COPY_CHUNK = 1 << 20  # bytes per read when a stream is copied to a temporary file
 
 
 class SourceError(EventfoldError):
@@ -73,6 +78,31 @@ def open_source(path: str) -> SourceFile:
         source.close()
         raise
     return source
+
+
+def source_name(path: str) -> str:
+    """How a source is named in reports: its real, absolute path (``-`` for standard input)."""
+    return path if path == "-" else os.path.realpath(path)
+
+
+@contextlib.contextmanager
+def regular_copy(path: str) -> Iterator[str]:
+    """The path of a regular file holding the source ``path``: the file itself, or, for
+    standard input or a FIFO (which can be read only once), a temporary copy (in
+    ``$TMPDIR``), removed afterwards. Copied a block at a time (memory stays bounded);
+    binary data is refused as ``open_source`` refuses it."""
+    with open_source(path) as source:
+        if source.regular:
+            yield path
+            return
+        with tempfile.NamedTemporaryFile(prefix="eventfold-source-", suffix=".jsonl") as copy:
+            try:
+                shutil.copyfileobj(source.stream, copy, COPY_CHUNK)
+                copy.flush()
+            except OSError as e:
+                msg = f"{path}: cannot keep a copy of the source in {copy.name} ({e.strerror or e})"
+                raise SourceError(msg) from None
+            yield copy.name
 
 
 def _open_path(path: str) -> SourceFile:

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from eventfold.application.proving.reconcile import ReconcileReport
-from eventfold.reports.text import plain
+from eventfold.reports.text import command_line, plain
 from eventfold.reports.verify import render_verify, verdict
 
 
@@ -43,11 +43,11 @@ def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ())
     final = report.after or report.before
     if not final.matches:
         parts.append(render_verify(final, store_options=store_options))
-    parts.append(_summary(report))
+    parts.append(_summary(report, store_options))
     return Group(*parts)
 
 
-def _summary(report: ReconcileReport) -> Panel:
+def _summary(report: ReconcileReport, store_options: Sequence[str]) -> Panel:
     r = report.replay
     lines = [
         plain(f"source {report.source}"),
@@ -73,19 +73,39 @@ def _summary(report: ReconcileReport) -> Panel:
         lines.append(Text("after:  ") + verdict(report.after))
     if report.caught_up:
         lines.append(plain(f"also caught up: {', '.join(report.caught_up)}"))
-    final = report.after
-    if final is not None and not final.matches and final.events is not None:
-        e = final.events
-        lines.append(
-            plain(
-                f"still differing because the store has {e.extra_count:,} events "
-                f"not in this source and {e.conflicting_count:,} conflicting "
-                "(reconcile only adds what is missing)"
-            )
-        )
+    lines += _unresolved(report, store_options)
     return Panel(
         Text("\n").join(lines),
         title="reconcile",
         expand=False,
         border_style="green" if report.matches else "red",
     )
+
+
+def _unresolved(report: ReconcileReport, store_options: Sequence[str]) -> list[Text]:
+    """What reconcile did not do (it only adds missing events), and the next step."""
+    left = report.unresolved()
+    if left is None:
+        return []
+    lines = [
+        plain(
+            f"not done: {left['conflicting_events']:,} conflicting events (the store and the "
+            f"source disagree), {left['extra_events']:,} extra and "
+            f"{left['duplicated_events']:,} recorded twice stay as they are: reconcile only "
+            "adds what is missing and never changes a recorded event",
+            style="yellow",
+        )
+    ]
+    if left["conflicting_ids"]:
+        more = left["conflicting_events"] - len(left["conflicting_ids"])
+        ids = ", ".join(left["conflicting_ids"]) + (f" and {more:,} more" if more else "")
+        lines.append(plain(f"conflicting ids: {ids}"))
+    inspect = command_line("verify", "--source", report.source, *store_options)
+    lines.append(
+        plain(
+            f"next: inspect them with {inspect} (both versions, with their lines) and decide "
+            "which side is right: correct a wrong source; recorded events are never "
+            "rewritten, so if the store is wrong, ingest the right source into a new store"
+        )
+    )
+    return lines

@@ -21,6 +21,7 @@ from eventfold.application.projecting import Projector
 from eventfold.application.proving.reference import SourceRecord
 from eventfold.application.proving.verify import VerifyReport, read_expected_source, verify_source
 from eventfold.infra.lines import MAX_LINE_BYTES
+from eventfold.infra.sourcefile import regular_copy, source_name
 from eventfold.projections.builtin import CategoryTotals
 from eventfold.projections.registry import UnknownProjectionError, load_projection
 
@@ -55,6 +56,30 @@ class ReconcileReport:
         final = self.after or self.before
         return final.matches
 
+    def unresolved(self) -> dict[str, Any] | None:
+        """What reconcile leaves as it is, and the next step; None when nothing is left.
+
+        It only adds missing events: events that conflict with the source (same id,
+        other content), extra events and ids recorded twice stay as they are.
+        """
+        final = self.after or self.before
+        e = final.events
+        if e is None or not (e.conflicting_count or e.extra_count or e.duplicated_count):
+            return None
+        return {
+            "conflicting_events": e.conflicting_count,
+            "conflicting_ids": [row["id"] for row in e.conflicting],
+            "extra_events": e.extra_count,
+            "extra_ids": [row["id"] for row in e.extra],
+            "duplicated_events": e.duplicated_count,
+            "next_step": (
+                f"inspect them with `eventfold verify --source {self.source}` (both versions, "
+                "with their lines) and decide which side is right: correct a wrong source; "
+                "recorded events are never rewritten, so if the store is wrong, ingest the "
+                "right source into a new store"
+            ),
+        }
+
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document of ``reconcile`` (keys are only ever added)."""
         r = self.replay
@@ -72,6 +97,7 @@ class ReconcileReport:
             "after": None if self.after is None else self.after.to_json(),
             "elapsed_seconds": round(self.elapsed, 6),
             "projections_caught_up": self.caught_up,
+            "unresolved": self.unresolved(),
         }
 
 
@@ -84,15 +110,33 @@ def reconcile(
     batch: int = 1000,
     max_line: int = MAX_LINE_BYTES,
 ) -> ReconcileReport:
+    """Replay what the store lacks of ``source`` (a file, or ``-``: standard input, kept
+    in a temporary copy while it runs, since the missing lines are read a second time)."""
     started = time.perf_counter()
-    expected = read_expected_source(source, max_line)
-    before = verify_source(app, store_dir, source, expected)
+    name = source_name(source)
+    with regular_copy(source) as path:
+        report = _reconcile(app, store_dir, path, name, dry_run, batch, max_line)
+    report.elapsed = time.perf_counter() - started
+    return report
+
+
+def _reconcile(
+    app: Eventfold,
+    store_dir: str,
+    path: str,
+    name: str,
+    dry_run: bool,
+    batch: int,
+    max_line: int,
+) -> ReconcileReport:
+    expected = read_expected_source(path, max_line, name=name)
+    before = verify_source(app, store_dir, name, expected)
     assert before.events is not None
     missing = [(event_id, expected.records[event_id]) for event_id in before.events.missing_ids]
     order = sorted(missing, key=lambda m: (m[1].occurred_at or EARLIEST, m[1].line))
     plan = [_planned(event_id, record) for event_id, record in order[:SAMPLES]]
     report = ReconcileReport(
-        source,
+        name,
         before,
         None,
         len(missing),
@@ -101,14 +145,12 @@ def reconcile(
         dry_run=dry_run,
     )
     if not dry_run and missing:
-        name = os.path.realpath(source)
-        with open(source, "rb") as f:
+        with open(path, "rb") as f:
             lines = [(r.line, r.offset, os.pread(f.fileno(), r.length, r.offset)) for _, r in order]
         with Ingestor(app, store_dir, batch=batch, max_line=max_line) as ingestor:
             report.replay = ingestor.replay(name, lines)
-        report.after = verify_source(app, store_dir, source, expected)
+        report.after = verify_source(app, store_dir, name, expected)
         report.caught_up = catch_up_all(app, store_dir)
-    report.elapsed = time.perf_counter() - started
     return report
 
 

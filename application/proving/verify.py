@@ -20,7 +20,7 @@ from eventfold.application.recorded import recorded_facts
 from eventfold.domain.model import EXACT
 from eventfold.infra.errors import EventfoldError
 from eventfold.infra.lines import MAX_LINE_BYTES
-from eventfold.infra.sourcefile import open_source
+from eventfold.infra.sourcefile import open_source, source_name
 from eventfold.projections.base import RecordedFact, canonical_decimal, state_checksum
 from eventfold.projections.builtin import CategoryTotals
 
@@ -152,7 +152,7 @@ def verify(
     actual = projection.canonical["categories"]
     if source is not None:
         expected_state = read_expected_source(source, max_line)
-        return _against_source(app, projection, source, expected_state)
+        return _against_source(app, projection, source_name(source), expected_state)
     if expected_document is not None:
         expected = _read_expected(expected_document)
         return VerifyReport(
@@ -182,17 +182,20 @@ def _against_source(
     return report
 
 
-def read_expected_source(source: str, max_line: int = MAX_LINE_BYTES) -> ExpectedState:
-    """The expected state of ``source``; ``ExpectedUnusableError`` when it has no valid event
-    (unreadable evidence is never reported as a match)."""
+def read_expected_source(
+    source: str, max_line: int = MAX_LINE_BYTES, *, name: str | None = None
+) -> ExpectedState:
+    """The expected state of ``source`` (named ``name`` in errors); ``ExpectedUnusableError``
+    when it has no valid event (unreadable evidence is never reported as a match)."""
+    name = source if name is None else name
     try:
         state = expected_from_source(source, max_line)
     except OSError as e:
-        msg = f"{source}: cannot read the source ({e.strerror or e})"
+        msg = f"{name}: cannot read the source ({e.strerror or e})"
         raise ExpectedUnusableError(msg) from None
     if not state.records:
         msg = (
-            f"{source}: no valid event in it ({state.lines:,} lines read, {state.invalid:,} "
+            f"{name}: no valid event in it ({state.lines:,} lines read, {state.invalid:,} "
             "invalid): there is nothing to prove the store against"
         )
         raise ExpectedUnusableError(msg)
@@ -222,7 +225,7 @@ def _read_expected(path: str) -> dict[str, Any]:
                 "state document"
             )
             raise ExpectedUnusableError(msg)
-        doc = json.loads(data.decode("utf-8"), parse_float=Decimal)
+        doc = json.loads(data.decode("utf-8-sig"), parse_float=Decimal)  # a BOM may lead
         categories = doc["categories"]
         expected = {
             str(name): {
