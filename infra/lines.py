@@ -4,7 +4,9 @@ A line is the bytes up to ``\\n`` (a trailing ``\\r`` stays: JSON reads it as
 whitespace). A line longer than ``max_line`` bytes is never held whole: it is
 read past and reported as an ``OverlongLine`` with its length and first bytes,
 so memory stays within a few blocks whatever the input (a 200 MB line, a
-stream with no newline at all).
+stream with no newline at all). A UTF-8 byte order mark at the very start of
+a source is not part of its first line (``skip_bom``); offsets stay the
+file's byte offsets.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import BinaryIO, NamedTuple
 READ_CHUNK = 1 << 20
 MAX_LINE_BYTES = 4 << 20  # the default --max-line-bytes
 HEAD_BYTES = 1024  # what is kept of an overlong line, to show and quarantine
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark, U+FEFF
 
 
 class OverlongLine(NamedTuple):
@@ -47,6 +50,27 @@ class Line(NamedTuple):
         """Offset just after this line (and its ``\\n`` when terminated)."""
         length = len(self.raw) if self.overlong is None else self.overlong
         return self.offset + length + (1 if self.terminated else 0)
+
+
+def skip_bom(stream: BinaryIO, position: int) -> int:
+    """Where the lines of a source read from ``position`` begin: past a UTF-8 byte order
+    mark when ``position`` is the very start of the source and it begins with one.
+
+    ``stream`` is at ``position``; it is left where the lines begin. It must be able
+    to peek (a buffered reader: files, standard input, FIFOs) or seek (``BytesIO``).
+    """
+    if position != 0:
+        return position
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        head = peek(len(BOM))[: len(BOM)]
+    else:
+        head = stream.read(len(BOM))
+        stream.seek(-len(head), 1)
+    if head != BOM:
+        return position
+    stream.read(len(BOM))
+    return position + len(BOM)
 
 
 def line_blocks(stream: BinaryIO, max_line: int = MAX_LINE_BYTES) -> Iterator[Block]:

@@ -24,7 +24,7 @@ from eventfold.application.ingest.rules import SourceEvent, is_blank, is_whole_o
 from eventfold.application.recorded import RecordedCodec
 from eventfold.domain.model import Category
 from eventfold.infra.errors import EventfoldError
-from eventfold.infra.lines import MAX_LINE_BYTES, Block, OverlongLine, line_blocks
+from eventfold.infra.lines import MAX_LINE_BYTES, Block, OverlongLine, line_blocks, skip_bom
 
 
 @dataclass
@@ -167,8 +167,10 @@ def read_batches(
     ``continued``: ``position`` is inside line ``line`` (its first part was an
     unterminated last line, taken whole earlier), so what comes first belongs
     to that physical line. A line over ``max_line`` bytes is invalid, and
-    quarantined by its offset, length and first bytes.
+    quarantined by its offset, length and first bytes. A byte order mark at byte 0
+    of the source is skipped (``skip_bom``).
     """
+    position = skip_bom(stream, position)
     batch = _new_batch(codec, source, position, line)
     number, end, encode = line - continued, position, codec.encoded
     for lines, terminated in _blocks(stream, max_line, source, position):

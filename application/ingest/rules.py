@@ -22,6 +22,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NOT_UTF8, NOT_JSON, NOT_OBJECT = "not valid UTF-8", "not valid JSON", "not a JSON object"
 
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
+_ERROR_BYTE = re.compile(r"\(byte (\d+)\)$")  # where msgspec's DecodeError says it failed
 
 
 class SourceEvent(NamedTuple):
@@ -80,7 +81,7 @@ def parse_event(raw: bytes) -> SourceEvent | str:
         if type(doc) is str:
             return doc
     except msgspec.DecodeError as e:
-        return f"{NOT_JSON} ({e})"
+        return f"{NOT_JSON} ({_bom_at_fault(raw, str(e)) or e})"
     except RecursionError:
         return f"{NOT_JSON} (nested too deeply)"
     except Exception as e:  # any other failure of the parser on this line is the line's
@@ -113,6 +114,15 @@ def parse_event(raw: bytes) -> SourceEvent | str:
     if stamp is None:
         return _new(SourceEvent, (event_id, category, value, None, None))
     return _timed(event_id, category, value, stamp)
+
+
+def _bom_at_fault(raw: bytes, error: str) -> str | None:
+    """Name a byte order mark where the decoder failed (one is accepted only at the very
+    start of a source, where the line reader skips it)."""
+    found = _ERROR_BYTE.search(error)
+    if found is None or raw[int(found[1]) : int(found[1]) + 3] != b"\xef\xbb\xbf":
+        return None
+    return f"byte order mark (U+FEFF) inside a line, at byte {int(found[1]):,}"
 
 
 def _timed(event_id: str, category: str, value: Decimal, stamp: object) -> SourceEvent | str:

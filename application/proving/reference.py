@@ -8,6 +8,7 @@ README's rules), so one bug cannot hide on both sides of the comparison.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,9 +65,9 @@ def expected_from_source(path: str, max_line: int = MAX_LINE_BYTES) -> ExpectedS
     never with the length of a line: a line over ``max_line`` bytes is invalid.
     """
     state = ExpectedState()
-    offset = 0
     with open_source(path) as source, localcontext() as ctx:
         ctx.prec, ctx.Emax, ctx.Emin = 10**6, 10**6, -(10**6)
+        offset = _past_byte_order_mark(source.stream)
         for number, (raw, length, terminated) in enumerate(_lines(source.stream, max_line), 1):
             start, offset = offset, offset + length + terminated
             if raw is not None and not raw.strip(b" \t\r"):
@@ -88,6 +89,14 @@ def expected_from_source(path: str, max_line: int = MAX_LINE_BYTES) -> ExpectedS
             entry[0] += 1
             entry[1] += value
     return state
+
+
+def _past_byte_order_mark(stream: BinaryIO) -> int:
+    """Read past a UTF-8 byte order mark at the start of a source: its length, or 0."""
+    assert isinstance(stream, io.BufferedReader)  # as ``open_source`` opens every source
+    if stream.peek(3)[:3] != "\ufeff".encode():
+        return 0
+    return len(stream.read(3))
 
 
 def _lines(stream: BinaryIO, max_line: int) -> Iterator[tuple[bytes | None, int, bool]]:
