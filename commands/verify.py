@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console, RenderableType
 
 if TYPE_CHECKING:
+    from eventfold.application.app import Eventfold
     from eventfold.application.proving.verify import VerifyReport
     from eventfold.reports.html import ReportContext
 
@@ -71,7 +72,8 @@ def register(commands: Commands) -> None:
         "projection up and verifies. exit 0 when it matches after, 1 if not.\n"
         "examples:\n"
         "  eventfold reconcile events.jsonl --dry-run\n"
-        "  eventfold reconcile events.jsonl --json\n",
+        "  eventfold reconcile events.jsonl --json\n"
+        "  eventfold reconcile events.jsonl --html reconcile.html\n",
     )
     reconcile_.add_argument("source", metavar="SOURCE", help="the JSON Lines source")
     store_options(reconcile_)
@@ -79,6 +81,7 @@ def register(commands: Commands) -> None:
         "--dry-run", action="store_true", help="show what would be replayed; write nothing"
     )
     batch_option(reconcile_, "events per atomic commit while replaying (default 1000)")
+    reconcile_.add_argument("--html", metavar="FILE", help="also save the report as HTML")
     max_line_option(reconcile_)
     output_options(reconcile_)
     reconcile_.set_defaults(run=reconcile)
@@ -86,7 +89,6 @@ def register(commands: Commands) -> None:
 
 def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.proving.verify import verify as run_verify
-    from eventfold.reports.html import ReportContext
     from eventfold.reports.verify import render_verify, verdict
 
     app = open_application(args)
@@ -101,19 +103,28 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
         )
         sources = [("source", args.source)] if args.source else []
         sources += [("expected state", args.expected)] if args.expected else []
-        context = ReportContext(
-            store=app.backend.describe(),
-            backend=app.backend.name,
-            sources=sources,
-            store_options=given_store_options(args),
-            show_all=args.all,
-        )
+        context = report_context(app, args, sources)
     finally:
         app.close()
     rendered = render_verify(report, show_all=args.all, store_options=context.store_options)
     emit(args, out, report.to_json, lambda: rendered, lambda: verdict(report))
     save_reports(args.html, args.svg, report, context, rendered)
     return EXIT_OK if report.matches else EXIT_MISMATCH
+
+
+def report_context(
+    app: Eventfold, args: argparse.Namespace, sources: list[tuple[str, str]]
+) -> ReportContext:
+    """When and where a report is made, for its HTML page."""
+    from eventfold.reports.html import ReportContext
+
+    return ReportContext(
+        store=app.backend.describe(),
+        backend=app.backend.name,
+        sources=sources,
+        store_options=given_store_options(args),
+        show_all=getattr(args, "all", False),
+    )
 
 
 def save_reports(
@@ -149,6 +160,7 @@ def write_report(path: str, what: str, text: str) -> None:
 
 def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.proving.reconcile import reconcile as run_reconcile
+    from eventfold.reports.html_reconcile import render_reconcile_html
     from eventfold.reports.reconcile import render_reconcile
     from eventfold.reports.verify import verdict
 
@@ -162,6 +174,7 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
             batch=args.batch,
             max_line=args.max_line_bytes,
         )
+        context = report_context(app, args, [("source", args.source)])
     finally:
         app.close()
     emit(
@@ -171,4 +184,6 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
         lambda: render_reconcile(report, given_store_options(args)),
         lambda: verdict(report.after or report.before),
     )
+    if args.html:  # after the verdict: a file that cannot be written does not hide it
+        write_report(args.html, "HTML report", render_reconcile_html(report, context))
     return EXIT_OK if report.matches else EXIT_MISMATCH

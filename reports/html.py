@@ -55,15 +55,15 @@ def render_verify_html(report: VerifyReport, context: ReportContext) -> str:
     body = [
         "<header>",
         "<h1>eventfold verify</h1>",
-        _verdict(report, doc),
-        _facts(report, doc, context),
+        verdict_section(report),
+        facts_list(context_rows(context) + verify_rows(report)),
         "</header>",
         "<main>",
-        _categories(report, context.show_all),
-        *_event_sections(doc),
-        _next(report, context),
+        category_section(report, context.show_all),
+        *event_sections(doc),
+        next_section(report, context),
         "</main>",
-        f"<footer>Made by eventfold at {_e(_when(context.made_at))}.</footer>",
+        f"<footer>Made by eventfold at {escape(iso_utc(context.made_at))}.</footer>",
     ]
     return page(title, body)
 
@@ -77,7 +77,7 @@ def page(title: str, body: Iterable[str]) -> str:
             "<head>",
             '<meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{_e(title)}</title>",
+            f"<title>{escape(title)}</title>",
             f"<style>{STYLE}</style>",
             "</head>",
             "<body>",
@@ -90,59 +90,74 @@ def page(title: str, body: Iterable[str]) -> str:
     )
 
 
-def _e(value: object) -> str:
+def escape(value: object) -> str:
     """Untrusted text as HTML: escaped, control characters made visible."""
     return html.escape(visible(str(value)), quote=True)
 
 
-def _when(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _verdict(report: VerifyReport, doc: dict[str, Any]) -> str:
+def verdict_section(report: VerifyReport) -> str:
+    """The verdict, first on the page: MATCH or MISMATCH and both checksums, whole."""
+    doc = report.to_json()
     status = "match" if report.matches else "mismatch"
     if report.matches:
         what = f"the store's {doc['projection']} equals the expected state"
     elif report.checksum_only:
         what = "the checksum differs"
     else:
-        what = (
-            f"{_count(doc['differing'])} of {_count(doc['categories_compared'])} categories differ"
-        )
+        differing, compared = thousands(doc["differing"]), thousands(doc["categories_compared"])
+        what = f"{differing} of {compared} categories differ"
     return "\n".join(
         [
             f'<section class="verdict {status}" id="verdict">',
-            f'<p><span class="word">{status.upper()}</span> {_e(what)}</p>',
+            f'<p><span class="word">{status.upper()}</span> {escape(what)}</p>',
             '<dl class="facts">',
-            f"<dt>expected checksum</dt><dd><code>{_e(doc['expected_checksum'])}</code></dd>",
-            f"<dt>actual checksum</dt><dd><code>{_e(doc['actual_checksum'])}</code></dd>",
+            f"<dt>expected checksum</dt><dd><code>{escape(doc['expected_checksum'])}</code></dd>",
+            f"<dt>actual checksum</dt><dd><code>{escape(doc['actual_checksum'])}</code></dd>",
             "</dl>",
             "</section>",
         ]
     )
 
 
-def _facts(report: VerifyReport, doc: dict[str, Any], context: ReportContext) -> str:
-    made = _when(context.made_at)
+def context_rows(context: ReportContext) -> list[tuple[str, str]]:
+    """When and where: the first rows of a report's facts (markup)."""
+    made = iso_utc(context.made_at)
     rows = [
-        ("made (UTC)", f'<time datetime="{_e(made)}">{_e(made)}</time>'),
-        ("store", f"<code>{_e(context.store)}</code>"),
-        ("backend", _e(context.backend)),
+        ("made (UTC)", f'<time datetime="{escape(made)}">{escape(made)}</time>'),
+        ("store", f"<code>{escape(context.store)}</code>"),
+        ("backend", escape(context.backend)),
+    ]
+    return rows + [(what, f"<code>{escape(value)}</code>") for what, value in context.sources]
+
+
+def facts_list(rows: Iterable[tuple[str, str]]) -> str:
+    """A definition list of ``(term, markup)`` rows; terms are ours, not escaped."""
+    items = "".join(f"<dt>{what}</dt><dd>{value}</dd>" for what, value in rows)
+    return f'<dl class="facts">{items}</dl>'
+
+
+def verify_rows(report: VerifyReport) -> list[tuple[str, str]]:
+    """What a verify compared: projection, categories and events (markup)."""
+    doc = report.to_json()
+    rows = [
         (
             "projection",
-            f"{_e(doc['projection'])} at position {_count(doc['position'])} "
-            f"(caught up {_count(report.projection.events_applied)} events)",
-        ),
+            f"{escape(doc['projection'])} at position {thousands(doc['position'])} "
+            f"(caught up {thousands(report.projection.events_applied)} events)",
+        )
     ]
-    rows += [(what, f"<code>{_e(value)}</code>") for what, value in context.sources]
     if report.checksum_only:
         rows.append(("compared", "only a checksum was given: categories cannot be compared"))
     else:
         rows.append(
             (
                 "categories",
-                f"{_count(doc['categories_compared'])} compared, {_count(doc['matching'])} "
-                f"matching, {_count(doc['differing'])} differing",
+                f"{thousands(doc['categories_compared'])} compared, "
+                f"{thousands(doc['matching'])} matching, {thousands(doc['differing'])} differing",
             )
         )
     if report.events is not None:
@@ -150,16 +165,15 @@ def _facts(report: VerifyReport, doc: dict[str, Any], context: ReportContext) ->
         rows.append(
             (
                 "events",
-                f"{_count(e.missing_count)} missing from the store, {_count(e.extra_count)} "
-                f"extra, {_count(e.conflicting_count)} conflicting, "
-                f"{_count(e.duplicated_count)} recorded twice",
+                f"{thousands(e.missing_count)} missing from the store, "
+                f"{thousands(e.extra_count)} extra, {thousands(e.conflicting_count)} conflicting, "
+                f"{thousands(e.duplicated_count)} recorded twice",
             )
         )
-    items = "".join(f"<dt>{what}</dt><dd>{value}</dd>" for what, value in rows)
-    return f'<dl class="facts">{items}</dl>'
+    return rows
 
 
-def _count(n: int) -> str:
+def thousands(n: int) -> str:
     return f"{n:,}"
 
 
@@ -184,8 +198,8 @@ def _number(decimal: str | None, fraction_width: int, *, signed: bool = False) -
     sign = "" if not signed or decimal == "0" else (" neg" if decimal.startswith("-") else " pos")
     pad = f"{fraction_width}ch"
     return (
-        f'<td class="num{sign}" data-value="{_e(decimal)}">{_e(whole)}'
-        f'<span class="frac" style="min-width:{pad}">{_e(dot + fraction)}</span></td>'
+        f'<td class="num{sign}" data-value="{escape(decimal)}">{escape(whole)}'
+        f'<span class="frac" style="min-width:{pad}">{escape(dot + fraction)}</span></td>'
     )
 
 
@@ -224,7 +238,7 @@ CATEGORY_COLUMNS = (
 )
 
 
-def _categories(report: VerifyReport, show_all: bool) -> str:
+def category_section(report: VerifyReport, show_all: bool) -> str:
     rows = report.compared if show_all else report.differences
     heading = "Categories" if show_all else "Differing categories"
     if not rows:
@@ -233,7 +247,7 @@ def _categories(report: VerifyReport, show_all: bool) -> str:
             if not report.checksum_only
             else ("none can be shown: only a checksum was given (--expected FILE or --source can)")
         )
-        return f'<section id="categories"><h2>{heading}</h2><p>{_e(empty)}</p></section>'
+        return f'<section id="categories"><h2>{heading}</h2><p>{escape(empty)}</p></section>'
     docs = [d.to_json() for d in rows]
     exp = [None if d["expected"] is None else d["expected"]["total"] for d in docs]
     act = [None if d["actual"] is None else d["actual"]["total"] for d in docs]
@@ -242,7 +256,7 @@ def _categories(report: VerifyReport, show_all: bool) -> str:
     largest = max((abs(Decimal(v)) for v in delta), default=Decimal(0))
     head = "".join(
         f'<th scope="col" data-type="{kind}"{" class=r" if kind == "number" else ""}>'
-        f"{_e(name)}</th>"
+        f"{escape(name)}</th>"
         for name, kind in CATEGORY_COLUMNS
     )
     head += '<th scope="col">Δ total (bar)</th>'
@@ -252,8 +266,8 @@ def _categories(report: VerifyReport, show_all: bool) -> str:
         a_count = None if d["actual"] is None else str(d["actual"]["count"])
         body.append(
             "<tr>"
-            f'<td class="text">{_e(d["category"])}</td>'
-            f'<td class="status {_e(d["status"])}">{_e(d["status"].upper())}</td>'
+            f'<td class="text">{escape(d["category"])}</td>'
+            f'<td class="status {escape(d["status"])}">{escape(d["status"].upper())}</td>'
             + _number(e_count, 0)
             + _number(e_total, widths[0])
             + _number(a_count, 0)
@@ -265,7 +279,7 @@ def _categories(report: VerifyReport, show_all: bool) -> str:
     return "\n".join(
         [
             '<section id="categories">',
-            f"<h2>{heading} ({_count(len(rows))})</h2>",
+            f"<h2>{heading} ({thousands(len(rows))})</h2>",
             '<div class="scroll"><table class="sortable" id="category-table">',
             "<caption>Δ is actual minus expected: negative (red, bar to the left) where the "
             "store has less than expected, positive (blue, bar to the right) where it has more."
@@ -295,7 +309,7 @@ EVENT_TABLES = (
 NUMERIC_KEYS = {"value", "line", "notification_id"}
 
 
-def _event_sections(doc: dict[str, Any]) -> list[str]:
+def event_sections(doc: dict[str, Any]) -> list[str]:
     if "missing" not in doc:
         return []
     sections = []
@@ -303,7 +317,7 @@ def _event_sections(doc: dict[str, Any]) -> list[str]:
         count: int = doc[f"{kind}_events"]
         if count:
             rows = [[(str(row[k]), k in NUMERIC_KEYS) for k in keys] for row in doc[kind]]
-            sections.append(_event_table(kind, title, count, keys, rows))
+            sections.append(event_table(kind, title, count, keys, rows))
     if doc["conflicting_events"]:
         says = ("id", "source says", "store says")
         rows = [
@@ -315,7 +329,7 @@ def _event_sections(doc: dict[str, Any]) -> list[str]:
             for row in doc["conflicting"]
         ]
         title = "Same id, different content (conflicting)"
-        sections.append(_event_table("conflicting", title, doc["conflicting_events"], says, rows))
+        sections.append(event_table("conflicting", title, doc["conflicting_events"], says, rows))
     return sections
 
 
@@ -323,29 +337,29 @@ def _says(side: dict[str, Any]) -> str:
     return f"{side['category']}  {side['value']}  line {side['line']}"
 
 
-def _event_table(
+def event_table(
     kind: str, title: str, count: int, keys: Sequence[str], rows: list[list[tuple[str, bool]]]
 ) -> str:
-    shown = f"first {_count(len(rows))} of {_count(count)} shown" if count > len(rows) else ""
+    shown = f"first {thousands(len(rows))} of {thousands(count)} shown" if count > len(rows) else ""
     numeric_columns = [numeric for _, numeric in rows[0]] if rows else [False] * len(keys)
     head = "".join(
-        f'<th scope="col"{" class=r" if numeric else ""}>{_e(k)}</th>'
+        f'<th scope="col"{" class=r" if numeric else ""}>{escape(k)}</th>'
         for k, numeric in zip(keys, numeric_columns, strict=True)
     )
     body = "\n".join(
         "<tr>"
         + "".join(
-            f'<td class="num">{_e(v)}</td>' if numeric else f'<td class="text">{_e(v)}</td>'
+            f'<td class="num">{escape(v)}</td>' if numeric else f'<td class="text">{escape(v)}</td>'
             for v, numeric in row
         )
         + "</tr>"
         for row in rows
     )
-    caption = f"<caption>{_e(shown)}</caption>" if shown else ""
+    caption = f"<caption>{escape(shown)}</caption>" if shown else ""
     return "\n".join(
         [
             f'<section id="{kind}">',
-            f"<h2>{_e(title)}: {_count(count)}</h2>",
+            f"<h2>{escape(title)}: {thousands(count)}</h2>",
             f'<div class="scroll"><table id="{kind}-table">{caption}',
             f"<thead><tr>{head}</tr></thead>",
             f"<tbody>{body}</tbody></table></div>",
@@ -354,11 +368,12 @@ def _event_table(
     )
 
 
-def _next(report: VerifyReport, context: ReportContext) -> str:
+def next_section(report: VerifyReport, context: ReportContext) -> str:
     steps = next_steps(report, context.store_options)
     if steps:
         items = "".join(
-            f"<li><pre><code>{_e(command)}</code></pre>{_e(what)}</li>" for command, what in steps
+            f"<li><pre><code>{escape(command)}</code></pre>{escape(what)}</li>"
+            for command, what in steps
         )
         content = f"<ul>{items}</ul>"
     elif report.matches:

@@ -235,3 +235,28 @@ def test_svg_vertical_rules_are_drawn_joined_between_rows(
     # the differing categories' table: top, header, rule, 4 categories, bottom (24.4 px each)
     first = runs[0][1] - runs[0][0]
     assert first >= 7 * 24.4, f"the table's left rule is broken: {runs[:3]}"
+
+
+def test_reconcile_html_shows_the_final_verdict_and_what_it_replayed(
+    store: Path, archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan.html"
+    args = ("reconcile", str(archive), "--store", str(store))
+    assert run(capsys, *args, "--dry-run", "--html", str(plan))[0] == 1
+    page = parse(plan.read_text(encoding="utf-8"))
+    assert page.title == "eventfold reconcile: MISMATCH (category_totals)"
+    assert page.texts["verdict"].startswith("MISMATCH")
+    assert "dry run: would replay 11 events; nothing written" in page.visible
+    assert [r[0] for r in page.tables["plan-table"][1:]] == [str(i) for i in range(20, 30)] + [
+        "big"
+    ]
+    assert page.tables["gaps-table"][1:] == [["21", "30", "10"], ["61", "61", "1"]]
+    after = tmp_path / "after.html"
+    code, _, _ = run(capsys, *args, "--html", str(after))
+    page = parse(after.read_text(encoding="utf-8"))
+    assert code == 1  # the extra event stays: reconcile only adds
+    assert "replayed 11" in page.visible and "after MISMATCH" in page.visible
+    assert page.tables["extra-table"][1][:3] == ["x1", "food", "-3.5"]
+    assert "missing-table" not in page.tables
+    code, out, err = run(capsys, *args, "--html", str(tmp_path / "none" / "r.html"))
+    assert code == 2 and "reconcile" in out and err.count("\n") == 1 and "r.html" in err
