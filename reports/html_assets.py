@@ -30,7 +30,7 @@ dl.facts dd code { white-space: nowrap; }
 table { border-collapse: collapse; margin: .25rem 0 .5rem; }
 caption { caption-side: bottom; text-align: left; color: var(--muted); padding-top: .25rem; }
 th, td { border-bottom: 1px solid var(--rule); padding: .25rem .45rem; vertical-align: middle; }
-th { background: var(--head); text-align: left; font-weight: 600; white-space: nowrap; }
+th { background: var(--head); text-align: left; font-weight: 600; vertical-align: bottom; }
 th.r, td.num { text-align: right; }
 td.num { white-space: nowrap; font-variant-numeric: tabular-nums; }
 td.text { overflow-wrap: anywhere; min-width: 6rem; }
@@ -48,9 +48,9 @@ svg.bar .pos { fill: var(--pos); }
 svg.bar .axis { stroke: var(--muted); stroke-width: 1; }
 th button { font: inherit; color: inherit; background: none; border: 0; padding: 0;
   cursor: pointer; text-align: inherit; }
-th button::after { content: " \\2195"; color: var(--muted); }
-th[aria-sort=ascending] button::after { content: " \\2191"; }
-th[aria-sort=descending] button::after { content: " \\2193"; }
+th button::after { content: "\\00a0\\2195"; color: var(--muted); }
+th[aria-sort=ascending] button::after { content: "\\00a0\\2191"; }
+th[aria-sort=descending] button::after { content: "\\00a0\\2193"; }
 pre { background: var(--head); padding: .5rem .75rem; border-radius: 4px; white-space: pre-wrap;
   overflow-wrap: anywhere; margin: .25rem 0; }
 .muted, footer { color: var(--muted); }
