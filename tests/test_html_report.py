@@ -46,9 +46,13 @@ def archive(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    """A store that missed events 20..29 and the big one, and holds one extra event."""
-    feed = write(tmp_path / "feed.jsonl", [*ROWS[:20], *ROWS[30:60], ("x1", "food", "-3.5")])
-    assert run(capsys, "ingest", str(feed), "--store", str(tmp_path / "store"))[0] == 0
+    """A store that missed events 20..29 and the big one, holds one extra event, and
+    recorded event 4 with another value (a conflict)."""
+    changed = [(4, "food", "99")]
+    feed = [*ROWS[:4], *changed, *ROWS[5:20], *ROWS[30:60], ("x1", "food", "-3.5")]
+    write(tmp_path / "feed.jsonl", feed)
+    ingest = ("ingest", str(tmp_path / "feed.jsonl"), "--store", str(tmp_path / "store"))
+    assert run(capsys, *ingest)[0] == 0
     return tmp_path / "store"
 
 
@@ -144,6 +148,7 @@ def test_event_tables_list_missing_and_extra_events(
     assert [r[0] for r in missing[1:]] == [str(m["id"]) for m in doc["missing"]]
     assert ["big", "huge", BIG, "61"] in missing
     assert page.tables["extra-table"][1][:3] == ["x1", "food", "-3.5"]
+    assert page.tables["conflicting-table"][1:] == [["4", "food 4.25 line 5", "food 99 line 5"]]
     assert f"In the source, not in the store (missing): {doc['missing_events']}" in page.visible
     assert "reconcile" in page.texts["next"] and str(archive) in page.texts["next"]
 
