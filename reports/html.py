@@ -19,7 +19,8 @@ from typing import Any
 
 from eventfold.application.proving.verify import VerifyReport
 from eventfold.reports.html_assets import SCRIPT, STYLE
-from eventfold.reports.text import command_line, visible
+from eventfold.reports.suggestions import next_steps
+from eventfold.reports.text import visible
 
 BAR_WIDTH = 120  # the width of a delta bar's drawing; each side of the axis gets half
 BAR_HEIGHT = 14
@@ -35,16 +36,6 @@ class ReportContext:
     store_options: Sequence[str] = ()  # --store/--backend, for the commands suggested
     show_all: bool = False  # list matching categories too (--all)
     made_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
-def next_steps(report: VerifyReport, store_options: Sequence[str] = ()) -> list[tuple[str, str]]:
-    """The commands the report suggests, each with what it does (as the terminal report)."""
-    e = report.events
-    if report.source is not None and e is not None and e.missing_count:
-        return [
-            (command_line("reconcile", report.source, *store_options), "replays what is missing")
-        ]
-    return []
 
 
 def render_verify_html(report: VerifyReport, context: ReportContext) -> str:

@@ -3,6 +3,7 @@ the SVG's box lines, and a report file that cannot be written."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from decimal import Decimal
@@ -265,3 +266,15 @@ def test_reconcile_html_shows_the_final_verdict_and_what_it_replayed(
     assert "missing-table" not in page.tables
     code, out, err = run(capsys, *args, "--html", str(tmp_path / "none" / "r.html"))
     assert code == 2 and "reconcile" in out and err.count("\n") == 1 and "r.html" in err
+
+
+def test_the_page_suggests_what_the_terminal_report_suggests(
+    store: Path, archive: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # no wrapping inside the terminal's panel
+    _, text, _, _ = verify_html(capsys, store, archive)
+    suggested = re.findall(r"<li><pre><code>(.*?)</code></pre>(.*?)</li>", text)
+    assert suggested
+    _, out, _ = run(capsys, "verify", "--store", str(store), "--source", str(archive))
+    for command, what in suggested:
+        assert f"{html.unescape(command)} {html.unescape(what)}" in out
