@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import io
+from typing import TYPE_CHECKING
 
 from rich.console import Console, RenderableType
+
+if TYPE_CHECKING:
+    from eventfold.application.app import Eventfold
+    from eventfold.application.proving.verify import VerifyReport
+    from eventfold.reports.html import ReportContext
 
 from eventfold.commands.common import (
     EXIT_MISMATCH,
@@ -69,7 +74,8 @@ def register(commands: Commands) -> None:
         "projection up and verifies. exit 0 when it matches after, 1 if not.\n"
         "examples:\n"
         "  eventfold reconcile events.jsonl --dry-run\n"
-        "  eventfold reconcile events.jsonl --json\n",
+        "  eventfold reconcile events.jsonl --json\n"
+        "  eventfold reconcile events.jsonl --html reconcile.html\n",
     )
     reconcile_.add_argument(
         "source", metavar="SOURCE", help="the JSON Lines source, or - for stdin"
@@ -79,6 +85,7 @@ def register(commands: Commands) -> None:
         "--dry-run", action="store_true", help="show what would be replayed; write nothing"
     )
     batch_option(reconcile_, "events per atomic commit while replaying (default 1000)")
+    reconcile_.add_argument("--html", metavar="FILE", help="also save the report as HTML")
     max_line_option(reconcile_)
     output_options(reconcile_)
     reconcile_.set_defaults(run=reconcile)
@@ -98,31 +105,66 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
             expected_document=args.expected,
             max_line=args.max_line_bytes,
         )
+        sources = [("source", args.source)] if args.source else []
+        sources += [("expected state", args.expected)] if args.expected else []
+        context = report_context(app, args, sources)
     finally:
         app.close()
-    rendered = render_verify(report, show_all=args.all, store_options=given_store_options(args))
-    save_report(rendered, html=args.html, svg=args.svg, title="eventfold verify")
+    rendered = render_verify(report, show_all=args.all, store_options=context.store_options)
     emit(args, out, report.to_json, lambda: rendered, lambda: verdict(report))
+    save_reports(args.html, args.svg, report, context, rendered)
     return EXIT_OK if report.matches else EXIT_MISMATCH
 
 
-def save_report(rendered: RenderableType, *, html: str | None, svg: str | None, title: str) -> None:
-    """Write the same report as HTML and/or SVG (a recording console)."""
-    if not html and not svg:
-        return
-    recorder = Console(record=True, width=120, file=io.StringIO(), force_terminal=True)
-    recorder.print(rendered)
+def report_context(
+    app: Eventfold, args: argparse.Namespace, sources: list[tuple[str, str]]
+) -> ReportContext:
+    """When and where a report is made, for its HTML page."""
+    from eventfold.reports.html import ReportContext
+
+    return ReportContext(
+        store=app.backend.describe(),
+        backend=app.backend.name,
+        sources=sources,
+        store_options=given_store_options(args),
+        show_all=getattr(args, "all", False),
+    )
+
+
+def save_reports(
+    html: str | None,
+    svg: str | None,
+    report: VerifyReport,
+    context: ReportContext,
+    rendered: RenderableType,
+) -> None:
+    """Write the HTML page and/or the SVG picture of the terminal report.
+
+    Called after the verdict is printed: a file that cannot be written is then one
+    ``UsageError`` (exit 2) naming it, and the verdict is not lost.
+    """
+    from eventfold.reports.html import render_verify_html
+    from eventfold.reports.svg import render_svg
+
+    if html:
+        write_report(html, "HTML report", render_verify_html(report, context))
+    if svg:
+        write_report(svg, "SVG report", render_svg(rendered, title="eventfold verify"))
+
+
+def write_report(path: str, what: str, text: str) -> None:
+    """Write ``text`` to ``path``; a failure is a ``UsageError`` naming the file."""
     try:
-        if html:
-            recorder.save_html(html, clear=False)
-        if svg:
-            recorder.save_svg(svg, title=title, clear=False)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
     except OSError as e:
-        raise UsageError(f"cannot write the report: {e}") from None
+        msg = f"{path}: cannot write the {what} ({e.strerror or e}); the verdict above stands"
+        raise UsageError(msg) from None
 
 
 def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.proving.reconcile import reconcile as run_reconcile
+    from eventfold.reports.html_reconcile import render_reconcile_html
     from eventfold.reports.reconcile import render_reconcile
     from eventfold.reports.verify import verdict
 
@@ -136,6 +178,7 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
             batch=args.batch,
             max_line=args.max_line_bytes,
         )
+        context = report_context(app, args, [("source", args.source)])
     finally:
         app.close()
     emit(
@@ -145,4 +188,6 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
         lambda: render_reconcile(report, given_store_options(args)),
         lambda: verdict(report.after or report.before),
     )
+    if args.html:  # after the verdict: a file that cannot be written does not hide it
+        write_report(args.html, "HTML report", render_reconcile_html(report, context))
     return EXIT_OK if report.matches else EXIT_MISMATCH

@@ -1,0 +1,374 @@
+"""The HTML report of ``verify`` (``--html FILE``): one self-contained page.
+
+Built from the result's ``to_json()`` document: figures are the report's exact
+decimal strings, never floats, and are never cut. Every piece of untrusted text
+(category names, ids, paths) is escaped, with control characters made visible.
+The page needs no network (inline style and script); its one script sorts the
+tables, and the content is complete without it. It prints without dark
+backgrounds, and a table row is never split across pages.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from eventfold.application.proving.verify import VerifyReport
+from eventfold.reports.html_assets import SCRIPT, STYLE
+from eventfold.reports.suggestions import next_steps
+from eventfold.reports.text import visible
+
+BAR_WIDTH = 120  # the width of a delta bar's drawing; each side of the axis gets half
+BAR_HEIGHT = 14
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What the result object does not know: when and where the report was made."""
+
+    store: str  # the backend's description of the store (file:/path, postgres://...)
+    backend: str
+    sources: Sequence[tuple[str, str]] = ()  # (what, value): ("source", path), ...
+    store_options: Sequence[str] = ()  # --store/--backend, for the commands suggested
+    show_all: bool = False  # list matching categories too (--all)
+    made_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def render_verify_html(report: VerifyReport, context: ReportContext) -> str:
+    """The whole page of a verify report, as text to write to a file."""
+    doc = report.to_json()
+    word = "MATCH" if report.matches else "MISMATCH"
+    title = f"eventfold verify: {word} ({doc['projection']})"
+    body = [
+        "<header>",
+        "<h1>eventfold verify</h1>",
+        verdict_section(report),
+        facts_list(context_rows(context) + verify_rows(report)),
+        "</header>",
+        "<main>",
+        category_section(report, context.show_all),
+        *event_sections(doc),
+        next_section(report, context),
+        "</main>",
+        f"<footer>Made by eventfold at {escape(iso_utc(context.made_at))}.</footer>",
+    ]
+    return page(title, body)
+
+
+def page(title: str, body: Iterable[str]) -> str:
+    """A complete HTML document: ``title`` (escaped here) and ``body`` (already markup)."""
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{escape(title)}</title>",
+            f"<style>{STYLE}</style>",
+            "</head>",
+            "<body>",
+            *body,
+            f"<script>{SCRIPT}</script>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+def escape(value: object) -> str:
+    """Untrusted text as HTML: escaped, control characters made visible."""
+    return html.escape(visible(str(value)), quote=True)
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def verdict_section(report: VerifyReport) -> str:
+    """The verdict, first on the page: MATCH or MISMATCH and both checksums, whole."""
+    doc = report.to_json()
+    status = "match" if report.matches else "mismatch"
+    if report.matches:
+        what = f"the store's {doc['projection']} equals the expected state"
+    elif report.checksum_only:
+        what = "the checksum differs"
+    else:
+        differing, compared = thousands(doc["differing"]), thousands(doc["categories_compared"])
+        what = f"{differing} of {compared} categories differ"
+    return "\n".join(
+        [
+            f'<section class="verdict {status}" id="verdict">',
+            f'<p><span class="word">{status.upper()}</span> {escape(what)}</p>',
+            '<dl class="facts">',
+            f"<dt>expected checksum</dt><dd><code>{escape(doc['expected_checksum'])}</code></dd>",
+            f"<dt>actual checksum</dt><dd><code>{escape(doc['actual_checksum'])}</code></dd>",
+            "</dl>",
+            "</section>",
+        ]
+    )
+
+
+def context_rows(context: ReportContext) -> list[tuple[str, str]]:
+    """When and where: the first rows of a report's facts (markup)."""
+    made = iso_utc(context.made_at)
+    rows = [
+        ("made (UTC)", f'<time datetime="{escape(made)}">{escape(made)}</time>'),
+        ("store", f"<code>{escape(context.store)}</code>"),
+        ("backend", escape(context.backend)),
+    ]
+    return rows + [(what, f"<code>{escape(value)}</code>") for what, value in context.sources]
+
+
+def facts_list(rows: Iterable[tuple[str, str]]) -> str:
+    """A definition list of ``(term, markup)`` rows; terms are ours, not escaped."""
+    items = "".join(f"<dt>{what}</dt><dd>{value}</dd>" for what, value in rows)
+    return f'<dl class="facts">{items}</dl>'
+
+
+def verify_rows(report: VerifyReport) -> list[tuple[str, str]]:
+    """What a verify compared: projection, categories and events (markup)."""
+    doc = report.to_json()
+    rows = [
+        (
+            "projection",
+            f"{escape(doc['projection'])} at position {thousands(doc['position'])} "
+            f"(caught up {thousands(report.projection.events_applied)} events)",
+        )
+    ]
+    if report.checksum_only:
+        rows.append(("compared", "only a checksum was given: categories cannot be compared"))
+    else:
+        rows.append(
+            (
+                "categories",
+                f"{thousands(doc['categories_compared'])} compared, "
+                f"{thousands(doc['matching'])} matching, {thousands(doc['differing'])} differing",
+            )
+        )
+    if report.events is not None:
+        e = report.events
+        rows.append(
+            (
+                "events",
+                f"{thousands(e.missing_count)} missing from the store, "
+                f"{thousands(e.extra_count)} extra, {thousands(e.conflicting_count)} conflicting, "
+                f"{thousands(e.duplicated_count)} recorded twice",
+            )
+        )
+    return rows
+
+
+def thousands(n: int) -> str:
+    return f"{n:,}"
+
+
+def _grouped(decimal: str) -> str:
+    """An exact decimal string with its integer digits grouped as counts are (1,234.5)."""
+    sign = decimal[:1] if decimal[:1] in "+-" else ""
+    digits = decimal[len(sign) :]
+    whole, dot, fraction = digits.partition(".")
+    return f"{sign}{int(whole):,}{dot}{fraction}"
+
+
+def _signed(decimal: str) -> str:
+    return decimal if decimal.startswith("-") or decimal == "0" else "+" + decimal
+
+
+def _number(decimal: str | None, fraction_width: int, *, signed: bool = False) -> str:
+    """A right-aligned number cell; its fraction padded so the column aligns on the point."""
+    if decimal is None:
+        return '<td class="num" data-value="">-</td>'
+    shown = _grouped(_signed(decimal) if signed else decimal)
+    whole, dot, fraction = shown.partition(".")
+    sign = "" if not signed or decimal == "0" else (" neg" if decimal.startswith("-") else " pos")
+    pad = f"{fraction_width}ch"
+    return (
+        f'<td class="num{sign}" data-value="{escape(decimal)}">{escape(whole)}'
+        f'<span class="frac" style="min-width:{pad}">{escape(dot + fraction)}</span></td>'
+    )
+
+
+def _fraction_width(values: Iterable[str | None]) -> int:
+    """Characters of the longest fraction (with its point) among ``values``."""
+    widths = [len(v) - v.index(".") for v in values if v is not None and "." in v]
+    return max(widths, default=0)
+
+
+def _bar(delta: Decimal, largest: Decimal) -> str:
+    """A diverging bar: left of the axis (red) for a negative delta, right (blue) for a
+    positive one; its length is proportional to |delta| (at least 1 unit when not zero)."""
+    half = BAR_WIDTH // 2
+    axis = f'<line class="axis" x1="{half}" y1="0" x2="{half}" y2="{BAR_HEIGHT}"/>'
+    rect = ""
+    if delta and largest:
+        length = max(Decimal(1), (abs(delta) * half / largest).quantize(Decimal("0.1")))
+        x = Decimal(half) - length if delta < 0 else Decimal(half)
+        side = "neg" if delta < 0 else "pos"
+        rect = f'<rect class="{side}" x="{x}" y="2" width="{length}" height="{BAR_HEIGHT - 4}"/>'
+    return (
+        f'<svg class="bar" width="{BAR_WIDTH}" height="{BAR_HEIGHT}" '
+        f'viewBox="0 0 {BAR_WIDTH} {BAR_HEIGHT}" aria-hidden="true">{rect}{axis}</svg>'
+    )
+
+
+CATEGORY_COLUMNS = (
+    ("category", "text"),
+    ("status", "text"),
+    ("expected count", "number"),
+    ("expected total", "number"),
+    ("actual count", "number"),
+    ("actual total", "number"),
+    ("Δ count", "number"),
+    ("Δ total", "number"),
+)
+
+
+def category_section(report: VerifyReport, show_all: bool) -> str:
+    rows = report.compared if show_all else report.differences
+    heading = "Categories" if show_all else "Differing categories"
+    if not rows:
+        empty = (
+            "none: every category matches"
+            if not report.checksum_only
+            else ("none can be shown: only a checksum was given (--expected FILE or --source can)")
+        )
+        return f'<section id="categories"><h2>{heading}</h2><p>{escape(empty)}</p></section>'
+    docs = [d.to_json() for d in rows]
+    exp = [None if d["expected"] is None else d["expected"]["total"] for d in docs]
+    act = [None if d["actual"] is None else d["actual"]["total"] for d in docs]
+    delta = [d["delta"]["total"] for d in docs]
+    widths = [_fraction_width(v) for v in (exp, act, delta)]
+    largest = max((abs(Decimal(v)) for v in delta), default=Decimal(0))
+    head = "".join(
+        f'<th scope="col" data-type="{kind}"{" class=r" if kind == "number" else ""}>'
+        f"{escape(name)}</th>"
+        for name, kind in CATEGORY_COLUMNS
+    )
+    head += '<th scope="col">Δ total (bar)</th>'
+    body = []
+    for d, e_total, a_total, d_total in zip(docs, exp, act, delta, strict=True):
+        e_count = None if d["expected"] is None else str(d["expected"]["count"])
+        a_count = None if d["actual"] is None else str(d["actual"]["count"])
+        body.append(
+            "<tr>"
+            f'<td class="text">{escape(d["category"])}</td>'
+            f'<td class="status {escape(d["status"])}">{escape(d["status"].upper())}</td>'
+            + _number(e_count, 0)
+            + _number(e_total, widths[0])
+            + _number(a_count, 0)
+            + _number(a_total, widths[1])
+            + _number(str(d["delta"]["count"]), 0, signed=True)
+            + _number(d_total, widths[2], signed=True)
+            + f"<td>{_bar(Decimal(d_total), largest)}</td></tr>"
+        )
+    return "\n".join(
+        [
+            '<section id="categories">',
+            f"<h2>{heading} ({thousands(len(rows))})</h2>",
+            '<div class="scroll"><table class="sortable" id="category-table">',
+            "<caption>Δ is actual minus expected: negative (red, bar to the left) where the "
+            "store has less than expected, positive (blue, bar to the right) where it has more."
+            '<span class="sort-hint" hidden> Click a heading to sort.</span></caption>',
+            f"<thead><tr>{head}</tr></thead>",
+            "<tbody>",
+            *body,
+            "</tbody></table></div>",
+            "</section>",
+        ]
+    )
+
+
+EVENT_TABLES = (
+    ("missing", "In the source, not in the store (missing)", ("id", "category", "value", "line")),
+    (
+        "extra",
+        "In the store, not in the source (extra)",
+        ("id", "category", "value", "source", "line"),
+    ),
+    (
+        "duplicated",
+        "Recorded again in the store (duplicated: counted twice)",
+        ("id", "category", "value", "notification_id", "line"),
+    ),
+)
+NUMERIC_KEYS = {"value", "line", "notification_id"}
+
+
+def event_sections(doc: dict[str, Any]) -> list[str]:
+    if "missing" not in doc:
+        return []
+    sections = []
+    for kind, title, keys in EVENT_TABLES:
+        count: int = doc[f"{kind}_events"]
+        if count:
+            rows = [[(str(row[k]), k in NUMERIC_KEYS) for k in keys] for row in doc[kind]]
+            sections.append(event_table(kind, title, count, keys, rows))
+    if doc["conflicting_events"]:
+        says = ("id", "source says", "store says")
+        rows = [
+            [
+                (str(row["id"]), False),
+                (_says(row["source"]), False),
+                (_says(row["store"]), False),
+            ]
+            for row in doc["conflicting"]
+        ]
+        title = "Same id, different content (conflicting)"
+        sections.append(event_table("conflicting", title, doc["conflicting_events"], says, rows))
+    return sections
+
+
+def _says(side: dict[str, Any]) -> str:
+    return f"{side['category']}  {side['value']}  line {side['line']}"
+
+
+def event_table(
+    kind: str, title: str, count: int, keys: Sequence[str], rows: list[list[tuple[str, bool]]]
+) -> str:
+    shown = f"first {thousands(len(rows))} of {thousands(count)} shown" if count > len(rows) else ""
+    numeric_columns = [numeric for _, numeric in rows[0]] if rows else [False] * len(keys)
+    head = "".join(
+        f'<th scope="col"{" class=r" if numeric else ""}>{escape(k)}</th>'
+        for k, numeric in zip(keys, numeric_columns, strict=True)
+    )
+    body = "\n".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{escape(v)}</td>' if numeric else f'<td class="text">{escape(v)}</td>'
+            for v, numeric in row
+        )
+        + "</tr>"
+        for row in rows
+    )
+    caption = f"<caption>{escape(shown)}</caption>" if shown else ""
+    return "\n".join(
+        [
+            f'<section id="{kind}">',
+            f"<h2>{escape(title)}: {thousands(count)}</h2>",
+            f'<div class="scroll"><table id="{kind}-table">{caption}',
+            f"<thead><tr>{head}</tr></thead>",
+            f"<tbody>{body}</tbody></table></div>",
+            "</section>",
+        ]
+    )
+
+
+def next_section(report: VerifyReport, context: ReportContext) -> str:
+    steps = next_steps(report, context.store_options)
+    if steps:
+        items = "".join(
+            f"<li><pre><code>{escape(command)}</code></pre>{escape(what)}</li>"
+            for command, what in steps
+        )
+        content = f"<ul>{items}</ul>"
+    elif report.matches:
+        content = "<p>Nothing: the totals are proven.</p>"
+    else:
+        content = "<p>No command to suggest: the tables above show what differs.</p>"
+    return f'<section id="next"><h2>What to run next</h2>{content}</section>'

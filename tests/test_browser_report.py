@@ -1,0 +1,105 @@
+"""The HTML report in a real headless browser: what a person sees, on screen and on paper."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from browser import dom_after_scripts, pdf_title, printed_text, require_browser
+from htmlparse import parse
+
+from eventfold.cli import main
+
+CATEGORIES = ["rent", "food", "<script>alert(1)</script>", "Überweisung"]
+ROWS = [(i, CATEGORIES[i % 4], f"{1000 + i}.{i % 100:02d}") for i in range(80)]
+BIG = [(200, "big-a", "9007199254740993.1"), (201, "big-b", "9007199254740993.2")]  # floats: equal
+
+
+def write(path: Path, rows: list[tuple[int, str, str]]) -> Path:
+    with path.open("w", encoding="utf-8") as f:
+        for event_id, category, value in rows:
+            f.write(
+                json.dumps({"id": event_id, "category": category})[:-1] + f', "value": {value}}}\n'
+            )
+    return path
+
+
+@pytest.fixture
+def browser() -> str:
+    return require_browser()
+
+
+@pytest.fixture
+def report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, dict[str, object]]:
+    """The HTML report of a store that missed events 20..39 and the big ones, and its
+    --json document."""
+    archive = write(tmp_path / "archive.jsonl", ROWS + BIG)
+    feed = write(tmp_path / "feed.jsonl", ROWS[:20] + ROWS[40:])
+    store = str(tmp_path / "store")
+    assert main(["ingest", str(feed), "--store", store]) == 0
+    page = tmp_path / "report.html"
+    verify = ["verify", "--store", store, "--source", str(archive)]
+    assert main([*verify, "--html", str(page)]) == 1
+    capsys.readouterr()
+    assert main([*verify, "--json"]) == 1
+    return page, json.loads(capsys.readouterr().out)
+
+
+def test_a_person_sees_the_title_verdict_and_each_differing_categorys_figures(
+    browser: str, report: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    page, doc = report
+    assert pdf_title(browser, page, tmp_path) == "eventfold verify: MISMATCH (category_totals)"
+    printed = printed_text(browser, page, tmp_path)
+    lines = printed.splitlines()
+    assert "MISMATCH" in printed.split("Differing categories")[0]
+    for checksum in (doc["expected_checksum"], doc["actual_checksum"]):
+        assert isinstance(checksum, str) and checksum in printed  # whole, on one line
+    differences = doc["differences"]
+    assert isinstance(differences, list) and len(differences) == 6
+    for d in differences:
+        expected, actual, delta = d["expected"], d["actual"], d["delta"]
+        figures = [
+            d["status"].upper(),
+            f"{expected['count']:,}",
+            grouped(expected["total"]),
+            "-" if actual is None else f"{actual['count']:,}",
+            "-" if actual is None else grouped(actual["total"]),
+            f"{delta['count']:+,}",
+            grouped(delta["total"]),
+        ]
+        row = next((line for line in lines if all(f in line.split() for f in figures)), None)
+        assert row is not None, (figures, printed)
+        assert row.split()[-1] == figures[-1], row  # the Δ total, with its sign, not cut
+    assert "<script>alert(1)</script>" in printed  # shown as text, not run
+
+
+def grouped(decimal: str) -> str:
+    """``decimal`` with its integer digits grouped, sign kept (+ for a positive delta)."""
+    sign = "-" if decimal.startswith("-") else ""
+    whole, dot, fraction = decimal.removeprefix("-").partition(".")
+    return f"{sign}{int(whole):,}{dot}{fraction}"
+
+
+def test_the_table_sorts_in_the_browser_exactly(
+    browser: str, report: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    """Clicking "Δ total" sorts the rows by the exact decimal (two figures a float cannot
+    tell apart among them)."""
+    page, doc = report
+    clicked = tmp_path / "clicked.html"
+    click = (
+        "<script>var b = document.querySelectorAll('#category-table th button')[7];"
+        "b.click();</script>"
+    )
+    clicked.write_text(page.read_text(encoding="utf-8").replace("</body>", click + "</body>"))
+    dom_text = dom_after_scripts(browser, clicked, tmp_path)
+    rows = parse(dom_text).tables["category-table"][1:]
+    differences = doc["differences"]
+    assert isinstance(differences, list)
+    ascending = sorted(differences, key=lambda d: Decimal(d["delta"]["total"]))
+    assert [r[0] for r in rows] == [d["category"] for d in ascending]
+    assert rows[0][0] == "big-b"  # -9007199254740993.2 < -9007199254740993.1, exactly
+    assert 'aria-sort="ascending"' in dom_text
