@@ -36,7 +36,7 @@ def render_configuration(
     table.add_column("in this run")
     for key, value in values.items():
         shown = ", ".join(value) if isinstance(value, list) else str(value)
-        note = f"overridden by {overridden[key]}" if key in overridden else "used"
+        note = f"overridden by {overridden[key]}" if key in overridden else "in effect"
         table.add_row(key, plain(shown), note)
     if not values:
         table.caption = "the file sets no value"

@@ -245,4 +245,4 @@ def test_status_shows_the_file_and_what_overrides_it(
     assert f"configuration {where}" in out
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 4}
     assert "overridden by --store" in rows["store"] and "data" in rows["store"]
-    assert "a.jsonl, b.jsonl" in rows["sources"] and "used" in rows["sources"]
+    assert "a.jsonl, b.jsonl" in rows["sources"] and "in effect" in rows["sources"]
