@@ -98,6 +98,8 @@ def test_bash_completes_files_and_directories(
     assert bash_complete(script, "eventfold status --store=s") == ["sub"]
     assert bash_complete(script, "eventfold verify --backend = p") == ["postgres"]
     assert bash_complete(script, "eventfold ingest --batch ") == []  # a number: nothing
+    (workdir / "two words.jsonl").write_text("")
+    assert bash_complete(script, "eventfold ingest tw") == ["two words.jsonl"]
 
 
 def test_bash_offers_every_option_of_every_command(
