@@ -17,12 +17,12 @@ from rich.console import Console
 from rich.text import Text
 
 from eventfold import __version__
-from eventfold.commands import check, demo, ingest, migrate, projection, status, verify
-from eventfold.commands.options import quiet_option
+from eventfold.commands import check, completion, demo, ingest, migrate, projection, status, verify
+from eventfold.commands.options import apply_configuration, quiet_option
 from eventfold.commands.parser import Parser, error_line
 from eventfold.infra.errors import EXIT_USAGE, EventfoldError
 
-COMMANDS = (check, ingest, projection, status, verify, migrate, demo)  # in the order of --help
+COMMANDS = (check, ingest, projection, status, verify, migrate, demo, completion)  # --help order
 INTERRUPTED = 130
 
 
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.register(commands)
+    parser.set_defaults(parser=parser)  # what `completion` describes
     return parser
 
 
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     notes = Console(stderr=True, highlight=False, quiet=quiet)  # warnings and progress
     try:
+        apply_configuration(args)
         code: int = args.run(args, out, notes)
         return code
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 from collections.abc import Callable, Iterator
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.text import Text
 
 from eventfold.commands.common import EXIT_OK, emit, open_application
@@ -14,12 +14,14 @@ from eventfold.commands.options import (
     Commands,
     batch_option,
     command,
+    configured_sources,
     env_int,
     max_line_option,
     output_options,
     positive_int,
     store_options,
 )
+from eventfold.infra.errors import MissingArgumentError
 
 
 def register(commands: Commands) -> None:
@@ -37,7 +39,13 @@ def register(commands: Commands) -> None:
         "  producer | eventfold ingest - --json\n"
         "  eventfold ingest events.jsonl --backend postgres --partition 1/2\n",
     )
-    parser.add_argument("source", metavar="SOURCE", help="a JSON Lines file, or - for stdin")
+    parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        nargs="?",
+        help="a JSON Lines file, or - for stdin (default: each of the configuration "
+        "file's sources, in order)",
+    )
     store_options(parser)
     batch_option(parser, "source lines per atomic commit (default 1000)")
     parser.add_argument(
@@ -80,7 +88,11 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.ingest import Ingestor
     from eventfold.reports.ingest import ingest_verdict, render_ingest
 
+    sources = [args.source] if args.source is not None else configured_sources(args)
+    if not sources:
+        raise MissingArgumentError("ingest needs a SOURCE (or sources in eventfold.toml)")
     app = open_application(args, create=True, snapshot_interval=args.snapshot_interval)
+    reports = []
     try:
         with Ingestor(
             app,
@@ -91,11 +103,24 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
         ) as ingestor:
             for warning in ingestor.warnings:
                 err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
-            with _progress(err, args.source) as progress:
-                report = ingestor.run(args.source, rescan=args.rescan, progress=progress)
+            for source in sources:
+                with _progress(err, source) as progress:
+                    reports.append(ingestor.run(source, rescan=args.rescan, progress=progress))
     finally:
         app.close()
-    emit(args, out, report.to_json, lambda: render_ingest(report), lambda: ingest_verdict(report))
+    if len(reports) == 1:
+        report = reports[0]
+        emit(
+            args, out, report.to_json, lambda: render_ingest(report), lambda: ingest_verdict(report)
+        )
+    else:  # the configuration file's sources: one document, one report after another
+        emit(
+            args,
+            out,
+            lambda: {"sources": [r.to_json() for r in reports]},
+            lambda: Group(*(render_ingest(r) for r in reports)),
+            lambda: Group(*(ingest_verdict(r) for r in reports)),
+        )
     return EXIT_OK
 
 

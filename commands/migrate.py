@@ -9,7 +9,13 @@ from rich.console import Console
 
 from eventfold.application.choices import BACKENDS
 from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, emit
-from eventfold.commands.options import DEFAULT_STORE, Commands, command, output_options
+from eventfold.commands.options import (
+    STORE_ENV,
+    Commands,
+    command,
+    configurable,
+    output_options,
+)
 
 
 def register(commands: Commands) -> None:
@@ -30,12 +36,14 @@ def register(commands: Commands) -> None:
     parser.add_argument(
         "--store",
         metavar="DIR",
-        default=os.environ.get("EVENTFOLD_STORE", DEFAULT_STORE),
+        default=os.environ.get(STORE_ENV) or None,  # else configured (apply_configuration)
         help="the source file store (--from file), or the source machine's working "
-        "files (--from postgres); default $EVENTFOLD_STORE or ./.eventfold",
+        "files (--from postgres); default $EVENTFOLD_STORE, the configuration file's "
+        "store, or ./.eventfold",
     )
     parser.add_argument("--to-store", metavar="DIR", help="the file store to copy into (--to file)")
     output_options(parser)
+    configurable(parser)
     parser.set_defaults(run=migrate)
 
 

@@ -8,9 +8,11 @@ from typing import Any
 
 from eventfold.application.choices import BACKENDS, MAX_LINE_BYTES
 from eventfold.commands.parser import exit_with
-from eventfold.infra.errors import UsageError
+from eventfold.infra.errors import MissingArgumentError, UsageError
 
 DEFAULT_STORE = ".eventfold"
+DEFAULT_PROJECTION = "category_totals"
+STORE_ENV, BACKEND_ENV = "EVENTFOLD_STORE", "EVENTFOLD_BACKEND"
 Commands = Any  # argparse's sub-parsers action (its type is private)
 
 
@@ -58,17 +60,82 @@ def store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         metavar="DIR",
-        default=os.environ.get("EVENTFOLD_STORE", DEFAULT_STORE),
-        help="store directory (default: $EVENTFOLD_STORE or ./.eventfold); with the "
-        "postgres backend, this machine's working files (dedup index, quarantine)",
+        default=os.environ.get(STORE_ENV) or None,  # else configured (apply_configuration)
+        help="store directory (default: $EVENTFOLD_STORE, the configuration file's store, "
+        "or ./.eventfold); with the postgres backend, this machine's working files "
+        "(dedup index, quarantine)",
     )
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
         default=None,
-        help="where events and projection snapshots live (default: $EVENTFOLD_BACKEND "
-        "or file); postgres is configured by POSTGRES_DBNAME, POSTGRES_HOST, ...",
+        help="where events and projection snapshots live (default: $EVENTFOLD_BACKEND, the "
+        "configuration file's backend, or file); postgres is configured by POSTGRES_DBNAME, "
+        "POSTGRES_HOST, ...",
     )
+    configurable(parser)
+
+
+def configurable(parser: argparse.ArgumentParser) -> None:
+    """This command takes defaults from the configuration file (``apply_configuration``)."""
+    parser.set_defaults(configurable=True)
+
+
+def apply_configuration(args: argparse.Namespace) -> None:
+    """Fill in what the command line left open, for a command that is ``configurable``.
+
+    Precedence: the command line, then the environment (``EVENTFOLD_STORE``,
+    ``EVENTFOLD_BACKEND``), then the configuration file, then the built-in
+    default. Sets ``args.configuration`` (the file in effect and its values) and
+    ``args.overridden`` (a file's key -> the option or variable that won over it).
+    """
+    if not getattr(args, "configurable", False):
+        return
+    from eventfold.commands.config import load_configuration
+
+    config = load_configuration()
+    values = config.values
+    args.configuration, args.overridden = config, {}
+    if hasattr(args, "store"):
+        if args.store is None:
+            args.store = values.get("store", DEFAULT_STORE)
+        elif "store" in values:
+            from_env = args.store == os.environ.get(STORE_ENV)
+            args.overridden["store"] = f"${STORE_ENV}" if from_env else "--store"
+    if hasattr(args, "backend"):
+        if os.environ.get(BACKEND_ENV) and args.backend is None:
+            args.overridden["backend"] = f"${BACKEND_ENV}"  # the backend layer reads it
+        elif args.backend is None:
+            args.backend = values.get("backend")
+        elif "backend" in values:
+            args.overridden["backend"] = "--backend"
+    if hasattr(args, "projection"):
+        if args.projection is None:
+            args.projection = values.get("projection", DEFAULT_PROJECTION)
+        elif "projection" in values:
+            args.overridden["projection"] = "--projection"
+
+
+def configured_sources(args: argparse.Namespace) -> list[str]:
+    """The configuration file's ``sources`` (empty when it lists none)."""
+    configuration = getattr(args, "configuration", None)
+    return list(configuration.values.get("sources", [])) if configuration else []
+
+
+def one_configured_source(args: argparse.Namespace, command: str, given: str) -> str:
+    """The one source the configuration file lists, for a command that compares the
+    store with one source (``verify``, ``reconcile``); else a usage error."""
+    sources = configured_sources(args)
+    if len(sources) == 1:
+        return sources[0]
+    if not sources:
+        msg = f"{command} needs {given} (or one source in eventfold.toml's sources)"
+        raise MissingArgumentError(msg)
+    msg = (
+        f"{args.configuration.where} lists {len(sources)} sources and {command} compares "
+        f"the store with one: give {given}"
+    )
+    raise UsageError(msg)
 
 
 def output_options(parser: argparse.ArgumentParser) -> None:
@@ -80,10 +147,12 @@ def projection_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--projection",
         metavar="NAME",
-        default="category_totals",
+        default=None,  # configured, else category_totals (apply_configuration)
         help="a projection name (category_totals, hourly_totals, or one registered "
-        "under the eventfold.projections entry points) or module:Class",
+        "under the eventfold.projections entry points) or module:Class (default: the "
+        "configuration file's projection, or category_totals)",
     )
+    configurable(parser)
 
 
 def snapshot_options(parser: argparse.ArgumentParser) -> None:

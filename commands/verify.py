@@ -25,6 +25,7 @@ from eventfold.commands.options import (
     batch_option,
     command,
     max_line_option,
+    one_configured_source,
     output_options,
     store_options,
 )
@@ -43,11 +44,12 @@ def register(commands: Commands) -> None:
         "  eventfold verify --expected expected.json --all --html report.html\n",
     )
     store_options(verify_)
-    expected = verify_.add_mutually_exclusive_group(required=True)
+    expected = verify_.add_mutually_exclusive_group()  # one, or the configured source
     expected.add_argument(
         "--source",
         metavar="FILE",
-        help="compute the expected state from a JSON Lines source (- for stdin)",
+        help="compute the expected state from a JSON Lines source (- for stdin; default: "
+        "the configuration file's source, when it lists exactly one)",
     )
     expected.add_argument(
         "--expected-checksum",
@@ -78,7 +80,11 @@ def register(commands: Commands) -> None:
         "  eventfold reconcile events.jsonl --html reconcile.html\n",
     )
     reconcile_.add_argument(
-        "source", metavar="SOURCE", help="the JSON Lines source, or - for stdin"
+        "source",
+        metavar="SOURCE",
+        nargs="?",
+        help="the JSON Lines source, or - for stdin (default: the configuration file's "
+        "source, when it lists exactly one)",
     )
     store_options(reconcile_)
     reconcile_.add_argument(
@@ -95,6 +101,9 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.proving.verify import verify as run_verify
     from eventfold.reports.verify import render_verify, verdict
 
+    if args.source is None and args.expected_checksum is None and args.expected is None:
+        given = "one of --source FILE, --expected FILE, --expected-checksum HEX"
+        args.source = one_configured_source(args, "verify", given)
     app = open_application(args)
     try:
         report = run_verify(
@@ -168,6 +177,8 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.reconcile import render_reconcile
     from eventfold.reports.verify import verdict
 
+    if args.source is None:
+        args.source = one_configured_source(args, "reconcile", "a SOURCE")
     app = open_application(args)
     try:
         report = run_reconcile(

@@ -61,3 +61,9 @@ class StoreBusyError(EventfoldError):
 
 class UsageError(EventfoldError):
     """Bad arguments or unusable input."""
+
+
+class MissingArgumentError(UsageError):
+    """The command line lacks what the command needs (and no default supplies it)."""
+
+    label = "usage"
