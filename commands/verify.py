@@ -19,6 +19,7 @@ from eventfold.commands.options import (
     Commands,
     batch_option,
     command,
+    limit_option,
     max_line_option,
     output_options,
     store_options,
@@ -56,6 +57,7 @@ def register(commands: Commands) -> None:
     verify_.add_argument("--html", metavar="FILE", help="also save the report as HTML")
     verify_.add_argument("--svg", metavar="FILE", help="also save the report as SVG")
     max_line_option(verify_)
+    limit_option(verify_)
     output_options(verify_)
     verify_.set_defaults(run=verify)
     reconcile_ = command(
@@ -76,6 +78,7 @@ def register(commands: Commands) -> None:
     )
     batch_option(reconcile_, "events per atomic commit while replaying (default 1000)")
     max_line_option(reconcile_)
+    limit_option(reconcile_)
     output_options(reconcile_)
     reconcile_.set_defaults(run=reconcile)
 
@@ -93,6 +96,7 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
             expected_checksum=args.expected_checksum,
             expected_document=args.expected,
             max_line=args.max_line_bytes,
+            limit=args.limit,
         )
     finally:
         app.close()
@@ -131,6 +135,7 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
             dry_run=args.dry_run,
             batch=args.batch,
             max_line=args.max_line_bytes,
+            limit=args.limit,
         )
     finally:
         app.close()

@@ -5,41 +5,47 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
-from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from eventfold.application.proving.reconcile import ReconcileReport
-from eventfold.reports.text import plain
-from eventfold.reports.verify import render_verify, verdict
+from eventfold.reports.layout import Col, FigureTable, Summary
+from eventfold.reports.text import grouped, plain, plural
+from eventfold.reports.verify import render_verify, shown, verdict
 
 
 def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ()) -> Group:
     parts: list[RenderableType] = []
+    limit = report.limit or len(report.gaps)
     if report.gaps:
-        gaps = Table(
-            title=f"gaps: {len(report.gaps):,} runs of missing events", title_justify="left"
-        )
-        for column in ("first line", "last line", "events"):
-            gaps.add_column(column, justify="right")
-        for gap in report.gaps[:20]:
-            gaps.add_row(f"{gap.first_line:,}", f"{gap.last_line:,}", f"{gap.events:,}")
-        if len(report.gaps) > 20:
-            gaps.caption = f"{len(report.gaps) - 20:,} more: --json lists them all"
-        parts.append(gaps)
-    if report.dry_run and report.plan:
-        plan = Table(title="would replay, in this order (first 20)", title_justify="left")
-        for column in ("id", "category", "value", "timestamp", "line"):
-            plan.add_column(column, justify="right" if column == "line" else "left")
-        for p in report.plan:
-            plan.add_row(
-                plain(p["id"]),
-                plain(p["category"]),
-                p["value"],
-                p["timestamp"] or "-",
-                f"{p['line']:,}",
+        gaps = report.gaps[:limit]
+        parts.append(
+            FigureTable(
+                [Col("first line"), Col("last line"), Col("events")],
+                [[grouped(g.first_line), grouped(g.last_line), grouped(g.events)] for g in gaps],
+                title=f"gaps: {plural(len(report.gaps), 'run')} of missing events",
+                caption=shown(len(gaps), len(report.gaps)),
             )
-        parts.append(plan)
+        )
+    if report.dry_run and report.plan:
+        columns = [
+            Col("id", "key"),
+            Col("category", "text"),
+            Col("value"),
+            Col("timestamp", "word"),
+            Col("line"),
+        ]
+        rows: list[list[str | Text]] = [
+            [p["id"], p["category"], grouped(p["value"]), p["timestamp"] or "-", grouped(p["line"])]
+            for p in report.plan
+        ]
+        parts.append(
+            FigureTable(
+                columns,
+                rows,
+                title="would replay, in this order",
+                caption=shown(len(report.plan), report.missing),
+            )
+        )
     final = report.after or report.before
     if not final.matches:
         parts.append(render_verify(final, store_options=store_options))
@@ -47,18 +53,19 @@ def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ())
     return Group(*parts)
 
 
-def _summary(report: ReconcileReport) -> Panel:
+def _summary(report: ReconcileReport) -> Summary:
     r = report.replay
     lines = [
         plain(f"source {report.source}"),
         Text("before: ") + verdict(report.before),
         plain(
-            f"found {report.missing:,} missing events in {len(report.gaps):,} "
-            + ("gap" if len(report.gaps) == 1 else "gaps")
+            f"found {plural(report.missing, 'missing event')} in {plural(len(report.gaps), 'gap')}"
         ),
     ]
     if report.dry_run:
-        lines.append(plain(f"dry run: would replay {report.missing:,} events; nothing written"))
+        lines.append(
+            plain(f"dry run: would replay {plural(report.missing, 'event')}; nothing written")
+        )
     elif r is not None:
         lines.append(
             plain(
@@ -78,14 +85,9 @@ def _summary(report: ReconcileReport) -> Panel:
         e = final.events
         lines.append(
             plain(
-                f"still differing because the store has {e.extra_count:,} events "
+                f"still differing because the store has {plural(e.extra_count, 'event')} "
                 f"not in this source and {e.conflicting_count:,} conflicting "
                 "(reconcile only adds what is missing)"
             )
         )
-    return Panel(
-        Text("\n").join(lines),
-        title="reconcile",
-        expand=False,
-        border_style="green" if report.matches else "red",
-    )
+    return Summary(lines, title="reconcile", border_style="green" if report.matches else "red")

@@ -44,11 +44,12 @@ class ReconcileReport:
     after: VerifyReport | None
     missing: int
     gaps: list[Gap]
-    plan: list[dict[str, Any]]  # the first replays, in replay order
+    plan: list[dict[str, Any]]  # the first ``limit`` replays, in replay order
     replay: IngestReport | None = None
     dry_run: bool = False
     elapsed: float = 0.0
     caught_up: list[str] = field(default_factory=list)  # other projections brought up to date
+    limit: int = SAMPLES  # rows of each list shown (0: all)
 
     @property
     def matches(self) -> bool:
@@ -83,14 +84,17 @@ def reconcile(
     dry_run: bool = False,
     batch: int = 1000,
     max_line: int = MAX_LINE_BYTES,
+    limit: int = SAMPLES,
 ) -> ReconcileReport:
+    """Replay what ``source`` has and the store lacks; the plan and the event lists keep
+    ``limit`` rows (0: all)."""
     started = time.perf_counter()
     expected = read_expected_source(source, max_line)
-    before = verify_source(app, store_dir, source, expected)
+    before = verify_source(app, store_dir, source, expected, limit)
     assert before.events is not None
     missing = [(event_id, expected.records[event_id]) for event_id in before.events.missing_ids]
     order = sorted(missing, key=lambda m: (m[1].occurred_at or EARLIEST, m[1].line))
-    plan = [_planned(event_id, record) for event_id, record in order[:SAMPLES]]
+    plan = [_planned(event_id, record) for event_id, record in (order[:limit] if limit else order)]
     report = ReconcileReport(
         source,
         before,
@@ -99,6 +103,7 @@ def reconcile(
         _gaps(expected.records, set(before.events.missing_ids)),
         plan,
         dry_run=dry_run,
+        limit=limit,
     )
     if not dry_run and missing:
         name = os.path.realpath(source)
@@ -106,7 +111,7 @@ def reconcile(
             lines = [(r.line, r.offset, os.pread(f.fileno(), r.length, r.offset)) for _, r in order]
         with Ingestor(app, store_dir, batch=batch, max_line=max_line) as ingestor:
             report.replay = ingestor.replay(name, lines)
-        report.after = verify_source(app, store_dir, source, expected)
+        report.after = verify_source(app, store_dir, source, expected, limit)
         report.caught_up = catch_up_all(app, store_dir)
     report.elapsed = time.perf_counter() - started
     return report
