@@ -171,7 +171,14 @@ class FigureTable:
         pairs = [i for i in range(len(self.columns)) if i not in keys and i not in heading_words]
         matrix = self._matrix(pairs, width)
         label_width = max((cell_len(self.columns[i].header) for i in pairs), default=0)
-        value_width = max((self._natural(i) for i in pairs), default=0)
+        room = width - _INDENT - label_width - 3  # beside a label; text beyond it folds
+        fits = [i for i in pairs if self.columns[i].kind == "text" or self._natural(i) <= room]
+        apart = [i for i in pairs if i not in fits]  # figures wider than that: a line each
+        value_width = max(
+            min(max((self._natural(i) for i in fits), default=1), max(room, 1)),
+            *(self._natural(i) for i in fits if self.columns[i].kind != "text"),
+            1,
+        )
         per_line = max(1, (width - _INDENT) // (label_width + value_width + 5))
         for r in range(len(self.rows)):
             heading = Text("  ").join(self.cells[i][r] for i in keys + heading_words)
@@ -179,12 +186,12 @@ class FigureTable:
             yield heading
             if matrix is not None:
                 yield self._grid(matrix, r)
-            elif _INDENT + label_width + 2 + value_width > width:
-                for i in pairs:
-                    yield _Whole(Text(self.columns[i].header + ":"), _INDENT)
-                    yield _Whole(self.cells[i][r], _INDENT)
-            else:
-                yield self._pairs(pairs, r, label_width, value_width, per_line)
+                continue
+            if fits:
+                yield self._pairs(fits, r, label_width, value_width, per_line)
+            for i in apart:
+                yield _Whole(Text(self.columns[i].header + ":"), _INDENT + 1)
+                yield _Whole(self.cells[i][r], _INDENT + 1)
         if self.caption is not None:
             yield _text(self.caption)
 
@@ -232,12 +239,15 @@ class FigureTable:
         grid.add_column(width=_INDENT - 1)
         for _ in range(min(per_line, len(pairs))):
             grid.add_column(width=label_width + 1, no_wrap=True)
-            grid.add_column(width=value_width, no_wrap=True)
+            grid.add_column(width=value_width, overflow="fold")
             grid.add_column(width=1)
         for start in range(0, len(pairs), per_line):
             cells: list[Cell] = [""]
             for i in pairs[start : start + per_line]:
-                cells += [Text(self.columns[i].header), _padded(self.cells[i][r], value_width), ""]
+                value = self.cells[i][r]
+                if self.columns[i].kind == "figure":  # aligned with the same figure of other rows
+                    value = _padded(value, self._natural(i))
+                cells += [Text(self.columns[i].header), value, ""]
             grid.add_row(*cells)
         return grid
 
