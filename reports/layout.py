@@ -171,7 +171,7 @@ class FigureTable:
         pairs = [i for i in range(len(self.columns)) if i not in keys and i not in heading_words]
         matrix = self._matrix(pairs, width)
         label_width = max((cell_len(self.columns[i].header) for i in pairs), default=0)
-        room = width - _INDENT - label_width - 3  # beside a label; text beyond it folds
+        room = width - label_width - 6  # beside a label (see _pairs); text beyond it folds
         fits = [i for i in pairs if self.columns[i].kind == "text" or self._natural(i) <= room]
         apart = [i for i in pairs if i not in fits]  # figures wider than that: a line each
         value_width = max(
@@ -179,7 +179,7 @@ class FigureTable:
             *(self._natural(i) for i in fits if self.columns[i].kind != "text"),
             1,
         )
-        per_line = max(1, (width - _INDENT) // (label_width + value_width + 5))
+        per_line = max(1, (width - 1) // (label_width + value_width + 5))
         for r in range(len(self.rows)):
             heading = Text("  ").join(self.cells[i][r] for i in keys + heading_words)
             heading.stylize("bold", 0, len(heading.plain))
@@ -235,6 +235,8 @@ class FigureTable:
     def _pairs(
         self, pairs: list[int], r: int, label_width: int, value_width: int, per_line: int
     ) -> Table:
+        """Label and value pairs, ``per_line`` to a line: 1 + per_line * (label + value + 5)
+        cells wide (an indent, then per pair: label and a space, value, a space; padded)."""
         grid = Table.grid(padding=(0, 1), pad_edge=False, collapse_padding=False)
         grid.add_column(width=_INDENT - 1)
         for _ in range(min(per_line, len(pairs))):

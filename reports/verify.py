@@ -44,7 +44,8 @@ def verdict(report: VerifyReport) -> Text:
             style="bold red",
         )
     return Text(
-        f"MISMATCH: {plural(len(report.differences), 'category', 'categories')} differ "
+        f"MISMATCH: {plural(len(report.differences), 'category', 'categories')} "
+        f"{'differs' if len(report.differences) == 1 else 'differ'} "
         f"(expected {report.expected_checksum}, actual {report.actual_checksum})",
         style="bold red",
     )
