@@ -138,7 +138,7 @@ def render_status(status: StoreStatus) -> Group:
     if not status.files_are_the_store:
         title += f" (the events are in {status.location}; files here are this machine's)"
     store = FigureTable(
-        [Col("measure", "key"), Col("value")],
+        [Col("measure", "key"), Col("")],
         [
             ["events", grouped(status.events)],
             ["last notification id", grouped(status.last_notification_id)],
