@@ -2,9 +2,11 @@
 
 A figure (a count, total, delta, position or checksum) is printed whole on one
 line. ``FigureTable`` is a whole table when it fits; when the width is short,
-its untrusted text columns fold first, then it stacks: one block per row, the
-row's key as a heading and its figures beneath as ``label value`` pairs, as
-many pairs to a line as fit. ``Summary`` is a panel when every line fits in
+its untrusted text columns fold first; then, when its figures form a grid
+(expected, actual, delta x count, total), it becomes a longer table with a
+line per measure; then it stacks: one block per row, the row's key as a
+heading and its figures beneath (as that grid, or as ``label value`` pairs, as
+many to a line as fit). ``Summary`` is a panel when every line fits in
 it, else the same lines without a frame, wrapped between words. A figure wider
 than the whole width goes on a line of its own, whole (the terminal wraps it).
 Totals align on the decimal point.
@@ -29,14 +31,16 @@ Cell = str | Text
 _NUMBER = re.compile(r"^[+-]?[\d,]+(\.\d+)?$")
 _TEXT_MIN = 8  # a text column folds down to this width before the table stacks
 _INDENT = 2
+_FIGURES = ("figure", "aligned")
+_WHOLE = (*_FIGURES, "word")  # never cut
 
 
 @dataclass(frozen=True)
 class Col:
     """A column. ``kind``: ``key`` (untrusted text naming the row: folds; the heading
     when stacked), ``figure`` (never cut; right-aligned on the decimal point),
-    ``word`` (a short word such as a status: never cut; in the heading when stacked) or
-    ``text`` (folds)."""
+    ``word`` (a short word such as a status: never cut; in the heading when stacked),
+    ``text`` (folds) or ``aligned`` (figures aligned already, kept as they are)."""
 
     header: str
     kind: str = "figure"
@@ -76,7 +80,9 @@ class FigureTable:
         title: Cell | None = None,
         caption: Cell | None = None,
         show_header: bool = True,
+        section: int = 0,
     ) -> None:
+        self.section = section  # rows per section (a rule between sections), 0: none
         self.columns = list(columns)
         self.rows = [list(r) for r in rows]
         self.title = title
@@ -93,6 +99,10 @@ class FigureTable:
             values = [row[i] for row in self.rows]
             if column.kind == "figure":
                 by_column.append(aligned(values))
+            elif column.kind == "aligned":  # figures aligned already: right-aligned as they are
+                texts = [_text(v) for v in values]
+                width = max((t.cell_len for t in texts), default=0)
+                by_column.append([_padded(t, width) for t in texts])
             else:
                 by_column.append([v.copy() if isinstance(v, Text) else plain(v) for v in values])
         return by_column
@@ -101,7 +111,7 @@ class FigureTable:
         header = self.columns[i].header if self.show_header else ""
         words = [cell_len(w) for w in header.split()] or [0]
         cells = [t.cell_len for t in self.cells[i]]
-        if self.columns[i].kind in ("figure", "word"):
+        if self.columns[i].kind in _WHOLE:
             return max([*cells, *words, 1])
         return max([*cells, cell_len(header), 1])
 
@@ -129,8 +139,37 @@ class FigureTable:
         widths = self.widths(options.max_width)
         if widths is not None:
             yield self._table(widths)
+            return
+        long = self._long()
+        widths = None if long is None else long.widths(options.max_width)
+        if long is not None and widths is not None:
+            yield long._table(widths)
         else:
             yield from self._stacked(options.max_width)
+
+    def _long(self) -> FigureTable | None:
+        """When the figures form a grid (groups and measures): the same table with a row
+        per measure and a column per group (a section per row), else None."""
+        keys = [i for i, c in enumerate(self.columns) if c.kind in ("key", "word")]
+        pairs = [i for i in range(len(self.columns)) if i not in keys]
+        matrix = self._matrix(pairs, None)
+        if matrix is None:
+            return None
+        columns = [self.columns[i] for i in keys] + [Col("", "word")]
+        columns += [Col(group, "aligned") for group in self._groups]
+        rows: list[list[Cell]] = []
+        for r, row in enumerate(self.rows):
+            for m, (measure, where) in enumerate(zip(self._measures, matrix, strict=True)):
+                cells: list[Cell] = [row[i] if not m else "" for i in keys] + [measure]
+                # figures keep the alignment of their own column (counts, totals)
+                rows.append(cells + [Text("-") if i is None else self.cells[i][r] for i in where])
+        return FigureTable(
+            columns,
+            rows,
+            title=self.title,
+            caption=self.caption,
+            section=len(self._measures),
+        )
 
     def _table(self, widths: list[int]) -> Table:
         table = Table(
@@ -142,7 +181,7 @@ class FigureTable:
             expand=False,
         )
         for column, width in zip(self.columns, widths, strict=True):
-            figure = column.kind in ("figure", "word")
+            figure = column.kind in _WHOLE
             table.add_column(
                 Text(  # a header wraps between words
                     column.header, no_wrap=False, justify=_justify(column)
@@ -152,14 +191,17 @@ class FigureTable:
                 overflow="ellipsis" if figure else "fold",  # the widths leave room for figures
             )
         for r in range(len(self.rows)):
-            table.add_row(*(self._cell(i, r, widths[i]) for i in range(len(self.columns))))
+            table.add_row(
+                *(self._cell(i, r, widths[i]) for i in range(len(self.columns))),
+                end_section=bool(self.section) and (r + 1) % self.section == 0,
+            )
         return table
 
     def _cell(self, i: int, r: int, width: int) -> Text:
         """A cell; a figure right-aligned by padding (Rich's right justification would drop
         the spaces that align it on the decimal point)."""
         cell = self.cells[i][r]
-        if self.columns[i].kind != "figure":
+        if self.columns[i].kind not in _FIGURES:
             return cell
         return _padded(cell, width)
 
@@ -195,9 +237,9 @@ class FigureTable:
         if self.caption is not None:
             yield _text(self.caption)
 
-    def _matrix(self, pairs: list[int], width: int) -> list[list[int | None]] | None:
+    def _matrix(self, pairs: list[int], width: int | None) -> list[list[int | None]] | None:
         """The columns as a grid (a row per measure, a column per group) when they all
-        have a group and a measure and the grid fits ``width``; else None."""
+        have a group and a measure and the grid fits ``width`` (None: any); else None."""
         columns = [self.columns[i] for i in pairs]
         if not pairs or not all(c.group and c.measure for c in columns):
             return None
@@ -208,7 +250,7 @@ class FigureTable:
         self._groups, self._measures = groups, measures
         needed = _INDENT + max(map(cell_len, measures))
         needed += sum(2 + w for w in self._group_widths(grid))
-        return grid if needed <= width else None
+        return grid if width is None or needed <= width else None
 
     def _group_widths(self, matrix: list[list[int | None]]) -> list[int]:
         widths = []
@@ -247,7 +289,7 @@ class FigureTable:
             cells: list[Cell] = [""]
             for i in pairs[start : start + per_line]:
                 value = self.cells[i][r]
-                if self.columns[i].kind == "figure":  # aligned with the same figure of other rows
+                if self.columns[i].kind in _FIGURES:  # aligned with the same figure of other rows
                     value = _padded(value, self._natural(i))
                 cells += [Text(self.columns[i].header), value, ""]
             grid.add_row(*cells)
@@ -255,7 +297,7 @@ class FigureTable:
 
 
 def _justify(column: Col) -> JustifyMethod:
-    return "right" if column.kind == "figure" else "left"
+    return "right" if column.kind in _FIGURES else "left"
 
 
 def _padded(cell: Text, width: int) -> Text:
