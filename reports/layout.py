@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, JustifyMethod, RenderableType, RenderResult
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.segment import Segment
 from rich.table import Table
@@ -115,6 +116,17 @@ class FigureTable:
             return max([*cells, *words, 1])
         return max([*cells, cell_len(header), 1])
 
+    def _floor(self, i: int) -> int:
+        """How narrow text column ``i`` may fold: a number in the text stays whole (text
+        wraps between words)."""
+        numbers = [
+            cell_len(word)
+            for t in self.cells[i]
+            for word in t.plain.split()
+            if _NUMBER.match(word.rstrip(",;)").lstrip("("))
+        ]
+        return max([_TEXT_MIN, *numbers])
+
     def widths(self, width: int) -> list[int] | None:
         """Column widths for a whole table within ``width``, or None when it must stack."""
         overhead = 3 * len(self.columns) + 1
@@ -125,12 +137,13 @@ class FigureTable:
         widths = [self._natural(i) for i in range(len(self.columns))]
         excess = sum(widths) + overhead - width
         foldable = [i for i, c in enumerate(self.columns) if c.kind in ("key", "text")]
+        floors = {i: self._floor(i) for i in foldable}
         while excess > 0:
-            wide = [i for i in foldable if widths[i] > _TEXT_MIN]
+            wide = [i for i in foldable if widths[i] > floors[i]]
             if not wide:
                 return None
             widest = max(wide, key=lambda i: widths[i])
-            cut = min(excess, widths[widest] - _TEXT_MIN, max(1, widths[widest] // 4))
+            cut = min(excess, widths[widest] - floors[widest], max(1, widths[widest] // 4))
             widths[widest] -= cut
             excess -= cut
         return widths
@@ -214,11 +227,16 @@ class FigureTable:
         matrix = self._matrix(pairs, width)
         label_width = max((cell_len(self.columns[i].header) for i in pairs), default=0)
         room = width - label_width - 6  # beside a label (see _pairs); text beyond it folds
-        fits = [i for i in pairs if self.columns[i].kind == "text" or self._natural(i) <= room]
-        apart = [i for i in pairs if i not in fits]  # figures wider than that: a line each
+        fits = [
+            i
+            for i in pairs
+            if (self._floor(i) if self.columns[i].kind == "text" else self._natural(i)) <= room
+        ]
+        apart = [i for i in pairs if i not in fits]  # wider than that: a line each
         value_width = max(
             min(max((self._natural(i) for i in fits), default=1), max(room, 1)),
             *(self._natural(i) for i in fits if self.columns[i].kind != "text"),
+            *(self._floor(i) for i in fits if self.columns[i].kind == "text"),
             1,
         )
         per_line = max(1, (width - 1) // (label_width + value_width + 5))
@@ -233,7 +251,10 @@ class FigureTable:
                 yield self._pairs(fits, r, label_width, value_width, per_line)
             for i in apart:
                 yield _Whole(Text(self.columns[i].header + ":"), _INDENT + 1)
-                yield _Whole(self.cells[i][r], _INDENT + 1)
+                if self.columns[i].kind == "text":  # wraps between words
+                    yield Padding(self.cells[i][r], (0, 0, 0, _INDENT + 1))
+                else:
+                    yield _Whole(self.cells[i][r], _INDENT + 1)
         if self.caption is not None:
             yield _text(self.caption)
 

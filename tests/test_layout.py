@@ -322,3 +322,13 @@ def test_the_demo_cuts_no_figure(width: int, tmp_path: Path) -> None:
     assert len(checksums) >= 4, done.stdout  # verify, twice: expected and actual, whole
     totals = re.findall(r"\d{1,3}(?:,\d{3})+\.\d+", done.stdout)
     assert len(totals) >= 20, done.stdout
+
+
+@pytest.mark.parametrize("width", [30, 40, *WIDTHS])
+def test_a_number_inside_text_is_not_folded(width: int) -> None:
+    """A conflict's "category  value  line N" folds between words, never inside the value."""
+    said = "a-very-long-category-name  1,234,567,890.125  line 1,234,567"
+    columns = [Col("id", "key"), Col("source says", "text"), Col("store says", "text")]
+    columns.append(Col("note", "text"))
+    table = FigureTable(columns, [["evt-1", said, said, said]] * 2)
+    assert_whole(render(table, width), ["1,234,567,890.125", "1,234,567"])
