@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -24,6 +26,7 @@ from eventfold.infra.errors import EXIT_USAGE, EventfoldError
 
 COMMANDS = (check, ingest, projection, status, verify, migrate, demo, completion)  # --help order
 INTERRUPTED = 130
+PIPED_WIDTH = 120  # the width of output to a file or a pipe, unless COLUMNS says otherwise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         format="eventfold: warning: %(message)s", level=logging.ERROR if quiet else logging.WARNING
     )
-    out = Console(highlight=False)
+    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    out = Console(highlight=False, width=PIPED_WIDTH if piped else None)
     err = Console(stderr=True, highlight=False)
     notes = Console(stderr=True, highlight=False, quiet=quiet)  # warnings and progress
     try:

@@ -58,4 +58,4 @@ def emit(
     elif quiet is not None and getattr(args, "quiet", False):
         out.print(quiet(), soft_wrap=True)
     else:
-        out.print(rendered())
+        out.print(rendered(), crop=False)  # a figure wider than the screen is never cut

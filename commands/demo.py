@@ -46,7 +46,7 @@ def demo(args: argparse.Namespace, out: Console, err: Console) -> int:
         for line in step.lines:
             out.print(Text(f"   {line}"), soft_wrap=True)
         if isinstance(step.result, VerifyReport):
-            out.print(render_verify(step.result, store_options=["--store", store]))
+            out.print(render_verify(step.result, store_options=["--store", store]), crop=False)
 
     proved = run_demo(directory, show)
     verdict = (

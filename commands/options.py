@@ -186,3 +186,25 @@ def max_line_option(parser: argparse.ArgumentParser) -> None:
 
 def batch_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--batch", type=positive_int, default=1000, metavar="N", help=help)
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        msg = f"expected 0 or a positive integer, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def limit_option(parser: argparse.ArgumentParser) -> None:
+    """``--limit N``: rows of each event list shown and put in ``--json`` (0: all)."""
+    parser.add_argument(
+        "--limit",
+        type=non_negative_int,
+        default=20,
+        metavar="N",
+        help="list the first N events of each kind, in source order (default 20; 0 lists all)",
+    )

@@ -24,6 +24,7 @@ from eventfold.commands.options import (
     Commands,
     batch_option,
     command,
+    limit_option,
     max_line_option,
     one_configured_source,
     output_options,
@@ -65,6 +66,7 @@ def register(commands: Commands) -> None:
     verify_.add_argument("--html", metavar="FILE", help="also save the report as HTML")
     verify_.add_argument("--svg", metavar="FILE", help="also save the report as SVG")
     max_line_option(verify_)
+    limit_option(verify_)
     output_options(verify_)
     verify_.set_defaults(run=verify)
     reconcile_ = command(
@@ -93,6 +95,7 @@ def register(commands: Commands) -> None:
     batch_option(reconcile_, "events per atomic commit while replaying (default 1000)")
     reconcile_.add_argument("--html", metavar="FILE", help="also save the report as HTML")
     max_line_option(reconcile_)
+    limit_option(reconcile_)
     output_options(reconcile_)
     reconcile_.set_defaults(run=reconcile)
 
@@ -113,6 +116,7 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
             expected_checksum=args.expected_checksum,
             expected_document=args.expected,
             max_line=args.max_line_bytes,
+            limit=args.limit,
         )
         sources = [("source", args.source)] if args.source else []
         sources += [("expected state", args.expected)] if args.expected else []
@@ -188,6 +192,7 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
             dry_run=args.dry_run,
             batch=args.batch,
             max_line=args.max_line_bytes,
+            limit=args.limit,
         )
         context = report_context(app, args, [("source", args.source)])
     finally:

@@ -89,6 +89,11 @@ class Projection(Generic[S]):
         """The document of the canonical checksum (see ``canonical_bytes``)."""
         raise NotImplementedError
 
+    def figures(self, state: S) -> dict[str, dict[str, Any]] | None:
+        """Optional: per row of the canonical state, figures shown beside it (in the
+        report's table and its ``--json`` ``figures``) that the checksum does not cover."""
+        return None
+
     def merge(self, a: S, b: S) -> S:
         """The state of two disjoint sets of categories (parallel rebuilds)."""
         msg = f"projection {self.name} cannot merge partial states"

@@ -109,6 +109,15 @@ class CategoryTotals(Projection[Totals]):
             }
         }
 
+    def figures(self, state: Totals) -> dict[str, dict[str, Any]]:
+        """Per category with events: ``min``, ``max`` (decimal strings) and ``first``,
+        ``last`` (ISO timestamps, or None when no event had one)."""
+        return {
+            name: {"min": str(e[2]), "max": str(e[3]), "first": _iso(e[4]), "last": _iso(e[5])}
+            for name, e in state.items()
+            if e[0]
+        }
+
 
 # (category, hour) -> [count, total]; hour is "YYYY-MM-DDTHH:00:00+00:00" or "none"
 Hourly = dict[tuple[str, str], list[Any]]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from eventfold.infra.filestore.check import LogReport, StoreReport
-from eventfold.reports.text import plain
+from eventfold.reports.layout import Col, FigureTable
+from eventfold.reports.text import grouped, plain
 
 
 def render_check(report: StoreReport) -> Group:
@@ -19,36 +19,41 @@ def render_check(report: StoreReport) -> Group:
     return Group(*parts, *details)
 
 
-def _logs(report: StoreReport, details: list[Text]) -> Table:
-    table = Table(title=Text(f"store {report.path}"), title_justify="left")
-    for column in ("log", "segments", "commits", "events", "torn tail", "index", "status"):
-        numeric = column in ("segments", "commits", "events")
-        table.add_column(column, justify="right" if numeric else "left")
+def _logs(report: StoreReport, details: list[Text]) -> FigureTable:
+    columns = [Col("log", "key"), Col("segments"), Col("commits"), Col("events")]
+    columns += [Col("torn tail"), Col("index", "text"), Col("status", "word")]
+    rows: list[list[str | Text]] = []
     for log in report.logs:
         tail = log.torn_tail
         if tail:
             details.append(
                 Text(
-                    f"torn tail: {tail.file}: byte offset {tail.offset}: {tail.length} bytes "
+                    f"torn tail: {tail.file}: byte offset {grouped(tail.offset)}: "
+                    f"{grouped(tail.length)} bytes "
                     "of an unacknowledged commit (dropped on the next write, or --repair)",
                     style="yellow",
                 )
             )
         for p in log.problems:
             details.append(
-                Text(f"DAMAGED: {p.file}: byte offset {p.offset}: {p.reason}", style="bold red")
+                Text(
+                    f"DAMAGED: {p.file}: byte offset {grouped(p.offset)}: {p.reason}",
+                    style="bold red",
+                )
             )
         details.extend(Text(f"repaired: {note}", style="green") for note in log.repairs)
-        table.add_row(
-            Text(log.name),
-            str(log.segments),
-            str(log.commits),
-            str(log.events),
-            Text(f"{tail.length} bytes", style="yellow") if tail else Text("none"),
-            Text(log.index),
-            _status(log),
+        rows.append(
+            [
+                Text(log.name),
+                grouped(log.segments),
+                grouped(log.commits),
+                grouped(log.events),
+                Text(f"{grouped(tail.length)} bytes", style="yellow") if tail else Text("none"),
+                Text(log.index),
+                _status(log),
+            ]
         )
-    return table
+    return FigureTable(columns, rows, title=Text(f"store {report.path}"))
 
 
 def _status(log: LogReport) -> Text:
@@ -59,22 +64,21 @@ def _status(log: LogReport) -> Text:
     return Text("ok" + (" (repaired)" if log.repairs else ""), style="green")
 
 
-def _derived(report: StoreReport, details: list[Text]) -> Table:
-    table = Table(title="derived from the log", title_justify="left")
-    for column in ("kind", "path", "status"):
-        table.add_column(column)
+def _derived(report: StoreReport, details: list[Text]) -> FigureTable:
+    rows: list[list[str | Text]] = []
     for d in report.derived:
         style = {"damaged": "bold red", "repaired": "green"}.get(d.status, "")
         status = d.status.upper() if d.status == "damaged" else d.status
-        table.add_row(d.kind, Text(d.path), Text(status, style=style))
+        rows.append([d.kind, Text(d.path), Text(status, style=style)])
         for p in d.problems:
             details.append(
                 Text(
-                    f"DAMAGED {d.kind}: {p.file}: byte offset {p.offset}: {p.reason}",
+                    f"DAMAGED {d.kind}: {p.file}: byte offset {grouped(p.offset)}: {p.reason}",
                     style="bold red",
                 )
             )
-    return table
+    columns = [Col("kind", "word"), Col("path", "key"), Col("status", "word")]
+    return FigureTable(columns, rows, title="derived from the log")
 
 
 def check_verdict(report: StoreReport) -> Text:

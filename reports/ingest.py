@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from eventfold.application.ingest.report import IngestReport
-from eventfold.reports.text import plain
+from eventfold.reports.layout import Col, FigureTable
+from eventfold.reports.text import grouped, plain
 
 
 def render_ingest(report: IngestReport) -> Group:
@@ -24,7 +26,8 @@ def render_ingest(report: IngestReport) -> Group:
         tail = report.pending_tail
         parts.append(
             Text(
-                f"pending: line {tail.line} (byte offset {tail.offset}, {tail.size} bytes) is "
+                f"pending: line {grouped(tail.line)} (byte offset {grouped(tail.offset)}, "
+                f"{grouped(tail.size)} bytes) is "
                 "unterminated and not yet a complete JSON object; the next run picks it up",
                 style="yellow",
             )
@@ -36,10 +39,7 @@ def render_ingest(report: IngestReport) -> Group:
     return Group(*parts)
 
 
-def _summary(report: IngestReport) -> Table:
-    table = Table(title=plain(f"ingest {report.source}"), title_justify="left", show_header=False)
-    table.add_column("measure")
-    table.add_column("value", justify="right")
+def _summary(report: IngestReport) -> FigureTable:
     tail = report.pending_tail
     rows = [
         ("read", f"{report.read:,}", ""),
@@ -47,7 +47,7 @@ def _summary(report: IngestReport) -> Table:
         ("duplicates", f"{report.duplicates:,}", ""),
         ("conflicts", f"{report.conflicts:,}", "yellow" if report.conflicts else ""),
         ("invalid (quarantined)", f"{report.invalid:,}", "yellow" if report.invalid else ""),
-        ("pending tail", "none" if tail is None else f"line {tail.line}", ""),
+        ("pending tail", "none" if tail is None else f"line {grouped(tail.line)}", ""),
         ("resumed from byte", f"{report.resumed_from:,}", ""),
         ("now at byte", f"{report.position:,} (line {report.line:,})", ""),
         ("elapsed", f"{report.elapsed:.2f} s", ""),
@@ -62,48 +62,50 @@ def _summary(report: IngestReport) -> Table:
                 "",
             ),
         )
-    for label, value, style in rows:
-        table.add_row(label, Text(value, style=style))
-    return table
+    return FigureTable(
+        [Col("measure", "key"), Col("")],
+        [[label, Text(value, style=style)] for label, value, style in rows],
+        title=plain(f"ingest {report.source}"),
+        show_header=False,
+    )
 
 
 def _invalid(report: IngestReport) -> RenderableType:
     more = report.invalid - len(report.invalid_samples)
     caption = (
-        f"all {report.invalid} in {report.quarantine_file}"
+        f"all {grouped(report.invalid)} in {report.quarantine_file}"
         if more
         else (f"kept in {report.quarantine_file}")
     )
-    table = Table(
+    columns = [Col("line"), Col("byte offset"), Col("reason", "key"), Col("raw", "text")]
+    return FigureTable(
+        columns,
+        [
+            [grouped(s.line), grouped(s.offset), s.reason, _clip(s.raw)]
+            for s in report.invalid_samples
+        ],
         title="invalid lines (quarantined)",
-        title_justify="left",
         caption=plain(caption),
-        caption_justify="left",
     )
-    for column in ("line", "byte offset", "reason", "raw"):
-        table.add_column(column, justify="right" if column in ("line", "byte offset") else "left")
-    for s in report.invalid_samples:
-        table.add_row(str(s.line), str(s.offset), plain(s.reason), plain(_clip(s.raw)))
-    return table
 
 
 def _conflicts(report: IngestReport) -> RenderableType:
     more = report.conflicts - len(report.conflict_samples)
-    table = Table(
+    columns = [Col("id", "key")]
+    columns += [Col(f"{when}: category, value, line", "text") for when in ("first", "later")]
+    return FigureTable(
+        columns,
+        [
+            [c.event_id, _conflict_side(c.first), _conflict_side(c.later)]
+            for c in report.conflict_samples
+        ],
         title="conflicts (the first occurrence stands)",
-        title_justify="left",
-        caption=f"and {more} more" if more else None,
-        caption_justify="left",
+        caption=f"and {grouped(more)} more" if more else None,
     )
-    for column in ("id", "first: category, value, line", "later: category, value, line"):
-        table.add_column(column)
-    for c in report.conflict_samples:
-        table.add_row(
-            plain(c.event_id),
-            plain(f"{c.first['category']}  {c.first['value']}  line {c.first['line']}"),
-            plain(f"{c.later['category']}  {c.later['value']}  line {c.later['line']}"),
-        )
-    return table
+
+
+def _conflict_side(side: dict[str, Any]) -> str:
+    return f"{side['category']}  {grouped(side['value'])}  line {grouped(side['line'])}"
 
 
 def _clip(raw: str, width: int = 80) -> str:

@@ -5,66 +5,86 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from eventfold.application.admin.status import StoreStatus
 from eventfold.application.projecting import ProjectionReport
 from eventfold.projections.snapshots import SnapshotInfo
-from eventfold.reports.text import plain
+from eventfold.reports.layout import Col, FigureTable, Summary
+from eventfold.reports.text import grouped, plain, plural, visible
 
 MAX_ROWS = 200
 
 
 def render_projection(report: ProjectionReport) -> Group:
-    parts: list[RenderableType] = [state_table(report.projection, report.canonical)]
+    parts: list[RenderableType] = [state_table(report.projection, report.canonical, report.figures)]
     for skipped in report.skipped:
         parts.append(plain(f"skipped snapshot {skipped.path}: {skipped.reason}", style="yellow"))
     parts.append(_summary(report))
     return Group(*parts)
 
 
-def state_table(projection: str, canonical: dict[str, Any]) -> Table:
-    """The canonical state as a table: categories (and hours) with count and total."""
-    table = Table(title=plain(projection), title_justify="left")
+def state_table(
+    projection: str,
+    canonical: dict[str, Any],
+    figures: dict[str, dict[str, Any]] | None = None,
+) -> FigureTable:
+    """The canonical state as a table: categories (and hours) with count and total, and
+    the projection's further ``figures`` per category (min, max, first, last)."""
     rows: list[tuple[tuple[str, ...], Any]]
+    columns = [Col("category", "key")]
     if "categories" in canonical:
         rows = [((name,), v) for name, v in sorted(canonical["categories"].items())]
-        table.add_column("category")
     else:
         rows = [
             ((name, hour), v)
             for name, hours in sorted(canonical.get("hours", {}).items())
             for hour, v in sorted(hours.items())
         ]
-        table.add_column("category")
-        table.add_column("hour (UTC)")
-    table.add_column("count", justify="right")
-    table.add_column("total", justify="right")
+        columns.append(Col("hour (UTC)", "word"))
+    columns += [Col("count"), Col("total")]
+    extra = sorted({key for f in (figures or {}).values() for key in f}, key=_figure_order)
+    columns += [Col(key) for key in extra]
+    cells: list[list[str | Text]] = []
     for key, value in rows[:MAX_ROWS]:
-        table.add_row(*(plain(k) for k in key), f"{value['count']:,}", value["total"])
+        more = (figures or {}).get(key[0], {})
+        cells.append(
+            [
+                *key,
+                grouped(value["count"]),
+                grouped(value["total"]),
+                *(_figure(more.get(k)) for k in extra),
+            ]
+        )
+    caption = None
     if len(rows) > MAX_ROWS:
-        table.caption = f"{len(rows) - MAX_ROWS:,} more rows: use --json for all"
+        caption = f"{plural(len(rows) - MAX_ROWS, 'more row')}: use --json for all"
     if not rows:
-        table.caption = "no events applied"
-    return table
+        caption = "no events applied"
+    return FigureTable(columns, cells, title=plain(projection), caption=caption)
 
 
-def _summary(report: ProjectionReport) -> Panel:
+def _figure_order(key: str) -> tuple[int, str]:
+    known = ("min", "max", "first", "last")
+    return (known.index(key), key) if key in known else (len(known), key)
+
+
+def _figure(value: Any) -> str:
+    return "-" if value is None else grouped(str(value))
+
+
+def _summary(report: ProjectionReport) -> Summary:
     lines = [
-        f"{report.mode}: generation {report.generation}, "
-        f"{report.workers} worker{'s' if report.workers > 1 else ''}",
+        f"{report.mode}: generation {report.generation}, {plural(report.workers, 'worker')}",
         f"position {report.position:,} (from {report.from_position:,}); "
-        f"{report.events_applied:,} events applied in {report.elapsed:.2f} s",
+        f"{plural(report.events_applied, 'event')} applied in {report.elapsed:.2f} s",
         f"checksum {report.checksum}",
         "snapshot used: " + _snapshot(report.snapshot_used),
         "snapshot written: " + _written(report),
     ]
     if report.reason:
         lines.append(f"rebuilt from scratch: {report.reason}")
-    body = Text("\n").join(plain(line) for line in lines)
-    return Panel(body, title=plain(report.projection), expand=False)
+    return Summary([plain(line) for line in lines], title=visible(report.projection))
 
 
 def _written(report: ProjectionReport) -> str:
@@ -86,26 +106,33 @@ def _snapshot(info: SnapshotInfo | None) -> str:
 
 def render_snapshots(
     projection: str, generation: str | None, rows: list[tuple[str, SnapshotInfo | None, str | None]]
-) -> Table:
-    table = Table(
-        title=plain(f"{projection} snapshots ({generation or 'no rebuild yet'})"),
-        title_justify="left",
-    )
-    for column in ("position", "created", "events applied", "checksum", "file", "status"):
-        table.add_column(column, justify="right" if column == "position" else "left")
+) -> FigureTable:
+    columns = [
+        Col("file", "key"),
+        Col("position"),
+        Col("created", "word"),
+        Col("events applied"),
+        Col("checksum"),
+        Col("status", "text"),
+    ]
+    cells: list[list[str | Text]] = []
     for path, info, problem in rows:
         if info is None:
-            table.add_row("", "", "", "", plain(path), Text(f"unusable: {problem}", style="red"))
+            cells.append([path, "-", "-", "-", "-", Text(f"unusable: {problem}", style="red")])
         else:
-            table.add_row(
-                f"{info.position:,}",
-                info.created,
-                f"{info.events_applied:,}",
-                info.checksum[:16] + "…",
-                plain(path),
-                Text("ok", style="green"),
+            cells.append(
+                [
+                    path,
+                    grouped(info.position),
+                    info.created,
+                    grouped(info.events_applied),
+                    info.checksum,
+                    Text("ok", style="green"),
+                ]
             )
-    return table
+    return FigureTable(
+        columns, cells, title=plain(f"{projection} snapshots ({generation or 'no rebuild yet'})")
+    )
 
 
 def follow_line(report: ProjectionReport) -> Text:
@@ -121,26 +148,38 @@ def render_status(status: StoreStatus) -> Group:
     title = f"store {status.path}"
     if not status.files_are_the_store:
         title += f" (the events are in {status.location}; files here are this machine's)"
-    store = Table(title=plain(title), title_justify="left", show_header=False)
-    store.add_column("measure")
-    store.add_column("value", justify="right")
-    store.add_row("events", f"{status.events:,}")
-    store.add_row("last notification id", f"{status.last_notification_id:,}")
-    store.add_row("files", f"{status.files:,}")
-    store.add_row("bytes", f"{status.bytes:,}")
-    projections = Table(title="projections", title_justify="left")
-    for column in ("projection", "generation", "position", "lag", "snapshots", "note"):
-        projections.add_column(column, justify="right" if column in ("position", "lag") else "left")
+    store = FigureTable(
+        [Col("measure", "key"), Col("")],
+        [
+            ["events", grouped(status.events)],
+            ["last notification id", grouped(status.last_notification_id)],
+            ["files", grouped(status.files)],
+            ["bytes", grouped(status.bytes)],
+        ],
+        title=plain(title),
+        show_header=False,
+    )
+    columns = [
+        Col("projection", "key"),
+        Col("generation", "word"),
+        Col("position"),
+        Col("lag"),
+        Col("snapshots", "text"),
+        Col("note", "text"),
+    ]
+    cells: list[list[str | Text]] = []
     for p in status.projections:
         valid = sum(1 for s in p.snapshots if s.get("valid"))
-        projections.add_row(
-            plain(p.name),
-            p.generation or "-",
-            "-" if p.position is None else f"{p.position:,}",
-            "-" if p.lag is None else f"{p.lag:,}",
-            f"{valid} valid of {len(p.snapshots)}",
-            plain(p.note),
+        cells.append(
+            [
+                p.name,
+                p.generation or "-",
+                "-" if p.position is None else grouped(p.position),
+                "-" if p.lag is None else grouped(p.lag),
+                f"{valid:,} valid of {len(p.snapshots):,}",
+                p.note,
+            ]
         )
-    if not status.projections:
-        projections.caption = "none yet: eventfold rebuild builds one"
+    caption = None if status.projections else "none yet: eventfold rebuild builds one"
+    projections = FigureTable(columns, cells, title="projections", caption=caption)
     return Group(store, projections)

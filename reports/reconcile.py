@@ -5,41 +5,47 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
-from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from eventfold.application.proving.reconcile import ReconcileReport
-from eventfold.reports.text import command_line, plain
-from eventfold.reports.verify import render_verify, verdict
+from eventfold.reports.layout import Col, FigureTable, Summary
+from eventfold.reports.text import command_line, grouped, plain, plural
+from eventfold.reports.verify import render_verify, shown, verdict
 
 
 def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ()) -> Group:
     parts: list[RenderableType] = []
+    limit = report.limit or len(report.gaps)
     if report.gaps:
-        gaps = Table(
-            title=f"gaps: {len(report.gaps):,} runs of missing events", title_justify="left"
-        )
-        for column in ("first line", "last line", "events"):
-            gaps.add_column(column, justify="right")
-        for gap in report.gaps[:20]:
-            gaps.add_row(f"{gap.first_line:,}", f"{gap.last_line:,}", f"{gap.events:,}")
-        if len(report.gaps) > 20:
-            gaps.caption = f"{len(report.gaps) - 20:,} more: --json lists them all"
-        parts.append(gaps)
-    if report.dry_run and report.plan:
-        plan = Table(title="would replay, in this order (first 20)", title_justify="left")
-        for column in ("id", "category", "value", "timestamp", "line"):
-            plan.add_column(column, justify="right" if column == "line" else "left")
-        for p in report.plan:
-            plan.add_row(
-                plain(p["id"]),
-                plain(p["category"]),
-                p["value"],
-                p["timestamp"] or "-",
-                f"{p['line']:,}",
+        gaps = report.gaps[:limit]
+        parts.append(
+            FigureTable(
+                [Col("first line"), Col("last line"), Col("events")],
+                [[grouped(g.first_line), grouped(g.last_line), grouped(g.events)] for g in gaps],
+                title=f"gaps: {plural(len(report.gaps), 'run')} of missing events",
+                caption=shown(len(gaps), len(report.gaps)),
             )
-        parts.append(plan)
+        )
+    if report.dry_run and report.plan:
+        columns = [
+            Col("id", "key"),
+            Col("category", "text"),
+            Col("value"),
+            Col("timestamp", "word"),
+            Col("line"),
+        ]
+        rows: list[list[str | Text]] = [
+            [p["id"], p["category"], grouped(p["value"]), p["timestamp"] or "-", grouped(p["line"])]
+            for p in report.plan
+        ]
+        parts.append(
+            FigureTable(
+                columns,
+                rows,
+                title="would replay, in this order",
+                caption=shown(len(report.plan), report.missing),
+            )
+        )
     final = report.after or report.before
     if not final.matches:
         parts.append(render_verify(final, store_options=store_options))
@@ -47,18 +53,19 @@ def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ())
     return Group(*parts)
 
 
-def _summary(report: ReconcileReport, store_options: Sequence[str]) -> Panel:
+def _summary(report: ReconcileReport, store_options: Sequence[str]) -> Summary:
     r = report.replay
     lines = [
         plain(f"source {report.source}"),
         Text("before: ") + verdict(report.before),
         plain(
-            f"found {report.missing:,} missing events in {len(report.gaps):,} "
-            + ("gap" if len(report.gaps) == 1 else "gaps")
+            f"found {plural(report.missing, 'missing event')} in {plural(len(report.gaps), 'gap')}"
         ),
     ]
     if report.dry_run:
-        lines.append(plain(f"dry run: would replay {report.missing:,} events; nothing written"))
+        lines.append(
+            plain(f"dry run: would replay {plural(report.missing, 'event')}; nothing written")
+        )
     elif r is not None:
         lines.append(
             plain(
@@ -74,12 +81,7 @@ def _summary(report: ReconcileReport, store_options: Sequence[str]) -> Panel:
     if report.caught_up:
         lines.append(plain(f"also caught up: {', '.join(report.caught_up)}"))
     lines += _unresolved(report, store_options)
-    return Panel(
-        Text("\n").join(lines),
-        title="reconcile",
-        expand=False,
-        border_style="green" if report.matches else "red",
-    )
+    return Summary(lines, title="reconcile", border_style="green" if report.matches else "red")
 
 
 def _unresolved(report: ReconcileReport, store_options: Sequence[str]) -> list[Text]:
@@ -89,16 +91,16 @@ def _unresolved(report: ReconcileReport, store_options: Sequence[str]) -> list[T
         return []
     lines = [
         plain(
-            f"not done: {left['conflicting_events']:,} conflicting events (the store and the "
-            f"source disagree), {left['extra_events']:,} extra and "
-            f"{left['duplicated_events']:,} recorded twice stay as they are: reconcile only "
+            f"not done: {plural(left['conflicting_events'], 'conflicting event')} (the store "
+            f"and the source disagree), {grouped(left['extra_events'])} extra and "
+            f"{grouped(left['duplicated_events'])} recorded twice stay as they are: reconcile only "
             "adds what is missing and never changes a recorded event",
             style="yellow",
         )
     ]
     if left["conflicting_ids"]:
         more = left["conflicting_events"] - len(left["conflicting_ids"])
-        ids = ", ".join(left["conflicting_ids"]) + (f" and {more:,} more" if more else "")
+        ids = ", ".join(left["conflicting_ids"]) + (f" and {grouped(more)} more" if more else "")
         lines.append(plain(f"conflicting ids: {ids}"))
     inspect = command_line("verify", "--source", report.source, *store_options)
     lines.append(

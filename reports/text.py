@@ -51,3 +51,26 @@ def shortest_path(path: str) -> str:
     if relative.startswith(".."):
         return absolute
     return relative if os.sep in relative else os.path.join(os.curdir, relative)
+
+
+def grouped(number: str | int) -> str:
+    """An integer or exact decimal string with thousands separators (``1,234,567.5``);
+    the digits are kept exactly (no float). Anything else is returned as it is."""
+    text = str(number)
+    sign = text[:1] if text[:1] in "+-" else ""
+    whole, dot, fraction = text[len(sign) :].partition(".")
+    if not whole.isdigit() or (dot and not fraction.isdigit()):
+        return text
+    return f"{sign}{int(whole):,}{dot}{fraction}"
+
+
+def signed(number: str | int) -> str:
+    """``grouped(number)`` with its sign: ``+1,234.5``, ``-3``, ``0``."""
+    text = grouped(number)
+    return text if text.startswith(("-", "+")) or text == "0" else "+" + text
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 event``, ``2 events``, ``1,234 categories`` (``nouns`` when not ``noun + "s"``)."""
+    many = nouns if nouns is not None else noun + "s"
+    return f"{count:,} {noun if count == 1 else many}"

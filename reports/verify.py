@@ -10,12 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from eventfold.application.proving.verify import VerifyReport
-from eventfold.reports.text import command_line, plain
+from eventfold.reports.layout import Col, FigureTable, Summary
+from eventfold.reports.text import command_line, grouped, plain, plural, signed
 
 STYLES = {"match": "green", "missing": "red", "extra": "magenta", "changed": "yellow"}
 
@@ -45,42 +44,41 @@ def verdict(report: VerifyReport) -> Text:
             style="bold red",
         )
     return Text(
-        f"MISMATCH: {len(report.differences)} categories differ "
+        f"MISMATCH: {plural(len(report.differences), 'category', 'categories')} "
+        f"{'differs' if len(report.differences) == 1 else 'differ'} "
         f"(expected {report.expected_checksum}, actual {report.actual_checksum})",
         style="bold red",
     )
 
 
-def _table(rows: list[Any], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("category")
-    table.add_column("status")
-    for column in (
-        "expected count",
-        "expected total",
-        "actual count",
-        "actual total",
-        "Δ count",
-        "Δ total",
-    ):
-        table.add_column(column, justify="right")
+def _table(rows: list[Any], title: str) -> FigureTable:
+    columns = [Col("category", "key"), Col("status", "word")]
+    for side in ("expected", "actual", "Δ"):
+        columns += [Col(f"{side} count", group=side, measure="count")]
+        columns += [Col(f"{side} total", group=side, measure="total")]
+    cells: list[list[str | Text]] = []
     for d in rows:
         exp, act, delta = d.expected, d.actual, d.delta
-        table.add_row(
-            plain(d.category),
-            Text(d.status.upper(), style=STYLES[d.status]),
-            "-" if exp is None else f"{exp['count']:,}",
-            "-" if exp is None else exp["total"],
-            "-" if act is None else f"{act['count']:,}",
-            "-" if act is None else act["total"],
-            _signed(str(delta["count"])),
-            _signed(delta["total"]),
+        cells.append(
+            [
+                d.category,
+                Text(d.status.upper(), style=STYLES[d.status]),
+                "-" if exp is None else grouped(exp["count"]),
+                "-" if exp is None else grouped(exp["total"]),
+                "-" if act is None else grouped(act["count"]),
+                "-" if act is None else grouped(act["total"]),
+                signed(delta["count"]),
+                signed(delta["total"]),
+            ]
         )
-    return table
+    return FigureTable(columns, cells, title=title)
 
 
-def _signed(value: str) -> str:
-    return value if value.startswith("-") or value == "0" else "+" + value
+def shown(rows: int, count: int) -> str | None:
+    """The caption of a list capped by ``--limit``: None when every row is shown."""
+    if count <= rows:
+        return None
+    return f"first {rows:,} of {count:,} shown (--limit 0 for all)"
 
 
 def _event_tables(report: VerifyReport) -> list[RenderableType]:
@@ -109,32 +107,46 @@ def _event_tables(report: VerifyReport) -> list[RenderableType]:
     ):
         if not count:
             continue
-        caption = f"first {len(rows)} shown" if count > len(rows) else None
-        table = Table(title=f"{title}: {count:,}", title_justify="left", caption=caption)
-        for key in keys:
-            table.add_column(key, justify="right" if key == "line" else "left")
-        for row in rows:
-            table.add_row(*(plain(str(row[k])) for k in keys))
-        parts.append(table)
-    if e.conflicting_count:
-        table = Table(
-            title=f"same id, different content (conflicting): {e.conflicting_count:,}",
-            title_justify="left",
+        kinds = {"id": "key", "category": "text", "source": "text"}
+        columns = [Col(key, kinds.get(key, "figure")) for key in keys]
+        parts.append(
+            FigureTable(
+                columns,
+                [[_cell(key, row[key]) for key in keys] for row in rows],
+                title=f"{title}: {grouped(count)}",
+                caption=shown(len(rows), count),
+            )
         )
-        for key in ("id", "source says", "store says"):
-            table.add_column(key)
+    if e.conflicting_count:
+        columns = [Col("id", "key"), Col("source says", "text"), Col("store says", "text")]
+        cells: list[list[str | Text]] = []
         for row in e.conflicting:
             s, t = row["source"], row["store"]
-            table.add_row(
-                plain(str(row["id"])),
-                plain(f"{s['category']}  {s['value']}  line {s['line']}"),
-                plain(f"{t['category']}  {t['value']}  line {t['line']}"),
+            cells.append(
+                [
+                    str(row["id"]),
+                    f"{s['category']}  {grouped(s['value'])}  line {grouped(s['line'])}",
+                    f"{t['category']}  {grouped(t['value'])}  line {grouped(t['line'])}",
+                ]
             )
-        parts.append(table)
+        parts.append(
+            FigureTable(
+                columns,
+                cells,
+                title=f"same id, different content (conflicting): {grouped(e.conflicting_count)}",
+                caption=shown(len(e.conflicting), e.conflicting_count),
+            )
+        )
     return parts
 
 
-def _summary(report: VerifyReport, store_options: Sequence[str]) -> Panel:
+def _cell(key: str, value: Any) -> str:
+    if key in ("value", "line", "notification_id"):
+        return "-" if value is None else grouped(value)
+    return str(value)
+
+
+def _summary(report: VerifyReport, store_options: Sequence[str]) -> Summary:
     differing = len(report.differences)
     compared = (
         plain(
@@ -143,7 +155,7 @@ def _summary(report: VerifyReport, store_options: Sequence[str]) -> Panel:
         )
         if report.checksum_only
         else plain(
-            f"categories compared: {len(report.compared):,}; matching "
+            f"categories compared: {grouped(len(report.compared))}; matching "
             f"{len(report.compared) - differing:,}; differing {differing:,}"
         )
     )
@@ -154,8 +166,8 @@ def _summary(report: VerifyReport, store_options: Sequence[str]) -> Panel:
         plain(f"actual checksum:   {report.actual_checksum}"),
         plain(
             f"projection {report.projection.projection} at position "
-            f"{report.projection.position:,} (caught up {report.projection.events_applied:,} "
-            "events)"
+            f"{report.projection.position:,} (caught up "
+            f"{plural(report.projection.events_applied, 'event')})"
         ),
     ]
     if not any(d.actual for d in report.compared):
@@ -164,7 +176,7 @@ def _summary(report: VerifyReport, store_options: Sequence[str]) -> Panel:
         e = report.events
         lines.append(
             plain(
-                f"source {report.source}: {e.missing_count:,} events missing from "
+                f"source {report.source}: {plural(e.missing_count, 'event')} missing from "
                 f"the store, {e.extra_count:,} extra, {e.conflicting_count:,} "
                 "conflicting"
                 + (f", {e.duplicated_count:,} recorded twice" if e.duplicated_count else "")
@@ -173,9 +185,4 @@ def _summary(report: VerifyReport, store_options: Sequence[str]) -> Panel:
         if e.missing_count:
             suggested = command_line("reconcile", report.source, *store_options)
             lines.append(plain(f"{suggested} replays what is missing"))
-    return Panel(
-        Text("\n").join(lines),
-        title="verify",
-        expand=False,
-        border_style="green" if report.matches else "red",
-    )
+    return Summary(lines, title="verify", border_style="green" if report.matches else "red")

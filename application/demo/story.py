@@ -149,10 +149,10 @@ def _ingest_lines(r: IngestReport) -> list[str]:
 def _catchup_lines(reports: list[ProjectionReport]) -> list[str]:
     return [
         f"{r.projection}: from its snapshot at notification {r.from_position:,}, applied "
-        f"only the {r.events_applied:,} events after it; checksum {r.checksum[:16]}…"
+        f"only the {r.events_applied:,} events after it; checksum {r.checksum}"
         if r.snapshot_used is not None
         else f"{r.projection}: no snapshot yet, built from scratch ({r.events_applied:,} "
-        f"events); checksum {r.checksum[:16]}…"
+        f"events); checksum {r.checksum}"
         for r in reports
     ]
 
@@ -160,7 +160,8 @@ def _catchup_lines(reports: list[ProjectionReport]) -> list[str]:
 def _reconcile_lines(r: ReconcileReport) -> list[str]:
     replayed = r.replay.ingested if r.replay else 0
     return [
-        f"found {r.missing:,} missing events in {len(r.gaps)} gap(s); replayed {replayed:,} "
+        f"found {r.missing:,} missing events in {len(r.gaps):,} "
+        f"{'gap' if len(r.gaps) == 1 else 'gaps'}; replayed {replayed:,} "
         "in event order (timestamp, then source position)",
         "a second reconcile would replay nothing: ids already recorded are duplicates",
     ]

@@ -64,6 +64,7 @@ class ProjectionReport:
     workers: int = 1
     elapsed: float = 0.0
     reason: str = ""  # why a catch-up rebuilt instead
+    figures: dict[str, dict[str, Any]] | None = None  # the projection's figures() of the state
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document of ``rebuild`` and ``catchup`` (keys only ever added)."""
@@ -85,6 +86,8 @@ class ProjectionReport:
             "rebuilt_because": self.reason or None,
         }
         doc.update(self.canonical)
+        if self.figures is not None:
+            doc["figures"] = self.figures
         return doc
 
 
@@ -254,6 +257,7 @@ class Projector:
         report.position, report.state = position, state
         report.canonical = self.projection.canonical(state)
         report.checksum = self.projection.checksum(state)
+        report.figures = self.projection.figures(state)
 
     # -- folding ---------------------------------------------------------------
 
@@ -328,4 +332,5 @@ class Projector:
             skipped,
             workers,
             time.perf_counter() - started,
+            figures=self.projection.figures(state),
         )

@@ -45,11 +45,12 @@ class ReconcileReport:
     after: VerifyReport | None
     missing: int
     gaps: list[Gap]
-    plan: list[dict[str, Any]]  # the first replays, in replay order
+    plan: list[dict[str, Any]]  # the first ``limit`` replays, in replay order
     replay: IngestReport | None = None
     dry_run: bool = False
     elapsed: float = 0.0
     caught_up: list[str] = field(default_factory=list)  # other projections brought up to date
+    limit: int = SAMPLES  # rows of each list shown (0: all)
 
     @property
     def matches(self) -> bool:
@@ -109,13 +110,15 @@ def reconcile(
     dry_run: bool = False,
     batch: int = 1000,
     max_line: int = MAX_LINE_BYTES,
+    limit: int = SAMPLES,
 ) -> ReconcileReport:
     """Replay what the store lacks of ``source`` (a file, or ``-``: standard input, kept
-    in a temporary copy while it runs, since the missing lines are read a second time)."""
+    in a temporary copy while it runs, since the missing lines are read a second time);
+    the plan and the event lists keep ``limit`` rows (0: all)."""
     started = time.perf_counter()
     name = source_name(source)
     with regular_copy(source) as path:
-        report = _reconcile(app, store_dir, path, name, dry_run, batch, max_line)
+        report = _reconcile(app, store_dir, path, name, dry_run, batch, max_line, limit)
     report.elapsed = time.perf_counter() - started
     return report
 
@@ -128,13 +131,14 @@ def _reconcile(
     dry_run: bool,
     batch: int,
     max_line: int,
+    limit: int,
 ) -> ReconcileReport:
     expected = read_expected_source(path, max_line, name=name)
-    before = verify_source(app, store_dir, name, expected)
+    before = verify_source(app, store_dir, name, expected, limit)
     assert before.events is not None
     missing = [(event_id, expected.records[event_id]) for event_id in before.events.missing_ids]
     order = sorted(missing, key=lambda m: (m[1].occurred_at or EARLIEST, m[1].line))
-    plan = [_planned(event_id, record) for event_id, record in order[:SAMPLES]]
+    plan = [_planned(event_id, record) for event_id, record in (order[:limit] if limit else order)]
     report = ReconcileReport(
         name,
         before,
@@ -143,13 +147,14 @@ def _reconcile(
         _gaps(expected.records, set(before.events.missing_ids)),
         plan,
         dry_run=dry_run,
+        limit=limit,
     )
     if not dry_run and missing:
         with open(path, "rb") as f:
             lines = [(r.line, r.offset, os.pread(f.fileno(), r.length, r.offset)) for _, r in order]
         with Ingestor(app, store_dir, batch=batch, max_line=max_line) as ingestor:
             report.replay = ingestor.replay(name, lines)
-        report.after = verify_source(app, store_dir, name, expected)
+        report.after = verify_source(app, store_dir, name, expected, limit)
         report.caught_up = catch_up_all(app, store_dir)
     return report
 

@@ -8,6 +8,7 @@ the source's first occurrences by id: missing, extra and conflicting events.
 
 from __future__ import annotations
 
+import heapq
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -66,9 +67,13 @@ class Difference:
 
 @dataclass
 class EventDiff:
-    """With ``--source``: events by id, the source against the store."""
+    """With ``--source``: events by id, the source against the store.
 
-    missing: list[dict[str, Any]] = field(default_factory=list)  # first SAMPLES
+    Each list keeps the first ``limit`` rows in source order (by line; 0 keeps all),
+    in bounded memory; the counts are of all.
+    """
+
+    missing: list[dict[str, Any]] = field(default_factory=list)
     extra: list[dict[str, Any]] = field(default_factory=list)
     conflicting: list[dict[str, Any]] = field(default_factory=list)
     duplicated: list[dict[str, Any]] = field(default_factory=list)  # ids recorded again
@@ -77,14 +82,29 @@ class EventDiff:
     conflicting_count: int = 0
     duplicated_count: int = 0  # recordings of an id after its first, in the store
     missing_ids: list[str] = field(default_factory=list, repr=False)  # all, source order
+    limit: int = SAMPLES
+    _kept: dict[str, list[tuple[int, int, dict[str, Any]]]] = field(
+        default_factory=dict, repr=False
+    )
 
-    def note(self, kind: str, row: dict[str, Any]) -> None:
+    def note(self, kind: str, row: dict[str, Any], line: int | None = None) -> None:
         """Count one event of ``kind`` (missing, extra, conflicting, duplicated); keep the
-        first ``SAMPLES`` rows of each."""
-        setattr(self, f"{kind}_count", getattr(self, f"{kind}_count") + 1)
-        rows: list[dict[str, Any]] = getattr(self, kind)
-        if len(rows) < SAMPLES:
-            rows.append(row)
+        ``limit`` rows of each with the smallest source ``line`` (then the first noted)."""
+        count = getattr(self, f"{kind}_count") + 1
+        setattr(self, f"{kind}_count", count)
+        kept = self._kept.setdefault(kind, [])
+        entry = (-(line or 0), -count, row)  # a max-heap of the rows kept
+        if not self.limit or len(kept) < self.limit:
+            heapq.heappush(kept, entry)
+        elif entry[:2] > kept[0][:2]:
+            heapq.heapreplace(kept, entry)
+
+    def finish(self) -> EventDiff:
+        """Fill the lists from the rows kept, in source order."""
+        for kind, kept in self._kept.items():
+            ordered = sorted(kept, key=lambda e: (-e[0], -e[1]))
+            setattr(self, kind, [row for _, _, row in ordered])
+        return self
 
 
 @dataclass
@@ -146,13 +166,15 @@ def verify(
     expected_checksum: str | None = None,
     expected_document: str | None = None,
     max_line: int = MAX_LINE_BYTES,
+    limit: int = SAMPLES,
 ) -> VerifyReport:
-    """Catch ``category_totals`` up and compare it with exactly one expected state."""
+    """Catch ``category_totals`` up and compare it with exactly one expected state; the
+    event lists keep ``limit`` rows each (0: all)."""
     projection = Projector(app, store_dir, CategoryTotals()).catchup()
     actual = projection.canonical["categories"]
     if source is not None:
         expected_state = read_expected_source(source, max_line)
-        return _against_source(app, projection, source_name(source), expected_state)
+        return _against_source(app, projection, source_name(source), expected_state, limit)
     if expected_document is not None:
         expected = _read_expected(expected_document)
         return VerifyReport(
@@ -168,7 +190,11 @@ def verify(
 
 
 def _against_source(
-    app: Eventfold, projection: ProjectionReport, source: str, expected_state: ExpectedState
+    app: Eventfold,
+    projection: ProjectionReport,
+    source: str,
+    expected_state: ExpectedState,
+    limit: int = SAMPLES,
 ) -> VerifyReport:
     expected = expected_state.canonical()["categories"]
     actual = projection.canonical["categories"]
@@ -178,7 +204,7 @@ def _against_source(
         _compare(expected, actual),
         source=source,
     )
-    report.events = _event_diff(app, expected_state, projection.position)
+    report.events = _event_diff(app, expected_state, projection.position, limit)
     return report
 
 
@@ -203,11 +229,15 @@ def read_expected_source(
 
 
 def verify_source(
-    app: Eventfold, store_dir: str, source: str, expected_state: ExpectedState
+    app: Eventfold,
+    store_dir: str,
+    source: str,
+    expected_state: ExpectedState,
+    limit: int = SAMPLES,
 ) -> VerifyReport:
     """``verify --source`` with the source's expected state already computed."""
     projection = Projector(app, store_dir, CategoryTotals()).catchup()
-    return _against_source(app, projection, source, expected_state)
+    return _against_source(app, projection, source, expected_state, limit)
 
 
 def _compare(expected: dict[str, Any], actual: dict[str, Any]) -> list[Difference]:
@@ -250,18 +280,19 @@ def _read_expected(path: str) -> dict[str, Any]:
     return expected
 
 
-def _event_diff(app: Eventfold, expected: ExpectedState, position: int) -> EventDiff:
-    diff = EventDiff()
+def _event_diff(app: Eventfold, expected: ExpectedState, position: int, limit: int) -> EventDiff:
+    diff = EventDiff(limit=limit)
     seen: set[str] = set()
     for page in recorded_facts(app, 0, position):
         for fact in page:
             if fact.event_id in seen:  # an id recorded twice: the store counts it twice
-                diff.note("duplicated", _stored(fact) | {"notification_id": fact.notification_id})
+                row = _stored(fact) | {"notification_id": fact.notification_id}
+                diff.note("duplicated", row, fact.line)
                 continue
             seen.add(fact.event_id)
             record = expected.records.get(fact.event_id)
             if record is None:
-                diff.note("extra", _stored(fact))
+                diff.note("extra", _stored(fact), fact.line)
             elif (record.category, record.value, record.occurred_at) != (
                 fact.category,
                 fact.value,
@@ -271,13 +302,13 @@ def _event_diff(app: Eventfold, expected: ExpectedState, position: int) -> Event
                 del stored["id"]
                 source = {"category": record.category, "value": str(record.value)}
                 row = {"id": fact.event_id, "source": source | {"line": record.line}}
-                diff.note("conflicting", row | {"store": stored})
+                diff.note("conflicting", row | {"store": stored}, record.line)
     for event_id, record in expected.records.items():
         if event_id not in seen:
             diff.missing_ids.append(event_id)
             row = {"id": event_id, "category": record.category, "value": str(record.value)}
-            diff.note("missing", row | {"line": record.line})
-    return diff
+            diff.note("missing", row | {"line": record.line}, record.line)
+    return diff.finish()
 
 
 def _stored(fact: RecordedFact) -> dict[str, Any]:
