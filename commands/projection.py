@@ -80,7 +80,8 @@ def register(commands: Commands) -> None:
         type=float,
         default=30.0,
         metavar="S",
-        help="also snapshot at least every S seconds while events arrive (default 30)",
+        help="also snapshot every S seconds while the state changed, even when no new "
+        "event arrives (default 30)",
     )
     rebuild.set_defaults(run=project)
     catchup.set_defaults(run=project)
@@ -150,7 +151,9 @@ def _follow(
     out: Console,
     err: Console,
 ) -> ProjectionReport:
-    """Follow until ``stop``, showing the state live on a terminal, else a line a second."""
+    """Follow until ``stop``. On a terminal: a live table, redrawn four times a second. Else
+    a line at once, then one per second in which the position moved (on stderr with
+    ``--json``, and only when stderr is a terminal)."""
     from rich.live import Live
 
     from eventfold.reports.projection import follow_line, state_table
@@ -160,17 +163,23 @@ def _follow(
 
             def show(report: ProjectionReport) -> None:
                 live.update(
-                    Group(state_table(report.projection, report.canonical), follow_line(report))
+                    Group(state_table(report.projection, report.canonical), follow_line(report)),
+                    refresh=True,
                 )
 
             return projector.follow(stop, show, snapshot_seconds=args.snapshot_seconds)
     lines = err if args.json else out  # with --json, stdout holds the final document only
 
     def log(report: ProjectionReport) -> None:
-        if lines.is_terminal or lines is out:
-            lines.print(follow_line(report), soft_wrap=True)
+        lines.print(follow_line(report), soft_wrap=True)
 
-    return projector.follow(stop, log, snapshot_seconds=args.snapshot_seconds, update_seconds=1.0)
+    return projector.follow(
+        stop,
+        log if lines is out or lines.is_terminal else None,
+        snapshot_seconds=args.snapshot_seconds,
+        update_seconds=1.0,
+        changes_only=True,
+    )
 
 
 @contextlib.contextmanager

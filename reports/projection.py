@@ -56,7 +56,7 @@ def _summary(report: ProjectionReport) -> Panel:
         f"{report.mode}: generation {report.generation}, "
         f"{report.workers} worker{'s' if report.workers > 1 else ''}",
         f"position {report.position:,} (from {report.from_position:,}); "
-        f"{report.events_applied:,} events applied in {report.elapsed:.2f} s",
+        f"{events(report.events_applied)} applied in {report.elapsed:.2f} s",
         f"checksum {report.checksum}",
         "snapshot used: " + _snapshot(report.snapshot_used),
         "snapshot written: " + _snapshot(report.snapshot_written),
@@ -98,12 +98,17 @@ def render_snapshots(
 
 
 def follow_line(report: ProjectionReport) -> Text:
-    """One line of a running ``follow``: where it stands."""
+    """One line of a running ``follow``: where it stands, since when."""
     return plain(
         f"following {report.projection}: position {report.position:,}, "
-        f"{report.events_applied:,} events applied, checksum {report.checksum[:16]}… "
-        "(Ctrl-C stops)"
+        f"{events(report.events_applied)} applied in {report.elapsed:,.0f} s, "
+        f"checksum {report.checksum[:16]}… (Ctrl-C stops)"
     )
+
+
+def events(count: int) -> str:
+    """``1 event``, ``50 events``."""
+    return f"{count:,} event{'' if count == 1 else 's'}"
 
 
 def render_status(status: StoreStatus) -> Group:

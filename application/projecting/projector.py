@@ -231,15 +231,21 @@ class Projector:
         *,
         snapshot_seconds: float = 30.0,
         update_seconds: float = 0.25,
+        changes_only: bool = False,
     ) -> ProjectionReport:
         """Catch up, then apply events as they are committed (by any process) until ``stop``.
 
-        Snapshots every ``snapshot_every`` events or ``snapshot_seconds``, and
-        once more when it stops (``stop`` set, or KeyboardInterrupt). Holds the
-        projection's lock while it runs.
+        Calls ``on_update`` right after the catch-up and every ``update_seconds``
+        (with ``changes_only``, only when the position moved). Snapshots every
+        ``snapshot_every`` events, every ``snapshot_seconds`` while the state
+        changed (idle or not), and once more when it stops (``stop`` set, or
+        KeyboardInterrupt). Holds the projection's lock while it runs. The rules
+        in full: ``following.py``.
         """
         with self._lock(required=True):
-            return follow_events(self, stop, on_update, snapshot_seconds, update_seconds)
+            return follow_events(
+                self, stop, on_update, snapshot_seconds, update_seconds, changes_only
+            )
 
     def _apply_one(self, state: Any, notification: Notification) -> None:
         """Handlers of ``Recorded`` get a ``RecordedFact``; others the library's event."""
