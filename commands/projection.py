@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -104,13 +104,14 @@ def _projector(app: Eventfold, projection: Projection[Any], args: argparse.Names
 
 def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.projections.registry import load_projection
+    from eventfold.reports.progress import progress_on
     from eventfold.reports.projection import render_projection
 
     projection = load_projection(args.projection)
     app = open_application(args)
     try:
         projector = _projector(app, projection, args)
-        with _events_progress(err) as progress:
+        with progress_on(err) as progress:
             if args.command == "rebuild":
                 report = projector.rebuild(workers=args.workers, progress=progress)
             else:
@@ -230,27 +231,3 @@ def snapshots(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     emit(args, out, document, lambda: render_snapshots(projection.name, generation, rows))
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _events_progress(err: Console) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar over notification ids on stderr, when it is a terminal."""
-    if not err.is_terminal:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "folding",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("fold", total=None)
-
-        def update(position: int, last: int) -> None:
-            bar.update(task, completed=position, total=last)
-
-        yield update

@@ -82,18 +82,21 @@ def register(commands: Commands) -> None:
 
 def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.proving.verify import verify as run_verify
+    from eventfold.reports.progress import progress_on
     from eventfold.reports.verify import render_verify, verdict
 
     app = open_application(args)
     try:
-        report = run_verify(
-            app,
-            app.state_dir,
-            source=args.source,
-            expected_checksum=args.expected_checksum,
-            expected_document=args.expected,
-            max_line=args.max_line_bytes,
-        )
+        with progress_on(err) as progress:
+            report = run_verify(
+                app,
+                app.state_dir,
+                source=args.source,
+                expected_checksum=args.expected_checksum,
+                expected_document=args.expected,
+                max_line=args.max_line_bytes,
+                progress=progress,
+            )
     finally:
         app.close()
     rendered = render_verify(report, show_all=args.all, store_options=given_store_options(args))
@@ -119,19 +122,22 @@ def save_report(rendered: RenderableType, *, html: str | None, svg: str | None, 
 
 def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.proving.reconcile import reconcile as run_reconcile
+    from eventfold.reports.progress import progress_on
     from eventfold.reports.reconcile import render_reconcile
     from eventfold.reports.verify import verdict
 
     app = open_application(args)
     try:
-        report = run_reconcile(
-            app,
-            app.state_dir,
-            args.source,
-            dry_run=args.dry_run,
-            batch=args.batch,
-            max_line=args.max_line_bytes,
-        )
+        with progress_on(err) as progress:
+            report = run_reconcile(
+                app,
+                app.state_dir,
+                args.source,
+                dry_run=args.dry_run,
+                batch=args.batch,
+                max_line=args.max_line_bytes,
+                progress=progress,
+            )
     finally:
         app.close()
     emit(

@@ -17,6 +17,7 @@ from typing import Any
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest import Ingestor
 from eventfold.application.ingest.report import IngestReport
+from eventfold.application.progress import Progress
 from eventfold.application.projecting import Projector
 from eventfold.application.proving.reference import SourceRecord
 from eventfold.application.proving.verify import VerifyReport, read_expected_source, verify_source
@@ -83,10 +84,14 @@ def reconcile(
     dry_run: bool = False,
     batch: int = 1000,
     max_line: int = MAX_LINE_BYTES,
+    progress: Progress | None = None,
 ) -> ReconcileReport:
+    """Verify against ``source``, replay what the store lacks (unless ``dry_run``), verify
+    again. ``progress`` is told each phase: reading the source, catching up, comparing
+    (finding the missing events), replaying."""
     started = time.perf_counter()
-    expected = read_expected_source(source, max_line)
-    before = verify_source(app, store_dir, source, expected)
+    expected = read_expected_source(source, max_line, progress)
+    before = verify_source(app, store_dir, source, expected, progress)
     assert before.events is not None
     missing = [(event_id, expected.records[event_id]) for event_id in before.events.missing_ids]
     order = sorted(missing, key=lambda m: (m[1].occurred_at or EARLIEST, m[1].line))
@@ -105,14 +110,14 @@ def reconcile(
         with open(source, "rb") as f:
             lines = [(r.line, r.offset, os.pread(f.fileno(), r.length, r.offset)) for _, r in order]
         with Ingestor(app, store_dir, batch=batch, max_line=max_line) as ingestor:
-            report.replay = ingestor.replay(name, lines)
-        report.after = verify_source(app, store_dir, source, expected)
-        report.caught_up = catch_up_all(app, store_dir)
+            report.replay = ingestor.replay(name, lines, progress)
+        report.after = verify_source(app, store_dir, source, expected, progress)
+        report.caught_up = catch_up_all(app, store_dir, progress)
     report.elapsed = time.perf_counter() - started
     return report
 
 
-def catch_up_all(app: Eventfold, store_dir: str) -> list[str]:
+def catch_up_all(app: Eventfold, store_dir: str, progress: Progress | None = None) -> list[str]:
     """Catch up every other projection the store has (category_totals is, by verify)."""
     done = []
     for name in app.backend.projection_names():
@@ -122,7 +127,7 @@ def catch_up_all(app: Eventfold, store_dir: str) -> list[str]:
             projection = load_projection(name)
         except UnknownProjectionError:
             continue  # its code is not installed here
-        Projector(app, store_dir, projection).catchup()
+        Projector(app, store_dir, projection).catchup(progress=progress)
         done.append(name)
     return done
 

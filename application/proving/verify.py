@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from eventfold.application.app import Eventfold
+from eventfold.application.progress import COMPARING, NOTIFICATIONS, Progress, tell
 from eventfold.application.projecting import ProjectionReport, Projector
 from eventfold.application.proving.reference import ExpectedState, expected_from_source
 from eventfold.application.recorded import recorded_facts
@@ -146,13 +147,17 @@ def verify(
     expected_checksum: str | None = None,
     expected_document: str | None = None,
     max_line: int = MAX_LINE_BYTES,
+    progress: Progress | None = None,
 ) -> VerifyReport:
-    """Catch ``category_totals`` up and compare it with exactly one expected state."""
-    projection = Projector(app, store_dir, CategoryTotals()).catchup()
+    """Catch ``category_totals`` up and compare it with exactly one expected state.
+
+    ``progress`` is told the phases: catching up, reading the source, comparing.
+    """
+    projection = Projector(app, store_dir, CategoryTotals()).catchup(progress=progress)
     actual = projection.canonical["categories"]
     if source is not None:
-        expected_state = read_expected_source(source, max_line)
-        return _against_source(app, projection, source, expected_state)
+        expected_state = read_expected_source(source, max_line, progress)
+        return _against_source(app, projection, source, expected_state, progress)
     if expected_document is not None:
         expected = _read_expected(expected_document)
         return VerifyReport(
@@ -168,7 +173,11 @@ def verify(
 
 
 def _against_source(
-    app: Eventfold, projection: ProjectionReport, source: str, expected_state: ExpectedState
+    app: Eventfold,
+    projection: ProjectionReport,
+    source: str,
+    expected_state: ExpectedState,
+    progress: Progress | None,
 ) -> VerifyReport:
     expected = expected_state.canonical()["categories"]
     actual = projection.canonical["categories"]
@@ -178,15 +187,17 @@ def _against_source(
         _compare(expected, actual),
         source=source,
     )
-    report.events = _event_diff(app, expected_state, projection.position)
+    report.events = _event_diff(app, expected_state, projection.position, progress)
     return report
 
 
-def read_expected_source(source: str, max_line: int = MAX_LINE_BYTES) -> ExpectedState:
+def read_expected_source(
+    source: str, max_line: int = MAX_LINE_BYTES, progress: Progress | None = None
+) -> ExpectedState:
     """The expected state of ``source``; ``ExpectedUnusableError`` when it has no valid event
     (unreadable evidence is never reported as a match)."""
     try:
-        state = expected_from_source(source, max_line)
+        state = expected_from_source(source, max_line, progress)
     except OSError as e:
         msg = f"{source}: cannot read the source ({e.strerror or e})"
         raise ExpectedUnusableError(msg) from None
@@ -200,11 +211,15 @@ def read_expected_source(source: str, max_line: int = MAX_LINE_BYTES) -> Expecte
 
 
 def verify_source(
-    app: Eventfold, store_dir: str, source: str, expected_state: ExpectedState
+    app: Eventfold,
+    store_dir: str,
+    source: str,
+    expected_state: ExpectedState,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     """``verify --source`` with the source's expected state already computed."""
-    projection = Projector(app, store_dir, CategoryTotals()).catchup()
-    return _against_source(app, projection, source, expected_state)
+    projection = Projector(app, store_dir, CategoryTotals()).catchup(progress=progress)
+    return _against_source(app, projection, source, expected_state, progress)
 
 
 def _compare(expected: dict[str, Any], actual: dict[str, Any]) -> list[Difference]:
@@ -247,10 +262,13 @@ def _read_expected(path: str) -> dict[str, Any]:
     return expected
 
 
-def _event_diff(app: Eventfold, expected: ExpectedState, position: int) -> EventDiff:
+def _event_diff(
+    app: Eventfold, expected: ExpectedState, position: int, progress: Progress | None
+) -> EventDiff:
     diff = EventDiff()
     seen: set[str] = set()
     for page in recorded_facts(app, 0, position):
+        tell(progress, COMPARING, page[-1].notification_id, position, NOTIFICATIONS)
         for fact in page:
             if fact.event_id in seen:  # an id recorded twice: the store counts it twice
                 diff.note("duplicated", _stored(fact) | {"notification_id": fact.notification_id})
@@ -274,6 +292,7 @@ def _event_diff(app: Eventfold, expected: ExpectedState, position: int) -> Event
             diff.missing_ids.append(event_id)
             row = {"id": event_id, "category": record.category, "value": str(record.value)}
             diff.note("missing", row | {"line": record.line})
+    tell(progress, COMPARING, position, position, NOTIFICATIONS)
     return diff
 
 
