@@ -157,30 +157,44 @@ def _follow(
     ``--json``, and only when stderr is a terminal)."""
     from rich.live import Live
 
+    from eventfold.reports.progress import progress_on
     from eventfold.reports.projection import follow_line, state_table
 
-    if out.is_terminal and not args.json:
-        with Live(console=out, refresh_per_second=4, transient=True) as live:
+    with contextlib.ExitStack() as catching_up:
+        # The catch-up's progress line, on stderr, until the first update replaces it.
+        progress = catching_up.enter_context(progress_on(err))
+        if out.is_terminal and not args.json:
+            live = Live(console=out, refresh_per_second=4, transient=True)
 
             def show(report: ProjectionReport) -> None:
+                if not live.is_started:
+                    catching_up.close()
+                    live.start()
                 live.update(
                     Group(state_table(report.projection, report.canonical), follow_line(report)),
                     refresh=True,
                 )
 
-            return projector.follow(stop, show, snapshot_seconds=args.snapshot_seconds)
-    lines = err if args.json else out  # with --json, stdout holds the final document only
+            try:
+                return projector.follow(
+                    stop, show, snapshot_seconds=args.snapshot_seconds, progress=progress
+                )
+            finally:
+                live.stop()
+        lines = err if args.json else out  # with --json, stdout holds the final document only
 
-    def log(report: ProjectionReport) -> None:
-        lines.print(follow_line(report), soft_wrap=True)
+        def log(report: ProjectionReport) -> None:
+            catching_up.close()
+            lines.print(follow_line(report), soft_wrap=True)
 
-    return projector.follow(
-        stop,
-        log if lines is out or lines.is_terminal else None,
-        snapshot_seconds=args.snapshot_seconds,
-        update_seconds=1.0,
-        changes_only=True,
-    )
+        return projector.follow(
+            stop,
+            log if lines is out or lines.is_terminal else None,
+            snapshot_seconds=args.snapshot_seconds,
+            update_seconds=1.0,
+            changes_only=True,
+            progress=progress,
+        )
 
 
 @contextlib.contextmanager

@@ -259,3 +259,16 @@ def test_verify_source_draws_its_phases_on_a_terminal_stderr(store: Path, tmp_pa
         check=True,
     )
     assert piped.stderr == ""
+
+
+def test_follow_tells_its_catch_up(store: Path) -> None:
+    app = open_store(str(store))
+    progress = Recorder()
+    stop = threading.Event()
+    try:
+        Projector(app, str(store), CategoryTotals()).follow(
+            stop, lambda report: stop.set(), progress=progress
+        )
+    finally:
+        app.close()
+    progress.assert_reaches("rebuilding", last_id(store), "notifications")  # none before

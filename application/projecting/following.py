@@ -30,6 +30,7 @@ from eventsourcing.persistence import Notification, Subscription
 from eventsourcing.utils import get_topic
 
 if TYPE_CHECKING:
+    from eventfold.application.progress import Progress
     from eventfold.application.projecting.projector import ProjectionReport, Projector
 
 MIN_TICK = 0.05  # seconds: the shortest wait for new events between two checks
@@ -43,10 +44,12 @@ def follow_events(
     snapshot_seconds: float,
     update_seconds: float,
     changes_only: bool = False,
+    progress: Progress | None = None,
 ) -> ProjectionReport:
-    """Catch up, then follow until ``stop`` (or KeyboardInterrupt); the final report."""
+    """Catch up (telling ``progress``), then follow until ``stop`` (or KeyboardInterrupt);
+    the final report."""
     started = time.monotonic()
-    report = projector._catchup(True, None)
+    report = projector._catchup(True, progress)
     report.mode = "follow"
     state, position = report.state, report.position
     total = report.snapshot_written.events_applied if report.snapshot_written else 0

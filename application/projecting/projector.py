@@ -240,6 +240,7 @@ class Projector:
         snapshot_seconds: float = 30.0,
         update_seconds: float = 0.25,
         changes_only: bool = False,
+        progress: Progress | None = None,
     ) -> ProjectionReport:
         """Catch up, then apply events as they are committed (by any process) until ``stop``.
 
@@ -247,12 +248,12 @@ class Projector:
         (with ``changes_only``, only when the position moved). Snapshots every
         ``snapshot_every`` events, every ``snapshot_seconds`` while the state
         changed (idle or not), and once more when it stops (``stop`` set, or
-        KeyboardInterrupt). Holds the projection's lock while it runs. The rules
-        in full: ``following.py``.
+        KeyboardInterrupt). Holds the projection's lock while it runs. ``progress``
+        is told the catch-up's. The rules in full: ``following.py``.
         """
         with self._lock(required=True):
             return follow_events(
-                self, stop, on_update, snapshot_seconds, update_seconds, changes_only
+                self, stop, on_update, snapshot_seconds, update_seconds, changes_only, progress
             )
 
     def _apply_one(self, state: Any, notification: Notification) -> None:
