@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from eventfold.application.projecting.projector import ProjectionReport, Projector
 
 MIN_TICK = 0.05  # seconds: the shortest wait for new events between two checks
+MAX_TICK = 0.25  # seconds: the longest, so that a stop is seen at once
 BURST = 1000  # notifications applied between two checks of the clock
 
 
@@ -77,10 +78,9 @@ def follow_events(
                     on_update(report)
                     shown_at = position
                 last_update = now
-            due = last_snapshot + snapshot_seconds - now if position != snapped_at else None
-            wait = update_seconds if on_update is not None else snapshot_seconds
-            if due is not None:
-                wait = min(wait, due)
+            wait = MAX_TICK if on_update is None else min(update_seconds, MAX_TICK)
+            if position != snapped_at:
+                wait = min(wait, last_snapshot + snapshot_seconds - now)
             for notification in feed.take(max(wait, MIN_TICK)):
                 if notification.topic in handled:
                     projector._apply_one(state, notification)
