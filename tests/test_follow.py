@@ -255,3 +255,27 @@ def test_follow_reports_the_events_and_the_wall_time_since_it_started(tmp_path: 
     app.close()
     assert follower.report.events_applied == 150  # the catch-up's 100, then 50
     assert follower.report.elapsed >= observed
+
+
+def test_follow_redraws_on_a_clock_while_no_event_arrives(tmp_path: Path) -> None:
+    """The live display (``changes_only`` off) is updated on a clock, so its time moves on
+    while the store is idle."""
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    write_events(source, 0, 10)
+    ingest_in_another_process(source, store)
+    app = open_store(str(store))
+    projector = Projector(app, str(store), CategoryTotals())
+    stop, times = threading.Event(), []
+    follower = threading.Thread(
+        target=projector.follow,
+        args=(stop, lambda report: times.append(report.elapsed)),
+        kwargs={"update_seconds": 0.05},
+    )
+    follower.start()
+    try:
+        wait_until(lambda: len(times) >= 3, "three updates with no new event")
+    finally:
+        stop.set()
+        follower.join(HANG)
+        app.close()
+    assert times[:3] == sorted(set(times[:3]))  # each later than the one before
