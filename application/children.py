@@ -6,7 +6,8 @@
 ``read``: an ingest's reading process (``ingest/reading.py``): it reads the open
 file ``FD`` from byte ``POSITION`` and writes framed batches on stdout, then an
 end frame. ``fold``: a rebuild worker (``projecting/workers.py``): it folds
-notifications ``AFTER+1..LAST`` and writes ``{"state", "applied"}`` as JSON.
+notifications ``AFTER+1..LAST``, writing ``{"folded": N}`` lines as it goes, then
+``{"state", "applied"}``, each as one line of JSON.
 Both report a failure as one line on stderr and a non-zero exit; the parent
 process decides what it means. These are not commands for users.
 """
@@ -29,7 +30,13 @@ def main(argv: list[str]) -> int:
             from eventfold.application.projecting.workers import fold_range
 
             store, backend, spec, after, last = args
-            sys.stdout.write(json.dumps(fold_range(store, backend, spec, int(after), int(last))))
+
+            def folded(count: int) -> None:
+                sys.stdout.write(json.dumps({"folded": count}) + "\n")
+                sys.stdout.flush()
+
+            result = fold_range(store, backend, spec, int(after), int(last), folded)
+            sys.stdout.write(json.dumps(result) + "\n")
         else:
             sys.stderr.write(f"unknown child role {role!r}\n")
             return 2

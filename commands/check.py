@@ -38,8 +38,12 @@ def register(commands: Commands) -> None:
 
 def check(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.admin.check import check as check_store
+    from eventfold.reports.progress import progress_on
 
-    report = check_store(args.store, backend=args.backend, repair=args.repair)
+    with progress_on(err) as progress:
+        report = check_store(
+            args.store, backend=args.backend, repair=args.repair, progress=progress
+        )
 
     def document() -> dict[str, Any]:
         return {

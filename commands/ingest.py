@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Callable, Iterator
 
 from rich.console import Console, Group
 from rich.text import Text
@@ -87,6 +85,7 @@ def _partition(text: str) -> object:
 def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.ingest import Ingestor
     from eventfold.reports.ingest import ingest_verdict, render_ingest
+    from eventfold.reports.progress import progress_on
 
     sources = [args.source] if args.source is not None else configured_sources(args)
     if not sources:
@@ -104,7 +103,7 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
             for warning in ingestor.warnings:
                 err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
             for source in sources:
-                with _progress(err, source) as progress:
+                with progress_on(err) as progress:
                     reports.append(ingestor.run(source, rescan=args.rescan, progress=progress))
     finally:
         app.close()
@@ -122,27 +121,3 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
             lambda: Group(*(ingest_verdict(r) for r in reports)),
         )
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _progress(err: Console, source: str) -> Iterator[Callable[[int, int | None], None] | None]:
-    """A progress bar on stderr when it is a terminal (bytes of the source read)."""
-    if not err.is_terminal:
-        yield None
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "ingesting",
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("ingest", total=None)
-
-        def update(position: int, size: int | None) -> None:
-            bar.update(task, completed=position, total=size)
-
-        yield update

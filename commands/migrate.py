@@ -50,7 +50,15 @@ def register(commands: Commands) -> None:
 def migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.admin.migrate import migrate_store
     from eventfold.reports.migrate import render_migrate, verdict
+    from eventfold.reports.progress import progress_on
 
-    report = migrate_store(args.store, getattr(args, "from"), args.to, target_store=args.to_store)
+    with progress_on(err) as progress:
+        report = migrate_store(
+            args.store,
+            getattr(args, "from"),
+            args.to,
+            target_store=args.to_store,
+            progress=progress,
+        )
     emit(args, out, report.to_json, lambda: render_migrate(report), lambda: verdict(report))
     return EXIT_OK if report.matches else EXIT_MISMATCH

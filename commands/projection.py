@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -80,7 +80,8 @@ def register(commands: Commands) -> None:
         type=float,
         default=30.0,
         metavar="S",
-        help="also snapshot at least every S seconds while events arrive (default 30)",
+        help="also snapshot every S seconds while the state changed, even when no new "
+        "event arrives (default 30)",
     )
     rebuild.set_defaults(run=project)
     catchup.set_defaults(run=project)
@@ -103,13 +104,14 @@ def _projector(app: Eventfold, projection: Projection[Any], args: argparse.Names
 
 def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.projections.registry import load_projection
+    from eventfold.reports.progress import progress_on
     from eventfold.reports.projection import render_projection
 
     projection = load_projection(args.projection)
     app = open_application(args)
     try:
         projector = _projector(app, projection, args)
-        with _events_progress(err) as progress:
+        with progress_on(err) as progress:
             if args.command == "rebuild":
                 report = projector.rebuild(workers=args.workers, progress=progress)
             else:
@@ -150,27 +152,52 @@ def _follow(
     out: Console,
     err: Console,
 ) -> ProjectionReport:
-    """Follow until ``stop``, showing the state live on a terminal, else a line a second."""
+    """Follow until ``stop``. On a terminal: a live table, redrawn four times a second. Else
+    a line at once, then one per second in which the position moved (on stderr with
+    ``--json``, and only when stderr is a terminal)."""
     from rich.live import Live
 
+    from eventfold.reports.progress import progress_on
     from eventfold.reports.projection import follow_line, state_table
 
-    if out.is_terminal and not args.json:
-        with Live(console=out, refresh_per_second=4, transient=True) as live:
+    with contextlib.ExitStack() as catching_up:
+        # The catch-up's progress line, on stderr, until the first update replaces it.
+        progress = catching_up.enter_context(progress_on(err))
+        if out.is_terminal and not args.json:
+            live = Live(console=out, refresh_per_second=4, transient=True)
 
             def show(report: ProjectionReport) -> None:
+                if not live.is_started:
+                    catching_up.close()
+                    live.start()
                 live.update(
-                    Group(state_table(report.projection, report.canonical), follow_line(report))
+                    Group(
+                        state_table(report.projection, report.canonical, report.figures),
+                        follow_line(report),
+                    ),
+                    refresh=True,
                 )
 
-            return projector.follow(stop, show, snapshot_seconds=args.snapshot_seconds)
-    lines = err if args.json else out  # with --json, stdout holds the final document only
+            try:
+                return projector.follow(
+                    stop, show, snapshot_seconds=args.snapshot_seconds, progress=progress
+                )
+            finally:
+                live.stop()
+        lines = err if args.json else out  # with --json, stdout holds the final document only
 
-    def log(report: ProjectionReport) -> None:
-        if lines.is_terminal or lines is out:
+        def log(report: ProjectionReport) -> None:
+            catching_up.close()
             lines.print(follow_line(report), soft_wrap=True)
 
-    return projector.follow(stop, log, snapshot_seconds=args.snapshot_seconds, update_seconds=1.0)
+        return projector.follow(
+            stop,
+            log if lines is out or lines.is_terminal else None,
+            snapshot_seconds=args.snapshot_seconds,
+            update_seconds=1.0,
+            changes_only=True,
+            progress=progress,
+        )
 
 
 @contextlib.contextmanager
@@ -221,27 +248,3 @@ def snapshots(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     emit(args, out, document, lambda: render_snapshots(projection.name, generation, rows))
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _events_progress(err: Console) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar over notification ids on stderr, when it is a terminal."""
-    if not err.is_terminal:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "folding",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("fold", total=None)
-
-        def update(position: int, last: int) -> None:
-            bar.update(task, completed=position, total=last)
-
-        yield update

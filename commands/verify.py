@@ -102,6 +102,7 @@ def register(commands: Commands) -> None:
 
 def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.proving.verify import verify as run_verify
+    from eventfold.reports.progress import progress_on
     from eventfold.reports.verify import render_verify, verdict
 
     if args.source is None and args.expected_checksum is None and args.expected is None:
@@ -109,15 +110,17 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
         args.source = one_configured_source(args, "verify", given)
     app = open_application(args)
     try:
-        report = run_verify(
-            app,
-            app.state_dir,
-            source=args.source,
-            expected_checksum=args.expected_checksum,
-            expected_document=args.expected,
-            max_line=args.max_line_bytes,
-            limit=args.limit,
-        )
+        with progress_on(err) as progress:
+            report = run_verify(
+                app,
+                app.state_dir,
+                source=args.source,
+                expected_checksum=args.expected_checksum,
+                expected_document=args.expected,
+                max_line=args.max_line_bytes,
+                limit=args.limit,
+                progress=progress,
+            )
         sources = [("source", args.source)] if args.source else []
         sources += [("expected state", args.expected)] if args.expected else []
         context = report_context(app, args, sources)
@@ -178,6 +181,7 @@ def write_report(path: str, what: str, text: str) -> None:
 def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.proving.reconcile import reconcile as run_reconcile
     from eventfold.reports.html_reconcile import render_reconcile_html
+    from eventfold.reports.progress import progress_on
     from eventfold.reports.reconcile import render_reconcile
     from eventfold.reports.verify import verdict
 
@@ -185,15 +189,17 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
         args.source = one_configured_source(args, "reconcile", "a SOURCE")
     app = open_application(args)
     try:
-        report = run_reconcile(
-            app,
-            app.state_dir,
-            args.source,
-            dry_run=args.dry_run,
-            batch=args.batch,
-            max_line=args.max_line_bytes,
-            limit=args.limit,
-        )
+        with progress_on(err) as progress:
+            report = run_reconcile(
+                app,
+                app.state_dir,
+                args.source,
+                dry_run=args.dry_run,
+                batch=args.batch,
+                max_line=args.max_line_bytes,
+                limit=args.limit,
+                progress=progress,
+            )
         context = report_context(app, args, [("source", args.source)])
     finally:
         app.close()

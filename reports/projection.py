@@ -136,11 +136,11 @@ def render_snapshots(
 
 
 def follow_line(report: ProjectionReport) -> Text:
-    """One line of a running ``follow``: where it stands."""
+    """One line of a running ``follow``: where it stands, since when."""
     return plain(
         f"following {report.projection}: position {report.position:,}, "
-        f"{report.events_applied:,} events applied, checksum {report.checksum[:16]}… "
-        "(Ctrl-C stops)"
+        f"{plural(report.events_applied, 'event')} applied in {report.elapsed:,.0f} s, "
+        f"checksum {report.checksum} (Ctrl-C stops)"
     )
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,3 +118,164 @@ def test_a_signal_right_after_the_catch_up_still_ends_in_the_final_report(
     write_events(source, 0, 100)
     ingest_in_another_process(source, store)
     follow_stopped_by(store, signum, lambda: None, "follow's catch-up to write its snapshot")
+
+
+class FollowCommand:
+    """``eventfold follow`` in a child process with stdout piped: the lines it printed so far."""
+
+    def __init__(self, store: Path, *options: str) -> None:
+        self.process = subprocess.Popen(
+            eventfold("follow", "--store", str(store), *options),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ | {"COLUMNS": "200"},
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for_line(self, needle: str, what: str) -> None:
+        wait_until(
+            lambda: any(needle in line for line in self.lines) or self.process.poll() is not None,
+            what,
+        )
+        assert any(needle in line for line in self.lines), (self.lines, self.stop())
+
+    def stop(self) -> str:
+        """SIGINT, then everything it printed afterwards on stdout; stderr is returned."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=HANG)
+            self.reader.join(HANG)
+            assert self.process.stderr is not None
+            err = self.process.stderr.read()
+        finally:
+            self.process.kill()
+        assert self.process.returncode == 0, err
+        return err
+
+
+def last_notification_id(store: Path) -> int:
+    done = subprocess.run(
+        eventfold("status", "--store", str(store), "--json"),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=HANG,
+    )
+    return int(json.loads(done.stdout)["last_notification_id"])
+
+
+def test_follow_shows_the_current_state_at_once_before_any_new_event(tmp_path: Path) -> None:
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    write_events(source, 0, 100)
+    ingest_in_another_process(source, store)
+    last = last_notification_id(store)
+    follower = FollowCommand(store)
+    try:
+        # No event is ingested while it runs: the line can only come from the catch-up.
+        follower.wait_for_line(
+            f"position {last:,}, 100 events applied", "follow to show the caught-up state"
+        )
+    finally:
+        follower.stop()
+
+
+def test_follow_shows_each_burst_without_waiting_for_a_further_event(tmp_path: Path) -> None:
+    """Piped, follow prints a line per second in which the position moved: the last line of a
+    burst shows its whole count though no event follows it; counts read "1 event", "50 events"."""
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    source.write_text("")
+    ingest_in_another_process(source, store)  # an empty store
+    follower = FollowCommand(store)
+    try:
+        follower.wait_for_line("0 events applied", "follow to show the empty store")
+        write_events(source, 0, 1)
+        ingest_in_another_process(source, store)
+        follower.wait_for_line(", 1 event applied", "follow to show the one event")
+        write_events(source, 1, 49)
+        ingest_in_another_process(source, store)
+        follower.wait_for_line(", 50 events applied", "follow to show the burst of 49")
+    finally:
+        follower.stop()
+    shown = [line for line in follower.lines if line.startswith("following ")]
+    assert len(shown) == len(set(shown)), "a line is printed only when the position moved"
+
+
+def test_follow_snapshots_while_idle_so_status_shows_no_lag(tmp_path: Path) -> None:
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    write_events(source, 0, 100)
+    ingest_in_another_process(source, store)
+    follower = FollowCommand(store, "--snapshot-seconds", "1", "--json")
+    try:
+        wait_until(lambda: applied_in_newest_snapshot(store) == 100, "follow's catch-up")
+        write_events(source, 100, 50)
+        ingest_in_another_process(source, store)  # no event is ingested after this one
+        last = last_notification_id(store)
+
+        def lag() -> int | None:
+            done = subprocess.run(
+                eventfold("status", "--store", str(store), "--json"),
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=HANG,
+            )
+            (projection,) = json.loads(done.stdout)["projections"]
+            return None if projection["lag"] is None else int(projection["lag"])
+
+        wait_until(lambda: lag() == 0, "status to show the idle follow's snapshot, lag 0")
+    finally:
+        follower.stop()
+    doc = json.loads("".join(follower.lines))
+    assert doc["position"] == last
+    assert doc["events_applied"] == 150
+
+
+def test_follow_reports_the_events_and_the_wall_time_since_it_started(tmp_path: Path) -> None:
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    write_events(source, 0, 100)
+    ingest_in_another_process(source, store)
+    app = open_store(str(store))
+    projector = Projector(app, str(store), CategoryTotals())
+    with Following(projector) as follower:
+        follower.wait_for_count(100, "follow to show the caught-up state")
+        running_since = time.monotonic()  # follow was running before this
+        write_events(source, 100, 50)
+        ingest_in_another_process(source, store)
+        follower.wait_for_count(150, "follow to apply the 50 events")
+        observed = time.monotonic() - running_since
+    app.close()
+    assert follower.report.events_applied == 150  # the catch-up's 100, then 50
+    assert follower.report.elapsed >= observed
+
+
+def test_follow_redraws_on_a_clock_while_no_event_arrives(tmp_path: Path) -> None:
+    """The live display (``changes_only`` off) is updated on a clock, so its time moves on
+    while the store is idle."""
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    write_events(source, 0, 10)
+    ingest_in_another_process(source, store)
+    app = open_store(str(store))
+    projector = Projector(app, str(store), CategoryTotals())
+    stop, times = threading.Event(), []
+    follower = threading.Thread(
+        target=projector.follow,
+        args=(stop, lambda report: times.append(report.elapsed)),
+        kwargs={"update_seconds": 0.05},
+    )
+    follower.start()
+    try:
+        wait_until(lambda: len(times) >= 3, "three updates with no new event")
+    finally:
+        stop.set()
+        follower.join(HANG)
+        app.close()
+    assert times[:3] == sorted(set(times[:3]))  # each later than the one before

@@ -13,6 +13,7 @@ import glob
 import os
 
 from eventfold.application.ingest.dedup import verify_dedup
+from eventfold.application.progress import BYTES, CHECKING, Progress, tell
 from eventfold.infra import fileio
 from eventfold.infra.backends import backend_name, checks_files
 from eventfold.infra.errors import UsageError
@@ -20,8 +21,15 @@ from eventfold.infra.filestore.check import DerivedReport, Problem, StoreReport,
 from eventfold.projections.snapshots import snapshot_damage
 
 
-def check(store: str, *, backend: str | None = None, repair: bool = False) -> StoreReport:
+def check(
+    store: str,
+    *,
+    backend: str | None = None,
+    repair: bool = False,
+    progress: Progress | None = None,
+) -> StoreReport:
     """Check the store in directory ``store``; with ``repair``, mend what can be rebuilt.
+    ``progress`` is told the bytes of the logs read, of their size.
 
     Raises ``UsageError`` for a backend whose store is not files (``postgres``).
     """
@@ -31,7 +39,11 @@ def check(store: str, *, backend: str | None = None, repair: bool = False) -> St
             "integrity (use the database's tools)"
         )
         raise UsageError(msg)
-    report = check_store(store, repair=repair)
+    report = check_store(
+        store,
+        repair=repair,
+        progress=lambda done, total: tell(progress, CHECKING, done, total, BYTES),
+    )
     for directory in sorted(glob.glob(os.path.join(store, "dedup*"))):
         if os.path.isdir(directory):
             report.derived.append(_dedup(directory, repair))

@@ -27,6 +27,7 @@ from eventsourcing.persistence import Notification, StoredEvent, Tracking
 
 from eventfold.application.app import Eventfold, open_app
 from eventfold.application.pages import notification_pages
+from eventfold.application.progress import COMPARING, COPYING, NOTIFICATIONS, Progress, tell
 from eventfold.application.projecting import Projector
 from eventfold.infra import failpoints
 from eventfold.infra.backends import is_shared
@@ -98,7 +99,12 @@ class MigrateReport:
 
 
 def migrate_store(
-    store: str, source_backend: str, target_backend: str, *, target_store: str | None
+    store: str,
+    source_backend: str,
+    target_backend: str,
+    *,
+    target_store: str | None,
+    progress: Progress | None = None,
 ) -> MigrateReport:
     """Copy the store ``store`` of ``source_backend`` into ``target_backend`` (into the file
     store ``target_store``, required when the target is ``file``), then verify the copy.
@@ -127,6 +133,7 @@ def migrate_store(
                 target.state_dir,
                 source_name=source.backend.describe(),
                 target_name=target.backend.describe(),
+                progress=progress,
             )
         finally:
             target.close()
@@ -142,8 +149,12 @@ def migrate(
     *,
     source_name: str,
     target_name: str,
+    progress: Progress | None = None,
 ) -> MigrateReport:
-    """Copy ``source`` into ``target`` (resuming an earlier copy), then verify both."""
+    """Copy ``source`` into ``target`` (resuming an earlier copy), then verify both.
+
+    ``progress`` is told the phases: copying, comparing (the target's events), and
+    each projection's catching up and rebuilding."""
     started = time.perf_counter()
     report = MigrateReport(source_name, target_name)
     tracking_name = f"eventfold.migrate:{source_name}"
@@ -158,6 +169,7 @@ def migrate(
     for page in notification_pages(source, 0, last, page=PAGE):
         report.events += _digest(source_digest, page)
         originators.update(n.originator_id for n in page)
+        tell(progress, COPYING, page[-1].id, last, NOTIFICATIONS)
         if page[-1].id <= done:
             continue
         fresh = [n for n in page if n.id > done]
@@ -175,18 +187,20 @@ def migrate(
     for page in notification_pages(source, last, now, page=PAGE):
         report.events += _digest(source_digest, page)
     report.source_digest = source_digest.hexdigest()
-    report.target_digest, _ = stream_digest(target)
-    _check_projections(source, source_dir, target, target_dir, report)
+    report.target_digest, _ = stream_digest(target, progress)
+    _check_projections(source, source_dir, target, target_dir, report, progress)
     report.elapsed = time.perf_counter() - started
     return report
 
 
-def stream_digest(app: Eventfold) -> tuple[str, int]:
+def stream_digest(app: Eventfold, progress: Progress | None = None) -> tuple[str, int]:
     """SHA-256 over every event in notification order (originator, version, topic,
     state), and the number of events."""
     digest, count = hashlib.sha256(), 0
-    for page in notification_pages(app, 0, app.recorder.max_notification_id() or 0, page=PAGE):
+    last = app.recorder.max_notification_id() or 0
+    for page in notification_pages(app, 0, last, page=PAGE):
         count += _digest(digest, page)
+        tell(progress, COMPARING, page[-1].id, last, NOTIFICATIONS)
     return digest.hexdigest(), count
 
 
@@ -236,6 +250,7 @@ def _check_projections(
     target: Eventfold,
     target_dir: str,
     report: MigrateReport,
+    progress: Progress | None,
 ) -> None:
     """Each projection of the source, and category_totals: caught up there, rebuilt here."""
     for name in dict.fromkeys(["category_totals", *source.backend.projection_names()]):
@@ -244,6 +259,6 @@ def _check_projections(
         except UnknownProjectionError:
             report.not_checked.append(name)  # its code is not installed here
             continue
-        before = Projector(source, source_dir, projection).catchup()
-        after = Projector(target, target_dir, load_projection(name)).rebuild()
+        before = Projector(source, source_dir, projection).catchup(progress=progress)
+        after = Projector(target, target_dir, load_projection(name)).rebuild(progress=progress)
         report.projections.append(ProjectionCheck(name, before.checksum, after.checksum))

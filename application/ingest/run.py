@@ -19,7 +19,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from hashlib import blake2b
 from typing import Any, BinaryIO
 from uuid import uuid4
@@ -43,6 +43,7 @@ from eventfold.application.ingest.report import (
     PendingTail,
 )
 from eventfold.application.ingest.rules import parse_event
+from eventfold.application.progress import BYTES, EVENTS, INGESTING, REPLAYING, Progress, tell
 from eventfold.application.recorded import RecordedCodec
 from eventfold.domain.model import Category, Source
 from eventfold.infra import failpoints
@@ -51,7 +52,6 @@ from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import SourceError, open_source
 
 logger = logging.getLogger("eventfold.ingest")
-Progress = Callable[[int, int | None], None]
 DIGEST_CHUNK = 1 << 20
 READER_PROCESS_BYTES = 1 << 20  # a file with more left to read gets a reader process
 EXPECTED_LINE_BYTES = 80  # to size the dedup filter for a file before reading it
@@ -193,8 +193,7 @@ class Ingestor:
                     report.pending_tail = PendingTail(*parsed.pending)
                 if parsed.position > source.position:
                     self._commit(run, self.decider.apply(run, parsed))
-                if progress is not None:
-                    progress(report.position, size)
+                tell(progress, INGESTING, report.position, size, BYTES)
         return report
 
     @contextlib.contextmanager
@@ -243,7 +242,12 @@ class Ingestor:
             continued=continued,
         )
 
-    def replay(self, name: str, lines: list[tuple[int, int, bytes]]) -> IngestReport:
+    def replay(
+        self,
+        name: str,
+        lines: list[tuple[int, int, bytes]],
+        progress: Progress | None = None,
+    ) -> IngestReport:
         """Ingest chosen lines of source ``name`` (line number, byte offset, raw), in order.
 
         For ``reconcile``: the events keep their original source position; the
@@ -261,10 +265,12 @@ class Ingestor:
         quarantine.open(0)
         run = SourceRun(source, name, None, report, quarantine, None, 0)
         with self._running(run, started):
-            self._replay(run, lines)
+            self._replay(run, lines, progress)
         return report
 
-    def _replay(self, run: SourceRun, lines: list[tuple[int, int, bytes]]) -> None:
+    def _replay(
+        self, run: SourceRun, lines: list[tuple[int, int, bytes]], progress: Progress | None
+    ) -> None:
         name = run.name
         for first in range(0, len(lines), self.batch_size):
             chunk = lines[first : first + self.batch_size]
@@ -277,6 +283,7 @@ class Ingestor:
                 parsed.add(event, number, offset, self.codec.encoded(event, number, offset))
             parsed.read = len(chunk)
             self._commit(run, self.decider.apply(run, parsed))
+            tell(progress, REPLAYING, first + len(chunk), len(lines), EVENTS)
 
     def _prefix_problem(self, fd: int, source: Source, hasher: Any) -> str | None:
         """Why the already-ingested prefix no longer stands, or None (hasher then covers it)."""

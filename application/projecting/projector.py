@@ -23,6 +23,13 @@ from eventsourcing.utils import get_topic
 
 from eventfold.application.app import Eventfold
 from eventfold.application.pages import notification_pages
+from eventfold.application.progress import (
+    CATCHING_UP,
+    NOTIFICATIONS,
+    REBUILDING,
+    Progress,
+    tell,
+)
 from eventfold.application.projecting.following import follow_events
 from eventfold.application.projecting.workers import fold_parallel
 from eventfold.application.recorded import RECORDED_TOPIC, fact_of, recorded_facts
@@ -32,7 +39,6 @@ from eventfold.infra.errors import StoreBusyError
 from eventfold.projections.base import Projection
 from eventfold.projections.snapshots import ProjectionSnapshots, Skipped, SnapshotInfo
 
-Progress = Callable[[int, int], None]
 DEFAULT_SNAPSHOT_EVERY = 10_000
 PARALLEL_FROM_EVENTS = 200_000  # a rebuild over more notifications uses every core (up to 4)
 DEFAULT_KEEP = 3  # snapshots kept per generation
@@ -132,10 +138,10 @@ class Projector:
             workers = min(os.cpu_count() or 1, 4) if last > PARALLEL_FROM_EVENTS else 1
         generation = self.snapshots.new_generation()
         if workers > 1 and last > 0:
-            state, applied = fold_parallel(self, last, workers)
+            state, applied = fold_parallel(self, last, workers, progress)
         else:
             state = self.projection.initial()
-            applied = self._fold(state, 0, last, generation, 0, progress)
+            applied = self._fold(state, 0, last, generation, 0, progress, REBUILDING)
         written = self.snapshots.write(generation, state, last, applied)
         failpoints.reach("projection.after-snapshot")
         failpoints.reach("projection.before-switch")
@@ -164,7 +170,7 @@ class Projector:
                 report = self._rebuild(1, progress)
             else:
                 state = self.projection.initial()
-                applied = self._fold(state, 0, last, None, 0, progress)
+                applied = self._fold(state, 0, last, None, 0, progress, CATCHING_UP)
                 report = self._report(
                     "catchup",
                     generation or "-",
@@ -186,7 +192,9 @@ class Projector:
         used, state = loaded.info, loaded.state
         target = generation if writable else None
         applied = (
-            self._fold(state, used.position, last, target, used.events_applied, progress)
+            self._fold(
+                state, used.position, last, target, used.events_applied, progress, CATCHING_UP
+            )
             - used.events_applied
         )
         written: SnapshotInfo | None = None  # none when nothing was applied: ``used`` is current
@@ -232,15 +240,22 @@ class Projector:
         *,
         snapshot_seconds: float = 30.0,
         update_seconds: float = 0.25,
+        changes_only: bool = False,
+        progress: Progress | None = None,
     ) -> ProjectionReport:
         """Catch up, then apply events as they are committed (by any process) until ``stop``.
 
-        Snapshots every ``snapshot_every`` events or ``snapshot_seconds``, and
-        once more when it stops (``stop`` set, or KeyboardInterrupt). Holds the
-        projection's lock while it runs.
+        Calls ``on_update`` right after the catch-up and every ``update_seconds``
+        (with ``changes_only``, only when the position moved). Snapshots every
+        ``snapshot_every`` events, every ``snapshot_seconds`` while the state
+        changed (idle or not), and once more when it stops (``stop`` set, or
+        KeyboardInterrupt). Holds the projection's lock while it runs. ``progress``
+        is told the catch-up's. The rules in full: ``following.py``.
         """
         with self._lock(required=True):
-            return follow_events(self, stop, on_update, snapshot_seconds, update_seconds)
+            return follow_events(
+                self, stop, on_update, snapshot_seconds, update_seconds, changes_only, progress
+            )
 
     def _apply_one(self, state: Any, notification: Notification) -> None:
         """Handlers of ``Recorded`` get a ``RecordedFact``; others the library's event."""
@@ -269,8 +284,13 @@ class Projector:
         generation: str | None,
         applied: int,
         progress: Progress | None,
+        phase: str,
     ) -> int:
-        """Apply events ``after+1..last`` to ``state``; snapshot every N; return applied."""
+        """Apply events ``after+1..last`` to ``state``; snapshot every N; return applied.
+
+        Tells ``progress`` the notifications folded of ``last - after``, per page and at
+        the end (the total, whatever the type of the last notifications).
+        """
         next_snapshot = applied + self.snapshot_every
         for position, count in self._apply_pages(state, after, last):
             applied += count
@@ -278,8 +298,8 @@ class Projector:
                 self.snapshots.write(generation, state, position, applied)
                 failpoints.reach("projection.after-snapshot")
                 next_snapshot = applied + self.snapshot_every
-            if progress is not None:
-                progress(position, last)
+            tell(progress, phase, position - after, last - after, NOTIFICATIONS)
+        tell(progress, phase, last - after, last - after, NOTIFICATIONS)
         return applied
 
     def _apply_pages(self, state: Any, after: int, last: int) -> Iterator[tuple[int, int]]:

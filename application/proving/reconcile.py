@@ -17,6 +17,7 @@ from typing import Any
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest import Ingestor
 from eventfold.application.ingest.report import IngestReport
+from eventfold.application.progress import Progress
 from eventfold.application.projecting import Projector
 from eventfold.application.proving.reference import SourceRecord
 from eventfold.application.proving.verify import VerifyReport, read_expected_source, verify_source
@@ -111,14 +112,17 @@ def reconcile(
     batch: int = 1000,
     max_line: int = MAX_LINE_BYTES,
     limit: int = SAMPLES,
+    progress: Progress | None = None,
 ) -> ReconcileReport:
-    """Replay what the store lacks of ``source`` (a file, or ``-``: standard input, kept
-    in a temporary copy while it runs, since the missing lines are read a second time);
-    the plan and the event lists keep ``limit`` rows (0: all)."""
+    """Verify against ``source`` (a file, or ``-``: standard input, kept in a temporary
+    copy while it runs, since the missing lines are read a second time), replay what the
+    store lacks (unless ``dry_run``), verify again. The plan and the event lists keep
+    ``limit`` rows (0: all). ``progress`` is told each phase: reading the source,
+    catching up, comparing (finding the missing events), replaying."""
     started = time.perf_counter()
     name = source_name(source)
     with regular_copy(source) as path:
-        report = _reconcile(app, store_dir, path, name, dry_run, batch, max_line, limit)
+        report = _reconcile(app, store_dir, path, name, dry_run, batch, max_line, limit, progress)
     report.elapsed = time.perf_counter() - started
     return report
 
@@ -132,9 +136,10 @@ def _reconcile(
     batch: int,
     max_line: int,
     limit: int,
+    progress: Progress | None,
 ) -> ReconcileReport:
-    expected = read_expected_source(path, max_line, name=name)
-    before = verify_source(app, store_dir, name, expected, limit)
+    expected = read_expected_source(path, max_line, progress, name=name)
+    before = verify_source(app, store_dir, name, expected, limit, progress)
     assert before.events is not None
     missing = [(event_id, expected.records[event_id]) for event_id in before.events.missing_ids]
     order = sorted(missing, key=lambda m: (m[1].occurred_at or EARLIEST, m[1].line))
@@ -153,13 +158,13 @@ def _reconcile(
         with open(path, "rb") as f:
             lines = [(r.line, r.offset, os.pread(f.fileno(), r.length, r.offset)) for _, r in order]
         with Ingestor(app, store_dir, batch=batch, max_line=max_line) as ingestor:
-            report.replay = ingestor.replay(name, lines)
-        report.after = verify_source(app, store_dir, name, expected, limit)
-        report.caught_up = catch_up_all(app, store_dir)
+            report.replay = ingestor.replay(name, lines, progress)
+        report.after = verify_source(app, store_dir, name, expected, limit, progress)
+        report.caught_up = catch_up_all(app, store_dir, progress)
     return report
 
 
-def catch_up_all(app: Eventfold, store_dir: str) -> list[str]:
+def catch_up_all(app: Eventfold, store_dir: str, progress: Progress | None = None) -> list[str]:
     """Catch up every other projection the store has (category_totals is, by verify)."""
     done = []
     for name in app.backend.projection_names():
@@ -169,7 +174,7 @@ def catch_up_all(app: Eventfold, store_dir: str) -> list[str]:
             projection = load_projection(name)
         except UnknownProjectionError:
             continue  # its code is not installed here
-        Projector(app, store_dir, projection).catchup()
+        Projector(app, store_dir, projection).catchup(progress=progress)
         done.append(name)
     return done
 

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any, BinaryIO
 
+from eventfold.application.progress import BYTES, READING_SOURCE, Progress, tell
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import open_source
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EXPONENTS = range(-6143, 6145)
 EPOCH_RANGE = (-62135596800, 253402300800)
+PROGRESS_LINES = 4096  # lines read between two reports of progress
 
 
 @dataclass(frozen=True)
@@ -58,18 +61,24 @@ class ExpectedState:
         }
 
 
-def expected_from_source(path: str, max_line: int = MAX_LINE_BYTES) -> ExpectedState:
+def expected_from_source(
+    path: str, max_line: int = MAX_LINE_BYTES, progress: Progress | None = None
+) -> ExpectedState:
     """Read ``path`` (JSON Lines) by the rules; the first valid occurrence of an id counts.
 
     Streams the file; memory grows with the number of distinct ids (one record each),
     never with the length of a line: a line over ``max_line`` bytes is invalid.
+    ``progress`` is told the bytes read (of the file's size, when it is a file).
     """
     state = ExpectedState()
     with open_source(path) as source, localcontext() as ctx:
         ctx.prec, ctx.Emax, ctx.Emin = 10**6, 10**6, -(10**6)
         offset = _past_byte_order_mark(source.stream)
+        size = os.fstat(source.fd).st_size if source.fd is not None else None
         for number, (raw, length, terminated) in enumerate(_lines(source.stream, max_line), 1):
             start, offset = offset, offset + length + terminated
+            if number % PROGRESS_LINES == 0:
+                tell(progress, READING_SOURCE, offset, size and max(size, offset), BYTES)
             if raw is not None and not raw.strip(b" \t\r"):
                 continue
             doc = None if raw is None else _object(raw)
@@ -88,6 +97,7 @@ def expected_from_source(path: str, max_line: int = MAX_LINE_BYTES) -> ExpectedS
             entry = state.totals.setdefault(category, [0, Decimal(0)])
             entry[0] += 1
             entry[1] += value
+        tell(progress, READING_SOURCE, offset, size and max(size, offset), BYTES)
     return state
 
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from eventfold.application.app import Eventfold
+from eventfold.application.progress import COMPARING, NOTIFICATIONS, Progress, tell
 from eventfold.application.projecting import ProjectionReport, Projector
 from eventfold.application.proving.reference import ExpectedState, expected_from_source
 from eventfold.application.recorded import recorded_facts
@@ -167,14 +168,20 @@ def verify(
     expected_document: str | None = None,
     max_line: int = MAX_LINE_BYTES,
     limit: int = SAMPLES,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     """Catch ``category_totals`` up and compare it with exactly one expected state; the
-    event lists keep ``limit`` rows each (0: all)."""
-    projection = Projector(app, store_dir, CategoryTotals()).catchup()
+    event lists keep ``limit`` rows each (0: all).
+
+    ``progress`` is told the phases: catching up, reading the source, comparing.
+    """
+    projection = Projector(app, store_dir, CategoryTotals()).catchup(progress=progress)
     actual = projection.canonical["categories"]
     if source is not None:
-        expected_state = read_expected_source(source, max_line)
-        return _against_source(app, projection, source_name(source), expected_state, limit)
+        expected_state = read_expected_source(source, max_line, progress)
+        return _against_source(
+            app, projection, source_name(source), expected_state, limit, progress
+        )
     if expected_document is not None:
         expected = _read_expected(expected_document)
         return VerifyReport(
@@ -194,7 +201,8 @@ def _against_source(
     projection: ProjectionReport,
     source: str,
     expected_state: ExpectedState,
-    limit: int = SAMPLES,
+    limit: int,
+    progress: Progress | None,
 ) -> VerifyReport:
     expected = expected_state.canonical()["categories"]
     actual = projection.canonical["categories"]
@@ -204,18 +212,22 @@ def _against_source(
         _compare(expected, actual),
         source=source,
     )
-    report.events = _event_diff(app, expected_state, projection.position, limit)
+    report.events = _event_diff(app, expected_state, projection.position, limit, progress)
     return report
 
 
 def read_expected_source(
-    source: str, max_line: int = MAX_LINE_BYTES, *, name: str | None = None
+    source: str,
+    max_line: int = MAX_LINE_BYTES,
+    progress: Progress | None = None,
+    *,
+    name: str | None = None,
 ) -> ExpectedState:
     """The expected state of ``source`` (named ``name`` in errors); ``ExpectedUnusableError``
     when it has no valid event (unreadable evidence is never reported as a match)."""
     name = source if name is None else name
     try:
-        state = expected_from_source(source, max_line)
+        state = expected_from_source(source, max_line, progress)
     except OSError as e:
         msg = f"{name}: cannot read the source ({e.strerror or e})"
         raise ExpectedUnusableError(msg) from None
@@ -234,10 +246,11 @@ def verify_source(
     source: str,
     expected_state: ExpectedState,
     limit: int = SAMPLES,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     """``verify --source`` with the source's expected state already computed."""
-    projection = Projector(app, store_dir, CategoryTotals()).catchup()
-    return _against_source(app, projection, source, expected_state, limit)
+    projection = Projector(app, store_dir, CategoryTotals()).catchup(progress=progress)
+    return _against_source(app, projection, source, expected_state, limit, progress)
 
 
 def _compare(expected: dict[str, Any], actual: dict[str, Any]) -> list[Difference]:
@@ -280,10 +293,17 @@ def _read_expected(path: str) -> dict[str, Any]:
     return expected
 
 
-def _event_diff(app: Eventfold, expected: ExpectedState, position: int, limit: int) -> EventDiff:
+def _event_diff(
+    app: Eventfold,
+    expected: ExpectedState,
+    position: int,
+    limit: int,
+    progress: Progress | None,
+) -> EventDiff:
     diff = EventDiff(limit=limit)
     seen: set[str] = set()
     for page in recorded_facts(app, 0, position):
+        tell(progress, COMPARING, page[-1].notification_id, position, NOTIFICATIONS)
         for fact in page:
             if fact.event_id in seen:  # an id recorded twice: the store counts it twice
                 row = _stored(fact) | {"notification_id": fact.notification_id}
@@ -308,6 +328,7 @@ def _event_diff(app: Eventfold, expected: ExpectedState, position: int, limit: i
             diff.missing_ids.append(event_id)
             row = {"id": event_id, "category": record.category, "value": str(record.value)}
             diff.note("missing", row | {"line": record.line}, record.line)
+    tell(progress, COMPARING, position, position, NOTIFICATIONS)
     return diff.finish()
 
 

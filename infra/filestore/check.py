@@ -12,6 +12,7 @@ interrupted flush) is never reported as damage.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from hashlib import blake2b
 
@@ -97,8 +98,13 @@ def find_logs(store: str) -> list[str]:
     return found
 
 
-def check_store(store: str, *, repair: bool = False) -> StoreReport:
-    """Check every log of a store; with ``repair``, drop torn tails and rebuild indexes."""
+def check_store(
+    store: str, *, repair: bool = False, progress: Callable[[int, int], None] | None = None
+) -> StoreReport:
+    """Check every log of a store; with ``repair``, drop torn tails and rebuild indexes.
+
+    ``progress(done, total)``: bytes of the logs' segments read, of their size, per commit.
+    """
     if not os.path.isdir(store):
         msg = f"{store}: no such store directory"
         raise UsageError(msg)
@@ -107,8 +113,22 @@ def check_store(store: str, *, repair: bool = False) -> StoreReport:
         msg = f"{store}: not a file store (no log in it); nothing to check"
         raise UsageError(msg)
     reports = []
+    total = sum(
+        os.path.getsize(os.path.join(path, name))
+        for path in logs
+        for name in os.listdir(path)
+        if name.endswith(SEGMENT_SUFFIX)
+    )
+    done = 0
+
+    def scanned(length: int) -> None:
+        nonlocal done
+        done = min(done + length, total)
+        if progress is not None:
+            progress(done, total)
+
     for path in logs:
-        report = check_log(path)
+        report = check_log(path, scanned)
         if repair and not report.problems and (report.torn_tail or not report.sound):
             _repair(path, report)
         reports.append(report)
@@ -132,8 +152,9 @@ def _repair(path: str, report: LogReport) -> None:
     report.problems = after.problems
 
 
-def check_log(path: str) -> LogReport:
-    """Read every commit of the log in ``path`` and compare the index with it; change nothing."""
+def check_log(path: str, scanned: Callable[[int], None] | None = None) -> LogReport:
+    """Read every commit of the log in ``path`` and compare the index with it; change nothing.
+    ``scanned`` is told the length of each commit read."""
     report = LogReport(os.path.basename(path), path)
     report.segments = len(segment_numbers(path))
     index = LogIndex(path)
@@ -165,6 +186,8 @@ def check_log(path: str) -> LogReport:
                     )
             report.commits += 1
             report.events += commit.header.n_events
+            if scanned is not None:
+                scanned(commit.header.frame_len)
     except StoreCorruptedError as e:
         report.problems.append(Problem(e.path, e.offset, e.reason))
         index.close()

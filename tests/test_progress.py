@@ -1,0 +1,274 @@
+"""Progress of long commands: the use cases tell a callback, the commands draw it on a
+terminal's stderr (and nowhere else)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from eventfold.application.admin.check import check
+from eventfold.application.admin.migrate import migrate_store
+from eventfold.application.app import open_store
+from eventfold.application.ingest import Ingestor
+from eventfold.application.projecting import Projector
+from eventfold.application.proving.reconcile import reconcile
+from eventfold.application.proving.verify import verify
+from eventfold.projections.builtin import CategoryTotals
+from eventfold.reports.progress import progress_on
+from processes import HANG, eventfold
+
+Call = tuple[str, int, int | None, str]
+
+
+class Recorder:
+    """A ``Progress`` callback that keeps every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    def __call__(self, phase: str, done: int, total: int | None, unit: str) -> None:
+        self.calls.append((phase, done, total, unit))
+
+    def runs(self, phase: str) -> list[list[Call]]:
+        """The runs of consecutive calls of ``phase``."""
+        runs: list[list[Call]] = []
+        previous = None
+        for call in self.calls:
+            if call[0] == phase:
+                if previous != phase:
+                    runs.append([])
+                runs[-1].append(call)
+            previous = call[0]
+        return runs
+
+    def assert_reaches(self, phase: str, total: int, unit: str) -> None:
+        """Every run of ``phase`` counts up, never down, to ``total`` (known from the start)."""
+        runs = self.runs(phase)
+        assert runs, f"no progress told for {phase!r}: {self.calls[:20]}"
+        for run in runs:
+            dones = [done for _, done, _, _ in run]
+            assert dones == sorted(dones), f"{phase}: counts went down: {dones}"
+            assert {t for _, _, t, _ in run} == {total}, run
+            assert {u for _, _, _, u in run} == {unit}
+            assert dones[-1] == total
+
+
+def write_events(path: Path, first: int, count: int) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        for i in range(first, first + count):
+            f.write(json.dumps({"id": i, "category": f"c{i % 7}", "value": i}) + "\n")
+
+
+def ingest(source: Path, store: Path, progress: Recorder | None = None) -> None:
+    app = open_store(str(store))
+    try:
+        with Ingestor(app, str(store), batch=100) as ingestor:
+            ingestor.run(str(source), progress=progress)
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    write_events(source, 0, 3000)
+    ingest(source, store)
+    return store
+
+
+def last_id(store: Path) -> int:
+    app = open_store(str(store))
+    try:
+        return app.recorder.max_notification_id() or 0
+    finally:
+        app.close()
+
+
+def test_ingest_tells_the_bytes_read_of_the_source(tmp_path: Path) -> None:
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    write_events(source, 0, 1000)
+    progress = Recorder()
+    ingest(source, store, progress)
+    progress.assert_reaches("ingesting", source.stat().st_size, "bytes")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rebuild_tells_the_notifications_folded_of_all(store: Path, workers: int) -> None:
+    """With 2 workers, the workers report back as they fold and the parent adds them up."""
+    app = open_store(str(store))
+    progress = Recorder()
+    try:
+        Projector(app, str(store), CategoryTotals()).rebuild(workers=workers, progress=progress)
+    finally:
+        app.close()
+    progress.assert_reaches("rebuilding", last_id(store), "notifications")
+
+
+def test_catchup_tells_the_notifications_after_its_snapshot(store: Path, tmp_path: Path) -> None:
+    app = open_store(str(store))
+    try:
+        Projector(app, str(store), CategoryTotals()).rebuild()
+        before = app.recorder.max_notification_id() or 0
+        write_events(tmp_path / "s.jsonl", 3000, 500)
+        ingest(tmp_path / "s.jsonl", store)
+        progress = Recorder()
+        Projector(app, str(store), CategoryTotals()).catchup(progress=progress)
+    finally:
+        app.close()
+    progress.assert_reaches("catching up", last_id(store) - before, "notifications")
+
+
+def test_verify_source_tells_catching_up_reading_and_comparing(store: Path, tmp_path: Path) -> None:
+    app = open_store(str(store))
+    progress = Recorder()
+    try:
+        Projector(app, str(store), CategoryTotals()).rebuild()
+        before = app.recorder.max_notification_id() or 0
+        write_events(tmp_path / "s.jsonl", 3000, 500)
+        ingest(tmp_path / "s.jsonl", store)
+        report = verify(app, str(store), source=str(tmp_path / "s.jsonl"), progress=progress)
+    finally:
+        app.close()
+    assert report.matches
+    progress.assert_reaches("catching up", last_id(store) - before, "notifications")
+    progress.assert_reaches("reading source", (tmp_path / "s.jsonl").stat().st_size, "bytes")
+    progress.assert_reaches("comparing", last_id(store), "notifications")
+
+
+def test_reconcile_tells_reading_finding_and_replaying(store: Path, tmp_path: Path) -> None:
+    source = tmp_path / "s.jsonl"
+    write_events(source, 3000, 250)  # in the source, not in the store
+    app = open_store(str(store))
+    progress = Recorder()
+    try:
+        report = reconcile(app, str(store), str(source), batch=100, progress=progress)
+    finally:
+        app.close()
+    assert report.matches
+    progress.assert_reaches("reading source", source.stat().st_size, "bytes")
+    progress.assert_reaches("replaying", 250, "events")
+    assert len(progress.runs("comparing")) == 2  # before and after the replay
+
+
+def test_check_tells_the_bytes_of_the_logs_read(store: Path) -> None:
+    progress = Recorder()
+    report = check(str(store), progress=progress)
+    assert report.sound
+    segments = sum(p.stat().st_size for p in store.glob("*/*.seg"))
+    progress.assert_reaches("checking", segments, "bytes")
+
+
+def test_migrate_tells_the_notifications_copied(store: Path, tmp_path: Path) -> None:
+    progress = Recorder()
+    report = migrate_store(
+        str(store), "file", "file", target_store=str(tmp_path / "copy"), progress=progress
+    )
+    assert report.matches
+    progress.assert_reaches("copying", last_id(store), "notifications")
+    progress.assert_reaches("comparing", last_id(store), "notifications")
+
+
+def test_the_progress_line_shows_phase_count_and_rate_on_a_terminal_only() -> None:
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
+    with progress_on(terminal) as progress:
+        assert progress is not None
+        progress("reading source", 0, 2_000_000, "bytes")
+        progress("comparing", 1_000, 3_000, "notifications")
+    shown = terminal.file.getvalue()  # type: ignore[attr-defined]
+    assert "reading source" in shown
+    assert "comparing" in shown
+    assert "1,000/3,000 notifications" in shown
+    with progress_on(Console(file=io.StringIO())) as progress:
+        assert progress is None  # not a terminal: nothing to draw
+    with progress_on(Console(file=io.StringIO(), force_terminal=True, quiet=True)) as progress:
+        assert progress is None  # --quiet
+
+
+def on_terminal_stderr(*args: str) -> tuple[int, str, str]:
+    """Run ``eventfold ARGS`` with stderr on a pseudo-terminal: exit code, stdout, and all
+    that was drawn on the terminal."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("TTY_INTERACTIVE", "NO_COLOR")}
+    child = subprocess.Popen(
+        eventfold(*args),
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env=env | {"TERM": "xterm", "COLUMNS": "160"},
+        text=True,
+    )
+    os.close(slave)
+    drawn: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                return
+            if not data:
+                return
+            drawn.append(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        out, _ = child.communicate(timeout=HANG)
+        reader.join(HANG)
+    finally:
+        child.kill()
+        os.close(master)
+    return child.returncode, out, b"".join(drawn).decode(errors="replace")
+
+
+def test_a_parallel_rebuild_draws_its_progress_on_a_terminal_stderr(store: Path) -> None:
+    code, out, drawn = on_terminal_stderr("rebuild", "--store", str(store), "--workers", "2")
+    assert code == 0, drawn
+    assert "rebuild: generation" in out  # the report, on stdout
+    assert "rebuilding" in drawn
+    assert f"{last_id(store):,}/{last_id(store):,} notifications" in drawn  # the bar reached it
+    piped = subprocess.run(
+        eventfold("rebuild", "--store", str(store), "--workers", "2"),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=True,
+    )
+    assert piped.stderr == ""
+
+
+def test_verify_source_draws_its_phases_on_a_terminal_stderr(store: Path, tmp_path: Path) -> None:
+    source = str(tmp_path / "s.jsonl")
+    code, out, drawn = on_terminal_stderr("verify", "--store", str(store), "--source", source)
+    assert code == 0, drawn
+    assert "match" in out
+    for phase in ("rebuilding", "reading source", "comparing"):  # no rebuild before: one now
+        assert phase in drawn
+    piped = subprocess.run(
+        eventfold("verify", "--store", str(store), "--source", source),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=True,
+    )
+    assert piped.stderr == ""
+
+
+def test_follow_tells_its_catch_up(store: Path) -> None:
+    app = open_store(str(store))
+    progress = Recorder()
+    stop = threading.Event()
+    try:
+        Projector(app, str(store), CategoryTotals()).follow(
+            stop, lambda report: stop.set(), progress=progress
+        )
+    finally:
+        app.close()
+    progress.assert_reaches("rebuilding", last_id(store), "notifications")  # none before
