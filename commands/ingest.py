@@ -77,24 +77,30 @@ def _partition(text: str) -> object:
 
 
 def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from eventfold.application.ingest import Ingestor
+    from eventfold.application.app import undone_on_failure
+    from eventfold.application.ingest import Ingestor, open_source
     from eventfold.reports.ingest import render_ingest
 
-    app = open_application(args, create=True, snapshot_interval=args.snapshot_interval)
-    try:
-        with Ingestor(
-            app,
-            app.state_dir,
-            batch=args.batch,
-            partition=args.partition,
-            max_line=args.max_line_bytes,
-        ) as ingestor:
-            for warning in ingestor.warnings:
-                err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
-            with _progress(err, args.source) as progress:
-                report = ingestor.run(args.source, rescan=args.rescan, progress=progress)
-    finally:
-        app.close()
+    # The source is opened first: a source that cannot be read leaves the store untouched,
+    # and a run that fails later leaves no new store behind.
+    with undone_on_failure(args.store, args.backend), open_source(args.source) as source:
+        app = open_application(
+            args, create=True, snapshot_interval=args.snapshot_interval, writes=True
+        )
+        try:
+            with Ingestor(
+                app,
+                app.state_dir,
+                batch=args.batch,
+                partition=args.partition,
+                max_line=args.max_line_bytes,
+            ) as ingestor:
+                for warning in ingestor.warnings:
+                    err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
+                with _progress(err, args.source) as progress:
+                    report = ingestor.run(source, rescan=args.rescan, progress=progress)
+        finally:
+            app.close()
     emit(args, out, report.to_json, lambda: render_ingest(report))
     return EXIT_OK
 

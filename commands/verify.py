@@ -122,7 +122,7 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.reconcile import render_reconcile
     from eventfold.reports.verify import verdict
 
-    app = open_application(args)
+    app = open_application(args, writes=not args.dry_run)
     try:
         report = run_reconcile(
             app,
