@@ -172,8 +172,9 @@ def require_writable(store: str, command: str) -> None:
 
 @contextlib.contextmanager
 def undone_on_failure(store: str, backend: str | None = None) -> Iterator[None]:
-    """Run a command that may create the file store ``store``; if it fails, the store it
-    created is removed again (a store that existed is left as it was)."""
+    """Run a command that may create the file store ``store``; if it fails before its
+    first commit, the store it created is removed again (a store that existed, or one
+    that holds commits, is left as it is)."""
     if backend_name(backend) != "file":
         yield
         return

@@ -82,7 +82,7 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.ingest import render_ingest
 
     # The source is opened first: a source that cannot be read leaves the store untouched,
-    # and a run that fails later leaves no new store behind.
+    # and a run that fails before its first commit leaves no new store behind.
     with undone_on_failure(args.store, args.backend), open_source(args.source) as source:
         app = open_application(
             args, create=True, snapshot_interval=args.snapshot_interval, writes=True

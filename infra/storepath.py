@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterator
 
 from eventfold.infra import fileio
+from eventfold.infra.filestore.scan import SEGMENT_SUFFIX
 
 SHOWN_ENTRIES = 3  # entries of a foreign directory named in a message
 
@@ -94,12 +95,14 @@ def contents(store: str) -> str:
 
 @contextlib.contextmanager
 def undone_on_failure(store: str, marker: str) -> Iterator[None]:
-    """Run something that may create a store in ``store``; if it raises, remove what it
-    created: the directories it made, or the entries it added to a directory that held
-    no store (``marker``, the entry that makes a directory a store, was not in it).
+    """Run something that may create a store in ``store``; if it raises before the store's
+    log (``marker``, the log that makes a directory a store) holds a commit, remove what
+    it created: the directories it made, or the entries it added to a directory that
+    held no store.
 
-    A directory that already held a store is left as it is. Nothing is removed while
-    another process holds one of the new lock files (it would be using the store).
+    A directory that already held a store is left as it is, and so is a new store that
+    holds commits (what was committed stands: the next run resumes there). Nothing is
+    removed while another process holds one of the new lock files (it uses the store).
     """
     path = os.path.abspath(store)
     if os.path.isdir(os.path.join(path, marker)):
@@ -110,6 +113,8 @@ def undone_on_failure(store: str, marker: str) -> Iterator[None]:
     try:
         yield
     except Exception:
+        if _holds_commits(os.path.join(path, marker)):
+            raise
         if created is not None:
             _remove_unused([created])
         elif os.path.isdir(path):
@@ -143,6 +148,15 @@ def _remove_unused(paths: list[str]) -> None:
     finally:
         for fd in held:
             os.close(fd)
+
+
+def _holds_commits(log_dir: str) -> bool:
+    """Whether the log in ``log_dir`` has a segment with anything in it."""
+    try:
+        entries = list(os.scandir(log_dir))
+    except OSError:
+        return False
+    return any(e.name.endswith(SEGMENT_SUFFIX) and e.stat().st_size > 0 for e in entries)
 
 
 def _lock_files(paths: list[str]) -> Iterator[str]:
