@@ -105,22 +105,32 @@ def undone_on_failure(store: str, marker: str) -> Iterator[None]:
     removed while another process holds one of the new lock files (it uses the store).
     """
     path = os.path.abspath(store)
-    if os.path.isdir(os.path.join(path, marker)):
-        yield
-        return
-    created = None if os.path.lexists(path) else _topmost_missing(path)
-    before = set(os.listdir(path)) if created is None and os.path.isdir(path) else set()
+    try:
+        if os.path.isdir(os.path.join(path, marker)):
+            new: tuple[str | None, set[str]] | None = None
+        else:
+            created = None if os.path.lexists(path) else _topmost_missing(path)
+            exists = created is None and os.path.isdir(path)
+            new = created, set(os.listdir(path)) if exists else set()
+    except OSError:  # cannot tell what is new: then nothing is removed
+        new = None
     try:
         yield
     except Exception:
-        if _holds_commits(os.path.join(path, marker)):
-            raise
-        if created is not None:
-            _remove_unused([created])
-        elif os.path.isdir(path):
-            added = sorted(set(os.listdir(path)) - before)
-            _remove_unused([os.path.join(path, name) for name in added])
+        if new is not None:
+            with contextlib.suppress(OSError):  # best effort: the run's own error is the news
+                _undo(path, marker, *new)
         raise
+
+
+def _undo(path: str, marker: str, created: str | None, before: set[str]) -> None:
+    if _holds_commits(os.path.join(path, marker)):
+        return
+    if created is not None:
+        _remove_unused([created])
+    elif os.path.isdir(path):
+        added = sorted(set(os.listdir(path)) - before)
+        _remove_unused([os.path.join(path, name) for name in added])
 
 
 def _remove_unused(paths: list[str]) -> None:
