@@ -27,6 +27,7 @@ from eventfold.infra.backends import (
     BackendError,
     backend_name,
     backend_of,
+    is_shared,
     open_application,
     store_env,
 )
@@ -149,7 +150,7 @@ def open_app(
         problem = storepath.creation_problem(store) or storepath.create(store)
         if problem:
             raise StorePathError(problem)
-    if writes is not None:
+    if writes is not None and not is_shared(name):  # a database keeps its own permissions
         require_writable(store, writes)
 
     def build(env: dict[str, str]) -> Eventfold:
