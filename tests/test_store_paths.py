@@ -249,3 +249,18 @@ def test_what_another_process_uses_is_never_removed(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), undone_on_failure(str(store), "eventfold_events"):
         raise RuntimeError("a store that existed is left as it was")
     assert lock.exists()
+
+
+def test_demo_given_a_file_or_a_path_through_one_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    assert main(["demo", "--dir", str(file)]) == 2
+    assert one_error_line(capsys).endswith(
+        f"{file}: a file; the demo needs a new or empty directory"
+    )
+    assert main(["demo", "--dir", str(file / "demo")]) == 2
+    line = one_error_line(capsys)
+    assert line.endswith(f"{file / 'demo'}: cannot create the directory (Not a directory)")
+    assert file.read_text() == "x"
