@@ -11,8 +11,9 @@ with the events it produced.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -20,23 +21,43 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import ProcessRecorder
 
 from eventfold.domain.model import Category, Source
+from eventfold.infra import storepath
 from eventfold.infra.backends import (
     Backend,
     BackendError,
     backend_name,
     backend_of,
+    is_shared,
     open_application,
     store_env,
 )
+from eventfold.infra.errors import EventfoldError, StoreReadOnlyError
 
 DEFAULT_SNAPSHOT_INTERVAL = 10_000
 SOURCE_SNAPSHOT_INTERVAL = 1_000  # at most: a source's stream gains an event per batch
 
-__all__ = ["BackendError", "Eventfold", "StoreNotFoundError", "open_app", "open_store", "store_env"]
+__all__ = [
+    "BackendError",
+    "Eventfold",
+    "StoreNotFoundError",
+    "StorePathError",
+    "open_app",
+    "open_store",
+    "require_writable",
+    "store_env",
+    "undone_on_failure",
+]
 
 
 class StoreNotFoundError(BackendError):
     """No eventfold store in the directory given (exit code 2); nothing was created."""
+
+
+class StorePathError(EventfoldError):
+    """The path given as the store cannot be one: a file, a path through a file, or a
+    directory that cannot be created (exit code 2); nothing was created."""
+
+    label = "unusable store"
 
 
 class Eventfold(Application[UUID]):
@@ -85,6 +106,9 @@ class Eventfold(Application[UUID]):
         return self.snapshotting_intervals.get(aggregate_type)
 
 
+STORE_LOG = f"{Eventfold.name.lower()}_events"  # the log that makes a directory a store
+
+
 def open_store(store: str, *, snapshot_interval: int | None = None) -> Eventfold:
     """The application over the file store in ``store`` (created if missing).
 
@@ -100,6 +124,7 @@ def open_app(
     *,
     snapshot_interval: int | None = None,
     create: bool = True,
+    writes: str | None = None,
 ) -> Eventfold:
     """The application over ``backend`` (``--backend``, ``$EVENTFOLD_BACKEND``, or ``file``).
 
@@ -109,13 +134,24 @@ def open_app(
     aggregate snapshots, tracking records and projection snapshots are in the
     database, in ``POSTGRES_SCHEMA`` (default ``public``). Unless ``create``, a
     file store must already exist (``StoreNotFoundError``), and nothing is
-    created where there is none.
+    created where there is none. A path that cannot be a store directory is a
+    ``StorePathError``. ``writes``: the command that will write to the store
+    (``ingest``), refused with ``StoreReadOnlyError`` when it cannot be written here.
     """
     name = backend_name(backend)
+    problem = storepath.path_problem(store)
+    if problem:
+        raise StorePathError(problem)
     if not create:
         problem = missing_store(name, store)
         if problem:
             raise StoreNotFoundError(problem)
+    else:
+        problem = storepath.creation_problem(store) or storepath.create(store)
+        if problem:
+            raise StorePathError(problem)
+    if writes is not None and not is_shared(name):  # a database keeps its own permissions
+        require_writable(store, writes)
 
     def build(env: dict[str, str]) -> Eventfold:
         return Eventfold(env, snapshot_interval=snapshot_interval, state_dir=store)
@@ -123,9 +159,32 @@ def open_app(
     return open_application(name, store, build)
 
 
+def require_writable(store: str, command: str) -> None:
+    """Raise ``StoreReadOnlyError`` naming ``store`` when ``command`` could not write to it
+    here (a read-only file system or no write permission); reading commands never call it."""
+    part = storepath.unwritable_part(store)
+    if part is None:
+        return
+    where = os.path.abspath(store)
+    detail = "" if os.path.abspath(part) == where else f"; {part} is not writable"
+    msg = f"{where} ({command} writes to it{detail})"
+    raise StoreReadOnlyError(msg)
+
+
+@contextlib.contextmanager
+def undone_on_failure(store: str, backend: str | None = None) -> Iterator[None]:
+    """Run a command that may create the file store ``store``; if it fails before its
+    first commit, the store it created is removed again (a store that existed, or one
+    that holds commits, is left as it is)."""
+    if backend_name(backend) != "file":
+        yield
+        return
+    with storepath.undone_on_failure(store, STORE_LOG):
+        yield
+
+
 def missing_store(backend: str, store: str) -> str | None:
     """Why there is no eventfold store at ``store`` for ``backend``, or None."""
     from eventfold.infra.backends import holds_store
 
-    log = f"{Eventfold.name.lower()}_events"  # the log that makes a directory a store
-    return holds_store(backend, store, log)
+    return holds_store(backend, store, STORE_LOG)

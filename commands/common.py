@@ -28,11 +28,16 @@ def given_store_options(args: argparse.Namespace) -> list[str]:
 
 
 def open_application(
-    args: argparse.Namespace, *, create: bool = False, snapshot_interval: int | None = None
+    args: argparse.Namespace,
+    *,
+    create: bool = False,
+    snapshot_interval: int | None = None,
+    writes: bool = False,
 ) -> Eventfold:
     """The application over the backend the arguments choose (``--backend``, ``--store``).
 
-    A file store must exist unless ``create`` (ingest creates one).
+    A file store must exist unless ``create`` (ingest creates one). ``writes``: this
+    command writes to the store, so a read-only one is refused up front.
     """
     from eventfold.application.app import open_app
 
@@ -41,6 +46,7 @@ def open_application(
         getattr(args, "backend", None),
         snapshot_interval=snapshot_interval,
         create=create,
+        writes=args.command if writes else None,
     )
 
 

@@ -34,9 +34,14 @@ def demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.verify import render_verify
 
     directory = args.dir or tempfile.mkdtemp(prefix="eventfold-demo-")
+    if os.path.lexists(directory) and not os.path.isdir(directory):
+        raise UsageError(f"{directory}: a file; the demo needs a new or empty directory")
     if os.path.exists(directory) and os.listdir(directory):
         raise UsageError(f"{directory}: the demo needs a new or empty directory")
-    os.makedirs(directory, exist_ok=True)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{directory}: cannot create the directory ({e.strerror or e})") from None
     out.print(Panel(Text(f"eventfold demo in {directory}"), expand=False))
 
     store = os.path.join(directory, "store")

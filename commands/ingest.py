@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from rich.console import Console, Group
 from rich.text import Text
@@ -83,30 +84,37 @@ def _partition(text: str) -> object:
 
 
 def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from eventfold.application.ingest import Ingestor
+    from eventfold.application.app import undone_on_failure
+    from eventfold.application.ingest import Ingestor, open_source
     from eventfold.reports.ingest import ingest_verdict, render_ingest
     from eventfold.reports.progress import progress_on
 
-    sources = [args.source] if args.source is not None else configured_sources(args)
-    if not sources:
+    names = [args.source] if args.source is not None else configured_sources(args)
+    if not names:
         raise MissingArgumentError("ingest needs a SOURCE (or sources in eventfold.toml)")
-    app = open_application(args, create=True, snapshot_interval=args.snapshot_interval)
     reports = []
-    try:
-        with Ingestor(
-            app,
-            app.state_dir,
-            batch=args.batch,
-            partition=args.partition,
-            max_line=args.max_line_bytes,
-        ) as ingestor:
-            for warning in ingestor.warnings:
-                err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
-            for source in sources:
-                with progress_on(err) as progress:
-                    reports.append(ingestor.run(source, rescan=args.rescan, progress=progress))
-    finally:
-        app.close()
+    # The sources are opened first: a source that cannot be read leaves the store untouched,
+    # and a run that fails before its first commit leaves no new store behind.
+    with undone_on_failure(args.store, args.backend), contextlib.ExitStack() as opened:
+        sources = [opened.enter_context(open_source(name)) for name in names]
+        app = open_application(
+            args, create=True, snapshot_interval=args.snapshot_interval, writes=True
+        )
+        try:
+            with Ingestor(
+                app,
+                app.state_dir,
+                batch=args.batch,
+                partition=args.partition,
+                max_line=args.max_line_bytes,
+            ) as ingestor:
+                for warning in ingestor.warnings:
+                    err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
+                for source in sources:
+                    with progress_on(err) as progress:
+                        reports.append(ingestor.run(source, rescan=args.rescan, progress=progress))
+        finally:
+            app.close()
     if len(reports) == 1:
         report = reports[0]
         emit(

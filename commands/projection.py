@@ -108,7 +108,7 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.projection import render_projection
 
     projection = load_projection(args.projection)
-    app = open_application(args)
+    app = open_application(args, writes=args.command == "rebuild")  # catchup: computes anyway
     try:
         projector = _projector(app, projection, args)
         with progress_on(err) as progress:
@@ -133,7 +133,7 @@ def follow(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.projection import render_projection
 
     projection = load_projection(args.projection)
-    app = open_application(args)
+    app = open_application(args, writes=True)
     stop = threading.Event()
     try:
         projector = _projector(app, projection, args)

@@ -187,7 +187,7 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     if args.source is None:
         args.source = one_configured_source(args, "reconcile", "a SOURCE")
-    app = open_application(args)
+    app = open_application(args, writes=not args.dry_run)
     try:
         with progress_on(err) as progress:
             report = run_reconcile(

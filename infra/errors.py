@@ -49,6 +49,13 @@ class StoreWriteError(OperationalError, EventfoldError):
     label = "write failed"
 
 
+class StoreReadOnlyError(OperationalError, EventfoldError):
+    """The store cannot be written here (a read-only file system, or no write permission);
+    names the store and what would have written to it (exit code 2)."""
+
+    label = "store is read-only"
+
+
 class StoreClosedError(OperationalError, EventfoldError):
     """The store was closed."""
 

@@ -8,6 +8,7 @@ replacing ``pwrite`` or ``fsync``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 
@@ -16,6 +17,13 @@ from eventfold.infra.errors import EventfoldError
 
 pwrite = os.pwrite
 fsync = os.fsync
+READ_ONLY_ERRNOS = frozenset((errno.EROFS, errno.EACCES, errno.EPERM))
+
+
+def is_read_only(error: OSError) -> bool:
+    """Whether ``error`` says that a file cannot be written here (a read-only file
+    system, or no permission), as opposed to a failing device or a full disk."""
+    return error.errno in READ_ONLY_ERRNOS
 
 
 def write_all(fd: int, data: bytes | bytearray, offset: int) -> None:

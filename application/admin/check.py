@@ -12,9 +12,10 @@ from __future__ import annotations
 import glob
 import os
 
+from eventfold.application.app import StorePathError, require_writable
 from eventfold.application.ingest.dedup import verify_dedup
 from eventfold.application.progress import BYTES, CHECKING, Progress, tell
-from eventfold.infra import fileio
+from eventfold.infra import fileio, storepath
 from eventfold.infra.backends import backend_name, checks_files
 from eventfold.infra.errors import UsageError
 from eventfold.infra.filestore.check import DerivedReport, Problem, StoreReport, check_store
@@ -38,6 +39,15 @@ def check(
             "check reads the file store's log files; PostgreSQL keeps its own "
             "integrity (use the database's tools)"
         )
+        raise UsageError(msg)
+    problem = storepath.path_problem(store)
+    if problem:
+        raise StorePathError(problem)
+    if repair:
+        require_writable(store, "check --repair")
+    unreadable = storepath.unreadable_part(store)
+    if unreadable is not None:  # not damage: this user cannot read it
+        msg = f"{unreadable}: cannot be read here (permission denied); check reads every file"
         raise UsageError(msg)
     report = check_store(
         store,

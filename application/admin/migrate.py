@@ -25,11 +25,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent, Tracking
 
-from eventfold.application.app import Eventfold, open_app
+from eventfold.application.app import Eventfold, StorePathError, open_app
 from eventfold.application.pages import notification_pages
 from eventfold.application.progress import COMPARING, COPYING, NOTIFICATIONS, Progress, tell
 from eventfold.application.projecting import Projector
-from eventfold.infra import failpoints
+from eventfold.infra import failpoints, storepath
 from eventfold.infra.backends import is_shared
 from eventfold.infra.errors import EventfoldError, UsageError
 from eventfold.projections.registry import UnknownProjectionError, load_projection
@@ -122,9 +122,12 @@ def migrate_store(
     if target_dir is None:
         msg = "--to-store DIR is required: the file store to copy into"
         raise UsageError(msg)
+    problem = storepath.path_problem(target_dir)  # before anything is read
+    if problem:
+        raise StorePathError(problem)
     source = open_app(store, source_backend, create=False)
     try:
-        target = open_app(target_dir, target_backend)
+        target = open_app(target_dir, target_backend, writes="migrate")
         try:
             return migrate(
                 source,

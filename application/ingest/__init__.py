@@ -12,6 +12,6 @@
 """
 
 from eventfold.application.ingest.run import READER_PROCESS_BYTES, Ingestor, SourceRewrittenError
-from eventfold.infra.sourcefile import SourceError
+from eventfold.infra.sourcefile import SourceError, open_source
 
-__all__ = ["READER_PROCESS_BYTES", "Ingestor", "SourceError", "SourceRewrittenError"]
+__all__ = ["READER_PROCESS_BYTES", "Ingestor", "SourceError", "SourceRewrittenError", "open_source"]

@@ -49,7 +49,7 @@ from eventfold.domain.model import Category, Source
 from eventfold.infra import failpoints
 from eventfold.infra.filestore.format import EventColumns
 from eventfold.infra.lines import MAX_LINE_BYTES
-from eventfold.infra.sourcefile import SourceError, open_source
+from eventfold.infra.sourcefile import SourceError, SourceFile, open_source
 
 logger = logging.getLogger("eventfold.ingest")
 DIGEST_CHUNK = 1 << 20
@@ -113,9 +113,10 @@ class Ingestor:
     # -- the run -------------------------------------------------------------
 
     def run(
-        self, path: str, *, rescan: bool = False, progress: Progress | None = None
+        self, path: str | SourceFile, *, rescan: bool = False, progress: Progress | None = None
     ) -> IngestReport:
-        """Ingest ``path`` (or ``-`` for standard input) from where it was left."""
+        """Ingest ``path`` (or ``-`` for standard input, or a source opened already with
+        ``open_source``, which this closes) from where it was left."""
         started = time.perf_counter()
         if rescan and self.partition is not None:
             msg = (
@@ -124,7 +125,7 @@ class Ingestor:
             )
             raise SourceError(msg)
         suffix = "" if self.partition is None else self.partition.source_suffix
-        with open_source(path) as source:
+        with open_source(path) if isinstance(path, str) else path as source:
             if source.name == "-":
                 name, identity = "-", f"stdin:{uuid4()}{suffix}"
             elif not source.regular:  # a FIFO or a device: read once, as a stream

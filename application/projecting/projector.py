@@ -35,7 +35,7 @@ from eventfold.application.projecting.workers import fold_parallel
 from eventfold.application.recorded import RECORDED_TOPIC, fact_of, recorded_facts
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
-from eventfold.infra.errors import StoreBusyError
+from eventfold.infra.errors import StoreBusyError, StoreReadOnlyError
 from eventfold.projections.base import Projection
 from eventfold.projections.snapshots import ProjectionSnapshots, Skipped, SnapshotInfo
 
@@ -153,13 +153,17 @@ class Projector:
     def catchup(self, *, progress: Progress | None = None) -> ProjectionReport:
         """Apply only the events after the newest valid snapshot (rebuild if there is none).
 
-        When another process holds the projection (a rebuild or a follow), the
-        result is computed all the same but no snapshot is written.
+        When another process holds the projection (a rebuild or a follow), or the
+        store is read-only, the result is computed all the same but no snapshot is
+        written (the report's ``reason`` says why).
         """
-        with self._lock(required=False) as writable:
-            return self._catchup(writable, progress)
+        with self._lock(required=False) as unwritable:
+            return self._catchup(unwritable is None, progress, unwritable or "")
 
-    def _catchup(self, writable: bool, progress: Progress | None) -> ProjectionReport:
+    def _catchup(
+        self, writable: bool, progress: Progress | None, unwritable: str = ""
+    ) -> ProjectionReport:
+        """``unwritable``: why no snapshot can be written, when not ``writable``."""
         started = time.perf_counter()
         generation = self.snapshots.current()
         last = self.app.recorder.max_notification_id() or 0
@@ -184,7 +188,7 @@ class Projector:
                     1,
                     started,
                 )
-                reason += "; computed without writing (the projection is busy)"
+                reason += f"; computed without writing ({unwritable})"
             report.mode, report.reason = "catchup", reason
             report.skipped = [] if loaded is None else loaded.skipped
             return report
@@ -214,13 +218,20 @@ class Projector:
             started,
         )
         if not writable:
-            report.reason = "snapshot not written: the projection is busy in another process"
+            report.reason = f"snapshot not written: {unwritable}"
         return report
 
     @contextlib.contextmanager
-    def _lock(self, *, required: bool) -> Iterator[bool]:
-        """Hold the projection's lock; yield whether it is held (``required``: or raise)."""
-        release = self.snapshots.try_lock()
+    def _lock(self, *, required: bool) -> Iterator[str | None]:
+        """Hold the projection's lock; yield None if held, else why snapshots cannot be
+        written (``required``: raise instead)."""
+        try:
+            release = self.snapshots.try_lock()
+        except StoreReadOnlyError:
+            if required:
+                raise
+            yield "the store is read-only"
+            return
         if release is None and required:
             msg = (
                 f"projection {self.projection.name} is being rebuilt or followed by "
@@ -228,7 +239,7 @@ class Projector:
             )
             raise ProjectionBusyError(msg)
         try:
-            yield release is not None
+            yield None if release is not None else "the projection is busy in another process"
         finally:
             if release is not None:
                 release()

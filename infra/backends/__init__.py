@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import Application
 
+from eventfold.infra import storepath
 from eventfold.infra.backends.base import Backend, BackendError, SnapshotDocuments, StoredDocument
 
 NAMES = ("file", "postgres")
@@ -106,9 +107,20 @@ def holds_store(name: str, store: str, log: str) -> str | None:
     if name != "file":
         return None
     if not os.path.isdir(store):
+        problem = storepath.path_problem(store) or storepath.creation_problem(store)
+        if problem is not None:
+            return problem
         return f"{store}: no such store (eventfold ingest creates one)"
     if not os.path.isdir(os.path.join(store, log)):
-        return f"{store}: not an eventfold store (no {log}/ in it); eventfold ingest creates one"
+        if not os.listdir(store):
+            return (
+                f"{store}: not an eventfold store (an empty directory; "
+                "eventfold ingest creates one)"
+            )
+        return (
+            f"{store}: not an eventfold store (no {log}/ in it; it holds "
+            f"{storepath.contents(store)}); nothing was changed in it"
+        )
     return None
 
 

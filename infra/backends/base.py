@@ -42,7 +42,10 @@ class SnapshotDocuments(Protocol):
     """The snapshot documents of one projection, by generation (``CURRENT`` names one)."""
 
     def try_lock(self) -> Callable[[], None] | None:
-        """Take the projection's lock; the function that releases it, or None if held."""
+        """Take the projection's lock; the function that releases it, or None if held.
+
+        ``StoreReadOnlyError`` where nothing can be written (a read-only store).
+        """
 
     def lock_holder(self) -> str:
         """`` (pid N)`` or the like, naming who holds the lock, or ``""``."""

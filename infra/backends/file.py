@@ -25,6 +25,7 @@ from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorde
 
 from eventfold.infra import fileio
 from eventfold.infra.backends.base import StoredDocument
+from eventfold.infra.errors import StoreReadOnlyError
 from eventfold.infra.filestore import FileProcessRecorder, FileTrackingRecorder
 from eventfold.infra.filestore.format import EventColumns
 
@@ -44,8 +45,14 @@ class FileSnapshotDocuments:
         self.keep = keep
 
     def try_lock(self) -> Callable[[], None] | None:
-        os.makedirs(self.dir, exist_ok=True)
-        fd = fileio.try_flock(os.path.join(self.dir, "LOCK"))
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            fd = fileio.try_flock(os.path.join(self.dir, "LOCK"))
+        except OSError as e:
+            if not fileio.is_read_only(e):
+                raise
+            msg = f"{self.dir} ({e.strerror or e})"
+            raise StoreReadOnlyError(msg) from None
         if fd is None:
             return None
         generations = [self._gen(n) for n in os.listdir(self.dir) if GENERATION.match(n)]

@@ -125,10 +125,9 @@ class LogIndex:
             self.runs = runs
             if sum(r.count for r in runs) != covered:
                 return f"{self.checkpoint_path}: index runs do not add up to the checkpoint"
-            flags = os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY
-            self._offsets_fd = os.open(self.offsets_path, flags, 0o644)
-            self._offsets_writable = writable
-            if os.fstat(self._offsets_fd).st_size < covered * OFFSET.size:
+            self._open_offsets(writable, covered)
+            size = 0 if self._offsets_fd is None else os.fstat(self._offsets_fd).st_size
+            if size < covered * OFFSET.size:
                 return f"{self.offsets_path}: shorter than the index checkpoint says"
         except (ValueError, KeyError, TypeError, OSError) as e:
             where = e.path if isinstance(e, IndexDamagedError) else self.checkpoint_path
@@ -140,6 +139,23 @@ class LogIndex:
         self.tracking = {str(k): int(v) for k, v in doc["tracking"].items()}
         self.next_run = int(doc["next_run"])
         return None
+
+    def _open_offsets(self, writable: bool, covered: int) -> None:
+        """Open the offsets file; read-only where it cannot be written (a read-only store)."""
+        if writable:
+            try:
+                self._offsets_fd = os.open(self.offsets_path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._offsets_writable = True
+                return
+            except OSError as e:
+                if not fileio.is_read_only(e):
+                    raise
+        try:
+            self._offsets_fd = os.open(self.offsets_path, os.O_RDONLY)
+        except FileNotFoundError:
+            if covered:
+                raise
+        self._offsets_writable = False
 
     def reset(self) -> None:
         """Forget the persisted index (in memory): everything is rescanned.

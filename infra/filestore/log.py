@@ -14,6 +14,7 @@ import os
 import threading
 from uuid import UUID
 
+from eventfold.infra import fileio
 from eventfold.infra.filestore.index import LogIndex
 from eventfold.infra.filestore.reader import Reading
 from eventfold.infra.filestore.recovery import Recovering
@@ -37,6 +38,7 @@ class Log(Recovering, Writing, Reading, Watching):
         self._read_fds: dict[int, int] = {}
         self._keys: dict[UUID | str, bytes] = {}
         self._lock_fd: int | None = None
+        self._read_only: OSError | None = None
         self._write_fd: int | None = None
         self._poisoned: BaseException | None = None
         self._closed = False
@@ -46,7 +48,12 @@ class Log(Recovering, Writing, Reading, Watching):
         self.recovery_notes: list[str] = []
         self.frames_scanned = 0
         self.torn_tail: TornTail | None = None
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:  # a read-only store without this log: read as empty
+            if not fileio.is_read_only(e) or os.path.lexists(path):
+                raise
+            self._read_only = e
         self.index = LogIndex(path)
         self._open(rebuild_index)
 

@@ -39,10 +39,14 @@ def segment_name(number: int) -> str:
 
 
 def segment_numbers(log_dir: str) -> list[int]:
-    """The numbers of the segment files in a log directory, in order."""
+    """The numbers of the segment files in a log directory, in order (none if it is missing)."""
+    try:
+        names = os.listdir(log_dir)
+    except FileNotFoundError:
+        return []
     return sorted(
         int(name.removesuffix(SEGMENT_SUFFIX))
-        for name in os.listdir(log_dir)
+        for name in names
         if name.endswith(SEGMENT_SUFFIX) and name.removesuffix(SEGMENT_SUFFIX).isdigit()
     )
 

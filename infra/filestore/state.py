@@ -50,6 +50,7 @@ class LogState:
     _read_fds: dict[int, int]
     _keys: dict[UUID | str, bytes]
     _lock_fd: int | None
+    _read_only: OSError | None  # why this process cannot write the log, once it tried
     _write_fd: int | None
     _poisoned: BaseException | None
     _closed: bool
@@ -89,7 +90,17 @@ class LogState:
             raise StoreCorruptedError(e.path, e.offset, e.reason) from None
 
     def _try_lock(self) -> bool:
-        self._lock_fd = fileio.try_flock(os.path.join(self.path, "LOCK"))
+        """Take the writer lock if free; False while another process writes, or when
+        this process cannot write the log at all (``_read_only`` says why)."""
+        if self._read_only is not None:
+            return False
+        try:
+            self._lock_fd = fileio.try_flock(os.path.join(self.path, "LOCK"))
+        except OSError as e:
+            if not fileio.is_read_only(e):
+                raise
+            self._read_only = e  # a reader still reads everything; only writing is refused
+            return False
         return self._lock_fd is not None
 
     def _unlock(self) -> None:

@@ -20,7 +20,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from eventfold.infra import failpoints, fileio
-from eventfold.infra.errors import StoreLockedError, StoreWriteError
+from eventfold.infra.errors import StoreLockedError, StoreReadOnlyError, StoreWriteError
 from eventfold.infra.filestore.format import (
     HEADER_SIZE,
     TRACKING_ID,
@@ -44,6 +44,10 @@ class Writing(LogState):
     def _become_writer(self) -> None:
         deadline = time.monotonic() + self.config.lock_timeout
         while not self._try_lock():
+            if self._read_only is not None:
+                problem = self._read_only.strerror or str(self._read_only)
+                msg = f"{self.path} (writing needs its LOCK file: {problem})"
+                raise StoreReadOnlyError(msg)
             if time.monotonic() >= deadline:
                 holder = self._lock_holder()
                 msg = (
