@@ -134,9 +134,11 @@ def open_app(
     aggregate snapshots, tracking records and projection snapshots are in the
     database, in ``POSTGRES_SCHEMA`` (default ``public``). Unless ``create``, a
     file store must already exist (``StoreNotFoundError``), and nothing is
-    created where there is none. A path that cannot be a store directory is a
-    ``StorePathError``. ``writes``: the command that will write to the store
-    (``ingest``), refused with ``StoreReadOnlyError`` when it cannot be written here.
+    created where there is none; with ``create``, a file store is created only in a
+    new or empty directory (never among another application's files). A path that
+    cannot be a store directory is a ``StorePathError``. ``writes``: the command that
+    will write to the store (``ingest``), refused with ``StoreReadOnlyError`` when it
+    cannot be written here.
     """
     name = backend_name(backend)
     problem = storepath.path_problem(store)
@@ -147,7 +149,11 @@ def open_app(
         if problem:
             raise StoreNotFoundError(problem)
     else:
-        problem = storepath.creation_problem(store) or storepath.create(store)
+        problem = (
+            foreign_directory(name, store)
+            or storepath.creation_problem(store)
+            or storepath.create(store)
+        )
         if problem:
             raise StorePathError(problem)
     if writes is not None and not is_shared(name):  # a database keeps its own permissions
@@ -181,6 +187,14 @@ def undone_on_failure(store: str, backend: str | None = None) -> Iterator[None]:
         return
     with storepath.undone_on_failure(store, STORE_LOG):
         yield
+
+
+def foreign_directory(backend: str, store: str) -> str | None:
+    """Why a file store cannot be created in ``store``: a directory that holds files
+    but no eventfold store; None when it is missing, empty or a store already."""
+    if backend_name(backend) != "file" or not os.path.isdir(store) or not os.listdir(store):
+        return None
+    return missing_store("file", store)
 
 
 def missing_store(backend: str, store: str) -> str | None:

@@ -195,7 +195,9 @@ def _other_file_store(directory: Path) -> None:
     ("holding", "named"),
     [("other files", "notes.txt"), ("sqlite", "app.db"), ("filestore", "accounts_events/")],
 )
-@pytest.mark.parametrize("name", ["status", "snapshots", "catchup", "verify", "reconcile"])
+@pytest.mark.parametrize(
+    "name", ["status", "snapshots", "catchup", "verify", "reconcile", "ingest"]
+)
 def test_a_directory_of_another_application_is_not_a_store_and_stays_as_it_was(
     holding: str,
     named: str,
