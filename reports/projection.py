@@ -91,6 +91,8 @@ def _written(report: ProjectionReport) -> str:
     """The snapshot this run wrote, or why it wrote none."""
     if report.snapshot_written is not None:
         return _snapshot(report.snapshot_written)
+    if report.unwritten:
+        return f"none ({report.unwritten})"
     if report.reason:
         return "none"  # the reason line says why
     if report.snapshot_used is not None and report.position == report.snapshot_used.position:

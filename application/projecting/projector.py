@@ -70,6 +70,7 @@ class ProjectionReport:
     workers: int = 1
     elapsed: float = 0.0
     reason: str = ""  # why a catch-up rebuilt instead
+    unwritten: str = ""  # why no snapshot could be written (read-only store, busy projection)
     figures: dict[str, dict[str, Any]] | None = None  # the projection's figures() of the state
 
     def to_json(self) -> dict[str, Any]:
@@ -90,6 +91,7 @@ class ProjectionReport:
             "workers": self.workers,
             "elapsed_seconds": round(self.elapsed, 6),
             "rebuilt_because": self.reason or None,
+            "snapshot_not_written_because": self.unwritten or None,
         }
         doc.update(self.canonical)
         if self.figures is not None:
@@ -155,7 +157,7 @@ class Projector:
 
         When another process holds the projection (a rebuild or a follow), or the
         store is read-only, the result is computed all the same but no snapshot is
-        written (the report's ``reason`` says why).
+        written (the report's ``unwritten`` says why).
         """
         with self._lock(required=False) as unwritable:
             return self._catchup(unwritable is None, progress, unwritable or "")
@@ -188,7 +190,7 @@ class Projector:
                     1,
                     started,
                 )
-                reason += f"; computed without writing ({unwritable})"
+                report.unwritten = unwritable
             report.mode, report.reason = "catchup", reason
             report.skipped = [] if loaded is None else loaded.skipped
             return report
@@ -218,7 +220,7 @@ class Projector:
             started,
         )
         if not writable:
-            report.reason = f"snapshot not written: {unwritable}"
+            report.unwritten = unwritable
         return report
 
     @contextlib.contextmanager
