@@ -28,7 +28,7 @@ from ingesthelpers import agreed_totals, ingest_json, store_totals
         (b'{"id":"a","category":"x","value":0e-999999999999999999}', "value: exponent out"),
         (b'{"id":"a","category":"x","value":1' + b"0" * 7000 + b"}", "value: exponent out"),
         (b'{"id":[' + b"9" * 5000 + b'],"category":"x","value":1}', "id: a array"),
-        (b"[" + b"9" * 5000 + b"]", "not a JSON object (a array)"),
+        (b"[" + b"9" * 5000 + b"]", "not a JSON object (an array)"),
         (b'{"id":"a","category":' + b"9" * 5000 + b',"value":1}', "category: not a non-empty"),
     ],
 )

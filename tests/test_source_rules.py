@@ -89,8 +89,10 @@ def test_timestamps_iso_8601_or_epoch_seconds_in_utc(
     [
         (b"not json", "not valid JSON"),
         (b'{"id":"a","category":"x","value":1', "not valid JSON"),
-        (b'["id","a"]', "not a JSON object (a array)"),
+        (b'["id","a"]', "not a JSON object (an array)"),
         (b'"text"', "not a JSON object (a string)"),
+        (b"null", "not a JSON object (null)"),
+        (b"7", "not a JSON object (a number)"),
         (b'{"category":"x","value":1}', "id: missing"),
         (b'{"id":"","category":"x","value":1}', "id: empty string"),
         (b'{"id":1.5,"category":"x","value":1}', "id: a number"),

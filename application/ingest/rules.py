@@ -87,7 +87,7 @@ def parse_event(raw: bytes) -> SourceEvent | str:
     except Exception as e:  # any other failure of the parser on this line is the line's
         return f"{NOT_JSON} ({type(e).__name__}: {e})"
     if type(doc) is not dict:
-        return f"{NOT_OBJECT} (a {_json_type(doc)})"
+        return f"{NOT_OBJECT} ({_what(_json_type(doc))})"
     event_id = doc.get("id")
     if type(event_id) is str:
         if not event_id:
@@ -140,6 +140,16 @@ def _timed(event_id: str, category: str, value: Decimal, stamp: object) -> Sourc
         return occurred_at
     assert isinstance(occurred_at, datetime)
     return _new(SourceEvent, (event_id, category, value, occurred_at, occurred_at.isoformat()))
+
+
+_MSGSPEC_TYPES = {"str": "string", "int": "number", "float": "number", "bool": "boolean"}
+
+
+def _what(json_type: str) -> str:
+    """``an array``, ``a string``, ``null``: a JSON type as the reason names it."""
+    if json_type == "null":
+        return "null"
+    return ("an " if json_type[:1] in "aeiou" else "a ") + json_type
 
 
 def _json_type(value: object) -> str:
@@ -201,7 +211,7 @@ def _decode_wide(raw: bytes) -> dict[str, Any] | str:
         fields = _decode_fields(raw)
     except msgspec.ValidationError as e:
         kind = str(e).rpartition("got `")[2].partition("`")[0]
-        return f"{NOT_OBJECT} (a {'string' if kind == 'str' else kind})"
+        return f"{NOT_OBJECT} ({_what(_MSGSPEC_TYPES.get(kind, kind))})"
     except Exception as e:
         return f"{NOT_JSON} ({type(e).__name__}: {e})"
     doc: dict[str, Any] = {}
