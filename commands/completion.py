@@ -21,8 +21,11 @@ def register(commands: Commands) -> None:
         "print a shell completion script (bash, zsh or fish)",
         "The script completes commands, options, their choices and file names.\n"
         "examples:\n"
+        "  mkdir -p ~/.local/share/bash-completion/completions\n"
         "  eventfold completion bash > ~/.local/share/bash-completion/completions/eventfold\n"
-        "  eventfold completion zsh > ~/.zfunc/_eventfold      (a directory on $fpath)\n"
+        "  mkdir -p ~/.zfunc    # then in ~/.zshrc: fpath=(~/.zfunc $fpath)\n"
+        "  eventfold completion zsh > ~/.zfunc/_eventfold\n"
+        "  mkdir -p ~/.config/fish/completions\n"
         "  eventfold completion fish > ~/.config/fish/completions/eventfold.fish\n",
     )
     parser.add_argument("shell", choices=SHELLS, help="the shell to complete in")

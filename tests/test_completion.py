@@ -12,12 +12,13 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from eventfold.cli import build_parser, main
-from processes import HANG
+from processes import HANG, eventfold
 
 ZSH_HARNESS = Path(__file__).with_name("complete_zsh.zsh")
 
@@ -194,3 +195,27 @@ def test_unknown_shell_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
         main(["completion", "tcsh"])
     assert exited.value.code == 2
     assert "eventfold: usage: argument shell: invalid choice 'tcsh'" in capsys.readouterr().err
+
+
+def test_the_help_examples_install_each_script_in_a_fresh_home(tmp_path: Path) -> None:
+    """Run as printed by ``eventfold completion --help``, in a home with none of the
+    directories yet: each script lands where the example says."""
+    help_text = subprocess.run(
+        [*eventfold("completion", "--help")], capture_output=True, text=True, timeout=HANG
+    ).stdout
+    examples = help_text.split("examples:\n", 1)[1].splitlines()
+    script = "set -e\n" + "\n".join(line.split("  #")[0].strip() for line in examples)
+    home = tmp_path / "home"
+    home.mkdir()
+    on_path = os.path.dirname(sys.executable)  # the venv's bin, where eventfold is
+    env = os.environ | {"HOME": str(home), "PATH": on_path + os.pathsep + os.environ["PATH"]}
+    done = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=HANG
+    )
+    assert done.returncode == 0, done.stderr
+    for path in (
+        ".local/share/bash-completion/completions/eventfold",
+        ".zfunc/_eventfold",
+        ".config/fish/completions/eventfold.fish",
+    ):
+        assert (home / path).read_text().strip(), path
