@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from rich.console import Console
 
 from eventfold.application.choices import BACKENDS
 from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, emit
 from eventfold.commands.options import (
-    STORE_ENV,
     Commands,
     command,
     configurable,
@@ -36,7 +34,7 @@ def register(commands: Commands) -> None:
     parser.add_argument(
         "--store",
         metavar="DIR",
-        default=os.environ.get(STORE_ENV) or None,  # else configured (apply_configuration)
+        default=None,  # $EVENTFOLD_STORE, else configured (apply_configuration)
         help="the source file store (--from file), or the source machine's working "
         "files (--from postgres); default $EVENTFOLD_STORE, the configuration file's "
         "store, or ./.eventfold",

@@ -27,6 +27,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds greater than 0 (``0.5``, ``30``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (0 < value < float("inf")):  # also refuses nan
+        msg = f"expected a positive number of seconds, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def env_int(key: str) -> int | None:
     """A positive integer from the environment, or None when the key is unset."""
     text = os.environ.get(key)
@@ -60,7 +72,7 @@ def store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         metavar="DIR",
-        default=os.environ.get(STORE_ENV) or None,  # else configured (apply_configuration)
+        default=None,  # $EVENTFOLD_STORE, else configured (apply_configuration)
         help="store directory (default: $EVENTFOLD_STORE, the configuration file's store, "
         "or ./.eventfold); with the postgres backend, this machine's working files "
         "(dedup index, quarantine)",
@@ -97,11 +109,15 @@ def apply_configuration(args: argparse.Namespace) -> None:
     values = config.values
     args.configuration, args.overridden = config, {}
     if hasattr(args, "store"):
-        if args.store is None:
-            args.store = values.get("store", DEFAULT_STORE)
-        elif "store" in values:
-            from_env = args.store == os.environ.get(STORE_ENV)
-            args.overridden["store"] = f"${STORE_ENV}" if from_env else "--store"
+        from_env = os.environ.get(STORE_ENV) or None
+        if args.store is not None:
+            winner = "--store"
+        elif from_env is not None:
+            args.store, winner = from_env, f"${STORE_ENV}"
+        else:
+            args.store, winner = values.get("store", DEFAULT_STORE), ""
+        if winner and "store" in values:
+            args.overridden["store"] = winner
     if hasattr(args, "backend"):
         if os.environ.get(BACKEND_ENV) and args.backend is None:
             args.overridden["backend"] = f"${BACKEND_ENV}"  # the backend layer reads it

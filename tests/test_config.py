@@ -148,6 +148,20 @@ def test_the_environment_wins_over_the_file(
     assert doc["configuration"]["overridden"] == {"store": "$EVENTFOLD_STORE"}
 
 
+def test_the_command_line_is_named_when_it_gives_the_environment_s_value(
+    configure: Any,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure('store = "data"\n')
+    monkeypatch.setenv("EVENTFOLD_STORE", "same")
+    assert run(capsys, "ingest", "a.jsonl", "--store", "same")[0] == 0
+    code, doc = run_json(capsys, "status", "--store", "same")
+    assert (code, Path(doc["store"]).name) == (0, "same")
+    assert doc["configuration"]["overridden"] == {"store": "--store"}
+
+
 def test_backend_precedence(configure: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Command line, then $EVENTFOLD_BACKEND (read by the backend layer), then the file."""
     configure('backend = "postgres"\n')
