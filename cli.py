@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
+    if args.command is None:  # the help, then the one error line, all on stderr
+        parser.print_help(sys.stderr)
+        sys.stderr.write(error_line("usage", "a COMMAND is needed (listed above)") + "\n")
         return EXIT_USAGE
     quiet = bool(getattr(args, "quiet", False))
     logging.basicConfig(

@@ -22,6 +22,7 @@ from eventfold.commands.options import (
     command,
     output_options,
     positive_int,
+    positive_seconds,
     projection_option,
     snapshot_options,
     store_options,
@@ -77,7 +78,7 @@ def register(commands: Commands) -> None:
         snapshot_options(parser)
     follow_.add_argument(
         "--snapshot-seconds",
-        type=float,
+        type=positive_seconds,
         default=30.0,
         metavar="S",
         help="also snapshot every S seconds while the state changed, even when no new "

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 from eventfold.commands.common import (
     EXIT_MISMATCH,
     EXIT_OK,
-    UsageError,
     emit,
     given_store_options,
     open_application,
@@ -30,6 +29,7 @@ from eventfold.commands.options import (
     output_options,
     store_options,
 )
+from eventfold.infra.errors import OutputWriteError
 
 
 def register(commands: Commands) -> None:
@@ -157,7 +157,7 @@ def save_reports(
     """Write the HTML page and/or the SVG picture of the terminal report.
 
     Called after the verdict is printed: a file that cannot be written is then one
-    ``UsageError`` (exit 2) naming it, and the verdict is not lost.
+    ``OutputWriteError`` (exit 2) naming it, and the verdict is not lost.
     """
     from eventfold.reports.html import render_verify_html
     from eventfold.reports.svg import render_svg
@@ -169,13 +169,13 @@ def save_reports(
 
 
 def write_report(path: str, what: str, text: str) -> None:
-    """Write ``text`` to ``path``; a failure is a ``UsageError`` naming the file."""
+    """Write ``text`` to ``path``; a failure is an ``OutputWriteError`` naming the file."""
     try:
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:
         msg = f"{path}: cannot write the {what} ({e.strerror or e}); the verdict above stands"
-        raise UsageError(msg) from None
+        raise OutputWriteError(msg) from None
 
 
 def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:

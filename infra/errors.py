@@ -70,6 +70,12 @@ class UsageError(EventfoldError):
     """Bad arguments or unusable input."""
 
 
+class OutputWriteError(UsageError):
+    """A file the user asked for (a report) could not be written (exit code 2)."""
+
+    label = "write failed"
+
+
 class MissingArgumentError(UsageError):
     """The command line lacks what the command needs (and no default supplies it)."""
 

@@ -5,8 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-BLOCKS = {"dt", "dd", "td", "th", "tr", "p", "li", "h1", "h2", "section", "div", "caption",
-          "pre", "dl", "ul", "header", "footer", "main", "table"}  # fmt: skip
+BLOCKS = {
+    "dt",
+    "dd",
+    "td",
+    "th",
+    "tr",
+    "p",
+    "li",
+    "h1",
+    "h2",
+    "section",
+    "div",
+    "caption",
+    "pre",
+    "dl",
+    "ul",
+    "header",
+    "footer",
+    "main",
+    "table",
+}
 VOID = {"meta", "link", "br", "img", "input", "hr", "col", "source", "wbr"}
 
 

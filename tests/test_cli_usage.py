@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,50 @@ def test_every_error_line_has_the_one_form(
     assert len(lines) == 3 and all(ERROR_LINE.match(line) for line in lines), lines
     assert lines[0].startswith(f"eventfold: unusable source: {missing}: ")
     assert lines[1].startswith(f"eventfold: unusable source: {missing}: ")
+
+
+def test_postgres_without_its_settings_is_database_unavailable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key in ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_USER", "POSTGRES_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    assert main(["status", "--store", str(tmp_path / "s"), "--backend", "postgres"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eventfold: database unavailable: the postgres backend needs ")
+    assert err.count("\n") == 1
+
+
+def test_postgres_without_its_extra_is_database_unavailable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import eventfold.infra.backends as backends
+
+    monkeypatch.setitem(sys.modules, "eventfold.infra.backends.postgres", None)  # not importable
+    monkeypatch.delattr(backends, "postgres", raising=False)
+    assert main(["status", "--store", str(tmp_path / "s"), "--backend", "postgres"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "eventfold: database unavailable: the postgres backend needs the postgres extra: "
+        "pip install 'eventfold[postgres]'\n"
+    )
+
+
+@pytest.mark.parametrize("seconds", ["-1", "0", "nan", "inf", "soon"])
+def test_follow_refuses_a_snapshot_interval_that_is_not_a_positive_number(
+    capsys: pytest.CaptureFixture[str], seconds: str
+) -> None:
+    last = usage_error(capsys, "follow", "--snapshot-seconds", seconds)
+    assert last == (
+        "eventfold: usage: argument --snapshot-seconds: expected a positive number of "
+        f"seconds, not {seconds!r}"
+    )
+
+
+def test_no_command_prints_the_help_and_a_usage_error_on_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: eventfold") and "COMMAND" in err
+    assert err.splitlines()[-1] == "eventfold: usage: a COMMAND is needed (listed above)"

@@ -105,8 +105,15 @@ def test_differing_categories_are_a_table_with_exact_figures_and_signed_bars(
     assert sorted(r[0] for r in body) == sorted(d["category"] for d in doc["differences"])
     by_name = {r[0]: r for r in body}
     huge = by_name["huge"]
-    assert huge[1:8] == ["MISSING", "1", "12,345,678,901,234,567,890.123456789", "-", "-", "-1",
-                         "-12,345,678,901,234,567,890.123456789"]  # fmt: skip
+    assert huge[1:8] == [
+        "MISSING",
+        "1",
+        "12,345,678,901,234,567,890.123456789",
+        "-",
+        "-",
+        "-1",
+        "-12,345,678,901,234,567,890.123456789",
+    ]
     for d in doc["differences"]:
         row = by_name[d["category"]]
         assert row[7].replace(",", "") == (
@@ -178,8 +185,16 @@ def test_a_match_and_a_checksum_only_mismatch(
     assert page.texts["verdict"].startswith("MATCH") and doc["actual_checksum"] in page.visible
     assert "category-table" not in page.tables and "every category matches" in page.visible
     html = tmp_path / "checksum.html"
-    code, _, _ = run(capsys, "verify", "--store", str(store), "--expected-checksum", "0" * 64,
-                     "--html", str(html))  # fmt: skip
+    code, _, _ = run(
+        capsys,
+        "verify",
+        "--store",
+        str(store),
+        "--expected-checksum",
+        "0" * 64,
+        "--html",
+        str(html),
+    )
     page = parse(html.read_text(encoding="utf-8"))
     assert code == 1 and page.texts["verdict"].startswith("MISMATCH the checksum differs")
     assert "0" * 64 in page.texts["verdict"]
@@ -203,6 +218,7 @@ def test_a_report_that_cannot_be_written_fails_after_the_verdict(
     assert code == 2
     assert "MISMATCH" in out and "differing categories" in out  # the report, as usual
     assert err.count("\n") == 1 and str(target) in err and "Traceback" not in err
+    assert err.startswith(f"eventfold: write failed: {target}: cannot write the ")
     code, out, err = run(capsys, *args, option, str(target), "--json")
     assert code == 2 and json.loads(out)["status"] == "mismatch" and str(target) in err
 
@@ -224,8 +240,9 @@ def test_svg_vertical_rules_are_drawn_joined_between_rows(
     """Box-drawing glyphs are shorter than Rich's line height (gaps between rows in a
     browser): the SVG draws them as lines that overlap from row to row."""
     svg = tmp_path / "report.svg"
-    code, _, _ = run(capsys, "verify", "--store", str(store), "--source", str(archive),
-                     "--svg", str(svg))  # fmt: skip
+    code, _, _ = run(
+        capsys, "verify", "--store", str(store), "--source", str(archive), "--svg", str(svg)
+    )
     assert code == 1
     text = svg.read_text(encoding="utf-8")
     glyphs = "".join(re.findall(r"<text[^>]*>([^<]*)</text>", text))

@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 from eventsourcing.application import Application
 
 from eventfold.infra import storepath
-from eventfold.infra.backends.base import Backend, BackendError, SnapshotDocuments, StoredDocument
+from eventfold.infra.backends.base import (
+    Backend,
+    BackendError,
+    DatabaseUnavailableError,
+    SnapshotDocuments,
+    StoredDocument,
+)
 
 NAMES = ("file", "postgres")
 BACKEND_ENV = "EVENTFOLD_BACKEND"
@@ -60,7 +66,7 @@ def open_application(name: str, store: str, build: Callable[[dict[str, str]], A]
         from eventfold.infra.backends import postgres
     except ImportError:
         msg = "the postgres backend needs the postgres extra: pip install 'eventfold[postgres]'"
-        raise BackendError(msg) from None
+        raise DatabaseUnavailableError(msg) from None
     env = postgres.environment(os.environ)
     os.makedirs(store, exist_ok=True)
     with postgres.schema_lock(env):  # processes starting together must not create tables together

@@ -29,6 +29,13 @@ class BackendError(EventfoldError):
     not do (exit code 2)."""
 
 
+class DatabaseUnavailableError(BackendError):
+    """The database backend cannot be used here: its extra is not installed, or its
+    settings are missing (exit code 2)."""
+
+    label = "database unavailable"
+
+
 @dataclass(frozen=True)
 class StoredDocument:
     """One snapshot document: where it is (to show), its position, and how to read it."""

@@ -143,12 +143,12 @@ class PostgresBackend:
 
 def environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The application's environment for the postgres backend, or ``BackendError``."""
-    from eventfold.infra.backends.base import BackendError
+    from eventfold.infra.backends.base import DatabaseUnavailableError
 
     missing = [key for key in REQUIRED if not environ.get(key)]
     if missing:
         msg = f"the postgres backend needs {', '.join(missing)} set (see README, PostgreSQL)"
-        raise BackendError(msg)
+        raise DatabaseUnavailableError(msg)
     env = dict(environ)
     env["PERSISTENCE_MODULE"] = MODULE
     env.pop("FILESTORE_PATH", None)
