@@ -78,7 +78,9 @@ class ProgressLine:
     unknown; bytes as ``18.7/21.4 MB``), the time remaining, the rate, the bar. The line is the
     first that fits of: everything with the unit word in full, then short (``notif``, ``ev``);
     without the bar; without the rate; without the time remaining; without the unit word;
-    the count alone; ``done`` alone. A part is shown whole or not at all."""
+    the count alone; ``done`` alone. A part is shown whole or not at all. While the rate and
+    the time remaining are not known yet, the bar leaves room for them, so that it does not
+    shrink or vanish when they appear."""
 
     phase: str
     done: int
@@ -106,8 +108,9 @@ class ProgressLine:
             if not bar and room >= 0:
                 yield from self._segments(console, options, parts, 0)
                 break
-            if bar and room - 1 >= BAR_MIN:
-                yield from self._segments(console, options, parts, min(BAR_MAX, room - 1))
+            room -= 1 + self._not_yet_known()  # the bar keeps its width as they appear
+            if bar and room >= BAR_MIN:
+                yield from self._segments(console, options, parts, min(BAR_MAX, room))
                 break
         yield Segment.line()
 
@@ -126,6 +129,17 @@ class ProgressLine:
         yield [phase, bare], False
         yield [bare], False
         yield [done], False
+
+    def _not_yet_known(self) -> int:
+        """The cells the rate and the time remaining will likely take once known (a rate of
+        about the total a second), while they are not."""
+        cells = 0
+        if self.speed is None:
+            likely = "999.9 kB" if self.unit == BYTES else f"{self.total or self.done:,}"
+            cells += 1 + cell_len(f"{likely} {SHORT_UNITS.get(self.unit, self.unit)}/s")
+        if self.remaining is None and self.total is not None:
+            cells += 1 + cell_len("0:00:00")
+        return cells
 
     def _counts(self) -> tuple[str, str, str, str]:
         """``done/total`` with the unit word in full, short, and without it; ``done`` alone."""

@@ -145,3 +145,15 @@ def test_bytes_show_the_total_once_it_is_reached_and_not_before(total: int) -> N
     almost = shown(ProgressLine("ingesting", total - 1, total, "bytes"), 80)
     done, of = almost.split()[-2].split("/")
     assert Decimal(done) < Decimal(of), almost
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_the_bar_keeps_its_width_when_the_rate_appears(width: int) -> None:
+    def bar(line: ProgressLine) -> int:  # in colour, the bar's part still to do is drawn too
+        out = io.StringIO()
+        Console(file=out, width=width, force_terminal=True, color_system="standard").print(line)
+        return sum(out.getvalue().count(cell) for cell in "━╸╺")
+
+    before = ProgressLine("rebuilding", 16_000, 300_308, "notifications")
+    after = ProgressLine("rebuilding", 40_000, 300_308, "notifications", 275_227.0, 1.0)
+    assert bar(before) == bar(after)
