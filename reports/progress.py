@@ -1,49 +1,51 @@
-"""The one progress display of long commands: a transient bar on stderr, on a terminal only.
+"""The one progress display of long commands: a transient line on stderr, on a terminal only.
 
 Every command that can take more than a second passes the callback from
-``progress_on(err)`` to its use case (``application/progress.py``): the line
-shows the phase, the count (of its total, when known), the rate and, when the
-total is known, the time remaining. Nothing is shown when stderr is not a
-terminal or with ``--quiet``.
+``progress_on(err)`` to its use case (``application/progress.py``). The
+display is always ONE line, and never cuts a number: it shows the phase, a
+bar, the count (of its total, when known), the rate and, when the total is
+known, the time remaining, and drops the least important parts, whole, until
+the rest fits the terminal's width (``ProgressLine``). Nothing is shown when
+stderr is not a terminal or with ``--quiet``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
-from rich import filesize
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.progress import Progress as Bar
+from rich.progress import Task, TaskID
+from rich.progress_bar import ProgressBar
+from rich.segment import Segment
 from rich.text import Text
 
-from eventfold.application.progress import BYTES, Progress
+from eventfold.application.progress import BYTES, EVENTS, NOTIFICATIONS, RECORDS, Progress
+
+# The bar's width: it takes what is left of the line, within these bounds, or is dropped.
+BAR_MIN, BAR_MAX = 10, 40
+
+# The unit words as written when the full word does not fit, and in rates.
+SHORT_UNITS = {NOTIFICATIONS: "notif", EVENTS: "ev", RECORDS: "rec"}
+
+_BYTE_UNITS = ("bytes", "kB", "MB", "GB", "TB", "PB", "EB")
 
 
 @contextlib.contextmanager
-def progress_on(err: Console) -> Iterator[Progress | None]:
+def progress_on(
+    err: Console, *, clock: Callable[[], float] | None = None
+) -> Iterator[Progress | None]:
     """A ``Progress`` callback drawing on ``err`` while the block runs, or None when ``err``
-    is not a terminal (or is quiet). Each new phase is drawn at least once."""
+    is not a terminal (or is quiet). Each new phase is drawn at least once. ``clock`` (seconds,
+    for tests) times the rate and the time remaining; the monotonic clock by default."""
     if not err.is_terminal or err.quiet:
         yield None
         return
-    with Bar(
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        _Count(),
-        _Rate(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with _OneLineBar(console=err, transient=True, get_time=clock) as bar:
         tasks: dict[str, TaskID] = {}  # the phase shown, and its task
 
         def update(phase: str, done: int, total: int | None, unit: str) -> None:
@@ -59,30 +61,141 @@ def progress_on(err: Console) -> Iterator[Progress | None]:
         yield update
 
 
-def _amount(value: float, unit: str) -> str:
-    if unit == BYTES:
-        return filesize.decimal(int(value))
-    return f"{int(value):,}"
+class _OneLineBar(Bar):
+    """Rich's progress (its timing, refresh and transient display), each task drawn as one
+    ``ProgressLine`` instead of a table row."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        for task in self.tasks:
+            yield ProgressLine.of(task)
 
 
-class _Count(ProgressColumn):
-    """``1,234/5,000 events`` (``1,234 events`` while the total is unknown)."""
+@dataclass(frozen=True)
+class ProgressLine:
+    """One phase's progress as one line of at most the width it is given.
 
-    def render(self, task: Task) -> Text:
-        unit = str(task.fields.get("unit", ""))
-        done = _amount(task.completed, unit)
-        shown = done if task.total is None else f"{done}/{_amount(task.total, unit)}"
-        return Text(f"{shown} {unit}" if unit != BYTES else shown, style="progress.download")
+    The parts, most important first: the phase, ``done/total`` (``done`` while the total is
+    unknown; bytes as ``18.7/21.4 MB``), the time remaining, the rate, the bar. The line is the
+    first that fits of: everything with the unit word in full, then short (``notif``, ``ev``);
+    without the bar; without the rate; without the time remaining; without the unit word;
+    the count alone; ``done`` alone. A part is shown whole or not at all. While the rate and
+    the time remaining are not known yet, the bar leaves room for them, so that it does not
+    shrink or vanish when they appear."""
 
+    phase: str
+    done: int
+    total: int | None
+    unit: str
+    speed: float | None = None  # units a second, when known
+    remaining: float | None = None  # seconds, when known
 
-class _Rate(ProgressColumn):
-    """``5,000 events/s``, ``12.3 MB/s``."""
+    @classmethod
+    def of(cls, task: Task) -> ProgressLine:
+        total = None if task.total is None else int(task.total)
+        return cls(
+            task.description,
+            int(task.completed),
+            total,
+            str(task.fields.get("unit", "")),
+            task.finished_speed or task.speed,
+            task.time_remaining if total is not None else None,
+        )
 
-    def render(self, task: Task) -> Text:
-        unit = str(task.fields.get("unit", ""))
-        speed = task.finished_speed or task.speed
-        if speed is None:
-            return Text("", style="progress.data.speed")
-        if unit == BYTES:
-            return Text(f"{filesize.decimal(int(speed))}/s", style="progress.data.speed")
-        return Text(f"{speed:,.0f} {unit}/s", style="progress.data.speed")
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        for parts, bar in self._layouts():
+            room = width - sum(cell_len(text) for text, _ in parts) - (len(parts) - 1)
+            if not bar and room >= 0:
+                yield from self._segments(console, options, parts, 0)
+                break
+            room -= 1 + self._not_yet_known()  # the bar keeps its width as they appear
+            if bar and room >= BAR_MIN:
+                yield from self._segments(console, options, parts, min(BAR_MAX, room))
+                break
+        yield Segment.line()
+
+    def _layouts(self) -> Iterator[tuple[list[tuple[str, str]], bool]]:
+        """Candidate lines, most complete first: their parts (text, style), and whether the bar
+        follows the phase."""
+        phase = (self.phase, "progress.description")
+        full, short, bare, done = ((text, "progress.download") for text in self._counts())
+        rate = [self._rate()] if self.speed is not None else []
+        remaining = [self._remaining()] if self.remaining is not None else []
+        yield [phase, full, *rate, *remaining], True
+        yield [phase, short, *rate, *remaining], True
+        yield [phase, short, *rate, *remaining], False
+        yield [phase, short, *remaining], False
+        yield [phase, short], False
+        yield [phase, bare], False
+        yield [bare], False
+        yield [done], False
+
+    def _not_yet_known(self) -> int:
+        """The cells the rate and the time remaining will likely take once known (a rate of
+        about the total a second), while they are not."""
+        cells = 0
+        if self.speed is None:
+            likely = "999.9 kB" if self.unit == BYTES else f"{self.total or self.done:,}"
+            cells += 1 + cell_len(f"{likely} {SHORT_UNITS.get(self.unit, self.unit)}/s")
+        if self.remaining is None and self.total is not None:
+            cells += 1 + cell_len("0:00:00")
+        return cells
+
+    def _counts(self) -> tuple[str, str, str, str]:
+        """``done/total`` with the unit word in full, short, and without it; ``done`` alone."""
+        if self.unit == BYTES:
+            shown = self._bytes(self.total)
+            return shown, shown, shown, self._bytes(None)
+        done = f"{self.done:,}"
+        count = done if self.total is None else f"{done}/{self.total:,}"
+        short = SHORT_UNITS.get(self.unit, self.unit)
+        return f"{count} {self.unit}".strip(), f"{count} {short}".strip(), count, done
+
+    def _bytes(self, total: int | None) -> str:
+        """``18.7/21.4 MB`` in the unit of ``total`` (``done`` rounded down, so it shows the
+        total when it reaches it and not before), or ``18.7 MB`` without a total."""
+        scale = total if total is not None else self.done
+        power = 0
+        while power + 1 < len(_BYTE_UNITS) and scale >= 1000 ** (power + 1):
+            power += 1
+        step = Decimal(1) if power == 0 else Decimal("0.1")
+
+        def scaled(value: int, rounding: str) -> str:
+            return f"{(Decimal(value) / 1000**power).quantize(step, rounding=rounding):,}"
+
+        if total is None:
+            shown = scaled(self.done, ROUND_HALF_EVEN)
+        else:
+            whole = scaled(total, ROUND_HALF_EVEN)
+            shown = f"{whole if self.done >= total else scaled(self.done, ROUND_DOWN)}/{whole}"
+        return f"{shown} {_BYTE_UNITS[power]}"
+
+    def _rate(self) -> tuple[str, str]:
+        """``195,602 notif/s``, ``12.3 MB/s``."""
+        per_second = round(self.speed or 0)
+        if self.unit == BYTES:
+            rate = ProgressLine("", per_second, None, BYTES)._bytes(None)
+        else:
+            rate = f"{per_second:,} {SHORT_UNITS.get(self.unit, self.unit)}".strip()
+        return f"{rate}/s", "progress.data.speed"
+
+    def _remaining(self) -> tuple[str, str]:
+        """``0:01:05``."""
+        minutes, seconds = divmod(int(self.remaining or 0), 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02d}:{seconds:02d}", "progress.remaining"
+
+    def _segments(
+        self, console: Console, options: ConsoleOptions, parts: list[tuple[str, str]], bar: int
+    ) -> Iterator[Segment]:
+        """The parts separated by spaces, with a bar of ``bar`` cells after the first."""
+        for index, (text, style) in enumerate(parts):
+            if index:
+                yield Segment(" ")
+            yield from Text(text, style=style).render(console)
+            if index == 0 and bar:
+                yield Segment(" ")
+                yield from console.render(
+                    ProgressBar(total=self.total, completed=self.done, width=bar),
+                    options.update(width=bar),
+                )

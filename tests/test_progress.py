@@ -7,8 +7,10 @@ import io
 import json
 import os
 import pty
+import re
 import subprocess
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -192,16 +194,16 @@ def test_the_progress_line_shows_phase_count_and_rate_on_a_terminal_only() -> No
         assert progress is None  # --quiet
 
 
-def on_terminal_stderr(*args: str) -> tuple[int, str, str]:
-    """Run ``eventfold ARGS`` with stderr on a pseudo-terminal: exit code, stdout, and all
-    that was drawn on the terminal."""
+def on_terminal_stderr(*args: str, columns: int = 160) -> tuple[int, str, str]:
+    """Run ``eventfold ARGS`` with stderr on a pseudo-terminal ``columns`` wide: exit code,
+    stdout, and all that was drawn on the terminal."""
     master, slave = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k not in ("TTY_INTERACTIVE", "NO_COLOR")}
     child = subprocess.Popen(
         eventfold(*args),
         stdout=subprocess.PIPE,
         stderr=slave,
-        env=env | {"TERM": "xterm", "COLUMNS": "160"},
+        env=env | {"TERM": "xterm", "COLUMNS": str(columns)},
         text=True,
     )
     os.close(slave)
@@ -259,6 +261,35 @@ def test_verify_source_draws_its_phases_on_a_terminal_stderr(store: Path, tmp_pa
         check=True,
     )
     assert piped.stderr == ""
+
+
+def test_on_a_narrow_terminal_each_phase_is_one_line_of_whole_figures(
+    store: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "s.jsonl"
+    code, out, drawn = on_terminal_stderr(
+        "verify", "--store", str(store), "--source", str(source), columns=60
+    )
+    assert code == 0, drawn
+    assert "match" in out
+    assert drawn.count("\x1b[1A") == 1, repr(drawn)  # up one row only, as the line is removed
+    frames = [
+        frame.rstrip("\r\n")  # the terminal's newline as the line is removed
+        for frame in re.sub(r"\x1b\[[0-?]*[ -/]*[@-~]", "", drawn).split("\r")
+        if frame.strip()
+    ]
+    assert frames
+    for frame in frames:
+        assert "\n" not in frame and "…" not in frame, frames
+        assert len(frame) <= 60, frame
+        for figure in re.findall(r"\d[\d,.:]*\d|\d", frame):  # each whole: 1,234 12.3 0:00:01
+            assert re.fullmatch(r"\d{1,3}(,\d{3})*(\.\d)?|\d+:\d\d:\d\d", figure), frame
+    n, size = last_id(store), source.stat().st_size
+    assert any(frame.startswith("rebuilding ") and f"/{n:,} notif" in frame for frame in frames)
+    assert any(frame.startswith("comparing ") and f"/{n:,} notif" in frame for frame in frames)
+    assert any(frame.startswith("reading source ") for frame in frames)
+    assert size < 1_000_000  # so in kB:
+    assert f"/{(Decimal(size) / 1000).quantize(Decimal('0.1'))} kB" in drawn  # the source's size
 
 
 def test_follow_tells_its_catch_up(store: Path) -> None:
