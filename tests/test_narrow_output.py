@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from htmlparse import parse
 from rich.console import Console
 from rich.text import Text
 
@@ -166,3 +167,33 @@ def test_a_caption_wider_than_its_table_is_not_wrapped_to_the_table() -> None:
     console = Console(file=io.StringIO(), width=20, highlight=False)
     console.print(Folded(Text("in the source, not in the store (missing): 12,345")))
     assert "12,345" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_the_html_report_shows_the_absolute_source_and_grouped_aligned_events(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(store.parent)
+    args = ["verify", "--store", "store", "--source", "archive.jsonl"]
+    doc = json_of(capsys, *args)
+    assert main([*args, "--html", "report.html"]) == 1
+    text = (store.parent / "report.html").read_text(encoding="utf-8")
+    page = parse(text)
+    assert doc["source"] == str(store.parent / "archive.jsonl")
+    assert f"source {doc['source']}" in page.visible, page.visible
+    missing = page.tables["missing-table"][1:]
+    assert missing == [
+        [e["id"], e["category"], grouped(e["value"]), grouped(e["line"])] for e in doc["missing"]
+    ]
+    values = [row[2] for row in page.cells["missing-table"][1:]]
+    assert [v["data-value"] for v in values] == [e["value"] for e in doc["missing"]]
+    start = text.index('id="missing-table"')
+    section = text[start : text.index("</table>", start)]
+    pads = re.findall(r'<span class="frac" style="min-width:(\d+)ch">', section)
+    assert len(pads) == 2 * len(missing)  # value and line, each aligned on the point
+    assert set(pads[0::2]) == {"3"} and set(pads[1::2]) == {"0"}
+    conflicting = page.tables["conflicting-table"][1:]
+    assert [row[1] for row in conflicting] == [
+        f"{e['source']['category']} {grouped(e['source']['value'])} "
+        f"line {grouped(e['source']['line'])}"
+        for e in doc["conflicting"]
+    ]
