@@ -11,6 +11,7 @@ backgrounds, and a table row is never split across pages.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,10 +21,11 @@ from typing import Any
 from eventfold.application.proving.verify import VerifyReport
 from eventfold.reports.html_assets import SCRIPT, STYLE
 from eventfold.reports.suggestions import next_steps
-from eventfold.reports.text import visible
+from eventfold.reports.text import grouped, visible
 
 BAR_WIDTH = 120  # the width of a delta bar's drawing; each side of the axis gets half
 BAR_HEIGHT = 14
+_DECIMAL = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def render_verify_html(report: VerifyReport, context: ReportContext) -> str:
         "<header>",
         "<h1>eventfold verify</h1>",
         verdict_section(report),
-        facts_list(context_rows(context) + verify_rows(report)),
+        facts_list(context_rows(context, report.source) + verify_rows(report)),
         "</header>",
         "<main>",
         category_section(report, context.show_all),
@@ -114,15 +116,19 @@ def verdict_section(report: VerifyReport) -> str:
     )
 
 
-def context_rows(context: ReportContext) -> list[tuple[str, str]]:
-    """When and where: the first rows of a report's facts (markup)."""
+def context_rows(context: ReportContext, source: str | None = None) -> list[tuple[str, str]]:
+    """When and where: the first rows of a report's facts (markup); the source as the
+    report read it (``source``: its absolute path, as in ``--json``) when given."""
     made = iso_utc(context.made_at)
     rows = [
         ("made (UTC)", f'<time datetime="{escape(made)}">{escape(made)}</time>'),
         ("store", f"<code>{escape(context.store)}</code>"),
         ("backend", escape(context.backend)),
     ]
-    return rows + [(what, f"<code>{escape(value)}</code>") for what, value in context.sources]
+    return rows + [
+        (what, f"<code>{escape(source if what == 'source' and source else value)}</code>")
+        for what, value in context.sources
+    ]
 
 
 def facts_list(rows: Iterable[tuple[str, str]]) -> str:
@@ -325,7 +331,7 @@ def event_sections(doc: dict[str, Any]) -> list[str]:
 
 
 def _says(side: dict[str, Any]) -> str:
-    return f"{side['category']}  {side['value']}  line {side['line']}"
+    return f"{side['category']}  {grouped(side['value'])}  line {grouped(side['line'])}"
 
 
 def event_table(
@@ -337,11 +343,15 @@ def event_table(
         f'<th scope="col"{" class=r" if numeric else ""}>{escape(k)}</th>'
         for k, numeric in zip(keys, numeric_columns, strict=True)
     )
+    fractions = [
+        _fraction_width(v for v, numeric in column if numeric and _DECIMAL.match(v))
+        for column in zip(*rows, strict=True)
+    ]
     body = "\n".join(
         "<tr>"
         + "".join(
-            f'<td class="num">{escape(v)}</td>' if numeric else f'<td class="text">{escape(v)}</td>'
-            for v, numeric in row
+            _event_cell(v, fraction) if numeric else f'<td class="text">{escape(v)}</td>'
+            for (v, numeric), fraction in zip(row, fractions, strict=True)
         )
         + "</tr>"
         for row in rows
@@ -357,6 +367,14 @@ def event_table(
             "</section>",
         ]
     )
+
+
+def _event_cell(value: str, fraction_width: int) -> str:
+    """A figure of an event table: grouped and aligned on the point as the category
+    table's (``-`` when there is none)."""
+    if _DECIMAL.match(value):
+        return _number(value, fraction_width)
+    return f'<td class="num">{escape("-" if value == "None" else value)}</td>'
 
 
 def next_section(report: VerifyReport, context: ReportContext) -> str:

@@ -37,7 +37,9 @@ def render_reconcile_html(report: ReconcileReport, context: ReportContext) -> st
         "<header>",
         "<h1>eventfold reconcile</h1>",
         verdict_section(final),
-        facts_list(context_rows(context) + _reconcile_rows(report) + verify_rows(final)),
+        facts_list(
+            context_rows(context, report.source) + _reconcile_rows(report) + verify_rows(final)
+        ),
         "</header>",
         "<main>",
         *_gaps(report),

@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from eventfold.application.ingest.report import IngestReport
+from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable
 from eventfold.reports.text import grouped, plain
 
@@ -104,8 +105,9 @@ def _conflicts(report: IngestReport) -> RenderableType:
     )
 
 
-def _conflict_side(side: dict[str, Any]) -> str:
-    return f"{side['category']}  {grouped(side['value'])}  line {grouped(side['line'])}"
+def _conflict_side(side: dict[str, Any]) -> Text:
+    line = glued("line", grouped(side["line"]))  # never folded apart
+    return Text.assemble(plain(side["category"]), f"  {grouped(side['value'])}  {line}")
 
 
 def _clip(raw: str, width: int = 80) -> str:

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, JustifyMethod, RenderableType, RenderResult
-from rich.padding import Padding
 from rich.panel import Panel
 from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
+from eventfold.reports.fold import Folded, folded, narrowest
 from eventfold.reports.text import plain
 
 Cell = str | Text
@@ -34,6 +34,7 @@ _TEXT_MIN = 8  # a text column folds down to this width before the table stacks
 _INDENT = 2
 _FIGURES = ("figure", "aligned")
 _WHOLE = (*_FIGURES, "word")  # never cut
+_FOLDS = ("key", "text")  # folded by ``fold``: never inside a number
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,8 @@ class FigureTable:
         return max([*cells, cell_len(header), 1])
 
     def _floor(self, i: int) -> int:
-        """How narrow text column ``i`` may fold: a number in the text stays whole (text
-        wraps between words)."""
-        numbers = [
-            cell_len(word)
-            for t in self.cells[i]
-            for word in t.plain.split()
-            if _NUMBER.match(word.rstrip(",;)").lstrip("("))
-        ]
-        return max([_TEXT_MIN, *numbers])
+        """How narrow text column ``i`` may fold: never inside a number (see ``fold``)."""
+        return max([_TEXT_MIN, *(narrowest(t) for t in self.cells[i])])
 
     def widths(self, width: int) -> list[int] | None:
         """Column widths for a whole table within ``width``, or None when it must stack."""
@@ -136,10 +130,11 @@ class FigureTable:
             return roomy
         widths = [self._natural(i) for i in range(len(self.columns))]
         excess = sum(widths) + overhead - width
-        foldable = [i for i, c in enumerate(self.columns) if c.kind in ("key", "text")]
-        floors = {i: self._floor(i) for i in foldable}
-        while excess > 0:
-            wide = [i for i in foldable if widths[i] > floors[i]]
+        floors = {i: self._floor(i) for i, c in enumerate(self.columns) if c.kind in _FOLDS}
+        while excess > 0:  # text folds first; the key (an id, a path) only when it must
+            wide = [i for i in floors if widths[i] > floors[i]]
+            texts = [i for i in wide if self.columns[i].kind == "text"]
+            wide = texts or wide
             if not wide:
                 return None
             widest = max(wide, key=lambda i: widths[i])
@@ -149,16 +144,20 @@ class FigureTable:
         return widths
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """The title and caption take the whole width (not the table's)."""
+        if self.title is not None:
+            yield _caption(self.title, "table.title")
         widths = self.widths(options.max_width)
+        long = None if widths is not None else self._long()
+        long_widths = None if long is None else long.widths(options.max_width)
         if widths is not None:
             yield self._table(widths)
-            return
-        long = self._long()
-        widths = None if long is None else long.widths(options.max_width)
-        if long is not None and widths is not None:
-            yield long._table(widths)
+        elif long is not None and long_widths is not None:
+            yield long._table(long_widths)
         else:
             yield from self._stacked(options.max_width)
+        if self.caption is not None:
+            yield _caption(self.caption, "table.caption")
 
     def _long(self) -> FigureTable | None:
         """When the figures form a grid (groups and measures): the same table with a row
@@ -176,23 +175,10 @@ class FigureTable:
                 cells: list[Cell] = [row[i] if not m else "" for i in keys] + [measure]
                 # figures keep the alignment of their own column (counts, totals)
                 rows.append(cells + [Text("-") if i is None else self.cells[i][r] for i in where])
-        return FigureTable(
-            columns,
-            rows,
-            title=self.title,
-            caption=self.caption,
-            section=len(self._measures),
-        )
+        return FigureTable(columns, rows, section=len(self._measures))
 
     def _table(self, widths: list[int]) -> Table:
-        table = Table(
-            title=self.title,
-            title_justify="left",
-            caption=self.caption,
-            caption_justify="left",
-            show_header=self.show_header,
-            expand=False,
-        )
+        table = Table(show_header=self.show_header, expand=False)
         for column, width in zip(self.columns, widths, strict=True):
             figure = column.kind in _WHOLE
             table.add_column(
@@ -214,13 +200,13 @@ class FigureTable:
         """A cell; a figure right-aligned by padding (Rich's right justification would drop
         the spaces that align it on the decimal point)."""
         cell = self.cells[i][r]
+        if self.columns[i].kind in _FOLDS:
+            return folded(cell, width)
         if self.columns[i].kind not in _FIGURES:
             return cell
         return _padded(cell, width)
 
     def _stacked(self, width: int) -> Iterator[RenderableType]:
-        if self.title is not None:
-            yield _text(self.title).copy()
         keys = [i for i, c in enumerate(self.columns) if c.kind == "key"] or [0]
         heading_words = [i for i, c in enumerate(self.columns) if c.kind == "word"]
         pairs = [i for i in range(len(self.columns)) if i not in keys and i not in heading_words]
@@ -243,7 +229,7 @@ class FigureTable:
         for r in range(len(self.rows)):
             heading = Text("  ").join(self.cells[i][r] for i in keys + heading_words)
             heading.stylize("bold", 0, len(heading.plain))
-            yield heading
+            yield Folded(heading)
             if matrix is not None:
                 yield self._grid(matrix, r)
                 continue
@@ -251,12 +237,10 @@ class FigureTable:
                 yield self._pairs(fits, r, label_width, value_width, per_line)
             for i in apart:
                 yield _Whole(Text(self.columns[i].header + ":"), _INDENT + 1)
-                if self.columns[i].kind == "text":  # wraps between words
-                    yield Padding(self.cells[i][r], (0, 0, 0, _INDENT + 1))
+                if self.columns[i].kind in _FOLDS:  # folds, never inside a number
+                    yield Folded(self.cells[i][r], _INDENT + 1)
                 else:
                     yield _Whole(self.cells[i][r], _INDENT + 1)
-        if self.caption is not None:
-            yield _text(self.caption)
 
     def _matrix(self, pairs: list[int], width: int | None) -> list[list[int | None]] | None:
         """The columns as a grid (a row per measure, a column per group) when they all
@@ -312,6 +296,8 @@ class FigureTable:
                 value = self.cells[i][r]
                 if self.columns[i].kind in _FIGURES:  # aligned with the same figure of other rows
                     value = _padded(value, self._natural(i))
+                elif self.columns[i].kind in _FOLDS:
+                    value = folded(value, value_width)
                 cells += [Text(self.columns[i].header), value, ""]
             grid.add_row(*cells)
         return grid
@@ -319,6 +305,13 @@ class FigureTable:
 
 def _justify(column: Col) -> JustifyMethod:
     return "right" if column.kind in _FIGURES else "left"
+
+
+def _caption(cell: Cell, style: str) -> Folded:
+    """A title or caption: the screen's width, folded between words, never in a number."""
+    text = _text(cell)
+    text.stylize_before(style)
+    return Folded(text)
 
 
 def _padded(cell: Text, width: int) -> Text:

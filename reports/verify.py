@@ -13,6 +13,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from eventfold.application.proving.verify import VerifyReport
+from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
 from eventfold.reports.text import command_line, grouped, plain, plural, signed
 
@@ -122,13 +123,7 @@ def _event_tables(report: VerifyReport) -> list[RenderableType]:
         cells: list[list[str | Text]] = []
         for row in e.conflicting:
             s, t = row["source"], row["store"]
-            cells.append(
-                [
-                    str(row["id"]),
-                    f"{s['category']}  {grouped(s['value'])}  line {grouped(s['line'])}",
-                    f"{t['category']}  {grouped(t['value'])}  line {grouped(t['line'])}",
-                ]
-            )
+            cells.append([str(row["id"]), _side(s), _side(t)])
         parts.append(
             FigureTable(
                 columns,
@@ -138,6 +133,12 @@ def _event_tables(report: VerifyReport) -> list[RenderableType]:
             )
         )
     return parts
+
+
+def _side(said: dict[str, Any]) -> Text:
+    """What one side says of a conflicting event; ``line N`` is never folded apart."""
+    line = glued("line", grouped(said["line"]))
+    return Text.assemble(plain(said["category"]), f"  {grouped(said['value'])}  {line}")
 
 
 def _cell(key: str, value: Any) -> str:
