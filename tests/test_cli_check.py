@@ -105,8 +105,11 @@ def test_store_from_environment_and_missing_store_exits_2(
 ) -> None:
     monkeypatch.setenv("EVENTFOLD_STORE", str(store))
     from eventfold.cli import build_parser
+    from eventfold.commands.options import apply_configuration
 
-    assert build_parser().parse_args(["check"]).store == str(store)
+    args = build_parser().parse_args(["check"])
+    apply_configuration(args)  # where the environment's store is taken, as main does
+    assert args.store == str(store)
     assert main(["check", "--store", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "nowhere: no such store directory" in err
