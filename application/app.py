@@ -52,6 +52,8 @@ __all__ = [
 class StoreNotFoundError(BackendError):
     """No eventfold store in the directory given (exit code 2); nothing was created."""
 
+    label = "unusable store"
+
 
 class StorePathError(EventfoldError):
     """The path given as the store cannot be one: a file, a path through a file, or a

@@ -31,6 +31,7 @@ def register(commands: Commands) -> None:
 def demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.demo.story import Step, run_demo
     from eventfold.application.proving.verify import VerifyReport
+    from eventfold.reports.fold import Folded
     from eventfold.reports.verify import render_verify
 
     directory = args.dir or tempfile.mkdtemp(prefix="eventfold-demo-")
@@ -48,8 +49,8 @@ def demo(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     def show(step: Step) -> None:
         out.print(Text(step.title, style="bold"))
-        for line in step.lines:
-            out.print(Text(f"   {line}"), soft_wrap=True)
+        for line in step.lines:  # folded to the screen, never inside a number
+            out.print(Folded(Text(line), indent=3), crop=False)
         if isinstance(step.result, VerifyReport):
             out.print(render_verify(step.result, store_options=["--store", store]), crop=False)
 

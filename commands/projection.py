@@ -172,9 +172,9 @@ def _follow(
                     catching_up.close()
                     live.start()
                 live.update(
-                    Group(
-                        state_table(report.projection, report.canonical, report.figures),
+                    Group(  # the line first: a table taller than the screen is cut, not it
                         follow_line(report),
+                        state_table(report.projection, report.canonical, report.figures),
                     ),
                     refresh=True,
                 )

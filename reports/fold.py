@@ -1,8 +1,9 @@
 """Folding text that may hold numbers, paths and ids: never inside a run of digits.
 
-Text folds between words first, then after a path or id separator (``/``, ``-``,
-``_``, ``.``, ``,``), and only as a last resort between two other characters. It
-never folds inside a number (``000000028833``, ``9,687.52``) nor beside a
+Text folds between words first, then after a ``/`` (a path stays whole on a line of
+its own when it can), then after an id separator (``-``, ``_``, ``.``, ``,``), and
+only as a last resort between two other characters. It never folds inside a number
+(``000000028833``, ``9,687.52``) or a checksum (32 or more hex digits), nor beside a
 non-breaking space (``line\u00a0201`` stays together, shown with a plain space).
 A piece that cannot be folded small enough stays whole on a line of its own.
 """
@@ -19,8 +20,9 @@ from rich.text import Text
 
 GLUE = "\u00a0"  # joins words that must stay on one line, such as ``line 201``
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_DIGEST = re.compile(r"[0-9a-f]{32,}")  # a checksum: whole, or on a line of its own
 _SEPARATORS = "/-_.,"
-_WORDS, _PARTS, _ANYWHERE = 1, 2, 3  # how good a place to fold is, best first
+_WORDS, _PATH, _PARTS, _ANYWHERE = 1, 2, 3, 4  # how good a place to fold is, best first
 
 
 def glued(*words: str) -> str:
@@ -30,14 +32,17 @@ def glued(*words: str) -> str:
 
 def _breaks(value: str) -> dict[int, int]:
     """Offsets where ``value`` may fold (a new line starts there), with their rank."""
-    inside = {i for m in _NUMBER.finditer(value) for i in range(m.start() + 1, m.end())}
+    unbroken = [*_NUMBER.finditer(value), *_DIGEST.finditer(value)]
+    inside = {i for m in unbroken for i in range(m.start() + 1, m.end())}
     breaks: dict[int, int] = {}
     for i in range(1, len(value)):
         before, after = value[i - 1], value[i]
         if i in inside or GLUE in (before, after) or after.isspace():
             continue
-        if before.isspace() or before == "/":
+        if before.isspace():
             breaks[i] = _WORDS
+        elif before == "/":  # a path stays whole on its own line when it can
+            breaks[i] = _PATH
         elif before in _SEPARATORS:
             breaks[i] = _PARTS
         else:
@@ -53,7 +58,7 @@ def _shown(piece: Text) -> Text:
 
 def fold(text: Text, width: int) -> list[Text]:
     """``text`` as lines of at most ``width`` cells (where it can), folded at the best
-    place that fits; a number, or glued words, is never divided."""
+    place that fits; a number, a checksum, or glued words, is never divided."""
     value = text.plain
     breaks = _breaks(value)
     offsets: list[int] = []

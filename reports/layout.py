@@ -25,7 +25,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from eventfold.reports.fold import Folded, folded, narrowest
+from eventfold.reports.fold import Folded, fold, folded, narrowest
 from eventfold.reports.text import plain
 
 Cell = str | Text
@@ -333,24 +333,6 @@ class _Whole:
         yield Segment.line()
 
 
-def wrap_words(line: Text, width: int) -> list[Text]:
-    """``line`` broken between words into lines of at most ``width`` cells; a word wider
-    than ``width`` stays whole on a line of its own."""
-    plain_text = line.plain
-    offsets: list[int] = []
-    start = used = 0
-    for match in re.finditer(r"\S+", plain_text):
-        word_start, word_end = match.span()
-        if used and cell_len(plain_text[start:word_end]) > width:
-            offsets.append(word_start)
-            start = word_start
-        used = cell_len(plain_text[start:word_end])
-    pieces = line.divide(offsets)
-    for piece in pieces:
-        piece.rstrip()
-    return list(pieces)
-
-
 class Summary:
     """Lines in a panel when they fit, else the same lines unframed, wrapped between words."""
 
@@ -369,5 +351,5 @@ class Summary:
             return
         yield Text(f"── {self.title} ──", style=self.border_style)
         for line in self.lines:
-            for piece in wrap_words(line, width):
+            for piece in fold(line, width):
                 yield _Whole(piece)

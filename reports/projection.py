@@ -10,6 +10,7 @@ from rich.text import Text
 from eventfold.application.admin.status import StoreStatus
 from eventfold.application.projecting import ProjectionReport
 from eventfold.projections.snapshots import SnapshotInfo
+from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
 from eventfold.reports.text import grouped, plain, plural, visible
 
@@ -77,7 +78,8 @@ def _summary(report: ProjectionReport) -> Summary:
     lines = [
         f"{report.mode}: generation {report.generation}, {plural(report.workers, 'worker')}",
         f"position {report.position:,} (from {report.from_position:,}); "
-        f"{plural(report.events_applied, 'event')} applied in {report.elapsed:.2f} s",
+        f"{plural(report.events_applied, 'event')} applied in "
+        + glued(f"{report.elapsed:.2f}", "s"),
         f"checksum {report.checksum}",
         "snapshot used: " + _snapshot(report.snapshot_used),
         "snapshot written: " + _written(report),

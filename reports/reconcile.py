@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from eventfold.application.proving.reconcile import ReconcileReport
+from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
 from eventfold.reports.text import command_line, grouped, plain, plural
 from eventfold.reports.verify import render_verify, shown, verdict
@@ -71,7 +72,7 @@ def _summary(report: ReconcileReport, store_options: Sequence[str]) -> Summary:
             plain(
                 f"replayed {r.ingested:,} (duplicates {r.duplicates:,}, "
                 f"conflicts {r.conflicts:,}, invalid {r.invalid:,}) "
-                f"in {report.elapsed:.2f} s"
+                f"in {glued(f'{report.elapsed:.2f}', 's')}"
             )
         )
     else:

@@ -156,3 +156,11 @@ def test_what_a_backend_cannot_do_is_a_usage_error(
     err = capsys.readouterr().err.replace("\n", " ")
     assert code == 2
     assert message in err
+
+
+def test_a_relative_store_is_reported_by_its_absolute_path(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(store.parent)
+    code, doc = run_json(capsys, "--store", store.name)
+    assert (code, doc["store"]) == (0, str(store))  # as status --json names it

@@ -160,3 +160,25 @@ def test_no_command_prints_the_help_and_a_usage_error_on_stderr(
     assert out == ""
     assert err.startswith("usage: eventfold") and "COMMAND" in err
     assert err.splitlines()[-1] == "eventfold: usage: a COMMAND is needed (listed above)"
+
+
+def test_every_error_label_is_in_the_readme_table() -> None:
+    """The README's table of labels names every label an error can carry."""
+    import importlib
+    import pkgutil
+
+    import eventfold
+    from eventfold.infra.errors import EventfoldError
+
+    for module in pkgutil.walk_packages(eventfold.__path__, "eventfold."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    labels, todo = set(), [EventfoldError]
+    while todo:
+        cls = todo.pop()
+        labels.add(cls.label)
+        todo.extend(cls.__subclasses__())
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = [line for line in readme.splitlines() if line.startswith("| `")]
+    missing = [label for label in sorted(labels) if not any(f"`{label}`" in r for r in table)]
+    assert not missing, missing

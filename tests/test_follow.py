@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import signal
+import struct
 import subprocess
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -279,3 +283,41 @@ def test_follow_redraws_on_a_clock_while_no_event_arrives(tmp_path: Path) -> Non
         follower.join(HANG)
         app.close()
     assert times[:3] == sorted(set(times[:3]))  # each later than the one before
+
+
+def test_on_a_short_terminal_the_follow_line_stays_visible(tmp_path: Path) -> None:
+    """The live display on a terminal 12 rows high, with more categories than rows: the
+    table is cut at the bottom of the screen, never the line that says where follow is."""
+    source, store = tmp_path / "s.jsonl", tmp_path / "store"
+    with source.open("w", encoding="utf-8") as f:
+        for i in range(40):
+            f.write(json.dumps({"id": i, "category": f"category-{i:02d}", "value": i}) + "\n")
+    ingest_in_another_process(source, store)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 12, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    child = subprocess.Popen(
+        eventfold("follow", "--store", str(store)),
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        env=env | {"TERM": "xterm"},
+    )
+    os.close(slave)
+    drawn = bytearray()
+    try:
+
+        def table_drawn() -> bool:
+            try:
+                drawn.extend(os.read(master, 65536))
+            except OSError:  # the child closed the terminal
+                return True
+            return b"category-00" in drawn
+
+        wait_until(table_drawn, "follow to draw its live table")
+        assert b"following category_totals: position " in drawn, drawn.decode(errors="replace")
+    finally:
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=HANG)
+        os.close(master)
+    assert child.returncode == 0

@@ -322,6 +322,13 @@ def test_the_demo_cuts_no_figure(width: int, tmp_path: Path) -> None:
     assert len(checksums) >= 4, done.stdout  # verify, twice: expected and actual, whole
     totals = re.findall(r"\d{1,3}(?:,\d{3})+\.\d+", done.stdout)
     assert len(totals) >= 20, done.stdout
+    # Piped, nothing wraps the lines again: each fits the width, or is one unbreakable
+    # token (a checksum) or a command to paste, printed whole for the terminal to wrap.
+    for line in done.stdout.splitlines():
+        token = line.strip()
+        pasted = token.startswith(("eventfold ", sys.executable, ".venv/", "("))
+        if len(line) > width and not pasted:
+            assert re.fullmatch(r"[0-9a-f]{64}", token) or " " not in token, line
 
 
 @pytest.mark.parametrize("width", [30, 40, *WIDTHS])

@@ -197,3 +197,21 @@ def test_the_html_report_shows_the_absolute_source_and_grouped_aligned_events(
         f"line {grouped(e['source']['line'])}"
         for e in doc["conflicting"]
     ]
+
+
+def test_a_summary_folds_between_words_before_it_folds_a_path() -> None:
+    """A command to paste in a summary keeps its paths whole when the line can fold
+    between words; a path wider than the screen folds after a ``/``, never in a number."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from eventfold.reports.layout import Summary
+
+    path = "/data/projections/category_totals/gen-00000007/snap-000000028833.json"
+    line = Text(f"next: inspect them with eventfold verify --source {path} --store /data")
+    for width, whole in ((80, True), (40, False)):
+        console = Console(file=io.StringIO(), width=width, color_system=None)
+        console.print(Summary([line], title="reconcile"), crop=False)
+        shown = console.file.getvalue()  # type: ignore[attr-defined]
+        assert (path in shown) is whole, shown
+        assert "000000028833" in shown and "00000007" in shown, shown

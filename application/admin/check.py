@@ -50,7 +50,7 @@ def check(
         msg = f"{unreadable}: cannot be read here (permission denied); check reads every file"
         raise UsageError(msg)
     report = check_store(
-        store,
+        os.path.abspath(store),  # named as status names it, wherever check was run from
         repair=repair,
         progress=lambda done, total: tell(progress, CHECKING, done, total, BYTES),
     )
