@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,13 @@ def given_store_options(args: argparse.Namespace) -> list[str]:
     options = [] if args.store == DEFAULT_STORE else ["--store", args.store]
     backend = getattr(args, "backend", None)
     return options + (["--backend", backend] if backend else [])
+
+
+def absolute_store_options(args: argparse.Namespace) -> list[str]:
+    """The store this run used as ``--store ABSOLUTE_DIR`` (and its ``--backend``), for the
+    commands of a report read elsewhere (the HTML page, ``--json``)."""
+    backend = getattr(args, "backend", None)
+    return ["--store", os.path.abspath(args.store)] + (["--backend", backend] if backend else [])
 
 
 def open_application(

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 from eventfold.commands.common import (
     EXIT_MISMATCH,
     EXIT_OK,
+    absolute_store_options,
     emit,
     given_store_options,
     open_application,
@@ -126,7 +127,7 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
         context = report_context(app, args, sources)
     finally:
         app.close()
-    rendered = render_verify(report, show_all=args.all, store_options=context.store_options)
+    rendered = render_verify(report, show_all=args.all, store_options=given_store_options(args))
     emit(args, out, report.to_json, lambda: rendered, lambda: verdict(report))
     save_reports(args.html, args.svg, report, context, rendered)
     return EXIT_OK if report.matches else EXIT_MISMATCH
@@ -142,7 +143,7 @@ def report_context(
         store=app.backend.describe(),
         backend=app.backend.name,
         sources=sources,
-        store_options=given_store_options(args),
+        store_options=absolute_store_options(args),
         show_all=getattr(args, "all", False),
     )
 
@@ -206,7 +207,7 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
     emit(
         args,
         out,
-        report.to_json,
+        lambda: report.to_json(absolute_store_options(args)),
         lambda: render_reconcile(report, given_store_options(args)),
         lambda: verdict(report.after or report.before),
     )

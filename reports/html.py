@@ -20,7 +20,7 @@ from typing import Any
 
 from eventfold.application.proving.verify import VerifyReport
 from eventfold.reports.html_assets import SCRIPT, STYLE
-from eventfold.reports.suggestions import next_steps
+from eventfold.reports.suggestions import Step, conflict_steps, next_steps
 from eventfold.reports.text import grouped, visible
 
 BAR_WIDTH = 120  # the width of a delta bar's drawing; each side of the axis gets half
@@ -36,6 +36,7 @@ class ReportContext:
     backend: str
     sources: Sequence[tuple[str, str]] = ()  # (what, value): ("source", path), ...
     store_options: Sequence[str] = ()  # --store/--backend, for the commands suggested
+    program: str | None = "eventfold"  # how a suggested command starts (None: as this run)
     show_all: bool = False  # list matching categories too (--all)
     made_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -377,16 +378,26 @@ def _event_cell(value: str, fraction_width: int) -> str:
     return f'<td class="num">{escape("-" if value == "None" else value)}</td>'
 
 
-def next_section(report: VerifyReport, context: ReportContext) -> str:
-    steps = next_steps(report, context.store_options)
-    if steps:
-        items = "".join(
-            f"<li><pre><code>{escape(command)}</code></pre>{escape(what)}</li>"
-            for command, what in steps
+def next_section(report: VerifyReport, context: ReportContext, notes: Sequence[Step] = ()) -> str:
+    """What to run next: the commands ``report`` suggests, then ``notes`` (what is left
+    and how to decide it); by default, what the terminal says of conflicting events."""
+    steps = next_steps(report, context.store_options, context.program)
+    notes = notes or conflict_steps(report)
+    items = "".join(
+        f"<li><pre><code>{escape(command)}</code></pre>{escape(what)}</li>"
+        for command, what in steps
+    )
+    content = f"<ul>{items}</ul>" if items else ""
+    content += "".join(
+        f'<p class="step">{escape(before)}'
+        + (f"<code>{escape(command)}</code>" if command else "")
+        + f"{escape(after)}</p>"
+        for before, command, after in notes
+    )
+    if not content:
+        content = (
+            "<p>Nothing: the totals are proven.</p>"
+            if report.matches
+            else "<p>No command to suggest: the tables above show what differs.</p>"
         )
-        content = f"<ul>{items}</ul>"
-    elif report.matches:
-        content = "<p>Nothing: the totals are proven.</p>"
-    else:
-        content = "<p>No command to suggest: the tables above show what differs.</p>"
     return f'<section id="next"><h2>What to run next</h2>{content}</section>'

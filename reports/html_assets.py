@@ -63,6 +63,7 @@ footer { margin-top: 2rem; font-size: .85em; }
   th { background: #fff; border-bottom: 1.5px solid #000; }
   thead { display: table-header-group; }
   tr, .verdict, dl.facts, pre { break-inside: avoid; page-break-inside: avoid; }
+  th button { display: contents; }  /* a repeated heading does not paint a button */
   th button::after { content: ""; }
   .sort-hint { display: none; }
   svg.bar, .verdict { -webkit-print-color-adjust: exact; print-color-adjust: exact; }

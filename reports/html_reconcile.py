@@ -24,6 +24,7 @@ from eventfold.reports.html import (
     verdict_section,
     verify_rows,
 )
+from eventfold.reports.suggestions import unresolved_steps
 
 SHOWN = 20  # gaps listed; the plan holds the report's first replays
 
@@ -48,7 +49,9 @@ def render_reconcile_html(report: ReconcileReport, context: ReportContext) -> st
     if not final.matches:
         body += [category_section(final, False), *event_sections(final.to_json())]
     body += [
-        next_section(final, context),
+        next_section(
+            final, context, unresolved_steps(report, context.store_options, context.program)
+        ),
         "</main>",
         f"<footer>Made by eventfold at {escape(iso_utc(context.made_at))}.</footer>",
     ]

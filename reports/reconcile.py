@@ -10,7 +10,8 @@ from rich.text import Text
 from eventfold.application.proving.reconcile import ReconcileReport
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
-from eventfold.reports.text import command_line, grouped, plain, plural
+from eventfold.reports.suggestions import joined, unresolved_steps
+from eventfold.reports.text import grouped, plain, plural
 from eventfold.reports.verify import render_verify, shown, verdict
 
 
@@ -87,28 +88,5 @@ def _summary(report: ReconcileReport, store_options: Sequence[str]) -> Summary:
 
 def _unresolved(report: ReconcileReport, store_options: Sequence[str]) -> list[Text]:
     """What reconcile did not do (it only adds missing events), and the next step."""
-    left = report.unresolved()
-    if left is None:
-        return []
-    lines = [
-        plain(
-            f"not done: {plural(left['conflicting_events'], 'conflicting event')} (the store "
-            f"and the source disagree), {grouped(left['extra_events'])} extra and "
-            f"{grouped(left['duplicated_events'])} recorded twice stay as they are: reconcile only "
-            "adds what is missing and never changes a recorded event",
-            style="yellow",
-        )
-    ]
-    if left["conflicting_ids"]:
-        more = left["conflicting_events"] - len(left["conflicting_ids"])
-        ids = ", ".join(left["conflicting_ids"]) + (f" and {grouped(more)} more" if more else "")
-        lines.append(plain(f"conflicting ids: {ids}"))
-    inspect = command_line("verify", "--source", report.source, *store_options)
-    lines.append(
-        plain(
-            f"next: inspect them with {inspect} (both versions, with their lines) and decide "
-            "which side is right: correct a wrong source; recorded events are never "
-            "rewritten, so if the store is wrong, ingest the right source into a new store"
-        )
-    )
-    return lines
+    steps = unresolved_steps(report, store_options)
+    return [plain(joined(s), style="yellow" if i == 0 else "") for i, s in enumerate(steps)]

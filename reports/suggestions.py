@@ -1,19 +1,83 @@
-"""What a verify report suggests running next: one list for every rendering of it."""
+"""What a report suggests doing next: one wording for every rendering of it.
+
+The terminal reports and the HTML pages take their next steps from here, so they
+cannot drift apart. A step is ``(before, command, after)``: the terminal prints it
+as one line, the HTML shows the command as code. ``program`` is how the command
+starts: None for ``program()`` (this run, for the terminal), ``"eventfold"`` for a
+page meant to be shared.
+"""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
+from eventfold.application.proving.reconcile import DECIDE, ReconcileReport, inspect_step
 from eventfold.application.proving.verify import VerifyReport
-from eventfold.reports.text import command_line
+from eventfold.reports.text import command_line, grouped, plural
+
+Step = tuple[str, str, str]  # (text before the command, the command, text after it)
 
 
-def next_steps(report: VerifyReport, store_options: Sequence[str] = ()) -> list[tuple[str, str]]:
+def command(program: str | None, *args: str) -> str:
+    """A command line to paste: ``program`` (None: ``program()``) then ``args``, quoted."""
+    if program is None:
+        return command_line(*args)
+    return " ".join([program, *map(shlex.quote, args)])
+
+
+def joined(step: Step) -> str:
+    """A step as one line of text."""
+    return "".join(step)
+
+
+def next_steps(
+    report: VerifyReport, store_options: Sequence[str] = (), program: str | None = None
+) -> list[tuple[str, str]]:
     """The commands ``report`` suggests, each with what it does; ``store_options``
     (``--store DIR`` ...) go into each command."""
     e = report.events
     if report.source is not None and e is not None and e.missing_count:
-        return [
-            (command_line("reconcile", report.source, *store_options), "replays what is missing")
-        ]
+        reconcile = command(program, "reconcile", report.source, *store_options)
+        return [(reconcile, "replays what is missing")]
     return []
+
+
+def conflict_steps(report: VerifyReport) -> list[Step]:
+    """What to do about events the store and the source disagree on (none: [])."""
+    e = report.events
+    if e is None or not e.conflicting_count:
+        return []
+    told = (
+        f"{plural(e.conflicting_count, 'conflicting event')} (the store and the source "
+        "disagree): compare both versions of each (the conflicting table above, with their "
+        "lines) and "
+    )
+    return [(told + DECIDE, "", "")]
+
+
+def unresolved_steps(
+    report: ReconcileReport, store_options: Sequence[str] = (), program: str | None = None
+) -> list[Step]:
+    """What reconcile did not do (it only adds missing events), and the next step."""
+    left = report.unresolved(store_options)
+    if left is None:
+        return []
+    steps: list[Step] = [
+        (
+            f"not done: {plural(left['conflicting_events'], 'conflicting event')} (the store "
+            f"and the source disagree), {grouped(left['extra_events'])} extra and "
+            f"{grouped(left['duplicated_events'])} recorded twice stay as they are: reconcile "
+            "only adds what is missing and never changes a recorded event",
+            "",
+            "",
+        )
+    ]
+    if left["conflicting_ids"]:
+        more = left["conflicting_events"] - len(left["conflicting_ids"])
+        ids = ", ".join(left["conflicting_ids"]) + (f" and {grouped(more)} more" if more else "")
+        steps.append((f"conflicting ids: {ids}", "", ""))
+    inspect = command(program, "verify", "--source", report.source, *store_options)
+    before, _, after = inspect_step("\0").partition("\0")
+    steps.append(("next: " + before, inspect, after))
+    return steps

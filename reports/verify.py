@@ -15,7 +15,8 @@ from rich.text import Text
 from eventfold.application.proving.verify import VerifyReport
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
-from eventfold.reports.text import command_line, grouped, plain, plural, signed
+from eventfold.reports.suggestions import next_steps
+from eventfold.reports.text import grouped, plain, plural, signed
 
 STYLES = {"match": "green", "missing": "red", "extra": "magenta", "changed": "yellow"}
 
@@ -183,7 +184,6 @@ def _summary(report: VerifyReport, store_options: Sequence[str]) -> Summary:
                 + (f", {e.duplicated_count:,} recorded twice" if e.duplicated_count else "")
             )
         )
-        if e.missing_count:
-            suggested = command_line("reconcile", report.source, *store_options)
-            lines.append(plain(f"{suggested} replays what is missing"))
+        for suggested, what in next_steps(report, store_options):
+            lines.append(plain(f"{suggested} {what}"))
     return Summary(lines, title="verify", border_style="green" if report.matches else "red")

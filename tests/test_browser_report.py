@@ -103,3 +103,26 @@ def test_the_table_sorts_in_the_browser_exactly(
     assert [r[0] for r in rows] == [d["category"] for d in ascending]
     assert rows[0][0] == "big-b"  # -9007199254740993.2 < -9007199254740993.1, exactly
     assert 'aria-sort="ascending"' in dom_text
+
+
+def test_every_printed_page_repeats_the_whole_heading_row(
+    browser: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sixty differing categories fill more than one page: each page's table starts with
+    every heading (the sort buttons the script puts in them must not hide them on paper)."""
+    rows = [(i, f"cat-{i % 60:02d}", f"{i}.5") for i in range(120)]
+    source = write(tmp_path / "all.jsonl", rows)
+    half = write(tmp_path / "half.jsonl", rows[::2])
+    store = str(tmp_path / "store")
+    assert main(["ingest", str(half), "--store", store]) == 0
+    page = tmp_path / "long.html"
+    assert main(["verify", "--store", store, "--source", str(source), "--html", str(page)]) == 1
+    capsys.readouterr()
+    pages = printed_text(browser, page, tmp_path).split("\f")
+    with_rows = [p for p in pages if "MISSING" in p]
+    assert len(with_rows) >= 2, pages
+    for printed in with_rows:
+        table = printed[printed.index("category") :] if "Differing" in printed else printed
+        head = table.split("MISSING")[0].split()
+        for word in ("category", "status", "expected", "actual", "count", "total", "(bar)"):
+            assert word in head, (word, printed[:400])

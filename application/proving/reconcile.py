@@ -9,7 +9,9 @@ caught up and verified again. A second run finds nothing to replay.
 from __future__ import annotations
 
 import os
+import shlex
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +30,18 @@ from eventfold.projections.registry import UnknownProjectionError, load_projecti
 
 SAMPLES = 20
 EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+DECIDE = (
+    "decide which side is right: correct a wrong source; recorded events are never "
+    "rewritten, so if the store is wrong, ingest the right source into a new store"
+)
+
+
+def inspect_step(command: str) -> str:
+    """The next step when the store and a source disagree: ``command`` shows both
+    versions of each conflicting event (every report words it so)."""
+    return f"inspect them with {command} (both versions, with their lines) and {DECIDE}"
 
 
 @dataclass(frozen=True)
@@ -58,11 +72,12 @@ class ReconcileReport:
         final = self.after or self.before
         return final.matches
 
-    def unresolved(self) -> dict[str, Any] | None:
+    def unresolved(self, store_options: Sequence[str] = ()) -> dict[str, Any] | None:
         """What reconcile leaves as it is, and the next step; None when nothing is left.
 
         It only adds missing events: events that conflict with the source (same id,
         other content), extra events and ids recorded twice stay as they are.
+        ``store_options`` (``--store DIR`` ...) go into the command of the next step.
         """
         final = self.after or self.before
         e = final.events
@@ -74,16 +89,14 @@ class ReconcileReport:
             "extra_events": e.extra_count,
             "extra_ids": [row["id"] for row in e.extra],
             "duplicated_events": e.duplicated_count,
-            "next_step": (
-                f"inspect them with `eventfold verify --source {self.source}` (both versions, "
-                "with their lines) and decide which side is right: correct a wrong source; "
-                "recorded events are never rewritten, so if the store is wrong, ingest the "
-                "right source into a new store"
+            "next_step": inspect_step(
+                f"`{shlex.join(['eventfold', 'verify', '--source', self.source, *store_options])}`"
             ),
         }
 
-    def to_json(self) -> dict[str, Any]:
-        """The ``--json`` document of ``reconcile`` (keys are only ever added)."""
+    def to_json(self, store_options: Sequence[str] = ()) -> dict[str, Any]:
+        """The ``--json`` document of ``reconcile`` (keys are only ever added);
+        ``store_options`` go into the command of ``unresolved.next_step``."""
         r = self.replay
         return {
             "source": self.source,
@@ -99,7 +112,7 @@ class ReconcileReport:
             "after": None if self.after is None else self.after.to_json(),
             "elapsed_seconds": round(self.elapsed, 6),
             "projections_caught_up": self.caught_up,
-            "unresolved": self.unresolved(),
+            "unresolved": self.unresolved(store_options),
         }
 
 
