@@ -11,6 +11,7 @@ in CI they fail rather than skip.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -106,6 +107,9 @@ def sound_after(store: Path, source: Path, done: subprocess.CompletedProcess[str
     assert ingested(store, source) == source.stat().st_size
 
 
+STARTUP_FAILURE = re.compile(r"\w+Error: \[Errno \d+\]|Fatal Python error")
+
+
 def fiu(failure: str, probability: float, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``args`` with ``failure`` (a fiu failure point) happening at random.
 
@@ -138,9 +142,10 @@ def test_random_io_failures_never_end_a_run_in_success_with_part_of_the_source(
     scratch.write_bytes(bytes(100))
     for failure in failures:  # the tool injects here (a probe makes 20,000 such calls)
         probe = fiu(failure, 0.01, sys.executable, "-c", PROBE.format(call=failure), str(scratch))
-        # An injected failure may also land in the interpreter's own start-up reads.
+        # An injected failure may also land in the interpreter's own start-up reads, as
+        # any OSError (IsADirectoryError, ...), or as a fatal error of the start-up itself.
         injected = probe.stdout.split()[:1] == ["injected"] or (
-            probe.returncode != 0 and "OSError: [Errno" in probe.stderr
+            probe.returncode != 0 and bool(STARTUP_FAILURE.search(probe.stderr))
         )
         assert injected, (failure, probe.stdout, probe.stderr)
     for run, probability in enumerate((0.0005, 0.002, 0.005, 0.0005, 0.002, 0.005)):
