@@ -139,10 +139,10 @@ def bash(program: Program) -> str:
         *_bash_values(function, program.options, "            "),
         '            if [[ "$cur" == -* ]]; then',
         f"                {function}_words "
-        f'{_bash_quote(" ".join(n for o in program.options for n in o.names))} "$cur"',
+        f'{_single_quote(" ".join(n for o in program.options for n in o.names))} "$cur"',
         "            else",
         f"                {function}_words "
-        f'{_bash_quote(" ".join(c.name for c in program.commands))} "$cur"',
+        f'{_single_quote(" ".join(c.name for c in program.commands))} "$cur"',
         "            fi ;;",
     ]
     for command in program.commands:
@@ -150,7 +150,7 @@ def bash(program: Program) -> str:
         lines += _bash_values(function, command.options, "            ")
         lines.append('            if [[ "$cur" == -* ]]; then')
         every = " ".join(n for o in command.options for n in o.names)
-        lines.append(f'                {function}_words {_bash_quote(every)} "$cur"')
+        lines.append(f'                {function}_words {_single_quote(every)} "$cur"')
         lines.append("            else")
         lines.append(f"                {_bash_complete(function, command.positional)}")
         lines.append("            fi ;;")
@@ -175,16 +175,12 @@ def _bash_complete(function: str, option: Option | None) -> str:
     if option is None:
         return "COMPREPLY=()"
     if option.choices:
-        return f'{function}_words {_bash_quote(" ".join(option.choices))} "$cur"'
+        return f'{function}_words {_single_quote(" ".join(option.choices))} "$cur"'
     if option.kind == FILES:
         return f'{function}_files "$cur"'
     if option.kind == DIRS:
         return f'{function}_dirs "$cur"'
     return "COMPREPLY=()"
-
-
-def _bash_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 # -- zsh -----------------------------------------------------------------------
@@ -274,6 +270,7 @@ def _zsh_escape_name(text: str) -> str:
 
 
 def _single_quote(text: str) -> str:
+    """``text`` as one single-quoted word of bash or zsh."""
     return "'" + text.replace("'", "'\\''") + "'"
 
 
