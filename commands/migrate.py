@@ -11,8 +11,8 @@ from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, emit
 from eventfold.commands.options import (
     Commands,
     command,
-    configurable,
     output_options,
+    store_option,
 )
 
 
@@ -31,17 +31,14 @@ def register(commands: Commands) -> None:
     )
     parser.add_argument("--from", choices=BACKENDS, required=True, help="the backend to copy from")
     parser.add_argument("--to", choices=BACKENDS, required=True, help="the backend to copy to")
-    parser.add_argument(
-        "--store",
-        metavar="DIR",
-        default=None,  # $EVENTFOLD_STORE, else configured (apply_configuration)
-        help="the source file store (--from file), or the source machine's working "
+    store_option(
+        parser,
+        "the source file store (--from file), or the source machine's working "
         "files (--from postgres); default $EVENTFOLD_STORE, the configuration file's "
         "store, or ./.eventfold",
     )
     parser.add_argument("--to-store", metavar="DIR", help="the file store to copy into (--to file)")
     output_options(parser)
-    configurable(parser)
     parser.set_defaults(run=migrate)
 
 

@@ -68,12 +68,17 @@ def quiet_option(parser: argparse.ArgumentParser, *, sub: bool) -> None:
     )
 
 
+def store_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--store DIR``: left open here, filled in by ``apply_configuration`` ($EVENTFOLD_STORE,
+    else the configuration file's store, else ./.eventfold)."""
+    parser.add_argument("--store", metavar="DIR", default=None, help=help)
+    configurable(parser)
+
+
 def store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store",
-        metavar="DIR",
-        default=None,  # $EVENTFOLD_STORE, else configured (apply_configuration)
-        help="store directory (default: $EVENTFOLD_STORE, the configuration file's store, "
+    store_option(
+        parser,
+        "store directory (default: $EVENTFOLD_STORE, the configuration file's store, "
         "or ./.eventfold); with the postgres backend, this machine's working files "
         "(dedup index, quarantine)",
     )
@@ -85,7 +90,6 @@ def store_options(parser: argparse.ArgumentParser) -> None:
         "configuration file's backend, or file); postgres is configured by POSTGRES_DBNAME, "
         "POSTGRES_HOST, ...",
     )
-    configurable(parser)
 
 
 def configurable(parser: argparse.ArgumentParser) -> None:
