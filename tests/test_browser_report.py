@@ -10,20 +10,12 @@ import pytest
 from browser import dom_after_scripts, pdf_title, printed_text, require_browser
 from htmlparse import parse
 
+from clihelpers import write_rows
 from eventfold.cli import main
 
 CATEGORIES = ["rent", "food", "<script>alert(1)</script>", "Überweisung"]
 ROWS = [(i, CATEGORIES[i % 4], f"{1000 + i}.{i % 100:02d}") for i in range(80)]
 BIG = [(200, "big-a", "9007199254740993.1"), (201, "big-b", "9007199254740993.2")]  # floats: equal
-
-
-def write(path: Path, rows: list[tuple[int, str, str]]) -> Path:
-    with path.open("w", encoding="utf-8") as f:
-        for event_id, category, value in rows:
-            f.write(
-                json.dumps({"id": event_id, "category": category})[:-1] + f', "value": {value}}}\n'
-            )
-    return path
 
 
 @pytest.fixture
@@ -35,8 +27,8 @@ def browser() -> str:
 def report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, dict[str, object]]:
     """The HTML report of a store that missed events 20..39 and the big ones, and its
     --json document."""
-    archive = write(tmp_path / "archive.jsonl", ROWS + BIG)
-    feed = write(tmp_path / "feed.jsonl", ROWS[:20] + ROWS[40:])
+    archive = write_rows(tmp_path / "archive.jsonl", ROWS + BIG)
+    feed = write_rows(tmp_path / "feed.jsonl", ROWS[:20] + ROWS[40:])
     store = str(tmp_path / "store")
     assert main(["ingest", str(feed), "--store", store]) == 0
     page = tmp_path / "report.html"
@@ -111,8 +103,8 @@ def test_every_printed_page_repeats_the_whole_heading_row(
     """Sixty differing categories fill more than one page: each page's table starts with
     every heading (the sort buttons the script puts in them must not hide them on paper)."""
     rows = [(i, f"cat-{i % 60:02d}", f"{i}.5") for i in range(120)]
-    source = write(tmp_path / "all.jsonl", rows)
-    half = write(tmp_path / "half.jsonl", rows[::2])
+    source = write_rows(tmp_path / "all.jsonl", rows)
+    half = write_rows(tmp_path / "half.jsonl", rows[::2])
     store = str(tmp_path / "store")
     assert main(["ingest", str(half), "--store", store]) == 0
     page = tmp_path / "long.html"

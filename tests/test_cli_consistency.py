@@ -11,18 +11,12 @@ from typing import Any
 
 import pytest
 
-from eventfold.cli import main
+from clihelpers import run
 
 LINES = b"".join(
     b'{"id": %d, "category": "%s", "value": %d.5}\n' % (i, b"ab"[i % 2 : i % 2 + 1], i)
     for i in range(10)
 )
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:

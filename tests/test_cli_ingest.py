@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from clihelpers import run
 from eventfold.cli import main
 from storehelpers import flip_byte, segment
 
@@ -27,12 +28,6 @@ def source(tmp_path: Path) -> Path:
     path = tmp_path / "events.jsonl"
     path.write_bytes(LINES)
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_json_document_counts_everything(

@@ -13,37 +13,21 @@ from typing import Any
 
 import pytest
 
-from eventfold.cli import main
+from clihelpers import run, write_rows
 from processes import HANG
-
-
-def write(path: Path, rows: list[tuple[Any, str, str]]) -> Path:
-    with path.open("w", encoding="utf-8") as f:
-        for event_id, category, value in rows:
-            f.write(
-                json.dumps({"id": event_id, "category": category})[:-1] + f', "value": {value}}}\n'
-            )
-    return path
-
 
 ROWS = [(i, ["rent", "food", "fun"][i % 3], f"{i}.25") for i in range(60)]
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
-    return write(tmp_path / "archive.jsonl", ROWS)
+    return write_rows(tmp_path / "archive.jsonl", ROWS)
 
 
 @pytest.fixture
 def store(tmp_path: Path, archive: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     """A store that missed the slice of events 20..29 of the archive."""
-    feed = write(tmp_path / "feed.jsonl", ROWS[:20] + ROWS[30:])
+    feed = write_rows(tmp_path / "feed.jsonl", ROWS[:20] + ROWS[30:])
     assert run(capsys, "ingest", str(feed), "--store", str(tmp_path / "store"))[0] == 0
     return tmp_path / "store"
 
@@ -70,9 +54,9 @@ def test_missing_slice_is_a_mismatch_with_per_category_deltas(
 def test_extra_and_changed_events_are_reported(
     store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    other = write(tmp_path / "other.jsonl", ROWS[:20] + ROWS[30:] + [(999, "new", "5")])
+    other = write_rows(tmp_path / "other.jsonl", ROWS[:20] + ROWS[30:] + [(999, "new", "5")])
     changed = [(i, c, "0" if i == 5 else v) for i, c, v in ROWS[:20] + ROWS[30:]]
-    source = write(tmp_path / "changed.jsonl", changed)
+    source = write_rows(tmp_path / "changed.jsonl", changed)
     assert run(capsys, "ingest", str(other), "--store", str(store))[0] == 0
     code, out, _ = run(capsys, "verify", "--store", str(store), "--source", str(source), "--json")
     doc = json.loads(out)
@@ -129,8 +113,8 @@ def test_hostile_category_names_print_literally(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     names = ["[bold red]x[/bold red]", "\x1b[31mred\x1b[0m", "[link=http://e.vil]y[/link]"]
-    source = write(tmp_path / "s.jsonl", [(i, n, "1") for i, n in enumerate(names)])
-    archive = write(tmp_path / "a.jsonl", [(i, n, "2") for i, n in enumerate(names)])
+    source = write_rows(tmp_path / "s.jsonl", [(i, n, "1") for i, n in enumerate(names)])
+    archive = write_rows(tmp_path / "a.jsonl", [(i, n, "2") for i, n in enumerate(names)])
     store = tmp_path / "store"
     assert run(capsys, "ingest", str(source), "--store", str(store))[0] == 0
     code, out, _ = run(capsys, "verify", "--store", str(store), "--source", str(archive))

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from eventfold.cli import build_parser, main
+from clihelpers import run
+from eventfold.cli import build_parser
 from eventfold.commands.options import apply_configuration
 
 
@@ -30,12 +31,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_source(tmp_path / "a.jsonl", [(i, "rent", f"{i}.5") for i in range(10)])
     write_source(tmp_path / "b.jsonl", [(100 + i, "food", "2") for i in range(5)])
     return tmp_path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:

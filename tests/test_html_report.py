@@ -13,20 +13,11 @@ from typing import Any
 import pytest
 from htmlparse import Page, parse
 
-from eventfold.cli import main
+from clihelpers import run, write_rows
 from eventfold.reports.html import BAR_WIDTH
 
 HOSTILE = "<script>alert(1)</script>"
 BIG = "12345678901234567890.123456789"  # more digits than a float holds
-
-
-def write(path: Path, rows: list[tuple[Any, str, str]]) -> Path:
-    with path.open("w", encoding="utf-8") as f:
-        for event_id, category, value in rows:
-            f.write(
-                json.dumps({"id": event_id, "category": category})[:-1] + f', "value": {value}}}\n'
-            )
-    return path
 
 
 ROWS = [(i, ["rent", "food", HOSTILE][i % 3], f"{i}.25") for i in range(60)] + [
@@ -34,15 +25,9 @@ ROWS = [(i, ["rent", "food", HOSTILE][i % 3], f"{i}.25") for i in range(60)] + [
 ]
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
-    return write(tmp_path / "archive.jsonl", ROWS)
+    return write_rows(tmp_path / "archive.jsonl", ROWS)
 
 
 @pytest.fixture
@@ -51,7 +36,7 @@ def store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     recorded event 4 with another value (a conflict)."""
     changed = [(4, "food", "99")]
     feed = [*ROWS[:4], *changed, *ROWS[5:20], *ROWS[30:60], ("x1", "food", "-3.5")]
-    write(tmp_path / "feed.jsonl", feed)
+    write_rows(tmp_path / "feed.jsonl", feed)
     ingest = ("ingest", str(tmp_path / "feed.jsonl"), "--store", str(tmp_path / "store"))
     assert run(capsys, *ingest)[0] == 0
     return tmp_path / "store"
