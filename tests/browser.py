@@ -56,8 +56,8 @@ def _run(browser: str, *args: str, profile: Path) -> subprocess.CompletedProcess
     return done
 
 
-def printed_text(browser: str, page: Path, work: Path) -> str:
-    """The text of ``page`` as printed to PDF (what is visible on paper), by pdftotext."""
+def print_to_pdf(browser: str, page: Path, work: Path) -> Path:
+    """``page`` printed to PDF by the browser (what is visible on paper)."""
     pdf = work / "page.pdf"
     _run(
         browser,
@@ -66,22 +66,19 @@ def printed_text(browser: str, page: Path, work: Path) -> str:
         page.as_uri(),
         profile=work / "profile",
     )
+    return pdf
+
+
+def pdf_text(pdf: Path) -> str:
+    """The text of a PDF, page by page (pages split by form feeds), by pdftotext."""
     done = subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, timeout=DEADLINE, check=True
     )
     return done.stdout.decode()
 
 
-def pdf_title(browser: str, page: Path, work: Path) -> str:
-    """The document title the browser gives the printed PDF (the page's ``<title>``)."""
-    pdf = work / "title.pdf"
-    _run(
-        browser,
-        "--no-pdf-header-footer",
-        f"--print-to-pdf={pdf}",
-        page.as_uri(),
-        profile=work / "profile",
-    )
+def pdf_title(pdf: Path) -> str:
+    """The document title the browser gave the PDF (the page's ``<title>``), by pdfinfo."""
     done = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, timeout=DEADLINE, check=True)
     for line in done.stdout.decode().splitlines():
         if line.startswith("Title:"):

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from browser import dom_after_scripts, pdf_title, printed_text, require_browser
+from browser import dom_after_scripts, pdf_text, pdf_title, print_to_pdf, require_browser
 from htmlparse import parse
 
 from clihelpers import write_rows
@@ -43,8 +43,9 @@ def test_a_person_sees_the_title_verdict_and_each_differing_categorys_figures(
     browser: str, report: tuple[Path, dict[str, object]], tmp_path: Path
 ) -> None:
     page, doc = report
-    assert pdf_title(browser, page, tmp_path) == "eventfold verify: MISMATCH (category_totals)"
-    printed = printed_text(browser, page, tmp_path)
+    pdf = print_to_pdf(browser, page, tmp_path)
+    assert pdf_title(pdf) == "eventfold verify: MISMATCH (category_totals)"
+    printed = pdf_text(pdf)
     lines = printed.splitlines()
     assert "MISMATCH" in printed.split("Differing categories")[0]
     for checksum in (doc["expected_checksum"], doc["actual_checksum"]):
@@ -110,7 +111,7 @@ def test_every_printed_page_repeats_the_whole_heading_row(
     page = tmp_path / "long.html"
     assert main(["verify", "--store", store, "--source", str(source), "--html", str(page)]) == 1
     capsys.readouterr()
-    pages = printed_text(browser, page, tmp_path).split("\f")
+    pages = pdf_text(print_to_pdf(browser, page, tmp_path)).split("\f")
     with_rows = [p for p in pages if "MISSING" in p]
     assert len(with_rows) >= 2, pages
     for printed in with_rows:
