@@ -166,7 +166,8 @@ class FollowCommand:
         return err
 
 
-def last_notification_id(store: Path) -> int:
+def status_of(store: Path) -> Any:
+    """``eventfold status --json`` of ``store``, run as another process."""
     done = subprocess.run(
         eventfold("status", "--store", str(store), "--json"),
         capture_output=True,
@@ -174,7 +175,11 @@ def last_notification_id(store: Path) -> int:
         check=True,
         timeout=HANG,
     )
-    return int(json.loads(done.stdout)["last_notification_id"])
+    return json.loads(done.stdout)
+
+
+def last_notification_id(store: Path) -> int:
+    return int(status_of(store)["last_notification_id"])
 
 
 def test_follow_shows_the_current_state_at_once_before_any_new_event(tmp_path: Path) -> None:
@@ -225,14 +230,7 @@ def test_follow_snapshots_while_idle_so_status_shows_no_lag(tmp_path: Path) -> N
         last = last_notification_id(store)
 
         def lag() -> int | None:
-            done = subprocess.run(
-                eventfold("status", "--store", str(store), "--json"),
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=HANG,
-            )
-            (projection,) = json.loads(done.stdout)["projections"]
+            (projection,) = status_of(store)["projections"]
             return None if projection["lag"] is None else int(projection["lag"])
 
         wait_until(lambda: lag() == 0, "status to show the idle follow's snapshot, lag 0")
