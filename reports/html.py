@@ -22,6 +22,7 @@ from eventfold.application.proving.verify import VerifyReport
 from eventfold.reports.html_assets import SCRIPT, STYLE
 from eventfold.reports.suggestions import Step, conflict_steps, next_steps
 from eventfold.reports.text import grouped, visible
+from eventfold.reports.text import signed as with_sign
 
 BAR_WIDTH = 120  # the width of a delta bar's drawing; each side of the axis gets half
 BAR_HEIGHT = 14
@@ -102,7 +103,7 @@ def verdict_section(report: VerifyReport) -> str:
     elif report.checksum_only:
         what = "the checksum differs"
     else:
-        differing, compared = thousands(doc["differing"]), thousands(doc["categories_compared"])
+        differing, compared = grouped(doc["differing"]), grouped(doc["categories_compared"])
         what = f"{differing} of {compared} categories differ"
     return "\n".join(
         [
@@ -144,8 +145,8 @@ def verify_rows(report: VerifyReport) -> list[tuple[str, str]]:
     rows = [
         (
             "projection",
-            f"{escape(doc['projection'])} at position {thousands(doc['position'])} "
-            f"(caught up {thousands(report.projection.events_applied)} events)",
+            f"{escape(doc['projection'])} at position {grouped(doc['position'])} "
+            f"(caught up {grouped(report.projection.events_applied)} events)",
         )
     ]
     if report.checksum_only:
@@ -154,8 +155,8 @@ def verify_rows(report: VerifyReport) -> list[tuple[str, str]]:
         rows.append(
             (
                 "categories",
-                f"{thousands(doc['categories_compared'])} compared, "
-                f"{thousands(doc['matching'])} matching, {thousands(doc['differing'])} differing",
+                f"{grouped(doc['categories_compared'])} compared, "
+                f"{grouped(doc['matching'])} matching, {grouped(doc['differing'])} differing",
             )
         )
     if report.events is not None:
@@ -163,35 +164,19 @@ def verify_rows(report: VerifyReport) -> list[tuple[str, str]]:
         rows.append(
             (
                 "events",
-                f"{thousands(e.missing_count)} missing from the store, "
-                f"{thousands(e.extra_count)} extra, {thousands(e.conflicting_count)} conflicting, "
-                f"{thousands(e.duplicated_count)} recorded twice",
+                f"{grouped(e.missing_count)} missing from the store, "
+                f"{grouped(e.extra_count)} extra, {grouped(e.conflicting_count)} conflicting, "
+                f"{grouped(e.duplicated_count)} recorded twice",
             )
         )
     return rows
-
-
-def thousands(n: int) -> str:
-    return f"{n:,}"
-
-
-def _grouped(decimal: str) -> str:
-    """An exact decimal string with its integer digits grouped as counts are (1,234.5)."""
-    sign = decimal[:1] if decimal[:1] in "+-" else ""
-    digits = decimal[len(sign) :]
-    whole, dot, fraction = digits.partition(".")
-    return f"{sign}{int(whole):,}{dot}{fraction}"
-
-
-def _signed(decimal: str) -> str:
-    return decimal if decimal.startswith("-") or decimal == "0" else "+" + decimal
 
 
 def _number(decimal: str | None, fraction_width: int, *, signed: bool = False) -> str:
     """A right-aligned number cell; its fraction padded so the column aligns on the point."""
     if decimal is None:
         return '<td class="num" data-value="">-</td>'
-    shown = _grouped(_signed(decimal) if signed else decimal)
+    shown = with_sign(decimal) if signed else grouped(decimal)
     whole, dot, fraction = shown.partition(".")
     sign = "" if not signed or decimal == "0" else (" neg" if decimal.startswith("-") else " pos")
     pad = f"{fraction_width}ch"
@@ -277,7 +262,7 @@ def category_section(report: VerifyReport, show_all: bool) -> str:
     return "\n".join(
         [
             '<section id="categories">',
-            f"<h2>{heading} ({thousands(len(rows))})</h2>",
+            f"<h2>{heading} ({grouped(len(rows))})</h2>",
             '<div class="scroll"><table class="sortable" id="category-table">',
             "<caption>Δ is actual minus expected: negative (red, bar to the left) where the "
             "store has less than expected, positive (blue, bar to the right) where it has more."
@@ -338,7 +323,7 @@ def _says(side: dict[str, Any]) -> str:
 def event_table(
     kind: str, title: str, count: int, keys: Sequence[str], rows: list[list[tuple[str, bool]]]
 ) -> str:
-    shown = f"first {thousands(len(rows))} of {thousands(count)} shown" if count > len(rows) else ""
+    shown = f"first {grouped(len(rows))} of {grouped(count)} shown" if count > len(rows) else ""
     numeric_columns = [numeric for _, numeric in rows[0]] if rows else [False] * len(keys)
     head = "".join(
         f'<th scope="col"{" class=r" if numeric else ""}>{escape(k)}</th>'
@@ -361,7 +346,7 @@ def event_table(
     return "\n".join(
         [
             f'<section id="{kind}">',
-            f"<h2>{escape(title)}: {thousands(count)}</h2>",
+            f"<h2>{escape(title)}: {grouped(count)}</h2>",
             f'<div class="scroll"><table id="{kind}-table">{caption}',
             f"<thead><tr>{head}</tr></thead>",
             f"<tbody>{body}</tbody></table></div>",

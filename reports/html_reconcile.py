@@ -20,11 +20,11 @@ from eventfold.reports.html import (
     iso_utc,
     next_section,
     page,
-    thousands,
     verdict_section,
     verify_rows,
 )
 from eventfold.reports.suggestions import unresolved_steps
+from eventfold.reports.text import grouped
 
 SHOWN = 20  # gaps listed; the plan holds the report's first replays
 
@@ -68,17 +68,17 @@ def _reconcile_rows(report: ReconcileReport) -> list[tuple[str, str]]:
         ),
         (
             "found",
-            f"{thousands(report.missing)} missing events in {thousands(gaps)} "
+            f"{grouped(report.missing)} missing events in {grouped(gaps)} "
             + ("gap" if gaps == 1 else "gaps"),
         ),
     ]
     r = report.replay
     if report.dry_run:
-        done = f"dry run: would replay {thousands(report.missing)} events; nothing written"
+        done = f"dry run: would replay {grouped(report.missing)} events; nothing written"
     elif r is not None:
         done = (
-            f"replayed {thousands(r.ingested)} (duplicates {thousands(r.duplicates)}, "
-            f"conflicts {thousands(r.conflicts)}, invalid {thousands(r.invalid)})"
+            f"replayed {grouped(r.ingested)} (duplicates {grouped(r.duplicates)}, "
+            f"conflicts {grouped(r.conflicts)}, invalid {grouped(r.invalid)})"
         )
     else:
         done = "nothing to replay"
