@@ -14,11 +14,11 @@ from rich.console import Console, RenderableType
 if TYPE_CHECKING:
     from eventfold.application.app import Eventfold
 
+from eventfold.commands.options import DEFAULT_STORE
 from eventfold.infra.errors import EXIT_DAMAGED, EXIT_USAGE, UsageError
 
 EXIT_OK, EXIT_MISMATCH = 0, 1
 __all__ = ["EXIT_DAMAGED", "EXIT_MISMATCH", "EXIT_OK", "EXIT_USAGE", "UsageError"]
-DEFAULT_STORE = ".eventfold"
 
 
 def given_store_options(args: argparse.Namespace) -> list[str]:
