@@ -192,9 +192,10 @@ def undone_on_failure(store: str, backend: str | None = None) -> Iterator[None]:
 
 
 def foreign_directory(backend: str, store: str) -> str | None:
-    """Why a file store cannot be created in ``store``: a directory that holds files
-    but no eventfold store; None when it is missing, empty or a store already."""
-    if backend_name(backend) != "file" or not os.path.isdir(store) or not os.listdir(store):
+    """Why a file store cannot be created in ``store`` for ``backend`` (a name already
+    chosen): a directory that holds files but no eventfold store; None when it is
+    missing, empty or a store already, or when the backend is not files."""
+    if backend != "file" or not os.path.isdir(store) or not os.listdir(store):
         return None
     return missing_store("file", store)
 
