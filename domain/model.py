@@ -11,9 +11,11 @@ Values are exact decimals; sums use ``EXACT`` so that no digit is ever lost.
 from __future__ import annotations
 
 import decimal
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -113,14 +115,42 @@ class Source(Aggregate):
         self.quarantined = 0
         self.conflicts = 0
         self.generation = 0
+        self.counts: dict[str, int] = {}
+        self.renamed_from: str | None = None
+
+    # Attributes added after the first release: a snapshot taken before has none of them.
+    _LATER: ClassVar[Mapping[str, Any]] = MappingProxyType({"counts": {}, "renamed_from": None})
+
+    def __getattr__(self, name: str) -> Any:
+        """Called only for a missing attribute: one that an older snapshot lacks."""
+        try:
+            default = self._LATER[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        return dict(default) if isinstance(default, dict) else default
 
     @event("Advanced")
     def advance(self, position: int, line: int, digest: str, counts: dict[str, int]) -> None:
         """Ingest has consumed the source up to byte ``position`` (after ``line``).
 
         ``digest`` is the BLAKE2b digest of the bytes before ``position``, so a
-        rewritten source can be told apart from one that only grew.
+        rewritten source can be told apart from one that only grew. For a
+        compressed source, positions and the digest are of its uncompressed
+        bytes. ``counts`` are this commit's (read, ingested, duplicates,
+        conflicts, invalid, ...); the aggregate keeps their sums.
         """
+        self.position, self.line, self.digest = position, line, digest
+        merged = dict(self.counts)
+        for key, count in counts.items():
+            merged[key] = merged.get(key, 0) + count
+        self.counts = merged
+
+    @event("Renamed")
+    def adopt(self, original: str, position: int, line: int, digest: str) -> None:
+        """The first ``position`` bytes of this source are those of the source ``original``
+        (a rotated file under a new name), ingested under that name: they are not read
+        again."""
+        self.renamed_from = original
         self.position, self.line, self.digest = position, line, digest
 
     @event("Rescanned")
@@ -140,3 +170,26 @@ class Source(Aggregate):
     ) -> None:
         """An id seen before came again with different content; the first one stands."""
         self.conflicts += 1
+
+
+class Fingerprint(Aggregate):
+    """The sources that begin with the same first line (the digest of its bytes).
+
+    How a rotated file that reappears under a new name is recognised: its first
+    line leads to the sources it may continue, and the digest of their
+    ingested prefix decides.
+    """
+
+    @staticmethod
+    def create_id(digest: str) -> UUID:
+        return uuid5(NAMESPACE, "fingerprint:" + digest)
+
+    @event("Opened")
+    def __init__(self, digest: str) -> None:
+        self.digest = digest
+        self.identities: list[str] = []
+
+    @event("Noted")
+    def note(self, identity: str) -> None:
+        """The source ``identity`` begins with this first line."""
+        self.identities.append(identity)
