@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventfold.application.choices import BACKENDS, MAX_LINE_BYTES
 from eventfold.commands.parser import exit_with
 from eventfold.infra.errors import MissingArgumentError, UsageError
+
+if TYPE_CHECKING:
+    from eventfold.application.sources import SourceList
 
 DEFAULT_STORE = ".eventfold"
 DEFAULT_PROJECTION = "category_totals"
@@ -228,3 +231,38 @@ def limit_option(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="list the first N events of each kind, in source order (default 20; 0 lists all)",
     )
+
+
+def source_list_options(parser: argparse.ArgumentParser) -> None:
+    """How the sources of a command are found (files, directories, patterns; the order)."""
+    parser.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="read the source files of a directory's subdirectories too",
+    )
+    parser.add_argument(
+        "--order",
+        choices=("name", "mtime"),
+        default="name",
+        help="the order files are read in: name (the default: as given, a directory's "
+        "files and a pattern's matches in name order) or mtime (oldest first)",
+    )
+    parser.add_argument(
+        "--sources-from",
+        metavar="LIST",
+        default=None,
+        help="also read the sources listed in LIST, one a line or NUL-separated (- for stdin)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="read a file even when most of its first 1,000 lines are not valid events",
+    )
+
+
+def source_list(args: argparse.Namespace, sources: list[str]) -> SourceList:
+    """The ``SourceList`` of a command's arguments (``source_list_options``)."""
+    from eventfold.application.sources import SourceList
+
+    return SourceList(sources, args.recursive, args.order, args.sources_from, args.force)

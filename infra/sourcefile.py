@@ -2,9 +2,15 @@
 
 A regular file can be resumed (its position and digest are recorded); any
 other source is read once, as a stream, with the same limits. Either way the
-first bytes are looked at before anything is read as lines: data that is
-plainly not JSON Lines (binary, with NUL bytes) is refused, so that it is
-never counted as thousands of invalid lines nor taken for an empty source.
+first bytes are looked at before anything is read as lines:
+
+- compressed data (gzip, bzip2, xz, zstd: ``infra/compression.py``) is
+  recognised by its first bytes, whatever the name, and read uncompressed;
+  positions are then in the uncompressed bytes;
+- data that is plainly not JSON Lines (an archive, another compression, a
+  known binary format, or NUL bytes in the first 64 KiB, compressed or not)
+  is refused, saying what it looks like, so that it is never counted as
+  thousands of invalid lines nor taken for an empty source.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
+from eventfold.infra.compression import Damage, LineAlignedReader, compression_of, looks_like
 from eventfold.infra.errors import EventfoldError
 
 logger = logging.getLogger("eventfold.source")
@@ -39,16 +46,38 @@ class SourceError(EventfoldError):
 
 @dataclass
 class SourceFile:
-    """An open source. ``fd`` is set for a regular file (else it is a stream)."""
+    """An open source.
+
+    ``stream`` gives the source's lines (uncompressed). ``fd`` is set for an
+    uncompressed regular file (its bytes are the source's: ``pread`` works);
+    ``file_fd`` for any regular file, compressed or not. ``compression`` names
+    the compression (else None).
+    """
 
     name: str  # as given ("-" for standard input)
     real: str  # the real path of a file; ``name`` for standard input
     stream: BinaryIO
     fd: int | None
+    compression: str | None = None
+    file_fd: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.file_fd is None:
+            self.file_fd = self.fd
 
     @property
     def regular(self) -> bool:
-        return self.fd is not None
+        """A regular file: it can be read again, resumed, and its identity kept."""
+        return self.file_fd is not None
+
+    @property
+    def damage(self) -> Damage | None:
+        """Where compressed data stopped being readable (after the stream's end), or None."""
+        return getattr(self.stream, "damage", None)
+
+    def size_on_disk(self) -> int | None:
+        """The file's size now (compressed, for a compressed file); None for a stream."""
+        return None if self.file_fd is None else os.fstat(self.file_fd).st_size
 
     def close(self) -> None:
         if self.name != "-":
@@ -74,10 +103,10 @@ def open_source(path: str) -> SourceFile:
         source = _open_path(path)
     try:
         _refuse_binary(source)
+        return _decompressed(source)
     except BaseException:
         source.close()
         raise
-    return source
 
 
 def source_name(path: str) -> str:
@@ -149,17 +178,47 @@ def _peekable(raw: BinaryIO | io.RawIOBase) -> io.BufferedReader:
     return io.BufferedReader(raw, buffer_size=SNIFF_BYTES)  # type: ignore[arg-type]
 
 
-def _refuse_binary(source: SourceFile) -> None:
+def _head(source: SourceFile) -> bytes:
     if source.fd is not None:
-        head = os.pread(source.fd, SNIFF_BYTES, 0)
-    else:
-        reader = source.stream
-        assert isinstance(reader, io.BufferedReader)
-        head = reader.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+        return os.pread(source.fd, SNIFF_BYTES, 0)
+    reader = source.stream
+    assert isinstance(reader, io.BufferedReader | LineAlignedReader)
+    return reader.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+
+
+def _refuse_binary(source: SourceFile) -> None:
+    """Refuse data that is plainly not JSON Lines (compressed data is looked at after
+    ``_decompressed``)."""
+    head = _head(source)
+    if compression_of(head) is not None:
+        return
+    what = looks_like(head)
     at = head.find(b"\0")
-    if at >= 0:
+    if what is None and at >= 0:
+        what = f"binary data (a NUL byte at offset {at:,})"
+    if what is not None:
+        msg = f"{source.name}: looks like {what}, not JSON Lines; nothing was read from it"
+        raise SourceError(msg)
+
+
+def _decompressed(source: SourceFile) -> SourceFile:
+    """``source`` read uncompressed when it is compressed (else itself), its
+    uncompressed head checked as ``_refuse_binary`` checks a plain one."""
+    compression = compression_of(_head(source))
+    if compression is None:
+        return source
+    stream = LineAlignedReader(source.stream, compression)  # nothing was read from it yet
+    lines = cast(BinaryIO, stream)  # it reads as a binary stream does (read, peek, tell)
+    opened = SourceFile(source.name, source.real, lines, None, compression, source.fd)
+    head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    what = looks_like(head)
+    at = head.find(b"\0")
+    if what is None and at >= 0:
+        what = f"binary data (a NUL byte at uncompressed offset {at:,})"
+    if what is not None:
         msg = (
-            f"{source.name}: looks like binary data (a NUL byte at offset {at:,}), "
+            f"{source.name}: {compression} data that looks like {what} once uncompressed, "
             "not JSON Lines; nothing was read from it"
         )
         raise SourceError(msg)
+    return opened

@@ -1,0 +1,88 @@
+"""The sources a command reads: the files a source list names, each checked before
+anything is recorded.
+
+``resolve_sources`` expands the list (``infra/sourceset.py``: files,
+directories, patterns, ``-``, ``--sources-from``; name or modification-time
+order) and opens every file once to look at it: a file that is not JSON Lines
+(binary, an archive, an unknown compression) is refused by
+``infra/sourcefile.open_source``; a file whose first lines are mostly invalid
+is refused here, unless ``force``. Either way the error names the file and
+nothing has been read from any source yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eventfold.application.ingest.rules import is_blank, parse_event
+from eventfold.infra.lines import MAX_LINE_BYTES, read_lines, skip_bom
+from eventfold.infra.sourcefile import SourceError, open_source
+from eventfold.infra.sourceset import STDIN, expand_sources
+
+SAMPLE_LINES = 1000  # the first non-blank lines looked at
+SAMPLE_BYTES = 16 << 20  # and at most this much of the file
+SAMPLE_MINIMUM = 20  # a file with fewer lines than this is never refused as mostly invalid
+
+
+class MostlyInvalidError(SourceError):
+    """Most of a source's first lines are not valid events (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class SourceList:
+    """How a command was asked to find its sources (its command-line options)."""
+
+    sources: Sequence[str]
+    recursive: bool = False
+    order: str = "name"
+    sources_from: str | None = None
+    force: bool = False
+
+
+def resolve_sources(asked: SourceList, max_line: int = MAX_LINE_BYTES) -> list[str]:
+    """The files ``asked`` names, in reading order, each one looked at and usable.
+
+    ``SourceError`` (exit 2) for the first that is not: missing, not JSON Lines,
+    or (unless ``asked.force``) mostly invalid lines.
+    """
+    paths = expand_sources(
+        asked.sources, recursive=asked.recursive, order=asked.order, sources_from=asked.sources_from
+    )
+    for path in paths:
+        if path != STDIN:  # standard input can be read once: it is looked at as it is read
+            check_source(path, force=asked.force, max_line=max_line)
+    return paths
+
+
+def check_source(path: str, *, force: bool = False, max_line: int = MAX_LINE_BYTES) -> None:
+    """Open ``path`` and look at its first lines; ``SourceError`` when it cannot be a
+    source, ``MostlyInvalidError`` when more than half of its first ``SAMPLE_LINES``
+    non-blank lines are invalid (unless ``force``)."""
+    with open_source(path) as source:
+        if force:
+            return
+        skip_bom(source.stream, 0)
+        sampled = invalid = 0
+        first_reason: tuple[int, str] | None = None
+        for line in read_lines(source.stream, max_line=max_line):
+            if line.offset > SAMPLE_BYTES or sampled >= SAMPLE_LINES:
+                break
+            if line.overlong is None and is_blank(line.raw):
+                continue
+            sampled += 1
+            reason = (
+                "a line longer than the limit"
+                if line.overlong is not None
+                else parse_event(line.raw)
+            )
+            if isinstance(reason, str):
+                invalid += 1
+                first_reason = first_reason or (line.number, reason)
+    if sampled >= SAMPLE_MINIMUM and invalid * 2 > sampled and first_reason is not None:
+        number, reason = first_reason
+        msg = (
+            f"{path}: {invalid:,} of its first {sampled:,} lines are not valid events "
+            f"(line {number:,}: {reason}); is it the right file? --force reads it anyway"
+        )
+        raise MostlyInvalidError(msg)
