@@ -12,6 +12,8 @@ nothing has been read from any source yet.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,9 +52,19 @@ def resolve_sources(asked: SourceList, max_line: int = MAX_LINE_BYTES) -> list[s
         asked.sources, recursive=asked.recursive, order=asked.order, sources_from=asked.sources_from
     )
     for path in paths:
-        if path != STDIN:  # standard input can be read once: it is looked at as it is read
+        if _regular(path):  # a stream (stdin, a FIFO) is read once: looked at as it is read
             check_source(path, force=asked.force, max_line=max_line)
     return paths
+
+
+def _regular(path: str) -> bool:
+    if path == STDIN:
+        return False
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # opening it says what is wrong
+
 
 
 def check_source(path: str, *, force: bool = False, max_line: int = MAX_LINE_BYTES) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.text import Text
 
 from eventfold.commands.common import EXIT_OK, emit, open_application
@@ -16,8 +15,11 @@ from eventfold.commands.options import (
     configured_sources,
     env_int,
     max_line_option,
+    non_negative_int,
     output_options,
     positive_int,
+    source_list,
+    source_list_options,
     store_options,
 )
 from eventfold.infra.errors import MissingArgumentError
@@ -27,24 +29,28 @@ def register(commands: Commands) -> None:
     parser = command(
         commands,
         "ingest",
-        "record the events of a JSON Lines source in the store, exactly once",
-        "Resumes where the last run of the same file ended; bad lines are\n"
-        "quarantined, repeated ids are counted as duplicates or conflicts.\n"
-        "exit 0 when the run read its source to the end (bad lines are not a\n"
-        "failure), 2 for an unusable source or a read or write that failed,\n"
-        "3 for a damaged store\n"
+        "record the events of JSON Lines sources in the store, exactly once",
+        "Each file resumes where its last run ended (compressed files too: gzip,\n"
+        "bzip2, xz, zstd); bad lines are quarantined, repeated ids are counted as\n"
+        "duplicates or conflicts; the first occurrence of an id, in reading order, wins.\n"
+        "exit 0 when the run read its sources to the end (bad lines are not a\n"
+        "failure), 2 for an unusable source (refused before anything is recorded),\n"
+        "a file not read whole, or a read or write that failed, 3 for a damaged store\n"
         "examples:\n"
         "  eventfold ingest events.jsonl --store ./.eventfold\n"
+        "  eventfold ingest logs/ 'archive/*.jsonl.gz' --order mtime\n"
+        "  find /data -name '*.zst' -print0 | eventfold ingest --sources-from -\n"
         "  producer | eventfold ingest - --json\n"
         "  eventfold ingest events.jsonl --backend postgres --partition 1/2\n",
     )
     parser.add_argument(
-        "source",
+        "sources",
         metavar="SOURCE",
-        nargs="?",
-        help="a JSON Lines file, or - for stdin (default: each of the configuration "
-        "file's sources, in order)",
+        nargs="*",
+        help="a JSON Lines file (compressed or not), a directory, a quoted glob pattern, or "
+        "- for stdin (default: the configuration file's sources, in order)",
     )
+    source_list_options(parser)
     store_options(parser)
     batch_option(parser, "source lines per atomic commit (default 1000)")
     parser.add_argument(
@@ -70,6 +76,14 @@ def register(commands: Commands) -> None:
         help="aggregate snapshot every N events (default 10000, or $EVENTFOLD_SNAPSHOT_INTERVAL)",
     )
     max_line_option(parser)
+    parser.add_argument(
+        "--limit",
+        type=non_negative_int,
+        default=20,
+        metavar="N",
+        help="with several files, list N of them (those with something to say first; "
+        "default 20; 0 lists all)",
+    )
     output_options(parser)
     parser.set_defaults(run=ingest)
 
@@ -85,18 +99,25 @@ def _partition(text: str) -> object:
 
 def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.app import undone_on_failure
-    from eventfold.application.ingest import Ingestor, open_source
-    from eventfold.reports.ingest import ingest_verdict, render_ingest
+    from eventfold.application.ingest import Ingestor, SourceError
+    from eventfold.application.ingest.many import ingest_all
+    from eventfold.application.sources import resolve_sources
+    from eventfold.reports.ingest import (
+        ingest_set_verdict,
+        ingest_verdict,
+        render_ingest,
+        render_ingest_set,
+    )
     from eventfold.reports.progress import progress_on
 
-    names = [args.source] if args.source is not None else configured_sources(args)
-    if not names:
+    configured = not args.sources and args.sources_from is None
+    names = configured_sources(args) if configured else args.sources
+    if not names and args.sources_from is None:
         raise MissingArgumentError("ingest needs a SOURCE (or sources in eventfold.toml)")
-    reports = []
-    # The sources are opened first: a source that cannot be read leaves the store untouched,
+    # Every file is looked at first: one that cannot be read leaves the store untouched,
     # and a run that fails before its first commit leaves no new store behind.
-    with undone_on_failure(args.store, args.backend), contextlib.ExitStack() as opened:
-        sources = [opened.enter_context(open_source(name)) for name in names]
+    paths = resolve_sources(source_list(args, names), args.max_line_bytes)
+    with undone_on_failure(args.store, args.backend):
         app = open_application(
             args, create=True, snapshot_interval=args.snapshot_interval, writes=True
         )
@@ -110,22 +131,32 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
             ) as ingestor:
                 for warning in ingestor.warnings:
                     err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
-                for source in sources:
-                    with progress_on(err) as progress:
-                        reports.append(ingestor.run(source, rescan=args.rescan, progress=progress))
+                with progress_on(err) as progress:
+                    report = ingest_all(ingestor, paths, rescan=args.rescan, progress=progress)
         finally:
             app.close()
-    if len(reports) == 1:
-        report = reports[0]
-        emit(
-            args, out, report.to_json, lambda: render_ingest(report), lambda: ingest_verdict(report)
-        )
-    else:  # the configuration file's sources: one document, one report after another
+        if not report.files:  # nothing was read: the first refusal is the error
+            raise SourceError(report.unread[0])
+    if len(paths) == 1 and not report.refused:
+        one = report.files[0]
+        emit(args, out, one.to_json, lambda: render_ingest(one), lambda: ingest_verdict(one))
+    else:
+
+        def document() -> dict[str, object]:
+            doc = report.to_json()
+            if configured:  # the configuration file's sources, as before: one document each
+                doc["sources"] = doc["files"]
+            return doc
+
         emit(
             args,
             out,
-            lambda: {"sources": [r.to_json() for r in reports]},
-            lambda: Group(*(render_ingest(r) for r in reports)),
-            lambda: Group(*(ingest_verdict(r) for r in reports)),
+            document,
+            lambda: render_ingest_set(report, args.limit),
+            lambda: ingest_set_verdict(report),
         )
+    unread = report.unread
+    if unread:
+        more = f" ({len(unread) - 1:,} more above)" if len(unread) > 1 else ""
+        raise SourceError(unread[0] + more)
     return EXIT_OK

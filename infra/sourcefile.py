@@ -75,6 +75,10 @@ class SourceFile:
         """Where compressed data stopped being readable (after the stream's end), or None."""
         return getattr(self.stream, "damage", None)
 
+    def compressed_read(self) -> int:
+        """Compressed bytes read so far (0 for an uncompressed source)."""
+        return int(getattr(self.stream, "compressed", 0))
+
     def size_on_disk(self) -> int | None:
         """The file's size now (compressed, for a compressed file); None for a stream."""
         return None if self.file_fd is None else os.fstat(self.file_fd).st_size

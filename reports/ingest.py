@@ -7,10 +7,11 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from eventfold.application.ingest.many import IngestSetReport
 from eventfold.application.ingest.report import IngestReport
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable
-from eventfold.reports.text import grouped, plain
+from eventfold.reports.text import grouped, plain, plural
 
 
 def render_ingest(report: IngestReport) -> Group:
@@ -33,6 +34,16 @@ def render_ingest(report: IngestReport) -> Group:
                 style="yellow",
             )
         )
+    if report.renamed_from is not None:
+        parts.append(
+            plain(
+                f"this file continues {report.renamed_from} (renamed): its first "
+                f"{grouped(report.resumed_from)} bytes were ingested under that name and "
+                "were not read again",
+            )
+        )
+    if report.damage is not None:
+        parts.append(plain(f"not read whole: {report.damage.describe()}", style="red"))
     if report.invalid_samples:
         parts.append(_invalid(report))
     if report.conflict_samples:
@@ -66,7 +77,10 @@ def _summary(report: IngestReport) -> FigureTable:
     return FigureTable(
         [Col("measure", "key"), Col("")],
         [[label, Text(value, style=style)] for label, value, style in rows],
-        title=plain(f"ingest {report.source}"),
+        title=plain(
+            f"ingest {report.source}"
+            + ("" if report.compression is None else f" ({report.compression})")
+        ),
         show_header=False,
     )
 
@@ -124,3 +138,127 @@ def ingest_verdict(report: IngestReport) -> Text:
         + ("" if tail is None else f"; pending tail: line {tail.line:,}")
     )
     return plain(text, style="yellow" if report.conflicts or report.invalid else "green")
+
+
+def render_ingest_set(report: IngestSetReport, limit: int = 20) -> Group:
+    """The report of an ingest of several files: a row per file (the first ``limit``, files
+    with something to say first; 0: all), the totals, then what could not be read."""
+    parts: list[RenderableType] = [_files(report, limit), _totals(report)]
+    for line in report.unread:
+        parts.append(plain(f"not read whole: {line}", style="red"))
+    return Group(*parts)
+
+
+def _notable(file: IngestReport) -> bool:
+    return bool(
+        file.damage
+        or file.invalid
+        or file.conflicts
+        or file.pending_tail
+        or file.renamed_from
+        or file.rescanned
+    )
+
+
+def _files(report: IngestSetReport, limit: int) -> FigureTable:
+    files = report.files
+    shown = files
+    if limit and len(files) > limit:
+        notable = [f for f in files if _notable(f)]
+        shown = (notable + [f for f in files if not _notable(f)])[:limit]
+        order = {id(f): i for i, f in enumerate(files)}
+        shown.sort(key=lambda f: order[id(f)])
+    columns = [Col("file", "key")]
+    columns += [Col(name) for name in ("read", "ingested", "duplicates", "conflicts", "invalid")]
+    columns.append(Col("note", "text"))
+    rows: list[list[str | Text]] = [
+        [
+            plain(f.source),
+            grouped(f.read),
+            grouped(f.ingested),
+            grouped(f.duplicates),
+            grouped(f.conflicts),
+            grouped(f.invalid),
+            _note(f),
+        ]
+        for f in shown
+    ]
+    more = len(files) - len(shown)
+    caption = f"and {plural(more, 'more file')} (all in --json)" if more else None
+    return FigureTable(columns, rows, title="ingest: files", caption=caption)
+
+
+def _note(file: IngestReport) -> Text:
+    notes = []
+    if file.compression:
+        notes.append(file.compression)
+    if file.renamed_from:
+        notes.append(
+            f"continues {file.renamed_from} (renamed): its first "
+            f"{grouped(file.resumed_from)} bytes were ingested under that name"
+        )
+    elif file.resumed_from:
+        notes.append(f"resumed from byte {grouped(file.resumed_from)}")
+    if file.rescanned:
+        notes.append("changed: ingested anew (--rescan)")
+    if file.pending_tail:
+        notes.append(f"pending tail at line {grouped(file.pending_tail.line)}")
+    if file.damage:
+        notes.append(f"damaged after byte {grouped(file.damage.position)}")
+    style = "red" if file.damage else "yellow" if file.invalid or file.conflicts else ""
+    return plain("; ".join(notes), style=style)
+
+
+def _totals(report: IngestSetReport) -> FigureTable:
+    files = len(report.files) + len(report.refused)
+    rows = [
+        ("files", grouped(files), ""),
+        ("ingested whole or resumed", grouped(len(report.files) - len(report.damaged)), ""),
+        ("refused", grouped(len(report.refused)), "red" if report.refused else ""),
+        (
+            "damaged (read up to the damage)",
+            grouped(len(report.damaged)),
+            "red" if report.damaged else "",
+        ),
+        ("renamed (continued, not read again)", grouped(len(report.renamed)), ""),
+        ("read", grouped(report.total("read")), ""),
+        (
+            "ingested",
+            grouped(report.total("ingested")),
+            "green" if report.total("ingested") else "",
+        ),
+        ("duplicates", grouped(report.total("duplicates")), ""),
+        (
+            "conflicts",
+            grouped(report.total("conflicts")),
+            "yellow" if report.total("conflicts") else "",
+        ),
+        (
+            "invalid (quarantined)",
+            grouped(report.total("invalid")),
+            "yellow" if report.total("invalid") else "",
+        ),
+        ("elapsed", f"{report.elapsed:.2f} s", ""),
+        ("events/s", f"{report.events_per_second:,.0f}", ""),
+    ]
+    return FigureTable(
+        [Col("measure", "key"), Col("")],
+        [[label, Text(value, style=style)] for label, value, style in rows],
+        title=f"ingest: {plural(files, 'file')} in total",
+        show_header=False,
+    )
+
+
+def ingest_set_verdict(report: IngestSetReport) -> Text:
+    """The one-line result (``--quiet``) of an ingest of several files."""
+    files = len(report.files) + len(report.refused)
+    text = (
+        f"ingest {plural(files, 'file')}: read {grouped(report.total('read'))}, "
+        f"ingested {grouped(report.total('ingested'))}, "
+        f"duplicates {grouped(report.total('duplicates'))}, "
+        f"conflicts {grouped(report.total('conflicts'))}, "
+        f"invalid {grouped(report.total('invalid'))}"
+        + (f"; {grouped(len(report.unread))} not read whole" if report.unread else "")
+    )
+    bad = report.unread or report.total("conflicts") or report.total("invalid")
+    return plain(text, style="yellow" if bad else "green")

@@ -56,7 +56,7 @@ CASES = [
     ("eventfold rebuild --projection ", ["category_totals", "hourly_totals"]),
     ("eventfold completion ", ["bash", "fish", "zsh"]),
     ("eventfold --de", ["--debug"]),
-    ("eventfold ingest --re", ["--rescan"]),
+    ("eventfold ingest --re", ["--recursive", "--rescan"]),
 ]
 
 

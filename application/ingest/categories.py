@@ -33,6 +33,15 @@ def load_or_create(app: Eventfold, kind: type[A], aggregate_id: UUID, create: Ca
     return aggregate
 
 
+def find(app: Eventfold, kind: type[A], aggregate_id: UUID) -> A | None:
+    """The aggregate from the store (through its latest snapshot), or None."""
+    try:
+        aggregate: A = app.repository.get(aggregate_id)
+    except AggregateNotFoundError:
+        return None
+    return aggregate if isinstance(aggregate, kind) else None
+
+
 def load_category(app: Eventfold, name: str, upto: int | None = None) -> Category:
     """The ``Category`` from its newest snapshot and the events after it, or a new one;
     as it was at version ``upto``, if given.

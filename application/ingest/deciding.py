@@ -25,9 +25,10 @@ from eventfold.application.ingest.partition import Partition
 from eventfold.application.ingest.quarantine import QuarantineFile
 from eventfold.application.ingest.reading import ParsedBatch
 from eventfold.application.ingest.report import SAMPLES, ConflictSeen, IngestReport, InvalidLine
+from eventfold.application.ingest.resuming import HashingReader
 from eventfold.application.ingest.rules import SourceEvent
 from eventfold.application.recorded import RECORDED_TOPIC, RecordedCodec
-from eventfold.domain.model import Category, Source, exact_add, exact_sum
+from eventfold.domain.model import Category, Fingerprint, Source, exact_add, exact_sum
 from eventfold.infra.errors import EventfoldError
 from eventfold.infra.filestore.format import EventColumns
 
@@ -51,6 +52,8 @@ class SourceRun:
     quarantine: QuarantineFile
     hasher: Any
     hashed: int  # bytes of the source covered by ``hasher``
+    tee: HashingReader | None = None  # a compressed file's stream, hashed at each commit
+    fingerprint: Fingerprint | None = None  # to note the source in, at its first commit
 
     @property
     def tracking_name(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from eventfold.infra.compression import Damage
+
 SAMPLES = 20  # quarantined lines and conflicts kept for the report
 
 
@@ -57,6 +59,9 @@ class IngestReport:
     invalid_samples: list[InvalidLine] = field(default_factory=list)
     conflict_samples: list[ConflictSeen] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. an index rebuilt along the way
+    compression: str | None = None  # gzip, bzip2, xz, zstd; positions are then uncompressed
+    damage: Damage | None = None  # where compressed data stopped being readable
+    renamed_from: str | None = None  # the source this file continues (a rotated file, renamed)
 
     @property
     def events_per_second(self) -> float:
@@ -87,4 +92,7 @@ class IngestReport:
             "partition": self.partition,
             "other_partitions": self.other_partitions,
             "warnings": self.warnings,
+            "compression": self.compression,
+            "damage": None if self.damage is None else vars(self.damage),
+            "renamed_from": self.renamed_from,
         }

@@ -20,14 +20,13 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from hashlib import blake2b
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from uuid import uuid4
 
 from eventsourcing.persistence import Tracking
 
 from eventfold.application.app import Eventfold
-from eventfold.application.ingest.categories import load_or_create
+from eventfold.application.ingest.categories import find, load_or_create
 from eventfold.application.ingest.deciding import Commit, Decider, SourceRun
 from eventfold.application.ingest.known import KnownIds
 from eventfold.application.ingest.partition import Partition
@@ -42,34 +41,31 @@ from eventfold.application.ingest.report import (
     IngestReport,
     PendingTail,
 )
+from eventfold.application.ingest.resuming import (
+    HashingReader,
+    Start,
+    fingerprint_of,
+    first_line,
+    hash_range,
+    new_hasher,
+    read_prefix,
+)
 from eventfold.application.ingest.rules import parse_event
 from eventfold.application.progress import BYTES, EVENTS, INGESTING, REPLAYING, Progress, tell
 from eventfold.application.recorded import RecordedCodec
-from eventfold.domain.model import Category, Source
+from eventfold.domain.model import Category, Fingerprint, Source
 from eventfold.infra import failpoints
 from eventfold.infra.filestore.format import EventColumns
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import SourceError, SourceFile, open_source
 
 logger = logging.getLogger("eventfold.ingest")
-DIGEST_CHUNK = 1 << 20
 READER_PROCESS_BYTES = 1 << 20  # a file with more left to read gets a reader process
 EXPECTED_LINE_BYTES = 80  # to size the dedup filter for a file before reading it
 
 
 class SourceRewrittenError(SourceError):
     """A source's already-ingested prefix changed since the last run."""
-
-
-def _hash_range(fd: int, hasher: Any, start: int, end: int) -> int:
-    """Feed bytes ``start..end`` of ``fd`` to ``hasher``; return where it stopped (EOF)."""
-    while start < end:
-        chunk = os.pread(fd, min(DIGEST_CHUNK, end - start), start)
-        if not chunk:
-            break
-        hasher.update(chunk)
-        start += len(chunk)
-    return start
 
 
 def _new_replay_batch(codec: RecordedCodec, name: str, position: int) -> ParsedBatch:
@@ -125,43 +121,44 @@ class Ingestor:
             )
             raise SourceError(msg)
         suffix = "" if self.partition is None else self.partition.source_suffix
-        with open_source(path) if isinstance(path, str) else path as source:
+        with contextlib.ExitStack() as opened:
+            source = opened.enter_context(open_source(path) if isinstance(path, str) else path)
             if source.name == "-":
                 name, identity = "-", f"stdin:{uuid4()}{suffix}"
             elif not source.regular:  # a FIFO or a device: read once, as a stream
                 name, identity = source.real, f"stream:{source.real}:{uuid4()}{suffix}"
             else:
                 name, identity = source.real, source.real + suffix
-            return self._run(
-                source.stream,
-                name,
-                identity,
-                source.fd,
-                started,
-                rescan=rescan and source.regular,
-                progress=progress,
-            )
+            run = self._start(source, name, identity, opened, rescan=rescan and source.regular)
+            return self._run(run, source, started, progress)
 
-    def _run(
+    def _start(
         self,
-        stream: BinaryIO,
+        opened: SourceFile,
         name: str,
         identity: str,
-        fd: int | None,
-        started: float,
+        stack: contextlib.ExitStack,
         *,
         rescan: bool,
-        progress: Progress | None,
-    ) -> IngestReport:
-        source = load_or_create(
-            self.app, Source, Source.create_id(identity), lambda: Source(identity)
-        )
-        self.decider.snapshotted[source.id] = source.version
-        report = IngestReport(source=name, identity=identity)
-        report.partition = None if self.partition is None else str(self.partition)
-        hasher = blake2b(digest_size=32)
-        if fd is not None and source.position:
-            problem = self._prefix_problem(fd, source, hasher)
+    ) -> Start:
+        """Where the run over ``opened`` starts: its ``Source`` resumed (the prefix checked),
+        rescanned, or continuing a renamed source; ``SourceRewrittenError`` when the
+        ingested prefix changed and not ``rescan``."""
+        created: list[bool] = []
+
+        def create() -> Source:
+            created.append(True)
+            return Source(identity)
+
+        source = load_or_create(self.app, Source, Source.create_id(identity), create)
+        start = Start(source, opened, new_hasher())
+        fingerprints = self.partition is None and opened.regular
+        if fingerprints:
+            self._fingerprint(start, identity)
+        if created and start.fingerprint is not None and start.note:
+            self._continue_renamed(start, identity, stack)
+        elif source.position and opened.regular:
+            problem = self._prefix_problem(start)
             if problem is not None:
                 if not rescan:
                     msg = (
@@ -170,31 +167,94 @@ class Ingestor:
                     )
                     raise SourceRewrittenError(msg)
                 source.rescan(problem)
-                hasher = blake2b(digest_size=32)
-                report.rescanned = True
+                start.rescanned = True
+                start.hasher = new_hasher()
+                if opened.fd is None:  # compressed: read from its start again
+                    start.opened = stack.enter_context(open_source(opened.real))
+        return start
+
+    def _fingerprint(self, start: Start, identity: str) -> None:
+        """Find the source's ``Fingerprint`` (or make one), to note it at its first commit."""
+        line = first_line(start.opened)
+        if line is None:
+            return
+        digest = fingerprint_of(line)
+        start.fingerprint = load_or_create(
+            self.app, Fingerprint, Fingerprint.create_id(digest), lambda: Fingerprint(digest)
+        )
+        start.note = identity not in start.fingerprint.identities
+
+    def _continue_renamed(self, start: Start, identity: str, stack: contextlib.ExitStack) -> None:
+        """Continue a source that began with the same first line whose ingested prefix this
+        file holds: a rotated file under a new name. Its bytes are not read again."""
+        assert start.fingerprint is not None
+        candidates = []
+        for other in start.fingerprint.identities:
+            if other != identity:
+                known = find(self.app, Source, Source.create_id(other))
+                if known is not None and known.position:
+                    candidates.append(known)
+        for known in sorted(candidates, key=lambda k: -k.position):
+            hasher = new_hasher()
+            opened = start.opened
+            if opened.fd is not None:
+                reached = hash_range(opened.fd, hasher, 0, known.position)
+                last = os.pread(opened.fd, 1, known.position - 1) if reached else b""
+            else:
+                reached, last = read_prefix(opened.stream, known.position, hasher)
+            if reached == known.position and hasher.hexdigest() == known.digest:
+                start.source.adopt(known.identity, known.position, known.line, known.digest)
+                start.hasher, start.last, start.adopted = hasher, last, True
+                return
+            if opened.fd is None:  # the compressed stream was read: open it again
+                start.opened = stack.enter_context(open_source(opened.real))
+
+    def _run(
+        self, start: Start, given: SourceFile, started: float, progress: Progress | None
+    ) -> IngestReport:
+        source, opened = start.source, start.opened
+        self.decider.snapshotted[source.id] = source.version
+        report = IngestReport(source=given.real, identity=source.identity)
+        report.partition = None if self.partition is None else str(self.partition)
+        report.compression = opened.compression
+        report.rescanned = start.rescanned
+        report.renamed_from = source.renamed_from if start.adopted else None
         report.resumed_from = report.position = source.position
         report.line = source.line
         qdir = os.path.join(self.state_dir, "quarantine")
-        where = name if fd is not None else identity  # a file's name, without the partition
+        where = report.source if opened.regular else source.identity  # without the partition
         path = quarantine_path(qdir, where, str(source.id), source.generation)
-        quarantine = QuarantineFile(path, name)
+        quarantine = QuarantineFile(path, report.source)
         quarantine.open(source.position)
-        run = SourceRun(source, name, fd, report, quarantine, hasher, source.position)
-        size = os.fstat(fd).st_size if fd is not None else None
-        if size is not None:
+        fd = opened.fd
+        stream = opened.stream
+        tee = None
+        if opened.compression is not None and opened.regular:
+            tee = HashingReader(stream, start.hasher, source.position)
+            stream = cast(BinaryIO, tee)
+        run = SourceRun(
+            source, report.source, fd, report, quarantine, start.hasher, source.position, tee
+        )
+        run.fingerprint = start.fingerprint if start.note else None
+        size = opened.size_on_disk()
+        if size is not None and fd is not None:
             self.known.index.reserve((size - source.position) // EXPECTED_LINE_BYTES)
         if self.partition is not None and fd is not None:
             self.known.mark_elsewhere(
-                fd, identity, self.known.index.marks.get(identity, 0), source.position
+                fd, source.identity, self.known.index.marks.get(source.identity, 0), source.position
             )
         with self._running(run, started):
             failpoints.reach("ingest.started")
-            for parsed in self._batches(stream, run, size):
+            if start.adopted:  # record the continuation now, whatever follows
+                self._commit(run, Commit(_new_replay_batch(self.codec, run.name, source.position)))
+            for parsed in self._batches(stream, run, size, start):
                 if parsed.pending is not None:
                     report.pending_tail = PendingTail(*parsed.pending)
                 if parsed.position > source.position:
                     self._commit(run, self.decider.apply(run, parsed))
-                tell(progress, INGESTING, report.position, size, BYTES)
+                done = report.position if tee is None else opened.compressed_read()
+                tell(progress, INGESTING, done, size, BYTES)
+            report.damage = opened.damage
         return report
 
     @contextlib.contextmanager
@@ -213,8 +273,22 @@ class Ingestor:
                 run.report.quarantine_file = run.quarantine.path
             run.report.elapsed = time.perf_counter() - started
 
-    def _batches(self, stream: BinaryIO, run: SourceRun, size: int | None) -> Iterator[ParsedBatch]:
+    def _batches(
+        self, stream: BinaryIO, run: SourceRun, size: int | None, start: Start
+    ) -> Iterator[ParsedBatch]:
         position, line = run.source.position, run.source.line
+        if run.tee is not None:  # compressed: read here, from where the prefix ended
+            return read_batches(
+                stream,
+                position,
+                line,
+                self.batch_size,
+                self.codec,
+                run.name,
+                growing=True,
+                max_line=self.max_line,
+                continued=position > 0 and start.last != b"\n",
+            )
         use_process = self.reader_process
         if use_process is None:
             use_process = size is not None and size - position > READER_PROCESS_BYTES
@@ -264,7 +338,7 @@ class Ingestor:
         path = quarantine_path(qdir, f"replay-{name}", str(source.id), 0)
         quarantine = QuarantineFile(path, name)
         quarantine.open(0)
-        run = SourceRun(source, name, None, report, quarantine, None, 0)
+        run = SourceRun(source, name, None, report, quarantine, None, 0, None)
         with self._running(run, started):
             self._replay(run, lines, progress)
         return report
@@ -286,15 +360,25 @@ class Ingestor:
             self._commit(run, self.decider.apply(run, parsed))
             tell(progress, REPLAYING, first + len(chunk), len(lines), EVENTS)
 
-    def _prefix_problem(self, fd: int, source: Source, hasher: Any) -> str | None:
-        """Why the already-ingested prefix no longer stands, or None (hasher then covers it)."""
-        size = os.fstat(fd).st_size
-        if size < source.position:
-            return (
-                f"the source was truncated: it has {size} bytes, but {source.position} "
-                f"were ingested (up to line {source.line})"
-            )
-        _hash_range(fd, hasher, 0, source.position)
+    def _prefix_problem(self, start: Start) -> str | None:
+        """Why the already-ingested prefix no longer stands, or None (``start.hasher`` then
+        covers it; for a compressed file, its stream is then read up to the position)."""
+        source, opened, hasher = start.source, start.opened, start.hasher
+        if opened.fd is not None:
+            size = os.fstat(opened.fd).st_size
+            if size < source.position:
+                return (
+                    f"the source was truncated: it has {size} bytes, but {source.position} "
+                    f"were ingested (up to line {source.line})"
+                )
+            hash_range(opened.fd, hasher, 0, source.position)
+        else:
+            reached, start.last = read_prefix(opened.stream, source.position, hasher)
+            if reached < source.position:
+                return (
+                    f"the source was truncated: it has {reached} bytes uncompressed, but "
+                    f"{source.position} were ingested (up to line {source.line})"
+                )
         if hasher.hexdigest() != source.digest:
             return (
                 f"the source was rewritten: its first {source.position} bytes "
@@ -311,13 +395,20 @@ class Ingestor:
         failpoints.reach("ingest.before-commit")
         report, fd = run.report, run.fd
         if fd is not None:
-            run.hashed = _hash_range(fd, run.hasher, run.hashed, report.position)
-            if run.hashed < report.position:
-                msg = f"{report.source}: the source shrank while it was being read"
-                raise SourceRewrittenError(msg)
-        digest = run.hasher.hexdigest() if fd is not None and run.hasher else ""
+            run.hashed = hash_range(fd, run.hasher, run.hashed, report.position)
+        elif run.tee is not None:
+            run.hashed = run.tee.hash_to(report.position)
+        if (fd is not None or run.tee is not None) and run.hashed < report.position:
+            msg = f"{report.source}: the source shrank while it was being read"
+            raise SourceRewrittenError(msg)
+        hashed = fd is not None or run.tee is not None
+        digest = run.hasher.hexdigest() if hashed and run.hasher else ""
         run.source.advance(report.position, report.line, digest, dict(commit.counts))
         commit.extend(self.decider.collect(run.source))
+        if run.fingerprint is not None:  # the source's first line is now in the store
+            run.fingerprint.note(run.source.identity)
+            commit.extend(self.decider.collect(run.fingerprint))
+            run.fingerprint = None
         run.quarantine.append(commit.invalid)
         tracking = Tracking(run.tracking_name, report.position)
         nids = self._insert(commit.events, tracking)
