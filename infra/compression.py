@@ -7,11 +7,15 @@ gzip, bzip2 and xz come from the standard library; zstd from ``compression.zstd`
 - memory stays bounded whatever the ratio (at most ``OUT_BYTES`` come out of
   one step), and a file is read once, in order;
 - concatenated members or frames are read one after the other (``cat a.gz b.gz``,
-  ``pigz``, ``zstd`` with several frames; zero padding after the last one);
+  ``pigz``, ``zstd`` with several frames), wherever they fall in the reads; zero
+  padding after (or between) them is skipped;
 - damage (a file cut short, a bad checksum, garbage after a member) ends the
   stream where the intact data ends: every whole line before it is delivered,
   and ``damage`` says where and why. A partial line before the damage is never
-  delivered as a line.
+  delivered as a line. A checksum is checked where the data it covers ends (a
+  gzip member, a zstd frame, an xz or bzip2 block): lines of a damaged member
+  decoded in earlier steps (more than ``OUT_BYTES`` before its end) have been
+  delivered before its damage is seen.
 
 ``LineAlignedReader`` delivers whole lines only (up to the last ``\\n`` seen so
 far); what follows the last ``\\n`` is delivered at a clean end of stream, and
@@ -55,6 +59,7 @@ _NOT_LINES = (
     (b"PAR1", "a Parquet file"),
     (b"\x7fELF", "an executable"),
 )
+_MAGIC_BYTES = max(len(magic) for magic, _ in _MAGIC)
 _TAR_MAGIC = (257, b"ustar")
 
 
@@ -199,13 +204,11 @@ class DecompressingReader:
     def _step(self, size: int) -> bytes:
         dec = self._dec
         if dec.eof:
-            rest = dec.unused_data or self._read_raw()
-            while rest and not rest.strip(b"\0"):  # zero padding after the last member
-                rest = self._read_raw()
+            rest = self._next_member(dec.unused_data)
             if not rest:
                 self._done = True
                 return b""
-            if compression_of(rest.ljust(6, b"\0")) != self.compression:
+            if compression_of(rest) != self.compression:
                 msg = f"bytes that are not {self.compression} data follow the compressed data"
                 raise ValueError(msg)
             self._dec = _NEW[self.compression]()
@@ -217,6 +220,18 @@ class DecompressingReader:
                 raise EOFError(msg)
             return dec.decompress(chunk, size)
         return dec.decompress(b"", size)
+
+    def _next_member(self, rest: bytes) -> bytes:
+        """The start of what follows a member (``rest``: the bytes read past it), zero
+        padding skipped: b"" at the end of the file, else enough bytes to recognise the
+        next member by (fewer only when the file ends first), however the reads fell."""
+        rest = rest.lstrip(b"\0")
+        while len(rest) < _MAGIC_BYTES:
+            more = self._read_raw()
+            if not more:
+                break
+            rest = rest + more if rest else more.lstrip(b"\0")
+        return rest
 
     def _read_raw(self) -> bytes:
         chunk = self._raw.read(IN_BYTES)

@@ -17,8 +17,9 @@ matches inside directories it names, a file counts when its name ends in
 ``.jsonl``, ``.ndjson`` or ``.json``, optionally followed by a rotation
 suffix (``.1``, ``-20261130``) and a compression suffix (``.gz``, ``.bz2``,
 ``.xz``, ``.zst``, ``.zstd``): ``NAMES`` below. Hidden files (``.name``) are
-skipped. A file named directly, or matched by a pattern, counts whatever its
-name; what it holds decides (``infra/sourcefile.py``).
+skipped; a directory reached again through a link (a loop) is not read again.
+A file named directly, or matched by a pattern, counts whatever its name;
+what it holds decides (``infra/sourcefile.py``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def name_key(path: str) -> list[str | int]:
     for i, part in enumerate(_DIGITS.split(path)):
         parts.append(int(part) if i % 2 else part)
     return parts
+
+
+def _name_order(path: str) -> tuple[list[str | int], str]:
+    """``name_key``, ties (``part01``, ``part1``) broken by the text: an order that does
+    not depend on the order a directory lists its entries in."""
+    return name_key(path), path
 
 
 def read_source_list(path: str) -> list[str]:
@@ -105,6 +112,9 @@ def expand_sources(
             msg = "standard input cannot be both a source and the list of sources"
             raise SourceError(msg)
         given += read_source_list(sources_from)
+        if sources_from == STDIN and STDIN in given:  # the list read from it names it
+            msg = "standard input cannot be both a source and the list of sources"
+            raise SourceError(msg)
     files: list[str] = []
     seen: set[str] = set()
     stdin = False
@@ -138,7 +148,7 @@ def _files_of(source: str, recursive: bool) -> list[str]:
         msg = f"{source}: cannot read the source ({e.strerror or e})"
         raise SourceError(msg) from None
     if stat.S_ISDIR(mode):
-        found = sorted(_directory(source, recursive), key=name_key)
+        found = sorted(_directory(source, recursive), key=_name_order)
         if not found:
             how = " (or below it)" if recursive else ""
             more = "" if recursive else "; --recursive reads its subdirectories too"
@@ -150,9 +160,9 @@ def _files_of(source: str, recursive: bool) -> list[str]:
 
 def _matches(pattern: str, recursive: bool) -> list[str]:
     found: list[str] = []
-    for match in sorted(glob.glob(pattern, recursive=True), key=name_key):
+    for match in sorted(glob.glob(pattern, recursive=True), key=_name_order):
         if os.path.isdir(match):
-            found += sorted(_directory(match, recursive), key=name_key)
+            found += sorted(_directory(match, recursive), key=_name_order)
         else:
             found.append(match)
     if not found:
@@ -161,8 +171,14 @@ def _matches(pattern: str, recursive: bool) -> list[str]:
     return found
 
 
-def _directory(directory: str, recursive: bool) -> Iterator[str]:
-    """The source files of ``directory`` (and below it, with ``recursive``), unordered."""
+def _directory(directory: str, recursive: bool, seen: set[str] | None = None) -> Iterator[str]:
+    """The source files of ``directory`` (and below it, with ``recursive``), unordered.
+
+    A directory reached again through a link (a loop, or a second way to the same
+    place) is read once: its files are the same files.
+    """
+    seen = set() if seen is None else seen
+    seen.add(os.path.realpath(directory))
     try:
         entries = list(os.scandir(directory))
     except OSError as e:
@@ -171,11 +187,19 @@ def _directory(directory: str, recursive: bool) -> Iterator[str]:
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir():
-            if recursive:
-                yield from _directory(entry.path, recursive)
+        if _is_dir(entry):
+            if recursive and os.path.realpath(entry.path) not in seen:
+                yield from _directory(entry.path, recursive, seen)
         elif counts_as_source(entry.name):
             yield entry.path
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a directory (or a link to one; a broken link is not)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _by_mtime(files: Iterable[str]) -> list[str]:
