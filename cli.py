@@ -19,12 +19,34 @@ from rich.console import Console
 from rich.text import Text
 
 from eventfold import __version__
-from eventfold.commands import check, completion, demo, ingest, migrate, projection, status, verify
+from eventfold.commands import (
+    check,
+    completion,
+    demo,
+    ingest,
+    migrate,
+    projection,
+    quarantine,
+    sources,
+    status,
+    verify,
+)
 from eventfold.commands.options import apply_configuration, quiet_option
 from eventfold.commands.parser import Parser, error_line
 from eventfold.infra.errors import EXIT_USAGE, EventfoldError
 
-COMMANDS = (check, ingest, projection, status, verify, migrate, demo, completion)  # --help order
+COMMANDS = (
+    check,
+    ingest,
+    projection,
+    status,
+    sources,
+    quarantine,
+    verify,
+    migrate,
+    demo,
+    completion,
+)  # --help order
 INTERRUPTED = 130
 PIPED_WIDTH = 120  # the width of output to a file or a pipe, unless COLUMNS says otherwise
 

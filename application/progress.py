@@ -28,6 +28,7 @@ COMPARING = "comparing"
 REPLAYING = "replaying"
 COPYING = "copying"
 CHECKING = "checking"
+CHECKING_SOURCES = "checking sources"
 
 
 class Progress(Protocol):

@@ -12,6 +12,7 @@ from eventfold.application.projecting import ProjectionReport
 from eventfold.projections.snapshots import SnapshotInfo
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
+from eventfold.reports.sources import status_line
 from eventfold.reports.text import grouped, plain, plural, visible
 
 MAX_ROWS = 200
@@ -186,4 +187,6 @@ def render_status(status: StoreStatus) -> Group:
         )
     caption = None if status.projections else "none yet: eventfold rebuild builds one"
     projections = FigureTable(columns, cells, title="projections", caption=caption)
-    return Group(store, projections)
+    if status.sources is None:
+        return Group(store, projections)
+    return Group(store, projections, status_line(status.sources))

@@ -80,6 +80,8 @@ READING = {
     "reconcile-dry-run": ["reconcile", "{all}", "--dry-run", "--json"],
     "catchup": ["catchup", "--json"],
     "check": ["check", "--json"],
+    "sources": ["sources", "--json"],
+    "quarantine": ["quarantine", "--json"],
 }
 
 
@@ -103,6 +105,7 @@ def test_reading_commands_work_and_change_nothing(
         doc = json.loads(done.stdout)
         if name == "status":
             assert doc["events"] == doc["last_notification_id"] > 340
+            assert (doc["sources"]["files"], doc["sources"]["complete"]) == (2, 2)
             [projection] = doc["projections"]
             assert projection["lag"] > 0  # the snapshot of the first file, as it is
         elif name == "check":
@@ -118,6 +121,11 @@ def test_reading_commands_work_and_change_nothing(
             assert doc["rebuilt_because"] is None  # a snapshot was used: nothing rebuilt
         elif name == "snapshots":
             assert [s["valid"] for s in doc["snapshots"]] == [True]
+        elif name == "sources":
+            assert [s["state"] for s in doc["sources"]] == ["complete", "complete"]
+            assert all(s["digest_checked"] for s in doc["sources"])
+        elif name == "quarantine":
+            assert doc == {"lines": [], "count": 0}
     else:
         assert f"MATCH {checksum}" in done.stdout
     assert tree_digest(store) == before

@@ -1,4 +1,5 @@
-"""``eventfold status``: the store's size, and each projection's position and lag."""
+"""``eventfold status``: the store's size, each projection's position and lag, and how
+its sources' files stand (by their sizes only: ``sources.py``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from eventfold.application.admin.sources import SourcesReport, source_states
 from eventfold.application.app import Eventfold
 from eventfold.application.projecting import snapshots_of
 from eventfold.projections.registry import UnknownProjectionError, load_projection
@@ -32,6 +34,7 @@ class StoreStatus:
     backend: str = "file"
     location: str = ""  # where the events are (the backend's description)
     files_are_the_store: bool = True  # else the directory holds only this machine's files
+    sources: SourcesReport | None = None  # by sizes only (no digest)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document (keys are only ever added)."""
@@ -53,6 +56,7 @@ class StoreStatus:
                 }
                 for p in self.projections
             ],
+            "sources": None if self.sources is None else self.sources.summary(),
         }
 
 
@@ -68,6 +72,7 @@ def store_status(app: Eventfold, store_dir: str) -> StoreStatus:
     status = StoreStatus(store_dir, last, last, files, size, projections, app.backend.name)
     status.location = app.backend.describe()
     status.files_are_the_store = app.backend.checks_files
+    status.sources = source_states(app, digest=False, tail=False)
     return status
 
 
