@@ -66,7 +66,6 @@ def _regular(path: str) -> bool:
         return True  # opening it says what is wrong
 
 
-
 def check_source(path: str, *, force: bool = False, max_line: int = MAX_LINE_BYTES) -> None:
     """Open ``path`` and look at its first lines; ``SourceError`` when it cannot be a
     source, ``MostlyInvalidError`` when more than half of its first ``SAMPLE_LINES``

@@ -145,20 +145,14 @@ def configured_sources(args: argparse.Namespace) -> list[str]:
     return list(configuration.values.get("sources", [])) if configuration else []
 
 
-def one_configured_source(args: argparse.Namespace, command: str, given: str) -> str:
-    """The one source the configuration file lists, for a command that compares the
-    store with one source (``verify``, ``reconcile``); else a usage error."""
+def configured_sources_of(args: argparse.Namespace, command: str, given: str) -> list[str]:
+    """The configuration file's ``sources`` (all of them), for a command given none
+    (``verify``, ``reconcile``); a usage error when it lists none."""
     sources = configured_sources(args)
-    if len(sources) == 1:
-        return sources[0]
     if not sources:
-        msg = f"{command} needs {given} (or one source in eventfold.toml's sources)"
+        msg = f"{command} needs {given} (or sources in eventfold.toml)"
         raise MissingArgumentError(msg)
-    msg = (
-        f"{args.configuration.where} lists {len(sources)} sources and {command} compares "
-        f"the store with one: give {given}"
-    )
-    raise UsageError(msg)
+    return sources
 
 
 def output_options(parser: argparse.ArgumentParser) -> None:

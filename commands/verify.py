@@ -24,13 +24,15 @@ from eventfold.commands.options import (
     Commands,
     batch_option,
     command,
+    configured_sources_of,
     limit_option,
     max_line_option,
-    one_configured_source,
     output_options,
+    source_list,
+    source_list_options,
     store_options,
 )
-from eventfold.infra.errors import OutputWriteError
+from eventfold.infra.errors import MissingArgumentError, OutputWriteError
 
 
 def register(commands: Commands) -> None:
@@ -38,20 +40,31 @@ def register(commands: Commands) -> None:
         commands,
         "verify",
         "prove category_totals against an expected state; show what differs",
-        "Catches the projection up, then compares. exit 0 match, 1 mismatch, 2 when\n"
-        "the evidence cannot be used (no valid event in it, unreadable, binary).\n"
+        "Catches the projection up, then compares. Sources (files, directories,\n"
+        "quoted patterns, - for stdin; --source FILE is one too) are read in order as\n"
+        "ingest reads them: the first valid occurrence of an id counts. exit 0 match,\n"
+        "1 mismatch, 2 when the evidence cannot be used (no valid event in it,\n"
+        "unreadable, binary, damaged compressed data).\n"
         "examples:\n"
         "  eventfold verify --source events.jsonl\n"
+        "  eventfold verify logs/ 'archive/*.jsonl.gz' --order mtime\n"
         "  eventfold verify --expected-checksum 3f2a...\n"
         "  eventfold verify --expected expected.json --all --html report.html\n",
     )
+    verify_.add_argument(
+        "sources",
+        metavar="SOURCE",
+        nargs="*",
+        help="JSON Lines sources, maybe compressed: files, directories, quoted patterns, "
+        "- for stdin (default: the configuration file's sources)",
+    )
     store_options(verify_)
-    expected = verify_.add_mutually_exclusive_group()  # one, or the configured source
+    expected = verify_.add_mutually_exclusive_group()  # sources, or one of the others
     expected.add_argument(
         "--source",
         metavar="FILE",
-        help="compute the expected state from a JSON Lines source (- for stdin; default: "
-        "the configuration file's source, when it lists exactly one)",
+        action="append",
+        help="a source, as SOURCE is (repeatable; - for stdin)",
     )
     expected.add_argument(
         "--expected-checksum",
@@ -66,6 +79,7 @@ def register(commands: Commands) -> None:
     verify_.add_argument("--all", action="store_true", help="list matching categories too")
     verify_.add_argument("--html", metavar="FILE", help="also save the report as HTML")
     verify_.add_argument("--svg", metavar="FILE", help="also save the report as SVG")
+    source_list_options(verify_)
     max_line_option(verify_)
     limit_option(verify_)
     output_options(verify_)
@@ -74,22 +88,26 @@ def register(commands: Commands) -> None:
         commands,
         "reconcile",
         "replay the source events the store lacks, then verify again",
-        "Finds missing events by id, replays them in event order (timestamp,\n"
-        "then source position) through the idempotent ingest, catches the\n"
-        "projection up and verifies. exit 0 when it matches after, 1 if not.\n"
+        "Finds missing events by id in the sources (read in order as ingest reads\n"
+        "them), replays them in event order (timestamp, then file order, then\n"
+        "position) through the idempotent ingest, each with its own file and line,\n"
+        "catches the projection up and verifies. exit 0 when it matches after, 1 if\n"
+        "not, 2 when the evidence cannot be used.\n"
         "examples:\n"
         "  eventfold reconcile events.jsonl --dry-run\n"
+        "  eventfold reconcile logs/ 'archive/*.jsonl.gz'\n"
         "  eventfold reconcile events.jsonl --json\n"
         "  eventfold reconcile events.jsonl --html reconcile.html\n",
     )
     reconcile_.add_argument(
-        "source",
+        "sources",
         metavar="SOURCE",
-        nargs="?",
-        help="the JSON Lines source, or - for stdin (default: the configuration file's "
-        "source, when it lists exactly one)",
+        nargs="*",
+        help="JSON Lines sources, maybe compressed: files, directories, quoted patterns, "
+        "- for stdin (default: the configuration file's sources)",
     )
     store_options(reconcile_)
+    source_list_options(reconcile_)
     reconcile_.add_argument(
         "--dry-run", action="store_true", help="show what would be replayed; write nothing"
     )
@@ -106,23 +124,21 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.progress import progress_on
     from eventfold.reports.verify import render_verify, verdict
 
-    if args.source is None and args.expected_checksum is None and args.expected is None:
-        given = "one of --source FILE, --expected FILE, --expected-checksum HEX"
-        args.source = one_configured_source(args, "verify", given)
+    paths = _verify_sources(args)
     app = open_application(args)
     try:
         with progress_on(err) as progress:
             report = run_verify(
                 app,
                 app.state_dir,
-                source=args.source,
+                sources=paths,
                 expected_checksum=args.expected_checksum,
                 expected_document=args.expected,
                 max_line=args.max_line_bytes,
                 limit=args.limit,
                 progress=progress,
             )
-        sources = [("source", args.source)] if args.source else []
+        sources = [("source", name) for name in report.sources]
         sources += [("expected state", args.expected)] if args.expected else []
         context = report_context(app, args, sources)
     finally:
@@ -131,6 +147,34 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     emit(args, out, report.to_json, lambda: rendered, lambda: verdict(report))
     save_reports(args.html, args.svg, report, context, rendered)
     return EXIT_OK if report.matches else EXIT_MISMATCH
+
+
+def _verify_sources(args: argparse.Namespace) -> list[str]:
+    """The files ``verify`` reads, resolved and looked at before anything is read (none
+    with --expected or --expected-checksum, which cannot be combined with sources)."""
+    from eventfold.application.sources import resolve_sources
+
+    given = [*(args.source or []), *args.sources]
+    other = "--expected" if args.expected else "--expected-checksum"
+    if args.expected is not None or args.expected_checksum is not None:
+        if given or args.sources_from is not None:
+            msg = f"argument {other}: not allowed with sources (SOURCE, --source, --sources-from)"
+            raise MissingArgumentError(msg)
+        return []
+    if not given and args.sources_from is None:
+        want = "one of --source FILE (or SOURCE), --expected FILE, --expected-checksum HEX"
+        given = configured_sources_of(args, "verify", want)
+    return resolve_sources(source_list(args, given), args.max_line_bytes)
+
+
+def _reconcile_sources(args: argparse.Namespace) -> list[str]:
+    """The files ``reconcile`` reads, resolved and looked at before anything is read."""
+    from eventfold.application.sources import resolve_sources
+
+    given = list(args.sources)
+    if not given and args.sources_from is None:
+        given = configured_sources_of(args, "reconcile", "a SOURCE")
+    return resolve_sources(source_list(args, given), args.max_line_bytes)
 
 
 def report_context(
@@ -186,22 +230,21 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.reconcile import render_reconcile
     from eventfold.reports.verify import verdict
 
-    if args.source is None:
-        args.source = one_configured_source(args, "reconcile", "a SOURCE")
+    paths = _reconcile_sources(args)
     app = open_application(args, writes=not args.dry_run)
     try:
         with progress_on(err) as progress:
             report = run_reconcile(
                 app,
                 app.state_dir,
-                args.source,
+                paths,
                 dry_run=args.dry_run,
                 batch=args.batch,
                 max_line=args.max_line_bytes,
                 limit=args.limit,
                 progress=progress,
             )
-        context = report_context(app, args, [("source", args.source)])
+        context = report_context(app, args, [("source", name) for name in report.sources])
     finally:
         app.close()
     emit(

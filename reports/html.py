@@ -296,7 +296,10 @@ def event_sections(doc: dict[str, Any]) -> list[str]:
     if "missing" not in doc:
         return []
     sections = []
+    many = len(doc.get("sources", ())) > 1  # then a missing event names its file
     for kind, title, keys in EVENT_TABLES:
+        if kind == "missing" and many:
+            keys = ("id", "category", "value", "source", "line")
         count: int = doc[f"{kind}_events"]
         if count:
             rows = [[(str(row[k]), k in NUMERIC_KEYS) for k in keys] for row in doc[kind]]
@@ -306,7 +309,7 @@ def event_sections(doc: dict[str, Any]) -> list[str]:
         rows = [
             [
                 (str(row["id"]), False),
-                (_says(row["source"]), False),
+                (_says(row["source"], many), False),
                 (_says(row["store"]), False),
             ]
             for row in doc["conflicting"]
@@ -316,8 +319,9 @@ def event_sections(doc: dict[str, Any]) -> list[str]:
     return sections
 
 
-def _says(side: dict[str, Any]) -> str:
-    return f"{side['category']}  {grouped(side['value'])}  line {grouped(side['line'])}"
+def _says(side: dict[str, Any], named: bool = False) -> str:
+    where = f"  {side['source']}" if named else ""
+    return f"{side['category']}  {grouped(side['value'])}{where}  line {grouped(side['line'])}"
 
 
 def event_table(

@@ -93,24 +93,28 @@ def _reconcile_rows(report: ReconcileReport) -> list[tuple[str, str]]:
 def _gaps(report: ReconcileReport) -> list[str]:
     if not report.gaps:
         return []
+    many = len(report.sources) > 1  # then each row names its file
     rows = [
-        [(str(g.first_line), True), (str(g.last_line), True), (str(g.events), True)]
+        [(g.source, False)] * many
+        + [(str(g.first_line), True), (str(g.last_line), True), (str(g.events), True)]
         for g in report.gaps[:SHOWN]
     ]
-    keys = ("first line", "last line", "events")
+    keys = ("source",) * many + ("first line", "last line", "events")
     return [event_table("gaps", "Runs of missing events (gaps)", len(report.gaps), keys, rows)]
 
 
 def _plan(report: ReconcileReport) -> list[str]:
     if not (report.dry_run and report.plan):
         return []
-    keys = ("id", "category", "value", "timestamp", "line")
+    many = len(report.sources) > 1  # then each row names its file
+    keys = ("id", "category", "value", "timestamp") + ("source",) * many + ("line",)
     rows = [
         [
             (str(p["id"]), False),
             (str(p["category"]), False),
             (str(p["value"]), True),
             (p["timestamp"] or "-", False),
+            *[(str(p["source"]), False)] * many,
             (str(p["line"]), True),
         ]
         for p in report.plan

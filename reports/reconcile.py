@@ -18,12 +18,20 @@ from eventfold.reports.verify import render_verify, shown, verdict
 def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ()) -> Group:
     parts: list[RenderableType] = []
     limit = report.limit or len(report.gaps)
+    many = len(report.sources) > 1  # then each row names its file
     if report.gaps:
         gaps = report.gaps[:limit]
+        named = [Col("source", "text")] if many else []
         parts.append(
             FigureTable(
-                [Col("first line"), Col("last line"), Col("events")],
-                [[grouped(g.first_line), grouped(g.last_line), grouped(g.events)] for g in gaps],
+                [*named, Col("first line"), Col("last line"), Col("events")],
+                [
+                    [
+                        *([g.source] if many else []),
+                        *map(grouped, (g.first_line, g.last_line, g.events)),
+                    ]
+                    for g in gaps
+                ],
                 title=f"gaps: {plural(len(report.gaps), 'run')} of missing events",
                 caption=shown(len(gaps), len(report.gaps)),
             )
@@ -34,10 +42,13 @@ def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ())
             Col("category", "text"),
             Col("value"),
             Col("timestamp", "word"),
+            *([Col("source", "text")] if many else []),
             Col("line"),
         ]
         rows: list[list[str | Text]] = [
-            [p["id"], p["category"], grouped(p["value"]), p["timestamp"] or "-", grouped(p["line"])]
+            [p["id"], p["category"], grouped(p["value"]), p["timestamp"] or "-"]
+            + ([p["source"]] if many else [])
+            + [grouped(p["line"])]
             for p in report.plan
         ]
         parts.append(
@@ -58,7 +69,7 @@ def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ())
 def _summary(report: ReconcileReport, store_options: Sequence[str]) -> Summary:
     r = report.replay
     lines = [
-        plain(f"source {report.source}"),
+        plain(_sources(report.sources)),
         Text("before: ") + verdict(report.before),
         plain(
             f"found {plural(report.missing, 'missing event')} in {plural(len(report.gaps), 'gap')}"
@@ -90,3 +101,10 @@ def _unresolved(report: ReconcileReport, store_options: Sequence[str]) -> list[T
     """What reconcile did not do (it only adds missing events), and the next step."""
     steps = unresolved_steps(report, store_options)
     return [plain(joined(s), style="yellow" if i == 0 else "") for i, s in enumerate(steps)]
+
+
+def _sources(names: list[str]) -> str:
+    """What was read: ``source NAME``, or ``N sources: NAME, NAME, ...``."""
+    if len(names) == 1:
+        return f"source {names[0]}"
+    return f"{len(names):,} sources: " + ", ".join(names)

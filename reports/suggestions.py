@@ -37,8 +37,8 @@ def next_steps(
     """The commands ``report`` suggests, each with what it does; ``store_options``
     (``--store DIR`` ...) go into each command."""
     e = report.events
-    if report.source is not None and e is not None and e.missing_count:
-        reconcile = command(program, "reconcile", report.source, *store_options)
+    if report.sources and e is not None and e.missing_count:
+        reconcile = command(program, "reconcile", *report.sources, *store_options)
         return [(reconcile, "replays what is missing")]
     return []
 
@@ -77,7 +77,8 @@ def unresolved_steps(
         more = left["conflicting_events"] - len(left["conflicting_ids"])
         ids = ", ".join(left["conflicting_ids"]) + (f" and {grouped(more)} more" if more else "")
         steps.append((f"conflicting ids: {ids}", "", ""))
-    inspect = command(program, "verify", "--source", report.source, *store_options)
+    given = [word for name in report.sources for word in ("--source", name)]
+    inspect = command(program, "verify", *given, *store_options)
     before, _, after = inspect_step("\0").partition("\0")
     steps.append(("next: " + before, inspect, after))
     return steps

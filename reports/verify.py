@@ -31,6 +31,8 @@ def render_verify(
         parts.append(_table(rows, "categories" if show_all else "differing categories"))
     if report.events is not None and not report.matches:
         parts.extend(_event_tables(report))
+    if len(report.files) > 1:
+        parts.append(files_table(report))
     parts.append(_summary(report, store_options))
     return Group(*parts)
 
@@ -86,13 +88,14 @@ def shown(rows: int, count: int) -> str | None:
 def _event_tables(report: VerifyReport) -> list[RenderableType]:
     e = report.events
     assert e is not None
+    many = len(report.sources) > 1  # then a missing event names its file
     parts: list[RenderableType] = []
     for title, count, rows, keys in (
         (
             "in the source, not in the store (missing)",
             e.missing_count,
             e.missing,
-            ("id", "category", "value", "line"),
+            ("id", "category", "value", *("source",) * many, "line"),
         ),
         (
             "in the store, not in the source (extra)",
@@ -124,7 +127,7 @@ def _event_tables(report: VerifyReport) -> list[RenderableType]:
         cells: list[list[str | Text]] = []
         for row in e.conflicting:
             s, t = row["source"], row["store"]
-            cells.append([str(row["id"]), _side(s), _side(t)])
+            cells.append([str(row["id"]), _side(s, many), _side(t)])
         parts.append(
             FigureTable(
                 columns,
@@ -136,10 +139,33 @@ def _event_tables(report: VerifyReport) -> list[RenderableType]:
     return parts
 
 
-def _side(said: dict[str, Any]) -> Text:
-    """What one side says of a conflicting event; ``line N`` is never folded apart."""
+def _side(said: dict[str, Any], named: bool = False) -> Text:
+    """What one side says of a conflicting event; ``line N`` is never folded apart; with
+    ``named``, its file beside it (folded as a path is, never cut)."""
     line = glued("line", grouped(said["line"]))
-    return Text.assemble(plain(said["category"]), f"  {grouped(said['value'])}  {line}")
+    where = Text.assemble("  ", plain(said["source"])) if named else Text()
+    return Text.assemble(plain(said["category"]), f"  {grouped(said['value'])}", where, f"  {line}")
+
+
+def files_table(report: VerifyReport) -> FigureTable:
+    """What each source held, in reading order (with several sources)."""
+    columns = [
+        Col("source", "text"),
+        Col("compression", "word"),
+        Col("lines"),
+        Col("valid"),
+        Col("invalid"),
+        Col("repeats"),
+    ]
+    cells: list[list[str | Text]] = [
+        [plain(f.source), f.compression or "-", *_figures(f.lines, f.valid, f.invalid, f.repeats)]
+        for f in report.files
+    ]
+    return FigureTable(columns, cells, title=f"sources, in reading order: {grouped(len(cells))}")
+
+
+def _figures(*counts: int) -> list[str | Text]:
+    return [grouped(n) for n in counts]
 
 
 def _cell(key: str, value: Any) -> str:
@@ -174,11 +200,16 @@ def _summary(report: VerifyReport, store_options: Sequence[str]) -> Summary:
     ]
     if not any(d.actual for d in report.compared):
         lines.append(plain("the store holds no events", style="bold"))
-    if report.source is not None and report.events is not None:
+    if report.sources and report.events is not None:
         e = report.events
+        read = (
+            f"source {report.source}"
+            if report.source is not None
+            else f"{grouped(len(report.sources))} sources"
+        )
         lines.append(
             plain(
-                f"source {report.source}: {plural(e.missing_count, 'event')} missing from "
+                f"{read}: {plural(e.missing_count, 'event')} missing from "
                 f"the store, {e.extra_count:,} extra, {e.conflicting_count:,} "
                 "conflicting"
                 + (f", {e.duplicated_count:,} recorded twice" if e.duplicated_count else "")

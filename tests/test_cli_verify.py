@@ -75,7 +75,8 @@ def test_reconcile_repairs_and_a_second_run_replays_nothing(
     )
     dry = json.loads(out)
     assert (code, dry["missing"], dry["replayed"]) == (1, 10, 0)
-    assert dry["gaps"] == [{"first_line": 21, "last_line": 30, "events": 10}]
+    where = str(archive.resolve())
+    assert dry["gaps"] == [{"first_line": 21, "last_line": 30, "events": 10, "source": where}]
     code, out, _ = run(capsys, "reconcile", str(archive), "--store", str(store), "--json")
     doc = json.loads(out)
     assert (code, doc["status"], doc["replayed"]) == (0, "match", 10)

@@ -51,7 +51,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 CASES = [
     ("eventfold ver", ["verify"]),
     ("eventfold re", ["rebuild", "reconcile"]),
-    ("eventfold verify --so", ["--source"]),
+    ("eventfold verify --so", ["--source", "--sources-from"]),
     ("eventfold verify --backend ", ["file", "postgres"]),
     ("eventfold rebuild --projection ", ["category_totals", "hourly_totals"]),
     ("eventfold completion ", ["bash", "fish", "zsh"]),

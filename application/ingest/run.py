@@ -19,7 +19,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO, cast
 from uuid import uuid4
 
@@ -319,17 +319,20 @@ class Ingestor:
 
     def replay(
         self,
-        name: str,
-        lines: list[tuple[int, int, bytes]],
+        lines: Sequence[tuple[str, int, int, bytes]],
         progress: Progress | None = None,
     ) -> IngestReport:
-        """Ingest chosen lines of source ``name`` (line number, byte offset, raw), in order.
+        """Ingest chosen lines (source name, line number, byte offset, raw), in the order
+        given, which may go from one source to another and back.
 
-        For ``reconcile``: the events keep their original source position; the
-        run is tracked as a source of its own, and the dedup index keeps it
-        idempotent (ids already recorded are duplicates).
+        For ``reconcile``: each event keeps its own source's name and position; a
+        batch holds lines of one source (a new batch starts at each change of
+        source). The run is tracked as a source of its own, and the dedup index keeps
+        it idempotent (ids already recorded are duplicates).
         """
         started = time.perf_counter()
+        names = list(dict.fromkeys(name for name, *_ in lines))
+        name = names[0] if len(names) == 1 else f"{len(names)} sources"
         identity = f"replay:{name}:{uuid4()}"
         source = Source(identity)
         self.decider.snapshotted[source.id] = 0
@@ -344,21 +347,29 @@ class Ingestor:
         return report
 
     def _replay(
-        self, run: SourceRun, lines: list[tuple[int, int, bytes]], progress: Progress | None
+        self,
+        run: SourceRun,
+        lines: Sequence[tuple[str, int, int, bytes]],
+        progress: Progress | None,
     ) -> None:
-        name = run.name
-        for first in range(0, len(lines), self.batch_size):
-            chunk = lines[first : first + self.batch_size]
-            parsed = _new_replay_batch(self.codec, name, first + len(chunk))
-            for number, offset, raw in chunk:
+        first = 0
+        while first < len(lines):
+            name = lines[first][0]
+            end = first + 1
+            while end < min(len(lines), first + self.batch_size) and lines[end][0] == name:
+                end += 1
+            run.name = run.quarantine.source = name  # this batch's source
+            parsed = _new_replay_batch(self.codec, name, end)
+            for _, number, offset, raw in lines[first:end]:
                 event = parse_event(raw)
                 if isinstance(event, str):
                     parsed.invalid.append((number, offset, event, raw.decode(errors="replace")))
                     continue
                 parsed.add(event, number, offset, self.codec.encoded(event, number, offset))
-            parsed.read = len(chunk)
+            parsed.read = end - first
             self._commit(run, self.decider.apply(run, parsed))
-            tell(progress, REPLAYING, first + len(chunk), len(lines), EVENTS)
+            tell(progress, REPLAYING, end, len(lines), EVENTS)
+            first = end
 
     def _prefix_problem(self, start: Start) -> str | None:
         """Why the already-ingested prefix no longer stands, or None (``start.hasher`` then

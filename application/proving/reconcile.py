@@ -1,20 +1,23 @@
 """Reconcile: find the source events the store lacks, replay them, prove the result.
 
-Missing events are found by id (so it works when source positions were lost),
-replayed in event order (timestamp, then source position; events without a
-timestamp first) through the same idempotent ingest, and the projection is
-caught up and verified again. A second run finds nothing to replay.
+Missing events are found by id (so it works when source positions were lost) in
+the sources read in order (the first valid occurrence of an id counts, as in
+ingest), replayed in event order (timestamp, then file order, then position;
+events without a timestamp first) through the same idempotent ingest, each
+keeping its own file, line and offset, and the projection is caught up and
+verified again. A second run finds nothing to replay.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest import Ingestor
@@ -24,7 +27,7 @@ from eventfold.application.projecting import Projector
 from eventfold.application.proving.reference import SourceRecord
 from eventfold.application.proving.verify import VerifyReport, read_expected_source, verify_source
 from eventfold.infra.lines import MAX_LINE_BYTES
-from eventfold.infra.sourcefile import regular_copy, source_name
+from eventfold.infra.sourcefile import open_source, regular_copy, source_name
 from eventfold.projections.builtin import CategoryTotals
 from eventfold.projections.registry import UnknownProjectionError, load_projection
 
@@ -46,16 +49,17 @@ def inspect_step(command: str) -> str:
 
 @dataclass(frozen=True)
 class Gap:
-    """Consecutive missing events of the source (no recorded event between them)."""
+    """Consecutive missing events of one source file (no recorded event between them)."""
 
     first_line: int
     last_line: int
     events: int
+    source: str = "-"  # the file's name
 
 
 @dataclass
 class ReconcileReport:
-    source: str
+    source: str | None  # the one source's name; None with several (``sources``)
     before: VerifyReport
     after: VerifyReport | None
     missing: int
@@ -66,6 +70,7 @@ class ReconcileReport:
     elapsed: float = 0.0
     caught_up: list[str] = field(default_factory=list)  # other projections brought up to date
     limit: int = SAMPLES  # rows of each list shown (0: all)
+    sources: list[str] = field(default_factory=list)  # the names of the sources, in order
 
     @property
     def matches(self) -> bool:
@@ -83,15 +88,15 @@ class ReconcileReport:
         e = final.events
         if e is None or not (e.conflicting_count or e.extra_count or e.duplicated_count):
             return None
+        given = [word for name in self.sources for word in ("--source", name)]
+        given += store_options
         return {
             "conflicting_events": e.conflicting_count,
             "conflicting_ids": [row["id"] for row in e.conflicting],
             "extra_events": e.extra_count,
             "extra_ids": [row["id"] for row in e.extra],
             "duplicated_events": e.duplicated_count,
-            "next_step": inspect_step(
-                f"`{shlex.join(['eventfold', 'verify', '--source', self.source, *store_options])}`"
-            ),
+            "next_step": inspect_step(f"`{shlex.join(['eventfold', 'verify', *given])}`"),
         }
 
     def to_json(self, store_options: Sequence[str] = ()) -> dict[str, Any]:
@@ -100,6 +105,7 @@ class ReconcileReport:
         r = self.replay
         return {
             "source": self.source,
+            "sources": self.sources,
             "status": "match" if self.matches else "mismatch",
             "dry_run": self.dry_run,
             "missing": self.missing,
@@ -119,7 +125,7 @@ class ReconcileReport:
 def reconcile(
     app: Eventfold,
     store_dir: str,
-    source: str,
+    source: str | Sequence[str],
     *,
     dry_run: bool = False,
     batch: int = 1000,
@@ -127,15 +133,18 @@ def reconcile(
     limit: int = SAMPLES,
     progress: Progress | None = None,
 ) -> ReconcileReport:
-    """Verify against ``source`` (a file, or ``-``: standard input, kept in a temporary
-    copy while it runs, since the missing lines are read a second time), replay what the
-    store lacks (unless ``dry_run``), verify again. The plan and the event lists keep
-    ``limit`` rows (0: all). ``progress`` is told each phase: reading the source,
-    catching up, comparing (finding the missing events), replaying."""
+    """Verify against ``source`` (a file, or files in reading order as ``resolve_sources``
+    gives them; ``-``: standard input, kept in a temporary copy while it runs, since the
+    missing lines are read a second time), replay what the store lacks (unless
+    ``dry_run``), verify again. The plan and the event lists keep ``limit`` rows (0:
+    all). ``progress`` is told each phase: reading the sources, catching up, comparing
+    (finding the missing events), replaying."""
     started = time.perf_counter()
-    name = source_name(source)
-    with regular_copy(source) as path:
-        report = _reconcile(app, store_dir, path, name, dry_run, batch, max_line, limit, progress)
+    given = [source] if isinstance(source, str) else list(source)
+    names = [source_name(p) for p in given]
+    with contextlib.ExitStack() as stack:
+        paths = [stack.enter_context(regular_copy(p)) for p in given]
+        report = _reconcile(app, store_dir, paths, names, dry_run, batch, max_line, limit, progress)
     report.elapsed = time.perf_counter() - started
     return report
 
@@ -143,22 +152,22 @@ def reconcile(
 def _reconcile(
     app: Eventfold,
     store_dir: str,
-    path: str,
-    name: str,
+    paths: list[str],
+    names: list[str],
     dry_run: bool,
     batch: int,
     max_line: int,
     limit: int,
     progress: Progress | None,
 ) -> ReconcileReport:
-    expected = read_expected_source(path, max_line, progress, name=name)
-    before = verify_source(app, store_dir, name, expected, limit, progress)
+    expected = read_expected_source(paths, max_line, progress, names=names)
+    before = verify_source(app, store_dir, expected, limit, progress)
     assert before.events is not None
     missing = [(event_id, expected.records[event_id]) for event_id in before.events.missing_ids]
-    order = sorted(missing, key=lambda m: (m[1].occurred_at or EARLIEST, m[1].line))
+    order = sorted(missing, key=lambda m: (m[1].occurred_at or EARLIEST, m[1].file, m[1].line))
     plan = [_planned(event_id, record) for event_id, record in (order[:limit] if limit else order)]
     report = ReconcileReport(
-        name,
+        before.source,
         before,
         None,
         len(missing),
@@ -166,15 +175,52 @@ def _reconcile(
         plan,
         dry_run=dry_run,
         limit=limit,
+        sources=expected.sources,
     )
     if not dry_run and missing:
-        with open(path, "rb") as f:
-            lines = [(r.line, r.offset, os.pread(f.fileno(), r.length, r.offset)) for _, r in order]
+        raws = _raw_lines(paths, [record for _, record in order])
+        lines = [(r.source, r.line, r.offset, raws[r.file, r.offset]) for _, r in order]
         with Ingestor(app, store_dir, batch=batch, max_line=max_line) as ingestor:
-            report.replay = ingestor.replay(name, lines, progress)
-        report.after = verify_source(app, store_dir, name, expected, limit, progress)
+            report.replay = ingestor.replay(lines, progress)
+        report.after = verify_source(app, store_dir, expected, limit, progress)
         report.caught_up = catch_up_all(app, store_dir, progress)
     return report
+
+
+def _raw_lines(paths: list[str], records: Iterable[SourceRecord]) -> dict[tuple[int, int], bytes]:
+    """The raw bytes of ``records``' lines, by (file, uncompressed offset): a plain file's
+    by ``pread``, a compressed file's by reading it once more, picking them in one pass."""
+    wanted: dict[int, dict[int, int]] = {}
+    for r in records:
+        wanted.setdefault(r.file, {})[r.offset] = r.length
+    raws: dict[tuple[int, int], bytes] = {}
+    for file, lines in wanted.items():
+        with open_source(paths[file]) as source:
+            if source.fd is not None:
+                for offset, length in lines.items():
+                    raws[file, offset] = os.pread(source.fd, length, offset)
+                continue
+            at = 0
+            for offset in sorted(lines):
+                _skip(source.stream, offset - at)  # past the lines not wanted
+                raws[file, offset] = _read(source.stream, lines[offset])
+                at = offset + lines[offset]
+    return raws
+
+
+def _skip(stream: BinaryIO, size: int) -> None:
+    """Read past the next ``size`` bytes of ``stream``, keeping none of them."""
+    while size > 0 and (part := stream.read(min(size, 1 << 20))):
+        size -= len(part)
+
+
+def _read(stream: BinaryIO, size: int) -> bytes:
+    """The next ``size`` bytes of ``stream`` (fewer at its end), a MiB at a time."""
+    parts: list[bytes] = []
+    while size > 0 and (part := stream.read(min(size, 1 << 20))):
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
 
 
 def catch_up_all(app: Eventfold, store_dir: str, progress: Progress | None = None) -> list[str]:
@@ -200,19 +246,20 @@ def _planned(event_id: str, record: SourceRecord) -> dict[str, Any]:
         "timestamp": None if record.occurred_at is None else record.occurred_at.isoformat(),
         "line": record.line,
         "offset": record.offset,
+        "source": record.source,
     }
 
 
 def _gaps(records: dict[str, SourceRecord], missing: set[str]) -> list[Gap]:
-    """Runs of missing events in source order."""
+    """Runs of missing events in source order, each within one file."""
     gaps: list[Gap] = []
-    run: list[int] = []
+    run: list[SourceRecord] = []
     for event_id, record in records.items():  # insertion order is source order
-        if event_id in missing:
-            run.append(record.line)
-        elif run:
-            gaps.append(Gap(run[0], run[-1], len(run)))
+        if run and (event_id not in missing or record.file != run[0].file):
+            gaps.append(Gap(run[0].line, run[-1].line, len(run), run[0].source))
             run = []
+        if event_id in missing:
+            run.append(record)
     if run:
-        gaps.append(Gap(run[0], run[-1], len(run)))
+        gaps.append(Gap(run[0].line, run[-1].line, len(run), run[0].source))
     return gaps
