@@ -111,7 +111,10 @@ def test_a_store_that_cannot_be_created_is_said_so_by_ingest_and_status(
 def _bad_sources(tmp_path: Path) -> dict[str, Path]:
     binary = tmp_path / "image.png"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    return {"missing": tmp_path / "missing.jsonl", "binary": binary, "directory": tmp_path}
+    empty = tmp_path / "no-sources"  # a directory with no source file in it
+    empty.mkdir(exist_ok=True)
+    (empty / "notes.txt").write_text("not a source\n")
+    return {"missing": tmp_path / "missing.jsonl", "binary": binary, "directory": empty}
 
 
 @pytest.mark.parametrize("problem", ["missing", "binary", "directory"])

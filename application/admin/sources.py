@@ -27,13 +27,13 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from hashlib import blake2b
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
 from eventfold.application.app import Eventfold
+from eventfold.application.ingest.resuming import new_hasher, read_prefix
 from eventfold.application.pages import notification_pages
 from eventfold.application.progress import BYTES, CHECKING_SOURCES, Progress, tell
 from eventfold.domain.model import Source
@@ -273,7 +273,7 @@ def _look_plain(source: SourceState, fd: int, *, digest: bool, tail: bool, hashe
 
 def _prefix_digest(read: Callable[[int, int], bytes], source: SourceState, hashed: _Hashed) -> str:
     """The digest of the file's first ``position`` bytes (``""`` when it is shorter)."""
-    hasher = blake2b(digest_size=32)
+    hasher = new_hasher()
     at = 0
     while at < source.position:
         chunk = read(at, min(CHUNK, source.position - at))
@@ -282,7 +282,8 @@ def _prefix_digest(read: Callable[[int, int], bytes], source: SourceState, hashe
         hasher.update(chunk)
         at += len(chunk)
         hashed.advanced(len(chunk))
-    return hasher.hexdigest()
+    digest: str = hasher.hexdigest()
+    return digest
 
 
 def _pending_tail(fd: int, position: int, size: int) -> int:
@@ -328,15 +329,8 @@ def _look_compressed(source: SourceState, opened: SourceFile, hashed: _Hashed) -
 
 def _read_through(opened: SourceFile, position: int, hashed: _Hashed) -> _Read:
     stream = opened.stream
-    hasher = blake2b(digest_size=32)
-    at = 0
-    while at < position:
-        chunk = stream.read(min(CHUNK, position - at))
-        if not chunk:
-            break
-        hasher.update(chunk)
-        at += len(chunk)
-        hashed.advanced(len(chunk))
+    hasher = new_hasher()
+    at, _ = read_prefix(stream, position, hasher, hashed.advanced)
     rest = pending = 0
     while chunk := stream.read(CHUNK):
         rest += len(chunk)

@@ -33,12 +33,12 @@ class QuarantineFile:
         self._size = 0
 
     def open(self, committed_position: int) -> None:
-        """Open for appending, dropping records at or beyond ``committed_position``."""
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        created = not os.path.exists(self.path)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if created:
-            fileio.fsync_dir(os.path.dirname(self.path))
+        """Open for appending, dropping records at or beyond ``committed_position``. A file
+        that does not exist yet is created by the first ``append`` (a source with no
+        invalid line leaves none)."""
+        if not os.path.exists(self.path):
+            return
+        self._fd = os.open(self.path, os.O_RDWR)
         keep = 0
         with open(self.path, "rb") as f:
             for raw in f:
@@ -55,11 +55,21 @@ class QuarantineFile:
             fileio.fsync(self._fd)
         self._size = keep
 
+    def _create(self) -> int:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fileio.fsync_dir(os.path.dirname(self.path))
+        return fd
+
     def append(self, records: Sequence[InvalidLine]) -> None:
         """Append and fsync (before the commit that covers these lines)."""
         if not records:
             return
-        assert self._fd is not None
+        if self._fd is None:
+            try:
+                self._fd = self._create()
+            except OSError as e:
+                raise fileio.FileWriteError(e, "creating", self.path) from e
         data = b"".join(
             json.dumps(
                 {

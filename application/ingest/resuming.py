@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Any, BinaryIO
@@ -46,8 +47,11 @@ def hash_range(fd: int, hasher: Any, start: int, end: int) -> int:
     return start
 
 
-def read_prefix(stream: BinaryIO, length: int, hasher: Any) -> tuple[int, bytes]:
-    """Read the first ``length`` bytes of ``stream`` (at its start), hashing them.
+def read_prefix(
+    stream: BinaryIO, length: int, hasher: Any, read: Callable[[int], None] | None = None
+) -> tuple[int, bytes]:
+    """Read the first ``length`` bytes of ``stream`` (at its start), hashing them;
+    ``read`` is told the size of each chunk read.
 
     Returns how many there were (fewer when the stream ends first) and the last
     byte read (b"" when none).
@@ -60,6 +64,8 @@ def read_prefix(stream: BinaryIO, length: int, hasher: Any) -> tuple[int, bytes]
         hasher.update(chunk)
         done += len(chunk)
         last = chunk[-1:]
+        if read is not None:
+            read(len(chunk))
     return done, last
 
 

@@ -276,35 +276,26 @@ class Ingestor:
     def _batches(
         self, stream: BinaryIO, run: SourceRun, size: int | None, start: Start
     ) -> Iterator[ParsedBatch]:
-        position, line = run.source.position, run.source.line
-        if run.tee is not None:  # compressed: read here, from where the prefix ended
-            return read_batches(
-                stream,
-                position,
-                line,
-                self.batch_size,
-                self.codec,
-                run.name,
-                growing=True,
-                max_line=self.max_line,
-                continued=position > 0 and start.last != b"\n",
-            )
-        use_process = self.reader_process
-        if use_process is None:
-            use_process = size is not None and size - position > READER_PROCESS_BYTES
-        continued = run.fd is not None and ends_inside_a_line(run.fd, position)
-        if use_process and run.fd is not None and self.codec.plain_json:
-            return piped_batches(
-                run.fd,
-                position,
-                line,
-                self.batch_size,
-                run.name,
-                max_line=self.max_line,
-                continued=continued,
-            )
-        if run.fd is not None:
-            stream.seek(position)
+        position, line, fd = run.source.position, run.source.line, run.fd
+        if run.tee is not None:  # compressed: read here, from where its prefix ended
+            continued, growing = position > 0 and start.last != b"\n", True
+        else:
+            continued, growing = fd is not None and ends_inside_a_line(fd, position), fd is not None
+            use_process = self.reader_process
+            if use_process is None:
+                use_process = size is not None and size - position > READER_PROCESS_BYTES
+            if use_process and fd is not None and self.codec.plain_json:
+                return piped_batches(
+                    fd,
+                    position,
+                    line,
+                    self.batch_size,
+                    run.name,
+                    max_line=self.max_line,
+                    continued=continued,
+                )
+            if fd is not None:
+                stream.seek(position)
         return read_batches(
             stream,
             position,
@@ -312,7 +303,7 @@ class Ingestor:
             self.batch_size,
             self.codec,
             run.name,
-            growing=run.fd is not None,
+            growing=growing,
             max_line=self.max_line,
             continued=continued,
         )
