@@ -24,6 +24,7 @@ from typing import Any
 from eventfold.application.ingest.report import IngestReport
 from eventfold.application.ingest.run import Ingestor, SourceRewrittenError
 from eventfold.application.progress import BYTES, INGESTING, Progress, tell
+from eventfold.infra.compression import compression_of
 from eventfold.infra.sourcefile import SourceError, open_source
 
 COUNTS = ("read", "ingested", "duplicates", "conflicts", "invalid")
@@ -118,6 +119,8 @@ def ingest_all(
     """Ingest ``paths`` in order (each as ``Ingestor.run``); a file refused or damaged is in
     the report and the others are ingested all the same."""
     started = time.perf_counter()
+    if ingestor.partition is not None:
+        _refuse_compressed(paths)
     report = IngestSetReport()
     overall = None if progress is None else _Overall(progress, [_size(p) for p in paths])
     for index, path in enumerate(paths):
@@ -135,6 +138,25 @@ def ingest_all(
             overall.done(index)
     report.elapsed = time.perf_counter() - started
     return report
+
+
+def _refuse_compressed(paths: Sequence[str]) -> None:
+    """A partition reads uncompressed files only (it re-reads parts of its file by offset
+    after a crash): ``SourceError`` naming the first compressed one."""
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            with open(path, "rb") as f:
+                compression = compression_of(f.read(8))
+        except OSError:
+            continue  # opening it says what is wrong
+        if compression is not None:
+            msg = (
+                f"{path}: {compression} data; --partition reads uncompressed files only "
+                "(uncompress it first, or ingest it without --partition)"
+            )
+            raise SourceError(msg)
 
 
 def _size(path: str) -> int | None:
