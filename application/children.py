@@ -1,11 +1,14 @@
 """The one entry point of eventfold's child processes: ``python -m eventfold.application.children``.
 
     python -m eventfold.application.children read FD POSITION LINE BATCH MAX_LINE SOURCE
+    python -m eventfold.application.children prefetch BATCH MAX_LINE   (paths on stdin)
     python -m eventfold.application.children fold STORE BACKEND PROJECTION AFTER LAST
 
 ``read``: an ingest's reading process (``ingest/reading.py``): it reads the open
 file ``FD`` from byte ``POSITION`` and writes framed batches on stdout, then an
-end frame. ``fold``: a rebuild worker (``projecting/workers.py``): it folds
+end frame. ``prefetch``: an ingest's prefetching process (``ingest/prefetch.py``):
+it reads the files listed (JSON) on stdin from their first byte, in order, and
+writes each file's framed batches. ``fold``: a rebuild worker (``projecting/workers.py``): it folds
 notifications ``AFTER+1..LAST``, writing ``{"folded": N}`` lines as it goes, then
 ``{"state", "applied"}``, each as one line of JSON.
 Both report a failure as one line on stderr and a non-zero exit; the parent
@@ -26,6 +29,10 @@ def main(argv: list[str]) -> int:
             from eventfold.application.ingest.reader_process import serve
 
             serve(args)
+        elif role == "prefetch":
+            from eventfold.application.ingest.prefetch import serve as prefetch
+
+            prefetch(args)
         elif role == "fold":
             from eventfold.application.projecting.workers import fold_range
 

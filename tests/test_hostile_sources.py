@@ -101,7 +101,7 @@ def frames(*payloads: bytes, end: int | None = None) -> bytes:
 def test_only_the_readers_checked_end_of_input_ends_a_source(
     data: bytes, error: Exception | None, problem: str | None
 ) -> None:
-    ahead = batches._ReadAhead(io.BufferedReader(_Pipe(data, error)), 1 << 20)
+    ahead = batches.ReadAhead(io.BufferedReader(_Pipe(data, error)), 1 << 20)
     got = list(ahead)
     assert got[:1] == [b"a"]
     if problem is None:

@@ -15,15 +15,19 @@ damaged part way is ingested up to the damage; both are in the report, and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eventfold.application.ingest.categories import find
+from eventfold.application.ingest.prefetch import Prefetcher
 from eventfold.application.ingest.report import IngestReport
-from eventfold.application.ingest.run import Ingestor, SourceRewrittenError
+from eventfold.application.ingest.run import READER_PROCESS_BYTES, Ingestor, SourceRewrittenError
 from eventfold.application.progress import BYTES, INGESTING, Progress, tell
+from eventfold.domain.model import Source
 from eventfold.infra.compression import compression_of
 from eventfold.infra.sourcefile import SourceError, open_source
 
@@ -123,21 +127,52 @@ def ingest_all(
         _refuse_compressed(paths)
     report = IngestSetReport()
     overall = None if progress is None else _Overall(progress, [_size(p) for p in paths])
-    for index, path in enumerate(paths):
-        told = None if overall is None else overall.file(index)
-        try:
-            source = open_source(path)
-        except SourceError as e:  # it changed or vanished since it was looked at
-            report.refused.append(Refused(_name(path), _reason(e, path)))
-            continue
-        try:
-            report.files.append(ingestor.run(source, rescan=rescan, progress=told))
-        except SourceRewrittenError as e:
-            report.refused.append(Refused(_name(path), _reason(e, path)))
-        if overall is not None:
-            overall.done(index)
+    with _prefetcher(ingestor, paths) as prefetch:
+        for index, path in enumerate(paths):
+            told = None if overall is None else overall.file(index)
+            try:
+                source = open_source(path)
+            except SourceError as e:  # it changed or vanished since it was looked at
+                report.refused.append(Refused(_name(path), _reason(e, path)))
+                continue
+            ahead = None if prefetch is None else prefetch.take(path)
+            try:
+                report.files.append(
+                    ingestor.run(source, rescan=rescan, progress=told, prefetched=ahead)
+                )
+            except SourceRewrittenError as e:
+                report.refused.append(Refused(_name(path), _reason(e, path)))
+            if overall is not None:
+                overall.done(index)
     report.elapsed = time.perf_counter() - started
     return report
+
+
+def _prefetcher(
+    ingestor: Ingestor, paths: Sequence[str]
+) -> contextlib.AbstractContextManager[Prefetcher | None]:
+    """A ``Prefetcher`` over the files never ingested before, when reading them ahead pays:
+    several files (or a compressed one) with more than ``READER_PROCESS_BYTES`` in all.
+    One plain file keeps ``run.py``'s own reading process."""
+    if ingestor.reader_process is False or ingestor.partition is not None:
+        return contextlib.nullcontext()
+    if not ingestor.codec.plain_json:
+        return contextlib.nullcontext()
+    new, size, compressed = [], 0, False
+    for path in paths:
+        if path == "-" or not os.path.isfile(path):
+            continue
+        if find(ingestor.app, Source, Source.create_id(os.path.realpath(path))) is not None:
+            continue
+        new.append(path)
+        size += os.path.getsize(path)
+        if not compressed:
+            with open(path, "rb") as f:
+                compressed = compression_of(f.read(8)) is not None
+    pays = ingestor.reader_process is True or size > READER_PROCESS_BYTES
+    if not new or not pays or (len(new) == 1 and not compressed):
+        return contextlib.nullcontext()
+    return Prefetcher(new, ingestor.batch_size, ingestor.max_line)
 
 
 def _refuse_compressed(paths: Sequence[str]) -> None:

@@ -66,7 +66,7 @@ def piped_batches(
         [str(fd), str(boundary), str(boundary_line), str(size), str(max_line), source], fd
     )
     assert child.stdout is not None
-    ahead = _ReadAhead(child.stdout, READ_AHEAD_BYTES)
+    ahead = ReadAhead(child.stdout, READ_AHEAD_BYTES)
     try:
         if cut:
             yield from read_batches(
@@ -88,17 +88,25 @@ def piped_batches(
             child.kill()
         _, err = child.communicate()
     if ahead.problem is not None:
-        raise _failure(source, ahead.problem, child.returncode, err)
+        raise failure(source, ahead.problem, child.returncode, err)
 
 
 def _start(args: list[str], fd: int) -> subprocess.Popen[bytes]:
     """The reading process (``children.py``'s ``read``), passed the open file ``fd``."""
+    return start_process(["read", *args], pass_fds=(fd,))
+
+
+def start_process(
+    args: list[str], *, pass_fds: tuple[int, ...] = (), stdin: bool = False
+) -> subprocess.Popen[bytes]:
+    """A reading child process (``children.py``'s role ``args[0]``), its stdout a pipe
+    (large, when the system allows), its stdin a pipe when ``stdin``."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "eventfold.application.children", "read", *args],
-        stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "eventfold.application.children", *args],
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        pass_fds=(fd,),
+        pass_fds=pass_fds,
     )
     assert child.stdout is not None
     with contextlib.suppress(OSError):  # fewer, larger transfers between the halves
@@ -106,13 +114,15 @@ def _start(args: list[str], fd: int) -> subprocess.Popen[bytes]:
     return child
 
 
-def _failure(source: str, problem: str, returncode: int, err: bytes) -> ReaderError:
+def failure(
+    source: str, problem: str, returncode: int, err: bytes, what: str = "reader process"
+) -> ReaderError:
     """The error of a run whose reading process did not end with its end of input."""
     reason = f"{_ending(returncode)}; {problem}" if returncode else problem
     last = err.decode(errors="replace").strip().splitlines()
     detail = f" ({last[-1]})" if last else ""
     return ReaderError(
-        f"{source}: the reader process stopped before the end of the source: {reason}{detail}; "
+        f"{source}: the {what} stopped before the end of the source: {reason}{detail}; "
         "what was committed stands, and ingest resumes there when run again"
     )
 
@@ -141,7 +151,7 @@ def _whole_batches(head: bytes, size: int, max_line: int, continued: bool) -> tu
     return cut, lines
 
 
-class _ReadAhead:
+class ReadAhead:
     """The child's frames, read by a thread while the writer works (``limit`` bytes held).
 
     Without it the child stalls on a full pipe whenever the writer pauses (an

@@ -53,6 +53,7 @@ class ParsedBatch:
     states: list[bytes] = field(default_factory=list)
     invalid: list[tuple[int, int, str, str]] = field(default_factory=list)
     pending: tuple[int, int, int] | None = None
+    digest: str = ""  # of the source's bytes before ``position``, when the reader hashed them
 
     def add(
         self, event: SourceEvent, number: int, offset: int, encoded: tuple[bytes, bytes]
@@ -97,6 +98,7 @@ class ParsedBatch:
                 self.states,
                 self.invalid,
                 self.pending,
+                self.digest,
             )
         )
 
@@ -119,6 +121,7 @@ class ParsedBatch:
             states,
             invalid,
             pending,
+            digest,
         ) = marshal.loads(data)
         return cls(
             datetime.fromisoformat(timestamp),
@@ -136,6 +139,7 @@ class ParsedBatch:
             states,
             invalid,
             pending,
+            digest,
         )
 
 

@@ -30,6 +30,7 @@ from eventfold.application.ingest.categories import find, load_or_create
 from eventfold.application.ingest.deciding import Commit, Decider, SourceRun
 from eventfold.application.ingest.known import KnownIds
 from eventfold.application.ingest.partition import Partition
+from eventfold.application.ingest.prefetch import Prefetched
 from eventfold.application.ingest.quarantine import QuarantineFile, quarantine_path
 from eventfold.application.ingest.reader_process import piped_batches
 from eventfold.application.ingest.reading import (
@@ -109,10 +110,17 @@ class Ingestor:
     # -- the run -------------------------------------------------------------
 
     def run(
-        self, path: str | SourceFile, *, rescan: bool = False, progress: Progress | None = None
+        self,
+        path: str | SourceFile,
+        *,
+        rescan: bool = False,
+        progress: Progress | None = None,
+        prefetched: Prefetched | None = None,
     ) -> IngestReport:
         """Ingest ``path`` (or ``-`` for standard input, or a source opened already with
-        ``open_source``, which this closes) from where it was left."""
+        ``open_source``, which this closes) from where it was left. ``prefetched``: the
+        file's batches read ahead from its first byte (``prefetch.py``), used when the
+        run starts there (else dropped)."""
         started = time.perf_counter()
         if rescan and self.partition is not None:
             msg = (
@@ -130,7 +138,7 @@ class Ingestor:
             else:
                 name, identity = source.real, source.real + suffix
             run = self._start(source, name, identity, opened, rescan=rescan and source.regular)
-            return self._run(run, source, started, progress)
+            return self._run(run, source, started, progress, self._ahead(run, prefetched))
 
     def _start(
         self,
@@ -209,8 +217,29 @@ class Ingestor:
             if opened.fd is None:  # the compressed stream was read: open it again
                 start.opened = stack.enter_context(open_source(opened.real))
 
+    def _ahead(self, start: Start, prefetched: Prefetched | None) -> Prefetched | None:
+        """``prefetched`` when its batches are the run's: from byte 0 of the same file."""
+        if prefetched is None:
+            return None
+        usable = (
+            start.source.position == 0
+            and not start.adopted
+            and self.partition is None
+            and self.codec.plain_json
+            and prefetched.same_file(start.opened.file_fd)
+        )
+        if usable:
+            return prefetched
+        prefetched.drop()
+        return None
+
     def _run(
-        self, start: Start, given: SourceFile, started: float, progress: Progress | None
+        self,
+        start: Start,
+        given: SourceFile,
+        started: float,
+        progress: Progress | None,
+        ahead: Prefetched | None,
     ) -> IngestReport:
         source, opened = start.source, start.opened
         self.decider.snapshotted[source.id] = source.version
@@ -229,7 +258,7 @@ class Ingestor:
         fd = opened.fd
         stream = opened.stream
         tee = None
-        if opened.compression is not None and opened.regular:
+        if opened.compression is not None and opened.regular and ahead is None:
             tee = HashingReader(stream, start.hasher, source.position)
             stream = cast(BinaryIO, tee)
         run = SourceRun(
@@ -247,14 +276,16 @@ class Ingestor:
             failpoints.reach("ingest.started")
             if start.adopted:  # record the continuation now, whatever follows
                 self._commit(run, Commit(_new_replay_batch(self.codec, run.name, source.position)))
-            for parsed in self._batches(stream, run, size, start):
+            batches = self._batches(stream, run, size, start) if ahead is None else ahead.batches()
+            for parsed in batches:
                 if parsed.pending is not None:
                     report.pending_tail = PendingTail(*parsed.pending)
                 if parsed.position > source.position:
                     self._commit(run, self.decider.apply(run, parsed))
-                done = report.position if tee is None else opened.compressed_read()
-                tell(progress, INGESTING, done, size, BYTES)
-            report.damage = opened.damage
+                if opened.compression is None or tee is not None:
+                    done = report.position if tee is None else opened.compressed_read()
+                    tell(progress, INGESTING, done, size, BYTES)
+            report.damage = opened.damage if ahead is None else ahead.damage
         return report
 
     @contextlib.contextmanager
@@ -396,15 +427,18 @@ class Ingestor:
         """Commit the batch atomically with the new source position and its digest."""
         failpoints.reach("ingest.before-commit")
         report, fd = run.report, run.fd
-        if fd is not None:
-            run.hashed = hash_range(fd, run.hasher, run.hashed, report.position)
-        elif run.tee is not None:
-            run.hashed = run.tee.hash_to(report.position)
-        if (fd is not None or run.tee is not None) and run.hashed < report.position:
-            msg = f"{report.source}: the source shrank while it was being read"
-            raise SourceRewrittenError(msg)
-        hashed = fd is not None or run.tee is not None
-        digest = run.hasher.hexdigest() if hashed and run.hasher else ""
+        if commit.parsed.digest:  # the reading side hashed the bytes before its position
+            run.hashed, digest = report.position, commit.parsed.digest
+        else:
+            if fd is not None:
+                run.hashed = hash_range(fd, run.hasher, run.hashed, report.position)
+            elif run.tee is not None:
+                run.hashed = run.tee.hash_to(report.position)
+            hashed = fd is not None or run.tee is not None
+            if hashed and run.hashed < report.position:
+                msg = f"{report.source}: the source shrank while it was being read"
+                raise SourceRewrittenError(msg)
+            digest = run.hasher.hexdigest() if hashed and run.hasher else ""
         run.source.advance(report.position, report.line, digest, dict(commit.counts))
         commit.extend(self.decider.collect(run.source))
         if run.fingerprint is not None:  # the source's first line is now in the store
