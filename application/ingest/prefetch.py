@@ -3,14 +3,14 @@
 A file never ingested before is read from its first byte whatever the store
 holds, so its lines can be parsed, encoded and hashed before its turn. The
 prefetching process (``children.py``'s ``prefetch``) reads such files in the
-list's order and sends, per file, a start frame (its device and inode, its
-compression, or why it could not be opened), its batches (``ParsedBatch``,
+list's order and sends, per file, a start frame (its device, inode and
+change time, or why it could not be opened), its batches (``ParsedBatch``,
 each with the digest of the file's bytes before its position: for a
 compressed file, of its uncompressed bytes), and an end frame (the number of
 batches, and where compressed data was damaged). The writer takes a file's
 batches at its turn when it still starts the file at byte 0 and the file is
-the one that was read (same device and inode); otherwise it drops them and
-reads the file itself. So many small files cost one process start, not one
+the one that was read, unchanged (same device, inode and change time);
+otherwise it drops them and reads the file itself. So many small files cost one process start, not one
 each, and reading overlaps committing as it does for one large file.
 
 Frames are those of ``reader_process.ReadAhead`` (``length:u64 payload``, then
@@ -50,19 +50,16 @@ class Prefetched:
     """One file's batches as the prefetching process read them."""
 
     path: str
-    device: int = -1
-    inode: int = -1
+    identity: tuple[int, int, int] = (-1, -1, -1)  # device, inode, change time (ns)
     error: str | None = None
     damage: Damage | None = None
     frames: Iterator[bytes] = field(default_factory=lambda: iter(()))
     _done: bool = False
 
     def same_file(self, fd: int | None) -> bool:
-        """Whether ``fd`` is the file that was read."""
-        if fd is None or self.error is not None:
-            return False
-        info = os.fstat(fd)
-        return (info.st_dev, info.st_ino) == (self.device, self.inode)
+        """Whether ``fd`` is the file that was read, unchanged since (an inode number can
+        be reused by a new file, and a file that changed is read again by the writer)."""
+        return fd is not None and self.error is None and _identity(fd) == self.identity
 
     def batches(self) -> Iterator[ParsedBatch]:
         """The file's batches, in order (then ``damage`` is set)."""
@@ -123,8 +120,9 @@ class Prefetcher:
                 self.close()
                 raise self._failed(name)
             head = json.loads(start[1:])
-            device, inode = head.get("device", -1), head.get("inode", -1)
-            self._current = Prefetched(name, device, inode, head.get("error"), None, self._frames)
+            device, inode, changed = head.get("identity", (-1, -1, -1))
+            identity = (int(device), int(inode), int(changed))
+            self._current = Prefetched(name, identity, head.get("error"), None, self._frames)
             if name == path:
                 return self._current
 
@@ -146,6 +144,11 @@ class Prefetcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _identity(fd: int) -> tuple[int, int, int]:
+    info = os.fstat(fd)
+    return info.st_dev, info.st_ino, info.st_ctime_ns
 
 
 def serve(argv: list[str]) -> None:
@@ -170,8 +173,7 @@ def serve(argv: list[str]) -> None:
             continue
         with source:
             assert source.file_fd is not None
-            info = os.fstat(source.file_fd)
-            head: dict[str, Any] = {"device": info.st_dev, "inode": info.st_ino}
+            head: dict[str, Any] = {"identity": _identity(source.file_fd)}
             send(b"F" + json.dumps(head).encode())
             tee = HashingReader(source.stream, new_hasher(), 0)
             count = 0
