@@ -10,8 +10,9 @@ compressed file, of its uncompressed bytes), and an end frame (the number of
 batches, and where compressed data was damaged). The writer takes a file's
 batches at its turn when it still starts the file at byte 0 and the file is
 the one that was read, unchanged (same device, inode and change time);
-otherwise it drops them and reads the file itself. So many small files cost one process start, not one
-each, and reading overlaps committing as it does for one large file.
+otherwise it drops them and reads the file itself. So many small files cost
+one process start, not one each, and reading overlaps committing as it does
+for one large file.
 
 Frames are those of ``reader_process.ReadAhead`` (``length:u64 payload``, then
 the end frame with the count), the payload's first byte its kind: ``F``
