@@ -40,7 +40,9 @@ def ingest(store: Path, paths: list[str], prefetch: bool) -> tuple[IngestSetRepo
     try:
         with Ingestor(app, app.state_dir, batch=500, reader_process=prefetch) as ingestor:
             report = ingest_all(ingestor, paths)
-        found: list[Source] = [app.repository.get(Source.create_id(os.path.realpath(p))) for p in paths]
+        found: list[Source] = [
+            app.repository.get(Source.create_id(os.path.realpath(p))) for p in paths
+        ]
         digests = [str(source.digest) for source in found]
     finally:
         app.close()
