@@ -157,6 +157,7 @@ def _notable(file: IngestReport) -> bool:
         or file.pending_tail
         or file.renamed_from
         or file.rescanned
+        or file.rotated_to
     )
 
 
@@ -199,7 +200,9 @@ def _note(file: IngestReport) -> Text:
         )
     elif file.resumed_from:
         notes.append(f"resumed from byte {grouped(file.resumed_from)}")
-    if file.rescanned:
+    if file.rotated_to:
+        notes.append(f"a new file: its earlier content continues as {file.rotated_to}")
+    elif file.rescanned:
         notes.append("changed: ingested anew (--rescan)")
     if file.pending_tail:
         notes.append(f"pending tail at line {grouped(file.pending_tail.line)}")

@@ -235,6 +235,34 @@ def test_a_renamed_file_and_a_rotated_compressed_file_continue_their_source(
     assert (code, doc["read"], doc["files_renamed"]) == (0, 0, 0), err
 
 
+@pytest.mark.parametrize("mode", ["create", "copytruncate"])
+def test_a_new_file_under_a_rotated_files_name_is_ingested_from_its_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    store = tmp_path / "store"
+    current = put(tmp_path / "events.jsonl", lines(0, 30))
+    code, doc, err = ingest(capsys, store, str(tmp_path), "--batch", "8")
+    assert (code, doc["ingested"]) == (0, 30), err
+
+    rotated = tmp_path / "events.jsonl.1"
+    if mode == "create":
+        current.rename(rotated)
+    else:
+        rotated.write_bytes(current.read_bytes())
+    put(current, lines(500, 12))  # a new file under the old name (shorter, or not)
+    code, doc, err = ingest(capsys, store, str(tmp_path), "--batch", "8")
+    assert code == 0, err
+    old, new = by_name(doc)["events.jsonl.1"], by_name(doc)["events.jsonl"]
+    assert old["renamed_from"] == str(current.resolve()) and old["read"] == 0
+    assert new["rotated_to"] == str(rotated.resolve())
+    assert (new["read"], new["ingested"], new["duplicates"]) == (12, 12, 0)
+    assert doc["refused"] == []
+    assert rebuilt(capsys, store) == fold(lines(0, 30), lines(500, 12))
+
+    code, doc, err = ingest(capsys, store, str(tmp_path))  # again: nothing new
+    assert (code, doc["read"], doc["refused"]) == (0, 0, []), err
+
+
 # -- directories, order, lists -------------------------------------------------
 
 

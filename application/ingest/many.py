@@ -127,6 +127,7 @@ def ingest_all(
         _refuse_compressed(paths)
     report = IngestSetReport()
     overall = None if progress is None else _Overall(progress, [_size(p) for p in paths])
+    changed: list[tuple[int, str, SourceRewrittenError]] = []
     with _prefetcher(ingestor, paths) as prefetch:
         for index, path in enumerate(paths):
             told = None if overall is None else overall.file(index)
@@ -141,11 +142,37 @@ def ingest_all(
                     ingestor.run(source, rescan=rescan, progress=told, prefetched=ahead)
                 )
             except SourceRewrittenError as e:
-                report.refused.append(Refused(_name(path), _reason(e, path)))
+                changed.append((index, path, e))
             if overall is not None:
                 overall.done(index)
+    _new_under_old_names(ingestor, report, changed, overall)
     report.elapsed = time.perf_counter() - started
     return report
+
+
+def _new_under_old_names(
+    ingestor: Ingestor,
+    report: IngestSetReport,
+    changed: list[tuple[int, str, SourceRewrittenError]],
+    overall: _Overall | None,
+) -> None:
+    """The files whose ingested prefix changed: a file whose earlier content another file
+    of this run continues (it was rotated: renamed, or copied and truncated, and a new
+    file took its name) is a new file, ingested from its start; any other is refused."""
+    continued = {f.renamed_from: f.source for f in report.files if f.renamed_from}
+    for index, path, error in changed:
+        moved = continued.get(_name(path))
+        if moved is None:
+            report.refused.append(Refused(_name(path), _reason(error, path)))
+            continue
+        told = None if overall is None else overall.file(index)
+        try:
+            again = ingestor.run(path, rescan=True, progress=told)
+        except SourceError as e:
+            report.refused.append(Refused(_name(path), _reason(e, path)))
+            continue
+        again.rotated_to = moved
+        report.files.append(again)
 
 
 def _prefetcher(

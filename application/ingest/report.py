@@ -62,6 +62,7 @@ class IngestReport:
     compression: str | None = None  # gzip, bzip2, xz, zstd; positions are then uncompressed
     damage: Damage | None = None  # where compressed data stopped being readable
     renamed_from: str | None = None  # the source this file continues (a rotated file, renamed)
+    rotated_to: str | None = None  # the file that continues this one's earlier content
 
     @property
     def events_per_second(self) -> float:
@@ -95,4 +96,5 @@ class IngestReport:
             "compression": self.compression,
             "damage": None if self.damage is None else vars(self.damage),
             "renamed_from": self.renamed_from,
+            "rotated_to": self.rotated_to,
         }
