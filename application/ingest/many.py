@@ -86,26 +86,59 @@ class IngestSetReport:
 
 
 class _Overall:
-    """Each file's progress told as part of the whole list's: bytes of all files."""
+    """Each file's progress told as part of the whole list's: bytes of all files and, with
+    more than one file, which file of how many (``files``) and the events read from all
+    files (``events``). With one file, its progress is told as it is."""
 
     def __init__(self, progress: Progress, sizes: list[int | None]) -> None:
         self.progress = progress
         self.total = None if None in sizes else sum(s or 0 for s in sizes)
         self.sizes = sizes
         self.before = 0  # bytes of the files done
+        self.events_before = 0  # events read from the files done
+        self.events = 0  # events read from the file being read, as last told
 
     def file(self, index: int) -> Progress:
-        def told(phase: str, done: int, total: int | None, unit: str) -> None:
-            if phase == INGESTING and unit == BYTES:
-                self.progress(phase, self.before + done, self.total, unit)
-            else:
-                self.progress(phase, done, total, unit)
+        """The progress of the ``index``-th file; told at once when it is one of several."""
+        self.events = 0
+        many = len(self.sizes) > 1
 
+        def told(
+            phase: str,
+            done: int,
+            total: int | None,
+            unit: str,
+            *,
+            files: tuple[int, int] | None = None,
+            events: int | None = None,
+        ) -> None:
+            if phase == INGESTING and unit == BYTES:
+                self.events = events if events is not None else self.events
+                if many:
+                    self._tell(index, self.before + done)
+                else:
+                    self.progress(phase, self.before + done, self.total, unit)
+            else:
+                tell(self.progress, phase, done, total, unit, files=files, events=events)
+
+        if many:
+            self._tell(index, self.before)
         return told
 
     def done(self, index: int) -> None:
+        """The ``index``-th file is done (ingested, refused or damaged): all its bytes count."""
         self.before += self.sizes[index] or 0
-        tell(self.progress, INGESTING, self.before, self.total, BYTES)
+        self.events_before += self.events
+        self.events = 0
+        if len(self.sizes) > 1:
+            self._tell(index, self.before)
+        else:
+            tell(self.progress, INGESTING, self.before, self.total, BYTES)
+
+    def _tell(self, index: int, done: int) -> None:
+        files = (index + 1, len(self.sizes))
+        events = self.events_before + self.events
+        tell(self.progress, INGESTING, done, self.total, BYTES, files=files, events=events)
 
 
 def ingest_all(
@@ -126,6 +159,8 @@ def ingest_all(
             source = open_source(path)
         except SourceError as e:  # it changed or vanished since it was looked at
             report.refused.append(Refused(_name(path), _reason(e, path)))
+            if overall is not None:
+                overall.done(index)
             continue
         try:
             report.files.append(ingestor.run(source, rescan=rescan, progress=told))

@@ -253,7 +253,7 @@ class Ingestor:
                 if parsed.position > source.position:
                     self._commit(run, self.decider.apply(run, parsed))
                 done = report.position if tee is None else opened.compressed_read()
-                tell(progress, INGESTING, done, size, BYTES)
+                tell(progress, INGESTING, done, size, BYTES, events=report.read)
             report.damage = opened.damage
         return report
 
