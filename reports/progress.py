@@ -4,9 +4,11 @@ Every command that can take more than a second passes the callback from
 ``progress_on(err)`` to its use case (``application/progress.py``). The
 display is always ONE line, and never cuts a number: it shows the phase, a
 bar, the count (of its total, when known), the rate and, when the total is
-known, the time remaining, and drops the least important parts, whole, until
-the rest fits the terminal's width (``ProgressLine``). Nothing is shown when
-stderr is not a terminal or with ``--quiet``.
+known, the time remaining; when the use case tells them, which file of how
+many (``file 3/200``) and the events read a second. It drops the least
+important parts, whole, until the rest fits the terminal's width
+(``ProgressLine``). Nothing is shown when stderr is not a terminal or with
+``--quiet``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
@@ -47,16 +50,43 @@ def progress_on(
         return
     with _OneLineBar(console=err, transient=True, get_time=clock) as bar:
         tasks: dict[str, TaskID] = {}  # the phase shown, and its task
+        first_events: dict[str, tuple[int, float]] = {}  # its events first told, and when
 
-        def update(phase: str, done: int, total: int | None, unit: str) -> None:
+        def update(
+            phase: str,
+            done: int,
+            total: int | None,
+            unit: str,
+            *,
+            files: tuple[int, int] | None = None,
+            events: int | None = None,
+        ) -> None:
             if phase not in tasks:
                 for task in tasks.values():
                     bar.remove_task(task)
                 tasks.clear()
-                tasks[phase] = bar.add_task(phase, total=total, completed=done, unit=unit)
+                first_events.clear()
+                fields = beside(phase, files, events)
+                tasks[phase] = bar.add_task(phase, total=total, completed=done, unit=unit, **fields)
                 bar.refresh()
             else:
-                bar.update(tasks[phase], total=total, completed=done)
+                bar.update(
+                    tasks[phase], total=total, completed=done, **beside(phase, files, events)
+                )
+
+        def beside(phase: str, files: tuple[int, int] | None, events: int | None) -> dict[str, Any]:
+            """The task's fields for what was told beside the count: the events' rate is
+            theirs since they were first told in this phase."""
+            fields: dict[str, Any] = {}
+            if files is not None:
+                fields["files"] = files
+            if events is not None:
+                now = bar.get_time()
+                before, since = first_events.setdefault(phase, (events, now))
+                fields["events"] = events
+                if now > since:
+                    fields["event_speed"] = (events - before) / (now - since)
+            return fields
 
         yield update
 
@@ -74,13 +104,17 @@ class _OneLineBar(Bar):
 class ProgressLine:
     """One phase's progress as one line of at most the width it is given.
 
-    The parts, most important first: the phase, ``done/total`` (``done`` while the total is
-    unknown; bytes as ``18.7/21.4 MB``), the time remaining, the rate, the bar. The line is the
-    first that fits of: everything with the unit word in full, then short (``notif``, ``ev``);
-    without the bar; without the rate; without the time remaining; without the unit word;
-    the count alone; ``done`` alone. A part is shown whole or not at all. While the rate and
-    the time remaining are not known yet, the bar leaves room for them, so that it does not
-    shrink or vanish when they appear."""
+    The parts, in the order shown: the phase, the bar, which file of how many (``file 3/200``,
+    when told), ``done/total`` (``done`` while the total is unknown; bytes as
+    ``18.7/21.4 MB``), the rate, the events read a second (``45,210 ev/s``, when told), the time
+    remaining. The line is the first that fits of: everything with the unit word in full, then
+    short (``notif``, ``ev``); without the bar; without the rate (the events a second, when
+    told, say how fast it goes); without the events a second; without the file; without the
+    time remaining; without the unit word; the count alone; ``done`` alone. So the parts go,
+    least important first: the bar, the rate, the events a second, the file, the time
+    remaining, the unit word, the phase, the total. A part is shown whole or not at all.
+    While the rate, the events a second and the time remaining are not known yet, the bar
+    leaves room for them, so that it does not shrink or vanish when they appear."""
 
     phase: str
     done: int
@@ -88,6 +122,9 @@ class ProgressLine:
     unit: str
     speed: float | None = None  # units a second, when known
     remaining: float | None = None  # seconds, when known
+    files: tuple[int, int] | None = None  # the file being read, of how many, when told
+    events: int | None = None  # the events read so far, when told (shown as their rate)
+    event_speed: float | None = None  # events a second, when known
 
     @classmethod
     def of(cls, task: Task) -> ProgressLine:
@@ -99,6 +136,9 @@ class ProgressLine:
             str(task.fields.get("unit", "")),
             task.finished_speed or task.speed,
             task.time_remaining if total is not None else None,
+            task.fields.get("files"),
+            task.fields.get("events"),
+            task.fields.get("event_speed"),
         )
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -119,11 +159,15 @@ class ProgressLine:
         follows the phase."""
         phase = (self.phase, "progress.description")
         full, short, bare, done = ((text, "progress.download") for text in self._counts())
+        files = [self._files()] if self.files is not None else []
         rate = [self._rate()] if self.speed is not None else []
+        events = [self._event_rate()] if self.event_speed is not None else []
         remaining = [self._remaining()] if self.remaining is not None else []
-        yield [phase, full, *rate, *remaining], True
-        yield [phase, short, *rate, *remaining], True
-        yield [phase, short, *rate, *remaining], False
+        yield [phase, *files, full, *rate, *events, *remaining], True
+        yield [phase, *files, short, *rate, *events, *remaining], True
+        yield [phase, *files, short, *rate, *events, *remaining], False
+        yield [phase, *files, short, *events, *remaining], False
+        yield [phase, *files, short, *remaining], False
         yield [phase, short, *remaining], False
         yield [phase, short], False
         yield [phase, bare], False
@@ -131,12 +175,16 @@ class ProgressLine:
         yield [done], False
 
     def _not_yet_known(self) -> int:
-        """The cells the rate and the time remaining will likely take once known (a rate of
-        about the total a second), while they are not."""
+        """The cells the rate, the events a second and the time remaining will likely take once
+        known (a rate of about the total a second; six figures of events), while they are
+        not."""
         cells = 0
         if self.speed is None:
-            likely = "999.9 kB" if self.unit == BYTES else f"{self.total or self.done:,}"
-            cells += 1 + cell_len(f"{likely} {SHORT_UNITS.get(self.unit, self.unit)}/s")
+            unit = SHORT_UNITS.get(self.unit, self.unit)
+            likely = "999.9 kB" if self.unit == BYTES else f"{self.total or self.done:,} {unit}"
+            cells += 1 + cell_len(f"{likely}/s")
+        if self.event_speed is None and self.events is not None:
+            cells += 1 + cell_len(f"{999_999:,} {SHORT_UNITS[EVENTS]}/s")
         if self.remaining is None and self.total is not None:
             cells += 1 + cell_len("0:00:00")
         return cells
@@ -178,6 +226,15 @@ class ProgressLine:
         else:
             rate = f"{per_second:,} {SHORT_UNITS.get(self.unit, self.unit)}".strip()
         return f"{rate}/s", "progress.data.speed"
+
+    def _files(self) -> tuple[str, str]:
+        """``file 3/200``: the file being read, of how many."""
+        current, total = self.files or (0, 0)
+        return f"file {current:,}/{total:,}", "progress.download"
+
+    def _event_rate(self) -> tuple[str, str]:
+        """``45,210 ev/s``."""
+        return f"{round(self.event_speed or 0):,} {SHORT_UNITS[EVENTS]}/s", "progress.data.speed"
 
     def _remaining(self) -> tuple[str, str]:
         """``0:01:05``."""

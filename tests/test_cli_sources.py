@@ -205,7 +205,7 @@ def test_hashing_tells_its_progress_up_to_the_total(
     told: list[tuple[str, int, int | None, str]] = []
     app = open_app(store, create=False)
     try:
-        report = source_states(app, progress=lambda *args: told.append(args))
+        report = source_states(app, progress=lambda *args, **_: told.append(args))
     finally:
         app.close()
     positions = [s.position for s in report.sources if s.kind == "file"]

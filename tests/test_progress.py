@@ -12,6 +12,7 @@ import subprocess
 import threading
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 import pytest
 from rich.console import Console
@@ -20,6 +21,8 @@ from eventfold.application.admin.check import check
 from eventfold.application.admin.migrate import migrate_store
 from eventfold.application.app import open_store
 from eventfold.application.ingest import Ingestor
+from eventfold.application.ingest.many import ingest_all
+from eventfold.application.progress import Progress, tell
 from eventfold.application.projecting import Projector
 from eventfold.application.proving.reconcile import reconcile
 from eventfold.application.proving.verify import verify
@@ -31,13 +34,37 @@ Call = tuple[str, int, int | None, str]
 
 
 class Recorder:
-    """A ``Progress`` callback that keeps every call."""
+    """A ``Progress`` callback that keeps every call, and the keywords told with it."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.keywords: list[dict[str, object]] = []  # of each call, in the same order
 
-    def __call__(self, phase: str, done: int, total: int | None, unit: str) -> None:
+    def __call__(
+        self,
+        phase: str,
+        done: int,
+        total: int | None,
+        unit: str,
+        *,
+        files: tuple[int, int] | None = None,
+        events: int | None = None,
+    ) -> None:
         self.calls.append((phase, done, total, unit))
+        told = {"files": files, "events": events}
+        self.keywords.append({key: value for key, value in told.items() if value is not None})
+
+    def events(self) -> list[int]:
+        """The ``events`` told with each call (each call told some)."""
+        told = [keywords["events"] for keywords in self.keywords]
+        assert all(isinstance(events, int) for events in told), told
+        return cast(list[int], told)
+
+    def files(self) -> list[tuple[int, int]]:
+        """The ``files`` told with each call (each call told some)."""
+        told = [keywords["files"] for keywords in self.keywords]
+        assert all(isinstance(files, tuple) for files in told), told
+        return cast(list[tuple[int, int]], told)
 
     def runs(self, phase: str) -> list[list[Call]]:
         """The runs of consecutive calls of ``phase``."""
@@ -94,12 +121,76 @@ def last_id(store: Path) -> int:
         app.close()
 
 
-def test_ingest_tells_the_bytes_read_of_the_source(tmp_path: Path) -> None:
+def test_ingest_tells_the_bytes_read_of_the_source_and_the_events_in_them(
+    tmp_path: Path,
+) -> None:
     source, store = tmp_path / "s.jsonl", tmp_path / "store"
     write_events(source, 0, 1000)
     progress = Recorder()
     ingest(source, store, progress)
     progress.assert_reaches("ingesting", source.stat().st_size, "bytes")
+    events = progress.events()
+    assert events == sorted(events) and events[-1] == 1000, events
+    assert len(set(events)) == 10  # per batch of 100
+    assert all(set(told) == {"events"} for told in progress.keywords)
+
+
+def ingest_all_of(paths: list[Path], store: Path) -> Recorder:
+    """``ingest_all`` of ``paths`` into ``store``: what it told."""
+    app = open_store(str(store))
+    progress = Recorder()
+    try:
+        with Ingestor(app, str(store), batch=100) as ingestor:
+            ingest_all(ingestor, [str(path) for path in paths], progress=progress)
+    finally:
+        app.close()
+    return progress
+
+
+def test_an_ingest_of_several_files_tells_which_file_bytes_of_all_and_events_of_all(
+    tmp_path: Path,
+) -> None:
+    sources = [tmp_path / f"{name}.jsonl" for name in "abc"]
+    for index, (source, count) in enumerate(zip(sources, (300, 1, 250), strict=True)):
+        write_events(source, index * 1000, count)
+    unreadable = tmp_path / "not-a-file"  # refused when opened: its size counts as done
+    unreadable.mkdir()
+    paths = [sources[0], unreadable, *sources[1:]]
+    progress = ingest_all_of(paths, tmp_path / "store")
+    total = sum(path.stat().st_size for path in paths)
+    progress.assert_reaches("ingesting", total, "bytes")
+    assert all(set(told) == {"files", "events"} for told in progress.keywords)
+    files = progress.files()
+    assert files == sorted(files)
+    assert set(files) == {(1, 4), (2, 4), (3, 4), (4, 4)}  # each told, the first at 0 bytes
+    assert progress.calls[0][1] == 0 and files[0] == (1, 4)
+    events = progress.events()
+    assert events == sorted(events) and events[-1] == 551, events
+    at_each_start = dict(reversed(list(zip(files, events, strict=True))))
+    assert at_each_start == {(1, 4): 0, (2, 4): 300, (3, 4): 300, (4, 4): 301}
+    dones = {told: done for told, (_, done, _, _) in zip(files, progress.calls, strict=True)}
+    sizes = [path.stat().st_size for path in paths]
+    assert dones == {(k + 1, 4): sum(sizes[: k + 1]) for k in range(4)}  # each file's end
+
+
+def test_an_ingest_of_one_file_through_the_list_tells_as_before(tmp_path: Path) -> None:
+    source = tmp_path / "s.jsonl"
+    write_events(source, 0, 500)
+    progress = ingest_all_of([source], tmp_path / "store")
+    progress.assert_reaches("ingesting", source.stat().st_size, "bytes")
+    assert progress.keywords == [{}] * len(progress.calls)
+
+
+def test_tell_passes_a_keyword_only_when_it_is_given() -> None:
+    four: list[Call] = []
+    of_four = cast(Progress, lambda *args: four.append(args))  # takes no keyword
+    tell(of_four, "comparing", 1, 2, "notifications")
+    assert four == [("comparing", 1, 2, "notifications")]
+    progress = Recorder()
+    tell(progress, "ingesting", 1, 2, "bytes")
+    tell(progress, "ingesting", 2, 2, "bytes", events=7)
+    tell(progress, "ingesting", 2, 2, "bytes", files=(1, 2), events=0)
+    assert progress.keywords == [{}, {"events": 7}, {"files": (1, 2), "events": 0}]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -303,3 +394,26 @@ def test_follow_tells_its_catch_up(store: Path) -> None:
     finally:
         app.close()
     progress.assert_reaches("rebuilding", last_id(store), "notifications")  # none before
+
+
+def test_an_ingest_of_several_files_draws_which_file_and_events_a_second(tmp_path: Path) -> None:
+    sources = [tmp_path / f"{name}.jsonl" for name in "abc"]
+    for index, source in enumerate(sources):
+        write_events(source, index * 1000, 400)
+    store = str(tmp_path / "store")
+    code, _, drawn = on_terminal_stderr(
+        "ingest", *map(str, sources), "--store", store, "--batch", "50"
+    )
+    assert code == 0, drawn
+    assert "ingesting" in drawn
+    assert "file 1/3" in drawn and "file 3/3" in drawn  # the last frame: the last file
+    assert re.search(r" \d[\d,]* ev/s ", drawn), drawn
+    total = sum(source.stat().st_size for source in sources)
+    assert total < 1_000_000  # so in kB:
+    whole = (Decimal(total) / 1000).quantize(Decimal("0.1"))
+    assert f" {whole}/{whole} kB " in drawn  # of all the files, reached
+    write_events(sources[0], 3000, 100)  # one file: drawn as ever, without file or events
+    code, _, drawn = on_terminal_stderr("ingest", str(sources[0]), "--store", store)
+    assert code == 0, drawn
+    assert "ingesting" in drawn
+    assert "file " not in drawn and "ev/s" not in drawn, drawn

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import pytest
@@ -68,10 +68,18 @@ BYTES = State(
 STATES = [SEVEN_DIGITS, UNKNOWN_TOTAL, BYTES]
 
 
+def frames_of(terminal: Console) -> list[str]:
+    """Every frame drawn on ``terminal``, as plain text (a frame drawn over several rows keeps
+    its newlines). Fails unless the cursor went up one row only: when the display was
+    removed, after the newline ending it."""
+    output = terminal.file.getvalue()  # type: ignore[attr-defined]
+    assert output.count("\x1b[1A") == 1, repr(output)  # no frame took more than one row
+    frames = [frame for frame in CONTROL.sub("", output).split("\r") if frame.strip()]
+    return [*frames[:-1], frames[-1].removesuffix("\n")]
+
+
 def drawn(state: State, width: int) -> list[str]:
-    """Every frame the display drew for ``state`` on a terminal ``width`` columns wide, as
-    plain text (a frame drawn over several rows keeps its newlines). Fails unless the cursor
-    went up one row only: when the display was removed, after the newline ending it."""
+    """Every frame the display drew for ``state`` on a terminal ``width`` columns wide."""
     terminal = Console(file=io.StringIO(), force_terminal=True, width=width)
     clock = Clock()
     with progress_on(terminal, clock=clock) as progress:
@@ -80,10 +88,7 @@ def drawn(state: State, width: int) -> list[str]:
         for done in (state.first, state.done):
             clock.now += 10
             progress(state.phase, done, state.total, state.unit)
-    output = terminal.file.getvalue()  # type: ignore[attr-defined]
-    assert output.count("\x1b[1A") == 1, repr(output)  # no frame took more than one row
-    frames = [frame for frame in CONTROL.sub("", output).split("\r") if frame.strip()]
-    return [*frames[:-1], frames[-1].removesuffix("\n")]
+    return frames_of(terminal)
 
 
 @pytest.mark.parametrize("width", [30, 40, 60, 80, 120])
@@ -157,3 +162,102 @@ def test_the_bar_keeps_its_width_when_the_rate_appears(width: int) -> None:
     before = ProgressLine("rebuilding", 16_000, 300_308, "notifications")
     after = ProgressLine("rebuilding", 40_000, 300_308, "notifications", 275_227.0, 1.0)
     assert bar(before) == bar(after)
+
+
+MANY = ProgressLine(
+    "ingesting", 18_712_345, 21_400_000, "bytes", 871_234.0, 3.0, (3, 200), 123_456, 45_210.4
+)
+MANY_FIGURES = {"3", "200", "18.7", "21.4", "871.2", "45,210", "0:00:03"}
+
+
+def test_files_and_events_are_dropped_after_the_bar_and_the_rate_and_before_the_rest() -> None:
+    lines = list(dict.fromkeys(shown(MANY, width).rstrip("\n") for width in range(200, 0, -1)))
+    for text in lines:
+        assert "\n" not in text and "…" not in text
+        assert set(FIGURE.findall(text)) <= MANY_FIGURES, text
+    assert "━" in lines[0]
+    assert lines[0].startswith("ingesting ━") and lines[0].endswith(
+        " file 3/200 18.7/21.4 MB 871.2 kB/s 45,210 ev/s 0:00:03"
+    )
+    plain = [text for text in lines if "━" not in text]
+    assert plain == [
+        "ingesting file 3/200 18.7/21.4 MB 871.2 kB/s 45,210 ev/s 0:00:03",
+        "ingesting file 3/200 18.7/21.4 MB 45,210 ev/s 0:00:03",
+        "ingesting file 3/200 18.7/21.4 MB 0:00:03",
+        "ingesting 18.7/21.4 MB 0:00:03",
+        "ingesting 18.7/21.4 MB",
+        "18.7/21.4 MB",
+        "18.7 MB",
+        "",
+    ]
+    for text in plain[:-1]:  # each the widest it can be: one cell less, and it is the next
+        assert shown(MANY, cell_len(text) - 1).rstrip("\n") == plain[plain.index(text) + 1]
+
+
+def many_files_drawn(width: int) -> list[str]:
+    """The frames drawn for an ingest told at 0, 10 and 20 seconds: of 200 files, the third
+    at the end, with 452,104 events read (22,605.2 a second)."""
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=width)
+    clock = Clock()
+    with progress_on(terminal, clock=clock) as progress:
+        assert progress is not None
+        progress("ingesting", 0, 21_400_000, "bytes", files=(1, 200), events=0)
+        clock.now += 10
+        progress("ingesting", 10_000_000, 21_400_000, "bytes", files=(2, 200), events=200_000)
+        clock.now += 10
+        progress("ingesting", 18_712_345, 21_400_000, "bytes", files=(3, 200), events=452_104)
+    return frames_of(terminal)
+
+
+@pytest.mark.parametrize("width", [20, 30, 40, 60, 80, 120])
+def test_an_ingest_of_many_files_is_one_line_of_whole_figures(width: int) -> None:
+    frames = many_files_drawn(width)
+    seconds = math.ceil((21_400_000 - 18_712_345) / (8_712_345 / 10))
+    remaining = f"0:00:{seconds:02d}"
+    figures = {"1", "2", "3", "200", "0.0", "10.0", "18.7", "21.4", "871.2", remaining, "22,605"}
+    for frame in frames:
+        assert "\n" not in frame and "…" not in frame, frames
+        assert cell_len(frame) <= width, frame
+        assert set(FIGURE.findall(frame)) <= figures, f"a figure was cut: {frame!r}"
+    last = frames[-1]
+    assert "18.7/21.4 MB" in last
+    if width >= 80:
+        assert f"file 3/200 18.7/21.4 MB 871.2 kB/s 22,605 ev/s {remaining}" in last, last
+    if width == 120:
+        assert "━" in last
+
+
+def test_the_events_rate_is_over_the_time_since_they_were_first_told_in_the_phase() -> None:
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
+    clock = Clock()
+    with progress_on(terminal, clock=clock) as progress:
+        assert progress is not None
+        progress("ingesting", 0, 1_000, "bytes", files=(1, 2), events=0)
+        clock.now += 4
+        progress("replaying", 10, 10, "events")  # a phase between: the rate starts anew
+        clock.now += 100
+        progress("ingesting", 500, 1_000, "bytes", files=(1, 2), events=1_000)
+        clock.now += 2
+        progress("ingesting", 900, 1_000, "bytes", files=(2, 2), events=1_300)
+    last = frames_of(terminal)[-1]
+    assert last.endswith(" file 2/2 0.9/1.0 kB 150 ev/s"), last  # 300 events in 2 seconds
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+@pytest.mark.parametrize("many", [True, False], ids=["files and events", "bytes alone"])
+def test_the_bar_keeps_its_width_when_the_byte_and_event_rates_appear(
+    width: int, many: bool
+) -> None:
+    def bar(line: ProgressLine) -> int:
+        out = io.StringIO()
+        Console(file=out, width=width, force_terminal=True, color_system="standard").print(line)
+        return sum(out.getvalue().count(cell) for cell in "━╸╺")
+
+    before = ProgressLine("ingesting", 0, 21_400_000, "bytes")
+    after = ProgressLine("ingesting", 1_200_000, 21_400_000, "bytes", 871_234.0, 3.0)
+    if many:
+        before = replace(before, files=(1, 200), events=0)
+        after = replace(after, files=(2, 200), events=5_000, event_speed=245_210.0)
+    assert bar(before) == bar(after)
+    if width == 120 or not many:
+        assert bar(after) > 0

@@ -91,26 +91,59 @@ class IngestSetReport:
 
 
 class _Overall:
-    """Each file's progress told as part of the whole list's: bytes of all files."""
+    """Each file's progress told as part of the whole list's: bytes of all files and, with
+    more than one file, which file of how many (``files``) and the events read from all
+    files (``events``). With one file, its progress is told as it is."""
 
     def __init__(self, progress: Progress, sizes: list[int | None]) -> None:
         self.progress = progress
         self.total = None if None in sizes else sum(s or 0 for s in sizes)
         self.sizes = sizes
         self.before = 0  # bytes of the files done
+        self.events_before = 0  # events read from the files done
+        self.events = 0  # events read from the file being read, as last told
 
     def file(self, index: int) -> Progress:
-        def told(phase: str, done: int, total: int | None, unit: str) -> None:
-            if phase == INGESTING and unit == BYTES:
-                self.progress(phase, self.before + done, self.total, unit)
-            else:
-                self.progress(phase, done, total, unit)
+        """The progress of the ``index``-th file; told at once when it is one of several."""
+        self.events = 0
+        many = len(self.sizes) > 1
 
+        def told(
+            phase: str,
+            done: int,
+            total: int | None,
+            unit: str,
+            *,
+            files: tuple[int, int] | None = None,
+            events: int | None = None,
+        ) -> None:
+            if phase == INGESTING and unit == BYTES:
+                self.events = events if events is not None else self.events
+                if many:
+                    self._tell(index, self.before + done)
+                else:
+                    self.progress(phase, self.before + done, self.total, unit)
+            else:
+                tell(self.progress, phase, done, total, unit, files=files, events=events)
+
+        if many:
+            self._tell(index, self.before)
         return told
 
     def done(self, index: int) -> None:
+        """The ``index``-th file is done (ingested, refused or damaged): all its bytes count."""
         self.before += self.sizes[index] or 0
-        tell(self.progress, INGESTING, self.before, self.total, BYTES)
+        self.events_before += self.events
+        self.events = 0
+        if len(self.sizes) > 1:
+            self._tell(index, self.before)
+        else:
+            tell(self.progress, INGESTING, self.before, self.total, BYTES)
+
+    def _tell(self, index: int, done: int) -> None:
+        files = (index + 1, len(self.sizes))
+        events = self.events_before + self.events
+        tell(self.progress, INGESTING, done, self.total, BYTES, files=files, events=events)
 
 
 def ingest_all(
@@ -127,7 +160,7 @@ def ingest_all(
         _refuse_compressed(paths)
     report = IngestSetReport()
     overall = None if progress is None else _Overall(progress, [_size(p) for p in paths])
-    changed: list[tuple[int, str, SourceRewrittenError]] = []
+    changed: list[tuple[str, SourceRewrittenError]] = []
     with _prefetcher(ingestor, paths) as prefetch:
         for index, path in enumerate(paths):
             told = None if overall is None else overall.file(index)
@@ -135,6 +168,8 @@ def ingest_all(
                 source = open_source(path)
             except SourceError as e:  # it changed or vanished since it was looked at
                 report.refused.append(Refused(_name(path), _reason(e, path)))
+                if overall is not None:
+                    overall.done(index)
                 continue
             ahead = None if prefetch is None else prefetch.take(path)
             try:
@@ -142,10 +177,10 @@ def ingest_all(
                     ingestor.run(source, rescan=rescan, progress=told, prefetched=ahead)
                 )
             except SourceRewrittenError as e:
-                changed.append((index, path, e))
+                changed.append((path, e))
             if overall is not None:
                 overall.done(index)
-    _new_under_old_names(ingestor, report, changed, overall)
+    _new_under_old_names(ingestor, report, changed)
     report.elapsed = time.perf_counter() - started
     return report
 
@@ -153,21 +188,19 @@ def ingest_all(
 def _new_under_old_names(
     ingestor: Ingestor,
     report: IngestSetReport,
-    changed: list[tuple[int, str, SourceRewrittenError]],
-    overall: _Overall | None,
+    changed: list[tuple[str, SourceRewrittenError]],
 ) -> None:
     """The files whose ingested prefix changed: a file whose earlier content another file
     of this run continues (it was rotated: renamed, or copied and truncated, and a new
     file took its name) is a new file, ingested from its start; any other is refused."""
     continued = {f.renamed_from: f.source for f in report.files if f.renamed_from}
-    for index, path, error in changed:
+    for path, error in changed:
         moved = continued.get(_name(path))
         if moved is None:
             report.refused.append(Refused(_name(path), _reason(error, path)))
             continue
-        told = None if overall is None else overall.file(index)
-        try:
-            again = ingestor.run(path, rescan=True, progress=told)
+        try:  # its bytes were counted in the progress already
+            again = ingestor.run(path, rescan=True)
         except SourceError as e:
             report.refused.append(Refused(_name(path), _reason(e, path)))
             continue

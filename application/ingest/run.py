@@ -284,7 +284,7 @@ class Ingestor:
                     self._commit(run, self.decider.apply(run, parsed))
                 if opened.compression is None or tee is not None:
                     done = report.position if tee is None else opened.compressed_read()
-                    tell(progress, INGESTING, done, size, BYTES)
+                    tell(progress, INGESTING, done, size, BYTES, events=report.read)
             report.damage = opened.damage if ahead is None else ahead.damage
         return report
 

@@ -126,7 +126,7 @@ def fold_range(
         state = projection.initial()
         from eventfold.application.projecting.projector import Projector
 
-        def progress(phase: str, done: int, total: int | None, unit: str) -> None:
+        def progress(phase: str, done: int, total: int | None, unit: str, **_: object) -> None:
             if folded is not None:
                 folded(done)
 
