@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import itertools
 import json
 import os
 import re
@@ -261,6 +262,44 @@ def test_a_new_file_under_a_rotated_files_name_is_ingested_from_its_start(
 
     code, doc, err = ingest(capsys, store, str(tmp_path))  # again: nothing new
     assert (code, doc["read"], doc["refused"]) == (0, 0, []), err
+
+
+@pytest.mark.parametrize("order", ["name", "mtime"])
+def test_a_numbered_rotation_moves_each_file_to_the_next_name_and_nothing_is_read_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], order: str
+) -> None:
+    """logrotate's default: events.jsonl -> .1, .1 -> .2.gz, .2.gz -> .3.gz, the oldest
+    dropped once there are enough; every known name then holds another file's content."""
+    logs, store = tmp_path / "logs", tmp_path / "store"
+    logs.mkdir()
+    chunks = [lines(100 * k, 100) for k in range(6)]  # chunks[0] is the oldest
+    names = ["events.jsonl.2.gz", "events.jsonl.1", "events.jsonl"]
+
+    def write(generation: int) -> None:
+        """The files after ``generation`` rotations (the newest chunk is current)."""
+        for path in logs.iterdir():
+            path.unlink()
+        for age, name in enumerate(reversed(names)):  # age 0: events.jsonl
+            data = chunks[generation + 2 - age]
+            put(logs / name, gzip.compress(data) if name.endswith(".gz") else data)
+            os.utime(logs / name, (1_000_000 - age * 3600, 1_000_000 - age * 3600))
+
+    write(0)
+    code, doc, err = ingest(capsys, store, str(logs), "--order", order, "--batch", "16")
+    assert (code, doc["ingested"]) == (0, 300), err
+    names = ["events.jsonl.3.gz", *names]  # from now on, four names
+    for generation in (1, 2, 3):  # the third drops the oldest file: every name is known
+        write(generation)
+        code, doc, err = ingest(capsys, store, str(logs), "--order", order, "--batch", "16")
+        assert code == 0, err
+        assert doc["refused"] == [] and doc["duplicates"] == 0
+        files = by_name(doc)
+        assert files["events.jsonl"]["ingested"] == 100  # only the new chunk is read
+        assert files["events.jsonl"]["rotated_to"] == str((logs / "events.jsonl.1").resolve())
+        for older, newer in itertools.pairwise(names):  # each continues the next
+            assert files[older]["renamed_from"] == str((logs / newer).resolve())
+            assert files[older]["read"] == 0
+        assert rebuilt(capsys, store) == fold(*chunks[: generation + 3])
 
 
 # -- directories, order, lists -------------------------------------------------

@@ -106,6 +106,8 @@ class Ingestor:
         self.known = KnownIds(app, state_dir, partition, lock_timeout, batch, max_line)
         self.warnings = self.known.warnings
         self.decider = Decider(app, self.codec, self.known.lookup, partition)
+        # Each source seen by this ingestor as it stood before: position, line, digest.
+        self.before: dict[str, tuple[int, int, str]] = {}
 
     # -- the run -------------------------------------------------------------
 
@@ -159,6 +161,8 @@ class Ingestor:
             return Source(identity)
 
         source = load_or_create(self.app, Source, Source.create_id(identity), create)
+        if not created:  # as it stood before this run, for files that may continue it
+            self.before.setdefault(identity, (source.position, source.line, source.digest))
         start = Start(source, opened, new_hasher())
         fingerprints = self.partition is None and opened.regular
         if fingerprints:
@@ -167,6 +171,12 @@ class Ingestor:
             self._continue_renamed(start, identity, stack)
         elif source.position and opened.regular:
             problem = self._prefix_problem(start)
+            if problem is not None and start.fingerprint is not None and not rescan:
+                # A numbered rotation moves each file's content to the next name.
+                if opened.fd is None:  # the compressed prefix was read: open it again
+                    start.opened = stack.enter_context(open_source(opened.real))
+                if self._continue_renamed(start, identity, stack, changed=problem):
+                    return start
             if problem is not None:
                 if not rescan:
                     msg = (
@@ -192,30 +202,42 @@ class Ingestor:
         )
         start.note = identity not in start.fingerprint.identities
 
-    def _continue_renamed(self, start: Start, identity: str, stack: contextlib.ExitStack) -> None:
+    def _continue_renamed(
+        self, start: Start, identity: str, stack: contextlib.ExitStack, changed: str = ""
+    ) -> bool:
         """Continue a source that began with the same first line whose ingested prefix this
-        file holds: a rotated file under a new name. Its bytes are not read again."""
+        file holds: a rotated file under a new name (for a known file whose own prefix
+        ``changed``, in a new generation). Its bytes are not read again. Candidates are
+        taken as they stood before this run, so that files moved along a chain of names
+        are recognised in any order."""
         assert start.fingerprint is not None
         candidates = []
         for other in start.fingerprint.identities:
-            if other != identity:
+            if other == identity:
+                continue
+            state = self.before.get(other)
+            if state is None:
                 known = find(self.app, Source, Source.create_id(other))
-                if known is not None and known.position:
-                    candidates.append(known)
-        for known in sorted(candidates, key=lambda k: -k.position):
+                state = None if known is None else (known.position, known.line, known.digest)
+            if state is not None and state[0]:
+                candidates.append((other, *state))
+        for other, position, line, digest in sorted(candidates, key=lambda c: -c[1]):
             hasher = new_hasher()
             opened = start.opened
             if opened.fd is not None:
-                reached = hash_range(opened.fd, hasher, 0, known.position)
-                last = os.pread(opened.fd, 1, known.position - 1) if reached else b""
+                reached = hash_range(opened.fd, hasher, 0, position)
+                last = os.pread(opened.fd, 1, position - 1) if reached else b""
             else:
-                reached, last = read_prefix(opened.stream, known.position, hasher)
-            if reached == known.position and hasher.hexdigest() == known.digest:
-                start.source.adopt(known.identity, known.position, known.line, known.digest)
+                reached, last = read_prefix(opened.stream, position, hasher)
+            if reached == position and hasher.hexdigest() == digest:
+                if changed:
+                    start.source.rescan(changed)
+                start.source.adopt(other, position, line, digest)
                 start.hasher, start.last, start.adopted = hasher, last, True
-                return
+                return True
             if opened.fd is None:  # the compressed stream was read: open it again
                 start.opened = stack.enter_context(open_source(opened.real))
+        return False
 
     def _ahead(self, start: Start, prefetched: Prefetched | None) -> Prefetched | None:
         """``prefetched`` when its batches are the run's: from byte 0 of the same file."""
