@@ -45,15 +45,27 @@ class SourceList:
 def resolve_sources(asked: SourceList, max_line: int = MAX_LINE_BYTES) -> list[str]:
     """The files ``asked`` names, in reading order, each one looked at and usable.
 
-    ``SourceError`` (exit 2) for the first that is not: missing, not JSON Lines,
-    or (unless ``asked.force``) mostly invalid lines.
+    ``SourceError`` (exit 2) naming every file that is not: missing, not JSON
+    Lines, or (unless ``asked.force``) mostly invalid lines.
     """
     paths = expand_sources(
         asked.sources, recursive=asked.recursive, order=asked.order, sources_from=asked.sources_from
     )
+    problems: list[SourceError] = []
     for path in paths:
         if _regular(path):  # a stream (stdin, a FIFO) is read once: looked at as it is read
-            check_source(path, force=asked.force, max_line=max_line)
+            try:
+                check_source(path, force=asked.force, max_line=max_line)
+            except SourceError as e:
+                problems.append(e)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        listed = "; ".join(str(p) for p in problems)
+        mostly = all(isinstance(p, MostlyInvalidError) for p in problems)
+        error = MostlyInvalidError if mostly else SourceError
+        msg = f"{len(problems):,} of {len(paths):,} sources cannot be read: {listed}"
+        raise error(msg)
     return paths
 
 

@@ -157,6 +157,8 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
         )
     unread = report.unread
     if unread:
-        more = f" ({len(unread) - 1:,} more above)" if len(unread) > 1 else ""
-        raise SourceError(unread[0] + more)
+        more = len(unread) - 1
+        files = "file" if more == 1 else "files"
+        others = f" (and {more:,} more {files} not read whole, named in the report)"
+        raise SourceError(unread[0] + (others if more else ""))
     return EXIT_OK

@@ -42,7 +42,8 @@ NAMES = re.compile(
 _DIGITS = re.compile(r"([0-9]+)")
 _MAGIC = re.compile(r"[*?[]")
 NAMES_TEXT = (
-    "*.jsonl, *.ndjson, *.json, with a rotation suffix (.1, -20261130) and .gz, .bz2, .xz, .zst"
+    "*.jsonl, *.ndjson, *.json, with a rotation suffix (.1, -20261130) and .gz, .bz2, .xz, "
+    ".zst, .zstd"
 )
 
 
@@ -101,7 +102,8 @@ def expand_sources(
     """The files ``sources`` (and the list in ``sources_from``) name, each once, in order.
 
     ``SourceError`` names the first source that names nothing: a missing path, a
-    pattern that matches no file, a directory with no source file in it.
+    pattern that matches no file, a directory with no source file in it; or says
+    that the whole list names no file.
     """
     if order not in ORDERS:
         msg = f"unknown order {order!r} (choose from {', '.join(ORDERS)})"
@@ -131,6 +133,10 @@ def expand_sources(
             if real not in seen:
                 seen.add(real)
                 files.append(path)
+    if not files:
+        where = f" ({sources_from} lists none)" if sources_from is not None else ""
+        msg = f"the list of sources names no file{where}"
+        raise SourceError(msg)
     if order == "mtime":
         files = _by_mtime(files)
     return files

@@ -164,11 +164,11 @@ def _notable(file: IngestReport) -> bool:
 def _files(report: IngestSetReport, limit: int) -> FigureTable:
     files = report.files
     shown = files
-    if limit and len(files) > limit:
-        notable = [f for f in files if _notable(f)]
-        shown = (notable + [f for f in files if not _notable(f)])[:limit]
-        order = {id(f): i for i, f in enumerate(files)}
-        shown.sort(key=lambda f: order[id(f)])
+    if limit and len(files) > limit:  # something to say first, then what was read
+        ranked = sorted(
+            range(len(files)), key=lambda i: (not _notable(files[i]), not files[i].read, i)
+        )
+        shown = [files[i] for i in sorted(ranked[:limit])]
     columns = [Col("file", "key")]
     columns += [Col(name) for name in ("read", "ingested", "duplicates", "conflicts", "invalid")]
     columns.append(Col("note", "text"))
@@ -198,6 +198,8 @@ def _note(file: IngestReport) -> Text:
             f"continues {file.renamed_from} (renamed): its first "
             f"{grouped(file.resumed_from)} bytes were ingested under that name"
         )
+    elif file.resumed_from and not file.read and not file.pending_tail:
+        notes.append("nothing new")
     elif file.resumed_from:
         notes.append(f"resumed from byte {grouped(file.resumed_from)}")
     if file.rotated_to:
@@ -216,7 +218,7 @@ def _totals(report: IngestSetReport) -> FigureTable:
     files = len(report.files) + len(report.refused)
     rows = [
         ("files", grouped(files), ""),
-        ("ingested whole or resumed", grouped(len(report.files) - len(report.damaged)), ""),
+        ("read to their end", grouped(len(report.files) - len(report.damaged)), ""),
         ("refused", grouped(len(report.refused)), "red" if report.refused else ""),
         (
             "damaged (read up to the damage)",

@@ -588,3 +588,28 @@ def test_sigkill_at_commits_across_files_then_a_full_run_matches_the_reference(
     assert rebuilt(capsys, store) == fold(*map(uncompressed, files))
     assert (doc["duplicates"], doc["conflicts"]) == (0, 0)  # the rest only: f4's last 7 lines
     assert doc["read"] == 7
+
+
+def test_an_empty_list_of_sources_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listed = put(tmp_path / "list.txt", b"\n\n")
+    store = tmp_path / "store"
+    code, out, err = run(capsys, "ingest", "--sources-from", str(listed), "--store", str(store))
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "names no file" in err and "list.txt" in err
+    assert not store.exists()
+
+
+def test_every_unusable_file_of_a_list_is_named_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = put(tmp_path / "good.jsonl", lines(0, 5))
+    image = put(tmp_path / "image.jsonl", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    text = put(tmp_path / "notes.jsonl", b"a line of prose\n" * 40)
+    store = tmp_path / "store"
+    code, _, err = run(capsys, "ingest", str(good), str(image), str(text), "--store", str(store))
+    assert code == 2 and err.count("\n") == 1
+    assert "2 of 3 sources cannot be read" in err
+    assert "image.jsonl: looks like a PNG image" in err and "notes.jsonl: 40 of its first" in err
+    assert not store.exists()

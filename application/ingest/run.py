@@ -423,21 +423,21 @@ class Ingestor:
             size = os.fstat(opened.fd).st_size
             if size < source.position:
                 return (
-                    f"the source was truncated: it has {size} bytes, but {source.position} "
-                    f"were ingested (up to line {source.line})"
+                    f"the source was truncated: it has {size:,} bytes, but {source.position:,} "
+                    f"were ingested (up to line {source.line:,})"
                 )
             hash_range(opened.fd, hasher, 0, source.position)
         else:
             reached, start.last = read_prefix(opened.stream, source.position, hasher)
             if reached < source.position:
                 return (
-                    f"the source was truncated: it has {reached} bytes uncompressed, but "
-                    f"{source.position} were ingested (up to line {source.line})"
+                    f"the source was truncated: it has {reached:,} bytes uncompressed, but "
+                    f"{source.position:,} were ingested (up to line {source.line:,})"
                 )
         if hasher.hexdigest() != source.digest:
             return (
-                f"the source was rewritten: its first {source.position} bytes "
-                f"(up to line {source.line}) changed since they were ingested"
+                f"the source was rewritten: its first {source.position:,} bytes "
+                f"(up to line {source.line:,}) changed since they were ingested"
             )
         return None
 
