@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale bench-projection bench-hostile bench-postgres lint format install clean
+.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale bench-many bench-projection bench-hostile bench-postgres lint format install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench-projection: $(STAMP)
 bench-postgres: $(TEST_STAMP)
 	settings="$$(.ci/postgres-up)" && eval "$$settings" && \
 		$(BIN)/python benchmarks/bench_postgres.py 200000
+
+# 1,000,000 events as one file, as 200 gzip files and as 200 plain files; then
+# 10,000 files of 20 events. About 300 MB of disk and a few minutes.
+bench-many: $(STAMP)
+	$(BIN)/python benchmarks/bench_many.py 1000000 200 --small 10000 20
 
 bench-ingest-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py --scale 1000000 10000000
