@@ -90,7 +90,7 @@ class Clock:
             return started(ingestor, *args, **kwargs)
 
         Ingestor.run = timed_run  # type: ignore[method-assign, assignment]
-        Ingestor._run = timed_start  # type: ignore[method-assign]
+        Ingestor._run = timed_start  # type: ignore[method-assign, assignment]
 
     def timed(self, opener: Callable[[str], SourceFile]) -> Callable[[str], SourceFile]:
         def timed_open(path: str) -> SourceFile:
