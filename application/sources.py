@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eventfold.application.ingest.rules import is_blank, parse_event
 from eventfold.infra.lines import MAX_LINE_BYTES, read_lines, skip_bom
@@ -40,6 +40,37 @@ class SourceList:
     order: str = "name"
     sources_from: str | None = None
     force: bool = False
+
+    def absolute(self) -> SourceList:
+        """The same list with every path absolute (``-``, standard input, stays): for a
+        command suggested to a reader elsewhere (an HTML page, ``--json``)."""
+        return replace(
+            self,
+            sources=[_absolute(s) for s in self.sources],
+            sources_from=None if self.sources_from is None else _absolute(self.sources_from),
+        )
+
+    def arguments(self, flag: str | None = None) -> list[str]:
+        """The list as command-line words, as it was given: each source (after ``flag``,
+        such as ``--source``, when given; a name that starts with ``-`` as ``./-name``,
+        so it is not taken for an option), then the options that are not the defaults
+        (``-r``, ``--order mtime``, ``--sources-from LIST``, ``--force``)."""
+        words: list[str] = []
+        for source in self.sources:
+            words += [flag, _not_an_option(source)] if flag else [_not_an_option(source)]
+        words += ["-r"] if self.recursive else []
+        words += ["--order", self.order] if self.order != "name" else []
+        if self.sources_from is not None:
+            words += ["--sources-from", _not_an_option(self.sources_from)]
+        return words + (["--force"] if self.force else [])
+
+
+def _absolute(path: str) -> str:
+    return path if path == STDIN else os.path.abspath(path)
+
+
+def _not_an_option(path: str) -> str:
+    return os.path.join(".", path) if path.startswith("-") and path != STDIN else path
 
 
 def resolve_sources(asked: SourceList, max_line: int = MAX_LINE_BYTES) -> list[str]:

@@ -30,6 +30,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def sha256_hex(text: str) -> str:
+    """A SHA-256 in hex (64 hex digits; case and surrounding spaces do not matter), in
+    lower case: ``--expected-checksum``."""
+    checksum = text.strip().lower()
+    if len(checksum) != 64 or any(c not in "0123456789abcdef" for c in checksum):
+        msg = f"expected a SHA-256 in hex (64 hex digits), not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return checksum
+
+
 def positive_seconds(text: str) -> float:
     """A finite number of seconds greater than 0 (``0.5``, ``30``)."""
     try:

@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING
 from rich.console import Console, RenderableType
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from eventfold.application.app import Eventfold
     from eventfold.application.proving.verify import VerifyReport
+    from eventfold.application.sources import SourceList
     from eventfold.reports.html import ReportContext
 
 from eventfold.commands.common import (
@@ -28,6 +31,7 @@ from eventfold.commands.options import (
     limit_option,
     max_line_option,
     output_options,
+    sha256_hex,
     source_list,
     source_list_options,
     store_options,
@@ -69,6 +73,7 @@ def register(commands: Commands) -> None:
     expected.add_argument(
         "--expected-checksum",
         metavar="HEX",
+        type=sha256_hex,
         help="the canonical checksum of the expected state (README)",
     )
     expected.add_argument(
@@ -124,7 +129,7 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.progress import progress_on
     from eventfold.reports.verify import render_verify, verdict
 
-    paths = _verify_sources(args)
+    asked, paths = _verify_sources(args)
     app = open_application(args)
     try:
         with progress_on(err) as progress:
@@ -138,20 +143,22 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
                 limit=args.limit,
                 progress=progress,
             )
-        sources = [("source", name) for name in report.sources]
-        sources += [("expected state", args.expected)] if args.expected else []
-        context = report_context(app, args, sources)
+        sources = [("expected state", args.expected)] if args.expected else []
+        context = report_context(app, args, sources, asked, report.sources)
     finally:
         app.close()
-    rendered = render_verify(report, show_all=args.all, store_options=given_store_options(args))
+    rendered = render_verify(
+        report, show_all=args.all, store_options=given_store_options(args), asked=asked
+    )
     emit(args, out, report.to_json, lambda: rendered, lambda: verdict(report))
     save_reports(args.html, args.svg, report, context, rendered)
     return EXIT_OK if report.matches else EXIT_MISMATCH
 
 
-def _verify_sources(args: argparse.Namespace) -> list[str]:
-    """The files ``verify`` reads, resolved and looked at before anything is read (none
-    with --expected or --expected-checksum, which cannot be combined with sources)."""
+def _verify_sources(args: argparse.Namespace) -> tuple[SourceList | None, list[str]]:
+    """The sources of ``verify`` as given, and the files it reads, resolved and looked at
+    before anything is read (none with --expected or --expected-checksum, which cannot be
+    combined with sources)."""
     from eventfold.application.sources import resolve_sources
 
     given = [*(args.source or []), *args.sources]
@@ -160,34 +167,55 @@ def _verify_sources(args: argparse.Namespace) -> list[str]:
         if given or args.sources_from is not None:
             msg = f"argument {other}: not allowed with sources (SOURCE, --source, --sources-from)"
             raise MissingArgumentError(msg)
-        return []
+        return None, []
     if not given and args.sources_from is None:
         want = "one of --source FILE (or SOURCE), --expected FILE, --expected-checksum HEX"
         given = configured_sources_of(args, "verify", want)
-    return resolve_sources(source_list(args, given), args.max_line_bytes)
+    asked = source_list(args, given)
+    return asked, resolve_sources(asked, args.max_line_bytes)
 
 
-def _reconcile_sources(args: argparse.Namespace) -> list[str]:
-    """The files ``reconcile`` reads, resolved and looked at before anything is read."""
+def _reconcile_sources(args: argparse.Namespace) -> tuple[SourceList, list[str]]:
+    """The sources of ``reconcile`` as given, and the files it reads, resolved and looked
+    at before anything is read."""
     from eventfold.application.sources import resolve_sources
 
     given = list(args.sources)
     if not given and args.sources_from is None:
         given = configured_sources_of(args, "reconcile", "a SOURCE")
-    return resolve_sources(source_list(args, given), args.max_line_bytes)
+    asked = source_list(args, given)
+    return asked, resolve_sources(asked, args.max_line_bytes)
 
 
 def report_context(
-    app: Eventfold, args: argparse.Namespace, sources: list[tuple[str, str]]
+    app: Eventfold,
+    args: argparse.Namespace,
+    rows: list[tuple[str, str]],
+    asked: SourceList | None = None,
+    read: Sequence[str] = (),
 ) -> ReportContext:
-    """When and where a report is made, for its HTML page."""
+    """When and where a report is made, for its HTML page: the sources as given
+    (``asked``, absolute; one ``source`` row when it names one file and that was read,
+    else a ``sources`` row and the number of files ``read``), then ``rows``."""
+    import shlex
+
     from eventfold.reports.html import ReportContext
 
+    shared = None if asked is None else asked.absolute()
+    facts: list[tuple[str, str]] = []
+    files_read = None
+    if shared is not None and shared.arguments() == list(shared.sources) and len(read) == 1:
+        facts.append(("source", read[0]))  # one file, named as the report names it
+    elif shared is not None:
+        facts.append(("sources", shlex.join(shared.arguments())))
+        files_read = len(read)
     return ReportContext(
         store=app.backend.describe(),
         backend=app.backend.name,
-        sources=sources,
+        sources=facts + rows,
         store_options=absolute_store_options(args),
+        asked=shared,
+        files_read=files_read,
         show_all=getattr(args, "all", False),
     )
 
@@ -230,7 +258,7 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.reconcile import render_reconcile
     from eventfold.reports.verify import verdict
 
-    paths = _reconcile_sources(args)
+    asked, paths = _reconcile_sources(args)
     app = open_application(args, writes=not args.dry_run)
     try:
         with progress_on(err) as progress:
@@ -244,14 +272,14 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
                 limit=args.limit,
                 progress=progress,
             )
-        context = report_context(app, args, [("source", name) for name in report.sources])
+        context = report_context(app, args, [], asked, report.sources)
     finally:
         app.close()
     emit(
         args,
         out,
-        lambda: report.to_json(absolute_store_options(args)),
-        lambda: render_reconcile(report, given_store_options(args)),
+        lambda: report.to_json(absolute_store_options(args), asked.absolute()),
+        lambda: render_reconcile(report, given_store_options(args), asked),
         lambda: verdict(report.after or report.before),
     )
     if args.html:  # after the verdict: a file that cannot be written does not hide it

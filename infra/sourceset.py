@@ -134,8 +134,8 @@ def expand_sources(
                 seen.add(real)
                 files.append(path)
     if not files:
-        where = f" ({sources_from} lists none)" if sources_from is not None else ""
-        msg = f"the list of sources names no file{where}"
+        where = "standard input" if sources_from == STDIN else sources_from
+        msg = f"{where or 'the command line'}: the list of sources names no source"
         raise SourceError(msg)
     if order == "mtime":
         files = _by_mtime(files)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from eventfold.application.proving.verify import VerifyReport
+from eventfold.application.sources import SourceList
 from eventfold.reports.html_assets import SCRIPT, STYLE
 from eventfold.reports.suggestions import Step, conflict_steps, next_steps
 from eventfold.reports.text import grouped, visible
@@ -37,6 +38,8 @@ class ReportContext:
     backend: str
     sources: Sequence[tuple[str, str]] = ()  # (what, value): ("source", path), ...
     store_options: Sequence[str] = ()  # --store/--backend, for the commands suggested
+    asked: SourceList | None = None  # the sources as given, for the commands suggested
+    files_read: int | None = None  # how many files the sources named (shown when given)
     program: str | None = "eventfold"  # how a suggested command starts (None: as this run)
     show_all: bool = False  # list matching categories too (--all)
     made_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -127,10 +130,13 @@ def context_rows(context: ReportContext, source: str | None = None) -> list[tupl
         ("store", f"<code>{escape(context.store)}</code>"),
         ("backend", escape(context.backend)),
     ]
-    return rows + [
+    rows += [
         (what, f"<code>{escape(source if what == 'source' and source else value)}</code>")
         for what, value in context.sources
     ]
+    if context.files_read is not None:
+        rows.append(("files read", grouped(context.files_read)))
+    return rows
 
 
 def facts_list(rows: Iterable[tuple[str, str]]) -> str:
@@ -310,7 +316,7 @@ def event_sections(doc: dict[str, Any]) -> list[str]:
             [
                 (str(row["id"]), False),
                 (_says(row["source"], many), False),
-                (_says(row["store"]), False),
+                (_says(row["store"], True), False),  # its file: any the store recorded
             ]
             for row in doc["conflicting"]
         ]
@@ -370,7 +376,7 @@ def _event_cell(value: str, fraction_width: int) -> str:
 def next_section(report: VerifyReport, context: ReportContext, notes: Sequence[Step] = ()) -> str:
     """What to run next: the commands ``report`` suggests, then ``notes`` (what is left
     and how to decide it); by default, what the terminal says of conflicting events."""
-    steps = next_steps(report, context.store_options, context.program)
+    steps = next_steps(report, context.store_options, context.program, context.asked)
     notes = notes or conflict_steps(report)
     items = "".join(
         f"<li><pre><code>{escape(command)}</code></pre>{escape(what)}</li>"

@@ -50,7 +50,9 @@ def render_reconcile_html(report: ReconcileReport, context: ReportContext) -> st
         body += [category_section(final, False), *event_sections(final.to_json())]
     body += [
         next_section(
-            final, context, unresolved_steps(report, context.store_options, context.program)
+            final,
+            context,
+            unresolved_steps(report, context.store_options, context.program, context.asked),
         ),
         "</main>",
         f"<footer>Made by eventfold at {escape(iso_utc(context.made_at))}.</footer>",

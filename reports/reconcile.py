@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from eventfold.application.proving.reconcile import ReconcileReport
+from eventfold.application.sources import SourceList
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
 from eventfold.reports.suggestions import joined, unresolved_steps
@@ -15,7 +17,13 @@ from eventfold.reports.text import grouped, plain, plural
 from eventfold.reports.verify import render_verify, shown, verdict
 
 
-def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ()) -> Group:
+def render_reconcile(
+    report: ReconcileReport,
+    store_options: Sequence[str] = (),
+    asked: SourceList | None = None,
+) -> Group:
+    """The before/after report; ``store_options`` and the sources as given (``asked``;
+    None: each file read) go into the commands it suggests."""
     parts: list[RenderableType] = []
     limit = report.limit or len(report.gaps)
     many = len(report.sources) > 1  # then each row names its file
@@ -61,15 +69,17 @@ def render_reconcile(report: ReconcileReport, store_options: Sequence[str] = ())
         )
     final = report.after or report.before
     if not final.matches:
-        parts.append(render_verify(final, store_options=store_options))
-    parts.append(_summary(report, store_options))
+        parts.append(render_verify(final, store_options=store_options, asked=asked))
+    parts.append(_summary(report, store_options, asked))
     return Group(*parts)
 
 
-def _summary(report: ReconcileReport, store_options: Sequence[str]) -> Summary:
+def _summary(
+    report: ReconcileReport, store_options: Sequence[str], asked: SourceList | None
+) -> Summary:
     r = report.replay
     lines = [
-        plain(_sources(report.sources)),
+        plain(_sources(report.sources, asked)),
         Text("before: ") + verdict(report.before),
         plain(
             f"found {plural(report.missing, 'missing event')} in {plural(len(report.gaps), 'gap')}"
@@ -93,18 +103,23 @@ def _summary(report: ReconcileReport, store_options: Sequence[str]) -> Summary:
         lines.append(Text("after:  ") + verdict(report.after))
     if report.caught_up:
         lines.append(plain(f"also caught up: {', '.join(report.caught_up)}"))
-    lines += _unresolved(report, store_options)
+    lines += _unresolved(report, store_options, asked)
     return Summary(lines, title="reconcile", border_style="green" if report.matches else "red")
 
 
-def _unresolved(report: ReconcileReport, store_options: Sequence[str]) -> list[Text]:
+def _unresolved(
+    report: ReconcileReport, store_options: Sequence[str], asked: SourceList | None
+) -> list[Text]:
     """What reconcile did not do (it only adds missing events), and the next step."""
-    steps = unresolved_steps(report, store_options)
+    steps = unresolved_steps(report, store_options, asked=asked)
     return [plain(joined(s), style="yellow" if i == 0 else "") for i, s in enumerate(steps)]
 
 
-def _sources(names: list[str]) -> str:
-    """What was read: ``source NAME``, or ``N sources: NAME, NAME, ...``."""
+def _sources(names: list[str], asked: SourceList | None) -> str:
+    """What was read: ``source NAME``, or ``N sources, as given: SOURCE... OPTIONS``
+    (without ``asked``: ``N sources: NAME, NAME, ...``)."""
     if len(names) == 1:
         return f"source {names[0]}"
+    if asked is not None:
+        return f"{len(names):,} sources, as given: {shlex.join(asked.arguments())}"
     return f"{len(names):,} sources: " + ", ".join(names)

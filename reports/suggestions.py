@@ -12,8 +12,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from eventfold.application.proving.reconcile import DECIDE, ReconcileReport, inspect_step
+from eventfold.application.proving.reconcile import DECIDE, ReconcileReport, left_parts, left_steps
 from eventfold.application.proving.verify import VerifyReport
+from eventfold.application.sources import SourceList
 from eventfold.reports.text import command_line, grouped, plural
 
 Step = tuple[str, str, str]  # (text before the command, the command, text after it)
@@ -32,13 +33,18 @@ def joined(step: Step) -> str:
 
 
 def next_steps(
-    report: VerifyReport, store_options: Sequence[str] = (), program: str | None = None
+    report: VerifyReport,
+    store_options: Sequence[str] = (),
+    program: str | None = None,
+    asked: SourceList | None = None,
 ) -> list[tuple[str, str]]:
     """The commands ``report`` suggests, each with what it does; ``store_options``
-    (``--store DIR`` ...) go into each command."""
+    (``--store DIR`` ...) go into each command, and the sources as they were given
+    (``asked``; None: each file read)."""
     e = report.events
     if report.sources and e is not None and e.missing_count:
-        reconcile = command(program, "reconcile", *report.sources, *store_options)
+        given = report.sources if asked is None else asked.arguments()
+        reconcile = command(program, "reconcile", *given, *store_options)
         return [(reconcile, "replays what is missing")]
     return []
 
@@ -57,18 +63,22 @@ def conflict_steps(report: VerifyReport) -> list[Step]:
 
 
 def unresolved_steps(
-    report: ReconcileReport, store_options: Sequence[str] = (), program: str | None = None
+    report: ReconcileReport,
+    store_options: Sequence[str] = (),
+    program: str | None = None,
+    asked: SourceList | None = None,
 ) -> list[Step]:
-    """What reconcile did not do (it only adds missing events), and the next step."""
-    left = report.unresolved(store_options)
-    if left is None:
+    """What reconcile did not do (it only adds missing events), and the next steps;
+    ``store_options`` and the sources as given (``asked``) go into their command."""
+    left = report.unresolved(store_options, asked)
+    final = report.after or report.before
+    if left is None or final.events is None:
         return []
+    parts = left_parts(final.events, len(report.sources) > 1)
     steps: list[Step] = [
         (
-            f"not done: {plural(left['conflicting_events'], 'conflicting event')} (the store "
-            f"and the source disagree), {grouped(left['extra_events'])} extra and "
-            f"{grouped(left['duplicated_events'])} recorded twice stay as they are: reconcile "
-            "only adds what is missing and never changes a recorded event",
+            f"not done: {', '.join(parts)}: reconcile only adds what is missing and never "
+            "changes a recorded event, so these stay as they are",
             "",
             "",
         )
@@ -77,8 +87,8 @@ def unresolved_steps(
         more = left["conflicting_events"] - len(left["conflicting_ids"])
         ids = ", ".join(left["conflicting_ids"]) + (f" and {grouped(more)} more" if more else "")
         steps.append((f"conflicting ids: {ids}", "", ""))
-    given = [word for name in report.sources for word in ("--source", name)]
-    inspect = command(program, "verify", *given, *store_options)
-    before, _, after = inspect_step("\0").partition("\0")
-    steps.append(("next: " + before, inspect, after))
+    inspect = command(program, "verify", *report.verify_arguments(asked), *store_options)
+    for step in left_steps(final.events, "\0"):
+        before, _, after = step.partition("\0")
+        steps.append(("next: " + before, inspect, after))
     return steps

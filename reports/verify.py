@@ -13,6 +13,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from eventfold.application.proving.verify import VerifyReport
+from eventfold.application.sources import SourceList
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
 from eventfold.reports.suggestions import next_steps
@@ -22,9 +23,14 @@ STYLES = {"match": "green", "missing": "red", "extra": "magenta", "changed": "ye
 
 
 def render_verify(
-    report: VerifyReport, *, show_all: bool = False, store_options: Sequence[str] = ()
+    report: VerifyReport,
+    *,
+    show_all: bool = False,
+    store_options: Sequence[str] = (),
+    asked: SourceList | None = None,
 ) -> Group:
-    """The diff report; ``store_options`` (``--store DIR`` ...) go into the commands it suggests."""
+    """The diff report; ``store_options`` (``--store DIR`` ...) and the sources as given
+    (``asked``; None: each file read) go into the commands it suggests."""
     parts: list[RenderableType] = []
     rows = report.compared if show_all else report.differences
     if rows:
@@ -33,7 +39,7 @@ def render_verify(
         parts.extend(_event_tables(report))
     if len(report.files) > 1:
         parts.append(files_table(report))
-    parts.append(_summary(report, store_options))
+    parts.append(_summary(report, store_options, asked))
     return Group(*parts)
 
 
@@ -127,7 +133,7 @@ def _event_tables(report: VerifyReport) -> list[RenderableType]:
         cells: list[list[str | Text]] = []
         for row in e.conflicting:
             s, t = row["source"], row["store"]
-            cells.append([str(row["id"]), _side(s, many), _side(t)])
+            cells.append([str(row["id"]), _side(s, many), _side(t, True)])  # any file stored
         parts.append(
             FigureTable(
                 columns,
@@ -174,7 +180,9 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
-def _summary(report: VerifyReport, store_options: Sequence[str]) -> Summary:
+def _summary(
+    report: VerifyReport, store_options: Sequence[str], asked: SourceList | None
+) -> Summary:
     differing = len(report.differences)
     compared = (
         plain(
@@ -215,6 +223,6 @@ def _summary(report: VerifyReport, store_options: Sequence[str]) -> Summary:
                 + (f", {e.duplicated_count:,} recorded twice" if e.duplicated_count else "")
             )
         )
-        for suggested, what in next_steps(report, store_options):
+        for suggested, what in next_steps(report, store_options, asked=asked):
             lines.append(plain(f"{suggested} {what}"))
     return Summary(lines, title="verify", border_style="green" if report.matches else "red")

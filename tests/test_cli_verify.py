@@ -155,7 +155,10 @@ def test_usage_errors_exit_2(
         capsys, "verify", "--store", str(store), "--source", str(tmp_path / "none.jsonl")
     )
     assert (code, out) == (2, "") and "none.jsonl" in err and err.count("\n") == 1
-    assert run(capsys, "verify", "--store", str(store), "--expected-checksum", "xyz")[0] == 2
+    with pytest.raises(SystemExit) as exited:  # a malformed argument: a usage error
+        run(capsys, "verify", "--store", str(store), "--expected-checksum", "xyz")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith("not 'xyz'\n")
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert run(capsys, "verify", "--store", str(store), "--expected", str(bad))[0] == 2

@@ -141,7 +141,8 @@ def test_event_tables_list_missing_and_extra_events(
     assert [r[0] for r in missing[1:]] == [str(m["id"]) for m in doc["missing"]]
     assert ["big", "huge", "12,345,678,901,234,567,890.123456789", "61"] in missing
     assert page.tables["extra-table"][1][:3] == ["x1", "food", "-3.5"]
-    assert page.tables["conflicting-table"][1:] == [["4", "food 4.25 line 5", "food 99 line 5"]]
+    stored = f"food 99 {store.parent / 'feed.jsonl'} line 5"  # the store side names its file
+    assert page.tables["conflicting-table"][1:] == [["4", "food 4.25 line 5", stored]]
     assert f"In the source, not in the store (missing): {doc['missing_events']}" in page.visible
     assert "reconcile" in page.texts["next"] and str(archive) in page.texts["next"]
 

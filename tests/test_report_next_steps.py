@@ -54,7 +54,9 @@ def test_reconcile_html_carries_what_is_not_done_the_ids_and_the_next_step(
     assert "conflicting ids: 0, 2" in shown and "conflicting ids: 0, 2" in terminal
     source, store = here / "other.jsonl", here / "wf"
     assert f"next: inspect them with eventfold verify --source {source} --store {store} " in shown
-    assert f"inspect them with .venv/bin/eventfold verify --source {source} --store wf" in terminal
+    assert (
+        "inspect them with .venv/bin/eventfold verify --source other.jsonl --store wf" in terminal
+    )
     decide = "decide which side is right: correct a wrong source"
     assert decide in shown and decide in terminal
     assert "No command to suggest" not in shown
@@ -77,7 +79,7 @@ def test_html_commands_start_with_eventfold_and_name_store_and_source_absolutely
     code, out = run(capsys, "verify", "--source", "all.jsonl", "--store", "wf", "--html", "v.html")
     assert code == 1
     source, store = here / "all.jsonl", here / "wf"
-    assert f".venv/bin/eventfold reconcile {source} --store wf replays" in out  # as run here
+    assert ".venv/bin/eventfold reconcile all.jsonl --store wf replays" in out  # as given
     page = Path("v.html").read_text(encoding="utf-8")
     assert f"<code>eventfold reconcile {source} --store {store}</code>" in page
 

@@ -25,7 +25,13 @@ from eventfold.application.ingest.report import IngestReport
 from eventfold.application.progress import Progress
 from eventfold.application.projecting import Projector
 from eventfold.application.proving.reference import SourceRecord
-from eventfold.application.proving.verify import VerifyReport, read_expected_source, verify_source
+from eventfold.application.proving.verify import (
+    EventDiff,
+    VerifyReport,
+    read_expected_source,
+    verify_source,
+)
+from eventfold.application.sources import SourceList
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import open_source, regular_copy, source_name
 from eventfold.projections.builtin import CategoryTotals
@@ -45,6 +51,43 @@ def inspect_step(command: str) -> str:
     """The next step when the store and a source disagree: ``command`` shows both
     versions of each conflicting event (every report words it so)."""
     return f"inspect them with {command} (both versions, with their lines) and {DECIDE}"
+
+
+def left_steps(events: EventDiff, command: str) -> list[str]:
+    """The next steps for what reconcile leaves as it is, one for each kind there is
+    (conflicting, extra, recorded twice); ``command`` shows them (every report words
+    them so)."""
+    steps = [inspect_step(command)] if events.conflicting_count else []
+    if events.extra_count:
+        steps.append(
+            f"see the extra events with {command} (each with the file and line it was "
+            "recorded from): if they came from sources not given here, give those too; if "
+            "they do not belong in the store, ingest the right sources into a new store "
+            "(recorded events are never removed)"
+        )
+    if events.duplicated_count:
+        steps.append(
+            f"see the events recorded twice with {command} (each counts twice): recorded "
+            "events are never removed, so to count each once, ingest the sources into a new "
+            "store"
+        )
+    return steps
+
+
+def left_parts(events: EventDiff, many: bool) -> list[str]:
+    """What reconcile leaves as it is, each kind there is in words (``many``: several
+    sources were read)."""
+    sources = "the sources" if many else "the source"
+    parts = []
+    if events.conflicting_count:
+        n = events.conflicting_count
+        parts.append(f"{n:,} conflicting event{'s' * (n != 1)} (the store and {sources} disagree)")
+    if events.extra_count:
+        n = events.extra_count
+        parts.append(f"{n:,} extra event{'s' * (n != 1)} (in the store, not in {sources})")
+    if events.duplicated_count:
+        parts.append(f"{events.duplicated_count:,} recorded twice")
+    return parts
 
 
 @dataclass(frozen=True)
@@ -77,31 +120,44 @@ class ReconcileReport:
         final = self.after or self.before
         return final.matches
 
-    def unresolved(self, store_options: Sequence[str] = ()) -> dict[str, Any] | None:
+    def verify_arguments(self, asked: SourceList | None = None) -> list[str]:
+        """The sources of a ``verify`` that shows what is left: ``asked``, the sources
+        as they were given (None: each file read, as ``--source NAME``)."""
+        if asked is not None:
+            return asked.arguments("--source")
+        return [word for name in self.sources for word in ("--source", name)]
+
+    def unresolved(
+        self, store_options: Sequence[str] = (), asked: SourceList | None = None
+    ) -> dict[str, Any] | None:
         """What reconcile leaves as it is, and the next step; None when nothing is left.
 
         It only adds missing events: events that conflict with the source (same id,
         other content), extra events and ids recorded twice stay as they are.
-        ``store_options`` (``--store DIR`` ...) go into the command of the next step.
+        ``store_options`` (``--store DIR`` ...) and the sources as given (``asked``; see
+        ``verify_arguments``) go into the command of the next step.
         """
         final = self.after or self.before
         e = final.events
         if e is None or not (e.conflicting_count or e.extra_count or e.duplicated_count):
             return None
-        given = [word for name in self.sources for word in ("--source", name)]
-        given += store_options
+        given = [*self.verify_arguments(asked), *store_options]
         return {
             "conflicting_events": e.conflicting_count,
             "conflicting_ids": [row["id"] for row in e.conflicting],
             "extra_events": e.extra_count,
             "extra_ids": [row["id"] for row in e.extra],
             "duplicated_events": e.duplicated_count,
-            "next_step": inspect_step(f"`{shlex.join(['eventfold', 'verify', *given])}`"),
+            "next_step": "; ".join(
+                left_steps(e, f"`{shlex.join(['eventfold', 'verify', *given])}`")
+            ),
         }
 
-    def to_json(self, store_options: Sequence[str] = ()) -> dict[str, Any]:
+    def to_json(
+        self, store_options: Sequence[str] = (), asked: SourceList | None = None
+    ) -> dict[str, Any]:
         """The ``--json`` document of ``reconcile`` (keys are only ever added);
-        ``store_options`` go into the command of ``unresolved.next_step``."""
+        ``store_options`` and ``asked`` go into the command of ``unresolved.next_step``."""
         r = self.replay
         return {
             "source": self.source,
@@ -118,7 +174,7 @@ class ReconcileReport:
             "after": None if self.after is None else self.after.to_json(),
             "elapsed_seconds": round(self.elapsed, 6),
             "projections_caught_up": self.caught_up,
-            "unresolved": self.unresolved(store_options),
+            "unresolved": self.unresolved(store_options, asked),
         }
 
 
