@@ -3,8 +3,9 @@
 Text folds between words first, then after a ``/`` (a path stays whole on a line of
 its own when it can), then after an id separator (``-``, ``_``, ``.``, ``,``), and
 only as a last resort between two other characters. It never folds inside a number
-(``000000028833``, ``9,687.52``) or a checksum (32 or more hex digits), nor beside a
-non-breaking space (``line\u00a0201`` stays together, shown with a plain space).
+(``000000028833``, ``9,687.52``), a date or time (``2026-11-30``) or a checksum (32
+or more hex digits), nor beside a non-breaking space (``line\u00a0201`` stays together,
+shown with a plain space).
 A piece that cannot be folded small enough stays whole on a line of its own.
 """
 
@@ -21,8 +22,10 @@ from rich.text import Text
 GLUE = "\u00a0"  # joins words that must stay on one line, such as ``line 201``
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _DIGEST = re.compile(r"[0-9a-f]{32,}")  # a checksum: whole, or on a line of its own
+_DATE = re.compile(r"\d+(?:[-:T]\d+)+")  # a date or a time (2026-11-30T10:30:00): whole
 _SEPARATORS = "/-_.,"
 _WORDS, _PATH, _PARTS, _ANYWHERE = 1, 2, 3, 4  # how good a place to fold is, best first
+PATHS, PARTS, ANYWHERE = _PATH, _PARTS, _ANYWHERE  # for ``narrowest``
 
 
 def glued(*words: str) -> str:
@@ -32,7 +35,7 @@ def glued(*words: str) -> str:
 
 def _breaks(value: str) -> dict[int, int]:
     """Offsets where ``value`` may fold (a new line starts there), with their rank."""
-    unbroken = [*_NUMBER.finditer(value), *_DIGEST.finditer(value)]
+    unbroken = [*_NUMBER.finditer(value), *_DIGEST.finditer(value), *_DATE.finditer(value)]
     inside = {i for m in unbroken for i in range(m.start() + 1, m.end())}
     breaks: dict[int, int] = {}
     for i in range(1, len(value)):
@@ -83,11 +86,14 @@ def folded(text: Text, width: int) -> Text:
     return Text("\n").join(fold(text, width))
 
 
-def narrowest(text: Text) -> int:
+def narrowest(text: Text, *, within: int = ANYWHERE) -> int:
     """The width below which ``text`` cannot fold without overflowing (its widest
-    piece between places where it may fold)."""
+    piece between places where it may fold); folding only at places ranked ``within``
+    or better: ``PATHS`` (between words, after a ``/``), ``PARTS`` (and after an id
+    separator: never inside a word) or ``ANYWHERE``."""
     value = text.plain
-    edges = [0, *sorted(_breaks(value)), len(value)]
+    breaks = _breaks(value)
+    edges = [0, *sorted(i for i, rank in breaks.items() if rank <= within), len(value)]
     return max(cell_len(value[a:b].rstrip()) for a, b in pairwise(edges))
 
 

@@ -6,8 +6,8 @@ its untrusted text columns fold first; then, when its figures form a grid
 (expected, actual, delta x count, total), it becomes a longer table with a
 line per measure; then it stacks: one block per row, the row's key as a
 heading and its figures beneath (as that grid, or as ``label value`` pairs, as
-many to a line as fit). ``Summary`` is a panel when every line fits in
-it, else the same lines without a frame, wrapped between words. A figure wider
+many to a line as fit; text a line each). ``Summary`` is a panel when every line
+fits in it, else the same lines without a frame, wrapped between words. A figure wider
 than the whole width goes on a line of its own, whole (the terminal wraps it).
 Totals align on the decimal point.
 """
@@ -25,12 +25,14 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from eventfold.reports.fold import Folded, fold, folded, narrowest
+from eventfold.reports.fold import ANYWHERE, PARTS, PATHS, Folded, fold, folded, narrowest
 from eventfold.reports.text import plain
 
 Cell = str | Text
 _NUMBER = re.compile(r"^[+-]?[\d,]+(\.\d+)?$")
 _TEXT_MIN = 8  # a text column folds down to this width before the table stacks
+_WORD = 20  # a word up to this long is never folded inside, a longer one may be
+_GAP = 3  # between two label and value pairs on a line (stacked)
 _INDENT = 2
 _FIGURES = ("figure", "aligned")
 _WHOLE = (*_FIGURES, "word")  # never cut
@@ -117,9 +119,20 @@ class FigureTable:
             return max([*cells, *words, 1])
         return max([*cells, cell_len(header), 1])
 
-    def _floor(self, i: int) -> int:
-        """How narrow text column ``i`` may fold: never inside a number (see ``fold``)."""
-        return max([_TEXT_MIN, *(narrowest(t) for t in self.cells[i])])
+    def _floor(self, i: int, within: int = PARTS) -> int:
+        """How narrow text column ``i`` may fold: never inside a number (see ``fold``), nor
+        at a place ranked below ``within`` (``PARTS``: never inside a word) unless that
+        piece is wider than ``_WORD`` cells (then at that width)."""
+        cells = self.cells[i]
+        least = max([_TEXT_MIN, *(narrowest(t, within=ANYWHERE) for t in cells)])
+        pieces = max([0, *(narrowest(t, within=within) for t in cells)])
+        return max(least, min(pieces, _WORD))
+
+    def _least(self, i: int) -> int:
+        """The narrowest a value of column ``i`` may be shown, beside its label (stacked)."""
+        if self.columns[i].kind in _FOLDS:
+            return self._floor(i)
+        return max([1, *(t.cell_len for t in self.cells[i])])
 
     def widths(self, width: int) -> list[int] | None:
         """Column widths for a whole table within ``width``, or None when it must stack."""
@@ -130,17 +143,26 @@ class FigureTable:
             return roomy
         widths = [self._natural(i) for i in range(len(self.columns))]
         excess = sum(widths) + overhead - width
-        floors = {i: self._floor(i) for i, c in enumerate(self.columns) if c.kind in _FOLDS}
-        while excess > 0:  # text folds first; the key (an id, a path) only when it must
-            wide = [i for i in floors if widths[i] > floors[i]]
-            texts = [i for i in wide if self.columns[i].kind == "text"]
-            wide = texts or wide
-            if not wide:
-                return None
-            widest = max(wide, key=lambda i: widths[i])
-            cut = min(excess, widths[widest] - floors[widest], max(1, widths[widest] // 4))
-            widths[widest] -= cut
-            excess -= cut
+        folds = [i for i, c in enumerate(self.columns) if c.kind in _FOLDS]
+        texts = [i for i in folds if self.columns[i].kind == "text"]
+        keys = [i for i in folds if i not in texts]
+        stages = [
+            {i: max(self._floor(i), _WORD) for i in texts},  # text to a few words
+            {i: self._floor(i, PATHS) for i in keys},  # a key (a path) after a "/"
+            {i: self._floor(i) for i in texts},  # text to its longest word
+            {i: self._floor(i) for i in keys},  # a key after "-", "_" or "." too
+        ]  # then, rather than fold a word, the table stacks
+        for floors in stages:
+            while excess > 0:  # the widest column that may still fold gives up a quarter
+                wide = [i for i in floors if widths[i] > floors[i]]
+                if not wide:
+                    break
+                widest = max(wide, key=lambda i: widths[i])
+                cut = min(excess, widths[widest] - floors[widest], max(1, widths[widest] // 4))
+                widths[widest] -= cut
+                excess -= cut
+        if excess > 0:
+            return None
         return widths
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -207,25 +229,22 @@ class FigureTable:
         return _padded(cell, width)
 
     def _stacked(self, width: int) -> Iterator[RenderableType]:
+        """A block per row: its key as a heading, then its other cells as ``label value``
+        pairs, as many to a line as fit, in columns that line up from block to block
+        (text: a line each, folded beside its label); a value too wide to go beside its
+        label has lines of its own."""
         keys = [i for i, c in enumerate(self.columns) if c.kind == "key"] or [0]
         heading_words = [i for i, c in enumerate(self.columns) if c.kind == "word"]
         pairs = [i for i in range(len(self.columns)) if i not in keys and i not in heading_words]
         matrix = self._matrix(pairs, width)
         label_width = max((cell_len(self.columns[i].header) for i in pairs), default=0)
-        room = width - label_width - 6  # beside a label (see _pairs); text beyond it folds
-        fits = [
-            i
-            for i in pairs
-            if (self._floor(i) if self.columns[i].kind == "text" else self._natural(i)) <= room
-        ]
-        apart = [i for i in pairs if i not in fits]  # wider than that: a line each
-        value_width = max(
-            min(max((self._natural(i) for i in fits), default=1), max(room, 1)),
-            *(self._natural(i) for i in fits if self.columns[i].kind != "text"),
-            *(self._floor(i) for i in fits if self.columns[i].kind == "text"),
-            1,
-        )
-        per_line = max(1, (width - 1) // (label_width + value_width + 5))
+        room = width - _INDENT - label_width - 1  # a value beside its label
+        fits = [i for i in pairs if self._least(i) <= room]
+        apart = [i for i in pairs if i not in fits]  # wider than that: lines of their own
+        texts = [i for i in fits if self.columns[i].kind in _FOLDS]  # a line each
+        fits = [i for i in fits if i not in texts]
+        value_width = max((self._least(i) for i in fits), default=1)
+        per_line = max(1, (width - _INDENT + _GAP) // (label_width + 1 + value_width + _GAP))
         for r in range(len(self.rows)):
             heading = Text("  ").join(self.cells[i][r] for i in keys + heading_words)
             heading.stylize("bold", 0, len(heading.plain))
@@ -235,12 +254,14 @@ class FigureTable:
                 continue
             if fits:
                 yield self._pairs(fits, r, label_width, value_width, per_line)
+            if texts:
+                yield self._pairs(texts, r, label_width, room, 1)
             for i in apart:
-                yield _Whole(Text(self.columns[i].header + ":"), _INDENT + 1)
+                yield Folded(Text(self.columns[i].header + ":"), _INDENT + 1)
                 if self.columns[i].kind in _FOLDS:  # folds, never inside a number
                     yield Folded(self.cells[i][r], _INDENT + 1)
                 else:
-                    yield _Whole(self.cells[i][r], _INDENT + 1)
+                    yield _apart(self.cells[i][r], width, _INDENT + 1)
 
     def _matrix(self, pairs: list[int], width: int | None) -> list[list[int | None]] | None:
         """The columns as a grid (a row per measure, a column per group) when they all
@@ -282,24 +303,28 @@ class FigureTable:
     def _pairs(
         self, pairs: list[int], r: int, label_width: int, value_width: int, per_line: int
     ) -> Table:
-        """Label and value pairs, ``per_line`` to a line: 1 + per_line * (label + value + 5)
-        cells wide (an indent, then per pair: label and a space, value, a space; padded)."""
-        grid = Table.grid(padding=(0, 1), pad_edge=False, collapse_padding=False)
-        grid.add_column(width=_INDENT - 1)
-        for _ in range(min(per_line, len(pairs))):
+        """Label and value pairs, ``per_line`` to a line: an indent, then per pair a label
+        and a space (label_width + 1), the value (value_width), and a gap before the next
+        pair: _INDENT + per_line * (label_width + 1 + value_width + _GAP) - _GAP cells.
+        A figure is right-aligned in the value's column; text folds to its width."""
+        shown = min(per_line, len(pairs))
+        grid = Table.grid(padding=0, pad_edge=False, collapse_padding=False)
+        grid.add_column(width=_INDENT, no_wrap=True)
+        for n in range(shown):
             grid.add_column(width=label_width + 1, no_wrap=True)
-            grid.add_column(width=value_width, overflow="fold")
-            grid.add_column(width=1)
+            grid.add_column(width=value_width, overflow="fold")  # folded to fit already
+            if n < shown - 1:
+                grid.add_column(width=_GAP, no_wrap=True)
         for start in range(0, len(pairs), per_line):
             cells: list[Cell] = [""]
             for i in pairs[start : start + per_line]:
                 value = self.cells[i][r]
-                if self.columns[i].kind in _FIGURES:  # aligned with the same figure of other rows
-                    value = _padded(value, self._natural(i))
+                if self.columns[i].kind in _FIGURES:
+                    value = _padded(value, value_width)
                 elif self.columns[i].kind in _FOLDS:
                     value = folded(value, value_width)
                 cells += [Text(self.columns[i].header), value, ""]
-            grid.add_row(*cells)
+            grid.add_row(*cells[: 1 + 3 * shown - 1])
         return grid
 
 
@@ -318,6 +343,16 @@ def _padded(cell: Text, width: int) -> Text:
     padded = cell.copy()
     padded.pad_left(max(0, width - padded.cell_len))
     return padded
+
+
+def _apart(cell: Text, width: int, indent: int) -> _Whole:
+    """A figure on a line of its own: indented and aligned when that fits the width,
+    else as it is, whole (wider than the width, the terminal wraps it)."""
+    if indent + cell.cell_len <= width:
+        return _Whole(cell, indent)
+    bare = cell.copy()
+    bare.plain = bare.plain.strip()
+    return _Whole(bare, indent if indent + bare.cell_len <= width else 0)
 
 
 class _Whole:
