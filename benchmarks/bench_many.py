@@ -265,7 +265,7 @@ def many_small(console: Console, work: str, files: int, lines_each: int) -> None
         table.add_row(label, f"{seconds:.2f}", f"{seconds * 1000 / files:.2f}")
 
     row("resolve_sources (every file looked at)", median["resolve"])
-    row("ingest: open_source, up to the first batch", median["opening"])
+    row("ingest: open_source, up to where the file starts", median["opening"])
     row("opening, in all", opening)
     row("reading (parsing, deciding, committing)", reading)
     row("total", median["seconds"])
