@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import bz2
 import lzma
+import os
+import stat
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ GZIP, BZIP2, XZ, ZSTD = "gzip", "bzip2", "xz", "zstd"
 FORMATS = (GZIP, BZIP2, XZ, ZSTD)
 IN_BYTES = 1 << 16  # compressed bytes fed per step
 OUT_BYTES = 1 << 20  # uncompressed bytes taken out per step, at most
+MAGIC_BYTES = 8  # enough of a file's start to tell its compression
 
 _MAGIC = (
     (b"\x1f\x8b", GZIP),
@@ -71,6 +74,16 @@ def compression_of(head: bytes) -> str | None:
     if len(head) >= 4 and 0x50 <= head[0] <= 0x5F and head[1:4] == b"\x2a\x4d\x18":
         return ZSTD  # a zstd skippable frame leads (the seekable format, for one)
     return None
+
+
+def compression_of_file(path: str) -> str | None:
+    """The compression of the regular file ``path``, by its first bytes (None when it has
+    none, or is not a regular file: a stream is never read here). ``OSError`` when it
+    cannot be read."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        return None
+    with open(path, "rb") as f:
+        return compression_of(f.read(MAGIC_BYTES))
 
 
 def looks_like(head: bytes) -> str | None:

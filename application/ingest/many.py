@@ -28,8 +28,8 @@ from eventfold.application.ingest.report import IngestReport
 from eventfold.application.ingest.run import READER_PROCESS_BYTES, Ingestor, SourceRewrittenError
 from eventfold.application.progress import BYTES, INGESTING, Progress, tell
 from eventfold.domain.model import Source
-from eventfold.infra.compression import compression_of
-from eventfold.infra.sourcefile import SourceError, open_source
+from eventfold.infra.compression import compression_of_file
+from eventfold.infra.sourcefile import SourceError, open_source, source_name
 
 COUNTS = ("read", "ingested", "duplicates", "conflicts", "invalid")
 
@@ -167,7 +167,7 @@ def ingest_all(
             try:
                 source = open_source(path)
             except SourceError as e:  # it changed or vanished since it was looked at
-                report.refused.append(Refused(_name(path), _reason(e, path)))
+                report.refused.append(Refused(source_name(path), _reason(e, path)))
                 if overall is not None:
                     overall.done(index)
                 continue
@@ -195,14 +195,14 @@ def _new_under_old_names(
     file took its name) is a new file, ingested from its start; any other is refused."""
     continued = {f.renamed_from: f.source for f in report.files if f.renamed_from}
     for path, error in changed:
-        moved = continued.get(_name(path))
+        moved = continued.get(source_name(path))
         if moved is None:
-            report.refused.append(Refused(_name(path), _reason(error, path)))
+            report.refused.append(Refused(source_name(path), _reason(error, path)))
             continue
         try:  # its bytes were counted in the progress already
             again = ingestor.run(path, rescan=True)
         except SourceError as e:
-            report.refused.append(Refused(_name(path), _reason(e, path)))
+            report.refused.append(Refused(source_name(path), _reason(e, path)))
             continue
         again.rotated_to = moved
         report.files.append(again)
@@ -226,9 +226,7 @@ def _prefetcher(
             continue
         new.append(path)
         size += os.path.getsize(path)
-        if not compressed:
-            with open(path, "rb") as f:
-                compressed = compression_of(f.read(8)) is not None
+        compressed = compressed or compression_of_file(path) is not None
     pays = ingestor.reader_process is True or size > READER_PROCESS_BYTES
     if not new or not pays or (len(new) == 1 and not compressed):
         return contextlib.nullcontext()
@@ -242,8 +240,7 @@ def _refuse_compressed(paths: Sequence[str]) -> None:
         if path == "-":
             continue
         try:
-            with open(path, "rb") as f:
-                compression = compression_of(f.read(8))
+            compression = compression_of_file(path)
         except OSError:
             continue  # opening it says what is wrong
         if compression is not None:
@@ -263,14 +260,10 @@ def _size(path: str) -> int | None:
         return 0
 
 
-def _name(path: str) -> str:
-    return path if path == "-" else os.path.realpath(path)
-
-
 def _reason(error: Exception, path: str) -> str:
     """The error's message without the file name it begins with."""
     text = str(error)
-    for prefix in (f"{path}: ", f"{_name(path)}: "):
+    for prefix in (f"{path}: ", f"{source_name(path)}: "):
         if text.startswith(prefix):
             return text[len(prefix) :]
     return text

@@ -22,7 +22,7 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any, BinaryIO
 
 from eventfold.application.progress import BYTES, READING_SOURCE, Progress, tell
-from eventfold.infra.compression import Damage, LineAlignedReader, compression_of
+from eventfold.infra.compression import Damage, LineAlignedReader, compression_of_file
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import SourceFile, open_source, source_name
 
@@ -149,8 +149,7 @@ def _plain_size(path: str) -> int | None:
     try:
         if path == "-" or not stat.S_ISREG(os.stat(path).st_mode):
             return None
-        with open(path, "rb") as f:
-            return None if compression_of(f.read(16)) else os.fstat(f.fileno()).st_size
+        return None if compression_of_file(path) else os.stat(path).st_size
     except OSError:
         return None  # open_source says why, when it is read
 
