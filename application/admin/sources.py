@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -33,7 +32,7 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from eventfold.application.app import Eventfold
-from eventfold.application.ingest.resuming import new_hasher, read_prefix
+from eventfold.application.ingest.resuming import hash_range, new_hasher, read_prefix
 from eventfold.application.pages import notification_pages
 from eventfold.application.progress import BYTES, CHECKING_SOURCES, Progress, tell
 from eventfold.domain.model import Source
@@ -258,7 +257,7 @@ def _look_plain(source: SourceState, fd: int, *, digest: bool, tail: bool, hashe
     if digest and source.digest:
         key = (source.path, source.position)
         if key not in hashed.digests:
-            hashed.digests[key] = _prefix_digest(lambda at, n: os.pread(fd, n, at), source, hashed)
+            hashed.digests[key] = _prefix_digest(fd, source, hashed)
         source.digest_checked = True
         if hashed.digests[key] != source.digest:
             source.state = REWRITTEN
@@ -271,17 +270,11 @@ def _look_plain(source: SourceState, fd: int, *, digest: bool, tail: bool, hashe
         source.pending_tail_bytes = _pending_tail(fd, source.position, size)
 
 
-def _prefix_digest(read: Callable[[int, int], bytes], source: SourceState, hashed: _Hashed) -> str:
+def _prefix_digest(fd: int, source: SourceState, hashed: _Hashed) -> str:
     """The digest of the file's first ``position`` bytes (``""`` when it is shorter)."""
     hasher = new_hasher()
-    at = 0
-    while at < source.position:
-        chunk = read(at, min(CHUNK, source.position - at))
-        if not chunk:
-            return ""  # shorter than the position: no digest matches
-        hasher.update(chunk)
-        at += len(chunk)
-        hashed.advanced(len(chunk))
+    if hash_range(fd, hasher, 0, source.position, hashed.advanced) < source.position:
+        return ""  # shorter than the position: no digest matches
     digest: str = hasher.hexdigest()
     return digest
 

@@ -36,14 +36,19 @@ def new_hasher() -> Any:
     return blake2b(digest_size=32)
 
 
-def hash_range(fd: int, hasher: Any, start: int, end: int) -> int:
-    """Feed bytes ``start..end`` of ``fd`` to ``hasher``; return where it stopped (EOF)."""
+def hash_range(
+    fd: int, hasher: Any, start: int, end: int, read: Callable[[int], None] | None = None
+) -> int:
+    """Feed bytes ``start..end`` of ``fd`` to ``hasher``; return where it stopped (EOF).
+    ``read`` is told the size of each chunk read."""
     while start < end:
         chunk = os.pread(fd, min(DIGEST_CHUNK, end - start), start)
         if not chunk:
             break
         hasher.update(chunk)
         start += len(chunk)
+        if read is not None:
+            read(len(chunk))
     return start
 
 
@@ -67,6 +72,19 @@ def read_prefix(
         if read is not None:
             read(len(chunk))
     return done, last
+
+
+def hash_prefix(opened: SourceFile, length: int, hasher: Any) -> tuple[int, bytes]:
+    """Hash the first ``length`` bytes of a source: a plain file by ``pread``, a
+    compressed one by reading its stream (which must be at its start) through.
+
+    Returns how many there were (fewer when it is shorter) and the last byte
+    hashed (b"" when none).
+    """
+    if opened.fd is None:
+        return read_prefix(opened.stream, length, hasher)
+    reached = hash_range(opened.fd, hasher, 0, length)
+    return reached, os.pread(opened.fd, 1, reached - 1) if reached else b""
 
 
 class HashingReader:

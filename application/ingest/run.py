@@ -47,9 +47,9 @@ from eventfold.application.ingest.resuming import (
     Start,
     fingerprint_of,
     first_line,
+    hash_prefix,
     hash_range,
     new_hasher,
-    read_prefix,
 )
 from eventfold.application.ingest.rules import parse_event
 from eventfold.application.progress import BYTES, EVENTS, INGESTING, REPLAYING, Progress, tell
@@ -67,6 +67,13 @@ EXPECTED_LINE_BYTES = 80  # to size the dedup filter for a file before reading i
 
 class SourceRewrittenError(SourceError):
     """A source's already-ingested prefix changed since the last run."""
+
+
+def _read_again(start: Start, stack: contextlib.ExitStack) -> None:
+    """A compressed file whose stream was read is opened again, to be read from its start
+    (a plain file is read by offset: nothing to do)."""
+    if start.opened.fd is None:
+        start.opened = stack.enter_context(open_source(start.opened.real))
 
 
 def _new_replay_batch(codec: RecordedCodec, name: str, position: int) -> ParsedBatch:
@@ -173,8 +180,7 @@ class Ingestor:
             problem = self._prefix_problem(start)
             if problem is not None and start.fingerprint is not None and not rescan:
                 # A numbered rotation moves each file's content to the next name.
-                if opened.fd is None:  # the compressed prefix was read: open it again
-                    start.opened = stack.enter_context(open_source(opened.real))
+                _read_again(start, stack)
                 if self._continue_renamed(start, identity, stack, changed=problem):
                     return start
             if problem is not None:
@@ -187,8 +193,7 @@ class Ingestor:
                 source.rescan(problem)
                 start.rescanned = True
                 start.hasher = new_hasher()
-                if opened.fd is None:  # compressed: read from its start again
-                    start.opened = stack.enter_context(open_source(opened.real))
+                _read_again(start, stack)
         return start
 
     def _fingerprint(self, start: Start, identity: str) -> None:
@@ -223,20 +228,14 @@ class Ingestor:
                 candidates.append((other, *state))
         for other, position, line, digest in sorted(candidates, key=lambda c: -c[1]):
             hasher = new_hasher()
-            opened = start.opened
-            if opened.fd is not None:
-                reached = hash_range(opened.fd, hasher, 0, position)
-                last = os.pread(opened.fd, 1, position - 1) if reached else b""
-            else:
-                reached, last = read_prefix(opened.stream, position, hasher)
+            reached, last = hash_prefix(start.opened, position, hasher)
             if reached == position and hasher.hexdigest() == digest:
                 if changed:
                     start.source.rescan(changed)
                 start.source.adopt(other, position, line, digest)
                 start.hasher, start.last, start.adopted = hasher, last, True
                 return True
-            if opened.fd is None:  # the compressed stream was read: open it again
-                start.opened = stack.enter_context(open_source(opened.real))
+            _read_again(start, stack)
         return False
 
     def _ahead(self, start: Start, prefetched: Prefetched | None) -> Prefetched | None:
@@ -419,21 +418,13 @@ class Ingestor:
         """Why the already-ingested prefix no longer stands, or None (``start.hasher`` then
         covers it; for a compressed file, its stream is then read up to the position)."""
         source, opened, hasher = start.source, start.opened, start.hasher
-        if opened.fd is not None:
-            size = os.fstat(opened.fd).st_size
-            if size < source.position:
-                return (
-                    f"the source was truncated: it has {size:,} bytes, but {source.position:,} "
-                    f"were ingested (up to line {source.line:,})"
-                )
-            hash_range(opened.fd, hasher, 0, source.position)
-        else:
-            reached, start.last = read_prefix(opened.stream, source.position, hasher)
-            if reached < source.position:
-                return (
-                    f"the source was truncated: it has {reached:,} bytes uncompressed, but "
-                    f"{source.position:,} were ingested (up to line {source.line:,})"
-                )
+        reached, start.last = hash_prefix(opened, source.position, hasher)
+        if reached < source.position:
+            unit = "bytes" if opened.fd is not None else "bytes uncompressed"
+            return (
+                f"the source was truncated: it has {reached:,} {unit}, but "
+                f"{source.position:,} were ingested (up to line {source.line:,})"
+            )
         if hasher.hexdigest() != source.digest:
             return (
                 f"the source was rewritten: its first {source.position:,} bytes "
