@@ -94,7 +94,8 @@ class Prefetcher:
 
     def __init__(self, paths: Sequence[str], batch: int, max_line: int = MAX_LINE_BYTES) -> None:
         self.paths = list(paths)
-        self._next = 0
+        self._places = {path: place for place, path in enumerate(self.paths)}
+        self._next = 0  # the place of the next file whose frames come
         self._child = start_process(["prefetch", str(batch), str(max_line)], stdin=True)
         assert self._child.stdin is not None and self._child.stdout is not None
         self._ahead = ReadAhead(self._child.stdout, READ_AHEAD_BYTES)
@@ -109,7 +110,7 @@ class Prefetcher:
     def take(self, path: str) -> Prefetched | None:
         """The batches of ``path`` when it is one of the files read ahead (None if not).
         Files read ahead before it that were not taken are skipped."""
-        if path not in self.paths[self._next :]:
+        if self._places.get(path, -1) < self._next:
             return None
         while True:
             if self._current is not None:
