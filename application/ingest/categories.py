@@ -42,6 +42,11 @@ def find(app: Eventfold, kind: type[A], aggregate_id: UUID) -> A | None:
     return aggregate if isinstance(aggregate, kind) else None
 
 
+def stored(app: Eventfold, aggregate_id: UUID) -> bool:
+    """Whether the store holds any event of ``aggregate_id`` (nothing is loaded)."""
+    return bool(app.recorder.select_events(aggregate_id, limit=1))
+
+
 def load_category(app: Eventfold, name: str, upto: int | None = None) -> Category:
     """The ``Category`` from its newest snapshot and the events after it, or a new one;
     as it was at version ``upto``, if given.

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventfold.application.ingest.categories import find
+from eventfold.application.ingest.categories import stored
 from eventfold.application.ingest.prefetch import Prefetcher
 from eventfold.application.ingest.report import IngestReport
 from eventfold.application.ingest.run import READER_PROCESS_BYTES, Ingestor, SourceRewrittenError
@@ -222,8 +222,8 @@ def _prefetcher(
     for path in paths:
         if path == "-" or not os.path.isfile(path):
             continue
-        if find(ingestor.app, Source, Source.create_id(os.path.realpath(path))) is not None:
-            continue
+        if stored(ingestor.app, Source.create_id(source_name(path))):
+            continue  # read by the writer, from where it was left
         new.append(path)
         size += os.path.getsize(path)
         compressed = compressed or compression_of_file(path) is not None
