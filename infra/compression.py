@@ -152,27 +152,21 @@ class _Gzip:
         return out
 
 
-def _zstd_decompressor() -> Any:
+def _zstd() -> Any:
+    """The zstd module: the standard library's (Python 3.14), else its backport. Imported
+    when a zstd source is met, not at start-up."""
     try:
         from compression import zstd  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         from backports import zstd  # type: ignore[no-redef,unused-ignore]
-    return zstd.ZstdDecompressor()
-
-
-def _zstd_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from compression import zstd  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from backports import zstd  # type: ignore[no-redef,unused-ignore]
-    return (zstd.ZstdError,)
+    return zstd
 
 
 _NEW: dict[str, Callable[[], Any]] = {
     GZIP: _Gzip,
     BZIP2: bz2.BZ2Decompressor,
     XZ: lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
-    ZSTD: _zstd_decompressor,
+    ZSTD: lambda: _zstd().ZstdDecompressor(),
 }
 
 
@@ -181,7 +175,7 @@ def _errors(compression: str) -> tuple[type[BaseException], ...]:
     if compression == XZ:
         errors += (lzma.LZMAError,)
     if compression == ZSTD:
-        errors += _zstd_errors()
+        errors += (_zstd().ZstdError,)
     return errors
 
 
