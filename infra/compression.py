@@ -152,9 +152,9 @@ class _Gzip:
         return out
 
 
-def _zstd() -> Any:
+def zstd_module() -> Any:
     """The zstd module: the standard library's (Python 3.14), else its backport. Imported
-    when a zstd source is met, not at start-up."""
+    when it is first needed (a zstd source, a compressed commit), not at start-up."""
     try:
         from compression import zstd  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
@@ -166,7 +166,7 @@ _NEW: dict[str, Callable[[], Any]] = {
     GZIP: _Gzip,
     BZIP2: bz2.BZ2Decompressor,
     XZ: lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
-    ZSTD: lambda: _zstd().ZstdDecompressor(),
+    ZSTD: lambda: zstd_module().ZstdDecompressor(),
 }
 
 
@@ -175,7 +175,7 @@ def _errors(compression: str) -> tuple[type[BaseException], ...]:
     if compression == XZ:
         errors += (lzma.LZMAError,)
     if compression == ZSTD:
-        errors += (_zstd().ZstdError,)
+        errors += (zstd_module().ZstdError,)
     return errors
 
 

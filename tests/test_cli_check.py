@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eventfold.cli import main
-from eventfold.infra.filestore.format import HEADER_SIZE
+from eventfold.infra.filestore.format import HEADER2_SIZE
 from storehelpers import commit_offsets, factory_for, flip_byte, new_events, recorder_of, segment
 
 
@@ -49,11 +49,11 @@ def test_flipped_byte_exits_3_naming_file_and_offset(
 ) -> None:
     seg = segment(store)
     target = commit_offsets(seg)[2]
-    flip_byte(seg, target + HEADER_SIZE + 12)
+    flip_byte(seg, target + HEADER2_SIZE + 12)
     code = main(["check", "--store", str(store)])
     captured = capsys.readouterr()
     assert code == 3
-    assert f"{seg}: byte offset {target + HEADER_SIZE}: commit checksum mismatch" in (
+    assert f"{seg}: byte offset {target + HEADER2_SIZE}: commit checksum mismatch" in (
         captured.err.replace("\n", "")
     )
     # --repair never drops committed data.
@@ -68,15 +68,15 @@ def test_torn_tail_is_reported_and_repaired(
     seg = segment(store)
     size = seg.stat().st_size
     with open(seg, "ab") as f:
-        f.write(seg.read_bytes()[: HEADER_SIZE + 10])  # a commit cut short
+        f.write(seg.read_bytes()[: HEADER2_SIZE + 10])  # a commit cut short
     code, doc = run_json(capsys, "--store", str(store))
     assert code == 0
     assert doc["logs"][0]["torn_tail"] == {
         "file": str(seg),
         "offset": size,
-        "length": HEADER_SIZE + 10,
+        "length": HEADER2_SIZE + 10,
     }
-    assert seg.stat().st_size == size + HEADER_SIZE + 10  # check alone changes nothing
+    assert seg.stat().st_size == size + HEADER2_SIZE + 10  # check alone changes nothing
     code, doc = run_json(capsys, "--repair", "--store", str(store))
     assert code == 0
     assert doc["logs"][0]["torn_tail"] is None

@@ -1,7 +1,8 @@
-"""The worked example of docs/FORMAT.md, byte for byte."""
+"""The worked examples of docs/FORMAT.md, byte for byte."""
 
 from __future__ import annotations
 
+import random
 import struct
 import zlib
 from pathlib import Path
@@ -9,12 +10,21 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from eventfold.infra.filestore.format import decode_body, decode_header, encode_commit, encode_event
+from eventfold.infra.compression import zstd_module
+from eventfold.infra.filestore.format import (
+    EventColumns,
+    decode_body,
+    decode_header,
+    encode_commit,
+    encode_commit2,
+    encode_event,
+    encode_events,
+)
 from storehelpers import factory_for, recorder_of, segment
 
 
 def test_worked_example_bytes(store_path: Path) -> None:
-    factory = factory_for(store_path)
+    factory = factory_for(store_path, compression="none")
     recorder = recorder_of(factory)
     recorder.insert_events([StoredEvent(UUID(int=1), 1, "Deposited", b"{}")])
     factory.close()
@@ -31,6 +41,45 @@ def test_worked_example_bytes(store_path: Path) -> None:
     assert data[0x51:0x5A] == b"Deposited"
     assert data[0x5A:0x5C] == b"{}"
     assert data == encode_commit(1, [encode_event(1, UUID(int=1), 1, "Deposited", b"{}")], None)
+
+
+def test_worked_example_compressed_bytes(store_path: Path) -> None:
+    factory = factory_for(store_path)  # FILESTORE_COMPRESSION=zstd, the default
+    recorder = recorder_of(factory)
+    recorder.insert_events([StoredEvent(UUID(int=1), 1, "Deposited", b"{}")])
+    factory.close()
+    data = segment(store_path).read_bytes()
+    assert data[0x00:0x04] == b"EFC2"
+    flags, codec, reserved, body_len, n_events, first_id, raw_len = struct.unpack_from(
+        "<HBBIIQI", data, 0x04
+    )
+    assert (flags, codec, reserved, n_events, first_id, raw_len) == (0, 1, 0, 1, 1, 56)
+    assert len(data) == 36 + body_len
+    assert struct.unpack_from("<I", data, 0x1C)[0] == zlib.crc32(data[0x24:])
+    assert struct.unpack_from("<I", data, 0x20)[0] == zlib.crc32(data[0x00:0x20])
+    raw = zstd_module().decompress(data[0x24:])
+    assert struct.unpack_from("<I", raw, 0)[0] == 52
+    assert struct.unpack_from("<QqBHHI", raw, 0x04) == (1, 1, 1, 16, 9, 2)
+    assert raw[0x1D:0x2D] == UUID(int=1).bytes
+    assert raw[0x2D:0x36] == b"Deposited"
+    assert raw[0x36:0x38] == b"{}"
+    assert len(raw) == 56
+    assert data == encode_commit2(1, encode_events(1, _one(), checksums=False), None)
+
+
+def test_a_body_that_does_not_shrink_is_stored_as_it_is() -> None:
+    noise = random.Random(1).randbytes(32)  # zstd cannot make a record of noise smaller
+    oid = UUID(int=random.Random(2).getrandbits(128))
+    events = encode_events(5, EventColumns([oid], [1], ["T"], [noise]), checksums=False)
+    frame = encode_commit2(5, events, None)
+    header = decode_header(frame)
+    assert (header.version, header.codec, header.body_len) == (2, 0, header.raw_len)
+    [(_, event)] = decode_body(header, frame[36:])[1]
+    assert (event.id, event.state) == (5, noise)
+
+
+def _one(state: bytes = b"{}") -> EventColumns:
+    return EventColumns([UUID(int=1)], [1], ["Deposited"], [state])
 
 
 def test_tracking_record_round_trips() -> None:

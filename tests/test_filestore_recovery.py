@@ -9,7 +9,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from eventfold.infra.errors import StoreCorruptedError
-from eventfold.infra.filestore.format import HEADER_SIZE
+from eventfold.infra.filestore.format import HEADER2_SIZE
 from storehelpers import (
     commit_offsets,
     factory_for,
@@ -79,12 +79,12 @@ def test_checksum_mismatch_in_last_commit_is_reported_not_dropped(
     seg = segment(store_path)
     last = commit_offsets(seg)[-1]
     size = file_size(seg)
-    flip_byte(seg, last + HEADER_SIZE + 20)
+    flip_byte(seg, last + HEADER2_SIZE + 20)
     with pytest.raises(StoreCorruptedError) as caught:
         factory_for(store_path).application_recorder()
     assert caught.value.path == str(seg)
-    assert caught.value.offset == last + HEADER_SIZE
-    assert f"byte offset {last + HEADER_SIZE}" in str(caught.value)
+    assert caught.value.offset == last + HEADER2_SIZE
+    assert f"byte offset {last + HEADER2_SIZE}" in str(caught.value)
     assert file_size(seg) == size  # committed data is never truncated
 
 
@@ -94,7 +94,7 @@ def test_checksum_mismatch_in_middle_commit_is_reported_on_read(
     write_commits(store_path, 4)
     seg = segment(store_path)
     second = commit_offsets(seg)[1]
-    event_offset = second + HEADER_SIZE  # first event record of commit 2
+    event_offset = second + HEADER2_SIZE  # the compressed body of commit 2
     flip_byte(seg, event_offset + 30)
     factory = factory_for(store_path)
     recorder = recorder_of(factory)

@@ -81,6 +81,7 @@ class FileStoreFactory(InfrastructureFactory[FileTrackingRecorder]):
     FILESTORE_INDEX_INTERVAL = "FILESTORE_INDEX_INTERVAL"
     FILESTORE_POLL_INTERVAL = "FILESTORE_POLL_INTERVAL"
     FILESTORE_LOCK_TIMEOUT = "FILESTORE_LOCK_TIMEOUT"
+    FILESTORE_COMPRESSION = "FILESTORE_COMPRESSION"
 
     aggregate_recorder_class = FileAggregateRecorder
     application_recorder_class = FileApplicationRecorder
@@ -103,9 +104,17 @@ class FileStoreFactory(InfrastructureFactory[FileTrackingRecorder]):
                 "expected 'fsync' (the default) or 'os'"
             )
             raise OSError(msg)
+        compression = self.env.get(self.FILESTORE_COMPRESSION, "zstd").strip().lower()
+        if compression not in ("zstd", "none"):
+            msg = (
+                f"Invalid {self.FILESTORE_COMPRESSION} {compression!r}: "
+                "expected 'zstd' (the default) or 'none'"
+            )
+            raise OSError(msg)
         defaults = LogConfig()
         self.config = LogConfig(
             durable=durability == "fsync",
+            compressed=compression == "zstd",
             segment_bytes=self._number(self.FILESTORE_SEGMENT_BYTES, defaults.segment_bytes),
             index_interval=self._number(self.FILESTORE_INDEX_INTERVAL, defaults.index_interval),
             poll_interval=self._number(self.FILESTORE_POLL_INTERVAL, defaults.poll_interval, float),

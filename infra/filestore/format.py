@@ -1,30 +1,40 @@
 """The on-disk commit format of the file event store, shared by reader and writer.
 
 docs/FORMAT.md is the specification; this module is its only implementation.
-All integers are little-endian. A commit is one frame::
+All integers are little-endian. A commit is one frame, of either version::
 
-    commit  := header body
-    header  := "EFC1" flags:u16 reserved:u16 body_len:u32 n_events:u32
-               first_id:u64 body_crc:u32 header_crc:u32          (32 bytes)
-    body    := [tracking] event{n_events}
-    tracking:= name_len:u16 name:utf8 notification_id:u64        (if flags & 1)
-    event   := event_len:u32 event_crc:u32 rest                  (rest is event_len bytes)
-    rest    := id:u64 version:i64 id_kind:u8 oid_len:u16 topic_len:u16
-               state_len:u32 oid topic state
+    commit   := commit1 | commit2
+    commit1  := "EFC1" flags:u16 reserved:u16 body_len:u32 n_events:u32
+                first_id:u64 body_crc:u32 header_crc:u32 body1   (header: 32 bytes)
+    body1    := [tracking] event1{n_events}
+    event1   := event_len:u32 event_crc:u32 rest                 (rest is event_len bytes)
+    commit2  := "EFC2" flags:u16 codec:u8 reserved:u8 body_len:u32 n_events:u32
+                first_id:u64 raw_len:u32 body_crc:u32 header_crc:u32 body2
+                                                                 (header: 36 bytes)
+    body2    := codec(raw2), body_len bytes; raw2 is raw_len bytes
+    raw2     := [tracking] event2{n_events}
+    event2   := event_len:u32 rest
+    tracking := name_len:u16 name:utf8 notification_id:u64       (if flags & 1)
+    rest     := id:u64 version:i64 id_kind:u8 oid_len:u16 topic_len:u16
+                state_len:u32 oid topic state
 
-``header_crc`` is CRC-32 of the 28 header bytes before it, ``body_crc`` CRC-32
-of the body, ``event_crc`` CRC-32 of ``rest``.
+``header_crc`` is CRC-32 of the header bytes before it, ``body_crc`` CRC-32 of
+the body as stored (for a compressed commit: after compression), ``event_crc``
+CRC-32 of ``rest``. ``codec`` 0 stores ``raw2`` as it is, 1 is one zstd frame.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import count
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
+
+from eventfold.infra.compression import zstd_module
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import StoredEvent
@@ -32,7 +42,16 @@ if TYPE_CHECKING:
 MAGIC = b"EFC1"
 HEADER = struct.Struct("<4sHHIIQI")  # everything but header_crc
 HEADER_SIZE = HEADER.size + 4
+MAGIC2 = b"EFC2"
+HEADER2 = struct.Struct("<4sHBBIIQII")  # everything but header_crc
+HEADER2_SIZE = HEADER2.size + 4
+MAX_HEADER_SIZE = max(HEADER_SIZE, HEADER2_SIZE)
+CODEC_NONE = 0
+CODEC_ZSTD = 1
+ZSTD_LEVEL = 1  # chosen by measurement: docs/FORMAT.md, "Compression"
 EVENT_PREFIX = struct.Struct("<II")
+EVENT2_PREFIX = struct.Struct("<I")
+LENGTH = struct.Struct("<I")
 EVENT_FIXED = struct.Struct("<QqBHHI")
 TRACKING_PREFIX = struct.Struct("<H")
 TRACKING_ID = struct.Struct("<Q")
@@ -62,26 +81,38 @@ def unpack_location(location: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Header:
-    """A decoded commit header."""
+    """A decoded commit header (``version`` 1: ``EFC1``, 2: ``EFC2``)."""
 
     flags: int
     body_len: int
     n_events: int
     first_id: int
     body_crc: int
+    version: int = 1
+    codec: int = CODEC_NONE
+    raw_len: int = -1  # the uncompressed body's length (version 2)
+
+    @property
+    def size(self) -> int:
+        """The header's own length."""
+        return HEADER_SIZE if self.version == 1 else HEADER2_SIZE
 
     @property
     def frame_len(self) -> int:
-        return HEADER_SIZE + self.body_len
+        return self.size + self.body_len
 
 
 class FormatError(ValueError):
-    """Bytes that are not a well-formed commit; ``offset`` is relative to the frame."""
+    """Bytes that are not a well-formed commit; ``offset`` is relative to the frame.
 
-    def __init__(self, reason: str, offset: int = 0) -> None:
+    ``incomplete``: the bytes end before the header does (a torn tail, at the end of a log).
+    """
+
+    def __init__(self, reason: str, offset: int = 0, *, incomplete: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.offset = offset
+        self.incomplete = incomplete
 
 
 class EventColumns(NamedTuple):
@@ -130,15 +161,16 @@ def encode_event(
     return encode_events(notification_id, one)[0]
 
 
-def encode_events(first_id: int, events: EventColumns) -> list[bytes]:
+def encode_events(first_id: int, events: EventColumns, *, checksums: bool = True) -> list[bytes]:
     """``encode_event`` for a batch, numbered from ``first_id`` (same bytes, less work).
 
-    Each originator id and topic is encoded once per batch (cached by the id's
-    object identity: the columns keep the ids alive for the call); this is the
-    write path.
+    ``checksums``: ``event1`` records (with ``event_crc``); otherwise ``event2``
+    records, for a commit of version 2. Each originator id and topic is encoded
+    once per batch (cached by the id's object identity: the columns keep the ids
+    alive for the call); this is the write path.
     """
     parts: dict[int, tuple[int, int, int, bytes, str]] = {}  # kind, lengths, bytes, topic
-    fixed, prefix, join = EVENT_FIXED.pack, EVENT_PREFIX.pack, b"".join
+    fixed, prefix, length, join = EVENT_FIXED.pack, EVENT_PREFIX.pack, LENGTH.pack, b"".join
     if len({len(column) for column in events}) > 1:
         msg = "event columns of different lengths"
         raise ValueError(msg)
@@ -154,7 +186,7 @@ def encode_events(first_id: int, events: EventColumns) -> list[bytes]:
             known = parts[id(originator_id)] = _encode_parts(originator_id, topic)
         kind, oid_len, topic_len, oid_topic, _ = known
         rest = join((fixed(nid, version, kind, oid_len, topic_len, len(state)), oid_topic, state))
-        append(prefix(len(rest), crc32(rest)) + rest)
+        append(prefix(len(rest), crc32(rest)) + rest if checksums else length(len(rest)) + rest)
     return encoded
 
 
@@ -183,7 +215,42 @@ def encode_commit(
     events: list[bytes],
     tracking: tuple[str, int] | None,
 ) -> bytes:
-    """Frame already encoded events (and an optional tracking record) as one commit."""
+    """Frame ``event1`` records (and an optional tracking record) as one ``EFC1`` commit."""
+    flags, body = _raw_body(events, tracking)
+    head = HEADER.pack(MAGIC, flags, 0, len(body), len(events), first_id, crc32(body))
+    return head + LENGTH.pack(crc32(head)) + body
+
+
+def encode_commit2(
+    first_id: int,
+    events: list[bytes],
+    tracking: tuple[str, int] | None,
+    *,
+    codec: int = CODEC_ZSTD,
+    level: int = ZSTD_LEVEL,
+) -> bytes:
+    """Frame ``event2`` records (and an optional tracking record) as one ``EFC2`` commit.
+
+    The body is compressed as a whole, then checksummed; a body that compression
+    would not make smaller is stored as it is (codec 0).
+    """
+    flags, raw = _raw_body(events, tracking)
+    body = raw
+    if codec == CODEC_ZSTD:
+        body = _zstd().compress(raw, level)
+        if len(body) >= len(raw):
+            codec, body = CODEC_NONE, raw
+    if len(raw) > 0xFFFFFFFF or len(body) > 0xFFFFFFFF:
+        msg = f"a commit of {len(raw)} bytes is too large"
+        raise ValueError(msg)
+    head = HEADER2.pack(
+        MAGIC2, flags, codec, 0, len(body), len(events), first_id, len(raw), crc32(body)
+    )
+    return head + LENGTH.pack(crc32(head)) + body
+
+
+def _raw_body(events: list[bytes], tracking: tuple[str, int] | None) -> tuple[int, bytes]:
+    """The flags and the uncompressed body of a commit of these records."""
     parts: list[bytes] = []
     flags = 0
     if tracking is not None:
@@ -194,21 +261,102 @@ def encode_commit(
         flags |= FLAG_TRACKING
         parts += [TRACKING_PREFIX.pack(len(name)), name, TRACKING_ID.pack(tracking[1])]
     parts += events
-    body = b"".join(parts)
-    head = HEADER.pack(MAGIC, flags, 0, len(body), len(events), first_id, crc32(body))
-    return head + struct.pack("<I", crc32(head)) + body
+    return flags, b"".join(parts)
+
+
+@functools.cache
+def _zstd() -> Any:
+    """The zstd module, imported when a compressed commit is first met."""
+    return zstd_module()
 
 
 def decode_header(data: bytes | memoryview) -> Header:
-    """Decode and check a 32-byte header; raise FormatError if it is not one."""
-    raw = bytes(data[:HEADER_SIZE])
+    """Decode and check a commit header at the start of ``data`` (32 or 36 bytes, by its
+    magic); raise FormatError if it is not one (``incomplete`` if ``data`` ends first)."""
+    raw = bytes(data[:MAX_HEADER_SIZE])
+    magic = raw[:4]
+    if magic == MAGIC2:
+        if len(raw) < HEADER2_SIZE:
+            raise FormatError("incomplete commit header", incomplete=True)
+        fields = HEADER2.unpack_from(raw)
+        (header_crc,) = LENGTH.unpack_from(raw, HEADER2.size)
+        if crc32(raw[: HEADER2.size]) != header_crc:
+            raise FormatError("bad commit header (magic or header checksum)")
+        _, flags, codec, _, body_len, n_events, first_id, raw_len, body_crc = fields
+        if codec not in (CODEC_NONE, CODEC_ZSTD):
+            raise FormatError(f"unknown commit codec {codec}")
+        return Header(flags, body_len, n_events, first_id, body_crc, 2, codec, raw_len)
     if len(raw) < HEADER_SIZE:
-        raise FormatError("incomplete commit header")
+        raise FormatError("incomplete commit header", incomplete=True)
     magic, flags, _reserved, body_len, n_events, first_id, body_crc = HEADER.unpack_from(raw)
-    (header_crc,) = struct.unpack_from("<I", raw, HEADER.size)
+    (header_crc,) = LENGTH.unpack_from(raw, HEADER.size)
     if magic != MAGIC or crc32(raw[: HEADER.size]) != header_crc:
         raise FormatError("bad commit header (magic or header checksum)")
     return Header(flags, body_len, n_events, first_id, body_crc)
+
+
+def raw_body(header: Header, body: bytes | memoryview) -> bytes | memoryview:
+    """The checked, uncompressed body of a commit: its checksum verified, then
+    decompressed to exactly ``raw_len`` bytes. FormatError (offset 0) if not."""
+    if crc32(body) != header.body_crc:
+        raise FormatError("commit checksum mismatch", 0)
+    if header.codec == CODEC_NONE:
+        if header.version == 2 and len(body) != header.raw_len:
+            raise FormatError("commit body length does not match its header", 0)
+        return body
+    zstd = _zstd()
+    try:
+        decompressor = zstd.ZstdDecompressor()
+        raw: bytes = decompressor.decompress(body, header.raw_len + 1)
+        complete = decompressor.eof and not decompressor.unused_data
+    except zstd.ZstdError as e:
+        raise FormatError(f"compressed commit body does not decompress: {e}", 0) from None
+    if not complete or len(raw) != header.raw_len:
+        msg = (
+            f"compressed commit body decompresses to {len(raw):,} bytes, "
+            f"not the {header.raw_len:,} its header says"
+        )
+        raise FormatError(msg, 0)
+    return raw
+
+
+def event_starts(
+    header: Header, raw: bytes | memoryview
+) -> tuple[tuple[str, int] | None, list[int]]:
+    """The tracking record of an uncompressed body and where each event's ``rest`` starts
+    in it. Lengths are checked to add up; the events themselves are not decoded.
+    FormatError names the offset in ``raw``."""
+    pos = 0
+    tracking = None
+    if header.flags & FLAG_TRACKING:
+        if len(raw) < TRACKING_PREFIX.size:
+            raise FormatError("incomplete tracking record", 0)
+        (name_len,) = TRACKING_PREFIX.unpack_from(raw, 0)
+        pos = TRACKING_PREFIX.size + name_len
+        if pos + TRACKING_ID.size > len(raw):
+            raise FormatError("incomplete tracking record", 0)
+        try:
+            name = bytes(raw[TRACKING_PREFIX.size : pos]).decode("utf-8")
+        except UnicodeDecodeError:
+            raise FormatError("tracking name is not UTF-8", 0) from None
+        (tracked_id,) = TRACKING_ID.unpack_from(raw, pos)
+        pos += TRACKING_ID.size
+        tracking = (name, tracked_id)
+    prefix = EVENT_PREFIX.size if header.version == 1 else EVENT2_PREFIX.size
+    unpack, size, minimum = LENGTH.unpack_from, len(raw), EVENT_FIXED.size
+    starts: list[int] = []
+    append = starts.append
+    for _ in range(header.n_events):
+        if pos + prefix > size:
+            raise FormatError("incomplete event record", pos)
+        (length,) = unpack(raw, pos)
+        if length < minimum or pos + prefix + length > size:
+            raise FormatError("event record length out of range", pos)
+        append(pos + prefix)
+        pos += prefix + length
+    if pos != size:
+        raise FormatError("commit body has trailing bytes", pos)
+    return tracking, starts
 
 
 def decode_body(
@@ -216,11 +364,24 @@ def decode_body(
 ) -> tuple[tuple[str, int] | None, list[tuple[int, RecordedEvent]]]:
     """Check and decode a commit body.
 
-    Returns the tracking record and ``(offset_in_body, event)`` pairs. Raises
-    FormatError naming the offset (relative to the body) of what is wrong.
+    Returns the tracking record and ``(offset_in_body, event)`` pairs (for a
+    commit of version 2 the offset is in the uncompressed body). Raises
+    FormatError naming the offset (relative to the body as stored) of what is
+    wrong; inside a compressed body, the reason names the uncompressed offset.
     """
-    if crc32(body) != header.body_crc:
-        raise FormatError("commit checksum mismatch", 0)
+    raw = raw_body(header, body)
+    if header.version == 2:
+        try:
+            return _decode_events(header, raw)
+        except FormatError as e:
+            where = f" (at byte {e.offset:,} of the commit's uncompressed body)"
+            raise FormatError(e.reason + where, 0) from None
+    return _decode_events(header, raw)
+
+
+def _decode_events(
+    header: Header, body: bytes | memoryview
+) -> tuple[tuple[str, int] | None, list[tuple[int, RecordedEvent]]]:
     view = memoryview(body)
     pos = 0
     tracking = None
@@ -233,9 +394,10 @@ def decode_body(
         pos += TRACKING_ID.size
         tracking = (name, tracked_id)
     events = []
+    checksums = header.version == 1
     for i in range(header.n_events):
         start = pos
-        event, pos = decode_event(view, pos)
+        event, pos = decode_event(view, pos, checksums=checksums)
         if event.id != header.first_id + i:
             raise FormatError("event id does not follow the commit's first id", start)
         events.append((start, event))
@@ -244,18 +406,22 @@ def decode_body(
     return tracking, events
 
 
-def decode_event(view: memoryview | bytes, pos: int = 0) -> tuple[RecordedEvent, int]:
-    """Decode one event record at ``pos``; return it and the offset after it."""
+def decode_event(
+    view: memoryview | bytes, pos: int = 0, *, checksums: bool = True
+) -> tuple[RecordedEvent, int]:
+    """Decode one event record at ``pos`` (``event1``, or ``event2`` without
+    ``checksums``); return it and the offset after it."""
     view = memoryview(view)
-    if pos + EVENT_PREFIX.size > len(view):
+    prefix = EVENT_PREFIX if checksums else EVENT2_PREFIX
+    if pos + prefix.size > len(view):
         raise FormatError("incomplete event record", pos)
-    length, event_crc = EVENT_PREFIX.unpack_from(view, pos)
-    start = pos + EVENT_PREFIX.size
+    (length,) = LENGTH.unpack_from(view, pos)
+    start = pos + prefix.size
     end = start + length
     if end > len(view) or length < EVENT_FIXED.size:
         raise FormatError("event record length out of range", pos)
     rest = view[start:end]
-    if crc32(rest) != event_crc:
+    if checksums and crc32(rest) != LENGTH.unpack_from(view, pos + 4)[0]:
         raise FormatError("event checksum mismatch", pos)
     try:
         return decode_rest(rest), end

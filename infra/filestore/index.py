@@ -2,8 +2,9 @@
 
 Two structures, both covering notification ids ``1..covered``:
 
-- ``index/offsets``: one little-endian u64 per notification id, the packed
-  location of that event's record in the log;
+- ``index/offsets``: one little-endian u64 per group of ``GROUP`` notification
+  ids, the packed location of the commit that holds the group's first id (a
+  reader walks from there to the commit of any id of the group);
 - ``index/run-NNNNNNNN.idx``: sorted runs (``runs.py``) of 32-byte entries
   ``key:16 (version + 2**63):u64be id:u64be`` (``key`` is BLAKE2b-128 of
   ``str(originator_id)``). Runs are merged like a binary counter, so there are
@@ -40,8 +41,10 @@ from eventfold.infra.filestore.runs import (
 )
 
 OFFSET = struct.Struct("<Q")
-SPARSE_GAP = 64  # ids further apart than this are read from the offsets file separately
-CHECKPOINT_FORMAT = 2  # 1: runs without block checksums (read for its durable mark, then rebuilt)
+GROUP = 64  # notification ids per entry of the offsets file
+SPARSE_GAP = 64 * GROUP  # ids further apart than this are read from the offsets file separately
+CHECKPOINT_FORMAT = 3  # older ones are read for their durable mark, then the index is rebuilt:
+# 1: runs without block checksums; 2: an offsets entry per event (its record's location)
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ class LogIndex:
             return "no index checkpoint" if self.exists() else None
         try:
             self.durable = _durable_mark(doc)
-            if doc["format"] == 1:
+            if doc["format"] in (1, 2):
                 return "index of an older format"
             if doc["format"] != CHECKPOINT_FORMAT:
                 return f"{self.checkpoint_path}: unknown index format {doc['format']!r}"
@@ -127,7 +130,7 @@ class LogIndex:
                 return f"{self.checkpoint_path}: index runs do not add up to the checkpoint"
             self._open_offsets(writable, covered)
             size = 0 if self._offsets_fd is None else os.fstat(self._offsets_fd).st_size
-            if size < covered * OFFSET.size:
+            if size < _groups(covered) * OFFSET.size:
                 return f"{self.offsets_path}: shorter than the index checkpoint says"
         except (ValueError, KeyError, TypeError, OSError) as e:
             where = e.path if isinstance(e, IndexDamagedError) else self.checkpoint_path
@@ -244,7 +247,7 @@ class LogIndex:
         return self.locations(nid, nid)[0]
 
     def locations_of(self, nids: Sequence[int]) -> list[int]:
-        """Positions of the events ``nids`` (any order): one read per run of close ids."""
+        """``locations`` of the events ``nids`` (any order): one read per run of close ids."""
         ordered = sorted(set(nids))
         found: dict[int, int] = {}
         start = 0
@@ -257,17 +260,21 @@ class LogIndex:
         return [found[n] for n in nids]
 
     def locations(self, first: int, last: int) -> list[int]:
-        """Positions of the events ``first..last`` (all must exist)."""
+        """For each event ``first..last`` (all must exist), the location of a commit at or
+        before the one that holds it: that commit itself if it is in memory, else the
+        commit of the first id of its group (the reader walks on from there)."""
         result: list[int] = []
         if first <= self.covered:
             upto = min(last, self.covered)
             assert self._offsets_fd is not None
-            size = (upto - first + 1) * OFFSET.size
-            raw = fileio.read_exact(self._offsets_fd, size, (first - 1) * 8)
+            lo, hi = (first - 1) // GROUP, (upto - 1) // GROUP
+            size = (hi - lo + 1) * OFFSET.size
+            raw = fileio.read_exact(self._offsets_fd, size, lo * OFFSET.size)
             if len(raw) != size:
-                at = (first - 1) * 8 + len(raw)
+                at = lo * OFFSET.size + len(raw)
                 raise IndexDamagedError(self.offsets_path, at, "offsets file is too short")
-            result.extend(array("Q", raw))
+            groups = array("Q", raw)
+            result.extend(groups[(nid - 1) // GROUP - lo] for nid in range(first, upto + 1))
             first = upto + 1
         if first <= last:
             lo = first - self.covered - 1
@@ -315,8 +322,11 @@ class LogIndex:
         if self.mem_offsets:
             fd = self._offsets_fd
             assert fd is not None
+            start, stop = _groups(self.covered), _groups(self.covered + len(self.mem_offsets))
+            firsts = range(start * GROUP + 1, stop * GROUP, GROUP)  # groups that begin here
+            entries = array("Q", (self.mem_offsets[nid - self.covered - 1] for nid in firsts))
             try:
-                fileio.write_all(fd, self.mem_offsets.tobytes(), self.covered * 8)
+                fileio.write_all(fd, entries.tobytes(), start * OFFSET.size)
                 fileio.fsync(fd)
             except OSError as e:
                 raise fileio.FileWriteError(e, "writing", self.offsets_path) from e
@@ -365,6 +375,16 @@ class LogIndex:
                 os.close(self._offsets_fd)
             self._offsets_fd = None
             self._offsets_writable = False
+
+
+def _groups(covered: int) -> int:
+    """How many entries the offsets file has for events ``1..covered``."""
+    return -(-covered // GROUP)
+
+
+def group_first_ids(covered: int) -> range:
+    """The first id of each group of events ``1..covered`` (one offsets entry each)."""
+    return range(1, covered + 1, GROUP)
 
 
 def _durable_mark(doc: dict[str, Any]) -> Mark | None:

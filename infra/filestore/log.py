@@ -19,7 +19,7 @@ from eventfold.infra.filestore.index import LogIndex
 from eventfold.infra.filestore.reader import Reading
 from eventfold.infra.filestore.recovery import Recovering
 from eventfold.infra.filestore.scan import TornTail
-from eventfold.infra.filestore.state import LogConfig
+from eventfold.infra.filestore.state import CommitCache, LogConfig
 from eventfold.infra.filestore.watcher import Watching
 from eventfold.infra.filestore.writer import Writing
 
@@ -36,6 +36,7 @@ class Log(Recovering, Writing, Reading, Watching):
         self.config = config
         self._lock: threading.RLock = threading.RLock()
         self._read_fds: dict[int, int] = {}
+        self._commits = CommitCache()
         self._keys: dict[UUID | str, bytes] = {}
         self._lock_fd: int | None = None
         self._read_only: OSError | None = None

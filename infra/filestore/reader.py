@@ -8,6 +8,7 @@ and the read tried again, and a second failure is damage to the log itself.
 from __future__ import annotations
 
 import functools
+import os
 import struct
 from collections.abc import Iterator, Sequence
 
@@ -15,18 +16,21 @@ from eventfold.infra import fileio
 from eventfold.infra.errors import StoreCorruptedError
 from eventfold.infra.filestore.format import (
     EVENT_FIXED,
-    EVENT_PREFIX,
+    MAX_HEADER_SIZE,
     FormatError,
     RecordedEvent,
-    crc32,
+    decode_header,
     decode_rest,
+    event_starts,
     pack_location,
+    raw_body,
     unpack_location,
 )
 from eventfold.infra.filestore.runs import IndexDamagedError
-from eventfold.infra.filestore.state import LogState
+from eventfold.infra.filestore.state import Commit, LogState
 
 READ_CHUNK = 256 * 1024
+_ID = struct.Struct("<Q")
 
 
 class Reading(LogState):
@@ -38,7 +42,7 @@ class Reading(LogState):
             return self._indexed(lambda: self._read_events(nids)) if nids else []
 
     def _read_events(self, nids: Sequence[int]) -> list[RecordedEvent]:
-        reader = _ChunkReader(self)
+        reader = _CommitReader(self)
         locations = self.index.locations_of(nids)
         return [reader.event(nid, pos) for nid, pos in zip(nids, locations, strict=True)]
 
@@ -58,7 +62,7 @@ class Reading(LogState):
             return self._indexed(lambda: self._read_parts(nids)) if nids else []
 
     def _read_parts(self, nids: list[int]) -> list[tuple[int, bytes, bytes]]:
-        reader = _ChunkReader(self)
+        reader = _CommitReader(self)
         locations = self.index.locations_of(nids)
         return [reader.parts(nid, pos) for nid, pos in zip(nids, locations, strict=True)]
 
@@ -78,8 +82,8 @@ class Reading(LogState):
     ) -> Iterator[tuple[list[int], list[bytes]]]:
         """Pages of (notification ids, states) of the events ``first..last`` with ``topic``.
 
-        The fast path of a full fold: each record's checksum is verified, but
-        no event object is built and other topics are skipped unread.
+        The fast path of a full fold: commits are read whole and checksummed,
+        but no event object is built and other topics are skipped unread.
         """
         wanted = topic.encode("utf-8")
         while first <= last:
@@ -91,88 +95,145 @@ class Reading(LogState):
             first = upto + 1
 
     def _states(self, first: int, last: int, topic: bytes) -> tuple[list[int], list[bytes]]:
-        locations = self.index.locations(first, last)
-        reader = _ChunkReader(self)
-        ids: list[int] = []
-        states: list[bytes] = []
-        for nid, location in zip(range(first, last + 1), locations, strict=True):
-            state = reader.state_if(nid, location, topic)
-            if state is not None:
-                ids.append(nid)
-                states.append(state)
-        return ids, states
+        location = self.index.location_of(first)
+        return _CommitReader(self).states(first, last, location, topic)
 
     def corruption(self, location: int, reason: str) -> StoreCorruptedError:
         seg, off = unpack_location(location)
         return StoreCorruptedError(self._segment_path(seg), off, reason)
 
 
-class _ChunkReader:
-    """Reads event records through a window of the segment, one pread per chunk.
+class _CommitReader:
+    """Finds the commit that holds an event and reads it whole.
 
-    A record that is not the event the index says (checksum, id, a location
-    past the segment) raises ``IndexDamagedError``: the index is suspected
-    first; rebuilding it from the log tells index damage from log damage.
+    The index gives a location at or before that commit; the reader walks
+    commit headers forward from there (through a window of the segment, one
+    pread per chunk) to the commit whose ids include the event, then reads its
+    body: checksum, decompression, records located (``format.event_starts``).
+    Anything that is not what the index says (a header that fails its check, an
+    id the walk passes, a record of another id) raises ``IndexDamagedError``:
+    the index is suspected first; rebuilding it from the log tells index damage
+    from log damage.
     """
 
     def __init__(self, log: LogState) -> None:
         self._log = log
+        self._cache = log._commits
         self._seg = -1
         self._start = 0
         self._buf = b""
+        self._last: tuple[int, Commit] | None = None
 
-    def _record(self, nid: int, location: int) -> memoryview:
-        """The verified ``rest`` of the record at ``location``, which must be event ``nid``."""
+    def commit_of(self, nid: int, location: int) -> Commit:
+        """The commit holding event ``nid``, walking from the commit at ``location``."""
+        last = self._last
+        if last is not None:
+            if last[1].first_id <= nid <= last[1].last_id:
+                return last[1]
+            if last[0] >= location and last[1].last_id < nid:
+                location = last[1].next  # walk on from where the last read ended
+        while True:
+            commit = self.commit_at(location)
+            if nid < commit.first_id:
+                raise self._suspect(location, f"the index points past notification {nid}")
+            if nid <= commit.last_id:
+                return commit
+            location = commit.next
+
+    def commit_at(self, location: int) -> Commit:
+        """The commit at ``location``, read whole (or from the cache)."""
+        commit = self._cache.get(location)
+        if commit is None:
+            commit = self._read(location)
+            self._cache.put(location, commit)
+        self._last = (location, commit)
+        return commit
+
+    def _read(self, location: int) -> Commit:
         seg, off = unpack_location(location)
+        fd = self._log._read_fd(seg)
+        if fd is None:
+            raise self._suspect(location, "segment is missing")
+        if off >= os.fstat(fd).st_size and self._log._read_fd(seg + 1) is not None:
+            seg, off = seg + 1, 0  # the end of a segment: its commits go on in the next one
+            location = pack_location(seg, 0)
+        head = self._window(seg, off, MAX_HEADER_SIZE)
+        try:
+            header = decode_header(head)
+        except FormatError as e:
+            raise self._suspect(location, e.reason) from None
+        body = self._window(seg, off + header.size, header.body_len)
+        if len(body) != header.body_len:
+            raise self._suspect(location, "commit is cut short")
+        try:
+            raw = bytes(raw_body(header, body))
+            _, starts = event_starts(header, raw)
+        except FormatError as e:
+            raise self._suspect(location, e.reason) from None
+        return Commit(header, raw, starts, pack_location(seg, off + header.frame_len))
+
+    def _window(self, seg: int, off: int, size: int) -> memoryview:
+        """Up to ``size`` bytes at ``off`` of segment ``seg``, through the read window."""
         rel = off - self._start
-        if seg != self._seg or rel < 0 or rel + 8 > len(self._buf):
-            self._load(seg, off, READ_CHUNK)
+        if seg != self._seg or rel < 0 or rel + size > len(self._buf):
+            fd = self._log._read_fd(seg)
+            if fd is None:
+                raise self._suspect(pack_location(seg, off), "segment is missing")
+            self._seg, self._start = seg, off
+            self._buf = fileio.read_exact(fd, max(READ_CHUNK, size), off)
             rel = 0
-        if rel + 8 > len(self._buf):
-            raise self._suspect(location, f"no event record for notification {nid}")
-        length, event_crc = EVENT_PREFIX.unpack_from(self._buf, rel)
-        if rel + 8 + length > len(self._buf):
-            self._load(seg, off, max(READ_CHUNK, 8 + length))
-            rel = 0
-        start = rel + 8
-        rest = memoryview(self._buf)[start : start + length]
-        if len(rest) != length or length < EVENT_FIXED.size or crc32(rest) != event_crc:
-            raise self._suspect(location, f"event checksum mismatch (notification {nid})")
-        (event_id,) = struct.unpack_from("<Q", rest)
-        if event_id != nid:
-            raise self._suspect(location, f"index points at event {event_id} for {nid}")
-        return rest
+        return memoryview(self._buf)[rel : rel + size]
+
+    def rest(self, nid: int, location: int) -> tuple[bytes, int, int]:
+        """The raw body holding event ``nid``'s ``rest``, and where it starts and ends."""
+        commit = self.commit_of(nid, location)
+        i = nid - commit.first_id
+        raw, start = commit.raw, commit.starts[i]
+        if _ID.unpack_from(raw, start)[0] != nid:
+            raise self._suspect(location, f"the commit's record {i} is not notification {nid}")
+        return raw, start, commit.ends[i]
 
     def event(self, nid: int, location: int) -> RecordedEvent:
+        raw, start, end = self.rest(nid, location)
         try:
-            return decode_rest(self._record(nid, location))
+            return decode_rest(memoryview(raw)[start:end])
         except FormatError as e:
             raise self._suspect(location, e.reason) from None
 
     def parts(self, nid: int, location: int) -> tuple[int, bytes, bytes]:
-        """(version, topic, state) of the event at ``location`` (checksummed)."""
-        rest = self._record(nid, location)
-        _, version, _, oid_len, topic_len, _ = EVENT_FIXED.unpack_from(rest)
-        p = EVENT_FIXED.size + oid_len
-        return version, bytes(rest[p : p + topic_len]), bytes(rest[p + topic_len :])
+        """(version, topic, state) of event ``nid``."""
+        raw, start, end = self.rest(nid, location)
+        _, version, _, oid_len, topic_len, _ = EVENT_FIXED.unpack_from(raw, start)
+        p = start + EVENT_FIXED.size + oid_len
+        return version, raw[p : p + topic_len], raw[p + topic_len : end]
 
-    def state_if(self, nid: int, location: int, topic: bytes) -> bytes | None:
-        """The state of the event at ``location`` if its topic is ``topic`` (checksummed)."""
-        rest = self._record(nid, location)
-        _, _, _, oid_len, topic_len, state_len = EVENT_FIXED.unpack_from(rest)
-        p = EVENT_FIXED.size + oid_len
-        if rest[p : p + topic_len] != topic:
-            return None
-        p += topic_len
-        return bytes(rest[p : p + state_len])
+    def states(
+        self, first: int, last: int, location: int, topic: bytes
+    ) -> tuple[list[int], list[bytes]]:
+        """(ids, states) of the events ``first..last`` whose topic is ``topic``."""
+        ids: list[int] = []
+        states: list[bytes] = []
+        unpack, fixed = EVENT_FIXED.unpack_from, EVENT_FIXED.size
+        add_id, add_state = ids.append, states.append
+        nid = first
+        while nid <= last:
+            commit = self.commit_of(nid, location)
+            raw, base = commit.raw, commit.first_id
+            upto = min(last, commit.last_id)
+            for i, start in enumerate(commit.starts[nid - base : upto - base + 1], nid - base):
+                event_id, _, _, oid_len, topic_len, state_len = unpack(raw, start)
+                p = start + fixed + oid_len
+                if raw[p : p + topic_len] == topic:
+                    if event_id != base + i:
+                        msg = f"the commit's record {i} is not notification {base + i}"
+                        raise self._suspect(location, msg)
+                    p += topic_len
+                    add_id(event_id)
+                    add_state(raw[p : p + state_len])
+            nid = upto + 1
+            location = commit.next
+        return ids, states
 
     def _suspect(self, location: int, reason: str) -> IndexDamagedError:
         seg, off = unpack_location(location)
         return IndexDamagedError(self._log._segment_path(seg), off, reason)
-
-    def _load(self, seg: int, off: int, size: int) -> None:
-        fd = self._log._read_fd(seg)
-        if fd is None:
-            raise self._suspect(pack_location(seg, off), "segment is missing")
-        self._seg, self._start = seg, off
-        self._buf = fileio.read_exact(fd, size, off)

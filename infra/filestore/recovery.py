@@ -11,7 +11,7 @@ import time
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreCorruptedError
 from eventfold.infra.filestore.format import (
-    HEADER_SIZE,
+    MAX_HEADER_SIZE,
     FormatError,
     decode_body,
     decode_header,
@@ -92,17 +92,17 @@ class Recovering(LogState):
         if fd is None:
             raise StoreCorruptedError(path, 0, f"segment is missing: {lost}")
         try:
-            header = decode_header(fileio.read_exact(fd, HEADER_SIZE, off))
+            header = decode_header(fileio.read_exact(fd, MAX_HEADER_SIZE, off))
         except FormatError as e:
             raise StoreCorruptedError(path, off, f"{e.reason}: {lost}") from None
-        body = fileio.read_exact(fd, header.body_len, off + HEADER_SIZE)
+        body = fileio.read_exact(fd, header.body_len, off + header.size)
         if len(body) < header.body_len:
-            msg = f"commit cut short at byte {off + HEADER_SIZE + len(body)}: {lost}"
+            msg = f"commit cut short at byte {off + header.size + len(body)}: {lost}"
             raise StoreCorruptedError(path, off, msg)
         try:
             decode_body(header, body)
         except FormatError as e:
-            at = off + HEADER_SIZE + e.offset
+            at = off + header.size + e.offset
             raise StoreCorruptedError(path, at, f"{e.reason}: {lost}") from None
         last = header.first_id + header.n_events - 1
         if pack_location(seg, off + header.frame_len) != mark.end or last != mark.covered:
@@ -138,12 +138,9 @@ class Recovering(LogState):
         )
         index, key_of = self.index, originator_key
         for commit in scanner:
-            for body_offset, event in commit.events:
+            for _, event in commit.events:
                 index.add(
-                    event.id,
-                    key_of(event.originator_id),
-                    event.originator_version,
-                    commit.event_location(body_offset),
+                    event.id, key_of(event.originator_id), event.originator_version, commit.location
                 )
             if commit.tracking is not None:
                 self.tracking[commit.tracking[0]] = commit.tracking[1]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreCorruptedError
 from eventfold.infra.filestore.format import (
-    HEADER_SIZE,
+    MAX_HEADER_SIZE,
     FormatError,
     Header,
     RecordedEvent,
@@ -68,15 +68,17 @@ class ScannedCommit:
     offset: int
     header: Header
     tracking: tuple[str, int] | None
-    events: list[tuple[int, RecordedEvent]]  # (offset in the body, event)
+    events: list[tuple[int, RecordedEvent]]  # (offset in the uncompressed body, event)
 
     @property
     def end(self) -> int:
         """The packed location just after this commit."""
         return pack_location(self.segment, self.offset + self.header.frame_len)
 
-    def event_location(self, body_offset: int) -> int:
-        return pack_location(self.segment, self.offset + HEADER_SIZE + body_offset)
+    @property
+    def location(self) -> int:
+        """The packed location of this commit: every one of its events is found from it."""
+        return pack_location(self.segment, self.offset)
 
 
 class CommitScanner:
@@ -147,11 +149,11 @@ class CommitScanner:
     def _commit(
         self, fd: int, seg: int, off: int, size: int, has_next: bool
     ) -> ScannedCommit | None:
-        raw = fileio.read_exact(fd, HEADER_SIZE, off)
+        raw = fileio.read_exact(fd, MAX_HEADER_SIZE, off)
         try:
             header = decode_header(raw)
         except FormatError as e:
-            if len(raw) < HEADER_SIZE or _is_zero(fd, off, size):
+            if e.incomplete or _is_zero(fd, off, size):
                 self._torn(seg, off, size, has_next)
                 return None
             raise StoreCorruptedError(self.path(seg), off, e.reason) from None
@@ -161,11 +163,11 @@ class CommitScanner:
         if self.next_id is not None and header.first_id != self.next_id:
             msg = f"commit starts at id {header.first_id}, expected {self.next_id}"
             raise StoreCorruptedError(self.path(seg), off, msg)
-        body = fileio.read_exact(fd, header.body_len, off + HEADER_SIZE)
+        body = fileio.read_exact(fd, header.body_len, off + header.size)
         try:
             tracking, events = decode_body(header, body)
         except FormatError as e:
-            at = off + HEADER_SIZE + e.offset
+            at = off + header.size + e.offset
             raise StoreCorruptedError(self.path(seg), at, e.reason) from None
         return ScannedCommit(seg, off, header, tracking, events)
 

@@ -17,12 +17,13 @@ from uuid import UUID
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreClosedError, StoreCorruptedError
-from eventfold.infra.filestore.format import RecordedEvent
+from eventfold.infra.filestore.format import EVENT2_PREFIX, EVENT_PREFIX, Header, RecordedEvent
 from eventfold.infra.filestore.index import LogIndex
 from eventfold.infra.filestore.runs import IndexDamagedError
 from eventfold.infra.filestore.scan import TornTail, segment_name
 
 _T = TypeVar("_T")
+CACHED_COMMITS = 8  # commits a log keeps read (a compressed commit is read whole)
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,48 @@ class LogConfig:
     """Tunables of a log; see the README's environment table."""
 
     durable: bool = True
+    compressed: bool = True  # new commits: EFC2 compressed with zstd; False: EFC1 commits
     segment_bytes: int = 64 * 1024 * 1024
     index_interval: int = 65536
     poll_interval: float = 0.05
     lock_timeout: float = 2.0
+
+
+class Commit:
+    """One commit read whole: checksummed, decompressed, its events' records located."""
+
+    __slots__ = ("ends", "first_id", "next", "raw", "starts")
+
+    def __init__(self, header: Header, raw: bytes, starts: list[int], next_at: int) -> None:
+        self.first_id = header.first_id
+        self.raw = raw
+        self.starts = starts
+        prefix = EVENT_PREFIX.size if header.version == 1 else EVENT2_PREFIX.size
+        self.ends = [start - prefix for start in starts[1:]] + [len(raw)]
+        self.next = next_at  # the packed location of the commit after this one
+
+    @property
+    def last_id(self) -> int:
+        return self.first_id + len(self.starts) - 1
+
+
+class CommitCache:
+    """The commits a log read most recently (they are immutable once complete)."""
+
+    def __init__(self, size: int = CACHED_COMMITS) -> None:
+        self.size = size
+        self.commits: dict[int, Commit] = {}
+
+    def get(self, location: int) -> Commit | None:
+        return self.commits.get(location)
+
+    def put(self, location: int, commit: Commit) -> None:
+        if len(self.commits) >= self.size:
+            del self.commits[next(iter(self.commits))]
+        self.commits[location] = commit
+
+    def clear(self) -> None:
+        self.commits.clear()
 
 
 class LogState:
@@ -48,6 +87,7 @@ class LogState:
     torn_tail: TornTail | None
     _lock: threading.RLock
     _read_fds: dict[int, int]
+    _commits: CommitCache
     _keys: dict[UUID | str, bytes]
     _lock_fd: int | None
     _read_only: OSError | None  # why this process cannot write the log, once it tried

@@ -13,7 +13,6 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from itertools import accumulate
 from typing import TypeVar
 from uuid import UUID
 
@@ -22,11 +21,9 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from eventfold.infra import failpoints, fileio
 from eventfold.infra.errors import StoreLockedError, StoreReadOnlyError, StoreWriteError
 from eventfold.infra.filestore.format import (
-    HEADER_SIZE,
-    TRACKING_ID,
-    TRACKING_PREFIX,
     EventColumns,
     encode_commit,
+    encode_commit2,
     encode_events,
     pack_location,
     unpack_location,
@@ -130,23 +127,21 @@ class Writing(LogState):
             if not count and tracking is None:
                 return []
             first = self._next_id
+            compressed = self.config.compressed
             try:
-                encoded = encode_events(first, events)
+                encoded = encode_events(first, events, checksums=not compressed)
                 track = None
                 if tracking is not None:
                     track = (tracking.application_name, tracking.notification_id)
-                frame = encode_commit(first, encoded, track)
+                encode = encode_commit2 if compressed else encode_commit
+                frame = encode(first, encoded, track)
             except ValueError as e:
                 raise IntegrityError(str(e)) from e
             seg, off = unpack_location(self._end)
             if off >= self.config.segment_bytes:
                 seg, off = self._guarded(self._roll_segment)
             self._write_frame(frame, seg, off)
-            location = off + HEADER_SIZE
-            if track is not None:
-                location += TRACKING_PREFIX.size + len(track[0].encode()) + TRACKING_ID.size
-            base = pack_location(seg, location)
-            locations = list(accumulate(map(len, encoded[:-1]), initial=base)) if encoded else []
+            locations = [pack_location(seg, off)] * count  # events are found from their commit
             self.index.add_many(first, keys, events.versions, locations)
             if track is not None:
                 self.tracking[track[0]] = track[1]

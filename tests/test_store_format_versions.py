@@ -1,0 +1,145 @@
+"""Both commit formats: a store written before compressed commits (``EFC1``, kept as a
+fixture) still opens, checks, proves and grows, and any eventsourcing application
+reads the same domain events from either format."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent
+
+from clihelpers import run
+from eventfold.application.demo.sample import write_sample
+from eventfold.infra.filestore import FileApplicationRecorder, FileStoreFactory
+from eventfold.infra.filestore.format import pack_location
+from eventfold.infra.filestore.scan import CommitScanner
+from storehelpers import flip_byte, segment
+
+# tests/fixtures/efc1: a store written by the version before compressed commits (ingest
+# of source.jsonl with --snapshot-interval 50, then rebuild; dedup/ and LOCK files left
+# out, since any version rebuilds them), and the checksum that version computed for it.
+FIXTURE = Path(__file__).parent / "fixtures" / "efc1"
+CHECKSUM = "107428c92eb9a109825ba7c9144c8eae12da158400fc0805f12593eb8fef400e"
+LOG = "eventfold_events"
+
+
+class Eventfold(Application[object]):
+    """A plain library application named like eventfold's, so it reads the same log."""
+
+
+@pytest.fixture
+def old(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(FIXTURE, tmp_path / "efc1"))
+
+
+def versions(store: Path) -> list[int]:
+    """The format version of each commit of the store's event log, in order."""
+    scanner = CommitScanner(str(store / LOG), pack_location(1, 0), 1)
+    return [commit.header.version for commit in scanner]
+
+
+def test_a_store_of_the_first_format_opens_checks_and_proves(
+    old: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(old / "store")
+    assert set(versions(old / "store")) == {1}
+    assert run(capsys, "check", "--store", store)[0] == 0
+    code, out, _ = run(capsys, "verify", "--store", store, str(old / "source.jsonl"), "--json")
+    assert code == 0
+    assert json.loads(out)["actual_checksum"] == CHECKSUM
+    code, out, _ = run(capsys, "rebuild", "--store", store, "--json")
+    assert code == 0
+    assert json.loads(out)["checksum"] == CHECKSUM
+
+
+def test_compressed_commits_follow_the_first_format_in_the_same_log(
+    old: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(old / "store")
+    more = old / "more.jsonl"
+    with more.open("wb") as f:
+        write_sample(f, 300, seed=11, first_id=500_000)
+    code, _, err = run(capsys, "ingest", "--store", store, str(more), "--quiet")
+    assert code == 0, err
+    kinds = versions(old / "store")
+    assert kinds[0] == 1 and kinds[-1] == 2
+    assert run(capsys, "check", "--store", store)[0] == 0
+    sources = [str(old / "source.jsonl"), str(more)]
+    code, out, _ = run(capsys, "verify", "--store", store, *sources, "--json")
+    assert code == 0
+    assert json.loads(out)["status"] == "match"
+
+
+def test_a_plain_application_reads_the_same_domain_events_from_either_format(
+    old: Path, tmp_path: Path
+) -> None:
+    stored = _stored_events(old / "store")
+    new = tmp_path / "compressed"
+    factory = FileStoreFactory({"FILESTORE_PATH": str(new / "store")})
+    recorder = factory.application_recorder()
+    for i in range(0, len(stored), 100):
+        recorder.insert_events(stored[i : i + 100])
+    factory.close()
+    assert set(versions(new / "store")) == {2}
+
+    read = [_domain_events(old / "store"), _domain_events(new / "store")]
+    assert len(read[0]) == len(stored) > 300
+    assert read[0] == read[1]
+
+
+def test_a_damaged_compressed_body_whose_checksum_holds_is_named_with_file_and_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    source = tmp_path / "source.jsonl"
+    with source.open("wb") as f:
+        write_sample(f, 2000)
+    assert run(capsys, "ingest", "--store", str(store), str(source), "--quiet")[0] == 0
+    seg = segment(store, log=LOG)
+    scanner = CommitScanner(str(seg.parent), pack_location(1, 0), 1)
+    second = [commit.offset for commit in scanner][1]
+    body = second + 36
+    flip_byte(seg, body + 40)
+    _fix_body_checksum(seg, second)  # the checksum holds; decompression fails
+    code, _, err = run(capsys, "check", "--store", str(store))
+    assert code == 3
+    assert f"{seg}: byte offset {body}: compressed commit body" in err.replace("\n", "")
+
+
+def _fix_body_checksum(seg: Path, offset: int) -> None:
+    import struct
+    import zlib
+
+    data = bytearray(seg.read_bytes())
+    body_len = struct.unpack_from("<I", data, offset + 8)[0]
+    body = bytes(data[offset + 36 : offset + 36 + body_len])
+    struct.pack_into("<I", data, offset + 28, zlib.crc32(body))
+    struct.pack_into("<I", data, offset + 32, zlib.crc32(bytes(data[offset : offset + 32])))
+    seg.write_bytes(bytes(data))
+
+
+def _stored_events(store: Path) -> list[StoredEvent]:
+    factory = FileStoreFactory({"FILESTORE_PATH": str(store), "FILESTORE_LOCK_TIMEOUT": "5"})
+    try:
+        recorder = factory.application_recorder()
+        assert isinstance(recorder, FileApplicationRecorder)
+        return [
+            StoredEvent(n.originator_id, n.originator_version, n.topic, n.state)
+            for n in recorder.select_notifications(None, 10**6)
+        ]
+    finally:
+        factory.close()
+
+
+def _domain_events(store: Path) -> list[object]:
+    env = {"PERSISTENCE_MODULE": "eventfold.infra.filestore", "FILESTORE_PATH": str(store)}
+    app = Eventfold(env=env)
+    try:
+        notifications = app.recorder.select_notifications(None, 10**6)  # type: ignore[attr-defined]
+        return [app.mapper.to_domain_event(n) for n in notifications]
+    finally:
+        app.close()
