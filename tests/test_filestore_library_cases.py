@@ -33,9 +33,12 @@ from eventfold.infra.filestore import (
 class WithStore:
     """Each test gets a fresh store directory and factory, closed afterwards."""
 
+    compression = "zstd"  # the default: compressed commits (EFC2)
+
     def setUp(self) -> None:
         self.store_dir = tempfile.mkdtemp(prefix="eventfold-test-")
-        self.factory = FileStoreFactory({"FILESTORE_PATH": self.store_dir})
+        env = {"FILESTORE_PATH": self.store_dir, "FILESTORE_COMPRESSION": self.compression}
+        self.factory = FileStoreFactory(env)
         super().setUp()  # type: ignore[misc]
 
     def tearDown(self) -> None:
@@ -67,6 +70,18 @@ class TestFileApplicationRecorder(WithStore, ApplicationRecorderTestCase[FileApp
 class TestFileApplicationRecorderStringIds(TestFileApplicationRecorder):
     def new_originator_id(self) -> str:
         return f"category:{super().new_originator_id()}"
+
+
+class TestUncompressedApplicationRecorder(TestFileApplicationRecorder):
+    compression = "none"  # commits of the first format (EFC1)
+
+
+class TestUncompressedApplicationRecorderStringIds(TestFileApplicationRecorderStringIds):
+    compression = "none"
+
+
+class TestUncompressedAggregateRecorder(TestFileAggregateRecorder):
+    compression = "none"
 
 
 class TestFileTrackingRecorder(WithStore, TrackingRecorderTestCase):
@@ -128,6 +143,9 @@ class TestFileInfrastructureFactory(InfrastructureFactoryTestCase[FileStoreFacto
             FileStoreFactory(env)
         env = {"FILESTORE_PATH": self.store_dir, "FILESTORE_SEGMENT_BYTES": "-1"}
         with self.assertRaisesRegex(OSError, "FILESTORE_SEGMENT_BYTES"):
+            FileStoreFactory(env)
+        env = {"FILESTORE_PATH": self.store_dir, "FILESTORE_COMPRESSION": "lz4"}
+        with self.assertRaisesRegex(OSError, "FILESTORE_COMPRESSION 'lz4'"):
             FileStoreFactory(env)
 
 

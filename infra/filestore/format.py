@@ -51,6 +51,10 @@ CODEC_ZSTD = 1
 ZSTD_LEVEL = 1  # chosen by measurement: docs/FORMAT.md, "Compression"
 EVENT_PREFIX = struct.Struct("<II")
 EVENT2_PREFIX = struct.Struct("<I")
+# An event record's prefix and fixed fields in one unpack (the event checksum of
+# ``event1`` skipped: a fold reads commits whose body checksum holds).
+RECORD1 = struct.Struct("<I4xQqBHHI")
+RECORD2 = struct.Struct("<IQqBHHI")
 LENGTH = struct.Struct("<I")
 EVENT_FIXED = struct.Struct("<QqBHHI")
 TRACKING_PREFIX = struct.Struct("<H")
@@ -320,28 +324,28 @@ def raw_body(header: Header, body: bytes | memoryview) -> bytes | memoryview:
     return raw
 
 
-def event_starts(
-    header: Header, raw: bytes | memoryview
-) -> tuple[tuple[str, int] | None, list[int]]:
-    """The tracking record of an uncompressed body and where each event's ``rest`` starts
-    in it. Lengths are checked to add up; the events themselves are not decoded.
+def tracking_of(header: Header, raw: bytes | memoryview) -> tuple[tuple[str, int] | None, int]:
+    """The tracking record of an uncompressed body (or None), and where its events begin."""
+    if not header.flags & FLAG_TRACKING:
+        return None, 0
+    if len(raw) < TRACKING_PREFIX.size:
+        raise FormatError("incomplete tracking record", 0)
+    (name_len,) = TRACKING_PREFIX.unpack_from(raw, 0)
+    pos = TRACKING_PREFIX.size + name_len
+    if pos + TRACKING_ID.size > len(raw):
+        raise FormatError("incomplete tracking record", 0)
+    try:
+        name = bytes(raw[TRACKING_PREFIX.size : pos]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError("tracking name is not UTF-8", 0) from None
+    (tracked_id,) = TRACKING_ID.unpack_from(raw, pos)
+    return (name, tracked_id), pos + TRACKING_ID.size
+
+
+def event_starts(header: Header, raw: bytes | memoryview, pos: int) -> list[int]:
+    """Where each event's ``rest`` starts in an uncompressed body whose events begin at
+    ``pos``. Lengths are checked to add up; the events themselves are not decoded.
     FormatError names the offset in ``raw``."""
-    pos = 0
-    tracking = None
-    if header.flags & FLAG_TRACKING:
-        if len(raw) < TRACKING_PREFIX.size:
-            raise FormatError("incomplete tracking record", 0)
-        (name_len,) = TRACKING_PREFIX.unpack_from(raw, 0)
-        pos = TRACKING_PREFIX.size + name_len
-        if pos + TRACKING_ID.size > len(raw):
-            raise FormatError("incomplete tracking record", 0)
-        try:
-            name = bytes(raw[TRACKING_PREFIX.size : pos]).decode("utf-8")
-        except UnicodeDecodeError:
-            raise FormatError("tracking name is not UTF-8", 0) from None
-        (tracked_id,) = TRACKING_ID.unpack_from(raw, pos)
-        pos += TRACKING_ID.size
-        tracking = (name, tracked_id)
     prefix = EVENT_PREFIX.size if header.version == 1 else EVENT2_PREFIX.size
     unpack, size, minimum = LENGTH.unpack_from, len(raw), EVENT_FIXED.size
     starts: list[int] = []
@@ -356,7 +360,7 @@ def event_starts(
         pos += prefix + length
     if pos != size:
         raise FormatError("commit body has trailing bytes", pos)
-    return tracking, starts
+    return starts
 
 
 def decode_body(

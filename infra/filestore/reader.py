@@ -17,13 +17,15 @@ from eventfold.infra.errors import StoreCorruptedError
 from eventfold.infra.filestore.format import (
     EVENT_FIXED,
     MAX_HEADER_SIZE,
+    RECORD1,
+    RECORD2,
     FormatError,
     RecordedEvent,
     decode_header,
     decode_rest,
-    event_starts,
     pack_location,
     raw_body,
+    tracking_of,
     unpack_location,
 )
 from eventfold.infra.filestore.runs import IndexDamagedError
@@ -86,17 +88,31 @@ class Reading(LogState):
         but no event object is built and other topics are skipped unread.
         """
         wanted = topic.encode("utf-8")
+        location: int | None = None  # where the next page's first commit is, once known
         while first <= last:
-            upto = min(last, first + page * 4 - 1)
             with self._lock:
-                ids, states = self._indexed(functools.partial(self._states, first, upto, wanted))
+                ids, states, first, location = self._indexed(
+                    functools.partial(self._states, first, last, wanted, page, location)
+                )
             if ids:
                 yield ids, states
-            first = upto + 1
 
-    def _states(self, first: int, last: int, topic: bytes) -> tuple[list[int], list[bytes]]:
-        location = self.index.location_of(first)
-        return _CommitReader(self).states(first, last, location, topic)
+    def _states(
+        self, first: int, last: int, topic: bytes, page: int, location: int | None
+    ) -> tuple[list[int], list[bytes], int, int]:
+        """A page: the states of whole commits from ``first`` on, until at least ``page``
+        states or event ``last``; and where the next page starts (id, commit location)."""
+        if location is None:
+            location = self.index.location_of(first)
+        reader = _CommitReader(self)
+        ids: list[int] = []
+        states: list[bytes] = []
+        while first <= last and len(ids) < page:
+            commit = reader.commit_of(first, location)
+            upto = min(last, commit.last_id)
+            reader.states(commit, first, upto, topic, ids, states)
+            first, location = upto + 1, commit.next
+        return ids, states, first, location
 
     def corruption(self, location: int, reason: str) -> StoreCorruptedError:
         seg, off = unpack_location(location)
@@ -167,10 +183,11 @@ class _CommitReader:
             raise self._suspect(location, "commit is cut short")
         try:
             raw = bytes(raw_body(header, body))
-            _, starts = event_starts(header, raw)
+            _, body_start = tracking_of(header, raw)
         except FormatError as e:
             raise self._suspect(location, e.reason) from None
-        return Commit(header, raw, starts, pack_location(seg, off + header.frame_len))
+        next_at = pack_location(seg, off + header.frame_len)
+        return Commit(header, raw, body_start, pack_location(seg, off), next_at)
 
     def _window(self, seg: int, off: int, size: int) -> memoryview:
         """Up to ``size`` bytes at ``off`` of segment ``seg``, through the read window."""
@@ -188,10 +205,14 @@ class _CommitReader:
         """The raw body holding event ``nid``'s ``rest``, and where it starts and ends."""
         commit = self.commit_of(nid, location)
         i = nid - commit.first_id
-        raw, start = commit.raw, commit.starts[i]
+        try:
+            starts, ends = commit.spans()
+        except FormatError as e:
+            raise self._suspect(location, e.reason) from None
+        raw, start = commit.raw, starts[i]
         if _ID.unpack_from(raw, start)[0] != nid:
             raise self._suspect(location, f"the commit's record {i} is not notification {nid}")
-        return raw, start, commit.ends[i]
+        return raw, start, ends[i]
 
     def event(self, nid: int, location: int) -> RecordedEvent:
         raw, start, end = self.rest(nid, location)
@@ -208,31 +229,40 @@ class _CommitReader:
         return version, raw[p : p + topic_len], raw[p + topic_len : end]
 
     def states(
-        self, first: int, last: int, location: int, topic: bytes
-    ) -> tuple[list[int], list[bytes]]:
-        """(ids, states) of the events ``first..last`` whose topic is ``topic``."""
-        ids: list[int] = []
-        states: list[bytes] = []
-        unpack, fixed = EVENT_FIXED.unpack_from, EVENT_FIXED.size
+        self,
+        commit: Commit,
+        first: int,
+        last: int,
+        topic: bytes,
+        ids: list[int],
+        states: list[bytes],
+    ) -> None:
+        """Add the ids and states of the events ``first..last`` of ``commit`` whose topic
+        is ``topic``: one walk over its records, each checked to be the id it should
+        be and to add up, no event object built."""
+        raw, pos, base = commit.raw, commit.body_start, commit.first_id
+        record = RECORD1 if commit.header.version == 1 else RECORD2
+        unpack, fixed, prefix = record.unpack_from, record.size, commit.prefix
+        wanted, size = len(topic), len(raw)
+        skip, count = first - base, last - base + 1
         add_id, add_state = ids.append, states.append
-        nid = first
-        while nid <= last:
-            commit = self.commit_of(nid, location)
-            raw, base = commit.raw, commit.first_id
-            upto = min(last, commit.last_id)
-            for i, start in enumerate(commit.starts[nid - base : upto - base + 1], nid - base):
-                event_id, _, _, oid_len, topic_len, state_len = unpack(raw, start)
-                p = start + fixed + oid_len
-                if raw[p : p + topic_len] == topic:
-                    if event_id != base + i:
-                        msg = f"the commit's record {i} is not notification {base + i}"
-                        raise self._suspect(location, msg)
-                    p += topic_len
-                    add_id(event_id)
-                    add_state(raw[p : p + state_len])
-            nid = upto + 1
-            location = commit.next
-        return ids, states
+        try:
+            for i in range(count):
+                length, event_id, _, _, oid_len, topic_len, state_len = unpack(raw, pos)
+                end = pos + prefix + length
+                if event_id != base + i or fixed + oid_len + topic_len + state_len != end - pos:
+                    msg = f"the commit's record {i} is not notification {base + i}"
+                    raise self._suspect(commit.location, msg)
+                if i >= skip and topic_len == wanted:
+                    p = pos + fixed + oid_len
+                    if raw[p : p + wanted] == topic:
+                        add_id(event_id)
+                        add_state(raw[p + wanted : end])
+                pos = end
+        except struct.error:
+            raise self._suspect(commit.location, "the commit's records run past its body") from None
+        if pos > size or (last == commit.last_id and pos != size):
+            raise self._suspect(commit.location, "the commit's records do not add up")
 
     def _suspect(self, location: int, reason: str) -> IndexDamagedError:
         seg, off = unpack_location(location)

@@ -17,7 +17,13 @@ from uuid import UUID
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreClosedError, StoreCorruptedError
-from eventfold.infra.filestore.format import EVENT2_PREFIX, EVENT_PREFIX, Header, RecordedEvent
+from eventfold.infra.filestore.format import (
+    EVENT2_PREFIX,
+    EVENT_PREFIX,
+    Header,
+    RecordedEvent,
+    event_starts,
+)
 from eventfold.infra.filestore.index import LogIndex
 from eventfold.infra.filestore.runs import IndexDamagedError
 from eventfold.infra.filestore.scan import TornTail, segment_name
@@ -39,21 +45,47 @@ class LogConfig:
 
 
 class Commit:
-    """One commit read whole: checksummed, decompressed, its events' records located."""
+    """One commit read whole: its checksums verified, its body uncompressed.
 
-    __slots__ = ("ends", "first_id", "next", "raw", "starts")
+    Where each event's record starts (``starts``, ``ends``) is found the first
+    time one event is asked for; a fold walks the records itself.
+    """
 
-    def __init__(self, header: Header, raw: bytes, starts: list[int], next_at: int) -> None:
+    __slots__ = (
+        "_spans",
+        "body_start",
+        "first_id",
+        "header",
+        "last_id",
+        "location",
+        "next",
+        "raw",
+    )
+
+    def __init__(
+        self, header: Header, raw: bytes, body_start: int, location: int, next_at: int
+    ) -> None:
+        self.header = header
+        self.location = location  # the packed location of its header
         self.first_id = header.first_id
+        self.last_id = header.first_id + header.n_events - 1
         self.raw = raw
-        self.starts = starts
-        prefix = EVENT_PREFIX.size if header.version == 1 else EVENT2_PREFIX.size
-        self.ends = [start - prefix for start in starts[1:]] + [len(raw)]
+        self.body_start = body_start  # where the events begin (after a tracking record)
         self.next = next_at  # the packed location of the commit after this one
+        self._spans: tuple[list[int], list[int]] | None = None
 
     @property
-    def last_id(self) -> int:
-        return self.first_id + len(self.starts) - 1
+    def prefix(self) -> int:
+        """The length of an event record's prefix (with ``event_crc`` in version 1)."""
+        return EVENT_PREFIX.size if self.header.version == 1 else EVENT2_PREFIX.size
+
+    def spans(self) -> tuple[list[int], list[int]]:
+        """Where each event's ``rest`` starts and ends (FormatError if they do not add up)."""
+        if self._spans is None:
+            starts = event_starts(self.header, self.raw, self.body_start)
+            ends = [start - self.prefix for start in starts[1:]] + [len(self.raw)]
+            self._spans = (starts, ends)
+        return self._spans
 
 
 class CommitCache:
