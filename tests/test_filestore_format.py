@@ -18,7 +18,7 @@ from eventfold.infra.filestore.format import (
     encode_commit,
     encode_commit2,
     encode_event,
-    encode_events,
+    encode_records,
 )
 from storehelpers import factory_for, recorder_of, segment
 
@@ -64,14 +64,14 @@ def test_worked_example_compressed_bytes(store_path: Path) -> None:
     assert raw[0x2D:0x36] == b"Deposited"
     assert raw[0x36:0x38] == b"{}"
     assert len(raw) == 56
-    assert data == encode_commit2(1, encode_events(1, _one(), checksums=False), None)
+    assert data == encode_commit2(1, 1, encode_records(1, _one()), None)
 
 
 def test_a_body_that_does_not_shrink_is_stored_as_it_is() -> None:
     noise = random.Random(1).randbytes(32)  # zstd cannot make a record of noise smaller
     oid = UUID(int=random.Random(2).getrandbits(128))
-    events = encode_events(5, EventColumns([oid], [1], ["T"], [noise]), checksums=False)
-    frame = encode_commit2(5, events, None)
+    records = encode_records(5, EventColumns([oid], [1], ["T"], [noise]))
+    frame = encode_commit2(5, 1, records, None)
     header = decode_header(frame)
     assert (header.version, header.codec, header.body_len) == (2, 0, header.raw_len)
     [(_, event)] = decode_body(header, frame[36:])[1]

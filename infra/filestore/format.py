@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -165,16 +165,37 @@ def encode_event(
     return encode_events(notification_id, one)[0]
 
 
-def encode_events(first_id: int, events: EventColumns, *, checksums: bool = True) -> list[bytes]:
-    """``encode_event`` for a batch, numbered from ``first_id`` (same bytes, less work).
+def encode_events(first_id: int, events: EventColumns) -> list[bytes]:
+    """``encode_event`` for a batch, numbered from ``first_id`` (same bytes, less work):
+    ``event1`` records, for a commit of version 1."""
+    fixed, prefix, join = EVENT_FIXED.pack, EVENT_PREFIX.pack, b"".join
+    encoded: list[bytes] = []
+    append = encoded.append
+    for nid, version, kind, oid_len, topic_len, oid_topic, state in _fields(first_id, events):
+        rest = join((fixed(nid, version, kind, oid_len, topic_len, len(state)), oid_topic, state))
+        append(prefix(len(rest), crc32(rest)) + rest)
+    return encoded
 
-    ``checksums``: ``event1`` records (with ``event_crc``); otherwise ``event2``
-    records, for a commit of version 2. Each originator id and topic is encoded
-    once per batch (cached by the id's object identity: the columns keep the ids
-    alive for the call); this is the write path.
-    """
-    parts: dict[int, tuple[int, int, int, bytes, str]] = {}  # kind, lengths, bytes, topic
-    fixed, prefix, length, join = EVENT_FIXED.pack, EVENT_PREFIX.pack, LENGTH.pack, b"".join
+
+def encode_records(first_id: int, events: EventColumns) -> list[bytes]:
+    """The ``event2`` records of a batch, numbered from ``first_id``, for a commit of
+    version 2: pieces whose concatenation is the records (three an event, so that
+    no record is copied before the commit is joined). This is the write path."""
+    head, size = RECORD2.pack, EVENT_FIXED.size
+    pieces: list[bytes] = []
+    extend = pieces.extend
+    for nid, version, kind, oid_len, topic_len, oid_topic, state in _fields(first_id, events):
+        length = size + len(oid_topic) + len(state)
+        extend((head(length, nid, version, kind, oid_len, topic_len, len(state)), oid_topic, state))
+    return pieces
+
+
+def _fields(
+    first_id: int, events: EventColumns
+) -> Iterator[tuple[int, int, int, int, int, bytes, bytes]]:
+    """Each event's id, version, originator kind, id and topic lengths, id and topic
+    bytes, and state. Each originator id and topic is encoded once per batch (cached by
+    the id's object identity: the columns keep the ids alive for the call)."""
     if len({len(column) for column in events}) > 1:
         msg = "event columns of different lengths"
         raise ValueError(msg)
@@ -182,16 +203,13 @@ def encode_events(first_id: int, events: EventColumns, *, checksums: bool = True
     if largest > MAX_STATE:
         msg = f"event state of {largest} bytes is too large"
         raise ValueError(msg)
-    encoded: list[bytes] = []
-    append = encoded.append
+    parts: dict[int, tuple[int, int, int, bytes, str]] = {}  # kind, lengths, bytes, topic
     for nid, originator_id, version, topic, state in zip(count(first_id), *events):
         known = parts.get(id(originator_id))
         if known is None or known[4] is not topic:
             known = parts[id(originator_id)] = _encode_parts(originator_id, topic)
         kind, oid_len, topic_len, oid_topic, _ = known
-        rest = join((fixed(nid, version, kind, oid_len, topic_len, len(state)), oid_topic, state))
-        append(prefix(len(rest), crc32(rest)) + rest if checksums else length(len(rest)) + rest)
-    return encoded
+        yield nid, version, kind, oid_len, topic_len, oid_topic, state
 
 
 def _encode_parts(originator_id: UUID | str, topic: str) -> tuple[int, int, int, bytes, str]:
@@ -227,18 +245,20 @@ def encode_commit(
 
 def encode_commit2(
     first_id: int,
-    events: list[bytes],
+    n_events: int,
+    records: list[bytes],
     tracking: tuple[str, int] | None,
     *,
     codec: int = CODEC_ZSTD,
     level: int = ZSTD_LEVEL,
 ) -> bytes:
-    """Frame ``event2`` records (and an optional tracking record) as one ``EFC2`` commit.
+    """Frame ``n_events`` ``event2`` records (``encode_records``' pieces) and an optional
+    tracking record as one ``EFC2`` commit.
 
     The body is compressed as a whole, then checksummed; a body that compression
     would not make smaller is stored as it is (codec 0).
     """
-    flags, raw = _raw_body(events, tracking)
+    flags, raw = _raw_body(records, tracking)
     body = raw
     if codec == CODEC_ZSTD:
         body = _zstd().compress(raw, level)
@@ -248,7 +268,7 @@ def encode_commit2(
         msg = f"a commit of {len(raw)} bytes is too large"
         raise ValueError(msg)
     head = HEADER2.pack(
-        MAGIC2, flags, codec, 0, len(body), len(events), first_id, len(raw), crc32(body)
+        MAGIC2, flags, codec, 0, len(body), n_events, first_id, len(raw), crc32(body)
     )
     return head + LENGTH.pack(crc32(head)) + body
 

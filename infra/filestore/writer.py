@@ -25,6 +25,7 @@ from eventfold.infra.filestore.format import (
     encode_commit,
     encode_commit2,
     encode_events,
+    encode_records,
     pack_location,
     unpack_location,
 )
@@ -129,12 +130,13 @@ class Writing(LogState):
             first = self._next_id
             compressed = self.config.compressed
             try:
-                encoded = encode_events(first, events, checksums=not compressed)
                 track = None
                 if tracking is not None:
                     track = (tracking.application_name, tracking.notification_id)
-                encode = encode_commit2 if compressed else encode_commit
-                frame = encode(first, encoded, track)
+                if compressed:
+                    frame = encode_commit2(first, count, encode_records(first, events), track)
+                else:
+                    frame = encode_commit(first, encode_events(first, events), track)
             except ValueError as e:
                 raise IntegrityError(str(e)) from e
             seg, off = unpack_location(self._end)
