@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from eventfold.application.admin.status import StoreStatus
-from eventfold.application.projecting import ProjectionReport
-from eventfold.projections.snapshots import SnapshotInfo
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
-from eventfold.reports.sources import status_line
 from eventfold.reports.text import grouped, plain, plural, visible
+
+if TYPE_CHECKING:  # the reports of catchup and rebuild need no more of the application
+    from eventfold.application.admin.status import StoreStatus
+    from eventfold.application.projecting import ProjectionReport
+    from eventfold.projections.snapshots import SnapshotInfo
 
 MAX_ROWS = 200
 
@@ -150,6 +151,8 @@ def follow_line(report: ProjectionReport) -> Text:
 
 
 def render_status(status: StoreStatus) -> Group:
+    from eventfold.reports.sources import status_line
+
     title = f"store {status.path}"
     if not status.files_are_the_store:
         title += f" (the events are in {status.location}; files here are this machine's)"

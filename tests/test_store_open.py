@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,61 @@ def test_a_tracking_record_name_gives_back_its_source() -> None:
     for other in ("eventfold.migrate:/data/events.jsonl", "eventfold.ingest:nope:0", "x"):
         assert source_of(other) is None
     assert source_of(f"eventfold.ingest:{source_id}:") is None
+
+
+_SHOW_MODULES = (
+    "import sys\n"
+    "from eventfold.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "sys.stderr.write(' '.join(sorted(sys.modules)))\n"
+    "raise SystemExit(code)\n"
+)
+# Imported by other commands only: each is slow to import, or brings much with it.
+_NOT_FOR_OPENING = {
+    "importlib.metadata",  # entry points: only for a projection that is not built in
+    "rich.progress",  # the progress line: only on a terminal
+    "eventfold.application.ingest.run",  # the whole of ingest
+    "eventfold.commands.completion_scripts",
+    "eventfold.reports.check",
+    "tomllib",  # only when there is a configuration file
+    "difflib",  # only for a usage error
+}
+
+
+@pytest.mark.parametrize("command", ["status", "catchup", "snapshots"])
+def test_opening_a_store_imports_only_what_the_command_uses(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "store")
+    source = write_rows(tmp_path / "a.jsonl", [("a1", "rent", "1.5"), ("a2", "food", "2")])
+    assert run(capsys, "ingest", str(source), "--store", store, "--quiet")[0] == 0
+    assert run(capsys, "rebuild", "--store", store, "--quiet")[0] == 0
+    done = subprocess.run(
+        [sys.executable, "-c", _SHOW_MODULES, command, "--store", store],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = set(done.stderr.split())
+    assert "eventfold.application.app" in imported  # the store was opened
+    assert imported & _NOT_FOR_OPENING == set()
+
+
+def test_a_built_in_projection_is_found_without_reading_the_entry_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventfold.projections import registry
+
+    def broken(group: str) -> Any:
+        raise RuntimeError("an installed package's metadata cannot be read")
+
+    monkeypatch.setattr(registry, "entry_points", broken)
+    store = str(tmp_path / "store")
+    source = write_rows(tmp_path / "a.jsonl", [("a1", "rent", "1.5")])
+    assert run(capsys, "ingest", str(source), "--store", store, "--quiet")[0] == 0
+    code, out, _ = run(capsys, "catchup", "--store", store, "--json")
+    assert code == 0 and json.loads(out)["categories"]["rent"]["count"] == 1
+    code, _, err = run(capsys, "catchup", "--store", store, "--projection", "elsewhere")
+    assert code == 2 and "metadata cannot be read" in err
