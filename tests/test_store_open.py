@@ -147,3 +147,28 @@ def test_a_built_in_projection_is_found_without_reading_the_entry_points(
     assert code == 0 and json.loads(out)["categories"]["rent"]["count"] == 1
     code, _, err = run(capsys, "catchup", "--store", store, "--projection", "elsewhere")
     assert code == 2 and "metadata cannot be read" in err
+
+
+def test_a_large_state_shows_its_first_rows_in_order_and_counts_the_rest() -> None:
+    import io
+
+    from rich.console import Console
+
+    from eventfold.reports.projection import MAX_ROWS, state_table
+
+    hours = {f"2026-01-01T{h:02d}:00:00+00:00": {"count": 1, "total": "1"} for h in range(24)}
+    days = {
+        name: {
+            hour.replace("01T", f"{d:02d}T"): v for d in range(1, 6) for hour, v in hours.items()
+        }
+        for name in ("rent", "food")  # 120 rows each, food's first
+    }
+    console = Console(file=io.StringIO(), width=120)
+    console.print(state_table("hourly_totals", {"hours": days}))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    shown = [line for line in lines if "2026-01-" in line]
+    assert len(shown) == MAX_ROWS
+    assert "food" in shown[0] and "2026-01-01T00:00" in shown[0]
+    assert "rent" in shown[120] and "2026-01-01T00:00" in shown[120]
+    assert "2026-01-04T07:00" in shown[-1]  # rent's 80th hour
+    assert any("40 more rows: use --json for all" in line for line in lines)
