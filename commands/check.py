@@ -11,7 +11,6 @@ from rich.text import Text
 
 from eventfold.commands.common import EXIT_DAMAGED, EXIT_OK, emit
 from eventfold.commands.options import Commands, command, output_options, store_options
-from eventfold.reports.check import check_verdict, render_check
 
 
 def register(commands: Commands) -> None:
@@ -38,6 +37,7 @@ def register(commands: Commands) -> None:
 
 def check(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.admin.check import check as check_store
+    from eventfold.reports.check import check_verdict, render_check
     from eventfold.reports.progress import progress_on
 
     with progress_on(err) as progress:

@@ -8,7 +8,6 @@ import sys
 from rich.console import Console
 
 from eventfold.commands.common import EXIT_OK
-from eventfold.commands.completion_scripts import describe, script
 from eventfold.commands.options import Commands, command
 
 SHELLS = ("bash", "zsh", "fish")
@@ -33,6 +32,8 @@ def register(commands: Commands) -> None:
 
 
 def completion(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from eventfold.commands.completion_scripts import describe, script
+
     parser: argparse.ArgumentParser = args.parser
     sys.stdout.write(script(describe(parser, projection_names()), args.shell))
     return EXIT_OK

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +81,8 @@ def _read(path: str) -> str:
 
 
 def _parse(path: str, text: str) -> dict[str, Any]:
+    import tomllib  # a configuration file is there
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

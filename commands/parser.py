@@ -11,7 +11,6 @@ missing ``--source``.
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
@@ -37,9 +36,9 @@ def exit_with(error: EventfoldError) -> NoReturn:
 
 def suggestion(word: str, known: Iterable[str]) -> str:
     """`` (did you mean X?)`` with the closest of ``known``, or an empty string."""
-    scored = sorted(
-        ((difflib.SequenceMatcher(None, word, k).ratio(), k) for k in set(known)), reverse=True
-    )
+    from difflib import SequenceMatcher  # a usage error only
+
+    scored = sorted(((SequenceMatcher(None, word, k).ratio(), k) for k in set(known)), reverse=True)
     if not scored or scored[0][0] < CUTOFF:
         return ""
     best = scored[0][0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import entry_points
 from typing import Any
 
 from eventfold.infra.errors import EventfoldError
@@ -21,6 +20,14 @@ class UnknownProjectionError(LookupError, EventfoldError):
     """No projection by that name (exit code 2)."""
 
 
+def entry_points(group: str) -> Any:
+    """The installed entry points of ``group`` (``importlib.metadata`` is imported here, when
+    needed: importing it and reading every package's metadata takes a while)."""
+    from importlib import metadata
+
+    return metadata.entry_points(group=group)
+
+
 def available() -> dict[str, type[Projection[Any]]]:
     """Every projection by name: built-in, then those of installed entry points."""
     found = dict(BUILTIN)
@@ -31,7 +38,13 @@ def available() -> dict[str, type[Projection[Any]]]:
 
 
 def load_projection(spec: str) -> Projection[Any]:
-    """A projection named ``spec``, or the class at ``module:Class``."""
+    """A projection named ``spec``, or the class at ``module:Class``.
+
+    A built-in name is found without looking at the entry points (a built-in name
+    wins over an entry point's anyway).
+    """
+    if spec in BUILTIN:
+        return BUILTIN[spec]()
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
         try:

@@ -379,7 +379,7 @@ class Summary:
         if all(line.cell_len <= width - 4 for line in self.lines):
             yield Panel(
                 Text("\n").join(self.lines),
-                title=self.title,
+                title=Text(self.title),  # as written: never parsed as markup
                 expand=False,
                 border_style=self.border_style,
             )

@@ -14,20 +14,22 @@ important parts, whole, until the rest fits the terminal's width
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
-from rich.progress import Progress as Bar
-from rich.progress import Task, TaskID
-from rich.progress_bar import ProgressBar
 from rich.segment import Segment
 from rich.text import Text
 
 from eventfold.application.progress import BYTES, EVENTS, NOTIFICATIONS, RECORDS, Progress
+
+if TYPE_CHECKING:  # Rich's progress is imported when a line is drawn (a terminal) only
+    from rich.progress import Progress as Bar
+    from rich.progress import Task, TaskID
 
 # The bar's width: it takes what is left of the line, within these bounds, or is dropped.
 BAR_MIN, BAR_MAX = 10, 40
@@ -48,7 +50,7 @@ def progress_on(
     if not err.is_terminal or err.quiet:
         yield None
         return
-    with _OneLineBar(console=err, transient=True, get_time=clock) as bar:
+    with _one_line_bar()(console=err, transient=True, get_time=clock) as bar:
         tasks: dict[str, TaskID] = {}  # the phase shown, and its task
         first_events: dict[str, tuple[int, float]] = {}  # its events first told, and when
 
@@ -91,13 +93,18 @@ def progress_on(
         yield update
 
 
-class _OneLineBar(Bar):
+@functools.cache
+def _one_line_bar() -> type[Bar]:
     """Rich's progress (its timing, refresh and transient display), each task drawn as one
     ``ProgressLine`` instead of a table row."""
+    from rich.progress import Progress as Bar
 
-    def get_renderables(self) -> Iterable[RenderableType]:
-        for task in self.tasks:
-            yield ProgressLine.of(task)
+    class OneLineBar(Bar):
+        def get_renderables(self) -> Iterable[RenderableType]:
+            for task in self.tasks:
+                yield ProgressLine.of(task)
+
+    return OneLineBar
 
 
 @dataclass(frozen=True)
@@ -251,6 +258,8 @@ class ProgressLine:
                 yield Segment(" ")
             yield from Text(text, style=style).render(console)
             if index == 0 and bar:
+                from rich.progress_bar import ProgressBar
+
                 yield Segment(" ")
                 yield from console.render(
                     ProgressBar(total=self.total, completed=self.done, width=bar),

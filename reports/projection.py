@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from eventfold.application.admin.status import StoreStatus
-from eventfold.application.projecting import ProjectionReport
-from eventfold.projections.snapshots import SnapshotInfo
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
-from eventfold.reports.sources import status_line
 from eventfold.reports.text import grouped, plain, plural, visible
+
+if TYPE_CHECKING:  # the reports of catchup and rebuild need no more of the application
+    from eventfold.application.admin.status import StoreStatus
+    from eventfold.application.projecting import ProjectionReport
+    from eventfold.projections.snapshots import SnapshotInfo
 
 MAX_ROWS = 200
 
@@ -33,22 +36,25 @@ def state_table(
 ) -> FigureTable:
     """The canonical state as a table: categories (and hours) with count and total, and
     the projection's further ``figures`` per category (min, max, first, last)."""
-    rows: list[tuple[tuple[str, ...], Any]]
+    rows: Iterator[tuple[tuple[str, ...], Any]]
     columns = [Col("category", "key")]
     if "categories" in canonical:
-        rows = [((name,), v) for name, v in sorted(canonical["categories"].items())]
+        count = len(canonical["categories"])
+        rows = (((name,), v) for name, v in sorted(canonical["categories"].items()))
     else:
-        rows = [
+        hours = canonical.get("hours", {})
+        count = sum(len(by_hour) for by_hour in hours.values())
+        rows = (  # only the rows shown are sorted: a category's hours, as they are reached
             ((name, hour), v)
-            for name, hours in sorted(canonical.get("hours", {}).items())
-            for hour, v in sorted(hours.items())
-        ]
+            for name, by_hour in sorted(hours.items())
+            for hour, v in sorted(by_hour.items())
+        )
         columns.append(Col("hour (UTC)", "word"))
     columns += [Col("count"), Col("total")]
     extra = sorted({key for f in (figures or {}).values() for key in f}, key=_figure_order)
     columns += [Col(key) for key in extra]
     cells: list[list[str | Text]] = []
-    for key, value in rows[:MAX_ROWS]:
+    for key, value in itertools.islice(rows, MAX_ROWS):
         more = (figures or {}).get(key[0], {})
         cells.append(
             [
@@ -59,9 +65,9 @@ def state_table(
             ]
         )
     caption = None
-    if len(rows) > MAX_ROWS:
-        caption = f"{plural(len(rows) - MAX_ROWS, 'more row')}: use --json for all"
-    if not rows:
+    if count > MAX_ROWS:
+        caption = f"{plural(count - MAX_ROWS, 'more row')}: use --json for all"
+    if not count:
         caption = "no events applied"
     return FigureTable(columns, cells, title=plain(projection), caption=caption)
 
@@ -150,6 +156,8 @@ def follow_line(report: ProjectionReport) -> Text:
 
 
 def render_status(status: StoreStatus) -> Group:
+    from eventfold.reports.sources import status_line
+
     title = f"store {status.path}"
     if not status.files_are_the_store:
         title += f" (the events are in {status.location}; files here are this machine's)"

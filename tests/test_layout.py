@@ -127,6 +127,13 @@ def test_a_summary_keeps_checksums_whole(width: int) -> None:
     assert_whole(output, [checksum, "1,234,567"])
 
 
+def test_a_summary_title_is_shown_as_written() -> None:
+    """A projection's name (from any installed package) is never markup nor an emoji code."""
+    for title in ("[bold]totals[/bold]", "totals:smile:"):
+        output = render(Summary([plain("position 1")], title=title), 60)
+        assert title in output.splitlines()[0], output
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 def test_verify_report_keeps_every_figure_whole(
     width: int,

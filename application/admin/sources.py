@@ -1,9 +1,11 @@
 """``eventfold sources``: every source the store knows, and how its file stands now.
 
-The sources are found from the store alone (the notifications of ``Source.Opened``,
-the ``Source`` aggregate's created event, in the order they were first seen) and
-loaded through the application's repository; nothing is written. Each file is
-then looked at again:
+The sources are found from the store alone, in the order they were first seen, and
+loaded through the application's repository; nothing is written. The ingest
+tracking records name every source, and the file store's index orders them by
+their first events, so no event is read to find them; a backend without such an
+index reads the notifications of ``Source.Opened`` (the ``Source`` aggregate's
+created event). Each file is then looked at again:
 
 - ``complete``: the file holds exactly the bytes ingested;
 - ``grew``: it holds more (``new_bytes`` after the position; ``pending_tail_bytes``
@@ -33,6 +35,7 @@ from eventsourcing.utils import get_topic
 
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest.resuming import hash_range, new_hasher, read_prefix
+from eventfold.application.ingest.tracking import source_of
 from eventfold.application.pages import notification_pages
 from eventfold.application.progress import BYTES, CHECKING_SOURCES, Progress, tell
 from eventfold.domain.model import Source
@@ -159,15 +162,28 @@ class SourcesReport:
         return {"sources": [s.to_json() for s in self.sources], "totals": self.totals()}
 
 
+def known_source_ids(app: Eventfold) -> list[UUID]:
+    """The id of every ``Source`` of the store, in the order they were first seen.
+
+    Found from the ingest tracking records (``ingest/tracking.py``), ordered by the
+    backend's index of streams, where it has one; else from the notifications of
+    ``Source.Opened`` (every event is read).
+    """
+    found = app.backend.tracked_originators(source_of)
+    if found is not None:
+        return found
+    last = app.recorder.max_notification_id() or 0
+    ids: list[UUID] = []
+    for page in notification_pages(app, 0, last, topics=[OPENED]):
+        ids.extend(UUID(str(n.originator_id)) for n in page)
+    return ids
+
+
 def known_sources(app: Eventfold) -> list[Source]:
     """Every ``Source`` of the store, in the order they were first seen."""
-    last = app.recorder.max_notification_id() or 0
-    ids: list[UUID | str] = []
-    for page in notification_pages(app, 0, last, topics=[OPENED]):
-        ids.extend(n.originator_id for n in page)
     found: list[Source] = []
-    for source_id in ids:
-        source: Any = app.repository.get(source_id)  # type: ignore[arg-type]
+    for source_id in known_source_ids(app):
+        source: Any = app.repository.get(source_id)
         assert isinstance(source, Source)
         found.append(source)
     return found

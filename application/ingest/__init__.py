@@ -9,9 +9,39 @@
 - ``categories.py``: loading ``Category`` and ``Source`` aggregates fast;
 - ``partition.py``, ``quarantine.py``, ``report.py``: partitions, the quarantine
   file, and what a run reports.
+
+The names below are imported when first used, so that a module of this package
+(``tracking.py``, ``resuming.py``) can be imported without the whole of ingest.
 """
 
-from eventfold.application.ingest.run import READER_PROCESS_BYTES, Ingestor, SourceRewrittenError
-from eventfold.infra.sourcefile import SourceError, open_source
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eventfold.application.ingest.run import (
+        READER_PROCESS_BYTES,
+        Ingestor,
+        SourceRewrittenError,
+    )
+    from eventfold.infra.sourcefile import SourceError, open_source
+
+_HOMES = {
+    "READER_PROCESS_BYTES": "eventfold.application.ingest.run",
+    "Ingestor": "eventfold.application.ingest.run",
+    "SourceRewrittenError": "eventfold.application.ingest.run",
+    "SourceError": "eventfold.infra.sourcefile",
+    "open_source": "eventfold.infra.sourcefile",
+}
 __all__ = ["READER_PROCESS_BYTES", "Ingestor", "SourceError", "SourceRewrittenError", "open_source"]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

@@ -27,6 +27,7 @@ from eventfold.application.ingest.reading import ParsedBatch
 from eventfold.application.ingest.report import SAMPLES, ConflictSeen, IngestReport, InvalidLine
 from eventfold.application.ingest.resuming import HashingReader
 from eventfold.application.ingest.rules import SourceEvent
+from eventfold.application.ingest.tracking import record_name
 from eventfold.application.recorded import RECORDED_TOPIC, RecordedCodec
 from eventfold.domain.model import Category, Fingerprint, Source, exact_add, exact_sum
 from eventfold.infra.errors import EventfoldError
@@ -57,7 +58,7 @@ class SourceRun:
 
     @property
     def tracking_name(self) -> str:
-        return f"eventfold.ingest:{self.source.id}:{self.source.generation}"
+        return record_name(self.source.id, self.source.generation)
 
 
 @dataclass

@@ -218,6 +218,8 @@ class Projector:
             loaded.skipped,
             1,
             started,
+            # nothing applied: the state is the snapshot's, whose checksum was just verified
+            checksum=used.checksum if not applied else None,
         )
         if not writable:
             report.unwritten = unwritable
@@ -348,7 +350,11 @@ class Projector:
         skipped: list[Skipped],
         workers: int,
         started: float,
+        *,
+        checksum: str | None = None,
     ) -> ProjectionReport:
+        """The report of a fold that reached ``state``; ``checksum``: the state's, when it
+        is known already (computing it again costs as much as the canonical state)."""
         canonical = self.projection.canonical(state)
         return ProjectionReport(
             self.projection.name,
@@ -357,7 +363,7 @@ class Projector:
             after,
             last,
             applied,
-            self.projection.checksum(state),
+            checksum or self.projection.checksum(state),
             canonical,
             state,
             used,

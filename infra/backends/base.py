@@ -3,7 +3,8 @@
 An application is built over one backend, chosen once (``open_backend``); nothing
 downstream asks which one it is. A backend keeps the projections' snapshot
 documents (as bytes: what is in them is ``projections/snapshots.py``'s concern),
-lists the projections it holds, reads every tracking record, appends columns of
+lists the projections it holds, reads every tracking record (and, where it can
+without reading every event, orders the originators they name), appends columns of
 events in bulk, says how a worker process reaches the same store, and checks
 the store's files. ``file.py`` and ``postgres.py`` implement it.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
@@ -85,6 +87,14 @@ class Backend(Protocol):
     def projection_names(self) -> list[str]: ...
 
     def tracking_positions(self) -> dict[str, int]: ...
+
+    def tracked_originators(self, originator_of: Callable[[str], UUID | None]) -> list[UUID] | None:
+        """The originators that tracking records name, in the order of their first events.
+
+        ``originator_of`` reads a tracking record's name: the originator it names, or
+        None. Originators with no event are left out. None when this backend could only
+        tell by reading every event (the caller then reads the notifications itself).
+        """
 
     def insert(
         self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking

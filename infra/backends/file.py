@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
+from uuid import UUID
 
 from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
 
@@ -28,6 +29,7 @@ from eventfold.infra.backends.base import StoredDocument
 from eventfold.infra.errors import StoreReadOnlyError
 from eventfold.infra.filestore import FileProcessRecorder, FileTrackingRecorder
 from eventfold.infra.filestore.format import EventColumns
+from eventfold.infra.filestore.index import originator_key
 
 GENERATION = re.compile(r"^gen-(\d{8})$")
 SNAPSHOT = re.compile(r"^snap-(\d{12})\.json$")
@@ -150,6 +152,21 @@ class FileBackend(ProjectionFiles):
         log = self.recorder.log
         log.refresh()
         return dict(log.tracking)
+
+    def tracked_originators(self, originator_of: Callable[[str], UUID | None]) -> list[UUID] | None:
+        """From the tracking records the log keeps and its index of streams: no event is
+        read (the first event of each originator is found in the index)."""
+        log = self.recorder.log
+        log.refresh()
+        first: dict[UUID, int] = {}
+        for name in list(log.tracking):
+            originator = originator_of(name)
+            if originator is None or originator in first:
+                continue
+            versions = log.versions(originator_key(originator))
+            if versions:
+                first[originator] = min(nid for _, nid in versions)
+        return sorted(first, key=first.__getitem__)
 
     def insert(
         self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking

@@ -8,6 +8,9 @@ them. Used when an eventfold application is built over such a module directly
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from uuid import UUID
+
 from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
 
 from eventfold.infra.backends.base import BackendError, insert_stored_events
@@ -30,6 +33,9 @@ class LibraryBackend(ProjectionFiles):
     def tracking_positions(self) -> dict[str, int]:
         msg = f"{self.name}: listing every tracking record is not supported"
         raise BackendError(msg)
+
+    def tracked_originators(self, originator_of: Callable[[str], UUID | None]) -> list[UUID] | None:
+        return None  # no index of streams to ask: the caller reads the notifications
 
     def insert(
         self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking

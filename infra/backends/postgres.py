@@ -21,6 +21,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
@@ -126,6 +127,9 @@ class PostgresBackend:
         with self.datastore.transaction() as cursor:
             cursor.execute(statement)
             return {row["application_name"]: int(row["position"]) for row in cursor.fetchall()}
+
+    def tracked_originators(self, originator_of: Callable[[str], UUID | None]) -> list[UUID] | None:
+        return None  # no index of streams to ask: the caller reads the notifications
 
     def insert(
         self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
