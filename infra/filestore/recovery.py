@@ -13,9 +13,11 @@ from eventfold.infra.errors import StoreCorruptedError
 from eventfold.infra.filestore.format import (
     MAX_HEADER_SIZE,
     FormatError,
-    decode_body,
     decode_header,
+    event_starts,
     pack_location,
+    raw_body,
+    tracking_of,
     unpack_location,
 )
 from eventfold.infra.filestore.index import Mark, originator_key
@@ -34,7 +36,7 @@ class Recovering(LogState):
         if self.index.durable is not None:
             self._check_reaches(self.index.durable)  # the log holds every durable commit
         if reason is None:
-            reason = self._checkpoint_mismatch()
+            reason = self._checkpoint_mismatch(self.index.durable)
         if rebuild_index:
             reason = "index rebuild requested"
         first_segment = self._segment_path(1)
@@ -99,24 +101,29 @@ class Recovering(LogState):
         if len(body) < header.body_len:
             msg = f"commit cut short at byte {off + header.size + len(body)}: {lost}"
             raise StoreCorruptedError(path, off, msg)
-        try:
-            decode_body(header, body)
+        try:  # checksums, decompression and records adding up; no event decoded
+            raw = raw_body(header, body)
+            event_starts(header, raw, tracking_of(header, raw)[1])
         except FormatError as e:
-            at = off + header.size + e.offset
+            at = off + header.size + (e.offset if header.version == 1 else 0)
             raise StoreCorruptedError(path, at, f"{e.reason}: {lost}") from None
         last = header.first_id + header.n_events - 1
         if pack_location(seg, off + header.frame_len) != mark.end or last != mark.covered:
             raise StoreCorruptedError(path, off, f"not the commit recorded there: {lost}")
 
-    def _checkpoint_mismatch(self) -> str | None:
-        """Check that the checkpoint's last commit is where it says, or say why not."""
+    def _checkpoint_mismatch(self, checked: Mark | None) -> str | None:
+        """Check that the checkpoint's last commit is where it says (unless it is the mark
+        ``checked`` already), or say why not."""
         index = self.index
         if index.end is None:
             return None
         if index.last_commit is None:
             return None if index.covered == 0 else "index checkpoint has no last commit"
+        mark = Mark(index.covered, index.last_commit, index.end)
+        if mark == checked:
+            return None
         try:
-            self._check_reaches(Mark(index.covered, index.last_commit, index.end))
+            self._check_reaches(mark)
         except StoreCorruptedError:
             return "index checkpoint does not match the log"
         return None
