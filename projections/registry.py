@@ -31,7 +31,10 @@ def available() -> dict[str, type[Projection[Any]]]:
 
 
 def load_projection(spec: str) -> Projection[Any]:
-    """A projection named ``spec``, or the class at ``module:Class``."""
+    """A projection named ``spec``, or the class at ``module:Class``.
+
+    A built-in name is found without scanning the installed entry points (a
+    built-in wins over an entry point of the same name anyway)."""
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
         try:
@@ -40,6 +43,8 @@ def load_projection(spec: str) -> Projection[Any]:
             msg = f"cannot load projection {spec!r}: {e}"
             raise UnknownProjectionError(msg) from None
         return _checked(cls, spec)()
+    if spec in BUILTIN:
+        return BUILTIN[spec]()
     projections = available()
     if spec not in projections:
         msg = f"no projection named {spec!r} (known: {', '.join(sorted(projections))})"
