@@ -19,6 +19,7 @@ Both give equal facts (tested). The fields are those of ``Category.Recorded``
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -39,7 +40,7 @@ from eventsourcing.utils import get_topic
 
 from eventfold.application.pages import notification_pages
 from eventfold.domain.model import Category
-from eventfold.projections.base import RecordedFact
+from eventfold.projections.base import CategoryGroup, RecordedFact
 
 if TYPE_CHECKING:
     from eventfold.application.app import Eventfold
@@ -175,15 +176,17 @@ class RecordedCodec:
 # -- decoding ------------------------------------------------------------------
 
 
-class _DecimalBox(msgspec.Struct, rename={"data": "_data_"}):
+class _DecimalBox(msgspec.Struct, rename={"data": "_data_"}, gc=False):
     data: Decimal
 
 
-class _TimeBox(msgspec.Struct, rename={"data": "_data_"}):
+class _TimeBox(msgspec.Struct, rename={"data": "_data_"}, gc=False):
     data: datetime
 
 
-class _RecordedState(msgspec.Struct):
+# gc=False: these hold only strings, numbers, decimals, datetimes and each other, so
+# they are never part of a reference cycle; the collector need not track millions of them.
+class _RecordedState(msgspec.Struct, gc=False):
     event_id: str
     category: str
     value: _DecimalBox
@@ -191,6 +194,14 @@ class _RecordedState(msgspec.Struct):
     source: str
     line: int
     offset: int
+
+
+class _CategoryRow(msgspec.Struct, gc=False):
+    """The part of a state that ``by_category`` reads (the other keys are skipped unbuilt)."""
+
+    category: str
+    value: _DecimalBox
+    occurred_at: _TimeBox | None
 
 
 class _Tally(msgspec.Struct):
@@ -203,6 +214,7 @@ class _Last(msgspec.Struct):
 
 _decode_state = msgspec.json.Decoder(_RecordedState).decode
 _decode_page = msgspec.json.Decoder(list[_RecordedState]).decode
+_decode_rows = msgspec.json.Decoder(list[_CategoryRow]).decode
 _decode_tallies = msgspec.json.Decoder(list[_Tally]).decode
 _decode_last = msgspec.json.Decoder(_Last).decode
 
@@ -219,17 +231,101 @@ def recorded_values(states: list[bytes]) -> tuple[list[Decimal], datetime]:
     return values, _decode_last(states[-1]).timestamp.data
 
 
-def recorded_facts(app: Eventfold, after: int, last: int) -> Iterator[list[RecordedFact]]:
-    """Pages of the facts of notifications ``after+1 .. last``, in order."""
-    fast = plain_json(app.mapper)
+class StatesPage:
+    """A ``RecordedPage`` over stored states in the library's plain JSON: one ``msgspec``
+    call decodes the whole page, into full facts or only what ``by_category`` needs."""
+
+    __slots__ = ("_facts", "_json", "ids")
+
+    def __init__(self, ids: list[int], states: list[bytes]) -> None:
+        self.ids = ids
+        self._json = b"[" + b",".join(states) + b"]"
+        self._facts: list[RecordedFact] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def last_id(self) -> int:
+        return self.ids[-1]
+
+    def facts(self) -> list[RecordedFact]:
+        if self._facts is None:
+            fact = RecordedFact
+            self._facts = [
+                fact(
+                    nid,
+                    s.event_id,
+                    s.category,
+                    s.value.data,
+                    None if s.occurred_at is None else s.occurred_at.data,
+                    s.source,
+                    s.line,
+                    s.offset,
+                )
+                for nid, s in zip(self.ids, _decode_page(self._json), strict=True)
+            ]
+        return self._facts
+
+    def by_category(self) -> dict[str, CategoryGroup]:
+        rows: dict[str, list[_CategoryRow]] = defaultdict(list)
+        for row in _decode_rows(self._json):
+            rows[row.category].append(row)
+        return {
+            name: CategoryGroup(
+                [r.value.data for r in group],
+                [w.data for r in group if (w := r.occurred_at) is not None],
+            )
+            for name, group in rows.items()
+        }
+
+
+class FactsPage:
+    """A ``RecordedPage`` over facts already built (a mapper other than plain JSON)."""
+
+    __slots__ = ("_facts",)
+
+    def __init__(self, facts: list[RecordedFact]) -> None:
+        self._facts = facts
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+    @property
+    def last_id(self) -> int:
+        return self._facts[-1].notification_id
+
+    def facts(self) -> list[RecordedFact]:
+        return self._facts
+
+    def by_category(self) -> dict[str, CategoryGroup]:
+        groups: dict[str, CategoryGroup] = {}
+        for f in self._facts:
+            group = groups.get(f.category)
+            if group is None:
+                group = groups[f.category] = CategoryGroup([], [])
+            group.values.append(f.value)
+            if f.occurred_at is not None:
+                group.occurred_at.append(f.occurred_at)
+        return groups
+
+
+def recorded_pages(app: Eventfold, after: int, last: int) -> Iterator[StatesPage | FactsPage]:
+    """Pages (never empty) of the ``Recorded`` facts of notifications ``after+1 .. last``,
+    in order."""
     scan = getattr(app.recorder, "scan_states", None)
-    if fast and scan is not None:
+    if plain_json(app.mapper) and scan is not None:
         for ids, states in scan(after, last, RECORDED_TOPIC):
-            decoded = _decode_page(b"[" + b",".join(states) + b"]")
-            yield [_fact(nid, s) for nid, s in zip(ids, decoded, strict=True)]
+            yield StatesPage(ids, states)
         return
     for page in notification_pages(app, after, last, [RECORDED_TOPIC]):
-        yield [fact_of(app, n) for n in page]
+        yield FactsPage([fact_of(app, n) for n in page])
+
+
+def recorded_facts(app: Eventfold, after: int, last: int) -> Iterator[list[RecordedFact]]:
+    """Pages of the facts of notifications ``after+1 .. last``, in order."""
+    for page in recorded_pages(app, after, last):
+        yield page.facts()
 
 
 def fact_of(app: Eventfold, notification: Any) -> RecordedFact:

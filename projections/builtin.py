@@ -7,12 +7,19 @@ parallel rebuild give the same state.
 
 from __future__ import annotations
 
+import decimal
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from eventfold.domain.model import EXACT, Category
-from eventfold.projections.base import Projection, RecordedFact, canonical_decimal, handles
+from eventfold.projections.base import (
+    Projection,
+    RecordedFact,
+    RecordedPage,
+    canonical_decimal,
+    handles,
+)
 
 # category -> [count, total, min, max, first occurred_at, last occurred_at]
 Totals = dict[str, list[Any]]
@@ -59,6 +66,38 @@ class CategoryTotals(Projection[Totals]):
                 entry[4] = when
             if entry[5] is None or when > entry[5]:
                 entry[5] = when
+
+    def fold_page(self, state: Totals, page: RecordedPage) -> None:
+        """The handler's state, a category at a time: its values summed, compared and
+        its timestamps compared by the built-ins (``sum``, ``min``, ``max``) in the
+        exact context. Ties keep the earlier fact, as the handler does. A subclass
+        with a ``Recorded`` handler of its own is given each fact, as before."""
+        if self.handler(Category.Recorded) != self.recorded or (
+            type(self).recorded is not CategoryTotals.recorded
+        ):
+            super().fold_page(state, page)
+            return
+        with decimal.localcontext(EXACT):
+            for name, (values, whens) in page.by_category().items():
+                entry = state.get(name)
+                low, high = min(values), max(values)
+                first = min(whens) if whens else None
+                last = max(whens) if whens else None
+                if entry is None:
+                    total = sum(values[1:], values[0])
+                    state[name] = [len(values), total, low, high, first, last]
+                    continue
+                entry[0] += len(values)
+                entry[1] = sum(values, entry[1])
+                if low < entry[2]:
+                    entry[2] = low
+                if high > entry[3]:
+                    entry[3] = high
+                if first is not None:
+                    if entry[4] is None or first < entry[4]:
+                        entry[4] = first
+                    if entry[5] is None or last > entry[5]:
+                        entry[5] = last
 
     def merge(self, a: Totals, b: Totals) -> Totals:
         merged = {name: list(entry) for name, entry in a.items()}

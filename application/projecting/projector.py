@@ -32,7 +32,7 @@ from eventfold.application.progress import (
 )
 from eventfold.application.projecting.following import follow_events
 from eventfold.application.projecting.workers import fold_parallel
-from eventfold.application.recorded import RECORDED_TOPIC, fact_of, recorded_facts
+from eventfold.application.recorded import RECORDED_TOPIC, fact_of, recorded_pages
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
 from eventfold.infra.errors import StoreBusyError, StoreReadOnlyError
@@ -320,16 +320,15 @@ class Projector:
     def _apply_pages(self, state: Any, after: int, last: int) -> Iterator[tuple[int, int]]:
         """Apply the events a page at a time; yield (last id applied, events in the page).
 
-        ``Recorded`` facts come through the fast path; a projection of other
-        event types reads them through the library's mapper.
+        ``Recorded`` facts come through the fast path, a page at a time to the
+        projection's ``fold_page``; a projection of other event types reads them
+        through the library's mapper.
         """
         if set(self.projection.handlers) <= {Category.Recorded}:
-            handler = self.projection.handler(Category.Recorded)
-            for page in recorded_facts(self.app, after, last):
-                if handler is not None:
-                    for fact in page:
-                        handler(state, fact)
-                yield page[-1].notification_id, len(page)
+            fold_page = self.projection.fold_page
+            for page in recorded_pages(self.app, after, last):
+                fold_page(state, page)
+                yield page.last_id, len(page)
             return
         topics = [get_topic(c) for c in self.projection.handlers]
         for notifications in notification_pages(self.app, after, last, topics, page=1000):

@@ -1,7 +1,8 @@
 """Parallel rebuilds: disjoint ranges of notification ids folded in worker processes, merged.
 
 Projections are order-independent folds with a ``merge``, so ``workers``
-processes fold disjoint ranges and merge to exactly the single-process state.
+processes (this one and ``workers - 1`` children) fold disjoint ranges and
+merge, in the order of the ranges, to exactly the single-process state.
 A worker runs ``fold_range`` through the one entry point of child processes
 (``application/children.py``) and writes JSON lines on stdout: ``{"folded": N}``
 as it goes (notifications of its range folded so far), then its result
@@ -31,10 +32,12 @@ if TYPE_CHECKING:
 def fold_parallel(
     projector: Projector, last: int, workers: int, progress: Progress | None = None
 ) -> tuple[Any, int]:
-    """Fold disjoint ranges of notification ids in worker processes, then merge.
+    """Fold disjoint ranges of notification ids, then merge them in order.
 
-    Each worker reports the notifications it has folded as it goes; ``progress`` is
-    told their sum, of ``last``, as the reports arrive.
+    Worker processes fold the first ``workers - 1`` ranges while this process
+    folds the last one (so one core is not left waiting while the workers
+    start). Each worker reports the notifications it has folded as it goes;
+    ``progress`` is told the sum over every range, of ``last``, as reports arrive.
     """
     bounds = [last * k // workers for k in range(workers + 1)]
     spec = f"{type(projector.projection).__module__}:{type(projector.projection).__qualname__}"
@@ -57,10 +60,15 @@ def fold_parallel(
             stderr=subprocess.PIPE,
             env=env,
         )
-        for k in range(workers)
+        for k in range(workers - 1)
     ]
     try:
-        results = _collect(children, bounds, progress)
+        reports = _Reports(children, bounds, progress)
+        own = projector.projection.initial()
+        own_applied = projector._fold(
+            own, bounds[-2], bounds[-1], None, 0, reports.own_progress, REBUILDING
+        )
+        results = reports.collect()
     finally:
         for child in children:
             child.kill()
@@ -69,45 +77,70 @@ def fold_parallel(
     for doc in results:
         state = projector.projection.merge(state, projector.projection.from_json(doc["state"]))
         applied += int(doc["applied"])
-    return state, applied
+    return projector.projection.merge(state, own), applied + own_applied
 
 
-def _collect(
-    children: list[subprocess.Popen[bytes]], bounds: list[int], progress: Progress | None
-) -> list[dict[str, Any]]:
-    """Each worker's result, in order; ``progress`` told the sum folded as reports arrive."""
-    reports: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
+class _Reports:
+    """The workers' reports, read by one thread per worker; the sum folded told to
+    ``progress`` from the calling thread only (as this process folds, and in ``collect``)."""
 
-    def read(k: int, child: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self,
+        children: list[subprocess.Popen[bytes]],
+        bounds: list[int],
+        progress: Progress | None,
+    ) -> None:
+        self.children, self.bounds, self.progress = children, bounds, progress
+        self.queue: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
+        self.folded = [0] * (len(bounds) - 1)  # per range; the last one is this process's
+        self.results: dict[int, dict[str, Any]] = {}
+        self.running = len(children)
+        for k, child in enumerate(children):
+            threading.Thread(target=self._read, args=(k, child), daemon=True).start()
+
+    def _read(self, k: int, child: subprocess.Popen[bytes]) -> None:
         assert child.stdout is not None
         for line in child.stdout:
             with contextlib.suppress(ValueError):
-                reports.put((k, json.loads(line)))
-        reports.put((k, None))
+                self.queue.put((k, json.loads(line)))
+        self.queue.put((k, None))
 
-    for k, child in enumerate(children):
-        threading.Thread(target=read, args=(k, child), daemon=True).start()
-    folded = [0] * len(children)
-    results: dict[int, dict[str, Any]] = {}
-    running = len(children)
-    while running:
-        k, doc = reports.get()
+    def own_progress(
+        self, phase: str, done: int, total: int | None, unit: str, **_: object
+    ) -> None:
+        """This process's fold's progress (its range's count): told with the workers'."""
+        self.folded[-1] = done
+        while True:
+            try:
+                self._take(*self.queue.get_nowait())
+            except queue.Empty:
+                break
+        self._tell()
+
+    def _take(self, k: int, doc: dict[str, Any] | None) -> None:
         if doc is None:
-            running -= 1
-            continue
-        if "folded" in doc:
-            folded[k] = max(folded[k], int(doc["folded"]))
+            self.running -= 1
+        elif "folded" in doc:
+            self.folded[k] = max(self.folded[k], int(doc["folded"]))
         else:
-            results[k] = doc
-            folded[k] = bounds[k + 1] - bounds[k]
-        tell(progress, REBUILDING, sum(folded), bounds[-1], NOTIFICATIONS)
-    for k, child in enumerate(children):
-        assert child.stderr is not None
-        err = child.stderr.read()
-        if child.wait() != 0 or k not in results:
-            msg = f"a rebuild worker failed: {err.decode(errors='replace').strip()}"
-            raise RuntimeError(msg)
-    return [results[k] for k in range(len(children))]
+            self.results[k] = doc
+            self.folded[k] = self.bounds[k + 1] - self.bounds[k]
+
+    def _tell(self) -> None:
+        tell(self.progress, REBUILDING, sum(self.folded), self.bounds[-1], NOTIFICATIONS)
+
+    def collect(self) -> list[dict[str, Any]]:
+        """Each worker's result, in order, once every worker is done."""
+        while self.running:
+            self._take(*self.queue.get())
+            self._tell()
+        for k, child in enumerate(self.children):
+            assert child.stderr is not None
+            err = child.stderr.read()
+            if child.wait() != 0 or k not in self.results:
+                msg = f"a rebuild worker failed: {err.decode(errors='replace').strip()}"
+                raise RuntimeError(msg)
+        return [self.results[k] for k in range(len(self.children))]
 
 
 def fold_range(
