@@ -46,6 +46,8 @@ from common import cli, copy_prefix, gzip1_bytes, machine, store_parts, timed, w
 from rich.console import Console
 from rich.table import Table
 
+from eventfold.reports.text import plural
+
 CATEGORY_COUNTS = (20, 10_000, 100_000)
 MANY = CATEGORY_COUNTS[-1]
 DISK_TARGET = 0.5
@@ -236,9 +238,9 @@ def goal_rebuild(ws: Workspace, repeats: int) -> Table:
         "met",
     )
     rows = (
-        ("plain fold of the JSON Lines source (peer)", "plain", None),
-        (f"eventfold rebuild (default: {workers} workers here)", "default", REBUILD_TARGETS[0]),
-        ("eventfold rebuild --workers 1", "one", REBUILD_TARGETS[1]),
+        ("plain fold of the source (peer)", "plain", None),
+        (f"rebuild, default ({plural(workers, 'worker')} here)", "default", REBUILD_TARGETS[0]),
+        ("rebuild --workers 1", "one", REBUILD_TARGETS[1]),
     )
     for label, key, target in rows:
         walls = [r[0] for r in runs[key]]
@@ -283,7 +285,7 @@ def goal_ingest(ws: Workspace, repeats: int) -> Table:
         "met",
     )
     result.add_row(
-        "eventsourcing.sqlite, save every 1,000 (peer)",
+        "peer: eventsourcing.sqlite, save/1,000",
         f"{base:,}",
         spread(rates["peer"], rate),
         f"{max(r['rss_mb'] for r in runs['peer']):.0f}",
@@ -292,7 +294,7 @@ def goal_ingest(ws: Workspace, repeats: int) -> Table:
         "",
     )
     result.add_row(
-        "eventfold ingest (times the peer's events/s)",
+        "eventfold ingest, times the peer",
         f"{base:,}",
         spread(rates["eventfold"], rate),
         _rss(runs["eventfold"]),
@@ -301,7 +303,7 @@ def goal_ingest(ws: Workspace, repeats: int) -> Table:
         verdict(ours / peer >= INGEST_TARGET),
     )
     result.add_row(
-        f"eventfold ingest (events/s over the {base:,}-event rate)",
+        f"eventfold ingest, over the {base:,} rate",
         f"{large:,}",
         rate(large_rate),
         _rss([scaled]),
@@ -316,7 +318,7 @@ def _rss(runs: list[dict[str, Any]]) -> str:
     """The writer's and the reader process's peak RSS (MB) of eventfold ingest runs."""
     writer = max(r["rss_mb"] for r in runs)
     reader = max(r["reader_rss_mb"] for r in runs)
-    return f"{writer:.0f} (reader {reader:.0f})"
+    return f"{writer:.0f} (reader {reader:.0f})" if reader else f"{writer:.0f} (no reader)"
 
 
 def goal_categories(ws: Workspace, repeats: int) -> Table:
@@ -386,7 +388,7 @@ def goal_open(ws: Workspace, repeats: int) -> Table:
     checked = json.loads(cli("catchup", "--store", store, "--json")[2])
     assert checked["events_applied"] == 0, checked["events_applied"]
     commands = {
-        "eventfold --version (start-up, no store: baseline)": ("--version",),
+        "eventfold --version (start-up)": ("--version",),
         "eventfold status": ("status", "--store", store),
         "eventfold catchup (0 events to apply)": ("catchup", "--store", store),
     }
@@ -438,7 +440,7 @@ def main() -> None:
     args = parser.parse_args()
     goals = sorted({int(goal) for goal in args.goals.split(",")})
     sizes = Sizes.scaled(args.scale)
-    console = Console(width=120)
+    console = Console(width=130)
     started = time.perf_counter()
     console.print(f"[bold]Machine:[/bold] {machine().describe()}", highlight=False)
     console.print(

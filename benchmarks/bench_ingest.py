@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from common import peak_rss_mb
 from eventsourcing.application import AggregateNotFoundError, Application
 from rich.console import Console
 from rich.table import Table
@@ -101,7 +102,7 @@ def child(kind: str, source: str, directory: str) -> None:
     started = time.perf_counter()
     count = peer(source, directory) if kind == "peer" else eventfold(source, directory)
     elapsed = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     reader = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"events": count, "seconds": elapsed, "rss_mb": rss, "reader_rss_mb": reader}))
 

@@ -20,7 +20,7 @@ from itertools import islice
 from typing import Any
 
 RUN_AND_MEASURE = (
-    "import os, resource, runpy, sys\n"
+    "import os, runpy, sys\n"
     "kind, target, *sys.argv[1:] = sys.argv[1:]\n"
     "sys.argv[0] = target\n"
     "try:\n"
@@ -32,8 +32,22 @@ RUN_AND_MEASURE = (
     "except SystemExit as e:\n"
     "    if e.code:\n"
     "        raise\n"
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr)\n"
 )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS in MB: ``VmHWM``, which starts afresh at ``exec``.
+
+    Not ``ru_maxrss``: Linux carries it across ``exec`` from the process that
+    forked, so a child would report at least its parent's peak.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    msg = "no VmHWM in /proc/self/status"
+    raise RuntimeError(msg)
 
 
 def timed(kind: str, target: str, *args: str) -> tuple[float, float, str]:
@@ -41,7 +55,7 @@ def timed(kind: str, target: str, *args: str) -> tuple[float, float, str]:
 
     ``kind`` is ``"-m"`` (``target`` a module, as ``python -m``) or ``"path"``
     (a script, its directory first on ``sys.path`` as ``python SCRIPT`` does).
-    The process's own peak RSS, not its children's.
+    The process's own peak RSS (as ``peak_rss_mb``), not its children's.
     """
     started = time.perf_counter()
     done = subprocess.run(
