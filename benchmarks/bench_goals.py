@@ -74,7 +74,7 @@ class Sizes:
 
 
 class Workspace:
-    """Generated sources and stores under one directory, each made once, in fresh processes."""
+    """Generated sources and stores in one directory, each made once (stores by fresh processes)."""
 
     def __init__(self, root: str, sizes: Sizes, goals: list[int]) -> None:
         self.root = root
@@ -85,7 +85,7 @@ class Workspace:
         if 3 in goals:
             self.longest = sizes.large
         self.sources: dict[str, str] = {}
-        self.base: tuple[str, dict[str, Any]] | None = None
+        self.base: str | None = None
 
     def path(self, name: str) -> str:
         return os.path.join(self.root, name)
@@ -124,8 +124,8 @@ class Workspace:
     def base_store(self) -> str:
         """The base source ingested once (goals 1 and 2 read it; nothing writes to it again)."""
         if self.base is None:
-            self.base = self.ingest("base", self.source(self.sizes.base))
-        return self.base[0]
+            self.base = self.ingest("base", self.source(self.sizes.base))[0]
+        return self.base
 
     def remove(self, store: str) -> None:
         shutil.rmtree(os.path.dirname(store), ignore_errors=True)
@@ -179,7 +179,7 @@ def goal_disk(ws: Workspace, repeats: int) -> Table:
     cases = (
         ("(a) default sample, 20 categories", ws.source(events), None),
         (
-            f"(b) 32-hex random ids, {MANY:,} categories",
+            f"(b) random ids of 32 hex digits, {MANY:,} categories",
             ws.sample(long_name, events, categories=MANY, long_ids=True),
             long_name,
         ),
