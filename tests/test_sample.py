@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihelpers import run
 
+from clihelpers import run
 from eventfold.application.demo.sample import CATEGORIES, category_names, write_sample
 
 
