@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench bench-scale bench-ingest bench-ingest-scale bench-many bench-projection bench-hostile bench-postgres lint format install clean
+.PHONY: demo test bench bench-store bench-scale bench-ingest bench-ingest-scale bench-many bench-projection bench-hostile bench-postgres lint format install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,21 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
+# One table per performance goal, each figure beside its peer or baseline from the
+# same run (docs/PERFORMANCE.md). The issue's sizes by default: about 20-25 minutes
+# and, at the peak, about 8 GB of disk under $$TMPDIR. A quick look:
+# make bench BENCH_SCALE=0.05 BENCH_REPEATS=1; some goals only: BENCH_GOALS=1,5.
+BENCH_SCALE ?= 1
+BENCH_GOALS ?= 1,2,3,4,5
+BENCH_REPEATS ?= 3
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_goals.py --scale $(BENCH_SCALE) --goals $(BENCH_GOALS) \
+		--repeats $(BENCH_REPEATS)
+
+# The file store beside the library's recorders, then a larger store reopened.
+bench-store: $(STAMP)
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_scale.py 200000
-	$(BIN)/python benchmarks/bench_ingest.py 200000
-	$(BIN)/python benchmarks/bench_projection.py 200000
-	$(BIN)/python benchmarks/bench_hostile.py 300000
 
 bench-hostile: $(STAMP)
 	$(BIN)/python benchmarks/bench_hostile.py 300000
@@ -61,7 +70,8 @@ bench-ingest-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py --scale 1000000 10000000
 
 # mypy finds the package through a link named eventfold (the repository root
-# is the package, which mypy cannot discover by itself).
+# is the package, which mypy cannot discover by itself). tests/ and benchmarks/
+# are on MYPYPATH because their modules import each other by name, as they run.
 # make format applies the formatter; make lint checks that it has been applied.
 format: $(TEST_STAMP)
 	$(BIN)/python -m pip install -qq 'ruff>=0.6'
@@ -73,7 +83,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check .
 	mkdir -p $(VENV)/mypy-path
 	ln -sfn "$(CURDIR)" $(VENV)/mypy-path/eventfold
-	cd $(VENV) && MYPYPATH="mypy-path:$(CURDIR)/tests" ../$(BIN)/python -m mypy \
+	cd $(VENV) && MYPYPATH="mypy-path:$(CURDIR)/tests:$(CURDIR)/benchmarks" ../$(BIN)/python -m mypy \
 		--config-file "$(CURDIR)/pyproject.toml" -p eventfold
 
 clean:

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from common import peak_rss_mb
 from eventsourcing.application import AggregateNotFoundError, Application
 from rich.console import Console
 from rich.table import Table
@@ -101,13 +102,19 @@ def child(kind: str, source: str, directory: str) -> None:
     started = time.perf_counter()
     count = peer(source, directory) if kind == "peer" else eventfold(source, directory)
     elapsed = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     reader = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"events": count, "seconds": elapsed, "rss_mb": rss, "reader_rss_mb": reader}))
 
 
-def measure(kind: str, source: str) -> dict[str, Any]:
-    directory = tempfile.mkdtemp(prefix=f"eventfold-bench-{kind}-")
+def measure(kind: str, source: str, keep: str | None = None) -> dict[str, Any]:
+    """One side's ingest of ``source`` in a fresh process: events, seconds, peak RSS.
+
+    The store (or the peer's database) is written under a temporary directory
+    removed afterwards, or under ``keep``, left in place (eventfold's store is
+    ``keep/store``; ingesting into an existing one adds to it).
+    """
+    directory = keep or tempfile.mkdtemp(prefix=f"eventfold-bench-{kind}-")
     try:
         out = subprocess.run(
             [sys.executable, __file__, "--child", kind, source, directory],
@@ -116,7 +123,8 @@ def measure(kind: str, source: str) -> dict[str, Any]:
             text=True,
         ).stdout
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(directory, ignore_errors=True)
     return dict(json.loads(out.splitlines()[-1]))
 
 

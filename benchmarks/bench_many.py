@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from common import peak_rss_mb
 from rich.console import Console
 from rich.table import Table
 
@@ -134,7 +135,7 @@ def child(kind: str, source: str, store: str) -> None:
             "opening": clock.opening,
             "open_loop": time.perf_counter() - started,
         }
-    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["rss_mb"] = peak_rss_mb()
     result["reader_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(result))
 

@@ -17,11 +17,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from decimal import Decimal
 from typing import Any
 
 import msgspec
+from common import timed
 from rich.console import Console
 from rich.table import Table
 
@@ -47,36 +47,6 @@ def plain_fold(source: str) -> None:
             entry[0] += 1
             entry[1] += line.value
     print(json.dumps({"categories": len(totals)}))
-
-
-RUN_AND_MEASURE = (
-    "import resource, runpy, sys\n"
-    "kind, target, *sys.argv[1:] = sys.argv[1:]\n"
-    "sys.argv[0] = target\n"
-    "try:\n"
-    "    if kind == '-m':\n"
-    "        runpy.run_module(target, run_name='__main__', alter_sys=True)\n"
-    "    else:\n"
-    "        runpy.run_path(target, run_name='__main__')\n"
-    "except SystemExit as e:\n"
-    "    if e.code:\n"
-    "        raise\n"
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-)
-
-
-def timed(kind: str, target: str, *args: str) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) and stdout of a fresh process."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_AND_MEASURE, kind, target, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    elapsed = time.perf_counter() - started
-    rss = float(done.stderr.strip().splitlines()[-1]) / 1024
-    return elapsed, rss, done.stdout
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import tempfile
 import time
 from uuid import uuid4
 
+from common import peak_rss_mb
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, StoredEvent
 from rich.console import Console
 from rich.table import Table
@@ -60,7 +60,7 @@ def child(kind: str, directory: str, phase: str, events: int) -> None:
         assert count == events, count
         result["rate"] = count / (time.perf_counter() - started)
     factory.close()
-    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 
