@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from eventsourcing.application import Application
@@ -28,7 +29,7 @@ CHECKSUM = "107428c92eb9a109825ba7c9144c8eae12da158400fc0805f12593eb8fef400e"
 LOG = "eventfold_events"
 
 
-class Eventfold(Application[object]):
+class Eventfold(Application[UUID]):
     """A plain library application named like eventfold's, so it reads the same log."""
 
 
@@ -141,7 +142,7 @@ def _domain_events(store: Path) -> list[object]:
     env = {"PERSISTENCE_MODULE": "eventfold.infra.filestore", "FILESTORE_PATH": str(store)}
     app = Eventfold(env=env)
     try:
-        notifications = app.recorder.select_notifications(None, 10**6)  # type: ignore[attr-defined]
+        notifications = app.recorder.select_notifications(None, 10**6)
         return [app.mapper.to_domain_event(n) for n in notifications]
     finally:
         app.close()

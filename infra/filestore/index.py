@@ -324,9 +324,9 @@ class LogIndex:
             assert fd is not None
             start, stop = _groups(self.covered), _groups(self.covered + len(self.mem_offsets))
             firsts = range(start * GROUP + 1, stop * GROUP, GROUP)  # groups that begin here
-            entries = array("Q", (self.mem_offsets[nid - self.covered - 1] for nid in firsts))
+            groups = array("Q", (self.mem_offsets[nid - self.covered - 1] for nid in firsts))
             try:
-                fileio.write_all(fd, entries.tobytes(), start * OFFSET.size)
+                fileio.write_all(fd, groups.tobytes(), start * OFFSET.size)
                 fileio.fsync(fd)
             except OSError as e:
                 raise fileio.FileWriteError(e, "writing", self.offsets_path) from e

@@ -255,7 +255,7 @@ class _CommitReader:
                     raise self._suspect(commit.location, msg)
                 if i >= skip and topic_len == wanted:
                     p = pos + fixed + oid_len
-                    if raw[p : p + wanted] == topic:
+                    if raw.startswith(topic, p):
                         add_id(event_id)
                         add_state(raw[p + wanted : end])
                 pos = end
