@@ -237,9 +237,9 @@ class StatesPage:
 
     __slots__ = ("_facts", "_json", "ids")
 
-    def __init__(self, ids: list[int], states: list[bytes]) -> None:
+    def __init__(self, ids: list[int], joined: bytes) -> None:
         self.ids = ids
-        self._json = b"[" + b",".join(states) + b"]"
+        self._json = b"[" + joined + b"]"
         self._facts: list[RecordedFact] | None = None
 
     def __len__(self) -> int:
@@ -313,10 +313,10 @@ class FactsPage:
 def recorded_pages(app: Eventfold, after: int, last: int) -> Iterator[StatesPage | FactsPage]:
     """Pages (never empty) of the ``Recorded`` facts of notifications ``after+1 .. last``,
     in order."""
-    scan = getattr(app.recorder, "scan_states", None)
+    scan = getattr(app.recorder, "scan_joined", None)
     if plain_json(app.mapper) and scan is not None:
-        for ids, states in scan(after, last, RECORDED_TOPIC):
-            yield StatesPage(ids, states)
+        for ids, joined in scan(after, last, RECORDED_TOPIC):
+            yield StatesPage(ids, joined)
         return
     for page in notification_pages(app, after, last, [RECORDED_TOPIC]):
         yield FactsPage([fact_of(app, n) for n in page])

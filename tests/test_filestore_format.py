@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from eventfold.infra.compression import zstd_module
+from eventfold.infra.filestore.columns import encode_columns
 from eventfold.infra.filestore.format import (
     EventColumns,
     decode_body,
@@ -18,7 +19,6 @@ from eventfold.infra.filestore.format import (
     encode_commit,
     encode_commit2,
     encode_event,
-    encode_records,
 )
 from storehelpers import factory_for, recorder_of, segment
 
@@ -53,33 +53,38 @@ def test_worked_example_compressed_bytes(store_path: Path) -> None:
     flags, codec, reserved, body_len, n_events, first_id, raw_len = struct.unpack_from(
         "<HBBIIQI", data, 0x04
     )
-    assert (flags, codec, reserved, n_events, first_id, raw_len) == (0, 1, 0, 1, 1, 56)
+    assert (flags, codec, reserved, n_events, first_id, raw_len) == (0, 1, 0, 1, 1, 55)
     assert len(data) == 36 + body_len
     assert struct.unpack_from("<I", data, 0x1C)[0] == zlib.crc32(data[0x24:])
     assert struct.unpack_from("<I", data, 0x20)[0] == zlib.crc32(data[0x00:0x20])
     raw = zstd_module().decompress(data[0x24:])
-    assert struct.unpack_from("<I", raw, 0)[0] == 52
-    assert struct.unpack_from("<QqBHHI", raw, 0x04) == (1, 1, 1, 16, 9, 2)
-    assert raw[0x1D:0x2D] == UUID(int=1).bytes
-    assert raw[0x2D:0x36] == b"Deposited"
-    assert raw[0x36:0x38] == b"{}"
-    assert len(raw) == 56
-    assert data == encode_commit2(1, 1, encode_records(1, _one()), None)
+    assert struct.unpack_from("<HI", raw, 0x00) == (1, 1)  # topics, originators
+    assert struct.unpack_from("<H", raw, 0x06)[0] == 9
+    assert raw[0x08:0x11] == b"Deposited"
+    assert struct.unpack_from("<BH", raw, 0x11) == (1, 16)
+    assert raw[0x14:0x24] == UUID(int=1).bytes
+    assert raw[0x24] == 0  # topic_col: topic 0
+    assert struct.unpack_from("<IqI", raw, 0x25) == (0, 1, 2)  # name 0, version 1, end 2
+    assert raw[0x35:0x37] == b"{}"
+    assert len(raw) == 55
+    assert data == encode_commit2(1, 1, _columns(), None)
 
 
 def test_a_body_that_does_not_shrink_is_stored_as_it_is() -> None:
     noise = random.Random(1).randbytes(32)  # zstd cannot make a record of noise smaller
     oid = UUID(int=random.Random(2).getrandbits(128))
-    records = encode_records(5, EventColumns([oid], [1], ["T"], [noise]))
-    frame = encode_commit2(5, 1, records, None)
+    frame = encode_commit2(5, 1, _columns([oid], noise), None)
     header = decode_header(frame)
     assert (header.version, header.codec, header.body_len) == (2, 0, header.raw_len)
     [(_, event)] = decode_body(header, frame[36:])[1]
     assert (event.id, event.state) == (5, noise)
 
 
-def _one(state: bytes = b"{}") -> EventColumns:
-    return EventColumns([UUID(int=1)], [1], ["Deposited"], [state])
+def _columns(oids: list[UUID | str] | None = None, state: bytes = b"{}") -> list[bytes]:
+    topic = "T" if oids else "Deposited"
+    columns = encode_columns(EventColumns(oids or [UUID(int=1)], [1], [topic], [state]))
+    assert columns is not None
+    return columns
 
 
 def test_tracking_record_round_trips() -> None:

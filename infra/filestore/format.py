@@ -50,11 +50,9 @@ CODEC_NONE = 0
 CODEC_ZSTD = 1
 ZSTD_LEVEL = 1  # chosen by measurement: docs/FORMAT.md, "Compression"
 EVENT_PREFIX = struct.Struct("<II")
-EVENT2_PREFIX = struct.Struct("<I")
-# An event record's prefix and fixed fields in one unpack (the event checksum of
-# ``event1`` skipped: a fold reads commits whose body checksum holds).
+# An event1 record's prefix and fixed fields in one unpack (its event checksum
+# skipped: a fold reads commits whose body checksum holds).
 RECORD1 = struct.Struct("<I4xQqBHHI")
-RECORD2 = struct.Struct("<IQqBHHI")
 LENGTH = struct.Struct("<I")
 EVENT_FIXED = struct.Struct("<QqBHHI")
 TRACKING_PREFIX = struct.Struct("<H")
@@ -177,19 +175,6 @@ def encode_events(first_id: int, events: EventColumns) -> list[bytes]:
     return encoded
 
 
-def encode_records(first_id: int, events: EventColumns) -> list[bytes]:
-    """The ``event2`` records of a batch, numbered from ``first_id``, for a commit of
-    version 2: pieces whose concatenation is the records (three an event, so that
-    no record is copied before the commit is joined). This is the write path."""
-    head, size = RECORD2.pack, EVENT_FIXED.size
-    pieces: list[bytes] = []
-    extend = pieces.extend
-    for nid, version, kind, oid_len, topic_len, oid_topic, state in _fields(first_id, events):
-        length = size + len(oid_topic) + len(state)
-        extend((head(length, nid, version, kind, oid_len, topic_len, len(state)), oid_topic, state))
-    return pieces
-
-
 def _fields(
     first_id: int, events: EventColumns
 ) -> Iterator[tuple[int, int, int, int, int, bytes, bytes]]:
@@ -246,19 +231,19 @@ def encode_commit(
 def encode_commit2(
     first_id: int,
     n_events: int,
-    records: list[bytes],
+    columns: list[bytes],
     tracking: tuple[str, int] | None,
     *,
     codec: int = CODEC_ZSTD,
     level: int = ZSTD_LEVEL,
 ) -> bytes:
-    """Frame ``n_events`` ``event2`` records (``encode_records``' pieces) and an optional
-    tracking record as one ``EFC2`` commit.
+    """Frame ``n_events`` events as columns (``columns.encode_columns``' pieces) and an
+    optional tracking record as one ``EFC2`` commit.
 
     The body is compressed as a whole, then checksummed; a body that compression
     would not make smaller is stored as it is (codec 0).
     """
-    flags, raw = _raw_body(records, tracking)
+    flags, raw = _raw_body(columns, tracking)
     body = raw
     if codec == CODEC_ZSTD:
         body = _zstd().compress(raw, level)
@@ -274,7 +259,7 @@ def encode_commit2(
 
 
 def _raw_body(events: list[bytes], tracking: tuple[str, int] | None) -> tuple[int, bytes]:
-    """The flags and the uncompressed body of a commit of these records."""
+    """The flags and the uncompressed body of a commit of these events."""
     parts: list[bytes] = []
     flags = 0
     if tracking is not None:
@@ -363,10 +348,10 @@ def tracking_of(header: Header, raw: bytes | memoryview) -> tuple[tuple[str, int
 
 
 def event_starts(header: Header, raw: bytes | memoryview, pos: int) -> list[int]:
-    """Where each event's ``rest`` starts in an uncompressed body whose events begin at
-    ``pos``. Lengths are checked to add up; the events themselves are not decoded.
-    FormatError names the offset in ``raw``."""
-    prefix = EVENT_PREFIX.size if header.version == 1 else EVENT2_PREFIX.size
+    """Where each event's ``rest`` starts in the body of an ``EFC1`` commit whose events
+    begin at ``pos``. Lengths are checked to add up; the events themselves are not
+    decoded. FormatError names the offset in ``raw``."""
+    prefix = EVENT_PREFIX.size
     unpack, size, minimum = LENGTH.unpack_from, len(raw), EVENT_FIXED.size
     starts: list[int] = []
     append = starts.append
@@ -389,14 +374,18 @@ def decode_body(
     """Check and decode a commit body.
 
     Returns the tracking record and ``(offset_in_body, event)`` pairs (for a
-    commit of version 2 the offset is in the uncompressed body). Raises
+    commit of version 2: ``(index, event)``). Raises
     FormatError naming the offset (relative to the body as stored) of what is
     wrong; inside a compressed body, the reason names the uncompressed offset.
     """
     raw = raw_body(header, body)
     if header.version == 2:
+        from eventfold.infra.filestore.columns import Columns  # it builds on this module
+
         try:
-            return _decode_events(header, raw)
+            tracking, start = tracking_of(header, raw)
+            columns = Columns(bytes(raw), start, header.n_events, header.first_id)
+            return tracking, [(i, columns.event(i)) for i in range(header.n_events)]
         except FormatError as e:
             where = f" (at byte {e.offset:,} of the commit's uncompressed body)"
             raise FormatError(e.reason + where, 0) from None
@@ -418,10 +407,9 @@ def _decode_events(
         pos += TRACKING_ID.size
         tracking = (name, tracked_id)
     events = []
-    checksums = header.version == 1
     for i in range(header.n_events):
         start = pos
-        event, pos = decode_event(view, pos, checksums=checksums)
+        event, pos = decode_event(view, pos)
         if event.id != header.first_id + i:
             raise FormatError("event id does not follow the commit's first id", start)
         events.append((start, event))
@@ -430,22 +418,18 @@ def _decode_events(
     return tracking, events
 
 
-def decode_event(
-    view: memoryview | bytes, pos: int = 0, *, checksums: bool = True
-) -> tuple[RecordedEvent, int]:
-    """Decode one event record at ``pos`` (``event1``, or ``event2`` without
-    ``checksums``); return it and the offset after it."""
+def decode_event(view: memoryview | bytes, pos: int = 0) -> tuple[RecordedEvent, int]:
+    """Decode one ``event1`` record at ``pos``; return it and the offset after it."""
     view = memoryview(view)
-    prefix = EVENT_PREFIX if checksums else EVENT2_PREFIX
-    if pos + prefix.size > len(view):
+    if pos + EVENT_PREFIX.size > len(view):
         raise FormatError("incomplete event record", pos)
-    (length,) = LENGTH.unpack_from(view, pos)
-    start = pos + prefix.size
+    length, event_crc = EVENT_PREFIX.unpack_from(view, pos)
+    start = pos + EVENT_PREFIX.size
     end = start + length
     if end > len(view) or length < EVENT_FIXED.size:
         raise FormatError("event record length out of range", pos)
     rest = view[start:end]
-    if checksums and crc32(rest) != LENGTH.unpack_from(view, pos + 4)[0]:
+    if crc32(rest) != event_crc:
         raise FormatError("event checksum mismatch", pos)
     try:
         return decode_rest(rest), end

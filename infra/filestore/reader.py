@@ -14,11 +14,12 @@ from collections.abc import Iterator, Sequence
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreCorruptedError
+from eventfold.infra.filestore.columns import Columns
 from eventfold.infra.filestore.format import (
     EVENT_FIXED,
+    EVENT_PREFIX,
     MAX_HEADER_SIZE,
     RECORD1,
-    RECORD2,
     FormatError,
     RecordedEvent,
     decode_header,
@@ -79,40 +80,43 @@ class Reading(LogState):
         with self._lock:
             return self._indexed(lambda: self.index.versions(key, after))
 
-    def scan_states(
+    def scan_joined(
         self, first: int, last: int, topic: str, page: int = 2000
-    ) -> Iterator[tuple[list[int], list[bytes]]]:
-        """Pages of (notification ids, states) of the events ``first..last`` with ``topic``.
+    ) -> Iterator[tuple[list[int], bytes]]:
+        """Pages of the events ``first..last`` with ``topic``: their notification ids, and
+        their states joined by commas (so that JSON states are one array's items).
 
-        The fast path of a full fold: commits are read whole and checksummed,
-        but no event object is built and other topics are skipped unread.
+        The fast path of a full fold: commits are read whole and checksummed, no
+        event object is built, other topics are skipped unread, and the states of
+        an ``EFC2`` commit's consecutive events are one slice of its body.
         """
         wanted = topic.encode("utf-8")
         location: int | None = None  # where the next page's first commit is, once known
         while first <= last:
             with self._lock:
-                ids, states, first, location = self._indexed(
+                ids, pieces, first, location = self._indexed(
                     functools.partial(self._states, first, last, wanted, page, location)
                 )
             if ids:
-                yield ids, states
+                yield ids, b",".join(pieces)
 
     def _states(
         self, first: int, last: int, topic: bytes, page: int, location: int | None
     ) -> tuple[list[int], list[bytes], int, int]:
         """A page: the states of whole commits from ``first`` on, until at least ``page``
-        states or event ``last``; and where the next page starts (id, commit location)."""
+        states or event ``last``, as pieces to be joined by commas; and where the next
+        page starts (id, commit location)."""
         if location is None:
             location = self.index.location_of(first)
         reader = _CommitReader(self)
         ids: list[int] = []
-        states: list[bytes] = []
+        pieces: list[bytes] = []
         while first <= last and len(ids) < page:
             commit = reader.commit_of(first, location)
             upto = min(last, commit.last_id)
-            reader.states(commit, first, upto, topic, ids, states)
+            reader.states(commit, first, upto, topic, ids, pieces)
             first, location = upto + 1, commit.next
-        return ids, states, first, location
+        return ids, pieces, first, location
 
     def corruption(self, location: int, reason: str) -> StoreCorruptedError:
         seg, off = unpack_location(location)
@@ -184,10 +188,13 @@ class _CommitReader:
         try:
             raw = bytes(raw_body(header, body))
             _, body_start = tracking_of(header, raw)
+            columns = None
+            if header.version == 2:
+                columns = Columns(raw, body_start, header.n_events, header.first_id)
         except FormatError as e:
             raise self._suspect(location, e.reason) from None
         next_at = pack_location(seg, off + header.frame_len)
-        return Commit(header, raw, body_start, pack_location(seg, off), next_at)
+        return Commit(header, raw, body_start, pack_location(seg, off), next_at, columns)
 
     def _window(self, seg: int, off: int, size: int) -> memoryview:
         """Up to ``size`` bytes at ``off`` of segment ``seg``, through the read window."""
@@ -202,7 +209,8 @@ class _CommitReader:
         return memoryview(self._buf)[rel : rel + size]
 
     def rest(self, nid: int, location: int) -> tuple[bytes, int, int]:
-        """The raw body holding event ``nid``'s ``rest``, and where it starts and ends."""
+        """The raw body of the ``EFC1`` commit holding event ``nid``'s ``rest``, and where
+        it starts and ends."""
         commit = self.commit_of(nid, location)
         i = nid - commit.first_id
         try:
@@ -215,14 +223,22 @@ class _CommitReader:
         return raw, start, ends[i]
 
     def event(self, nid: int, location: int) -> RecordedEvent:
-        raw, start, end = self.rest(nid, location)
+        commit = self.commit_of(nid, location)
         try:
+            if commit.columns is not None:
+                return commit.columns.event(nid - commit.first_id)
+            raw, start, end = self.rest(nid, location)
             return decode_rest(memoryview(raw)[start:end])
         except FormatError as e:
             raise self._suspect(location, e.reason) from None
 
     def parts(self, nid: int, location: int) -> tuple[int, bytes, bytes]:
         """(version, topic, state) of event ``nid``."""
+        commit = self.commit_of(nid, location)
+        columns = commit.columns
+        if columns is not None:
+            i = nid - commit.first_id
+            return columns.versions[i], columns.topic(i), columns.state(i)
         raw, start, end = self.rest(nid, location)
         _, version, _, oid_len, topic_len, _ = EVENT_FIXED.unpack_from(raw, start)
         p = start + EVENT_FIXED.size + oid_len
@@ -238,11 +254,17 @@ class _CommitReader:
         states: list[bytes],
     ) -> None:
         """Add the ids and states of the events ``first..last`` of ``commit`` whose topic
-        is ``topic``: one walk over its records, each checked to be the id it should
-        be and to add up, no event object built."""
-        raw, pos, base = commit.raw, commit.body_start, commit.first_id
-        record = RECORD1 if commit.header.version == 1 else RECORD2
-        unpack, fixed, prefix = record.unpack_from, record.size, commit.prefix
+        is ``topic`` (an ``EFC2`` commit's runs of them, joined: ``Columns.runs``; an
+        ``EFC1`` commit's one by one, in one walk over its records, each checked to be
+        the id it should be and to add up), no event object built."""
+        base = commit.first_id
+        if commit.columns is not None:
+            for a, b, joined in commit.columns.runs(first - base, last - base, topic):
+                ids.extend(range(base + a, base + b))
+                states.append(joined)
+            return
+        raw, pos = commit.raw, commit.body_start
+        unpack, fixed, prefix = RECORD1.unpack_from, RECORD1.size, EVENT_PREFIX.size
         wanted, size = len(topic), len(raw)
         skip, count = first - base, last - base + 1
         add_id, add_state = ids.append, states.append

@@ -145,17 +145,16 @@ class FileApplicationRecorder(FileAggregateRecorder, ApplicationRecorder):
                 first = batch_last + 1
         return results
 
-    def scan_states(
-        self, after: int, last: int, topic: str
-    ) -> Iterator[tuple[list[int], list[bytes]]]:
-        """eventfold's fast fold path: pages of (ids, states) of one topic, ``after+1..last``.
+    def scan_joined(self, after: int, last: int, topic: str) -> Iterator[tuple[list[int], bytes]]:
+        """eventfold's fast fold path: pages of the events of one topic, ``after+1..last``:
+        their ids, and their states joined by commas (``Log.scan_joined``).
 
         Not part of the library's recorder interface (``select_notifications``
         is); projections use it when the recorder has it.
         """
         log = self.log
         log.refresh()
-        yield from log.scan_states(after + 1, min(last, log.max_id), topic)
+        yield from log.scan_joined(after + 1, min(last, log.max_id), topic)
 
     def max_notification_id(self) -> int | None:
         self.log.refresh()

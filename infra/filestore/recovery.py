@@ -10,6 +10,7 @@ import time
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreCorruptedError
+from eventfold.infra.filestore.columns import Columns
 from eventfold.infra.filestore.format import (
     MAX_HEADER_SIZE,
     FormatError,
@@ -103,7 +104,11 @@ class Recovering(LogState):
             raise StoreCorruptedError(path, off, msg)
         try:  # checksums, decompression and records adding up; no event decoded
             raw = raw_body(header, body)
-            event_starts(header, raw, tracking_of(header, raw)[1])
+            start = tracking_of(header, raw)[1]
+            if header.version == 2:
+                Columns(bytes(raw), start, header.n_events, header.first_id)
+            else:
+                event_starts(header, raw, start)
         except FormatError as e:
             at = off + header.size + (e.offset if header.version == 1 else 0)
             raise StoreCorruptedError(path, at, f"{e.reason}: {lost}") from None

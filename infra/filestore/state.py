@@ -17,8 +17,8 @@ from uuid import UUID
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreClosedError, StoreCorruptedError
+from eventfold.infra.filestore.columns import Columns
 from eventfold.infra.filestore.format import (
-    EVENT2_PREFIX,
     EVENT_PREFIX,
     Header,
     RecordedEvent,
@@ -47,13 +47,15 @@ class LogConfig:
 class Commit:
     """One commit read whole: its checksums verified, its body uncompressed.
 
-    Where each event's record starts (``starts``, ``ends``) is found the first
-    time one event is asked for; a fold walks the records itself.
+    An ``EFC2`` commit's events are its ``columns``. For an ``EFC1`` commit, where
+    each event's record starts (``spans``) is found the first time one event is
+    asked for; a fold walks the records itself.
     """
 
     __slots__ = (
         "_spans",
         "body_start",
+        "columns",
         "first_id",
         "header",
         "last_id",
@@ -63,9 +65,16 @@ class Commit:
     )
 
     def __init__(
-        self, header: Header, raw: bytes, body_start: int, location: int, next_at: int
+        self,
+        header: Header,
+        raw: bytes,
+        body_start: int,
+        location: int,
+        next_at: int,
+        columns: Columns | None = None,
     ) -> None:
         self.header = header
+        self.columns = columns  # an EFC2 commit's events
         self.location = location  # the packed location of its header
         self.first_id = header.first_id
         self.last_id = header.first_id + header.n_events - 1
@@ -74,16 +83,12 @@ class Commit:
         self.next = next_at  # the packed location of the commit after this one
         self._spans: tuple[list[int], list[int]] | None = None
 
-    @property
-    def prefix(self) -> int:
-        """The length of an event record's prefix (with ``event_crc`` in version 1)."""
-        return EVENT_PREFIX.size if self.header.version == 1 else EVENT2_PREFIX.size
-
     def spans(self) -> tuple[list[int], list[int]]:
-        """Where each event's ``rest`` starts and ends (FormatError if they do not add up)."""
+        """Where each ``EFC1`` event's ``rest`` starts and ends (FormatError if they do
+        not add up)."""
         if self._spans is None:
             starts = event_starts(self.header, self.raw, self.body_start)
-            ends = [start - self.prefix for start in starts[1:]] + [len(self.raw)]
+            ends = [start - EVENT_PREFIX.size for start in starts[1:]] + [len(self.raw)]
             self._spans = (starts, ends)
         return self._spans
 

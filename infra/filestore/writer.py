@@ -20,12 +20,12 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from eventfold.infra import failpoints, fileio
 from eventfold.infra.errors import StoreLockedError, StoreReadOnlyError, StoreWriteError
+from eventfold.infra.filestore.columns import encode_columns
 from eventfold.infra.filestore.format import (
     EventColumns,
     encode_commit,
     encode_commit2,
     encode_events,
-    encode_records,
     pack_location,
     unpack_location,
 )
@@ -133,9 +133,10 @@ class Writing(LogState):
                 track = None
                 if tracking is not None:
                     track = (tracking.application_name, tracking.notification_id)
-                if compressed:
-                    frame = encode_commit2(first, count, encode_records(first, events), track)
-                else:
+                columns = encode_columns(events) if compressed else None
+                if columns is not None:
+                    frame = encode_commit2(first, count, columns, track)
+                else:  # uncompressed, or more topics than a commit's columns name
                     frame = encode_commit(first, encode_events(first, events), track)
             except ValueError as e:
                 raise IntegrityError(str(e)) from e
