@@ -8,12 +8,14 @@ import zlib
 from pathlib import Path
 from uuid import UUID
 
+import pytest
 from eventsourcing.persistence import StoredEvent
 
 from eventfold.infra.compression import zstd_module
 from eventfold.infra.filestore.columns import encode_columns
 from eventfold.infra.filestore.format import (
     EventColumns,
+    FormatError,
     decode_body,
     decode_header,
     encode_commit,
@@ -94,3 +96,13 @@ def test_tracking_record_round_trips() -> None:
     assert tracking == ("upstream", 41)
     [(_, event)] = events
     assert (event.id, event.originator_id, event.originator_version) == (7, "a-string-id", 3)
+
+
+def test_columns_that_do_not_add_up_are_refused_with_their_offset() -> None:
+    columns = _columns()
+    ends = columns[-2]
+    assert ends == struct.pack("<I", 2)
+    columns[-2] = struct.pack("<I", 1)  # the state would end before the states do
+    frame = encode_commit2(1, 1, columns, None)
+    with pytest.raises(FormatError, match=r"event columns do not add up \(at byte 36 of"):
+        decode_body(decode_header(frame), frame[36:])
