@@ -110,10 +110,10 @@ def test_a_snapshot_is_the_canonical_json_of_its_document(projection: Any) -> No
             state, RecordedFact(i + 1, f"e{i}", name, Decimal(i) / 4, when, "", 0, 0)
         )
     created = datetime(2026, 5, 1, tzinfo=UTC)
-    data, checksum, when = snapshot_bytes(projection, state, 300, 300, created=created)
+    data, checksum, stamp = snapshot_bytes(projection, state, 300, 300, created=created)
     assert data == canonical_bytes(snapshot_document(projection, state, 300, 300, created))
     loaded, info = read_document(projection, data, "here", None)
-    assert (info.checksum, info.created, info.size) == (checksum, when, len(data))
+    assert (info.checksum, info.created, info.size) == (checksum, stamp, len(data))
     assert projection.checksum(loaded) == checksum
 
 
