@@ -101,7 +101,8 @@ def describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[st
 
 
 class Decider:
-    """The writer's decisions, with the aggregates it has loaded (one per category seen)."""
+    """The writer's decisions, with the streams it has met (id and version of each) and
+    the aggregates it has loaded (those a snapshot was due for)."""
 
     def __init__(
         self,
