@@ -1,4 +1,5 @@
-"""``Category.Recorded``, the event of almost every line: encoded and decoded in bulk.
+"""``Category.Recorded``, the event of almost every line: encoded and decoded in bulk
+(and ``Category.Opened``, the first event of each category's stream: encoded).
 
 Encoding: the library's per-event path (command method, event object, ``vars()``,
 ``JSONEncoder`` with a ``default`` hook per decimal and datetime) costs tens
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
     from eventfold.application.ingest.rules import SourceEvent
 
 RECORDED_TOPIC = get_topic(Category.Recorded)
+_OPENED: Any = Category.Opened  # type: ignore[attr-defined]  # made by ``@event("Opened")``
+OPENED_TOPIC = get_topic(_OPENED)
+_CATEGORY_TOPIC = get_topic(Category)
 RECORDED_FIELDS = ("event_id", "category", "value", "occurred_at", "source", "line", "offset")
 NIL = UUID(int=0)  # the state does not depend on the originator
 _CONTENT_HASH = blake2b(digest_size=8, person=b"eventfold-body")
@@ -101,6 +105,7 @@ class RecordedCodec:
             self.fast and not mapper.compressor and not mapper.cipher
         )
         self._categories: dict[str, str] = {}
+        self._opened_at: tuple[datetime | None, str] = (None, "")
         self.prepare(datetime.now().astimezone(), "")
 
     @classmethod
@@ -151,6 +156,37 @@ class RecordedCodec:
             if self.mapper.cipher:
                 state = self.mapper.cipher.encrypt(state)
         return state
+
+    def opened(
+        self, name: str, timestamp: datetime, originator_id: UUID | None = None
+    ) -> StoredEvent:
+        """The stored ``Category.Opened`` event that starts the stream of category ``name``
+        (version 1), as the library's mapper writes it, without the aggregate.
+        ``originator_id``: ``Category.create_id(name)``, if the caller has it."""
+        if originator_id is None:
+            originator_id = Category.create_id(name)
+        if not self.fast or getattr(_OPENED, "class_version", 1) != 1:
+            event = _OPENED(
+                originator_id=originator_id,
+                originator_version=1,
+                timestamp=timestamp,
+                originator_topic=_CATEGORY_TOPIC,
+                name=name,
+            )
+            assert self.mapper is not None
+            stored: StoredEvent = self.mapper.to_stored_event(event)
+            return stored
+        if self._opened_at[0] != timestamp:  # one timestamp for the categories of a batch
+            self._opened_at = (
+                timestamp,
+                '{"timestamp":{"_type_":"datetime_iso","_data_":"'
+                + timestamp.isoformat()
+                + '"},"originator_topic":'
+                + encode_basestring(_CATEGORY_TOPIC)
+                + ',"name":',
+            )
+        state = (self._opened_at[1] + encode_basestring(name) + "}").encode()
+        return StoredEvent(originator_id, 1, OPENED_TOPIC, self.finish(state))
 
     def encode(
         self, originator_id: UUID, version: int, event: SourceEvent, line: int, offset: int

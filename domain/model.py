@@ -11,6 +11,7 @@ Values are exact decimals; sums use ``EXACT`` so that no digit is ever lost.
 from __future__ import annotations
 
 import decimal
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +31,9 @@ EXACT = decimal.Context(
     Emin=decimal.MIN_EMIN,
     traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow],
 )
+
+
+_ZERO = Decimal(0)
 
 
 def exact_add(a: Decimal, b: Decimal) -> Decimal:
@@ -94,9 +98,8 @@ class Category(Aggregate):
 
 
 def exact_sum(values: list[Decimal]) -> Decimal:
-    """The sum of ``values``, with no rounding."""
-    with decimal.localcontext(EXACT):
-        return sum(values, Decimal(0))
+    """The sum of ``values``, with no rounding (``0 + v1 + v2 ...`` in ``EXACT``)."""
+    return functools.reduce(EXACT.add, values, _ZERO)
 
 
 class Source(Aggregate):

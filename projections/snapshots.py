@@ -12,6 +12,7 @@ crash mid-rebuild leaves the previous generation in use.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class SnapshotInfo:
     checksum: str
     created: str
     events_applied: int
+    size: int = 0  # bytes of the document (0: not known)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,12 +89,20 @@ class ProjectionSnapshots:
         self.documents.switch(generation)
 
     def write(
-        self, generation: str, state: Any, position: int, events_applied: int
+        self,
+        generation: str,
+        state: Any,
+        position: int,
+        events_applied: int,
+        canonical: Any = None,
     ) -> SnapshotInfo:
-        """Write a snapshot durably (the backend keeps the newest few)."""
-        doc = snapshot_document(self.projection, state, position, events_applied)
-        where = self.documents.put(generation, position, canonical_bytes(doc))
-        return SnapshotInfo(where, position, doc["state_checksum"], doc["created"], events_applied)
+        """Write a snapshot durably (the backend keeps the newest few). ``canonical``: the
+        projection's ``canonical(state)``, if the caller has it."""
+        data, checksum, created = snapshot_bytes(
+            self.projection, state, position, events_applied, canonical=canonical
+        )
+        where = self.documents.put(generation, position, data)
+        return SnapshotInfo(where, position, checksum, created, events_applied, len(data))
 
     def load(self, generation: str, store_end: int) -> Loaded:
         """The newest snapshot that verifies; older ones are tried when it does not."""
@@ -129,7 +139,11 @@ def _read(stored: StoredDocument) -> bytes:
 
 
 def snapshot_document(
-    projection: Projection[Any], state: Any, position: int, events_applied: int
+    projection: Projection[Any],
+    state: Any,
+    position: int,
+    events_applied: int,
+    created: datetime | None = None,
 ) -> dict[str, Any]:
     """The JSON document of a snapshot (the same in every backend)."""
     p = projection
@@ -138,13 +152,54 @@ def snapshot_document(
         "projection": p.name,
         "version": p.version,
         "position": position,
-        "created": datetime.now(UTC).isoformat(),
+        "created": (created or datetime.now(UTC)).isoformat(),
         "events_applied": events_applied,
         "state": p.to_json(state),
         "state_checksum": p.checksum(state),
     }
     doc["file_checksum"] = state_checksum(doc)
     return doc
+
+
+def snapshot_bytes(
+    projection: Projection[Any],
+    state: Any,
+    position: int,
+    events_applied: int,
+    created: datetime | None = None,
+    canonical: Any = None,
+) -> tuple[bytes, str, str]:
+    """``canonical_bytes(snapshot_document(...))``, its state checksum and ``created``.
+
+    The state is serialized once: the document's canonical JSON is its members'
+    canonical JSON in key order, so the file checksum's input and the document
+    itself are put together from the same bytes (equal to ``snapshot_document``'s,
+    tested).
+    """
+    p = projection
+    when = (created or datetime.now(UTC)).isoformat()
+    checksum = p.checksum(state) if canonical is None else state_checksum(canonical)
+    members = {
+        "format": canonical_bytes(FORMAT),
+        "projection": canonical_bytes(p.name),
+        "version": canonical_bytes(p.version),
+        "position": canonical_bytes(position),
+        "created": canonical_bytes(when),
+        "events_applied": canonical_bytes(events_applied),
+        "state": canonical_bytes(p.to_json(state)),
+        "state_checksum": canonical_bytes(checksum),
+    }
+    members["file_checksum"] = canonical_bytes(hashlib.sha256(_object(members)).hexdigest())
+    return _object(members), checksum, when
+
+
+def _object(members: dict[str, bytes]) -> bytes:
+    """The canonical JSON of an object whose members' values are canonical JSON already."""
+    return (
+        b"{"
+        + b",".join(canonical_bytes(key) + b":" + members[key] for key in sorted(members))
+        + b"}"
+    )
 
 
 def snapshot_damage(data: bytes) -> str | None:
@@ -190,7 +245,12 @@ def read_document(
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SnapshotUnusable(f"unreadable ({type(e).__name__}: {e})") from None
     info = SnapshotInfo(
-        where, position, doc["state_checksum"], doc["created"], int(doc["events_applied"])
+        where,
+        position,
+        doc["state_checksum"],
+        doc["created"],
+        int(doc["events_applied"]),
+        len(data),
     )
     return state, info
 

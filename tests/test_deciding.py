@@ -82,14 +82,17 @@ def recorded(decided: Commit) -> list[tuple[int, str]]:
 
 
 def test_first_occurrences_are_recorded_in_order_on_their_categories(tmp_path: Path) -> None:
-    app, _, decider = setup()
+    app, known, decider = setup()
     decided, report = decide(
         app, decider, tmp_path, line("a", "x", "1"), line("b", "x", "2"), line("c", "y", "3")
     )
     assert recorded(decided) == [(2, RECORDED_TOPIC), (3, RECORDED_TOPIC), (2, RECORDED_TOPIC)]
     assert (report.read, report.ingested) == (3, 3)
     assert decided.touched == {"x", "y"}
-    assert decider.categories["x"].count == 2 and str(decider.categories["x"].total) == "3"
+    commit(app, known, decided)
+    x = decider.category("x")  # its Opened event from the store, and what the run added
+    assert (x.name, x.version, x.count, str(x.total)) == ("x", 3, 2, "3")
+    assert x.id == Category.create_id("x")
 
 
 def test_a_repeat_in_the_batch_is_a_duplicate_or_a_conflict_and_the_first_stands(

@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,29 @@ def test_fast_path_writes_what_the_library_mapper_writes(
         assert fast.encode(originator, i + 2, event, i, i * 97) == slow.encode(
             originator, i + 2, event, i, i * 97
         )
+    app.close()
+
+
+@pytest.mark.parametrize("compressor", [None, "eventsourcing.compressor:ZlibCompressor"])
+def test_opened_events_are_what_the_aggregate_and_the_library_mapper_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compressor: str | None
+) -> None:
+    if compressor:
+        monkeypatch.setenv("COMPRESSOR_TOPIC", compressor)
+    app = open_store(str(tmp_path / "store"))
+    fast, slow = RecordedCodec(app.mapper), RecordedCodec(app.mapper)
+    slow.fast = False
+    rng = random.Random(3)
+    for _ in range(200):
+        name = random_text(rng)
+        category = Category(name)
+        (event,) = category.collect_events()
+        library = app.mapper.to_stored_event(event)
+        for codec in (fast, slow):
+            assert codec.opened(name, event.timestamp) == library
+        decoded: Any = app.mapper.to_domain_event(fast.opened(name, event.timestamp))
+        restored = decoded.mutate(None)
+        assert (restored.id, restored.name, restored.version) == (category.id, name, 1)
     app.close()
 
 

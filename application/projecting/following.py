@@ -7,7 +7,8 @@ The rules (docs and the ``follow`` command rely on them):
   current its position is the store's last notification id.
 - **Counts**: ``events_applied`` is the number of events applied since follow
   started, the catch-up's included; ``elapsed`` is the wall time since it started.
-- **Snapshots**: every ``snapshot_every`` events applied; and, whenever the
+- **Snapshots**: every ``snapshot_every`` events applied (a large state less
+  often: ``Projector.snapshot_gap``); and, whenever the
   position moved since the last snapshot and ``snapshot_seconds`` have passed
   since it, even while no new event arrives (so ``status`` shows lag 0 once
   follow is current); and once more when it stops.
@@ -63,11 +64,13 @@ def follow_events(
     feed = _Feed(projector.app.recorder.subscribe(gt=position))
     snapped_at, last_snapshot = position, time.monotonic()
     shown_at, last_update, pending = -1, 0.0, 0
+    gap = projector.snapshot_gap(newest)
 
     def snapshot() -> None:
-        nonlocal pending, last_snapshot, snapped_at
+        nonlocal pending, last_snapshot, snapped_at, gap
         report.snapshot_written = projector.snapshots.write(generation, state, position, total)
         pending, last_snapshot, snapped_at = 0, time.monotonic(), position
+        gap = projector.snapshot_gap(report.snapshot_written)
 
     try:
         while not stop.is_set():
@@ -88,7 +91,7 @@ def follow_events(
                     total, pending = total + 1, pending + 1
                     report.events_applied += 1
                 position = notification.id
-                if pending >= projector.snapshot_every:
+                if pending >= gap:
                     snapshot()
             if position != snapped_at and time.monotonic() - last_snapshot >= snapshot_seconds:
                 snapshot()

@@ -42,6 +42,10 @@ from eventfold.projections.snapshots import ProjectionSnapshots, Skipped, Snapsh
 DEFAULT_SNAPSHOT_EVERY = 10_000
 PARALLEL_FROM_EVENTS = 200_000  # a rebuild over more notifications uses every core (up to 4)
 DEFAULT_KEEP = 3  # snapshots kept per generation
+# A snapshot of B bytes is followed by the next one no sooner than B / 2 events later:
+# writing a byte costs about what folding a fifteenth of an event does, so snapshots
+# of a large state (100,000 categories: 14 MB) stay under a tenth of the fold's time.
+SNAPSHOT_BYTES_PER_EVENT = 2
 
 
 def snapshots_of(
@@ -121,6 +125,13 @@ class Projector:
         self.snapshot_every = snapshot_every
         self.snapshots = snapshots_of(app, projection, keep)
 
+    def snapshot_gap(self, last: SnapshotInfo | None) -> int:
+        """Events to apply before the next snapshot, after ``last`` (written or loaded):
+        ``snapshot_every``, or more for a large state (one event per
+        ``SNAPSHOT_BYTES_PER_EVENT`` bytes of ``last``)."""
+        size = 0 if last is None else last.size
+        return max(self.snapshot_every, size // SNAPSHOT_BYTES_PER_EVENT)
+
     def rebuild(
         self, *, workers: int | None = 1, progress: Progress | None = None
     ) -> ProjectionReport:
@@ -144,12 +155,24 @@ class Projector:
         else:
             state = self.projection.initial()
             applied = self._fold(state, 0, last, generation, 0, progress, REBUILDING)
-        written = self.snapshots.write(generation, state, last, applied)
+        canonical = self.projection.canonical(state)
+        written = self.snapshots.write(generation, state, last, applied, canonical)
         failpoints.reach("projection.after-snapshot")
         failpoints.reach("projection.before-switch")
         self.snapshots.switch(generation)
         return self._report(
-            "rebuild", generation, 0, last, applied, state, None, written, [], workers, started
+            "rebuild",
+            generation,
+            0,
+            last,
+            applied,
+            state,
+            None,
+            written,
+            [],
+            workers,
+            started,
+            canonical,
         )
 
     def catchup(self, *, progress: Progress | None = None) -> ProjectionReport:
@@ -199,7 +222,14 @@ class Projector:
         target = generation if writable else None
         applied = (
             self._fold(
-                state, used.position, last, target, used.events_applied, progress, CATCHING_UP
+                state,
+                used.position,
+                last,
+                target,
+                used.events_applied,
+                progress,
+                CATCHING_UP,
+                used,
             )
             - used.events_applied
         )
@@ -300,19 +330,21 @@ class Projector:
         applied: int,
         progress: Progress | None,
         phase: str,
+        used: SnapshotInfo | None = None,
     ) -> int:
-        """Apply events ``after+1..last`` to ``state``; snapshot every N; return applied.
+        """Apply events ``after+1..last`` to ``state`` (from the snapshot ``used``, if
+        any); snapshot every ``snapshot_gap``; return applied.
 
         Tells ``progress`` the notifications folded of ``last - after``, per page and at
         the end (the total, whatever the type of the last notifications).
         """
-        next_snapshot = applied + self.snapshot_every
+        next_snapshot = applied + self.snapshot_gap(used)
         for position, count in self._apply_pages(state, after, last):
             applied += count
             if generation is not None and applied >= next_snapshot:
-                self.snapshots.write(generation, state, position, applied)
+                written = self.snapshots.write(generation, state, position, applied)
                 failpoints.reach("projection.after-snapshot")
-                next_snapshot = applied + self.snapshot_every
+                next_snapshot = applied + self.snapshot_gap(written)
             tell(progress, phase, position - after, last - after, NOTIFICATIONS)
         tell(progress, phase, last - after, last - after, NOTIFICATIONS)
         return applied
@@ -349,12 +381,20 @@ class Projector:
         skipped: list[Skipped],
         workers: int,
         started: float,
+        canonical: Any = None,
         *,
         checksum: str | None = None,
     ) -> ProjectionReport:
-        """The report of a fold that reached ``state``; ``checksum``: the state's, when it
-        is known already (computing it again costs as much as the canonical state)."""
-        canonical = self.projection.canonical(state)
+        """The report of a fold that reached ``state``. ``canonical``: the projection's
+        ``canonical(state)``, and ``checksum`` the state's, when the caller has them
+        (computing either again costs as much as the canonical state)."""
+        if canonical is None:
+            canonical = self.projection.canonical(state)
+        if checksum is None:
+            if written is not None and written.position == last:  # of this very state
+                checksum = written.checksum
+            else:
+                checksum = self.projection.checksum(state)
         return ProjectionReport(
             self.projection.name,
             mode,
@@ -362,7 +402,7 @@ class Projector:
             after,
             last,
             applied,
-            checksum or self.projection.checksum(state),
+            checksum,
             canonical,
             state,
             used,

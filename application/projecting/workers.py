@@ -73,9 +73,12 @@ def fold_parallel(
         for child in children:
             child.kill()
             child.wait()
-    state, applied = projector.projection.initial(), 0
+    projection = projector.projection
+    state: Any = None  # the first part, then merged with each next one
+    applied = 0
     for doc in results:
-        state = projector.projection.merge(state, projector.projection.from_json(doc["state"]))
+        part = projection.from_json(doc.pop("state"))  # its JSON is not kept meanwhile
+        state = part if state is None else projection.merge(state, part)
         applied += int(doc["applied"])
     return projector.projection.merge(state, own), applied + own_applied
 

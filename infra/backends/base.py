@@ -11,7 +11,7 @@ the store's files. ``file.py`` and ``postgres.py`` implement it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
@@ -100,6 +100,15 @@ class Backend(Protocol):
         self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
     ) -> list[int]: ...
 
+    def last_versions(
+        self, recorder: ProcessRecorder, originator_ids: Sequence[UUID]
+    ) -> dict[UUID, int]:
+        """The version of the last event of each stream that has any (absent: none).
+
+        What ingest asks of every category a run meets first: only versions are
+        read, never an event.
+        """
+
     def worker_env(self) -> dict[str, str]: ...
 
     def describe(self) -> str: ...
@@ -118,3 +127,16 @@ def insert_stored_events(
     nids = recorder.insert_events(stored, tracking=tracking)
     assert nids is not None and len(nids) == len(stored)
     return list(nids)
+
+
+def last_versions_one_by_one(
+    recorder: ProcessRecorder, originator_ids: Sequence[UUID]
+) -> dict[UUID, int]:
+    """``Backend.last_versions`` through the library's recorder: each stream's newest
+    event (``select_events(desc=True, limit=1)``)."""
+    found: dict[UUID, int] = {}
+    for originator_id in originator_ids:
+        last = recorder.select_events(originator_id, desc=True, limit=1)
+        if last:
+            found[originator_id] = last[0].originator_version
+    return found

@@ -8,12 +8,16 @@ them. Used when an eventfold application is built over such a module directly
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
 
-from eventfold.infra.backends.base import BackendError, insert_stored_events
+from eventfold.infra.backends.base import (
+    BackendError,
+    insert_stored_events,
+    last_versions_one_by_one,
+)
 from eventfold.infra.backends.file import ProjectionFiles
 from eventfold.infra.filestore.format import EventColumns
 
@@ -41,6 +45,11 @@ class LibraryBackend(ProjectionFiles):
         self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
     ) -> list[int]:
         return insert_stored_events(recorder, events, tracking)
+
+    def last_versions(
+        self, recorder: ProcessRecorder, originator_ids: Sequence[UUID]
+    ) -> dict[UUID, int]:
+        return last_versions_one_by_one(recorder, originator_ids)
 
     def worker_env(self) -> dict[str, str]:
         return {}

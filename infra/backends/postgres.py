@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +29,11 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from eventfold.infra.backends.base import StoredDocument, insert_stored_events
+from eventfold.infra.backends.base import (
+    StoredDocument,
+    insert_stored_events,
+    last_versions_one_by_one,
+)
 from eventfold.infra.filestore.format import EventColumns
 
 MODULE = "eventsourcing.postgres"
@@ -136,6 +140,12 @@ class PostgresBackend:
     ) -> list[int]:
         """The library's ``StoredEvent`` objects, through its process recorder."""
         return insert_stored_events(recorder, events, tracking)
+
+    def last_versions(
+        self, recorder: ProcessRecorder, originator_ids: Sequence[UUID]
+    ) -> dict[UUID, int]:
+        """Through the library's recorder, one stream at a time."""
+        return last_versions_one_by_one(recorder, originator_ids)
 
     def worker_env(self) -> dict[str, str]:
         return dict(self.env)
