@@ -1,4 +1,4 @@
-"""The dedup index keeps 8 bytes of each key: ids that share them are still told apart."""
+"""The dedup index keeps 6 bytes of each key: ids that share them are still told apart."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ from eventfold.application.ingest import dedup, known, reading
 from eventfold.application.ingest.dedup import NO_DIGEST, DedupIndex, id_key
 from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
 
-SHARED = b"\x5a" * 8  # the short key forced on the colliding ids
+SHARED = b"\x5a" * 6  # the short key forced on the colliding ids
 
 
 def colliding(ids: set[str]) -> Callable[[str], bytes]:
-    """``id_key`` with the first 8 bytes of ``ids``' keys made equal (the rest kept)."""
+    """``id_key`` with the first 6 bytes of ``ids``' keys made equal (the rest kept)."""
 
     def key(event_id: str) -> bytes:
         full = id_key(event_id)
-        return SHARED + full[8:] if event_id in ids else full
+        return SHARED + full[6:] if event_id in ids else full
 
     return key
 
@@ -57,17 +57,17 @@ def test_ids_sharing_a_short_key_are_neither_duplicates_nor_conflicts(
 def test_an_id_of_another_partition_answers_for_its_own_key_only(tmp_path: Path) -> None:
     index = DedupIndex(str(tmp_path / "dedup"))
     index.open(0)
-    a, b = SHARED + b"\x01" * 8, SHARED + b"\x02" * 8
+    a, b = SHARED + b"\x01" * 10, SHARED + b"\x02" * 10
     index.add(a, 0, b"digest-a")  # first seen in another partition's category
-    index.add(SHARED + b"\x03" * 8, 7, b"digest-c")
+    index.add(SHARED + b"\x03" * 10, 7, b"digest-c")
     index.flush()
     assert index.runs and not index.mem
     assert index.find(a) == (0, NO_DIGEST)
     assert index.find(b, b"digest-a", lambda nid: None) is None
-    assert index.find(SHARED + b"\x03" * 8, b"digest-c") == (7, b"digest-c")
+    assert index.find(SHARED + b"\x03" * 10, b"digest-c") == (7, b"digest-c")
     # Another content: only the store can tell a conflict from another id's entry.
-    assert index.find(SHARED + b"\x03" * 8, b"other", lambda nid: None) is None
-    c = SHARED + b"\x03" * 8
+    assert index.find(SHARED + b"\x03" * 10, b"other", lambda nid: None) is None
+    c = SHARED + b"\x03" * 10
     assert index.find(c, b"other", lambda nid: c if nid == 7 else None) == (7, b"digest-c")
     index.close()
 

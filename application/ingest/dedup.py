@@ -19,13 +19,13 @@ id, 4 probes) answers "never seen" for almost every new id without touching
 the disk.
 
 A run entry is ``short:8 check:u64be id:u64be``: ``short`` is the key's first
-8 bytes, ``check`` the content digest XOR the key's last 8 bytes (the key's
-last 8 bytes alone for an id first seen in another partition, ``id`` 0). Two
-ids may share ``short``; an entry answers for a key only when it is proven to
-be that key's (``find_many``): its check gives back the digest the caller has
-(a duplicate: short and check would both have to collide by chance, 128 bits,
-as for the full key), or the store's recording at ``id`` is of that very key
-(a conflict), or, for another partition's id, its check is the key's last 8
+6 bytes and two zero bytes, ``check`` the content digest XOR the key's last 8
+bytes (the key's last 8 bytes alone for an id first seen in another
+partition, ``id`` 0). Two ids may share ``short``; an entry answers for a key
+only when it is proven to be that key's (``find_many``): its check gives back
+the digest the caller has (a duplicate: short and check would both have to
+agree by chance, 112 bits), or the store's recording at ``id`` is of that very
+key (a conflict), or, for another partition's id, its check is the key's last 8
 bytes. Otherwise the entry is another id's and the key is not found.
 """
 
@@ -46,12 +46,13 @@ from eventfold.infra.filestore.runs import IndexDamagedError, Layout, Run, creat
 
 FORMAT = 3  # entries short:8 check:u64be id:u64be (1, 2: 16-byte keys; rebuilt)
 ENTRY = struct.Struct(">8sQQ")
-LAYOUT = Layout(0, 3, 0b001, 256)  # sorted short keys as differences; checks, ids as they are
+LAYOUT = Layout(0, 3, 0, 256)  # as they are, so that a lookup decodes no whole column
 MIN_BLOOM_BITS = 1 << 23
 MAX_RESERVED = 1 << 26  # ids a filter is sized for ahead of time
 BITS_PER_KEY_MIN = 10  # below this the filter is rebuilt larger: 10 to 20 bits an id
-PROBES = struct.Struct("<2I")  # a key's first 8 bytes as two 32-bit words: 4 probes a + i*b
-SHORT = 8  # key bytes a run entry keeps
+PROBES = struct.Struct("<IH")  # a key's first 6 bytes: a u32 and a u16 (the probes' step)
+SHORT = 6  # key bytes a run entry keeps
+PAD = bytes(2)  # after them, so that a short key is one 8-byte word
 M32 = 0xFFFFFFFF
 ELSEWHERE = 0  # the id of an entry first seen in another partition (deciding.OTHER_PARTITION)
 NO_DIGEST = bytes(8)
@@ -75,8 +76,9 @@ class IndexBusyError(StoreBusyError):
 
 
 class Bloom:
-    """A Bloom filter over uniform keys, by their first 8 bytes: 4 probes ``a + i * b``
-    (``a``, ``b`` the two 32-bit words), each scaled to ``nbits`` (a multiple of 8)."""
+    """A Bloom filter over uniform keys, by their first 6 bytes: 4 probes ``a + i * b``
+    (``a`` their first 4 bytes, ``b`` the next 2 twice, as 32 bits), each scaled to
+    ``nbits`` (a multiple of 8)."""
 
     def __init__(self, nbits: int, bits: bytearray | None = None) -> None:
         assert nbits % 8 == 0 and 0 < nbits <= 1 << 32, "whole bytes, 32-bit probes"
@@ -87,6 +89,7 @@ class Bloom:
         bits, nbits, probes = self.bits, self.nbits, PROBES.unpack_from
         for key in keys:  # unrolled: this runs for every id at every flush
             a, b = probes(key)
+            b *= 0x10001
             p = a * nbits >> 32
             bits[p >> 3] |= 1 << (p & 7)
             p = ((a + b) & M32) * nbits >> 32
@@ -103,6 +106,7 @@ class Bloom:
         p = a * nbits >> 32
         if not bits[p >> 3] >> (p & 7) & 1:
             return False
+        b *= 0x10001
         p = ((a + b) & M32) * nbits >> 32
         if not bits[p >> 3] >> (p & 7) & 1:
             return False
@@ -115,8 +119,8 @@ class Bloom:
 
 def pack_entry(key: bytes, nid: int, digest: bytes) -> bytes:
     """The run entry of the id with this key (``id_key``), first recorded at ``nid``."""
-    check = int.from_bytes(key[SHORT:]) ^ (0 if nid == ELSEWHERE else int.from_bytes(digest))
-    return ENTRY.pack(key[:SHORT], check, nid)
+    check = int.from_bytes(key[8:]) ^ (0 if nid == ELSEWHERE else int.from_bytes(digest))
+    return ENTRY.pack(key[:SHORT] + PAD, check, nid)
 
 
 class DedupIndex:
@@ -271,8 +275,8 @@ class DedupIndex:
     ) -> tuple[int, bytes] | None:
         """The runs' entry of ``key``, proven (``find_many``), or None."""
         unproven: list[tuple[int, bytes]] = []
-        tail = int.from_bytes(key[SHORT:])
-        short = key[:SHORT]
+        tail = int.from_bytes(key[8:])
+        short = key[:SHORT] + PAD
         for run in self.runs:
             for entry in run.starting_with(short):
                 _, check, nid = ENTRY.unpack(entry)

@@ -15,7 +15,9 @@ digests are not. Sorted keys repeat (the same originator's versions) and neighbo
 values differ by little (versions, ids, sorted dedup keys), so the high byte
 planes are runs of one byte that zstd stores in almost nothing. Every step is
 a C-level slice, ``struct`` call or ``itertools.accumulate``: no Python loop
-runs per entry, so encoding stays cheap on the write path.
+runs per entry, so encoding stays cheap on the write path. A lookup does not
+rebuild the entries: ``Columns`` searches the key column and reads one value
+from its planes (a column of differences is decoded whole, once).
 """
 
 from __future__ import annotations
@@ -66,14 +68,12 @@ def decode_block(data: bytes, n: int, key_bytes: int, words: int) -> bytearray:
 
     ``BlockDecodeError`` when the bytes are not such a block.
     """
+    return rows_of(decompress(data, n, key_bytes, words), n, key_bytes, words)
+
+
+def rows_of(raw: bytes, n: int, key_bytes: int, words: int) -> bytearray:
+    """The ``n`` entries (concatenated) of a decompressed block."""
     width = key_bytes + 8 * words
-    zstd = _codec()
-    try:
-        raw = zstd.decompress(data)
-    except zstd.ZstdError as e:
-        raise BlockDecodeError(f"block does not decompress ({e})") from e
-    if len(raw) != words + n * width:
-        raise BlockDecodeError(f"block holds {len(raw)} bytes, not {words + n * width}")
     rows = bytearray(n * width)
     at = words
     if key_bytes:
@@ -109,3 +109,67 @@ def _codec() -> Any:
     if not _ZSTD:
         _ZSTD.append(_zstd())
     return _ZSTD[0]
+
+
+class Columns:
+    """A decompressed block read by column, without rebuilding its entries: what a
+    lookup needs (a key column to search, then one or two values)."""
+
+    def __init__(self, raw: bytes, n: int, key_bytes: int, words: int) -> None:
+        self.raw, self.n, self.key_bytes, self.words = raw, n, key_bytes, words
+        self._decoded: dict[int, tuple[int, ...]] = {}
+
+    def keys(self) -> bytes:
+        """The keys, contiguous: the opaque keys, or (without them) word 0's values
+        as big-endian bytes."""
+        n, at = self.n, self.words
+        if self.key_bytes:
+            return self.raw[at : at + n * self.key_bytes]
+        return self.word_bytes(0)
+
+    def word_bytes(self, w: int) -> bytes:
+        """Word ``w`` of every entry, as contiguous big-endian bytes."""
+        n, at = self.n, self.words + self.n * self.key_bytes + 8 * self.n * w
+        column = bytearray(8 * n)
+        for j in range(8):
+            column[j::8] = self.raw[at + j * n : at + (j + 1) * n]
+        if self.raw[w]:
+            column = bytearray(struct.pack(f">{n}Q", *self._values(w, column)))
+        return bytes(column)
+
+    def value(self, w: int, i: int) -> int:
+        """Word ``w`` of entry ``i``."""
+        if self.raw[w]:
+            values = self._decoded.get(w)
+            if values is None:
+                values = self._decoded[w] = self._values(w, None)
+            return values[i]
+        n, at = self.n, self.words + self.n * self.key_bytes + 8 * self.n * w
+        return int.from_bytes(self.raw[at + i : at + 8 * n : n])  # byte i of each plane
+
+    def _values(self, w: int, column: bytearray | None) -> tuple[int, ...]:
+        n = self.n
+        if column is None:
+            at = self.words + n * self.key_bytes + 8 * n * w
+            column = bytearray(8 * n)
+            for j in range(8):
+                column[j::8] = self.raw[at + j * n : at + (j + 1) * n]
+        (first,) = struct.unpack_from(">Q", column)
+        return tuple(accumulate(struct.unpack_from(f">{n - 1}q", column, 8), initial=first))
+
+
+def decompress(data: bytes, n: int, key_bytes: int, words: int) -> bytes:
+    """A block's column bytes, checked for size (``BlockDecodeError`` otherwise)."""
+    zstd = _codec()
+    size = words + n * (key_bytes + 8 * words)
+    try:
+        decompressor = zstd.ZstdDecompressor()  # one frame, no more: a block is one
+        raw: bytes = decompressor.decompress(data, size + 1)
+        whole = decompressor.eof and not decompressor.unused_data
+    except zstd.ZstdError as e:
+        raise BlockDecodeError(f"block does not decompress ({e})") from e
+    if len(raw) != size or not whole:
+        raise BlockDecodeError(f"block is not one frame of {size} bytes")
+    if raw[:words].strip(b"\x00\x01"):
+        raise BlockDecodeError("block flags are not 0 or 1")
+    return raw

@@ -34,7 +34,13 @@ from dataclasses import dataclass
 
 from eventfold.infra import fileio
 from eventfold.infra.filestore.format import crc32
-from eventfold.infra.filestore.runcodec import BlockDecodeError, decode_block, encode_block
+from eventfold.infra.filestore.runcodec import (
+    BlockDecodeError,
+    Columns,
+    decompress,
+    encode_block,
+    rows_of,
+)
 
 ENTRY = struct.Struct(">16sQQ")
 ENTRY_SIZE = ENTRY.size
@@ -66,7 +72,9 @@ class Layout:
         return self.key_bytes + 8 * self.words
 
 
-STORE_LAYOUT = Layout(16, 2, 0b11)  # key, version, id: both fields grow within a key
+# key, version, id: ids as differences (they grow within a key); versions as they are,
+# so that a lookup reads one without decoding the column
+STORE_LAYOUT = Layout(16, 2, 0b10)
 _FOOTER_TAIL = struct.Struct("<II")  # a block's compressed length and CRC, after its fence
 
 
@@ -96,7 +104,9 @@ class Run:
         self.name = os.path.basename(path)
         self.count = count
         self.crc = crc
-        self._cache: dict[int, bytes] = {}
+        self._cache: dict[int, bytes] = {}  # EFI2: verified blocks
+        self._columns_cache: dict[int, Columns] = {}  # EFI3: verified, decompressed blocks
+        self._rows_cache: dict[int, bytes] = {}  # EFI3: blocks rebuilt as entries
         self._as_is = False  # blocks stored uncompressed (EFI2)
         self._fd = os.open(path, os.O_RDONLY)
         try:
@@ -174,28 +184,50 @@ class Run:
 
     # -- blocks --------------------------------------------------------------
 
-    def _decode(self, block: int, data: bytes, offset: int) -> bytes:
-        """The entries of block ``block`` from its stored bytes, checked."""
-        n = min(self.per_block, self.count - block * self.per_block)
+    def _check(self, block: int, data: bytes, offset: int) -> None:
         if len(data) != self._lengths[block] or crc32(data) != self._crcs[block]:
             raise IndexDamagedError(self.path, offset, "index block checksum mismatch")
-        if self._as_is:
-            return data
+
+    def _decompress(self, block: int, data: bytes, offset: int) -> Columns:
+        """The columns of block ``block`` from its stored bytes, checked (EFI3)."""
+        self._check(block, data, offset)
+        n = min(self.per_block, self.count - block * self.per_block)
         layout = self.layout
         try:
-            return bytes(decode_block(data, n, layout.key_bytes, layout.words))
+            raw = decompress(data, n, layout.key_bytes, layout.words)
         except BlockDecodeError as e:
             raise IndexDamagedError(self.path, offset, f"index block unreadable: {e}") from e
+        return Columns(raw, n, layout.key_bytes, layout.words)
+
+    def _columns(self, block: int) -> Columns:
+        """One block by column, verified (and kept, for a while)."""
+        columns = self._columns_cache.get(block)
+        if columns is None:
+            offset = self._offsets[block]
+            data = os.pread(self._fd, self._lengths[block], offset)
+            columns = self._decompress(block, data, offset)
+            if len(self._columns_cache) >= CACHED_BLOCKS:
+                self._columns_cache.clear()
+            self._columns_cache[block] = columns
+        return columns
+
+    def _rows(self, columns: Columns) -> bytes:
+        return bytes(rows_of(columns.raw, columns.n, columns.key_bytes, columns.words))
 
     def _block(self, block: int) -> bytes:
         """The entries of one block, verified (and kept, for a while)."""
-        raw = self._cache.get(block)
+        cache = self._cache if self._as_is else self._rows_cache
+        raw = cache.get(block)
         if raw is None:
-            offset = self._offsets[block]
-            raw = self._decode(block, os.pread(self._fd, self._lengths[block], offset), offset)
-            if len(self._cache) >= CACHED_BLOCKS:
-                self._cache.clear()
-            self._cache[block] = raw
+            if self._as_is:
+                offset = self._offsets[block]
+                raw = os.pread(self._fd, self._lengths[block], offset)
+                self._check(block, raw, offset)
+            else:
+                raw = self._rows(self._columns(block))
+            if len(cache) >= CACHED_BLOCKS:
+                cache.clear()
+            cache[block] = raw
         return raw
 
     # -- lookups ---------------------------------------------------------------
@@ -215,11 +247,40 @@ class Run:
                 hi = mid
         return raw, lo
 
+    def _key_range(self, columns: Columns, key: bytes) -> tuple[int, int] | None:
+        """The first and last index of ``key``'s entries in a block, searched in C."""
+        keys, size = columns.keys(), len(key)
+        first = keys.find(key)
+        while first > 0 and first % size:
+            first = keys.find(key, first + 1)
+        if first < 0:
+            return None
+        last = keys.rfind(key)
+        while last % size:
+            last = keys.rfind(key, 0, last + size - 1)
+        return first // size, last // size
+
     def find(self, key: bytes, version: int) -> int | None:
         """The id of the entry ``(key, version)``, or None (store index runs)."""
         if self.count == 0:
             return None
         prefix = key + version_bytes(version)
+        if not self._as_is:
+            columns = self._columns(max(bisect_right(self._fences, prefix) - 1, 0))
+            found = self._key_range(columns, key)
+            if found is None:
+                return None
+            lo, hi = found[0], found[1] + 1
+            biased = version + VERSION_BIAS
+            while lo < hi:  # versions grow within a key
+                mid = (lo + hi) // 2
+                if columns.value(0, mid) < biased:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo <= found[1] and columns.value(0, lo) == biased:
+                return columns.value(1, lo)
+            return None
         raw, i = self._search(prefix, after=False)
         entry = raw[i * ENTRY_SIZE : (i + 1) * ENTRY_SIZE]
         if entry[:24] == prefix:
@@ -233,11 +294,29 @@ class Run:
     def starting_with(self, prefix: bytes) -> Iterator[bytes]:
         """The entries that start with ``prefix``, in order.
 
-        The first block that may hold one is searched for the prefix's bytes at an
-        entry boundary, in C; the following entries are read while they match.
+        The first block that may hold one is searched for the prefix at an entry
+        boundary, in C (in its key column, when the prefix is a whole key); the
+        following entries are read while they match.
         """
         if self.count == 0:
             return
+        if self._as_is or len(prefix) != (self.layout.key_bytes or 8):
+            yield from self._rows_starting_with(prefix)
+            return
+        block = max(bisect_left(self._fences, prefix) - 1, 0)
+        while True:
+            columns = self._columns(block)
+            found = self._key_range(columns, prefix)
+            if found is not None:
+                for i in range(found[0], found[1] + 1):
+                    yield _entry(columns, i)
+                if found[1] + 1 < columns.n:
+                    return
+            block += 1
+            if block >= len(self._fences) or not self._fences[block].startswith(prefix):
+                return
+
+    def _rows_starting_with(self, prefix: bytes) -> Iterator[bytes]:
         width = self.width
         block = max(bisect_left(self._fences, prefix) - 1, 0)
         raw = self._block(block)
@@ -265,6 +344,11 @@ class Run:
         """The highest version recorded for ``key`` in this run, or None."""
         if self.count == 0:
             return None
+        if not self._as_is:
+            probe = key + b"\xff" * 8
+            columns = self._columns(max(bisect_right(self._fences, probe) - 1, 0))
+            found = self._key_range(columns, key)
+            return None if found is None else columns.value(0, found[1]) - VERSION_BIAS
         raw, i = self._search(key + b"\xff" * 8, after=True)
         if i == 0:  # only in block 0, when every entry is above the key
             return None
@@ -299,9 +383,13 @@ class Run:
             data = fileio.read_exact(self._fd, self._offsets[last] - start, start)
             rows: list[bytes] = []
             for b in range(first, last):
-                at = self._offsets[b] - start
-                raw = self._decode(b, data[at : at + self._lengths[b]], self._offsets[b])
-                rows.append(raw)
+                at, offset = self._offsets[b] - start, self._offsets[b]
+                raw = data[at : at + self._lengths[b]]
+                if self._as_is:
+                    self._check(b, raw, offset)
+                    rows.append(raw)
+                else:
+                    rows.append(self._rows(self._decompress(b, raw, offset)))
             joined = b"".join(rows)
             yield [joined[i : i + width] for i in range(0, len(joined), width)]
 
@@ -332,6 +420,13 @@ class Run:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self._fd)
+
+
+def _entry(columns: Columns, i: int) -> bytes:
+    """Entry ``i`` of a block, from its columns."""
+    at, size = columns.words + i * columns.key_bytes, columns.key_bytes
+    words = [columns.value(w, i).to_bytes(8) for w in range(columns.words)]
+    return b"".join([columns.raw[at : at + size], *words])
 
 
 def write_run(
