@@ -32,7 +32,7 @@ class Known:
         self.ids: dict[bytes, tuple[int, bytes]] = {}
         self.asked = 0
 
-    def lookup(self, keys: list[bytes]) -> dict[int, tuple[int, bytes]]:
+    def lookup(self, keys: list[bytes], digests: list[bytes]) -> dict[int, tuple[int, bytes]]:
         self.asked += len(keys)
         return {i: self.ids[k] for i, k in enumerate(keys) if k in self.ids}
 

@@ -1,13 +1,28 @@
-"""Index runs: lookups across fence blocks agree with a plain sorted list."""
+"""Index runs: lookups across fence blocks agree with a plain sorted list; compressed
+blocks are checked before use; older runs are read; merging rewrites little."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from eventfold.infra.filestore.format import crc32
 from eventfold.infra.filestore.index import originator_key
-from eventfold.infra.filestore.runs import BLOCK_ENTRIES, ENTRY, VERSION_BIAS, Run, write_run
+from eventfold.infra.filestore.runs import (
+    BLOCK_ENTRIES,
+    ENTRY,
+    ENTRY_SIZE,
+    MERGE_WIDTH,
+    RUN_MAGIC,
+    VERSION_BIAS,
+    IndexDamagedError,
+    Run,
+    push_run,
+    write_run,
+)
 
 
 def test_run_lookups_agree_across_block_boundaries(tmp_path: Path) -> None:
@@ -82,3 +97,138 @@ def test_merging_runs_in_chunks_gives_the_sorted_union(
     assert merged == sorted(all_entries)
     for run in runs:
         run.close()
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_run_of_the_older_uncompressed_form_is_still_read() -> None:
+    # Written by the previous release (EFI2): 40 originators, 15 versions each, ids 1..600.
+    run = Run(str(FIXTURES / "run-efi2.idx"), 600, 462003515)
+    try:
+        assert run.verify() is None
+        for i in range(0, 600, 7):
+            key = originator_key(f"agg-{i % 40}")
+            assert run.find(key, i // 40 + 1) == i + 1
+        key = originator_key("agg-3")
+        assert run.last_version(key) == 15
+        assert [nid for _, nid in run.versions(key, after=13)] == [524, 564]  # versions 14, 15
+    finally:
+        run.close()
+
+
+def sample_run(tmp_path: Path, count: int = 3000) -> tuple[str, list[bytes]]:
+    entries = sorted(
+        ENTRY.pack(originator_key(f"agg-{i % 97}"), i // 97 + VERSION_BIAS, i + 1)
+        for i in range(count)
+    )
+    path = str(tmp_path / "run.idx")
+    write_run(path, [entries])
+    return path, entries
+
+
+def test_a_compressed_run_is_far_smaller_and_gives_back_its_entries(tmp_path: Path) -> None:
+    path, entries = sample_run(tmp_path)
+    assert Path(path).read_bytes()[:4] == RUN_MAGIC
+    assert Path(path).stat().st_size < len(entries) * ENTRY_SIZE / 5
+    count, crc = len(entries), 0
+    for entry in entries:
+        crc = crc32(entry, crc)
+    run = Run(path, count, crc)
+    try:
+        assert run.verify() is None
+        assert list(run.entries()) == entries
+        assert [len(c) for c in run.chunks(1)] == [BLOCK_ENTRIES] * 5 + [3000 - 5 * BLOCK_ENTRIES]
+    finally:
+        run.close()
+
+
+def damaged(path: str, offset: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0x40]))
+
+
+@pytest.mark.parametrize("where", ["block", "footer", "header"])
+def test_a_flipped_byte_in_a_compressed_run_is_named_with_file_and_offset(
+    tmp_path: Path, where: str
+) -> None:
+    path, entries = sample_run(tmp_path)
+    count, crc = len(entries), 0
+    for entry in entries:
+        crc = crc32(entry, crc)
+    intact = Run(path, count, crc)
+    block_at = intact._offsets[2]  # the third block's first compressed byte
+    footer_at = intact._offsets[-1]
+    intact.close()
+    offset = {"block": block_at + 9, "footer": footer_at + 30, "header": 13}[where]
+    damaged(path, offset)
+    if where != "block":
+        with pytest.raises(IndexDamagedError) as opening:
+            Run(path, count, crc)
+        assert opening.value.path == path
+        assert opening.value.offset == (footer_at if where == "footer" else 0)
+        return
+    run = Run(path, count, crc)  # the header and footer are intact
+    try:
+        key, biased, _ = ENTRY.unpack(entries[2 * BLOCK_ENTRIES + 5])
+        with pytest.raises(IndexDamagedError) as lookup:
+            run.find(key, biased - VERSION_BIAS)
+        assert (lookup.value.path, lookup.value.offset) == (path, block_at)
+        assert "checksum" in str(lookup.value)
+        problem = run.verify()
+        assert problem is not None and (problem.path, problem.offset) == (path, block_at)
+    finally:
+        run.close()
+
+
+def test_a_truncated_run_is_refused_when_opened(tmp_path: Path) -> None:
+    path, entries = sample_run(tmp_path)
+    count, crc = len(entries), 0
+    for entry in entries:
+        crc = crc32(entry, crc)
+    size = Path(path).stat().st_size
+    for cut in (size - 1, size // 2, 10):
+        os.truncate(path, cut)
+        with pytest.raises(IndexDamagedError) as opening:
+            Run(path, count, crc)
+        assert (opening.value.path, opening.value.offset) == (path, 0)
+
+
+class FakeRun:
+    """What ``push_run`` looks at: a size; merging adds sizes and counts rewrites."""
+
+    rewritten = 0
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+
+def test_merging_keeps_few_runs_and_rewrites_each_entry_a_few_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from eventfold.infra.filestore import runs as runs_module
+
+    def merged(tail: list[FakeRun]) -> list[FakeRun]:
+        return tail
+
+    def make_run(tail: Any) -> Any:
+        total = sum(r.count for r in tail)
+        FakeRun.rewritten += total
+        return FakeRun(total)
+
+    monkeypatch.setattr(runs_module, "merge_runs", merged)
+    runs: list[Any] = []
+    flush, flushes = 65_536, 160  # about 10M entries
+    most = 0
+    for n in range(flushes):
+        # An ingest's last flush is short now and then.
+        new: Any = FakeRun(flush if n % 50 else 1_000)
+        push_run(runs, new, make_run)
+        most = max(most, len(runs))
+    total = sum(r.count for r in runs)
+    assert total == sum(flush if n % 50 else 1_000 for n in range(flushes))
+    assert most <= 3 * (MERGE_WIDTH - 1) + 2
+    assert FakeRun.rewritten / total < 4  # merging pairs: log2(160) = 7.3 times

@@ -109,7 +109,7 @@ class Decider:
         self,
         app: Eventfold,
         codec: RecordedCodec,
-        lookup: Callable[[list[bytes]], dict[int, tuple[int, bytes]]],
+        lookup: Callable[[list[bytes], list[bytes]], dict[int, tuple[int, bytes]]],
         partition: Partition | None,
     ) -> None:
         self.app, self.codec, self.lookup, self.partition = app, codec, lookup, partition
@@ -130,7 +130,7 @@ class Decider:
         self._set_aside(run, commit)
         owns = None if self.partition is None else self.partition.owns
         keys, names, values, states = parsed.keys, parsed.categories, parsed.values, parsed.states
-        found = self.lookup(keys)
+        found = self.lookup(keys, parsed.digests)
         first_seen, recorded = commit.first_seen, commit.recorded
         recorded_keys, recorded_digests, digests = (
             commit.recorded_keys,

@@ -13,10 +13,20 @@ decided without reading the store.
 
 Memory is bounded by design (see docs/INGEST.md): keys are BLAKE2b-128 of the
 id; the newest ids live in a dict capped at ``flush_every``; older ones in
-sorted runs on disk (32 bytes an id, the store index's run format) read with
-one ``pread`` per run and lookup; one Bloom filter over all persisted keys
-(12 to 24 bits an id, 4 probes) answers "never seen" for almost every new id
-without touching the disk.
+sorted runs on disk (``runs.py``, compressed blocks) read with one ``pread``
+per run and lookup; one Bloom filter over all persisted keys (10 to 20 bits an
+id, 4 probes) answers "never seen" for almost every new id without touching
+the disk.
+
+A run entry is ``short:8 check:u64be id:u64be``: ``short`` is the key's first
+6 bytes and two zero bytes, ``check`` the content digest XOR the key's last 8
+bytes (the key's last 8 bytes alone for an id first seen in another
+partition, ``id`` 0). Two ids may share ``short``; an entry answers for a key
+only when it is proven to be that key's (``find_many``): its check gives back
+the digest the caller has (a duplicate: short and check would both have to
+agree by chance, 112 bits), or the store's recording at ``id`` is of that very
+key (a conflict), or, for another partition's id, its check is the key's last 8
+bytes. Otherwise the entry is another id's and the key is not found.
 """
 
 from __future__ import annotations
@@ -26,20 +36,26 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from hashlib import blake2b
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreBusyError
 from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
-from eventfold.infra.filestore.runs import IndexDamagedError, Run, create_run, push_run
+from eventfold.infra.filestore.runs import IndexDamagedError, Layout, Run, create_run, push_run
 
-FORMAT = 2  # entries key:16 digest:8 id:u64be (1: without the digest; rebuilt)
-ENTRY = struct.Struct(">16s8sQ")
+FORMAT = 3  # entries short:8 check:u64be id:u64be (1, 2: 16-byte keys; rebuilt)
+ENTRY = struct.Struct(">8sQQ")
+LAYOUT = Layout(0, 3, 0, 256)  # as they are, so that a lookup decodes no whole column
 MIN_BLOOM_BITS = 1 << 23
-MAX_RESERVED = 1 << 26  # ids a filter is sized for ahead of time (64 MiB of bits at most)
+MAX_RESERVED = 1 << 26  # ids a filter is sized for ahead of time
 BITS_PER_KEY_MIN = 10  # below this the filter is rebuilt larger: 10 to 20 bits an id
-PROBES = struct.Struct("<4I")  # a key's four probes: its 32-bit little-endian words
+PROBES = struct.Struct("<IH")  # a key's first 6 bytes: a u32 and a u16 (the probes' step)
+SHORT = 6  # key bytes a run entry keeps
+PAD = bytes(2)  # after them, so that a short key is one 8-byte word
+M32 = 0xFFFFFFFF
+ELSEWHERE = 0  # the id of an entry first seen in another partition (deciding.OTHER_PARTITION)
+NO_DIGEST = bytes(8)
 
 
 _ID_HASH = blake2b(digest_size=16, person=b"eventfold-id")
@@ -52,47 +68,59 @@ def id_key(event_id: str) -> bytes:
     return h.digest()
 
 
+RecordedKey = Callable[[int], bytes | None]  # the key of the id recorded at a notification
+
+
 class IndexBusyError(StoreBusyError):
     """Another process holds the dedup index (an ingest is running)."""
 
 
 class Bloom:
-    """A Bloom filter over 16-byte uniform keys: 4 probes, each 32 bits of the key."""
+    """A Bloom filter over uniform keys, by their first 6 bytes: 4 probes ``a + i * b``
+    (``a`` their first 4 bytes, ``b`` the next 2 twice, as 32 bits), each scaled to
+    ``nbits`` (a multiple of 8)."""
 
     def __init__(self, nbits: int, bits: bytearray | None = None) -> None:
-        assert nbits & (nbits - 1) == 0 and nbits <= 1 << 32, "a power of two, 32-bit probes"
+        assert nbits % 8 == 0 and 0 < nbits <= 1 << 32, "whole bytes, 32-bit probes"
         self.nbits = nbits
-        self.mask = nbits - 1
         self.bits = bits if bits is not None else bytearray(nbits // 8)
 
     def add_many(self, keys: Iterable[bytes]) -> None:
-        bits, mask, probes = self.bits, self.mask, PROBES.unpack
+        bits, nbits, probes = self.bits, self.nbits, PROBES.unpack_from
         for key in keys:  # unrolled: this runs for every id at every flush
-            a, b, c, d = probes(key)
-            a &= mask
-            b &= mask
-            c &= mask
-            d &= mask
-            bits[a >> 3] |= 1 << (a & 7)
-            bits[b >> 3] |= 1 << (b & 7)
-            bits[c >> 3] |= 1 << (c & 7)
-            bits[d >> 3] |= 1 << (d & 7)
+            a, b = probes(key)
+            b *= 0x10001
+            p = a * nbits >> 32
+            bits[p >> 3] |= 1 << (p & 7)
+            p = ((a + b) & M32) * nbits >> 32
+            bits[p >> 3] |= 1 << (p & 7)
+            p = ((a + 2 * b) & M32) * nbits >> 32
+            bits[p >> 3] |= 1 << (p & 7)
+            p = ((a + 3 * b) & M32) * nbits >> 32
+            bits[p >> 3] |= 1 << (p & 7)
 
     def __contains__(self, key: bytes) -> bool:
-        bits, mask = self.bits, self.mask
-        a, b, c, d = PROBES.unpack(key)
+        bits, nbits = self.bits, self.nbits
+        a, b = PROBES.unpack_from(key)
         # Most absent keys stop at the first probe.
-        a &= mask
-        if not bits[a >> 3] >> (a & 7) & 1:
+        p = a * nbits >> 32
+        if not bits[p >> 3] >> (p & 7) & 1:
             return False
-        b &= mask
-        if not bits[b >> 3] >> (b & 7) & 1:
+        b *= 0x10001
+        p = ((a + b) & M32) * nbits >> 32
+        if not bits[p >> 3] >> (p & 7) & 1:
             return False
-        c &= mask
-        if not bits[c >> 3] >> (c & 7) & 1:
+        p = ((a + 2 * b) & M32) * nbits >> 32
+        if not bits[p >> 3] >> (p & 7) & 1:
             return False
-        d &= mask
-        return bool(bits[d >> 3] >> (d & 7) & 1)
+        p = ((a + 3 * b) & M32) * nbits >> 32
+        return bool(bits[p >> 3] >> (p & 7) & 1)
+
+
+def pack_entry(key: bytes, nid: int, digest: bytes) -> bytes:
+    """The run entry of the id with this key (``id_key``), first recorded at ``nid``."""
+    check = int.from_bytes(key[8:]) ^ (0 if nid == ELSEWHERE else int.from_bytes(digest))
+    return ENTRY.pack(key[:SHORT] + PAD, check, nid)
 
 
 class DedupIndex:
@@ -108,7 +136,7 @@ class DedupIndex:
         self.count = 0  # ids persisted in runs
         self.next_run = 1
         self.bloom = Bloom(MIN_BLOOM_BITS)
-        self.mem: dict[bytes, bytes] = {}  # key -> its entry (the run format), to be flushed
+        self.mem: dict[bytes, tuple[int, bytes]] = {}  # key -> (id, digest), to be flushed
         # Partitioned ingest: source identity -> byte position up to which the ids
         # first seen in other partitions' categories are marked here (see ingest).
         self.marks: dict[str, int] = {}
@@ -151,7 +179,7 @@ class DedupIndex:
         if doc is None:
             return problem
         try:
-            if doc["format"] == 1:
+            if doc["format"] in (1, 2):
                 return "of an older format"
             if doc["format"] != FORMAT:
                 return f"unknown format {doc['format']!r}"
@@ -202,45 +230,77 @@ class DedupIndex:
 
     # -- lookups and additions --------------------------------------------
 
-    def find(self, key: bytes) -> tuple[int, bytes] | None:
+    def find(
+        self, key: bytes, digest: bytes | None = None, recorded_key: RecordedKey | None = None
+    ) -> tuple[int, bytes] | None:
         """The first recording of the id with this key (``id_key``): (notification id,
-        content digest), or None."""
-        return self.find_many([key]).get(0)
+        content digest), or None (see ``find_many``)."""
+        digests = None if digest is None else [digest]
+        return self.find_many([key], digests, recorded_key).get(0)
 
-    def find_many(self, keys: list[bytes]) -> dict[int, tuple[int, bytes]]:
+    def find_many(
+        self,
+        keys: list[bytes],
+        digests: list[bytes] | None = None,
+        recorded_key: RecordedKey | None = None,
+    ) -> dict[int, tuple[int, bytes]]:
         """``find`` of each key: {index in ``keys``: (id, digest)} for the keys found.
 
-        ``IndexDamagedError`` when a run fails its checksum (rebuild the index).
+        A persisted entry whose short key matches answers only when it is proven to
+        be the key's: its digest is the one in ``digests`` (a duplicate), or the key
+        of the id recorded at its notification (``recorded_key``, None when that is
+        not a recording) is this key. Without ``recorded_key`` such an entry is taken
+        on its short key alone. An id of another partition answers with the digest
+        ``NO_DIGEST``. ``IndexDamagedError`` when a run fails its checksum (rebuild
+        the index).
         """
-        mem, bloom, unpack = self.mem, self.bloom, ENTRY.unpack
+        mem, bloom = self.mem, self.bloom
         found: dict[int, tuple[int, bytes]] = {}
         if mem:
             for i, key in enumerate(keys):
-                entry = mem.get(key)
-                if entry is not None:
-                    _, digest, nid = unpack(entry)
-                    found[i] = (nid, digest)
+                hit = mem.get(key)
+                if hit is not None:
+                    found[i] = hit
         if self.runs:
             for i, key in enumerate(keys):
                 if i not in found and key in bloom:
-                    for run in self.runs:
-                        entry = run.find_key(key)
-                        if entry is not None:
-                            _, digest, nid = unpack(entry)
-                            found[i] = (nid, digest)
-                            break
+                    wanted = None if digests is None else digests[i]
+                    hit = self._find_persisted(key, wanted, recorded_key)
+                    if hit is not None:
+                        found[i] = hit
         return found
+
+    def _find_persisted(
+        self, key: bytes, wanted: bytes | None, recorded_key: RecordedKey | None
+    ) -> tuple[int, bytes] | None:
+        """The runs' entry of ``key``, proven (``find_many``), or None."""
+        unproven: list[tuple[int, bytes]] = []
+        tail = int.from_bytes(key[8:])
+        short = key[:SHORT] + PAD
+        for run in self.runs:
+            for entry in run.starting_with(short):
+                _, check, nid = ENTRY.unpack(entry)
+                digest = (check ^ tail).to_bytes(8)
+                if nid == ELSEWHERE:
+                    if digest == NO_DIGEST:
+                        return nid, digest
+                elif digest == wanted:
+                    return nid, digest
+                else:
+                    unproven.append((nid, digest))
+        for nid, digest in unproven:  # a conflict, or another id's short key: ask the store
+            if recorded_key is None or recorded_key(nid) == key:
+                return nid, digest
+        return None
 
     def add(self, key: bytes, nid: int, digest: bytes) -> None:
         """Index the id with this key as recorded at ``nid`` (above ``covered``)."""
         if key not in self.mem:
-            self.mem[key] = ENTRY.pack(key, digest, nid)
+            self.mem[key] = (nid, digest)
 
     def add_new(self, keys: list[bytes], nids: list[int], digests: list[bytes]) -> None:
         """``add`` of keys that ``find_many`` did not find (so none is indexed yet)."""
-        pack = ENTRY.pack
-        rows = zip(keys, digests, nids, strict=True)
-        self.mem.update((key, pack(key, digest, nid)) for key, digest, nid in rows)
+        self.mem.update(zip(keys, zip(nids, digests, strict=True), strict=True))
 
     def advance(self, covered: int) -> None:
         """Everything up to notification ``covered`` has been added; flush when full."""
@@ -254,7 +314,7 @@ class DedupIndex:
         """Write the in-memory ids as a run, merge, persist the filter and checkpoint."""
         obsolete: list[Run] = []
         if self.mem:
-            entries = sorted(self.mem.values())
+            entries = sorted(pack_entry(k, nid, d) for k, (nid, d) in self.mem.items())
             total = self.count + len(entries)
             if total * BITS_PER_KEY_MIN > self.bloom.nbits:
                 self._grow_bloom(total)
@@ -295,20 +355,20 @@ class DedupIndex:
         """
         total = self.count + len(self.mem) + min(expected, MAX_RESERVED)
         if total * BITS_PER_KEY_MIN > self.bloom.nbits:
-            self._grow_bloom(total)
+            self._grow_bloom(total, ahead=True)
 
-    def _grow_bloom(self, total: int) -> None:
-        nbits = self.bloom.nbits
-        while total * BITS_PER_KEY_MIN > nbits:
-            nbits *= 2
-        bloom = Bloom(nbits)
+    def _grow_bloom(self, total: int, *, ahead: bool = False) -> None:
+        """A larger filter, for ``total`` ids: just enough when they are known ahead (a
+        reservation), else at least twice as large (rebuilding it reads every run)."""
+        nbits = total * BITS_PER_KEY_MIN if ahead else max(2 * self.bloom.nbits, total * 12)
+        bloom = Bloom(-(-nbits // 64) * 64)
         for run in self.runs:
-            bloom.add_many(entry[:16] for entry in run.entries())
+            bloom.add_many(run.entries())
         self.bloom = bloom
 
     def _new_run(self, chunks: Iterable[list[bytes]]) -> Run:
         self.next_run += 1
-        return create_run(self.dir, self.next_run - 1, chunks)
+        return create_run(self.dir, self.next_run - 1, chunks, LAYOUT)
 
     def _close_runs(self) -> None:
         for run in self.runs:
@@ -337,7 +397,7 @@ def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
         if problem is None:
             return "absent", []
         return "damaged", [(checkpoint, 0, problem)]
-    if doc.get("format") == 1:
+    if doc.get("format") in (1, 2):
         return "absent", []
     problems: list[tuple[str, int, str]] = []
     try:
@@ -374,7 +434,7 @@ def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
                 problems.append((damage.path, damage.offset, damage.reason))
             elif bloom is not None:
                 entries = enumerate(run.entries())
-                missing = next((i for i, e in entries if e[:16] not in bloom), None)
+                missing = next((i for i, e in entries if e not in bloom), None)
                 if missing is not None:
                     problems.append(
                         (bloom_path, 0, f"bloom filter misses entry {missing} of {run.name}")

@@ -90,7 +90,7 @@ class KnownIds:
                 continued=ends_inside_a_line(fd, marked),
             )
             for parsed in batches:
-                found = self.index.find_many(parsed.keys)
+                found = self.index.find_many(parsed.keys, parsed.digests, self.recorded_key)
                 seen: set[bytes] = set()
                 elsewhere, digests = [], []
                 for i, key in enumerate(parsed.keys):
@@ -107,13 +107,22 @@ class KnownIds:
                     break
         self.index.marks[identity] = position
 
-    def lookup(self, keys: list[bytes]) -> dict[int, tuple[int, bytes]]:
-        """The dedup index's answer for ``keys``; an index that fails a check is rebuilt."""
+    def lookup(self, keys: list[bytes], digests: list[bytes]) -> dict[int, tuple[int, bytes]]:
+        """The dedup index's answer for ``keys`` (whose contents have ``digests``): the
+        first recording of each id seen before. An index that fails a check is rebuilt."""
         try:
-            return self.index.find_many(keys)
+            return self.index.find_many(keys, digests, self.recorded_key)
         except IndexDamagedError as e:
             self.rebuild(str(e))
-        return self.index.find_many(keys)
+        return self.index.find_many(keys, digests, self.recorded_key)
+
+    def recorded_key(self, nid: int) -> bytes | None:
+        """The key of the source id that notification ``nid`` records (None when it
+        records no source event): the proof a dedup entry is an id's, not another's
+        that shares its short key."""
+        for _, event_id, _ in recorded_event_ids(self.app, nid - 1, nid):
+            return id_key(event_id)
+        return None
 
     def _advance(self, covered: int) -> None:
         try:

@@ -1,20 +1,26 @@
-"""Sorted runs: immutable files of 32-byte entries, verified a block at a time.
+"""Sorted runs: immutable files of fixed-width entries in compressed, checksummed blocks.
 
 A run (docs/FORMAT.md, "Index")::
 
-    run    := header entry{count} footer
-    header := "EFI2" count:u64 crc:u32 footer_crc:u32 header_crc:u32   (24 bytes)
-    entry  := key:16 (version + 2**63):u64be id:u64be                  (32 bytes)
-    footer := (fence:24 block_crc:u32){ceil(count / 256)}
+    run    := header block{ceil(count / block_entries)} footer
+    header := "EFI3" count:u64 crc:u32 footer_crc:u32 data_end:u64
+              key_bytes:u8 words:u8 deltas:u8 0:u8 block_entries:u32 header_crc:u32  (40 bytes)
+    block  := zstd frame of the block's entries by column (``runcodec``)
+    footer := (fence:(width - 8) length:u32 block_crc:u32){ceil(count / block_entries)}
 
-Byte order of the entries is (key, version) order. ``crc`` covers all
-entries, ``block_crc`` one block of 256 entries, ``fence`` is the first 24
-bytes of that block. A lookup bisects the fences (read once, with the footer)
-and reads one block, whose checksum is verified before any answer is taken
-from it: a damaged run raises ``IndexDamagedError`` naming the file and offset,
-never a wrong answer. Runs are written once, merged like a binary counter,
-and read with ``pread``: the store's index (``index.py``) and the dedup
-index (``dedup.py``) are both made of them.
+An entry is ``key_bytes`` of opaque key then ``words`` big-endian u64 fields
+(``width`` bytes); the store index's is ``key:16 (version + 2**63):u64be
+id:u64be``. Byte order of the entries is their sort order. ``crc`` covers all
+entries (uncompressed, as a checkpoint names them); ``block_crc`` one block's
+compressed bytes, ``fence`` is the first ``width - 8`` bytes of that block. A
+lookup bisects the fences (read once, with the footer) and reads one block,
+whose checksum is verified before it is decompressed and any answer taken
+from it: a damaged run raises ``IndexDamagedError`` naming the file and
+offset, never a wrong answer. Runs of the older ``EFI2`` form (32-byte entries
+stored as they are, 256 a block) are still read. Runs are written once,
+merged a few of similar size at a time (``push_run``), and read with
+``pread``: the store's index (``index.py``) and the dedup index (``dedup.py``)
+are both made of them.
 """
 
 from __future__ import annotations
@@ -24,21 +30,52 @@ import os
 import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from eventfold.infra import fileio
 from eventfold.infra.filestore.format import crc32
+from eventfold.infra.filestore.runcodec import (
+    BlockDecodeError,
+    Columns,
+    decompress,
+    encode_block,
+    rows_of,
+)
 
 ENTRY = struct.Struct(">16sQQ")
 ENTRY_SIZE = ENTRY.size
 VERSION_BIAS = 1 << 63
-RUN_MAGIC = b"EFI2"
-RUN_HEADER = struct.Struct("<4sQII")  # magic, entry count, CRC of the entries, CRC of the footer
+RUN_MAGIC = b"EFI3"
+RUN_HEADER = struct.Struct("<4sQIIQBBBxI")  # magic, count, CRCs, data end, layout
 HEADER_SIZE = RUN_HEADER.size + 4  # and the header's own CRC
-FENCE = struct.Struct("<24sI")  # a block's first 24 bytes, and its CRC
-BLOCK_ENTRIES = 256  # entries per block: one 8 KiB read per lookup and run
-BLOCK_BYTES = BLOCK_ENTRIES * ENTRY_SIZE
-CHUNK_BLOCKS = 32  # blocks read at a time when streaming a run
-CACHED_BLOCKS = 64  # verified blocks a run keeps (hot keys are looked up again and again)
+OLD_MAGIC = b"EFI2"  # 32-byte entries as they are, 256 a block (read, never written)
+OLD_HEADER = struct.Struct("<4sQII")
+OLD_HEADER_SIZE = OLD_HEADER.size + 4
+OLD_BLOCK_ENTRIES = 256
+BLOCK_ENTRIES = 512  # entries per block of the store index: one pread and one zstd frame
+CHUNK_BLOCKS = 16  # blocks read at a time when streaming a run
+CACHED_BLOCKS = 64  # decoded blocks a run keeps (hot keys are looked up again and again)
+MERGE_WIDTH = 4  # runs of similar size merged at once
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What an entry is made of, and how a run of them is cut into blocks."""
+
+    key_bytes: int  # opaque key bytes first (0 or more)
+    words: int  # then this many big-endian u64 fields
+    deltas: int  # bit w: word w is stored as differences between neighbours
+    block_entries: int = BLOCK_ENTRIES
+
+    @property
+    def width(self) -> int:
+        return self.key_bytes + 8 * self.words
+
+
+# key, version, id: ids as differences (they grow within a key); versions as they are,
+# so that a lookup reads one without decoding the column
+STORE_LAYOUT = Layout(16, 2, 0b10)
+_FOOTER_TAIL = struct.Struct("<II")  # a block's compressed length and CRC, after its fence
 
 
 class IndexDamagedError(ValueError):
@@ -53,16 +90,13 @@ def version_bytes(version: int) -> bytes:
     return struct.pack(">Q", version + VERSION_BIAS)
 
 
-def blocks_of(count: int) -> int:
-    return -(-count // BLOCK_ENTRIES)
-
-
 class Run:
     """One immutable sorted run file, read with pread and verified per block.
 
     Nothing is memory-mapped: random lookups over a mapping would leave the
     whole index resident. ``IndexDamagedError`` when the file is not the run the
-    checkpoint names (size, header) or when a block read fails its checksum.
+    checkpoint names (size, header), when a block read fails its checksum or
+    does not decode.
     """
 
     def __init__(self, path: str, count: int, crc: int) -> None:
@@ -70,55 +104,133 @@ class Run:
         self.name = os.path.basename(path)
         self.count = count
         self.crc = crc
-        self._cache: dict[int, bytes] = {}
-        self._verified: set[int] = set()
+        self._cache: dict[int, bytes] = {}  # EFI2: verified blocks
+        self._columns_cache: dict[int, Columns] = {}  # EFI3: verified, decompressed blocks
+        self._rows_cache: dict[int, bytes] = {}  # EFI3: blocks rebuilt as entries
+        self._as_is = False  # blocks stored uncompressed (EFI2)
         self._fd = os.open(path, os.O_RDONLY)
         try:
-            self._fences, self._crcs = self._load_footer()
+            self._load()
         except BaseException:
             os.close(self._fd)
             raise
 
-    def _load_footer(self) -> tuple[list[bytes], list[int]]:
-        blocks = blocks_of(self.count)
+    # -- opening -----------------------------------------------------------
+
+    def _load(self) -> None:
         size = os.fstat(self._fd).st_size
-        expected = HEADER_SIZE + self.count * ENTRY_SIZE + blocks * FENCE.size
-        if size != expected:
-            raise IndexDamagedError(self.path, 0, f"size {size} does not hold {self.count} entries")
-        header = fileio.read_exact(self._fd, HEADER_SIZE, 0)
-        magic, count, crc, footer_crc = RUN_HEADER.unpack_from(header)
-        (header_crc,) = struct.unpack_from("<I", header, RUN_HEADER.size)
-        if crc32(header[: RUN_HEADER.size]) != header_crc or magic != RUN_MAGIC:
+        head = fileio.read_exact(self._fd, HEADER_SIZE, 0)
+        if head[:4] == OLD_MAGIC:
+            self._load_old(size, head[:OLD_HEADER_SIZE])
+            return
+        if len(head) < HEADER_SIZE:
+            raise IndexDamagedError(self.path, 0, f"size {size} holds no run header")
+        magic, count, crc, footer_crc, data_end, key_bytes, words, deltas, per_block = (
+            RUN_HEADER.unpack_from(head)
+        )
+        (header_crc,) = struct.unpack_from("<I", head, RUN_HEADER.size)
+        if crc32(head[: RUN_HEADER.size]) != header_crc or magic != RUN_MAGIC or not per_block:
             raise IndexDamagedError(self.path, 0, "bad run header (magic or checksum)")
         if (count, crc) != (self.count, self.crc):
             raise IndexDamagedError(self.path, 0, "run header does not match the checkpoint")
-        at = HEADER_SIZE + self.count * ENTRY_SIZE
-        footer = fileio.read_exact(self._fd, blocks * FENCE.size, at)
+        self.layout = Layout(key_bytes, words, deltas, per_block)
+        self.width = self.layout.width
+        self.per_block = per_block
+        record = self.width - 8 + _FOOTER_TAIL.size
+        blocks = -(-count // per_block)
+        if size != data_end + blocks * record or data_end < HEADER_SIZE:
+            raise IndexDamagedError(self.path, 0, f"size {size} does not hold {count} entries")
+        footer = fileio.read_exact(self._fd, blocks * record, data_end)
         if crc32(footer) != footer_crc:
-            raise IndexDamagedError(self.path, at, "run footer checksum mismatch")
-        pairs = list(FENCE.iter_unpack(footer))
-        return [fence for fence, _ in pairs], [block_crc for _, block_crc in pairs]
+            raise IndexDamagedError(self.path, data_end, "run footer checksum mismatch")
+        fence = self.width - 8
+        self._fences = [footer[i : i + fence] for i in range(0, len(footer), record)]
+        tails = [_FOOTER_TAIL.unpack_from(footer, i + fence) for i in range(0, len(footer), record)]
+        self._lengths = [length for length, _ in tails]
+        self._crcs = [block_crc for _, block_crc in tails]
+        self._offsets = [HEADER_SIZE]
+        for length in self._lengths:
+            self._offsets.append(self._offsets[-1] + length)
+        if self._offsets[-1] != data_end:
+            raise IndexDamagedError(self.path, data_end, "run footer does not add up")
+
+    def _load_old(self, size: int, head: bytes) -> None:
+        """An ``EFI2`` run: 32-byte entries as they are, in blocks of 256."""
+        self.layout = Layout(16, 2, 0, OLD_BLOCK_ENTRIES)
+        self.width, self.per_block = ENTRY_SIZE, OLD_BLOCK_ENTRIES
+        self._as_is = True
+        blocks = -(-self.count // OLD_BLOCK_ENTRIES)
+        fence = struct.Struct("<24sI")
+        data_end = OLD_HEADER_SIZE + self.count * ENTRY_SIZE
+        if size != data_end + blocks * fence.size or len(head) < OLD_HEADER_SIZE:
+            raise IndexDamagedError(self.path, 0, f"size {size} does not hold {self.count} entries")
+        _, count, crc, footer_crc = OLD_HEADER.unpack_from(head)
+        (header_crc,) = struct.unpack_from("<I", head, OLD_HEADER.size)
+        if crc32(head[: OLD_HEADER.size]) != header_crc:
+            raise IndexDamagedError(self.path, 0, "bad run header (magic or checksum)")
+        if (count, crc) != (self.count, self.crc):
+            raise IndexDamagedError(self.path, 0, "run header does not match the checkpoint")
+        footer = fileio.read_exact(self._fd, blocks * fence.size, data_end)
+        if crc32(footer) != footer_crc:
+            raise IndexDamagedError(self.path, data_end, "run footer checksum mismatch")
+        pairs = list(fence.iter_unpack(footer))
+        self._fences = [f for f, _ in pairs]
+        self._crcs = [c for _, c in pairs]
+        self._offsets = [
+            OLD_HEADER_SIZE + b * OLD_BLOCK_ENTRIES * ENTRY_SIZE for b in range(blocks)
+        ]
+        self._offsets.append(data_end)
+        self._lengths = [b - a for a, b in zip(self._offsets, self._offsets[1:], strict=False)]
+
+    # -- blocks --------------------------------------------------------------
+
+    def _check(self, block: int, data: bytes, offset: int) -> None:
+        if len(data) != self._lengths[block] or crc32(data) != self._crcs[block]:
+            raise IndexDamagedError(self.path, offset, "index block checksum mismatch")
+
+    def _decompress(self, block: int, data: bytes, offset: int) -> Columns:
+        """The columns of block ``block`` from its stored bytes, checked (EFI3)."""
+        self._check(block, data, offset)
+        n = min(self.per_block, self.count - block * self.per_block)
+        layout = self.layout
+        try:
+            raw = decompress(data, n, layout.key_bytes, layout.words)
+        except BlockDecodeError as e:
+            raise IndexDamagedError(self.path, offset, f"index block unreadable: {e}") from e
+        return Columns(raw, n, layout.key_bytes, layout.words)
+
+    def _columns(self, block: int) -> Columns:
+        """One block by column, verified (and kept, for a while)."""
+        columns = self._columns_cache.get(block)
+        if columns is None:
+            offset = self._offsets[block]
+            data = os.pread(self._fd, self._lengths[block], offset)
+            columns = self._decompress(block, data, offset)
+            if len(self._columns_cache) >= CACHED_BLOCKS:
+                self._columns_cache.clear()
+            self._columns_cache[block] = columns
+        return columns
+
+    def _rows(self, columns: Columns) -> bytes:
+        return bytes(rows_of(columns.raw, columns.n, columns.key_bytes, columns.words))
 
     def _block(self, block: int) -> bytes:
-        """The entries of one block, verified (and kept, for a while).
-
-        A run never changes: a block is checksummed the first time it is read, and
-        read again without it (the page cache holds it).
-        """
-        raw = self._cache.get(block)
+        """The entries of one block, verified (and kept, for a while)."""
+        cache = self._cache if self._as_is else self._rows_cache
+        raw = cache.get(block)
         if raw is None:
-            first = block * BLOCK_ENTRIES
-            offset = HEADER_SIZE + first * ENTRY_SIZE
-            size = min(BLOCK_ENTRIES, self.count - first) * ENTRY_SIZE
-            raw = os.pread(self._fd, size, offset)
-            if block not in self._verified:
-                if len(raw) != size or crc32(raw) != self._crcs[block]:
-                    raise IndexDamagedError(self.path, offset, "index block checksum mismatch")
-                self._verified.add(block)
-            if len(self._cache) >= CACHED_BLOCKS:
-                self._cache.clear()
-            self._cache[block] = raw
+            if self._as_is:
+                offset = self._offsets[block]
+                raw = os.pread(self._fd, self._lengths[block], offset)
+                self._check(block, raw, offset)
+            else:
+                raw = self._rows(self._columns(block))
+            if len(cache) >= CACHED_BLOCKS:
+                cache.clear()
+            cache[block] = raw
         return raw
+
+    # -- lookups ---------------------------------------------------------------
 
     def _search(self, probe: bytes, *, after: bool) -> tuple[bytes, int]:
         """The block that may hold ``probe``, and the index in it of the first entry
@@ -135,11 +247,40 @@ class Run:
                 hi = mid
         return raw, lo
 
+    def _key_range(self, columns: Columns, key: bytes) -> tuple[int, int] | None:
+        """The first and last index of ``key``'s entries in a block, searched in C."""
+        keys, size = columns.keys(), len(key)
+        first = keys.find(key)
+        while first > 0 and first % size:
+            first = keys.find(key, first + 1)
+        if first < 0:
+            return None
+        last = keys.rfind(key)
+        while last % size:
+            last = keys.rfind(key, 0, last + size - 1)
+        return first // size, last // size
+
     def find(self, key: bytes, version: int) -> int | None:
-        """The id of the entry ``(key, version)``, or None."""
+        """The id of the entry ``(key, version)``, or None (store index runs)."""
         if self.count == 0:
             return None
         prefix = key + version_bytes(version)
+        if not self._as_is:
+            columns = self._columns(max(bisect_right(self._fences, prefix) - 1, 0))
+            found = self._key_range(columns, key)
+            if found is None:
+                return None
+            lo, hi = found[0], found[1] + 1
+            biased = version + VERSION_BIAS
+            while lo < hi:  # versions grow within a key
+                mid = (lo + hi) // 2
+                if columns.value(0, mid) < biased:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo <= found[1] and columns.value(0, lo) == biased:
+                return columns.value(1, lo)
+            return None
         raw, i = self._search(prefix, after=False)
         entry = raw[i * ENTRY_SIZE : (i + 1) * ENTRY_SIZE]
         if entry[:24] == prefix:
@@ -147,28 +288,67 @@ class Run:
         return None
 
     def find_key(self, key: bytes) -> bytes | None:
-        """The first entry of ``key`` whatever its middle field (32 bytes), or None.
+        """The first entry that starts with ``key``, or None."""
+        return next(self.starting_with(key), None)
 
-        For unique keys (the dedup index): the block is searched for the key's
-        bytes at an entry boundary, in C.
+    def starting_with(self, prefix: bytes) -> Iterator[bytes]:
+        """The entries that start with ``prefix``, in order.
+
+        The first block that may hold one is searched for the prefix at an entry
+        boundary, in C (in its key column, when the prefix is a whole key); the
+        following entries are read while they match.
         """
         if self.count == 0:
-            return None
-        block = max(bisect_right(self._fences, key) - 1, 0)
+            return
+        if self._as_is or len(prefix) != (self.layout.key_bytes or 8):
+            yield from self._rows_starting_with(prefix)
+            return
+        block = max(bisect_left(self._fences, prefix) - 1, 0)
+        while True:
+            columns = self._columns(block)
+            found = self._key_range(columns, prefix)
+            if found is not None:
+                for i in range(found[0], found[1] + 1):
+                    yield _entry(columns, i)
+                if found[1] + 1 < columns.n:
+                    return
+            block += 1
+            if block >= len(self._fences) or not self._fences[block].startswith(prefix):
+                return
+
+    def _rows_starting_with(self, prefix: bytes) -> Iterator[bytes]:
+        width = self.width
+        block = max(bisect_left(self._fences, prefix) - 1, 0)
         raw = self._block(block)
-        at = raw.find(key)
-        while at > 0 and at % ENTRY_SIZE:
-            at = raw.find(key, at + 1)
-        if at >= 0:
-            return raw[at : at + ENTRY_SIZE]
-        if block + 1 < len(self._fences) and self._fences[block + 1][:16] == key:
-            return self._block(block + 1)[:ENTRY_SIZE]  # it starts the next block
-        return None
+        at = raw.find(prefix)
+        while at > 0 and at % width:
+            at = raw.find(prefix, at + 1)
+        if at < 0:  # none here: it may start the next block
+            block, at = block + 1, 0
+            if block >= len(self._fences) or not self._fences[block].startswith(prefix):
+                return
+            raw = self._block(block)
+        while True:
+            while at < len(raw):
+                entry = raw[at : at + width]
+                if not entry.startswith(prefix):
+                    return
+                yield entry
+                at += width
+            block, at = block + 1, 0
+            if block >= len(self._fences) or not self._fences[block].startswith(prefix):
+                return
+            raw = self._block(block)
 
     def last_version(self, key: bytes) -> int | None:
         """The highest version recorded for ``key`` in this run, or None."""
         if self.count == 0:
             return None
+        if not self._as_is:
+            probe = key + b"\xff" * 8
+            columns = self._columns(max(bisect_right(self._fences, probe) - 1, 0))
+            found = self._key_range(columns, key)
+            return None if found is None else columns.value(0, found[1]) - VERSION_BIAS
         raw, i = self._search(key + b"\xff" * 8, after=True)
         if i == 0:  # only in block 0, when every entry is above the key
             return None
@@ -192,18 +372,26 @@ class Run:
                     return
                 yield biased - VERSION_BIAS, nid
 
+    # -- streaming ---------------------------------------------------------------
+
     def chunks(self, blocks: int = CHUNK_BLOCKS) -> Iterator[list[bytes]]:
         """All entries in order, ``blocks`` blocks at a time, each block verified."""
-        for block in range(0, len(self._fences), blocks):
-            first = block * BLOCK_ENTRIES
-            n = min(blocks * BLOCK_ENTRIES, self.count - first)
-            offset = HEADER_SIZE + first * ENTRY_SIZE
-            raw = fileio.read_exact(self._fd, n * ENTRY_SIZE, offset)
-            for b in range(block, min(block + blocks, len(self._crcs))):
-                at = (b - block) * BLOCK_BYTES
-                if crc32(raw[at : at + BLOCK_BYTES]) != self._crcs[b]:
-                    raise IndexDamagedError(self.path, offset + at, "index block checksum mismatch")
-            yield [raw[i : i + ENTRY_SIZE] for i in range(0, len(raw), ENTRY_SIZE)]
+        width = self.width
+        for first in range(0, len(self._fences), blocks):
+            last = min(first + blocks, len(self._fences))
+            start = self._offsets[first]
+            data = fileio.read_exact(self._fd, self._offsets[last] - start, start)
+            rows: list[bytes] = []
+            for b in range(first, last):
+                at, offset = self._offsets[b] - start, self._offsets[b]
+                raw = data[at : at + self._lengths[b]]
+                if self._as_is:
+                    self._check(b, raw, offset)
+                    rows.append(raw)
+                else:
+                    rows.append(self._rows(self._decompress(b, raw, offset)))
+            joined = b"".join(rows)
+            yield [joined[i : i + width] for i in range(0, len(joined), width)]
 
     def entries(self) -> Iterator[bytes]:
         """All entries in order."""
@@ -212,14 +400,15 @@ class Run:
 
     def verify(self) -> IndexDamagedError | None:
         """Check every block, the whole run's CRC, the fences and the order: what is wrong."""
-        crc, previous = 0, b""
+        crc, previous, fence = 0, b"", self.width - 8
         try:
             for i, entry in enumerate(self.entries()):
                 crc = crc32(entry, crc)
-                at = HEADER_SIZE + i * ENTRY_SIZE
+                block, within = divmod(i, self.per_block)
+                at = self._offsets[block]
                 if entry <= previous:
                     return IndexDamagedError(self.path, at, "index run is not sorted")
-                if i % BLOCK_ENTRIES == 0 and entry[:24] != self._fences[i // BLOCK_ENTRIES]:
+                if within == 0 and entry[:fence] != self._fences[block]:
                     return IndexDamagedError(self.path, at, "index run fence is wrong")
                 previous = entry
         except IndexDamagedError as e:
@@ -233,7 +422,16 @@ class Run:
             os.close(self._fd)
 
 
-def write_run(path: str, chunks: Iterable[list[bytes]]) -> tuple[int, int]:
+def _entry(columns: Columns, i: int) -> bytes:
+    """Entry ``i`` of a block, from its columns."""
+    at, size = columns.words + i * columns.key_bytes, columns.key_bytes
+    words = [columns.value(w, i).to_bytes(8) for w in range(columns.words)]
+    return b"".join([columns.raw[at : at + size], *words])
+
+
+def write_run(
+    path: str, chunks: Iterable[list[bytes]], layout: Layout = STORE_LAYOUT
+) -> tuple[int, int]:
     """Write sorted entries, given as lists, as a run file (durably); return (count, crc)."""
     tmp = f"{path}.tmp"
     try:
@@ -241,20 +439,27 @@ def write_run(path: str, chunks: Iterable[list[bytes]]) -> tuple[int, int]:
     except OSError as e:
         raise fileio.FileWriteError(e, "writing", path) from e
     try:
-        offset = HEADER_SIZE
-        count, crc = 0, 0
-        footer: list[bytes] = []
+        writer = _BlockWriter(fd, layout)
         pending: list[bytes] = []  # entries of the block being filled
         for entries in chunks:
             pending.extend(entries)
-            whole = len(pending) - len(pending) % BLOCK_ENTRIES
-            offset, crc = _write_blocks(fd, pending[:whole], offset, crc, footer)
+            whole = len(pending) - len(pending) % layout.block_entries
+            writer.write(pending[:whole])
             del pending[:whole]
-            count += len(entries)
-        offset, crc = _write_blocks(fd, pending, offset, crc, footer)
-        footer_bytes = b"".join(footer)
-        fileio.write_all(fd, footer_bytes, offset)
-        head = RUN_HEADER.pack(RUN_MAGIC, count, crc, crc32(footer_bytes))
+        writer.write(pending)
+        footer = b"".join(writer.footer)
+        fileio.write_all(fd, footer, writer.offset)
+        head = RUN_HEADER.pack(
+            RUN_MAGIC,
+            writer.count,
+            writer.crc,
+            crc32(footer),
+            writer.offset,
+            layout.key_bytes,
+            layout.words,
+            layout.deltas,
+            layout.block_entries,
+        )
         fileio.write_all(fd, head + struct.pack("<I", crc32(head)), 0)
         fileio.fsync(fd)
     except BaseException as e:
@@ -271,71 +476,106 @@ def write_run(path: str, chunks: Iterable[list[bytes]]) -> tuple[int, int]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise fileio.FileWriteError(e, "writing", path) from e
-    return count, crc
+    return writer.count, writer.crc
 
 
-def _write_blocks(
-    fd: int, entries: list[bytes], offset: int, crc: int, footer: list[bytes]
-) -> tuple[int, int]:
-    """Write whole blocks (the last one may be short); add their fences to ``footer``."""
-    for start in range(0, len(entries), BLOCK_ENTRIES * CHUNK_BLOCKS):
-        group = entries[start : start + BLOCK_ENTRIES * CHUNK_BLOCKS]
-        data = b"".join(group)
-        fileio.write_all(fd, data, offset)
-        offset += len(data)
-        crc = crc32(data, crc)
-        for b in range(0, len(group), BLOCK_ENTRIES):
-            block = data[b * ENTRY_SIZE : (b + BLOCK_ENTRIES) * ENTRY_SIZE]
-            footer.append(FENCE.pack(block[:24], crc32(block)))
-    return offset, crc
+class _BlockWriter:
+    """Compresses whole blocks (the last one may be short) and keeps their footer records."""
+
+    def __init__(self, fd: int, layout: Layout) -> None:
+        self.fd, self.layout = fd, layout
+        self.offset, self.count, self.crc = HEADER_SIZE, 0, 0
+        self.footer: list[bytes] = []
+
+    def write(self, entries: list[bytes]) -> None:
+        layout, per_block = self.layout, self.layout.block_entries
+        fence = layout.width - 8
+        for start in range(0, len(entries), per_block * CHUNK_BLOCKS):
+            data = b"".join(entries[start : start + per_block * CHUNK_BLOCKS])
+            self.crc = crc32(data, self.crc)
+            frames: list[bytes] = []
+            step = per_block * layout.width
+            for at in range(0, len(data), step):
+                rows = data[at : at + step]
+                n = len(rows) // layout.width
+                frame = encode_block(rows, n, layout.key_bytes, layout.words, layout.deltas)
+                frames.append(frame)
+                self.footer.append(rows[:fence] + _FOOTER_TAIL.pack(len(frame), crc32(frame)))
+            out = b"".join(frames)
+            fileio.write_all(self.fd, out, self.offset)
+            self.offset += len(out)
+            self.count += len(data) // layout.width
 
 
-def create_run(directory: str, number: int, chunks: Iterable[list[bytes]]) -> Run:
+def create_run(
+    directory: str, number: int, chunks: Iterable[list[bytes]], layout: Layout = STORE_LAYOUT
+) -> Run:
     """Write ``run-NNNNNNNN.idx`` in ``directory`` from sorted chunks and open it."""
     path = os.path.join(directory, f"run-{number:08d}.idx")
-    count, crc = write_run(path, chunks)
+    count, crc = write_run(path, chunks, layout)
     return Run(path, count, crc)
 
 
 def merge_entries(a: Run, b: Run, blocks: int = CHUNK_BLOCKS) -> Iterator[list[bytes]]:
-    """The entries of two runs in order, as lists, merged a chunk at a time.
+    """The entries of two runs in order, as lists, merged a chunk at a time."""
+    return merge_runs([a, b], blocks)
 
-    Each step merges the two buffered chunks (``sorted`` of two sorted runs is
-    a linear merge in C) and emits what is at or below the smaller of the two
-    chunks' last entries: nothing unread can come before it. Memory stays at a
-    few chunks whatever the sizes of the runs.
+
+def merge_runs(runs: list[Run], blocks: int = CHUNK_BLOCKS) -> Iterator[list[bytes]]:
+    """The entries of ``runs`` in order, as lists, merged a chunk at a time.
+
+    Each step takes, from every run's buffered chunk, what is at or below the
+    smallest of the buffers' last entries (nothing unread can come before it)
+    and sorts it (``sorted`` of a few sorted pieces is a linear merge in C).
+    Memory stays at a few chunks per run whatever the sizes of the runs.
     """
-    chunks_a, chunks_b = a.chunks(blocks), b.chunks(blocks)
-    buf_a, buf_b = next(chunks_a, []), next(chunks_b, [])
-    while buf_a and buf_b:
-        combined = sorted(buf_a + buf_b)
-        if buf_a[-1] <= buf_b[-1]:
-            cut = bisect_right(combined, buf_a[-1])
-            buf_a, buf_b = next(chunks_a, []), combined[cut:]
-        else:
-            cut = bisect_right(combined, buf_b[-1])
-            buf_a, buf_b = combined[cut:], next(chunks_b, [])
-        yield combined[:cut]
-    for rest in (buf_a, buf_b):
-        if rest:
-            yield rest
-    yield from chunks_a
-    yield from chunks_b
+    streams = [run.chunks(blocks) for run in runs]
+    buffers = [next(stream, []) for stream in streams]
+    while True:
+        live = [i for i, buffer in enumerate(buffers) if buffer]
+        if len(live) <= 1:
+            break
+        cut = min(buffers[i][-1] for i in live)
+        out: list[bytes] = []
+        for i in live:
+            buffer = buffers[i]
+            j = bisect_right(buffer, cut)
+            out += buffer[:j]
+            buffers[i] = buffer[j:] or next(streams[i], [])
+        out.sort()
+        yield out
+    for i, buffer in enumerate(buffers):
+        if buffer:
+            yield buffer
+            yield from streams[i]
 
 
 def push_run(
     runs: list[Run], new: Run, make_run: Callable[[Iterable[list[bytes]]], Run]
 ) -> list[Run]:
-    """Append ``new`` and merge runs like a binary counter; return the obsolete runs.
+    """Append ``new`` and merge runs of similar size; return the obsolete runs.
 
-    Two neighbours are merged while the older is not larger than the newer, so
-    ``runs`` stays ordered by decreasing size with at most log2(total) + 1 runs.
-    The caller deletes the obsolete runs once a checkpoint no longer names them.
+    Whenever the newest ``MERGE_WIDTH`` runs are within a factor of two of one
+    another in size they are merged into one (and again, a level up, while that
+    holds): each entry is rewritten about log_4(total / flush) times, half as
+    often as merging pairs, with at most ``MERGE_WIDTH - 1`` runs of each size
+    class, a few in all. A run less than half the size of the newer one after
+    it (the short last flush of an ingest) is merged into it, so short runs
+    cannot pile up. The caller deletes the obsolete runs once a checkpoint no
+    longer names them.
     """
     runs.append(new)
     obsolete: list[Run] = []
-    while len(runs) >= 2 and runs[-2].count <= runs[-1].count:
-        newer, older = runs.pop(), runs.pop()
-        runs.append(make_run(merge_entries(older, newer)))
-        obsolete += [older, newer]
+    while len(runs) >= 2:
+        tail = runs[-MERGE_WIDTH:]
+        sizes = [max(r.count, 1) for r in tail]
+        if len(tail) == MERGE_WIDTH and max(sizes) <= 2 * min(sizes):
+            pass  # a size class is full
+        elif 2 * sizes[-2] < sizes[-1]:
+            tail = tail[-2:]  # a small run (an ingest's last flush) joins the newer one
+        else:
+            break
+        del runs[-len(tail) :]
+        runs.append(make_run(merge_runs(tail)))
+        obsolete += tail
     return obsolete
