@@ -27,7 +27,7 @@ from itertools import accumulate
 from operator import sub
 from typing import Any
 
-from eventfold.infra.compression import _zstd
+from eventfold.infra.compression import zstd_module
 
 LEVEL = 1  # zstd level: the transform does the work; higher levels gain little here
 
@@ -107,7 +107,7 @@ _ZSTD: list[Any] = []
 
 def _codec() -> Any:
     if not _ZSTD:
-        _ZSTD.append(_zstd())
+        _ZSTD.append(zstd_module())
     return _ZSTD[0]
 
 
