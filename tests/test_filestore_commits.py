@@ -102,3 +102,32 @@ def test_an_offsets_entry_that_points_too_far_is_rebuilt_from_the_log(
     assert all(_same(written[e.id - 1], e) for e in read)
     assert "rebuilding the index from the log" in caplog.text
     factory.close()
+
+
+def test_the_highest_version_remembered_stays_exact_through_appends_and_flushes(
+    store_path: Path,
+) -> None:
+    from eventfold.infra.filestore.index import originator_key
+
+    rng = random.Random(3)
+    factory = factory_for(store_path, index_interval=40)
+    recorder = recorder_of(factory)
+    assert isinstance(recorder, FileApplicationRecorder)
+    log = recorder.log
+    originators = [uuid4() for _ in range(8)]
+    highest: dict[UUID, int] = {}
+    for _ in range(60):
+        batch = []
+        for oid in rng.sample(originators, rng.randint(1, 4)):
+            for _ in range(rng.randint(1, 20)):
+                highest[oid] = highest.get(oid, 0) + 1
+                batch.append(StoredEvent(oid, highest[oid], "A", b"{}"))
+        recorder.insert_events(batch)
+        for oid in originators:  # every answer remembered is checked again next time
+            assert log.max_version(originator_key(oid)) == highest.get(oid)
+    factory.close()
+    factory = factory_for(store_path)
+    log = recorder_of(factory).log
+    for oid in originators:
+        assert log.max_version(originator_key(oid)) == highest.get(oid)
+    factory.close()

@@ -42,6 +42,7 @@ from eventfold.infra.filestore.runs import (
 
 OFFSET = struct.Struct("<Q")
 GROUP = 64  # notification ids per entry of the offsets file
+KNOWN_MAX = 1 << 18  # originators whose highest version the index remembers (~30 MB)
 SPARSE_GAP = 64 * GROUP  # ids further apart than this are read from the offsets file separately
 CHECKPOINT_FORMAT = 3  # older ones are read for their durable mark, then the index is rebuilt:
 # 1: runs without block checksums; 2: an offsets entry per event (its record's location)
@@ -86,6 +87,7 @@ class LogIndex:
         self.mem_offsets = array("Q")
         self.mem_keys: dict[bytes, dict[int, int]] = {}
         self.mem_max: dict[bytes, int] = {}
+        self.known_max: dict[bytes, int | None] = {}  # max_version's answers, kept current
 
     @property
     def offsets_fd(self) -> int | None:
@@ -230,7 +232,7 @@ class LogIndex:
         """Index events ``first, first + 1, ...`` (the next ids) in memory."""
         assert first == self.covered + len(self.mem_offsets) + 1, first
         self.mem_offsets.extend(locations)
-        mem_keys, mem_max = self.mem_keys, self.mem_max
+        mem_keys, mem_max, known = self.mem_keys, self.mem_max, self.known_max
         nid = first
         for key, version in zip(keys, versions, strict=True):
             versions_of = mem_keys.get(key)
@@ -239,6 +241,10 @@ class LogIndex:
             versions_of[version] = nid
             if version > mem_max.get(key, version - 1):
                 mem_max[key] = version
+            if key in known:
+                top = known[key]
+                if top is None or version > top:
+                    known[key] = version
             nid += 1
 
     # -- lookups -----------------------------------------------------------
@@ -292,11 +298,24 @@ class LogIndex:
         return None
 
     def max_version(self, key: bytes) -> int | None:
-        """The highest version indexed for ``key`` (persisted or in memory), or None."""
+        """The highest version indexed for ``key`` (persisted or in memory), or None.
+
+        Remembered once looked up (up to ``KNOWN_MAX`` keys), and kept current by
+        ``add_many``, through which every event indexed passes: the writer's, and
+        other processes' commits as a reader catches up. Loading or resetting the
+        index forgets it.
+        """
+        known = self.known_max
+        if key in known:
+            return known[key]
         found = [v for v in (run.last_version(key) for run in self.runs) if v is not None]
         if key in self.mem_max:
             found.append(self.mem_max[key])
-        return max(found, default=None)
+        top = max(found, default=None)
+        if len(known) >= KNOWN_MAX:
+            known.clear()
+        known[key] = top
+        return top
 
     def versions(self, key: bytes, after: int | None = None) -> list[tuple[int, int]]:
         """(version, notification id) of ``key``'s events in order (above ``after``)."""
