@@ -188,7 +188,10 @@ def snapshot_options(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=10_000,
         metavar="N",
-        help="write a snapshot every N applied events (default 10000)",
+        help=(
+            "write a snapshot every N applied events (default 10000); a large state "
+            "less often: no sooner than half its size in bytes, in events, after the last"
+        ),
     )
     parser.add_argument(
         "--keep-snapshots",
