@@ -57,15 +57,7 @@ class CategoryTotals(Projection[Totals]):
             return
         entry[0] += 1
         entry[1] = _add(entry[1], value)
-        if value < entry[2]:
-            entry[2] = value
-        elif value > entry[3]:
-            entry[3] = value
-        if when is not None:
-            if entry[4] is None or when < entry[4]:
-                entry[4] = when
-            if entry[5] is None or when > entry[5]:
-                entry[5] = when
+        _widen(entry, value, value, when, when)
 
     def fold_page(self, state: Totals, page: RecordedPage) -> None:
         """The handler's state, a category at a time: its values summed, compared and
@@ -89,15 +81,7 @@ class CategoryTotals(Projection[Totals]):
                     continue
                 entry[0] += len(values)
                 entry[1] = sum(values, entry[1])
-                if low < entry[2]:
-                    entry[2] = low
-                if high > entry[3]:
-                    entry[3] = high
-                if first is not None:
-                    if entry[4] is None or first < entry[4]:
-                        entry[4] = first
-                    if entry[5] is None or last > entry[5]:
-                        entry[5] = last
+                _widen(entry, low, high, first, last)
 
     def merge(self, a: Totals, b: Totals) -> Totals:
         merged = {name: list(entry) for name, entry in a.items()}
@@ -207,3 +191,17 @@ class HourlyTotals(Projection[Hourly]):
         for (category, hour), e in state.items():
             hours.setdefault(category, {})[hour] = {"count": e[0], "total": canonical_decimal(e[1])}
         return {"hours": hours}
+
+
+def _widen(entry: list[Any], low: Decimal, high: Decimal, first: Any, last: Any) -> None:
+    """Widen a category's lowest and highest value and first and last time (ties keep
+    what the entry has: the earlier fact's)."""
+    if low < entry[2]:
+        entry[2] = low
+    if high > entry[3]:
+        entry[3] = high
+    if first is not None:
+        if entry[4] is None or first < entry[4]:
+            entry[4] = first
+        if entry[5] is None or last > entry[5]:
+            entry[5] = last

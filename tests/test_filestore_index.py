@@ -23,6 +23,7 @@ from eventfold.infra.filestore.runs import (
     push_run,
     write_run,
 )
+from storehelpers import flip_byte
 
 
 def test_run_lookups_agree_across_block_boundaries(tmp_path: Path) -> None:
@@ -143,14 +144,6 @@ def test_a_compressed_run_is_far_smaller_and_gives_back_its_entries(tmp_path: Pa
         run.close()
 
 
-def damaged(path: str, offset: int) -> None:
-    with open(path, "r+b") as f:
-        f.seek(offset)
-        byte = f.read(1)
-        f.seek(offset)
-        f.write(bytes([byte[0] ^ 0x40]))
-
-
 @pytest.mark.parametrize("where", ["block", "footer", "header"])
 def test_a_flipped_byte_in_a_compressed_run_is_named_with_file_and_offset(
     tmp_path: Path, where: str
@@ -164,7 +157,7 @@ def test_a_flipped_byte_in_a_compressed_run_is_named_with_file_and_offset(
     footer_at = intact._offsets[-1]
     intact.close()
     offset = {"block": block_at + 9, "footer": footer_at + 30, "header": 13}[where]
-    damaged(path, offset)
+    flip_byte(Path(path), offset)
     if where != "block":
         with pytest.raises(IndexDamagedError) as opening:
             Run(path, count, crc)

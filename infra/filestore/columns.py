@@ -28,12 +28,12 @@ from operator import add, ge
 from uuid import UUID
 
 from eventfold.infra.filestore.format import (
-    ID_KIND_STR,
     ID_KIND_UUID,
     MAX_SHORT,
     EventColumns,
     FormatError,
     RecordedEvent,
+    encode_originator,
 )
 
 HEAD = struct.Struct("<HI")
@@ -65,7 +65,7 @@ def encode_columns(events: EventColumns) -> list[bytes] | None:
                 return None
         n = by_object.get(id(originator_id))
         if n is None:
-            kind, oid = _originator_bytes(originator_id)
+            kind, oid = encode_originator(originator_id)
             n = name_of.get((kind, oid))
             if n is None:
                 n = name_of[kind, oid] = len(names)
@@ -92,16 +92,6 @@ def encode_columns(events: EventColumns) -> list[bytes] | None:
     head = HEAD.pack(len(topic_of), len(names))
     columns = [bytes(topic_col), name_col.tobytes(), version_col.tobytes(), ends.tobytes()]
     return [head, *topic_bytes, *names, *columns, joined]
-
-
-def _originator_bytes(originator_id: UUID | str) -> tuple[int, bytes]:
-    if isinstance(originator_id, UUID):
-        return ID_KIND_UUID, originator_id.bytes
-    oid = str(originator_id).encode("utf-8")
-    if len(oid) > MAX_SHORT:
-        msg = "originator id and topic must each encode to at most 65535 bytes"
-        raise ValueError(msg)
-    return ID_KIND_STR, oid
 
 
 class Columns:

@@ -199,7 +199,7 @@ def _fields(
 
 def _encode_parts(originator_id: UUID | str, topic: str) -> tuple[int, int, int, bytes, str]:
     """An event's originator kind, id and topic lengths, id and topic bytes, and topic."""
-    kind, oid = _encode_originator(originator_id)
+    kind, oid = encode_originator(originator_id)
     topic_bytes = topic.encode("utf-8")
     if len(topic_bytes) > MAX_SHORT:
         msg = "originator id and topic must each encode to at most 65535 bytes"
@@ -207,7 +207,8 @@ def _encode_parts(originator_id: UUID | str, topic: str) -> tuple[int, int, int,
     return kind, len(oid), len(topic_bytes), oid + topic_bytes, topic
 
 
-def _encode_originator(originator_id: UUID | str) -> tuple[int, bytes]:
+def encode_originator(originator_id: UUID | str) -> tuple[int, bytes]:
+    """An originator id's kind and bytes (a UUID's 16, or a string's UTF-8)."""
     if isinstance(originator_id, UUID):
         return ID_KIND_UUID, originator_id.bytes
     oid = str(originator_id).encode("utf-8")
