@@ -97,24 +97,10 @@ class FileStoreFactory(InfrastructureFactory[FileTrackingRecorder]):
             raise OSError(msg)
         self.path = os.path.abspath(path)
         os.makedirs(self.path, exist_ok=True)
-        durability = self.env.get(self.FILESTORE_DURABILITY, "fsync").strip().lower()
-        if durability not in ("fsync", "os"):
-            msg = (
-                f"Invalid {self.FILESTORE_DURABILITY} {durability!r}: "
-                "expected 'fsync' (the default) or 'os'"
-            )
-            raise OSError(msg)
-        compression = self.env.get(self.FILESTORE_COMPRESSION, "zstd").strip().lower()
-        if compression not in ("zstd", "none"):
-            msg = (
-                f"Invalid {self.FILESTORE_COMPRESSION} {compression!r}: "
-                "expected 'zstd' (the default) or 'none'"
-            )
-            raise OSError(msg)
         defaults = LogConfig()
         self.config = LogConfig(
-            durable=durability == "fsync",
-            compressed=compression == "zstd",
+            durable=self._choice(self.FILESTORE_DURABILITY, "fsync", "os") == "fsync",
+            compressed=self._choice(self.FILESTORE_COMPRESSION, "zstd", "none") == "zstd",
             segment_bytes=self._number(self.FILESTORE_SEGMENT_BYTES, defaults.segment_bytes),
             index_interval=self._number(self.FILESTORE_INDEX_INTERVAL, defaults.index_interval),
             poll_interval=self._number(self.FILESTORE_POLL_INTERVAL, defaults.poll_interval, float),
@@ -123,6 +109,14 @@ class FileStoreFactory(InfrastructureFactory[FileTrackingRecorder]):
         name = re.sub(r"[^a-z0-9_.-]", "_", self.env.name.lower()).strip(".")
         self.namespace = name or "stored"
         self._logs: list[Log] = []
+
+    def _choice(self, key: str, default: str, other: str) -> str:
+        """The setting ``key``: ``default`` (when unset) or ``other``, else an error."""
+        value = self.env.get(key, default).strip().lower()
+        if value not in (default, other):
+            msg = f"Invalid {key} {value!r}: expected {default!r} (the default) or {other!r}"
+            raise OSError(msg)
+        return value
 
     def _number(self, key: str, default: Any, kind: type = int) -> Any:
         raw = self.env.get(key)
