@@ -82,18 +82,21 @@ def _figure(value: Any) -> str:
 
 
 def _summary(report: ProjectionReport) -> Summary:
-    lines = [
-        f"{report.mode}: generation {report.generation}, {plural(report.workers, 'worker')}",
+    applied = (  # ours: the glue between figure and unit is not made visible, as plain() would
         f"position {report.position:,} (from {report.from_position:,}); "
         f"{plural(report.events_applied, 'event')} applied in "
-        + glued(f"{report.elapsed:.2f}", "s"),
+    )
+    lines = [
+        f"{report.mode}: generation {report.generation}, {plural(report.workers, 'worker')}",
         f"checksum {report.checksum}",
         "snapshot used: " + _snapshot(report.snapshot_used),
         "snapshot written: " + _written(report),
     ]
     if report.reason:
         lines.append(f"rebuilt from scratch: {report.reason}")
-    return Summary([plain(line) for line in lines], title=visible(report.projection))
+    texts = [plain(line) for line in lines]
+    texts.insert(1, Text(applied + glued(f"{report.elapsed:.2f}", "s")))
+    return Summary(texts, title=visible(report.projection))
 
 
 def _written(report: ProjectionReport) -> str:

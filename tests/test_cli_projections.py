@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ def test_human_report_shows_state_and_summary(
     out = capsys.readouterr().out
     for text in ("[b]food[/b]", "rent", "checksum", "position", "snapshot written"):
         assert text in out
+    assert re.search(r"applied in \d+\.\d\d[\xa0 ]s", out)  # the glue, never shown escaped
+    assert "\\x" not in out
 
 
 def test_usage_errors_exit_2(

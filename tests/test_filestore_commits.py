@@ -131,3 +131,33 @@ def test_the_highest_version_remembered_stays_exact_through_appends_and_flushes(
     for oid in originators:
         assert log.max_version(originator_key(oid)) == highest.get(oid)
     factory.close()
+
+
+SHUT_DOWN = """
+import sys
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+env = {"PERSISTENCE_MODULE": "eventfold.infra.filestore", "FILESTORE_PATH": sys.argv[1]}
+app = Application(env=env)
+app.save(Aggregate())
+def fail(held):
+    raise ValueError("the program fails with the application still referenced")
+fail(app)
+"""
+
+
+def test_an_application_closed_as_the_interpreter_shuts_down_persists_its_index(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    done = subprocess.run(
+        [sys.executable, "-c", SHUT_DOWN, str(store)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert "the program fails" in done.stderr
+    assert "Exception ignored" not in done.stderr
+    [index] = list(store.glob("*_events/index"))
+    assert (index / "CHECKPOINT").exists()

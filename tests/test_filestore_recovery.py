@@ -188,6 +188,12 @@ def test_last_commits_lost_before_the_durable_mark_are_damage_not_a_torn_tail(
     with pytest.raises(StoreCorruptedError, match="as durable"):
         factory_for(store_path).application_recorder()
     assert not (store_path / "stored_events" / "torn").exists()
+    with open(seg, "r+b") as f:  # cut inside an earlier commit: named where the log ends
+        f.truncate(offsets[1] + 20)
+    with pytest.raises(StoreCorruptedError) as caught:
+        factory_for(store_path).application_recorder()
+    assert caught.value.offset == offsets[1] + 20
+    assert f"ends at byte {offsets[1] + 20:,}, before its last durable commit" in str(caught.value)
 
 
 def test_a_deleted_last_segment_is_damage_and_the_evidence_stays(store_path: Path) -> None:

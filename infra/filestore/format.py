@@ -25,7 +25,6 @@ CRC-32 of ``rest``. ``codec`` 0 stores ``raw2`` as it is, 1 is one zstd frame.
 
 from __future__ import annotations
 
-import functools
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
@@ -274,10 +273,11 @@ def _raw_body(events: list[bytes], tracking: tuple[str, int] | None) -> tuple[in
     return flags, b"".join(parts)
 
 
-@functools.cache
+_ZSTD = zstd_module()  # imported now: a commit may be written as an interpreter shuts down
+
+
 def _zstd() -> Any:
-    """The zstd module, imported when a compressed commit is first met."""
-    return zstd_module()
+    return _ZSTD
 
 
 def decode_header(data: bytes | memoryview) -> Header:

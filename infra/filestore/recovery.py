@@ -94,6 +94,11 @@ class Recovering(LogState):
         fd = self._read_fd(seg)
         if fd is None:
             raise StoreCorruptedError(path, 0, f"segment is missing: {lost}")
+        size = os.fstat(fd).st_size
+        if size <= off:  # name where the log ends, not where the lost commit was
+            msg = f"the segment ends at byte {size:,}, before its last durable commit"
+            msg += f" (byte {off:,})"
+            raise StoreCorruptedError(path, size, f"{msg}: {lost}")
         try:
             header = decode_header(fileio.read_exact(fd, MAX_HEADER_SIZE, off))
         except FormatError as e:

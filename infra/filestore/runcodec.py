@@ -102,13 +102,11 @@ def rows_of(raw: bytes, n: int, key_bytes: int, words: int) -> bytearray:
     return rows
 
 
-_ZSTD: list[Any] = []
+_ZSTD = zstd_module()  # imported now: a run may be written as an interpreter shuts down
 
 
 def _codec() -> Any:
-    if not _ZSTD:
-        _ZSTD.append(zstd_module())
-    return _ZSTD[0]
+    return _ZSTD
 
 
 class Columns:
