@@ -25,6 +25,7 @@ CRC-32 of ``rest``. ``codec`` 0 stores ``raw2`` as it is, 1 is one zstd frame.
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
@@ -246,7 +247,7 @@ def encode_commit2(
     flags, raw = _raw_body(columns, tracking)
     body = raw
     if codec == CODEC_ZSTD:
-        body = _zstd().compress(raw, level)
+        body = _zstd().compress(raw, options=_options(level))
         if len(body) >= len(raw):
             codec, body = CODEC_NONE, raw
     if len(raw) > 0xFFFFFFFF or len(body) > 0xFFFFFFFF:
@@ -278,6 +279,14 @@ _ZSTD = zstd_module()  # imported now: a commit may be written as an interpreter
 
 def _zstd() -> Any:
     return _ZSTD
+
+
+@functools.cache
+def _options(level: int) -> dict[Any, int]:
+    """zstd's parameters: the level, and the frame's own checksum of what it holds (so a
+    body whose commit checksum was made to fit still does not decompress unnoticed)."""
+    parameter = _ZSTD.CompressionParameter
+    return {parameter.compression_level: level, parameter.checksum_flag: 1}
 
 
 def decode_header(data: bytes | memoryview) -> Header:
