@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import count
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -165,22 +165,11 @@ def encode_event(
 
 def encode_events(first_id: int, events: EventColumns) -> list[bytes]:
     """``encode_event`` for a batch, numbered from ``first_id`` (same bytes, less work):
-    ``event1`` records, for a commit of version 1."""
-    fixed, prefix, join = EVENT_FIXED.pack, EVENT_PREFIX.pack, b"".join
-    encoded: list[bytes] = []
-    append = encoded.append
-    for nid, version, kind, oid_len, topic_len, oid_topic, state in _fields(first_id, events):
-        rest = join((fixed(nid, version, kind, oid_len, topic_len, len(state)), oid_topic, state))
-        append(prefix(len(rest), crc32(rest)) + rest)
-    return encoded
+    ``event1`` records, for a commit of version 1.
 
-
-def _fields(
-    first_id: int, events: EventColumns
-) -> Iterator[tuple[int, int, int, int, int, bytes, bytes]]:
-    """Each event's id, version, originator kind, id and topic lengths, id and topic
-    bytes, and state. Each originator id and topic is encoded once per batch (cached by
-    the id's object identity: the columns keep the ids alive for the call)."""
+    Each originator id and topic is encoded once per batch (cached by the id's
+    object identity: the columns keep the ids alive for the call).
+    """
     if len({len(column) for column in events}) > 1:
         msg = "event columns of different lengths"
         raise ValueError(msg)
@@ -189,12 +178,17 @@ def _fields(
         msg = f"event state of {largest} bytes is too large"
         raise ValueError(msg)
     parts: dict[int, tuple[int, int, int, bytes, str]] = {}  # kind, lengths, bytes, topic
+    fixed, prefix, join = EVENT_FIXED.pack, EVENT_PREFIX.pack, b"".join
+    encoded: list[bytes] = []
+    append = encoded.append
     for nid, originator_id, version, topic, state in zip(count(first_id), *events):
         known = parts.get(id(originator_id))
         if known is None or known[4] is not topic:
             known = parts[id(originator_id)] = _encode_parts(originator_id, topic)
         kind, oid_len, topic_len, oid_topic, _ = known
-        yield nid, version, kind, oid_len, topic_len, oid_topic, state
+        rest = join((fixed(nid, version, kind, oid_len, topic_len, len(state)), oid_topic, state))
+        append(prefix(len(rest), crc32(rest)) + rest)
+    return encoded
 
 
 def _encode_parts(originator_id: UUID | str, topic: str) -> tuple[int, int, int, bytes, str]:
@@ -247,7 +241,7 @@ def encode_commit2(
     flags, raw = _raw_body(columns, tracking)
     body = raw
     if codec == CODEC_ZSTD:
-        body = _zstd().compress(raw, options=_options(level))
+        body = _ZSTD.compress(raw, options=_options(level))
         if len(body) >= len(raw):
             codec, body = CODEC_NONE, raw
     if len(raw) > 0xFFFFFFFF or len(body) > 0xFFFFFFFF:
@@ -275,10 +269,6 @@ def _raw_body(events: list[bytes], tracking: tuple[str, int] | None) -> tuple[in
 
 
 _ZSTD = zstd_module()  # imported now: a commit may be written as an interpreter shuts down
-
-
-def _zstd() -> Any:
-    return _ZSTD
 
 
 @functools.cache
@@ -323,7 +313,7 @@ def raw_body(header: Header, body: bytes | memoryview) -> bytes | memoryview:
         if header.version == 2 and len(body) != header.raw_len:
             raise FormatError("commit body length does not match its header", 0)
         return body
-    zstd = _zstd()
+    zstd = _ZSTD
     try:
         decompressor = zstd.ZstdDecompressor()
         raw: bytes = decompressor.decompress(body, header.raw_len + 1)

@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreCorruptedError
-from eventfold.infra.filestore.columns import Columns
 from eventfold.infra.filestore.format import (
     EVENT_FIXED,
     EVENT_PREFIX,
@@ -25,8 +24,6 @@ from eventfold.infra.filestore.format import (
     decode_header,
     decode_rest,
     pack_location,
-    raw_body,
-    tracking_of,
     unpack_location,
 )
 from eventfold.infra.filestore.runs import IndexDamagedError
@@ -186,15 +183,9 @@ class _CommitReader:
         if len(body) != header.body_len:
             raise self._suspect(location, "commit is cut short")
         try:
-            raw = bytes(raw_body(header, body))
-            _, body_start = tracking_of(header, raw)
-            columns = None
-            if header.version == 2:
-                columns = Columns(raw, body_start, header.n_events, header.first_id)
+            return Commit.open(header, body, pack_location(seg, off))
         except FormatError as e:
             raise self._suspect(location, e.reason) from None
-        next_at = pack_location(seg, off + header.frame_len)
-        return Commit(header, raw, body_start, pack_location(seg, off), next_at, columns)
 
     def _window(self, seg: int, off: int, size: int) -> memoryview:
         """Up to ``size`` bytes at ``off`` of segment ``seg``, through the read window."""

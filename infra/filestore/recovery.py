@@ -10,20 +10,16 @@ import time
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreCorruptedError
-from eventfold.infra.filestore.columns import Columns
 from eventfold.infra.filestore.format import (
     MAX_HEADER_SIZE,
     FormatError,
     decode_header,
-    event_starts,
     pack_location,
-    raw_body,
-    tracking_of,
     unpack_location,
 )
 from eventfold.infra.filestore.index import Mark, originator_key
 from eventfold.infra.filestore.scan import CommitScanner
-from eventfold.infra.filestore.state import LogState
+from eventfold.infra.filestore.state import Commit, LogState
 
 logger = logging.getLogger("eventfold.store")
 
@@ -108,12 +104,9 @@ class Recovering(LogState):
             msg = f"commit cut short at byte {off + header.size + len(body)}: {lost}"
             raise StoreCorruptedError(path, off, msg)
         try:  # checksums, decompression and records adding up; no event decoded
-            raw = raw_body(header, body)
-            start = tracking_of(header, raw)[1]
-            if header.version == 2:
-                Columns(bytes(raw), start, header.n_events, header.first_id)
-            else:
-                event_starts(header, raw, start)
+            commit = Commit.open(header, body, mark.last_commit)
+            if commit.columns is None:
+                commit.spans()
         except FormatError as e:
             at = off + header.size + (e.offset if header.version == 1 else 0)
             raise StoreCorruptedError(path, at, f"{e.reason}: {lost}") from None

@@ -25,7 +25,6 @@ from __future__ import annotations
 import struct
 from itertools import accumulate
 from operator import sub
-from typing import Any
 
 from eventfold.infra.compression import zstd_module
 
@@ -60,7 +59,7 @@ def encode_block(rows: bytes, n: int, key_bytes: int, words: int, deltas: int) -
             except struct.error:  # neighbours too far apart for an i64: the values as they are
                 pass
         parts.append(b"".join(packed[j::8] for j in range(8)))
-    return bytes(_codec().compress(bytes(flags) + b"".join(parts), level=LEVEL))
+    return bytes(_ZSTD.compress(bytes(flags) + b"".join(parts), level=LEVEL))
 
 
 def decode_block(data: bytes, n: int, key_bytes: int, words: int) -> bytearray:
@@ -103,10 +102,6 @@ def rows_of(raw: bytes, n: int, key_bytes: int, words: int) -> bytearray:
 
 
 _ZSTD = zstd_module()  # imported now: a run may be written as an interpreter shuts down
-
-
-def _codec() -> Any:
-    return _ZSTD
 
 
 class Columns:
@@ -158,7 +153,7 @@ class Columns:
 
 def decompress(data: bytes, n: int, key_bytes: int, words: int) -> bytes:
     """A block's column bytes, checked for size (``BlockDecodeError`` otherwise)."""
-    zstd = _codec()
+    zstd = _ZSTD
     size = words + n * (key_bytes + 8 * words)
     try:
         decompressor = zstd.ZstdDecompressor()  # one frame, no more: a block is one

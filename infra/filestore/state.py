@@ -23,6 +23,8 @@ from eventfold.infra.filestore.format import (
     Header,
     RecordedEvent,
     event_starts,
+    raw_body,
+    tracking_of,
 )
 from eventfold.infra.filestore.index import LogIndex
 from eventfold.infra.filestore.runs import IndexDamagedError
@@ -82,6 +84,19 @@ class Commit:
         self.body_start = body_start  # where the events begin (after a tracking record)
         self.next = next_at  # the packed location of the commit after this one
         self._spans: tuple[list[int], list[int]] | None = None
+
+    @classmethod
+    def open(cls, header: Header, body: bytes | memoryview, location: int) -> Commit:
+        """The commit at ``location`` whose header and stored body these are: the body's
+        checksum verified and it decompressed, and an ``EFC2`` commit's columns checked to
+        add up. FormatError (offset in the uncompressed body) if not."""
+        raw = bytes(raw_body(header, body))
+        _, body_start = tracking_of(header, raw)
+        columns = None
+        if header.version == 2:
+            columns = Columns(raw, body_start, header.n_events, header.first_id)
+        next_at = location + header.frame_len  # within the segment: the offset's low bits
+        return cls(header, raw, body_start, location, next_at, columns)
 
     def spans(self) -> tuple[list[int], list[int]]:
         """Where each ``EFC1`` event's ``rest`` starts and ends (FormatError if they do
