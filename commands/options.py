@@ -11,6 +11,9 @@ from eventfold.commands.parser import exit_with
 from eventfold.infra.errors import MissingArgumentError, UsageError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from eventfold.application.proving.numbers import NumberFormat
     from eventfold.application.sources import SourceList
 
 DEFAULT_STORE = ".eventfold"
@@ -38,6 +41,28 @@ def sha256_hex(text: str) -> str:
         msg = f"expected a SHA-256 in hex (64 hex digits), not {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return checksum
+
+
+def moment(text: str) -> datetime:
+    """An ISO 8601 date or time (``2026-11-30``, ``2026-11-30T14:00``, ``...Z``,
+    ``...+02:00``); without an offset, UTC: ``--since``, ``--until``."""
+    from eventfold.application.proving.keyed import parse_moment
+
+    try:
+        return parse_moment(text)
+    except ValueError:
+        msg = f"expected an ISO 8601 date or time (2026-11-30T14:00:00Z), not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def number_format(text: str) -> NumberFormat:
+    """How an expected file writes 1234.56 (``--number-format '1.234,56'``)."""
+    from eventfold.application.proving.numbers import NumberFormat
+
+    try:
+        return NumberFormat.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def positive_seconds(text: str) -> float:
@@ -227,6 +252,52 @@ def non_negative_int(text: str) -> int:
         msg = f"expected 0 or a positive integer, not {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
+
+
+def expected_file_options(parser: argparse.ArgumentParser) -> None:
+    """How ``--expected FILE`` is read: its key and value columns, its numbers."""
+    parser.add_argument(
+        "--key",
+        metavar="COLS",
+        help="the expected file's key columns, comma-separated, in the projection's key "
+        "order (default: its key names: category; category,hour for hourly_totals)",
+    )
+    parser.add_argument(
+        "--count-col", metavar="COL", help="the expected file's count column (default count)"
+    )
+    parser.add_argument(
+        "--total-col", metavar="COL", help="the expected file's total column (default total)"
+    )
+    parser.add_argument(
+        "--number-format",
+        metavar="EXAMPLE",
+        type=number_format,
+        help="how the expected file writes 1234.56, e.g. '1,234.56', '1.234,56', "
+        "'1 234,56', '$1,234.56' (default: plain, 1234.56)",
+    )
+
+
+def narrowing_options(parser: argparse.ArgumentParser) -> None:
+    """``--category``, ``--since``, ``--until``: what a comparison looks at."""
+    parser.add_argument(
+        "--category",
+        metavar="NAME",
+        action="append",
+        help="compare only this category (repeatable; a glob such as 'shop-*' too)",
+    )
+    parser.add_argument(
+        "--since",
+        metavar="TIME",
+        type=moment,
+        help="only events at or after TIME (ISO 8601; UTC without an offset), and time "
+        "buckets starting then or later",
+    )
+    parser.add_argument(
+        "--until",
+        metavar="TIME",
+        type=moment,
+        help="only events before TIME, and time buckets starting before it",
+    )
 
 
 def limit_option(parser: argparse.ArgumentParser) -> None:

@@ -9,10 +9,15 @@ from rich.console import Console, RenderableType
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
     from eventfold.application.app import Eventfold
+    from eventfold.application.proving.expected import Columns
+    from eventfold.application.proving.keyed import Narrowing
+    from eventfold.application.proving.numbers import NumberFormat
     from eventfold.application.proving.verify import VerifyReport
     from eventfold.application.sources import SourceList
+    from eventfold.projections.base import Projection
     from eventfold.reports.html import ReportContext
 
 from eventfold.commands.common import (
@@ -28,9 +33,12 @@ from eventfold.commands.options import (
     batch_option,
     command,
     configured_sources_of,
+    expected_file_options,
     limit_option,
     max_line_option,
+    narrowing_options,
     output_options,
+    projection_option,
     sha256_hex,
     source_list,
     source_list_options,
@@ -43,17 +51,20 @@ def register(commands: Commands) -> None:
     verify_ = command(
         commands,
         "verify",
-        "prove category_totals against an expected state; show what differs",
-        "Catches the projection up, then compares. Sources (files, directories,\n"
-        "quoted patterns, - for stdin; --source FILE is one too) are read in order as\n"
-        "ingest reads them: the first valid occurrence of an id counts. exit 0 match,\n"
-        "1 mismatch, 2 when the evidence cannot be used (no valid event in it,\n"
-        "unreadable, binary, damaged compressed data).\n"
+        "prove a projection against an expected state; show what differs",
+        "Catches the projection up, then compares it row by row. Sources (files,\n"
+        "directories, quoted patterns, - for stdin; --source FILE is one too) are read\n"
+        "in order as ingest reads them: the first valid occurrence of an id counts.\n"
+        "--expected reads a worker's output: CSV, TSV, JSON or JSON Lines. exit 0\n"
+        "match, 1 mismatch, 2 when the evidence cannot be used (no valid event in it,\n"
+        "unreadable, binary, damaged compressed data, a number it cannot read).\n"
         "examples:\n"
         "  eventfold verify --source events.jsonl\n"
         "  eventfold verify logs/ 'archive/*.jsonl.gz' --order mtime\n"
         "  eventfold verify --expected-checksum 3f2a...\n"
-        "  eventfold verify --expected expected.json --all --html report.html\n",
+        "  eventfold verify --expected totals.csv --key name --total-col amount\n"
+        "  eventfold verify --projection hourly_totals --expected hourly.jsonl\n"
+        "  eventfold verify events.jsonl --category 'shop-*' --export diff.csv\n",
     )
     verify_.add_argument(
         "sources",
@@ -79,9 +90,17 @@ def register(commands: Commands) -> None:
     expected.add_argument(
         "--expected",
         metavar="FILE",
-        help='an expected state: {"categories": {NAME: {"count", "total"}}}',
+        help="an expected state: CSV, TSV, JSON (the canonical state, or rows) or JSON Lines",
     )
-    verify_.add_argument("--all", action="store_true", help="list matching categories too")
+    projection_option(verify_)
+    expected_file_options(verify_)
+    narrowing_options(verify_)
+    verify_.add_argument(
+        "--export",
+        metavar="FILE",
+        help="write every difference (keys, and events with sources) to FILE: .csv or .jsonl",
+    )
+    verify_.add_argument("--all", action="store_true", help="list matching rows too")
     verify_.add_argument("--html", metavar="FILE", help="also save the report as HTML")
     verify_.add_argument("--svg", metavar="FILE", help="also save the report as SVG")
     source_list_options(verify_)
@@ -125,11 +144,18 @@ def register(commands: Commands) -> None:
 
 
 def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from eventfold.application.proving.export import export_format
     from eventfold.application.proving.verify import verify as run_verify
+    from eventfold.projections.registry import load_projection
     from eventfold.reports.progress import progress_on
     from eventfold.reports.verify import render_verify, verdict
 
+    if args.export is not None:
+        export_format(args.export)  # an unknown suffix is refused before anything is read
     asked, paths = _verify_sources(args)
+    projection = load_projection(args.projection)
+    narrowing = narrowing_of(args, projection, with_rows=not paths)
+    columns, numbers = columns_of(args)
     app = open_application(args)
     try:
         with progress_on(err) as progress:
@@ -142,6 +168,11 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
                 max_line=args.max_line_bytes,
                 limit=args.limit,
                 progress=progress,
+                projection=projection,
+                columns=columns,
+                numbers=numbers,
+                narrowing=narrowing,
+                export=args.export,
             )
         sources = [("expected state", args.expected)] if args.expected else []
         context = report_context(app, args, sources, asked, report.sources)
@@ -153,6 +184,55 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
     emit(args, out, report.to_json, lambda: rendered, lambda: verdict(report))
     save_reports(args.html, args.svg, report, context, rendered)
     return EXIT_OK if report.matches else EXIT_MISMATCH
+
+
+def narrowing_of(
+    args: argparse.Namespace, projection: Projection[Any], with_rows: bool
+) -> Narrowing:
+    """``--category``, ``--since`` and ``--until`` as a ``Narrowing``; a usage error where
+    they cannot narrow anything: a bare checksum, or a time window over a projection
+    without a time key when there are no sources' events to narrow (``with_rows``)."""
+    from eventfold.application.proving.keyed import Narrowing
+
+    narrowing = Narrowing(tuple(args.category or ()), args.since, args.until)
+    if narrowing and args.expected_checksum is not None:
+        msg = "--category, --since and --until cannot narrow a bare checksum (--expected-checksum)"
+        raise MissingArgumentError(msg)
+    if narrowing.categories and "category" not in projection.keys:
+        keys = ", ".join(projection.keys)
+        msg = f"--category: {projection.name} has no category in its keys ({keys})"
+        raise MissingArgumentError(msg)
+    if narrowing.timed and with_rows and projection.time_key is None:
+        msg = (
+            f"--since/--until: {projection.name} has no time in its keys; they narrow a "
+            "time-keyed projection (hourly_totals) or, with sources, the events compared"
+        )
+        raise MissingArgumentError(msg)
+    return narrowing
+
+
+def columns_of(args: argparse.Namespace) -> tuple[Columns, NumberFormat]:
+    """How ``--expected`` is read: ``--key``, ``--count-col``, ``--total-col``,
+    ``--number-format`` (a usage error without ``--expected``)."""
+    from eventfold.application.proving.expected import Columns
+    from eventfold.application.proving.numbers import NumberFormat
+
+    given = [
+        option
+        for option, value in (
+            ("--key", args.key),
+            ("--count-col", args.count_col),
+            ("--total-col", args.total_col),
+            ("--number-format", args.number_format),
+        )
+        if value is not None
+    ]
+    if given and args.expected is None:
+        msg = f"argument {given[0]}: reads an expected file, so it needs --expected FILE"
+        raise MissingArgumentError(msg)
+    keys = None if args.key is None else tuple(k.strip() for k in args.key.split(","))
+    numbers = NumberFormat() if args.number_format is None else args.number_format
+    return Columns(keys, args.count_col, args.total_col), numbers
 
 
 def _verify_sources(args: argparse.Namespace) -> tuple[SourceList | None, list[str]]:

@@ -14,7 +14,14 @@ the store) into a state. It declares:
 - optionally ``fold_page(state, page)``: a whole page of facts at once (the
   default applies the ``Recorded`` handler fact by fact). A projection that
   reads only each category's values and timestamps folds
-  ``page.by_category()``, which is decoded without building a fact per event.
+  ``page.by_category()``, which is decoded without building a fact per event;
+- optionally the shape of its canonical state, so that ``verify`` compares two
+  states row by row: ``root`` (the document's one top-level key, or None),
+  ``keys`` (the names of a row's key parts, outermost first: the canonical
+  document nests that many mappings), ``measures`` (a row's values and how
+  they compare: ``"count"``, a whole number, or ``"decimal"``, an exact
+  decimal in text; none: a row's value compares whole) and ``time_key`` (the
+  key part that is the ISO start of a time bucket).
 
 Users add projections by subclassing and registering them through the
 entry-point group ``eventfold.projections`` or naming them ``module:Class``.
@@ -24,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
@@ -87,6 +94,10 @@ class Projection(Generic[S]):
     name: ClassVar[str] = ""
     version: ClassVar[int] = 1
     handlers: ClassVar[dict[type, str]] = {}
+    root: ClassVar[str | None] = None
+    keys: ClassVar[tuple[str, ...]] = ("key",)
+    measures: ClassVar[Mapping[str, str]] = {}
+    time_key: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -141,6 +152,48 @@ class Projection(Generic[S]):
 
     def checksum(self, state: S) -> str:
         return state_checksum(self.canonical(state))
+
+    def rows(self, canonical: Any) -> dict[Key, Any]:
+        """The rows of a canonical document: key parts (``keys``) to the row's value.
+
+        ``ShapeError`` names where the document is not nested as declared."""
+        doc = canonical
+        if self.root is not None:
+            if not isinstance(canonical, Mapping) or self.root not in canonical:
+                raise ShapeError(f"no {self.root!r} key at its top")
+            doc = canonical[self.root]
+        rows: dict[Key, Any] = {}
+        _flatten(doc, len(self.keys), (), rows)
+        return rows
+
+    def from_rows(self, rows: Mapping[Key, Any]) -> Any:
+        """The canonical document of ``rows``: ``rows`` undone."""
+        doc: dict[str, Any] = {}
+        for key, value in rows.items():
+            level = doc
+            for part in key[:-1]:
+                level = level.setdefault(part, {})
+            level[key[-1]] = value
+        return doc if self.root is None else {self.root: doc}
+
+
+Key = tuple[str, ...]
+
+
+class ShapeError(ValueError):
+    """A document is not nested as a projection's ``keys`` declare."""
+
+
+def _flatten(doc: Any, depth: int, prefix: Key, rows: dict[Key, Any]) -> None:
+    if not isinstance(doc, Mapping):
+        where = "/".join(prefix) or "the top"
+        raise ShapeError(f"{where} is not an object ({depth} more key levels expected)")
+    for name, value in doc.items():
+        key = (*prefix, str(name))
+        if depth == 1:
+            rows[key] = value
+        else:
+            _flatten(value, depth - 1, key, rows)
 
 
 def canonical_bytes(doc: Any) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import decimal
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from eventfold.domain.model import EXACT, Category
@@ -44,6 +45,9 @@ class CategoryTotals(Projection[Totals]):
 
     name = "category_totals"
     version = 1
+    root = "categories"
+    keys = ("category",)
+    measures = MappingProxyType({"count": "count", "total": "decimal"})
 
     def initial(self) -> Totals:
         return {}
@@ -151,6 +155,10 @@ class HourlyTotals(Projection[Hourly]):
 
     name = "hourly_totals"
     version = 1
+    root = "hours"
+    keys = ("category", "hour")
+    measures = MappingProxyType({"count": "count", "total": "decimal"})
+    time_key = "hour"
 
     def initial(self) -> Hourly:
         return {}

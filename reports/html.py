@@ -11,6 +11,7 @@ backgrounds, and a table row is never split across pages.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from eventfold.reports.html_assets import SCRIPT, STYLE
 from eventfold.reports.suggestions import Step, conflict_steps, next_steps
 from eventfold.reports.text import grouped, visible
 from eventfold.reports.text import signed as with_sign
+from eventfold.reports.verify import about_expectation
 
 BAR_WIDTH = 120  # the width of a delta bar's drawing; each side of the axis gets half
 BAR_HEIGHT = 14
@@ -107,7 +109,8 @@ def verdict_section(report: VerifyReport) -> str:
         what = "the checksum differs"
     else:
         differing, compared = grouped(doc["differing"]), grouped(doc["categories_compared"])
-        what = f"{differing} of {compared} categories differ"
+        noun = "categories" if report.key_names == ("category",) else "rows"
+        what = f"{differing} of {compared} {noun} differ"
     return "\n".join(
         [
             f'<section class="verdict {status}" id="verdict">',
@@ -155,16 +158,18 @@ def verify_rows(report: VerifyReport) -> list[tuple[str, str]]:
             f"(caught up {grouped(report.projection.events_applied)} events)",
         )
     ]
+    noun = "categories" if report.key_names == ("category",) else "rows"
     if report.checksum_only:
-        rows.append(("compared", "only a checksum was given: categories cannot be compared"))
+        rows.append(("compared", f"only a checksum was given: {noun} cannot be compared"))
     else:
         rows.append(
             (
-                "categories",
+                noun if noun == "categories" else f"rows ({escape(', '.join(report.key_names))})",
                 f"{grouped(doc['categories_compared'])} compared, "
                 f"{grouped(doc['matching'])} matching, {grouped(doc['differing'])} differing",
             )
         )
+    rows += [("note", escape(line)) for line in about_expectation(report)]
     if report.events is not None:
         e = report.events
         rows.append(
@@ -215,56 +220,61 @@ def _bar(delta: Decimal, largest: Decimal) -> str:
     )
 
 
-CATEGORY_COLUMNS = (
-    ("category", "text"),
-    ("status", "text"),
-    ("expected count", "number"),
-    ("expected total", "number"),
-    ("actual count", "number"),
-    ("actual total", "number"),
-    ("Δ count", "number"),
-    ("Δ total", "number"),
-)
-
-
 def category_section(report: VerifyReport, show_all: bool) -> str:
+    """The compared rows: a column per key part, then each measure's expected, actual
+    and Δ (or, for a projection without measures, each side's value whole)."""
     rows = report.compared if show_all else report.differences
-    heading = "Categories" if show_all else "Differing categories"
+    noun = "categories" if report.key_names == ("category",) else "rows"
+    heading = noun.capitalize() if show_all else f"Differing {noun}"
     if not rows:
         empty = (
-            "none: every category matches"
+            f"none: every {'category' if noun == 'categories' else 'row'} matches"
             if not report.checksum_only
             else ("none can be shown: only a checksum was given (--expected FILE or --source can)")
         )
         return f'<section id="categories"><h2>{heading}</h2><p>{escape(empty)}</p></section>'
     docs = [d.to_json() for d in rows]
-    exp = [None if d["expected"] is None else d["expected"]["total"] for d in docs]
-    act = [None if d["actual"] is None else d["actual"]["total"] for d in docs]
-    delta = [d["delta"]["total"] for d in docs]
-    widths = [_fraction_width(v) for v in (exp, act, delta)]
-    largest = max((abs(Decimal(v)) for v in delta), default=Decimal(0))
+    measures = list(rows[0].measures or {})
+    columns = [(name, "text") for name in report.key_names] + [("status", "text")]
+    for side in ("expected", "actual", "Δ"):
+        columns += [(f"{side} {m}", "number") for m in measures]
+    if not measures:
+        columns += [("expected", "text"), ("actual", "text")]
+    sides = {
+        m: [
+            [None if d[side] is None or d[side].get(m) is None else str(d[side][m]) for d in docs]
+            for side in ("expected", "actual", "delta")
+        ]
+        for m in measures
+    }
+    widths = {m: [_fraction_width(v) for v in sides[m]] for m in measures}
+    barred = "total" if "total" in measures else None
+    largest = Decimal(0)
+    if barred:
+        deltas = [v for v in sides[barred][2] if v is not None]
+        largest = max((abs(Decimal(v)) for v in deltas), default=Decimal(0))
     head = "".join(
         f'<th scope="col" data-type="{kind}"{" class=r" if kind == "number" else ""}>'
         f"{escape(name)}</th>"
-        for name, kind in CATEGORY_COLUMNS
+        for name, kind in columns
     )
-    head += '<th scope="col">Δ total (bar)</th>'
+    if barred:
+        head += f'<th scope="col">Δ {barred} (bar)</th>'
     body = []
-    for d, e_total, a_total, d_total in zip(docs, exp, act, delta, strict=True):
-        e_count = None if d["expected"] is None else str(d["expected"]["count"])
-        a_count = None if d["actual"] is None else str(d["actual"]["count"])
-        body.append(
-            "<tr>"
-            f'<td class="text">{escape(d["category"])}</td>'
-            f'<td class="status {escape(d["status"])}">{escape(d["status"].upper())}</td>'
-            + _number(e_count, 0)
-            + _number(e_total, widths[0])
-            + _number(a_count, 0)
-            + _number(a_total, widths[1])
-            + _number(str(d["delta"]["count"]), 0, signed=True)
-            + _number(d_total, widths[2], signed=True)
-            + f"<td>{_bar(Decimal(d_total), largest)}</td></tr>"
-        )
+    for i, (d, difference) in enumerate(zip(docs, rows, strict=True)):
+        cells = "".join(f'<td class="text">{escape(part)}</td>' for part in difference.key)
+        cells += f'<td class="status {escape(d["status"])}">{escape(d["status"].upper())}</td>'
+        for column, side in enumerate(("expected", "actual", "delta")):
+            for m in measures:
+                cells += _number(sides[m][column][i], widths[m][column], signed=side == "delta")
+        if not measures:
+            for side in ("expected", "actual"):
+                shown = "-" if d[side] is None else json.dumps(d[side], sort_keys=True)
+                cells += f'<td class="text">{escape(shown)}</td>'
+        if barred:
+            delta = sides[barred][2][i]
+            cells += f"<td>{_bar(Decimal(delta or 0), largest)}</td>"
+        body.append(f"<tr>{cells}</tr>")
     return "\n".join(
         [
             '<section id="categories">',

@@ -6,6 +6,7 @@ CHANGED) and every delta carries its sign; colour only repeats it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +35,8 @@ def render_verify(
     parts: list[RenderableType] = []
     rows = report.compared if show_all else report.differences
     if rows:
-        parts.append(_table(rows, "categories" if show_all else "differing categories"))
+        noun = row_noun(report, 2)
+        parts.append(_table(report, rows, noun if show_all else f"differing {noun}"))
     if report.events is not None and not report.matches:
         parts.extend(_event_tables(report))
     if len(report.files) > 1:
@@ -43,8 +45,24 @@ def render_verify(
     return Group(*parts)
 
 
+def row_noun(report: VerifyReport, count: int) -> str:
+    """What a compared row is called: a category, or a row (category, hour) of another
+    projection's keys."""
+    if report.key_names == ("category",):
+        return "category" if count == 1 else "categories"
+    return f"{'row' if count == 1 else 'rows'} ({', '.join(report.key_names)})"
+
+
 def verdict(report: VerifyReport) -> Text:
     """The one-line result (``--quiet``)."""
+    unread = report.unread_measures
+    if report.matches and unread:
+        lacking = ", ".join(unread)
+        return Text(
+            f"MATCH of what the expected file gives (no {lacking} in "
+            f"{plural(max(unread.values()), 'row')}): {report.actual_checksum}",
+            style="bold green",
+        )
     if report.matches:
         return Text(f"MATCH {report.actual_checksum}", style="bold green")
     if report.checksum_only:
@@ -53,35 +71,51 @@ def verdict(report: VerifyReport) -> Text:
             f"actual {report.actual_checksum})",
             style="bold red",
         )
+    differing = len(report.differences)
+    expected = report.expected_checksum or "none, the expected file lacks counts"
     return Text(
-        f"MISMATCH: {plural(len(report.differences), 'category', 'categories')} "
-        f"{'differs' if len(report.differences) == 1 else 'differ'} "
-        f"(expected {report.expected_checksum}, actual {report.actual_checksum})",
+        f"MISMATCH: {differing:,} {row_noun(report, differing)} "
+        f"{'differs' if differing == 1 else 'differ'} "
+        f"(expected {expected}, actual {report.actual_checksum})",
         style="bold red",
     )
 
 
-def _table(rows: list[Any], title: str) -> FigureTable:
-    columns = [Col("category", "key"), Col("status", "word")]
+def _table(report: VerifyReport, rows: list[Any], title: str) -> FigureTable:
+    measures = list(rows[0].measures or {}) if rows else []
+    columns = [
+        Col(name, "key" if i == 0 else "word" if name == report.time_key else "text")
+        for i, name in enumerate(report.key_names)
+    ]
+    columns.append(Col("status", "word"))
     for side in ("expected", "actual", "Δ"):
-        columns += [Col(f"{side} count", group=side, measure="count")]
-        columns += [Col(f"{side} total", group=side, measure="total")]
+        if not measures and side != "Δ":
+            columns.append(Col(side, "text"))
+        for m in measures:
+            columns.append(Col(f"{side} {m}", group=side, measure=m))
     cells: list[list[str | Text]] = []
     for d in rows:
         exp, act, delta = d.expected, d.actual, d.delta
-        cells.append(
-            [
-                d.category,
-                Text(d.status.upper(), style=STYLES[d.status]),
-                "-" if exp is None else grouped(exp["count"]),
-                "-" if exp is None else grouped(exp["total"]),
-                "-" if act is None else grouped(act["count"]),
-                "-" if act is None else grouped(act["total"]),
-                signed(delta["count"]),
-                signed(delta["total"]),
-            ]
-        )
+        row: list[str | Text] = [plain(part) for part in d.key]
+        row.append(Text(d.status.upper(), style=STYLES[d.status]))
+        if not measures:
+            row += [_whole(exp), _whole(act)]
+        for side in (exp, act):
+            row += [_measure(side, m) for m in measures]
+        if delta is not None:
+            row += ["-" if delta[m] is None else signed(delta[m]) for m in measures]
+        cells.append(row)
     return FigureTable(columns, cells, title=title)
+
+
+def _measure(row: Any, name: str) -> str:
+    if row is None or row.get(name) is None:
+        return "-"
+    return grouped(row[name])
+
+
+def _whole(value: Any) -> Text:
+    return plain("-" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False))
 
 
 def shown(rows: int, count: int) -> str | None:
@@ -180,25 +214,59 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
+def about_expectation(report: VerifyReport) -> list[str]:
+    """What the comparison rests on, in lines: the narrowing, the expected file and
+    what it lacks, whose code made the expected state, where the export went."""
+    lines = []
+    if report.narrowing:
+        lines.append(f"narrowed to {report.narrowing.describe()}: the checksums are of those rows")
+    expected = report.expected_file
+    if expected is not None:
+        lines.append(
+            f"expected file: {expected.path} ({expected.format.upper()}, "
+            f"{plural(expected.read, 'row')} read)"
+        )
+        for measure, rows in report.unread_measures.items():
+            lines.append(
+                f"no {measure} in {plural(rows, 'row')} of the expected file: "
+                f"{measure}s of those rows are not compared, and the expected state has no "
+                "checksum of its own"
+            )
+    if report.same_code:
+        lines.append(
+            f"the expected state is {report.projection.projection}'s own fold of the "
+            "sources' accepted events: the same handler code is on both sides, so this "
+            "proves the store's events, not the handlers"
+        )
+    if report.exported is not None:
+        e = report.exported
+        lines.append(
+            f"every difference written to {e.path}: {plural(e.keys, 'key')}, "
+            f"{plural(e.events, 'event')}"
+        )
+    return lines
+
+
 def _summary(
     report: VerifyReport, store_options: Sequence[str], asked: SourceList | None
 ) -> Summary:
     differing = len(report.differences)
+    noun = row_noun(report, 2)
     compared = (
         plain(
-            "only a checksum was given: categories cannot be compared "
+            f"only a checksum was given: {noun} cannot be compared "
             "(--expected FILE or --source can)"
         )
         if report.checksum_only
         else plain(
-            f"categories compared: {grouped(len(report.compared))}; matching "
+            f"{noun} compared: {grouped(len(report.compared))}; matching "
             f"{len(report.compared) - differing:,}; differing {differing:,}"
         )
     )
     lines = [
         verdict(report),
         compared,
-        plain(f"expected checksum: {report.expected_checksum}"),
+        plain(f"expected checksum: {report.expected_checksum or 'none (see below)'}"),
         plain(f"actual checksum:   {report.actual_checksum}"),
         plain(
             f"projection {report.projection.projection} at position "
@@ -206,6 +274,7 @@ def _summary(
             f"{plural(report.projection.events_applied, 'event')})"
         ),
     ]
+    lines += [plain(line) for line in about_expectation(report)]
     if not any(d.actual for d in report.compared):
         lines.append(plain("the store holds no events", style="bold"))
     if report.sources and report.events is not None:

@@ -1,0 +1,37 @@
+"""A user-defined projection for the tests: named ``module:Class`` on the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventfold.domain.model import Category
+from eventfold.projections.base import Projection, RecordedFact, canonical_decimal, handles
+
+Largest = dict[str, Any]
+
+
+class LargestValue(Projection[Largest]):
+    """Per category, its largest value: rows compared whole (no measures declared)."""
+
+    name = "largest_value"
+    root = "largest"
+    keys = ("category",)
+
+    def initial(self) -> Largest:
+        return {}
+
+    @handles(Category.Recorded)
+    def recorded(self, state: Largest, fact: RecordedFact) -> None:
+        if fact.category not in state or fact.value > state[fact.category]:
+            state[fact.category] = fact.value
+
+    def to_json(self, state: Largest) -> dict[str, str]:
+        return {k: str(v) for k, v in state.items()}
+
+    def from_json(self, doc: dict[str, str]) -> Largest:
+        from decimal import Decimal
+
+        return {k: Decimal(v) for k, v in doc.items()}
+
+    def canonical(self, state: Largest) -> dict[str, Any]:
+        return {"largest": {k: canonical_decimal(v) for k, v in state.items()}}
