@@ -96,6 +96,12 @@ def register(commands: Commands) -> None:
     expected_file_options(verify_)
     narrowing_options(verify_)
     verify_.add_argument(
+        "--by",
+        choices=("hour", "day"),
+        help="also compare per UTC hour or day: a timeline of where the damage is "
+        "(needs sources, or --expected with --projection hourly_totals)",
+    )
+    verify_.add_argument(
         "--export",
         metavar="FILE",
         help="write every difference (keys, and events with sources) to FILE: .csv or .jsonl",
@@ -173,6 +179,7 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
                 numbers=numbers,
                 narrowing=narrowing,
                 export=args.export,
+                by=args.by,
             )
         sources = [("expected state", args.expected)] if args.expected else []
         context = report_context(app, args, sources, asked, report.sources)

@@ -22,6 +22,7 @@ from typing import Any
 from eventfold.application.proving.verify import VerifyReport
 from eventfold.application.sources import SourceList
 from eventfold.reports.html_assets import SCRIPT, STYLE
+from eventfold.reports.html_timeline import timeline_section
 from eventfold.reports.suggestions import Step, conflict_steps, next_steps
 from eventfold.reports.text import grouped, visible
 from eventfold.reports.text import signed as with_sign
@@ -60,6 +61,7 @@ def render_verify_html(report: VerifyReport, context: ReportContext) -> str:
         "</header>",
         "<main>",
         category_section(report, context.show_all),
+        timeline_section(report.timeline),
         *event_sections(doc),
         next_section(report, context),
         "</main>",

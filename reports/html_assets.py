@@ -45,6 +45,7 @@ td.text { overflow-wrap: anywhere; min-width: 6rem; }
 svg.bar { display: block; }
 svg.bar .neg { fill: var(--neg); }
 svg.bar .pos { fill: var(--pos); }
+svg.bar .both { fill: var(--ok); }
 svg.bar .axis { stroke: var(--muted); stroke-width: 1; }
 th button { font: inherit; color: inherit; background: none; border: 0; padding: 0;
   cursor: pointer; text-align: inherit; }

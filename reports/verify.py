@@ -19,6 +19,7 @@ from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
 from eventfold.reports.suggestions import next_steps
 from eventfold.reports.text import grouped, plain, plural, signed
+from eventfold.reports.timeline import render_timeline
 
 STYLES = {"match": "green", "missing": "red", "extra": "magenta", "changed": "yellow"}
 
@@ -37,6 +38,8 @@ def render_verify(
     if rows:
         noun = row_noun(report, 2)
         parts.append(_table(report, rows, noun if show_all else f"differing {noun}"))
+    if report.timeline is not None:
+        parts.append(render_timeline(report.timeline))
     if report.events is not None and not report.matches:
         parts.extend(_event_tables(report))
     if len(report.files) > 1:

@@ -36,6 +36,7 @@ from eventfold.application.proving.reference import (
     FileFigures,
     expected_from_sources,
 )
+from eventfold.application.proving.timeline import Timeline, TimelineBuilder
 from eventfold.application.recorded import recorded_facts
 from eventfold.domain.model import EXACT, Category
 from eventfold.infra.lines import MAX_LINE_BYTES
@@ -50,6 +51,7 @@ from eventfold.projections.base import (
 from eventfold.projections.builtin import NO_HOUR, CategoryTotals, HourlyTotals
 
 SAMPLES = 20
+HOURLY = HourlyTotals()
 __all__ = ["MAX_EXPECTED_BYTES", "Difference", "ExpectedUnusableError", "VerifyReport", "verify"]
 
 
@@ -132,6 +134,7 @@ class VerifyReport:
     expected_file: ExpectedRows | None = None
     same_code: bool = False  # the expected state is the projection's own fold of the sources
     exported: Exported | None = None
+    timeline: Timeline | None = None  # with --by
 
     @property
     def actual_checksum(self) -> str:
@@ -183,6 +186,7 @@ class VerifyReport:
             },
             "same_code": self.same_code,
             "export": None if self.exported is None else self.exported.to_json(),
+            "timeline": None if self.timeline is None else self.timeline.to_json(),
         }
         if self.events is not None:
             e = self.events
@@ -228,12 +232,14 @@ def verify(
     numbers: NumberFormat | None = None,
     narrowing: Narrowing | None = None,
     export: str | None = None,
+    by: str | None = None,
 ) -> VerifyReport:
     """Catch ``projection`` (default ``category_totals``) up and compare it with exactly
     one expected state: that of ``sources`` (files in reading order, as
     ``resolve_sources`` gives them; ``source`` is one), of an expected file, or a
     checksum. ``narrowing`` picks the rows and events compared; the event lists keep
-    ``limit`` rows each (0: all); ``export`` names a file that gets every difference.
+    ``limit`` rows each (0: all); ``export`` names a file that gets every difference;
+    ``by`` (``hour`` or ``day``) adds the timeline of the differences.
 
     ``progress`` is told the phases: catching up, reading the sources, comparing.
     """
@@ -246,9 +252,11 @@ def verify(
         numbers or NumberFormat(),
         max_line,
     )
-    return Verification(
+    verification = Verification(
         app, store_dir, projection or CategoryTotals(), narrowing or Narrowing(), limit, progress
-    ).run(expectation, export)
+    )
+    verification.by = by
+    return verification.run(expectation, export)
 
 
 class Verification:
@@ -269,9 +277,14 @@ class Verification:
         self.narrowing = narrowing
         self.limit = limit
         self.progress = progress
+        self.by: str | None = None
+        self._timeline: TimelineBuilder | None = None
 
     def run(self, expectation: Expectation, export: str | None) -> VerifyReport:
         checksum = None if expectation.checksum is None else _checksum(expectation.checksum)
+        if self.by is not None:
+            self._refuse_timeline(expectation)
+            self._timeline = TimelineBuilder(self.by)
         expected_file = None
         if expectation.document is not None:  # read before the catch-up: fail early
             expected_file = read_expected(
@@ -297,6 +310,19 @@ class Verification:
             else:
                 assert checksum is not None
                 report = self._against_checksum(caught_up, checksum)
+            if self._timeline is not None:
+                expected_hours = (
+                    _hours(state)
+                    if state is not None
+                    else expected_file.rows
+                    if expected_file
+                    else {}
+                )
+                self._timeline.rows(
+                    self.narrowing.rows(HOURLY, expected_hours),
+                    self.narrowing.rows(HOURLY, self._hourly(caught_up)),
+                )
+                report.timeline = self._timeline.build()
             if sink is not None:
                 for difference in report.differences:
                     sink.key(difference)
@@ -307,6 +333,26 @@ class Verification:
                 sink.abandon()
             raise
         return report
+
+    def _refuse_timeline(self, expectation: Expectation) -> None:
+        """``--by`` needs hours on both sides: sources, or an expected file of
+        ``hourly_totals``."""
+        if expectation.sources:
+            return
+        if expectation.document is not None and type(self.projection) is HourlyTotals:
+            return
+        msg = (
+            f"--by {self.by} needs hours on both sides: sources, or --expected FILE with "
+            "--projection hourly_totals"
+        )
+        raise ExpectedUnusableError(msg)
+
+    def _hourly(self, caught_up: ProjectionReport) -> dict[Key, Any]:
+        """The store's rows per category and hour: the projection's own when it is
+        ``hourly_totals``, else ``hourly_totals`` caught up."""
+        if type(self.projection) is not HourlyTotals:
+            caught_up = Projector(self.app, self.store_dir, HOURLY).catchup(progress=self.progress)
+        return HOURLY.rows(caught_up.canonical)
 
     def _report(
         self, caught_up: ProjectionReport, expected: dict[Key, Any], complete: bool = True
@@ -349,7 +395,14 @@ class Verification:
         report.files = state.files
         report.same_code = same_code
         report.events = _event_diff(
-            self.app, state, caught_up.position, self.limit, self.progress, self.narrowing, sink
+            self.app,
+            state,
+            caught_up.position,
+            self.limit,
+            self.progress,
+            self.narrowing,
+            sink,
+            self._timeline,
         )
         return report
 
@@ -459,6 +512,7 @@ def _event_diff(
     progress: Progress | None,
     narrowing: Narrowing,
     export: Export | None,
+    timeline: TimelineBuilder | None = None,
 ) -> EventDiff:
     diff = EventDiff(limit=limit, export=export)
     files = {name: index for index, name in enumerate(expected.sources)}
@@ -479,7 +533,10 @@ def _event_diff(
                 continue
             seen.add(fact.event_id)
             if record is None:
-                diff.note("extra", _stored(fact), fact.line, files.get(fact.source, 0))
+                row = _stored(fact)
+                diff.note("extra", row, fact.line, files.get(fact.source, 0))
+                if timeline is not None:
+                    timeline.event("extra", row, fact.occurred_at)
             elif (record.category, record.value, record.occurred_at) != (
                 fact.category,
                 fact.value,
@@ -500,6 +557,8 @@ def _event_diff(
         row |= {"occurred_at": _iso(record.occurred_at), "source": record.source}
         row |= {"line": record.line, "offset": record.offset}
         diff.note("missing", row, record.line, record.file)
+        if timeline is not None:
+            timeline.event("missing", row, record.occurred_at)
     tell(progress, COMPARING, position, position, NOTIFICATIONS)
     return diff.finish()
 
