@@ -1,4 +1,4 @@
-"""`eventfold rebuild`, `catchup`, `follow` and `snapshots`."""
+"""`eventfold rebuild`, `catchup`, `follow`, `snapshots` and `generations`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from eventfold.application.projecting import ProjectionReport, Projector
     from eventfold.projections.base import Projection
 
-from eventfold.commands.common import EXIT_OK, emit, open_application
+from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, emit, open_application
 from eventfold.commands.options import (
     Commands,
     command,
@@ -27,6 +27,7 @@ from eventfold.commands.options import (
     snapshot_options,
     store_options,
 )
+from eventfold.infra.errors import MissingArgumentError
 
 
 def register(commands: Commands) -> None:
@@ -55,6 +56,14 @@ def register(commands: Commands) -> None:
         "with a live table on a terminal. Snapshots periodically and on exit.\n"
         "example: eventfold follow --projection category_totals\n",
     )
+    generations_ = command(
+        commands,
+        "generations",
+        "list a projection's generations and the checksum of each",
+        "The generation in use, and one that rebuild --compare kept beside it\n"
+        "(or a rebuild is writing), each with its newest verified snapshot.\n"
+        "example: eventfold generations --projection hourly_totals --json\n",
+    )
     listing = command(
         commands,
         "snapshots",
@@ -62,7 +71,7 @@ def register(commands: Commands) -> None:
         "examples:\n  eventfold snapshots\n"
         "  eventfold snapshots --projection hourly_totals --json\n",
     )
-    for parser in (rebuild, catchup, follow_, listing):
+    for parser in (rebuild, catchup, follow_, listing, generations_):
         store_options(parser)
         projection_option(parser)
         output_options(parser)
@@ -73,6 +82,17 @@ def register(commands: Commands) -> None:
         metavar="N",
         help="fold in N processes and merge (default: one per core, up to 4, for a store "
         "of more than 200,000 events; else 1)",
+    )
+    rebuild.add_argument(
+        "--compare",
+        action="store_true",
+        help="compare the new generation with the one in use first; switch only when "
+        "they are equal (exit 1 and keep both when not)",
+    )
+    rebuild.add_argument(
+        "--switch",
+        action="store_true",
+        help="with --compare: switch to the new generation even when it differs",
     )
     for parser in (rebuild, catchup, follow_):
         snapshot_options(parser)
@@ -88,6 +108,7 @@ def register(commands: Commands) -> None:
     catchup.set_defaults(run=project)
     follow_.set_defaults(run=follow)
     listing.set_defaults(run=snapshots)
+    generations_.set_defaults(run=generations)
 
 
 def _projector(app: Eventfold, projection: Projection[Any], args: argparse.Namespace) -> Projector:
@@ -114,7 +135,14 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
         projector = _projector(app, projection, args)
         with progress_on(err) as progress:
             if args.command == "rebuild":
-                report = projector.rebuild(workers=args.workers, progress=progress)
+                if args.switch and not args.compare:
+                    raise MissingArgumentError("argument --switch: needs --compare")
+                report = projector.rebuild(
+                    workers=args.workers,
+                    progress=progress,
+                    compare=args.compare,
+                    switch=args.switch,
+                )
             else:
                 report = projector.catchup(progress=progress)
     finally:
@@ -124,8 +152,23 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
             Text(f"eventfold: warning: snapshot not used: {skipped.path}: {skipped.reason}"),
             soft_wrap=True,
         )
+    if args.command == "rebuild" and args.compare:
+        from eventfold.reports.shadow import render_comparison
+
+        def rendered() -> RenderableType:
+            return Group(
+                render_projection(report), render_comparison(report.comparison, projection.keys)
+            )
+
+        emit(args, out, lambda: report.to_json() | {"compare": _compared(report)}, rendered)
+        c = report.comparison
+        return EXIT_MISMATCH if c is not None and not c.switched else EXIT_OK
     emit(args, out, report.to_json, lambda: render_projection(report))
     return EXIT_OK
+
+
+def _compared(report: ProjectionReport) -> dict[str, Any] | None:
+    return None if report.comparison is None else report.comparison.to_json()
 
 
 def follow(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -248,4 +291,19 @@ def snapshots(args: argparse.Namespace, out: Console, err: Console) -> int:
         }
 
     emit(args, out, document, lambda: render_snapshots(projection.name, generation, rows))
+    return EXIT_OK
+
+
+def generations(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from eventfold.application.projecting.generations import list_generations
+    from eventfold.projections.registry import load_projection
+    from eventfold.reports.projection import render_generations
+
+    projection = load_projection(args.projection)
+    app = open_application(args)
+    try:
+        listing = list_generations(app, projection)
+    finally:
+        app.close()
+    emit(args, out, listing.to_json, lambda: render_generations(listing))
     return EXIT_OK

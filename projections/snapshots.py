@@ -257,3 +257,58 @@ def read_document(
 
 class SnapshotUnusable(Exception):
     """Why a snapshot cannot be used."""
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A verified snapshot document of any code version, as another version reads it:
+    its position and checksum, and its canonical state when this code reads the
+    state to that very checksum (else None, and ``why`` says why not)."""
+
+    where: str
+    position: int
+    checksum: str
+    version: int
+    created: str
+    canonical: Any
+    why: str = ""
+
+
+def read_kept(projection: Projection[Any], data: bytes, where: str, store_end: int) -> Kept:
+    """A snapshot document of ``projection`` made by any version of its code;
+    ``SnapshotUnusable`` when it is damaged, of another projection, or beyond the store."""
+    p = projection
+    try:
+        doc = json.loads(data)
+        stored = doc.pop("file_checksum")
+        if stored != state_checksum(doc):
+            raise SnapshotUnusable("file checksum mismatch (damaged)")
+        if doc["format"] != FORMAT or doc["projection"] != p.name:
+            raise SnapshotUnusable(f"not a {p.name} snapshot of format {FORMAT}")
+        position, checksum = int(doc["position"]), str(doc["state_checksum"])
+        version, created = int(doc["version"]), str(doc["created"])
+    except SnapshotUnusable:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise SnapshotUnusable(f"unreadable ({type(e).__name__}: {e})") from None
+    if position > store_end:
+        raise SnapshotUnusable(f"position {position} is beyond the end of the store ({store_end})")
+    try:
+        canonical = p.canonical(p.from_json(doc["state"]))
+    except Exception as e:  # another version's state: this code may not read it at all
+        why = f"this code cannot read a state of version {version} ({type(e).__name__}: {e})"
+        return Kept(where, position, checksum, version, created, None, why)
+    if state_checksum(canonical) != checksum:
+        why = f"this code reads the state of version {version} to another checksum"
+        return Kept(where, position, checksum, version, created, None, why)
+    return Kept(where, position, checksum, version, created, canonical)
+
+
+def newest_kept(snapshots: ProjectionSnapshots, generation: str, store_end: int) -> Kept | None:
+    """The newest verified snapshot of ``generation`` by any code version, or None."""
+    for stored in snapshots.documents.documents(generation):
+        try:
+            return read_kept(snapshots.projection, _read(stored), stored.where, store_end)
+        except SnapshotUnusable:
+            continue
+    return None

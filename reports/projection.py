@@ -16,6 +16,7 @@ from eventfold.reports.text import grouped, plain, plural, visible
 if TYPE_CHECKING:  # the reports of catchup and rebuild need no more of the application
     from eventfold.application.admin.status import StoreStatus
     from eventfold.application.projecting import ProjectionReport
+    from eventfold.application.projecting.generations import Generations
     from eventfold.projections.snapshots import SnapshotInfo
 
 MAX_ROWS = 200
@@ -201,3 +202,31 @@ def render_status(status: StoreStatus) -> Group:
     if status.sources is None:
         return Group(store, projections)
     return Group(store, projections, status_line(status.sources))
+
+
+def render_generations(listing: Generations) -> RenderableType:
+    """A row per generation: in use or not, position, checksum of its newest snapshot."""
+    if not listing.generations:
+        return plain(f"{listing.projection}: no generation yet (eventfold rebuild makes one)")
+    columns = [
+        Col("generation", "word"),
+        Col("in use", "word"),
+        Col("position"),
+        Col("snapshots"),
+        Col("version"),
+        Col("checksum", "text"),
+    ]
+    cells: list[list[str | Text]] = []
+    for g in listing.generations:
+        n = g.newest
+        cells.append(
+            [
+                g.name,
+                "yes" if g.current else "no",
+                "-" if n is None else grouped(n.position),
+                grouped(g.snapshots),
+                "-" if n is None else str(n.version),
+                "none verifies" if n is None else n.checksum,
+            ]
+        )
+    return FigureTable(columns, cells, title=plain(f"{listing.projection}: generations"))

@@ -37,7 +37,8 @@ def render_verify(
     rows = report.compared if show_all else report.differences
     if rows:
         noun = row_noun(report, 2)
-        parts.append(_table(report, rows, noun if show_all else f"differing {noun}"))
+        title = noun if show_all else f"differing {noun}"
+        parts.append(difference_table(rows, title, report.key_names, report.time_key))
     if report.timeline is not None:
         parts.append(render_timeline(report.timeline))
     if report.events is not None and not report.matches:
@@ -84,14 +85,22 @@ def verdict(report: VerifyReport) -> Text:
     )
 
 
-def _table(report: VerifyReport, rows: list[Any], title: str) -> FigureTable:
+def difference_table(
+    rows: list[Any],
+    title: str,
+    key_names: Sequence[str],
+    time_key: str | None = None,
+    sides: tuple[str, str] = ("expected", "actual"),
+) -> FigureTable:
+    """Rows of ``Difference``: the key parts, the status, then each measure on both
+    ``sides`` and its Δ (or, without measures, each side's value whole)."""
     measures = list(rows[0].measures or {}) if rows else []
     columns = [
-        Col(name, "key" if i == 0 else "word" if name == report.time_key else "text")
-        for i, name in enumerate(report.key_names)
+        Col(name, "key" if i == 0 else "word" if name == time_key else "text")
+        for i, name in enumerate(key_names)
     ]
     columns.append(Col("status", "word"))
-    for side in ("expected", "actual", "Δ"):
+    for side in (*sides, "Δ"):
         if not measures and side != "Δ":
             columns.append(Col(side, "text"))
         for m in measures:

@@ -1,4 +1,4 @@
-"""A user-defined projection for the tests: named ``module:Class`` on the command line."""
+"""User-defined projections for the tests: named ``module:Class`` on the command line."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from eventfold.domain.model import Category
 from eventfold.projections.base import Projection, RecordedFact, canonical_decimal, handles
+from eventfold.projections.builtin import CategoryTotals, Totals
 
 Largest = dict[str, Any]
 
@@ -35,3 +36,26 @@ class LargestValue(Projection[Largest]):
 
     def canonical(self, state: Largest) -> dict[str, Any]:
         return {"largest": {k: canonical_decimal(v) for k, v in state.items()}}
+
+
+class WithoutRent(CategoryTotals):
+    """``category_totals`` changed: it no longer counts ``rent`` (same name and version)."""
+
+    def recorded(self, state: Totals, fact: RecordedFact) -> None:
+        if fact.category != "rent":
+            super().recorded(state, fact)
+
+
+class Reshaped(CategoryTotals):
+    """``category_totals`` at version 2, whose snapshots hold a list: it cannot read
+    a version 1 state."""
+
+    version = 2
+
+    def to_json(self, state: Totals) -> list[Any]:
+        return [[name, doc] for name, doc in super().to_json(state).items()]
+
+    def from_json(self, doc: list[Any]) -> Totals:
+        if not isinstance(doc, list):
+            raise TypeError(f"a list of [name, totals], not {type(doc).__name__}")
+        return super().from_json(dict(doc))

@@ -31,13 +31,19 @@ from eventfold.application.progress import (
     tell,
 )
 from eventfold.application.projecting.following import follow_events
+from eventfold.application.projecting.shadow import Comparison, compared
 from eventfold.application.projecting.workers import fold_parallel
 from eventfold.application.recorded import RECORDED_TOPIC, fact_of, recorded_pages
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
 from eventfold.infra.errors import StoreBusyError, StoreReadOnlyError
 from eventfold.projections.base import Projection
-from eventfold.projections.snapshots import ProjectionSnapshots, Skipped, SnapshotInfo
+from eventfold.projections.snapshots import (
+    ProjectionSnapshots,
+    Skipped,
+    SnapshotInfo,
+    newest_kept,
+)
 
 DEFAULT_SNAPSHOT_EVERY = 10_000
 PARALLEL_FROM_EVENTS = 200_000  # a rebuild over more notifications uses every core (up to 4)
@@ -76,6 +82,7 @@ class ProjectionReport:
     reason: str = ""  # why a catch-up rebuilt instead
     unwritten: str = ""  # why no snapshot could be written (read-only store, busy projection)
     figures: dict[str, dict[str, Any]] | None = None  # the projection's figures() of the state
+    comparison: Comparison | None = None  # rebuild --compare: against the generation in use
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document of ``rebuild`` and ``catchup`` (keys only ever added)."""
@@ -100,6 +107,8 @@ class ProjectionReport:
         doc.update(self.canonical)
         if self.figures is not None:
             doc["figures"] = self.figures
+        if self.comparison is not None:
+            doc["compare"] = self.comparison.to_json()
         return doc
 
 
@@ -133,34 +142,58 @@ class Projector:
         return max(self.snapshot_every, size // SNAPSHOT_BYTES_PER_EVENT)
 
     def rebuild(
-        self, *, workers: int | None = 1, progress: Progress | None = None
+        self,
+        *,
+        workers: int | None = 1,
+        progress: Progress | None = None,
+        compare: bool = False,
+        switch: bool = False,
     ) -> ProjectionReport:
         """Fold every event into a new generation; switch to it at the end.
 
         ``workers=None`` picks one process per core (up to 4) for a store of
         more than ``PARALLEL_FROM_EVENTS`` notifications, else one. Takes the
         projection's lock (``ProjectionBusyError`` if another process holds it).
+        With ``compare``, the new generation is compared with the current one
+        (``shadow.py``) and switched to only when they are equal, or with ``switch``;
+        the report's ``comparison`` says what differs and whether it switched.
         """
         with self._lock(required=True):
-            return self._rebuild(workers, progress)
+            return self._rebuild(workers, progress, compare, switch)
 
-    def _rebuild(self, workers: int | None, progress: Progress | None) -> ProjectionReport:
+    def _rebuild(
+        self,
+        workers: int | None,
+        progress: Progress | None,
+        compare: bool = False,
+        switch: bool = False,
+    ) -> ProjectionReport:
         started = time.perf_counter()
         last = self.app.recorder.max_notification_id() or 0
         if workers is None:
             workers = min(os.cpu_count() or 1, 4) if last > PARALLEL_FROM_EVENTS else 1
+        current = self.snapshots.current() if compare else None
+        kept = None if current is None else newest_kept(self.snapshots, current, last)
         generation = self.snapshots.new_generation()
-        if workers > 1 and last > 0:
-            state, applied = fold_parallel(self, last, workers, progress)
+        until = last if kept is None else kept.position  # compared there, then folded on
+        if workers > 1 and until > 0:
+            state, applied = fold_parallel(self, until, workers, progress)
         else:
             state = self.projection.initial()
-            applied = self._fold(state, 0, last, generation, 0, progress, REBUILDING)
+            applied = self._fold(state, 0, until, generation, 0, progress, REBUILDING)
+        comparison = None
+        if kept is not None and current is not None:
+            comparison = compared(self.projection, kept, current, generation, state)
+            applied = self._fold(state, until, last, generation, applied, progress, REBUILDING)
         canonical = self.projection.canonical(state)
         written = self.snapshots.write(generation, state, last, applied, canonical)
         failpoints.reach("projection.after-snapshot")
         failpoints.reach("projection.before-switch")
-        self.snapshots.switch(generation)
-        return self._report(
+        if comparison is None or comparison.equal or switch:
+            self.snapshots.switch(generation)
+            if comparison is not None:
+                comparison.switched = True
+        report = self._report(
             "rebuild",
             generation,
             0,
@@ -174,6 +207,8 @@ class Projector:
             started,
             canonical,
         )
+        report.comparison = comparison
+        return report
 
     def catchup(self, *, progress: Progress | None = None) -> ProjectionReport:
         """Apply only the events after the newest valid snapshot (rebuild if there is none).

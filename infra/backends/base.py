@@ -74,6 +74,10 @@ class SnapshotDocuments(Protocol):
     def documents(self, generation: str) -> list[StoredDocument]:
         """The documents of a generation, newest first."""
 
+    def generations(self) -> list[str]:
+        """Every generation kept (the current one, and one a rebuild is writing or did
+        not switch to), oldest first."""
+
 
 class Backend(Protocol):
     """Where an application's store lives; see the module's docstring."""

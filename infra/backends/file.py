@@ -114,6 +114,13 @@ class FileSnapshotDocuments:
                 )
         return found
 
+    def generations(self) -> list[str]:
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if GENERATION.match(n) and os.path.isdir(self._gen(n)))
+
     def _gen(self, generation: str) -> str:
         return os.path.join(self.dir, generation)
 

@@ -262,6 +262,19 @@ class PostgresSnapshotDocuments:
                 (self.name, generation),
             )
 
+    def generations(self) -> list[str]:
+        """Every generation with a snapshot kept, and the current one, oldest first."""
+        with self.datastore.transaction() as cursor:
+            cursor.execute(
+                self._sql(
+                    "SELECT DISTINCT generation FROM {schema}.{snapshots} WHERE projection = %s"
+                ),
+                (self.name,),
+            )
+            names = {row["generation"] for row in cursor.fetchall()}
+        current = self.current()
+        return sorted(names | ({current} if current else set()))
+
     # -- snapshots -------------------------------------------------------------
 
     def put(self, generation: str, position: int, document: bytes) -> str:
