@@ -52,10 +52,10 @@ class Reshaped(CategoryTotals):
 
     version = 2
 
-    def to_json(self, state: Totals) -> list[Any]:
+    def to_json(self, state: Totals) -> list[Any]:  # type: ignore[override]
         return [[name, doc] for name, doc in super().to_json(state).items()]
 
-    def from_json(self, doc: list[Any]) -> Totals:
+    def from_json(self, doc: list[Any]) -> Totals:  # type: ignore[override]
         if not isinstance(doc, list):
             raise TypeError(f"a list of [name, totals], not {type(doc).__name__}")
         return super().from_json(dict(doc))
