@@ -253,6 +253,7 @@ _decode_page = msgspec.json.Decoder(list[_RecordedState]).decode
 _decode_rows = msgspec.json.Decoder(list[_CategoryRow]).decode
 _decode_tallies = msgspec.json.Decoder(list[_Tally]).decode
 _decode_last = msgspec.json.Decoder(_Last).decode
+_decode_lasts = msgspec.json.Decoder(list[_Last]).decode
 
 
 @functools.cache
@@ -362,6 +363,31 @@ def recorded_facts(app: Eventfold, after: int, last: int) -> Iterator[list[Recor
     """Pages of the facts of notifications ``after+1 .. last``, in order."""
     for page in recorded_pages(app, after, last):
         yield page.facts()
+
+
+def recorded_facts_timed(
+    app: Eventfold, after: int, last: int
+) -> Iterator[list[tuple[RecordedFact, datetime]]]:
+    """Pages of the facts of notifications ``after+1 .. last`` with each one's recorded
+    time (the domain event's ``timestamp``: when ingest recorded it), in order."""
+    scan = getattr(app.recorder, "scan_joined", None)
+    if plain_json(app.mapper) and scan is not None:
+        for ids, joined in scan(after, last, RECORDED_TOPIC):
+            page = StatesPage(ids, joined)
+            times = [t.timestamp.data for t in _decode_lasts(page._json)]
+            yield list(zip(page.facts(), times, strict=True))
+        return
+    for notifications in notification_pages(app, after, last, [RECORDED_TOPIC]):
+        yield [(fact_of(app, n), recorded_time(app, n)) for n in notifications]
+
+
+def recorded_time(app: Eventfold, notification: Any) -> datetime:
+    """When the event of ``notification`` was recorded (its ``timestamp``)."""
+    if plain_json(app.mapper):
+        return _decode_last(notification.state).timestamp.data
+    event: Any = app.mapper.to_domain_event(notification)
+    stamp: datetime = event.timestamp
+    return stamp
 
 
 def fact_of(app: Eventfold, notification: Any) -> RecordedFact:

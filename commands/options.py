@@ -300,6 +300,34 @@ def narrowing_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def as_of_options(parser: argparse.ArgumentParser) -> None:
+    """``--as-of POINT`` and ``--as-of-recorded TIME``: a state as of a point."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--as-of",
+        metavar="POINT",
+        help="the state as of @N (store position N), an ISO time (events that occurred "
+        "then or before) or gen-NNNNNNNN; nothing is written",
+    )
+    group.add_argument(
+        "--as-of-recorded",
+        metavar="TIME",
+        help="the state of the events the store had recorded at or before TIME",
+    )
+
+
+def as_of_point(args: argparse.Namespace) -> Any:
+    """The ``Point`` of ``--as-of``/``--as-of-recorded``, or None (a usage error when it
+    is not a point)."""
+    from eventfold.application.projecting.asof import Point
+
+    if getattr(args, "as_of_recorded", None) is not None:
+        return Point.parse(args.as_of_recorded, recorded=True)
+    if getattr(args, "as_of", None) is not None:
+        return Point.parse(args.as_of)
+    return None
+
+
 def limit_option(parser: argparse.ArgumentParser) -> None:
     """``--limit N``: rows of each event list shown and put in ``--json`` (0: all)."""
     parser.add_argument(

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, emit, open_application
 from eventfold.commands.options import (
     Commands,
+    as_of_options,
+    as_of_point,
     command,
     output_options,
     positive_int,
@@ -83,6 +85,7 @@ def register(commands: Commands) -> None:
         help="fold in N processes and merge (default: one per core, up to 4, for a store "
         "of more than 200,000 events; else 1)",
     )
+    as_of_options(rebuild)
     rebuild.add_argument(
         "--compare",
         action="store_true",
@@ -130,6 +133,9 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.projection import render_projection
 
     projection = load_projection(args.projection)
+    point = as_of_point(args) if args.command == "rebuild" else None
+    if point is not None:
+        return _as_of(args, out, err, projection, point)
     app = open_application(args, writes=args.command == "rebuild")  # catchup: computes anyway
     try:
         projector = _projector(app, projection, args)
@@ -164,6 +170,34 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
         c = report.comparison
         return EXIT_MISMATCH if c is not None and not c.switched else EXIT_OK
     emit(args, out, report.to_json, lambda: render_projection(report))
+    return EXIT_OK
+
+
+def _as_of(
+    args: argparse.Namespace, out: Console, err: Console, projection: Projection[Any], point: Any
+) -> int:
+    """``rebuild --as-of``: the state as of a point, computed without writing anything."""
+    from eventfold.application.projecting.asof import state_as_of
+    from eventfold.reports.asof import render_as_of
+    from eventfold.reports.progress import progress_on
+
+    for option, given in (("--compare", args.compare), ("--switch", args.switch)):
+        if given:
+            raise MissingArgumentError(f"argument {option}: not allowed with --as-of")
+    app = open_application(args)
+    try:
+        with progress_on(err) as progress:
+            at = state_as_of(app, app.state_dir, projection, point, progress)
+    finally:
+        app.close()
+    figures = None if at.state is None else projection.figures(at.state)
+
+    def document() -> dict[str, Any]:
+        doc = {"projection": projection.name, "mode": "as-of", "as_of": at.to_json()}
+        doc |= {"position": at.position, "checksum": at.checksum} | at.canonical
+        return doc | ({} if figures is None else {"figures": figures})
+
+    emit(args, out, document, lambda: render_as_of(at, figures))
     return EXIT_OK
 
 

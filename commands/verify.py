@@ -30,6 +30,8 @@ from eventfold.commands.common import (
 )
 from eventfold.commands.options import (
     Commands,
+    as_of_options,
+    as_of_point,
     batch_option,
     command,
     configured_sources_of,
@@ -101,6 +103,7 @@ def register(commands: Commands) -> None:
         help="also compare per UTC hour or day: a timeline of where the damage is "
         "(needs sources, or --expected with --projection hourly_totals)",
     )
+    as_of_options(verify_)
     verify_.add_argument(
         "--export",
         metavar="FILE",
@@ -180,6 +183,7 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
                 narrowing=narrowing,
                 export=args.export,
                 by=args.by,
+                as_of=as_of_point(args),
             )
         sources = [("expected state", args.expected)] if args.expected else []
         context = report_context(app, args, sources, asked, report.sources)

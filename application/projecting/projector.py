@@ -356,6 +356,13 @@ class Projector:
 
     # -- folding ---------------------------------------------------------------
 
+    def fold_range(
+        self, state: Any, after: int, last: int, applied: int, progress: Progress | None = None
+    ) -> int:
+        """Apply the events ``after+1..last`` to ``state`` and write nothing (a state as
+        of a point); return ``applied`` plus the events applied."""
+        return self._fold(state, after, last, None, applied, progress, REBUILDING)
+
     def _fold(
         self,
         state: Any,

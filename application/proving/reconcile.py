@@ -24,13 +24,10 @@ from eventfold.application.ingest import Ingestor
 from eventfold.application.ingest.report import IngestReport
 from eventfold.application.progress import Progress
 from eventfold.application.projecting import Projector
+from eventfold.application.proving.eventdiff import EventDiff
+from eventfold.application.proving.fromsources import read_expected_source
 from eventfold.application.proving.reference import SourceRecord
-from eventfold.application.proving.verify import (
-    EventDiff,
-    VerifyReport,
-    read_expected_source,
-    verify_source,
-)
+from eventfold.application.proving.verify import VerifyReport, verify_source
 from eventfold.application.sources import SourceList
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import open_source, regular_copy, source_name

@@ -12,15 +12,15 @@ each named by its file, line and offset. ``--export`` writes every difference
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any
 
 from eventfold.application.app import Eventfold
-from eventfold.application.progress import COMPARING, NOTIFICATIONS, Progress, tell
+from eventfold.application.progress import Progress
 from eventfold.application.projecting import ProjectionReport, Projector
+from eventfold.application.projecting.asof import AsOf, Point, PointError, state_as_of
+from eventfold.application.proving.eventdiff import SAMPLES, EventDiff, event_diff
 from eventfold.application.proving.expected import (
     MAX_EXPECTED_BYTES,
     Columns,
@@ -29,77 +29,36 @@ from eventfold.application.proving.expected import (
     read_expected,
 )
 from eventfold.application.proving.export import Export
+from eventfold.application.proving.fromsources import (
+    expected_hours,
+    expected_rows,
+    read_expected_source,
+    through,
+)
 from eventfold.application.proving.keyed import Difference, Narrowing, compare
 from eventfold.application.proving.numbers import NumberFormat
 from eventfold.application.proving.reference import (
     ExpectedState,
     FileFigures,
-    expected_from_sources,
 )
 from eventfold.application.proving.timeline import Timeline, TimelineBuilder
-from eventfold.application.recorded import recorded_facts
-from eventfold.domain.model import EXACT, Category
 from eventfold.infra.lines import MAX_LINE_BYTES
-from eventfold.infra.sourcefile import source_name
 from eventfold.projections.base import (
     Key,
     Projection,
-    RecordedFact,
-    canonical_decimal,
     state_checksum,
 )
-from eventfold.projections.builtin import NO_HOUR, CategoryTotals, HourlyTotals
+from eventfold.projections.builtin import CategoryTotals, HourlyTotals
 
-SAMPLES = 20
 HOURLY = HourlyTotals()
-__all__ = ["MAX_EXPECTED_BYTES", "Difference", "ExpectedUnusableError", "VerifyReport", "verify"]
-
-
-@dataclass
-class EventDiff:
-    """With sources: events by id, the sources against the store.
-
-    Each list keeps the first ``limit`` rows in source order (by file in reading order,
-    then line; 0 keeps all), in bounded memory; the counts are of all. An ``export``
-    is given every row as it is noted.
-    """
-
-    missing: list[dict[str, Any]] = field(default_factory=list)
-    extra: list[dict[str, Any]] = field(default_factory=list)
-    conflicting: list[dict[str, Any]] = field(default_factory=list)
-    duplicated: list[dict[str, Any]] = field(default_factory=list)  # ids recorded again
-    missing_count: int = 0
-    extra_count: int = 0
-    conflicting_count: int = 0
-    duplicated_count: int = 0  # recordings of an id after its first, in the store
-    missing_ids: list[str] = field(default_factory=list, repr=False)  # all, source order
-    limit: int = SAMPLES
-    export: Export | None = field(default=None, repr=False)
-    _kept: dict[str, list[tuple[int, int, int, dict[str, Any]]]] = field(
-        default_factory=dict, repr=False
-    )
-
-    def note(self, kind: str, row: dict[str, Any], line: int | None = None, file: int = 0) -> None:
-        """Count one event of ``kind`` (missing, extra, conflicting, duplicated); keep the
-        ``limit`` rows of each first in source order: the smallest (``file``, ``line``),
-        then the first noted."""
-        count = getattr(self, f"{kind}_count") + 1
-        setattr(self, f"{kind}_count", count)
-        if self.export is not None:
-            self.export.event(kind, row)
-        kept = self._kept.setdefault(kind, [])
-        entry = (-file, -(line or 0), -count, row)  # a max-heap of the rows kept
-        if not self.limit or len(kept) < self.limit:
-            heapq.heappush(kept, entry)
-        elif entry[:3] > kept[0][:3]:
-            heapq.heapreplace(kept, entry)
-
-    def finish(self) -> EventDiff:
-        """Fill the lists from the rows kept, in source order."""
-        for kind, kept in self._kept.items():
-            ordered = sorted(kept, key=lambda e: (-e[0], -e[1], -e[2]))
-            setattr(self, kind, [e[3] for e in ordered])
-        return self
+__all__ = [
+    "MAX_EXPECTED_BYTES",
+    "Difference",
+    "EventDiff",
+    "ExpectedUnusableError",
+    "VerifyReport",
+    "verify",
+]
 
 
 @dataclass(frozen=True)
@@ -135,6 +94,7 @@ class VerifyReport:
     same_code: bool = False  # the expected state is the projection's own fold of the sources
     exported: Exported | None = None
     timeline: Timeline | None = None  # with --by
+    as_of: AsOf | None = None  # with --as-of: the state compared is of that point
 
     @property
     def actual_checksum(self) -> str:
@@ -187,6 +147,7 @@ class VerifyReport:
             "same_code": self.same_code,
             "export": None if self.exported is None else self.exported.to_json(),
             "timeline": None if self.timeline is None else self.timeline.to_json(),
+            "as_of": None if self.as_of is None else self.as_of.to_json(),
         }
         if self.events is not None:
             e = self.events
@@ -233,6 +194,7 @@ def verify(
     narrowing: Narrowing | None = None,
     export: str | None = None,
     by: str | None = None,
+    as_of: Point | None = None,
 ) -> VerifyReport:
     """Catch ``projection`` (default ``category_totals``) up and compare it with exactly
     one expected state: that of ``sources`` (files in reading order, as
@@ -255,8 +217,10 @@ def verify(
     verification = Verification(
         app, store_dir, projection or CategoryTotals(), narrowing or Narrowing(), limit, progress
     )
-    verification.by = by
-    return verification.run(expectation, export)
+    verification.by, verification.as_of = by, as_of
+    report = verification.run(expectation, export)
+    report.as_of = verification._at
+    return report
 
 
 class Verification:
@@ -278,6 +242,8 @@ class Verification:
         self.limit = limit
         self.progress = progress
         self.by: str | None = None
+        self.as_of: Point | None = None
+        self._at: AsOf | None = None
         self._timeline: TimelineBuilder | None = None
 
     def run(self, expectation: Expectation, export: str | None) -> VerifyReport:
@@ -292,16 +258,22 @@ class Verification:
             )
         state = None
         if expectation.sources:
+            if self.as_of is not None and self.as_of.kind == "recorded":
+                msg = (
+                    "--as-of-recorded cannot be compared with sources (they know when events "
+                    "occurred, not when the store recorded them): give --expected or a checksum"
+                )
+                raise PointError(msg)
             state = read_expected_source(expectation.sources, expectation.max_line, self.progress)
+            if self.as_of is not None and self.as_of.moment is not None:
+                state = through(state, self.as_of.moment)
         sink = (
             None
             if export is None
             else Export(export, self.projection.keys, self.projection.measures)
         )
         try:
-            caught_up = Projector(self.app, self.store_dir, self.projection).catchup(
-                progress=self.progress
-            )
+            caught_up = self._state(self.projection)
             if state is not None:
                 report = self._against_source(caught_up, state, sink)
             elif expected_file is not None:
@@ -311,15 +283,15 @@ class Verification:
                 assert checksum is not None
                 report = self._against_checksum(caught_up, checksum)
             if self._timeline is not None:
-                expected_hours = (
-                    _hours(state)
+                hours = (
+                    expected_hours(state)
                     if state is not None
                     else expected_file.rows
                     if expected_file
                     else {}
                 )
                 self._timeline.rows(
-                    self.narrowing.rows(HOURLY, expected_hours),
+                    self.narrowing.rows(HOURLY, hours),
                     self.narrowing.rows(HOURLY, self._hourly(caught_up)),
                 )
                 report.timeline = self._timeline.build()
@@ -351,8 +323,29 @@ class Verification:
         """The store's rows per category and hour: the projection's own when it is
         ``hourly_totals``, else ``hourly_totals`` caught up."""
         if type(self.projection) is not HourlyTotals:
-            caught_up = Projector(self.app, self.store_dir, HOURLY).catchup(progress=self.progress)
+            caught_up = self._state(HOURLY)
         return HOURLY.rows(caught_up.canonical)
+
+    def _state(self, projection: Projection[Any]) -> ProjectionReport:
+        """The projection caught up, or as of the point given (nothing written)."""
+        if self.as_of is None:
+            return Projector(self.app, self.store_dir, projection).catchup(progress=self.progress)
+        at = state_as_of(self.app, self.store_dir, projection, self.as_of, self.progress)
+        if projection is self.projection:
+            self._at = at
+        used = at.snapshot
+        return ProjectionReport(
+            projection.name,
+            "as-of",
+            "-",
+            0 if used is None else used.position,
+            at.position,
+            at.events_applied,
+            at.checksum,
+            at.canonical,
+            at.state,
+            snapshot_used=used,
+        )
 
     def _report(
         self, caught_up: ProjectionReport, expected: dict[Key, Any], complete: bool = True
@@ -394,7 +387,7 @@ class Verification:
         report.sources = names
         report.files = state.files
         report.same_code = same_code
-        report.events = _event_diff(
+        report.events = event_diff(
             self.app,
             state,
             caught_up.position,
@@ -403,6 +396,7 @@ class Verification:
             self.narrowing,
             sink,
             self._timeline,
+            None if self.as_of is None else self.as_of.moment,
         )
         return report
 
@@ -413,82 +407,6 @@ def _checksum(given: str) -> str:
         msg = f"--expected-checksum: {given!r} is not a SHA-256 in hex"
         raise ExpectedUnusableError(msg)
     return checksum
-
-
-def expected_rows(projection: Projection[Any], state: ExpectedState) -> tuple[dict[Key, Any], bool]:
-    """The expected rows of the sources' first valid occurrences, and whether they come
-    from the projection's own handlers. The built-ins' come from code of their own
-    (``reference.py``'s totals; hours counted here); another projection's are its own
-    fold of the accepted events, so the same handler code is on both sides."""
-    if type(projection) is CategoryTotals:
-        return projection.rows(state.canonical()), False
-    if type(projection) is HourlyTotals:
-        return _hours(state), False
-    folded = projection.initial()
-    handler = projection.handler(Category.Recorded)
-    if handler is not None:
-        for event_id, r in state.records.items():
-            fact = RecordedFact(
-                0, event_id, r.category, r.value, r.occurred_at, r.source, r.line, r.offset
-            )
-            handler(folded, fact)
-    return projection.rows(projection.canonical(folded)), True
-
-
-def _hours(state: ExpectedState) -> dict[Key, Any]:
-    """Count and exact total per category and UTC hour of the sources' accepted events."""
-    sums: dict[Key, list[Any]] = {}
-    for r in state.records.values():
-        when = r.occurred_at
-        hour = NO_HOUR if when is None else when.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00+00:00")
-        entry = sums.setdefault((r.category, hour), [0, 0])
-        entry[0] += 1
-        entry[1] = EXACT.add(entry[1], r.value)
-    return {k: {"count": n, "total": canonical_decimal(t)} for k, (n, t) in sums.items()}
-
-
-def read_expected_source(
-    source: str | Sequence[str],
-    max_line: int = MAX_LINE_BYTES,
-    progress: Progress | None = None,
-    *,
-    name: str | None = None,
-    names: Sequence[str] | None = None,
-) -> ExpectedState:
-    """The expected state of ``source`` (a path, or paths in reading order; named
-    ``name``/``names`` in errors and reports, default ``source_name``).
-
-    ``ExpectedUnusableError`` (unreadable evidence is never reported as a match) when
-    a file cannot be read, when compressed data is damaged (after reading every file:
-    each damaged file is named, with where its damage is), or when there is no valid
-    event in all the sources together.
-    """
-    paths = [source] if isinstance(source, str) else list(source)
-    if name is not None:
-        names = [name]
-    if names is None:
-        names = [source_name(p) for p in paths]
-    try:
-        state = expected_from_sources(paths, max_line, progress, names)
-    except OSError as e:
-        where = e.filename if isinstance(e.filename, str) else ", ".join(names)
-        msg = f"{where}: cannot read the source ({e.strerror or e})"
-        raise ExpectedUnusableError(msg) from None
-    if state.damaged:
-        msg = "; ".join(
-            f"{f.source}: {f.damage.describe()}" for f in state.damaged if f.damage is not None
-        )
-        msg += ": the evidence cannot be read whole, so it proves nothing (repair or replace it)"
-        raise ExpectedUnusableError(msg)
-    if not state.records:
-        where = ", ".join(names) if len(names) <= 3 else f"{len(names):,} sources"
-        msg = (
-            f"{where}: no valid event in {'it' if len(names) == 1 else 'them'} "
-            f"({state.lines:,} lines read, {state.invalid:,} invalid): there is nothing to "
-            "prove the store against"
-        )
-        raise ExpectedUnusableError(msg)
-    return state
 
 
 def verify_source(
@@ -502,79 +420,3 @@ def verify_source(
     verification = Verification(app, store_dir, CategoryTotals(), Narrowing(), limit, progress)
     caught_up = Projector(app, store_dir, verification.projection).catchup(progress=progress)
     return verification._against_source(caught_up, expected_state, None)
-
-
-def _event_diff(
-    app: Eventfold,
-    expected: ExpectedState,
-    position: int,
-    limit: int,
-    progress: Progress | None,
-    narrowing: Narrowing,
-    export: Export | None,
-    timeline: TimelineBuilder | None = None,
-) -> EventDiff:
-    diff = EventDiff(limit=limit, export=export)
-    files = {name: index for index, name in enumerate(expected.sources)}
-    seen: set[str] = set()
-    kept = narrowing.category, narrowing.moment
-    for page in recorded_facts(app, 0, position):
-        tell(progress, COMPARING, page[-1].notification_id, position, NOTIFICATIONS)
-        for fact in page:
-            record = expected.records.get(fact.event_id)
-            if not (kept[0](fact.category) and kept[1](fact.occurred_at)) and (
-                record is None or not (kept[0](record.category) and kept[1](record.occurred_at))
-            ):
-                seen.add(fact.event_id)  # outside on both sides: not compared
-                continue
-            if fact.event_id in seen:  # an id recorded twice: the store counts it twice
-                row = _stored(fact) | {"notification_id": fact.notification_id}
-                diff.note("duplicated", row, fact.line, files.get(fact.source, 0))
-                continue
-            seen.add(fact.event_id)
-            if record is None:
-                row = _stored(fact)
-                diff.note("extra", row, fact.line, files.get(fact.source, 0))
-                if timeline is not None:
-                    timeline.event("extra", row, fact.occurred_at)
-            elif (record.category, record.value, record.occurred_at) != (
-                fact.category,
-                fact.value,
-                fact.occurred_at,
-            ):
-                stored = _stored(fact) | {"notification_id": fact.notification_id}
-                del stored["id"]
-                source: dict[str, Any] = {"category": record.category, "value": str(record.value)}
-                source |= {"occurred_at": _iso(record.occurred_at), "source": record.source}
-                source |= {"line": record.line, "offset": record.offset}
-                row = {"id": fact.event_id, "source": source}
-                diff.note("conflicting", row | {"store": stored}, record.line, record.file)
-    for event_id, record in expected.records.items():
-        if event_id in seen or not (kept[0](record.category) and kept[1](record.occurred_at)):
-            continue
-        diff.missing_ids.append(event_id)
-        row = {"id": event_id, "category": record.category, "value": str(record.value)}
-        row |= {"occurred_at": _iso(record.occurred_at), "source": record.source}
-        row |= {"line": record.line, "offset": record.offset}
-        diff.note("missing", row, record.line, record.file)
-        if timeline is not None:
-            timeline.event("missing", row, record.occurred_at)
-    tell(progress, COMPARING, position, position, NOTIFICATIONS)
-    return diff.finish()
-
-
-def _stored(fact: RecordedFact) -> dict[str, Any]:
-    """How a recorded event is shown in the event lists."""
-    return {
-        "id": fact.event_id,
-        "category": fact.category,
-        "value": str(fact.value),
-        "occurred_at": _iso(fact.occurred_at),
-        "source": fact.source,
-        "line": fact.line,
-        "offset": fact.offset,
-    }
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else str(value.isoformat())
