@@ -250,6 +250,9 @@ class Verification:
         checksum = None if expectation.checksum is None else _checksum(expectation.checksum)
         if self.by is not None:
             self._refuse_timeline(expectation)
+            if self.as_of is not None and self.as_of.kind == "generation":
+                msg = f"--by {self.by}: a generation ({self.as_of.text}) has no hours to compare"
+                raise PointError(msg)
             self._timeline = TimelineBuilder(self.by)
         expected_file = None
         if expectation.document is not None:  # read before the catch-up: fail early
