@@ -61,7 +61,10 @@ def grouped(number: str | int) -> str:
     whole, dot, fraction = text[len(sign) :].partition(".")
     if not whole.isdigit() or (dot and not fraction.isdigit()):
         return text
-    return f"{sign}{int(whole):,}{dot}{fraction}"
+    whole = whole.lstrip("0") or "0"
+    head = len(whole) % 3 or 3  # grouped as text: any number of digits (int() stops at 4,300)
+    groups = [whole[:head], *(whole[i : i + 3] for i in range(head, len(whole), 3))]
+    return f"{sign}{','.join(groups)}{dot}{fraction}"
 
 
 def signed(number: str | int) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from eventfold.application.proving.keyed import jsonable
 from eventfold.application.proving.verify import VerifyReport
 from eventfold.application.sources import SourceList
 from eventfold.reports.fold import glued
@@ -127,7 +128,8 @@ def _measure(row: Any, name: str) -> str:
 
 
 def _whole(value: Any) -> Text:
-    return plain("-" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False))
+    shown = json.dumps(jsonable(value), sort_keys=True, ensure_ascii=False)
+    return plain("-" if value is None else shown)
 
 
 def shown(rows: int, count: int) -> str | None:
@@ -287,7 +289,7 @@ def _summary(
         ),
     ]
     lines += [plain(line) for line in about_expectation(report)]
-    if not any(d.actual for d in report.compared):
+    if not report.narrowing and not any(d.actual for d in report.compared):
         lines.append(plain("the store holds no events", style="bold"))
     if report.sources and report.events is not None:
         e = report.events

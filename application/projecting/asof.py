@@ -225,3 +225,53 @@ def _at_time(
         without_time=without,
         state=state,
     )
+
+
+def state_in_window(
+    app: Eventfold,
+    projection: Projection[Any],
+    since: datetime | None,
+    until: datetime | None,
+    through: datetime | None = None,
+    progress: Progress | None = None,
+) -> AsOf:
+    """The state of the events that occurred in ``[since, until)`` (either bound may be
+    None) and, given ``through``, at or before it; events without a timestamp are left
+    out. Every event is read; nothing is written."""
+    if set(projection.handlers) - {Category.Recorded}:
+        msg = f"{projection.name} folds other events than Category.Recorded: it has no time window"
+        raise PointError(msg)
+    handler = projection.handler(Category.Recorded)
+    end = app.recorder.max_notification_id() or 0
+    state = projection.initial()
+    applied = left_out = without = 0
+    for page in recorded_facts(app, 0, end):
+        for fact in page:
+            when = fact.occurred_at
+            if when is None:
+                without += 1
+            elif (
+                (since is None or when >= since)
+                and (until is None or when < until)
+                and (through is None or when <= through)
+            ):
+                applied += 1
+                if handler is not None:
+                    handler(state, fact)
+            else:
+                left_out += 1
+        tell(progress, REBUILDING, page[-1].notification_id, end, NOTIFICATIONS)
+    canonical = projection.canonical(state)
+    window = f"{_iso(since)}/{_iso(until)}"
+    point = Point("occurred", window, moment=through)
+    return AsOf(
+        point,
+        projection.name,
+        canonical,
+        state_checksum(canonical),
+        end,
+        applied,
+        left_out=left_out,
+        without_time=without,
+        state=state,
+    )

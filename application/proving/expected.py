@@ -8,8 +8,10 @@ otherwise). A JSON document nested as the projection's canonical state (for
 ``rebuild --json`` prints) is read as it is; rows (a table, an array, JSON
 Lines) name their key and value columns, mapped by ``Columns``.
 
-Every total is read exactly from its text (``numbers.NumberFormat``); a row
-that repeats a key with other values is an error naming both lines.
+Every total is read exactly from its text (``numbers.NumberFormat``; a JSON
+number as plain text, never through a float); a key given twice with other
+values is an error naming both places; a time key is read as an instant and
+written as the projection writes its buckets.
 """
 
 from __future__ import annotations
@@ -17,18 +19,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from eventfold.application.proving.keyed import key_text
-from eventfold.application.proving.numbers import NumberError, NumberFormat
+from eventfold.application.proving.numbers import JSONNumber, NumberError, NumberFormat
 from eventfold.infra.errors import EventfoldError
-from eventfold.infra.sourcefile import open_source
+from eventfold.infra.sourcefile import SourceError, open_source
 from eventfold.projections.base import Key, Projection, ShapeError, canonical_decimal
 
 MAX_EXPECTED_BYTES = 256 << 20  # an expected file is read whole, up to this size
+NO_TIME = "none"  # the time key of events without a timestamp
+PLAIN = NumberFormat()
 
 
 class ExpectedUnusableError(EventfoldError):
@@ -38,7 +44,9 @@ class ExpectedUnusableError(EventfoldError):
 @dataclass(frozen=True)
 class Columns:
     """Which columns of an expected file hold a row's key parts and measures: by
-    default the projection's own names (``category``, ``count``, ``total``)."""
+    default the projection's own names (``category``; ``count``, ``total``).
+    ``count`` names the column of the projection's count measure, ``total`` that of
+    its decimal measure."""
 
     keys: tuple[str, ...] | None = None
     count: str | None = None
@@ -47,16 +55,17 @@ class Columns:
     def key_columns(self, projection: Projection[Any]) -> tuple[str, ...]:
         names = self.keys or projection.keys
         if len(names) != len(projection.keys):
+            parts = len(projection.keys)
             msg = (
                 f"--key names {len(names)} column{'s' if len(names) != 1 else ''} but "
-                f"{projection.name} has {len(projection.keys)} key parts "
+                f"{projection.name} has {parts} key part{'s' if parts != 1 else ''} "
                 f"({', '.join(projection.keys)})"
             )
             raise ExpectedUnusableError(msg)
         return names
 
-    def measure_column(self, measure: str) -> str:
-        given = {"count": self.count, "total": self.total}.get(measure)
+    def measure_column(self, measure: str, kind: str) -> str:
+        given = self.count if kind == "count" else self.total
         return given or measure
 
 
@@ -64,7 +73,7 @@ class Columns:
 class ExpectedRows:
     """The rows of an expected file, each key's values in canonical text."""
 
-    path: str
+    path: str  # absolute, as reports name files
     format: str  # "csv", "tsv", "json", "jsonl" or "canonical" (a nested JSON document)
     rows: dict[Key, dict[str, Any] | Any] = field(default_factory=dict)
     read: int = 0  # rows read (repeats included)
@@ -83,13 +92,16 @@ def read_expected(
     numbers: NumberFormat | None = None,
 ) -> ExpectedRows:
     """The expected rows of ``path`` for ``projection``. ``ExpectedUnusableError`` names
-    the file and the row and column (or line) of whatever cannot be used."""
+    the file and the line and column (or member) of whatever cannot be used."""
     columns = columns or Columns()
-    numbers = numbers or NumberFormat()
     text = _text(path)
     start = text.lstrip()[:1]
-    reader = _Reader(path, projection, columns, numbers)
+    reader = _Reader(path, projection, columns, numbers or NumberFormat())
     try:
+        if not start:
+            raise ExpectedUnusableError(
+                f"{path}: empty: there is nothing to prove the store against"
+            )
         if start in ("{", "["):
             reader.json(text)
         else:
@@ -105,12 +117,22 @@ def read_expected(
 
 
 def _text(path: str) -> str:
+    if path != "-" and os.path.isdir(path):
+        raise ExpectedUnusableError(f"{path}: is a directory, not an expected file")
     try:
         with open_source(path) as source:
             data = source.stream.read(MAX_EXPECTED_BYTES + 1)
+            damage = source.damage
+    except SourceError as e:
+        reason = str(e).removeprefix(f"{path}: ")
+        msg = f"{path}: cannot be read as an expected file ({reason})"
+        raise ExpectedUnusableError(msg) from None
     except OSError as e:
         msg = f"{path}: cannot read the expected state ({e.strerror or e})"
         raise ExpectedUnusableError(msg) from None
+    if damage is not None:
+        msg = f"{path}: {damage.describe()}: the expected file cannot be read whole"
+        raise ExpectedUnusableError(msg)
     if len(data) > MAX_EXPECTED_BYTES:
         msg = f"{path}: larger than {MAX_EXPECTED_BYTES:,} bytes, the limit of an expected state"
         raise ExpectedUnusableError(msg)
@@ -121,6 +143,25 @@ def _text(path: str) -> str:
         raise ExpectedUnusableError(msg) from None
 
 
+class _Twice(ValueError):
+    """A JSON object gives one member twice, with different values."""
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in members and members[name] != value:
+            raise _Twice(name)
+        members[name] = value
+    return members
+
+
+def _loads(text: str) -> Any:
+    return json.loads(
+        text, parse_float=JSONNumber, parse_int=JSONNumber, object_pairs_hook=_members
+    )
+
+
 class _Reader:
     def __init__(
         self, path: str, projection: Projection[Any], columns: Columns, numbers: NumberFormat
@@ -129,14 +170,19 @@ class _Reader:
         self.projection = projection
         self.columns = columns
         self.numbers = numbers
-        self.expected = ExpectedRows(path, "json")
+        self.expected = ExpectedRows(os.path.abspath(path) if path != "-" else path, "json")
         self.lines: dict[Key, str] = {}  # where each key was first given
+        names = projection.keys
+        self.clock = names.index(projection.time_key) if projection.time_key in names else None
 
     # -- JSON ---------------------------------------------------------------------------
 
     def json(self, text: str) -> None:
         try:
-            doc = json.loads(text, parse_float=Decimal)
+            doc = _loads(text)
+        except _Twice as e:
+            msg = f"{self.path}: the JSON member {str(e)!r} is given twice with different values"
+            raise ExpectedUnusableError(msg) from None
         except json.JSONDecodeError as e:
             if e.msg == "Extra data" and text.lstrip().startswith("{"):
                 self.expected.format = "jsonl"
@@ -148,14 +194,25 @@ class _Reader:
             for number, row in enumerate(doc, 1):
                 self._row(row, f"row {number:,}")
             return
-        root = self.projection.root
+        self._refuse_another_projection(doc)
         if not self._row_like(doc):
+            root = self.projection.root
             self.expected.format = "canonical"
             nested = root is None or (isinstance(doc, dict) and root in doc)
             self._canonical(doc if nested else {root: doc})  # an object by key, rootless
             return
         self.expected.format = "jsonl"  # one row, as a JSON Lines file of one line is
         self._row(doc, "line 1")
+
+    def _refuse_another_projection(self, doc: Any) -> None:
+        """A ``rebuild --json`` document of another projection is named as such."""
+        named = doc.get("projection") if isinstance(doc, dict) else None
+        if isinstance(named, str) and named != self.projection.name:
+            msg = (
+                f"{self.path}: a document of the projection {named}, not "
+                f"{self.projection.name} (verify --projection {named} proves it)"
+            )
+            raise ExpectedUnusableError(msg)
 
     def _row_like(self, doc: Any) -> bool:
         """Whether a JSON object is one row (it has the key columns) rather than a
@@ -168,23 +225,28 @@ class _Reader:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line, parse_float=Decimal)
+                row = _loads(line)
+            except _Twice as e:
+                msg = f"{self.path} line {number:,}: the member {str(e)!r} is given twice"
+                raise ExpectedUnusableError(msg) from None
             except json.JSONDecodeError as e:
                 msg = f"{self.path} line {number:,}, column {e.colno}: not JSON ({e.msg})"
                 raise ExpectedUnusableError(msg) from None
             self._row(row, f"line {number:,}")
 
     def _canonical(self, doc: Any) -> None:
+        root = self.projection.root
         for key, value in self.projection.rows(doc).items():
-            where = "/".join(key)
+            where = "/".join(k for k in ((root or ""), *key) if k)
             self.expected.read += 1
+            key = self._key(key, where)
             if self.projection.measures:
                 if not isinstance(value, Mapping):
                     msg = f"{self.path}: {where}: not an object of {self._measure_names()}"
                     raise ExpectedUnusableError(msg)
                 self._keep(key, self._measures(value, where, canonical=True), where)
             else:
-                self._keep(key, value, where)
+                self._keep(key, _plain_json(value), where)
 
     # -- tables -------------------------------------------------------------------------
 
@@ -214,14 +276,22 @@ class _Reader:
             raise ExpectedUnusableError(msg) from None
 
     def _check_header(self, names: list[str]) -> None:
-        wanted = list(self.columns.key_columns(self.projection))
         if not self.projection.measures:
             msg = (
                 f"{self.path}: {self.projection.name} declares no measures to read from a "
                 "table: give its canonical state as a JSON document"
             )
             raise ExpectedUnusableError(msg)
-        wanted.append(self.columns.measure_column("total"))
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            msg = f"{self.path} line 1: the column {twice[0]!r} is named twice in the header"
+            raise ExpectedUnusableError(msg)
+        wanted = list(self.columns.key_columns(self.projection))
+        wanted += [
+            self.columns.measure_column(m, k)
+            for m, k in self.projection.measures.items()
+            if k != "count"
+        ]
         for name in wanted:
             if name not in names:
                 msg = (
@@ -251,31 +321,46 @@ class _Reader:
                 msg = f"{self.path} {where}, column {name!r}: no key"
                 raise ExpectedUnusableError(msg)
             parts.append(str(part))
-        self._keep(tuple(parts), self._measures(row, where), where)
+        key = self._key(tuple(parts), where)
+        self._keep(key, self._measures(row, where), where)
+
+    def _key(self, key: Key, where: str) -> Key:
+        """The key, its time part written as the projection writes its buckets."""
+        if self.clock is None:
+            return key
+        name = self.columns.key_columns(self.projection)[self.clock]
+        bucket = _bucket(key[self.clock])
+        if bucket is None:
+            msg = (
+                f"{self.path} {where}, column {name!r}: {key[self.clock]!r} is not the start "
+                "of an hour (2026-11-30T14:00:00Z, any offset) or none"
+            )
+            raise ExpectedUnusableError(msg)
+        return (*key[: self.clock], bucket, *key[self.clock + 1 :])
 
     def _measures(
         self, given: Mapping[str, Any], where: str, *, canonical: bool = False
     ) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for measure, kind in self.projection.measures.items():
-            column = measure if canonical else self.columns.measure_column(measure)
+            column = measure if canonical else self.columns.measure_column(measure, kind)
             raw = given.get(column)
+            place = f"{where}, member {column!r}" if canonical else f"{where}, column {column!r}"
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 if kind != "count":
-                    msg = f"{self.path} {where}, column {column!r}: no value"
-                    raise ExpectedUnusableError(msg)
+                    raise ExpectedUnusableError(f"{self.path} {place}: no value")
                 self.expected.without[measure] = self.expected.without.get(measure, 0) + 1
                 values[measure] = None
                 continue
-            values[measure] = self._number(raw, kind, f"{where}, column {column!r}")
+            values[measure] = self._number(raw, kind, place)
         return values
 
     def _number(self, raw: Any, kind: str, where: str) -> Any:
-        if isinstance(raw, (bool, dict, list)):
-            msg = f"{self.path} {where}: {raw!r} is not a number"
-            raise ExpectedUnusableError(msg)
+        if not isinstance(raw, str):  # true, false, an object, an array
+            shown = json.dumps(raw, default=str)
+            raise ExpectedUnusableError(f"{self.path} {where}: {shown} is not a number")
         try:
-            value = raw if isinstance(raw, Decimal) else self.numbers.read(str(raw))
+            value = (PLAIN if isinstance(raw, JSONNumber) else self.numbers).read(raw)
         except NumberError as e:
             raise ExpectedUnusableError(f"{self.path} {where}: {e}") from None
         if kind == "count":
@@ -301,12 +386,40 @@ class _Reader:
             raise ExpectedUnusableError(msg)
 
     def _empty(self, values: dict[str, Any]) -> bool:
-        counts = [values.get(m) for m, k in self.projection.measures.items() if k == "count"]
-        return (
-            bool(counts)
-            and all(c == 0 for c in counts)
-            and all(values.get(m) in (None, "0") for m, k in self.projection.measures.items())
-        )
+        """Whether a row counts no event: its counts are 0 and its decimals 0."""
+        measures = self.projection.measures
+        counts = [values.get(m) for m, k in measures.items() if k == "count"]
+        decimals = [values.get(m) for m, k in measures.items() if k != "count"]
+        return bool(counts) and all(c == 0 for c in counts) and all(d == "0" for d in decimals)
 
     def _measure_names(self) -> str:
         return ", ".join(repr(m) for m in self.projection.measures)
+
+
+def _bucket(text: str) -> str | None:
+    """An hour's start as ``hourly_totals`` writes it (UTC, ``+00:00``), or None when
+    ``text`` is not one; ``none`` stays."""
+    if text.strip() == NO_TIME:
+        return NO_TIME
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if moment.minute or moment.second or moment.microsecond:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00+00:00")
+
+
+def _plain_json(value: Any) -> Any:
+    """A JSON value with its numbers as numbers again (exact: ``Decimal`` or ``int``)."""
+    if isinstance(value, JSONNumber):
+        try:
+            return Decimal(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:  # an integer beyond what int() reads from text
+            return Decimal(value)
+    if isinstance(value, dict):
+        return {k: _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_json(v) for v in value]
+    return value

@@ -9,13 +9,14 @@ counted here), another projection's by its own fold of the accepted events.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from eventfold.application.progress import Progress
 from eventfold.application.proving.expected import ExpectedUnusableError
+from eventfold.application.proving.keyed import Narrowing
 from eventfold.application.proving.reference import ExpectedState, expected_from_sources
 from eventfold.domain.model import EXACT, Category
 from eventfold.infra.lines import MAX_LINE_BYTES
@@ -102,10 +103,18 @@ def read_expected_source(
 
 def through(state: ExpectedState, until: datetime) -> ExpectedState:
     """The sources' expected state of the events that occurred at or before ``until``."""
+    return _kept(state, lambda when: when <= until)
+
+
+def within(state: ExpectedState, narrowing: Narrowing) -> ExpectedState:
+    """The sources' expected state of the events in ``narrowing``'s time window."""
+    return _kept(state, narrowing.moment)
+
+
+def _kept(state: ExpectedState, keep: Callable[[datetime], bool]) -> ExpectedState:
+    """The records whose time ``keep`` keeps (none without a timestamp), with their totals."""
     records = {
-        i: r
-        for i, r in state.records.items()
-        if r.occurred_at is not None and r.occurred_at <= until
+        i: r for i, r in state.records.items() if r.occurred_at is not None and keep(r.occurred_at)
     }
     totals: dict[str, list[Any]] = {}
     for r in records.values():

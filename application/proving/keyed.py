@@ -69,10 +69,21 @@ class Difference:
             "category": self.category,
             "key": dict(zip(self.key_names, self.key, strict=True)),
             "status": self.status,
-            "expected": self.expected,
-            "actual": self.actual,
+            "expected": jsonable(self.expected),
+            "actual": jsonable(self.actual),
             "delta": self.delta,
         }
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with each exact decimal as its text (JSON has no exact decimals)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    return value
 
 
 def same_row(expected: Any, actual: Any, measures: Mapping[str, str] | None) -> bool:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+MIN_EXPONENT, MAX_EXPONENT = -6143, 6144  # as ingest accepts values (application/ingest/rules.py)
 PLAIN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 GROUP_MARKS = (",", ".", " ", "'", "_", "\u00a0", "\u202f")
 EXAMPLE = re.compile(
@@ -63,13 +64,16 @@ class NumberFormat:
         return not self.group and self.point == "." and not self.currency
 
     def read(self, text: str) -> Decimal:
-        """The exact value of ``text``; ``NumberError`` says why it is not a number here."""
+        """The exact value of ``text``; ``NumberError`` says why it is not a number here
+        (its exponent too: within the range ingest accepts, IEEE decimal128's)."""
         value = text.strip()
-        if self.plain:
-            if PLAIN.fullmatch(value):
-                return Decimal(value)
+        if self.plain and not PLAIN.fullmatch(value):
             raise NumberError(_why_not_plain(value))
-        return Decimal(self._normalised(value))
+        normalised = value if self.plain else self._normalised(value)
+        try:
+            return in_range(value, Decimal(normalised))
+        except InvalidOperation:  # beyond what a decimal can hold at all
+            raise NumberError(f"{value!r}: exponent out of range") from None
 
     def _normalised(self, value: str) -> str:
         sign = ""
@@ -93,6 +97,19 @@ class NumberFormat:
             msg = f"{value!r} is not a number written as {self.example!r}"
             raise NumberError(msg)
         return text
+
+
+class JSONNumber(str):
+    """A JSON number kept as its text (``json.loads``' ``parse_float``/``parse_int``), read
+    where its row and column are known."""
+
+
+def in_range(text: str, value: Decimal) -> Decimal:
+    """``value``, when its adjusted exponent is one ingest accepts; else ``NumberError``."""
+    if value and not MIN_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+        msg = f"{text!r}: exponent out of range [{MIN_EXPONENT}, {MAX_EXPONENT}]"
+        raise NumberError(msg)
+    return value
 
 
 def _why_not_plain(value: str) -> str:

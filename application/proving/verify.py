@@ -19,7 +19,13 @@ from typing import Any
 from eventfold.application.app import Eventfold
 from eventfold.application.progress import Progress
 from eventfold.application.projecting import ProjectionReport, Projector
-from eventfold.application.projecting.asof import AsOf, Point, PointError, state_as_of
+from eventfold.application.projecting.asof import (
+    AsOf,
+    Point,
+    PointError,
+    state_as_of,
+    state_in_window,
+)
 from eventfold.application.proving.eventdiff import SAMPLES, EventDiff, event_diff
 from eventfold.application.proving.expected import (
     MAX_EXPECTED_BYTES,
@@ -34,6 +40,7 @@ from eventfold.application.proving.fromsources import (
     expected_rows,
     read_expected_source,
     through,
+    within,
 )
 from eventfold.application.proving.keyed import Difference, Narrowing, compare
 from eventfold.application.proving.numbers import NumberFormat
@@ -243,6 +250,7 @@ class Verification:
         self.progress = progress
         self.by: str | None = None
         self.as_of: Point | None = None
+        self.windowed = False
         self._at: AsOf | None = None
         self._timeline: TimelineBuilder | None = None
 
@@ -260,6 +268,13 @@ class Verification:
                 expectation.document, self.projection, expectation.columns, expectation.numbers
             )
         state = None
+        # a time window over rows without time: both sides fold only the window's events
+        self.windowed = bool(
+            expectation.sources and self.narrowing.timed and self.projection.time_key is None
+        )
+        if self.windowed and self.as_of is not None and self.as_of.kind != "occurred":
+            msg = "--since/--until with sources take --as-of an occurred time only"
+            raise PointError(msg)
         if expectation.sources:
             if self.as_of is not None and self.as_of.kind == "recorded":
                 msg = (
@@ -270,6 +285,8 @@ class Verification:
             state = read_expected_source(expectation.sources, expectation.max_line, self.progress)
             if self.as_of is not None and self.as_of.moment is not None:
                 state = through(state, self.as_of.moment)
+            if self.windowed:
+                state = within(state, self.narrowing)
         sink = (
             None
             if export is None
@@ -299,8 +316,9 @@ class Verification:
                 )
                 report.timeline = self._timeline.build()
             if sink is not None:
-                for difference in report.differences:
-                    sink.key(difference)
+                if state is None:  # with sources, the keys were written before the events
+                    for difference in report.differences:
+                        sink.key(difference)
                 sink.finish()
                 report.exported = Exported(sink.path, sink.keys, sink.events)
         except BaseException:
@@ -330,11 +348,17 @@ class Verification:
         return HOURLY.rows(caught_up.canonical)
 
     def _state(self, projection: Projection[Any]) -> ProjectionReport:
-        """The projection caught up, or as of the point given (nothing written)."""
-        if self.as_of is None:
+        """The projection caught up, or as of the point given, or (``windowed``) of the
+        events in the ``--since``/``--until`` window (nothing written then)."""
+        if self.windowed and projection is self.projection:
+            moment = None if self.as_of is None else self.as_of.moment
+            n = self.narrowing
+            at = state_in_window(self.app, projection, n.since, n.until, moment, self.progress)
+        elif self.as_of is None:
             return Projector(self.app, self.store_dir, projection).catchup(progress=self.progress)
-        at = state_as_of(self.app, self.store_dir, projection, self.as_of, self.progress)
-        if projection is self.projection:
+        else:
+            at = state_as_of(self.app, self.store_dir, projection, self.as_of, self.progress)
+        if projection is self.projection and self.as_of is not None:
             self._at = at
         used = at.snapshot
         return ProjectionReport(
@@ -360,6 +384,12 @@ class Verification:
             expected = self.narrowing.rows(self.projection, expected)
             actual = self.narrowing.rows(self.projection, actual)
             narrowed = state_checksum(self.projection.from_rows(actual))
+        if self.narrowing and not expected and not actual:
+            msg = (
+                f"nothing to compare: {self.narrowing.describe()} keeps no row of "
+                f"{self.projection.name} on either side"
+            )
+            raise ExpectedUnusableError(msg)
         expected_checksum = (
             state_checksum(self.projection.from_rows(expected)) if complete else None
         )
@@ -390,6 +420,9 @@ class Verification:
         report.sources = names
         report.files = state.files
         report.same_code = same_code
+        if sink is not None:  # the key rows first, then the events as they are found
+            for difference in report.differences:
+                sink.key(difference)
         report.events = event_diff(
             self.app,
             state,
