@@ -330,10 +330,19 @@ def snapshots(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def generations(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.projecting.generations import list_generations
-    from eventfold.projections.registry import load_projection
+    from eventfold.projections.registry import (
+        UnknownProjectionError,
+        load_projection,
+        stored_projection,
+    )
     from eventfold.reports.projection import render_generations
 
-    projection = load_projection(args.projection)
+    try:
+        projection = load_projection(args.projection)
+    except UnknownProjectionError:
+        if ":" in args.projection:
+            raise
+        projection = stored_projection(args.projection)  # its snapshots are listed all the same
     app = open_application(args)
     try:
         listing = list_generations(app, projection)

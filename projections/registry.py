@@ -65,3 +65,12 @@ def _checked(cls: Any, where: str) -> type[Projection[Any]]:
         msg = f"{where} is not an eventfold Projection subclass"
         raise UnknownProjectionError(msg)
     return cls
+
+
+def stored_projection(name: str) -> Projection[Any]:
+    """A stand-in for a projection known only by the ``name`` its snapshots are kept
+    under (its class cannot be loaded here): enough to list them and their checksums;
+    it reads no state."""
+    stand_in = type("StoredProjection", (Projection,), {"name": name, "__module__": __name__})
+    projection: Projection[Any] = stand_in()
+    return projection

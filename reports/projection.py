@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from eventfold.projections.base import canonical_decimal
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
 from eventfold.reports.text import grouped, plain, plural, visible
@@ -39,6 +42,8 @@ def state_table(
     the projection's further ``figures`` per category (min, max, first, last)."""
     rows: Iterator[tuple[tuple[str, ...], Any]]
     columns = [Col("category", "key")]
+    if "categories" not in canonical and "hours" not in canonical:
+        return _any_table(projection, canonical)
     if "categories" in canonical:
         count = len(canonical["categories"])
         rows = (((name,), v) for name, v in sorted(canonical["categories"].items()))
@@ -73,13 +78,70 @@ def state_table(
     return FigureTable(columns, cells, title=plain(projection), caption=caption)
 
 
+def _any_table(projection: str, canonical: Any) -> FigureTable:
+    """Another projection's canonical state: a row per leaf of its nested objects (under
+    its one top-level key, if it has one), a column per member of a leaf that is an object
+    of plain values (its measures), else the leaf's value as JSON."""
+    doc = canonical
+    if isinstance(doc, dict) and len(doc) == 1 and isinstance(next(iter(doc.values())), dict):
+        doc = next(iter(doc.values()))
+    rows: list[tuple[tuple[str, ...], Any]] = []
+    _leaves(doc, (), rows)
+    depth = max((len(k) for k, _ in rows), default=1)
+    measures = sorted(
+        {m for _, v in rows if isinstance(v, dict) for m in v}
+        if all(isinstance(v, dict) for _, v in rows)
+        else set()
+    )
+    columns = [
+        Col("key" if i == 0 else f"key {i + 1}", "key" if i == 0 else "text") for i in range(depth)
+    ]
+    columns += [Col(m) for m in measures] or [Col("value", "text")]
+    cells: list[list[str | Text]] = []
+    for key, value in rows[:MAX_ROWS]:
+        cells.append([*(plain(k) for k in key), *([""] * (depth - len(key)))])
+        if measures:
+            cells[-1] += [_figure(value.get(m)) for m in measures]
+        else:
+            cells[-1].append(
+                plain(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str))
+            )
+    caption = None
+    if len(rows) > MAX_ROWS:
+        caption = f"{plural(len(rows) - MAX_ROWS, 'more row')}: use --json for all"
+    if not rows:
+        caption = "no events applied"
+    return FigureTable(columns, cells, title=plain(projection), caption=caption)
+
+
+def _leaves(doc: Any, prefix: tuple[str, ...], rows: list[tuple[tuple[str, ...], Any]]) -> None:
+    if not isinstance(doc, dict):
+        rows.append((prefix or ("-",), doc))
+        return
+    for name, value in sorted(doc.items()):
+        nested = isinstance(value, dict) and any(isinstance(v, dict) for v in value.values())
+        if nested:
+            _leaves(value, (*prefix, str(name)), rows)
+        else:
+            rows.append(((*prefix, str(name)), value))
+
+
 def _figure_order(key: str) -> tuple[int, str]:
     known = ("min", "max", "first", "last")
     return (known.index(key), key) if key in known else (len(known), key)
 
 
 def _figure(value: Any) -> str:
-    return "-" if value is None else grouped(str(value))
+    """A figure as totals are shown: an exact decimal without an exponent or trailing
+    zeros (``1E+3`` -> ``1,000``), grouped; other values as they are."""
+    if value is None:
+        return "-"
+    text = str(value)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return grouped(text)
+    return grouped(canonical_decimal(number)) if number.is_finite() else text
 
 
 def _summary(report: ProjectionReport) -> Summary:
@@ -178,7 +240,7 @@ def render_status(status: StoreStatus) -> Group:
     )
     columns = [
         Col("projection", "key"),
-        Col("generation", "word"),
+        Col("generation", "key"),
         Col("position"),
         Col("lag"),
         Col("snapshots", "text"),
@@ -209,8 +271,8 @@ def render_generations(listing: Generations) -> RenderableType:
     if not listing.generations:
         return plain(f"{listing.projection}: no generation yet (eventfold rebuild makes one)")
     columns = [
-        Col("generation", "word"),
-        Col("in use", "word"),
+        Col("generation", "key"),
+        Col("in use", "text"),
         Col("position"),
         Col("snapshots"),
         Col("version"),

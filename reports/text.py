@@ -7,6 +7,8 @@ import os
 import shlex
 import shutil
 import sys
+import unicodedata
+from collections.abc import Iterable
 
 from rich.text import Text
 
@@ -77,3 +79,17 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
     """``1 event``, ``2 events``, ``1,234 categories`` (``nouns`` when not ``noun + "s"``)."""
     many = nouns if nouns is not None else noun + "s"
     return f"{count:,} {noun if count == 1 else many}"
+
+
+def look_alikes(names: Iterable[str]) -> set[str]:
+    """The names that another of ``names`` looks like: equal once both are in Unicode's
+    composed form (NFC) but not as written (``café`` written two ways)."""
+    forms: dict[str, set[str]] = {}
+    for name in names:
+        forms.setdefault(unicodedata.normalize("NFC", name), set()).add(name)
+    return {name for group in forms.values() if len(group) > 1 for name in group}
+
+
+def told_apart(name: str) -> str:
+    """A look-alike name with its code points shown: ``café (cafe\\u0301)``."""
+    return f"{name} ({ascii(name)[1:-1]})"

@@ -18,31 +18,29 @@ from eventfold.projections.base import canonical_decimal
 from eventfold.reports.layout import Col, FigureTable
 from eventfold.reports.text import grouped, plain, plural, signed
 
-BAR = 16  # characters of the longest bar
+BAR = 12  # characters of the longest bar
 
 
 def render_timeline(timeline: Timeline) -> RenderableType:
     """The table of every bucket, then where the bad buckets' events come from."""
     largest = max((max(b.expected[0], b.actual[0]) for b in timeline.buckets), default=0)
     columns = [
-        Col(f"{timeline.by} (UTC)", "word"),
+        Col(f"{timeline.by} (UTC)", "key"),
         Col("status", "word"),
         Col("expected"),
         Col("actual"),
-        Col("Δ count"),
         Col("Δ total"),
-        Col("█ both ░ missing ▓ extra", "text"),
+        Col("bar", "text"),
     ]
     cells: list[list[str | Text]] = []
     for b in timeline.buckets:
-        count, total = b.delta
+        total = b.delta[1]
         cells.append(
             [
                 label(b.start),
                 Text("CHANGED", style="yellow") if b.bad else Text("MATCH", style="green"),
                 grouped(b.expected[0]) if timeline.counts else "-",
                 grouped(b.actual[0]),
-                signed(count) if timeline.counts else "-",
                 signed(_text(total)),
                 bar(b, largest),
             ]
@@ -53,7 +51,8 @@ def render_timeline(timeline: Timeline) -> RenderableType:
     title = f"by {timeline.by}: {buckets} {differ}"
     if bad:
         title += f", first {label(bad[0].start)}, last {label(bad[-1].start)}"
-    parts: list[RenderableType] = [FigureTable(columns, cells, title=title)]
+    legend = "counts of events; bar: █ on both sides, ░ expected and missing, ▓ extra"
+    parts: list[RenderableType] = [FigureTable(columns, cells, title=title, caption=legend)]
     origins = [line for b in timeline.bad for line in origin_lines(b)]
     if origins:
         parts.append(Group(*(plain(line) for line in origins)))

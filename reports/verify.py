@@ -19,7 +19,7 @@ from eventfold.application.sources import SourceList
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
 from eventfold.reports.suggestions import next_steps
-from eventfold.reports.text import grouped, plain, plural, signed
+from eventfold.reports.text import grouped, look_alikes, plain, plural, signed, told_apart
 from eventfold.reports.timeline import render_timeline
 
 STYLES = {"match": "green", "missing": "red", "extra": "magenta", "changed": "yellow"}
@@ -107,9 +107,10 @@ def difference_table(
         for m in measures:
             columns.append(Col(f"{side} {m}", group=side, measure=m))
     cells: list[list[str | Text]] = []
+    alike = look_alikes(part for d in rows for part in d.key)
     for d in rows:
         exp, act, delta = d.expected, d.actual, d.delta
-        row: list[str | Text] = [plain(part) for part in d.key]
+        row: list[str | Text] = [plain(told_apart(p) if p in alike else p) for p in d.key]
         row.append(Text(d.status.upper(), style=STYLES[d.status]))
         if not measures:
             row += [_whole(exp), _whole(act)]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
-from eventfold.domain.model import Category
+from eventfold.domain.model import EXACT, Category
 from eventfold.projections.base import Projection, RecordedFact, canonical_decimal, handles
 from eventfold.projections.builtin import CategoryTotals, Totals
 
@@ -30,8 +32,6 @@ class LargestValue(Projection[Largest]):
         return {k: str(v) for k, v in state.items()}
 
     def from_json(self, doc: dict[str, str]) -> Largest:
-        from decimal import Decimal
-
         return {k: Decimal(v) for k, v in doc.items()}
 
     def canonical(self, state: Largest) -> dict[str, Any]:
@@ -59,3 +59,33 @@ class Reshaped(CategoryTotals):
         if not isinstance(doc, list):
             raise TypeError(f"a list of [name, totals], not {type(doc).__name__}")
         return super().from_json(dict(doc))
+
+
+Sums = dict[str, list[Any]]
+
+
+class CountAndSum(Projection[Sums]):
+    """Per category, ``n`` events summing to ``sum``: measures of its own names."""
+
+    name = "count_and_sum"
+    root = "sums"
+    keys = ("category",)
+    measures = MappingProxyType({"n": "count", "sum": "decimal"})
+
+    def initial(self) -> Sums:
+        return {}
+
+    @handles(Category.Recorded)
+    def recorded(self, state: Sums, fact: RecordedFact) -> None:
+        entry = state.setdefault(fact.category, [0, Decimal(0)])
+        entry[0] += 1
+        entry[1] = EXACT.add(entry[1], fact.value)
+
+    def to_json(self, state: Sums) -> dict[str, list[Any]]:
+        return {k: [n, str(t)] for k, (n, t) in state.items()}
+
+    def from_json(self, doc: dict[str, list[Any]]) -> Sums:
+        return {k: [int(n), Decimal(t)] for k, (n, t) in doc.items()}
+
+    def canonical(self, state: Sums) -> dict[str, Any]:
+        return {"sums": {k: {"n": n, "sum": canonical_decimal(t)} for k, (n, t) in state.items()}}

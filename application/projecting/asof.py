@@ -28,14 +28,14 @@ from eventfold.application.projecting.projector import Projector
 from eventfold.application.proving.keyed import parse_moment
 from eventfold.application.recorded import recorded_facts, recorded_facts_timed
 from eventfold.domain.model import Category
-from eventfold.infra.errors import UsageError
+from eventfold.infra.errors import MissingArgumentError
 from eventfold.projections.base import Projection, state_checksum
 from eventfold.projections.snapshots import SnapshotInfo, newest_kept
 
 KINDS = ("position", "occurred", "recorded", "generation", "now")
 
 
-class PointError(UsageError):
+class PointError(MissingArgumentError):
     """A point that is not one, or that this store or projection cannot give (exit 2)."""
 
 

@@ -121,7 +121,11 @@ def _text(path: str) -> str:
         raise ExpectedUnusableError(f"{path}: is a directory, not an expected file")
     try:
         with open_source(path) as source:
-            data = source.stream.read(MAX_EXPECTED_BYTES + 1)
+            chunks, size = [], 0
+            while size <= MAX_EXPECTED_BYTES and (chunk := source.stream.read(1 << 20)):
+                chunks.append(chunk)  # read to the end: compressed damage is known only there
+                size += len(chunk)
+            data = b"".join(chunks)
             damage = source.damage
     except SourceError as e:
         reason = str(e).removeprefix(f"{path}: ")

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from eventfold.application.proving.keyed import Difference
-from eventfold.infra.errors import OutputWriteError
+from eventfold.infra.errors import MissingArgumentError, OutputWriteError
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 EVENT_COLUMNS = ("id", "category", "value", "occurred_at", "source", "line", "offset")
@@ -27,11 +27,11 @@ STORE_COLUMNS = ("notification_id", *(f"store_{c}" for c in EVENT_COLUMNS[1:]))
 
 
 def export_format(path: str) -> str:
-    """``csv`` or ``jsonl`` for ``path``; ``OutputWriteError`` (exit 2) for another suffix."""
+    """``csv`` or ``jsonl`` for ``path``; a usage error (exit 2) for another suffix."""
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in SUFFIXES:
         msg = f"{path}: --export writes .csv, .jsonl or .ndjson files, not {suffix or 'no suffix'}"
-        raise OutputWriteError(msg)
+        raise MissingArgumentError(msg)
     return SUFFIXES[suffix]
 
 
@@ -39,11 +39,11 @@ class Export:
     """A file of every difference, open from ``__init__`` until ``finish`` or ``abandon``."""
 
     def __init__(self, path: str, key_names: tuple[str, ...], measures: Mapping[str, str]) -> None:
-        self.path = path
+        self.path = os.path.abspath(path)
         self.format = export_format(path)
         self.keys = 0  # key rows written
         self.events = 0  # event rows written
-        self._partial = f"{path}.partial"
+        self._partial = f"{self.path}.partial"
         self._key_names = key_names
         self._measures = tuple(measures)
         try:

@@ -15,7 +15,8 @@ from decimal import Decimal, InvalidOperation
 
 MIN_EXPONENT, MAX_EXPONENT = -6143, 6144  # as ingest accepts values (application/ingest/rules.py)
 PLAIN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-GROUP_MARKS = (",", ".", " ", "'", "_", "\u00a0", "\u202f")
+SPACES = (" ", "\u00a0", "\u202f")  # a space, a no-break space, a narrow no-break space
+GROUP_MARKS = (",", ".", "'", "_", *SPACES)
 EXAMPLE = re.compile(
     r"(?P<before>[^\d\s.,'_-]*)\s?1(?P<group>[^\d]?)234(?P<point>[.,])56\s?(?P<after>[^\d\s.,'_]*)"
 )
@@ -78,6 +79,9 @@ class NumberFormat:
     def _normalised(self, value: str) -> str:
         sign = ""
         body = value
+        if self.group in SPACES:  # a space groups as a no-break or narrow one does
+            for space in SPACES:
+                body = body.replace(space, self.group)
         for _ in range(2):  # a sign and a currency symbol, in either order
             if body and body[0] in "+-":
                 sign, body = body[0], body[1:].lstrip()

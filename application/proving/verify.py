@@ -338,7 +338,7 @@ class Verification:
             f"--by {self.by} needs hours on both sides: sources, or --expected FILE with "
             "--projection hourly_totals"
         )
-        raise ExpectedUnusableError(msg)
+        raise PointError(msg)
 
     def _hourly(self, caught_up: ProjectionReport) -> dict[Key, Any]:
         """The store's rows per category and hour: the projection's own when it is
