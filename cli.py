@@ -23,6 +23,8 @@ from eventfold.commands import (
     check,
     completion,
     demo,
+    events,
+    explain,
     ingest,
     migrate,
     projection,
@@ -42,6 +44,8 @@ COMMANDS = (
     status,
     sources,
     quarantine,
+    events,
+    explain,
     verify,
     migrate,
     demo,
@@ -63,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  eventfold catchup              bring category_totals up to date\n"
             "  eventfold verify --source events.jsonl   prove the totals, show what differs\n"
             "  eventfold reconcile events.jsonl         replay what the store lacks\n"
+            "  eventfold explain rent         where one category's total comes from\n"
             "  eventfold check --store DIR    verify every checksum and the index\n"
             "  eventfold check --repair       drop a torn tail, rebuild the index\n"
         ),
