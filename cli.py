@@ -24,6 +24,8 @@ from eventfold.commands import (
     completion,
     demo,
     diff,
+    events,
+    explain,
     ingest,
     migrate,
     projection,
@@ -43,6 +45,8 @@ COMMANDS = (
     status,
     sources,
     quarantine,
+    events,
+    explain,
     verify,
     diff,
     migrate,
@@ -65,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  eventfold catchup              bring category_totals up to date\n"
             "  eventfold verify --source events.jsonl   prove the totals, show what differs\n"
             "  eventfold reconcile events.jsonl         replay what the store lacks\n"
+            "  eventfold explain rent         where one category's total comes from\n"
             "  eventfold check --store DIR    verify every checksum and the index\n"
             "  eventfold check --repair       drop a torn tail, rebuild the index\n"
         ),

@@ -39,7 +39,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
-from eventfold.application.pages import notification_pages
+from eventfold.application.pages import PAGE, notification_pages
 from eventfold.domain.model import Category
 from eventfold.projections.base import CategoryGroup, RecordedFact
 
@@ -286,6 +286,11 @@ class StatesPage:
     def last_id(self) -> int:
         return self.ids[-1]
 
+    def mentions(self, text: bytes) -> bool:
+        """Whether ``text`` occurs in the page's stored states (False: no event of the
+        page holds it in any field, as the JSON writes it), read without decoding."""
+        return text in self._json
+
     def facts(self) -> list[RecordedFact]:
         if self._facts is None:
             fact = RecordedFact
@@ -332,6 +337,10 @@ class FactsPage:
     def last_id(self) -> int:
         return self._facts[-1].notification_id
 
+    def mentions(self, text: bytes) -> bool:
+        """Always True: the stored states are not at hand (their facts are)."""
+        return True
+
     def facts(self) -> list[RecordedFact]:
         return self._facts
 
@@ -347,16 +356,19 @@ class FactsPage:
         return groups
 
 
-def recorded_pages(app: Eventfold, after: int, last: int) -> Iterator[StatesPage | FactsPage]:
+def recorded_pages(
+    app: Eventfold, after: int, last: int, page: int = PAGE
+) -> Iterator[StatesPage | FactsPage]:
     """Pages (never empty) of the ``Recorded`` facts of notifications ``after+1 .. last``,
-    in order."""
+    in order: about ``page`` events each (the file store's pages end with a commit, so
+    they may hold more)."""
     scan = getattr(app.recorder, "scan_joined", None)
     if plain_json(app.mapper) and scan is not None:
-        for ids, joined in scan(after, last, RECORDED_TOPIC):
+        for ids, joined in scan(after, last, RECORDED_TOPIC, page):
             yield StatesPage(ids, joined)
         return
-    for page in notification_pages(app, after, last, [RECORDED_TOPIC]):
-        yield FactsPage([fact_of(app, n) for n in page])
+    for notifications in notification_pages(app, after, last, [RECORDED_TOPIC], page):
+        yield FactsPage([fact_of(app, n) for n in notifications])
 
 
 def recorded_facts(app: Eventfold, after: int, last: int) -> Iterator[list[RecordedFact]]:

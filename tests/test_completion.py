@@ -57,6 +57,9 @@ CASES = [
     ("eventfold completion ", ["bash", "fish", "zsh"]),
     ("eventfold --de", ["--debug"]),
     ("eventfold ingest --re", ["--recursive", "--rescan"]),
+    ("eventfold e", ["events", "explain"]),
+    ("eventfold events --c", ["--category", "--csv"]),
+    ("eventfold explain rent --p", ["--projection"]),
 ]
 
 

@@ -6,5 +6,7 @@ what it knows of its sources.
   them, verified, and repaired where it can be rebuilt;
 - ``migrate.py``: copy a store to another backend, resumably, and prove the copy;
 - ``sources.py``: every source the store knows, and how its file stands now;
-- ``quarantine.py``: the quarantined lines of every source, from the store's events.
+- ``quarantine.py``: the quarantined lines of every source, from the store's events;
+- ``events.py``: the recorded events by category, time and source, streamed in store
+  order.
 """

@@ -145,16 +145,19 @@ class FileApplicationRecorder(FileAggregateRecorder, ApplicationRecorder):
                 first = batch_last + 1
         return results
 
-    def scan_joined(self, after: int, last: int, topic: str) -> Iterator[tuple[list[int], bytes]]:
+    def scan_joined(
+        self, after: int, last: int, topic: str, page: int = 2000
+    ) -> Iterator[tuple[list[int], bytes]]:
         """eventfold's fast fold path: pages of the events of one topic, ``after+1..last``:
-        their ids, and their states joined by commas (``Log.scan_joined``).
+        their ids, and their states joined by commas (``Log.scan_joined``); a page holds
+        whole commits, at least ``page`` events but at the end.
 
         Not part of the library's recorder interface (``select_notifications``
         is); projections use it when the recorder has it.
         """
         log = self.log
         log.refresh()
-        yield from log.scan_joined(after + 1, min(last, log.max_id), topic)
+        yield from log.scan_joined(after + 1, min(last, log.max_id), topic, page)
 
     def max_notification_id(self) -> int | None:
         self.log.refresh()
