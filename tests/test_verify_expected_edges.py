@@ -178,3 +178,43 @@ def test_generations_by_the_name_they_are_kept_under(
     )
     (generation,) = json.loads(out)["generations"]
     assert code == 0 and generation["current"] and len(generation["checksum"]) == 64
+
+
+def written(fmt: str, rows: list[dict[str, str]]) -> str:
+    """``rows`` (name, n, amount) written in ``fmt``."""
+    if fmt in ("csv", "tsv"):
+        sep = "," if fmt == "csv" else "\t"
+        lines = [
+            sep.join(rows[0]),
+            *(sep.join(f'"{v}"' if sep in v else v for v in r.values()) for r in rows),
+        ]
+        return "\n".join(lines) + "\n"
+    if fmt == "json":
+        return json.dumps(rows)
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "jsonl"])
+def test_each_format_with_a_mapping_and_with_a_bad_number(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    rows = [
+        {"name": "rent", "n": "1", "amount": "1200.00"},
+        {"name": "food", "n": "3", "amount": "19.8"},
+    ]
+    expected = tmp_path / f"worker.{fmt}"
+    expected.write_text(written(fmt, rows))
+    mapping = ("--key", "name", "--count-col", "n", "--total-col", "amount")
+    narrowed = ("--category", "rent", "--category", "food")
+    doc = as_json(capsys, store, "--expected", str(expected), *mapping, *narrowed)
+    assert (doc["status"], doc["expected_file"]["format"], doc["rows_compared"]) == (
+        "match",
+        fmt,
+        2,
+    )
+    rows[1]["amount"] = "1,019.80"
+    expected.write_text(written(fmt, rows))
+    code, out, err = verify(capsys, store, "--expected", str(expected), *mapping)
+    where = {"csv": "line 3", "tsv": "line 3", "json": "row 2", "jsonl": "line 2"}[fmt]
+    assert (code, out) == (2, "") and f"{where}, column 'amount'" in err, err
+    assert "'1,019.80' has a thousands separator" in err
