@@ -129,7 +129,11 @@ def events(args: argparse.Namespace, out: Console, err: Console) -> int:
                 pass
             out.print(count_line(stream, None), soft_wrap=True)
         else:
-            write_table(stream, limit, out)
+            try:
+                write_table(stream, limit, out)
+            except SystemExit as stop:  # Rich's answer to a broken pipe (it quiets ``out``)
+                if stop.code != 1 or not out.quiet:
+                    raise
     except BrokenPipeError:  # the reader stopped reading (| head): not an error
         _quiet_stdout()
     finally:

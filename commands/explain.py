@@ -15,6 +15,7 @@ from eventfold.commands.options import (
     projection_option,
     store_options,
 )
+from eventfold.infra.errors import MissingArgumentError
 
 
 def register(commands: Commands) -> None:
@@ -49,6 +50,8 @@ def explain(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.lineage import render_lineage, verdict_line
     from eventfold.reports.progress import progress_on
 
+    if not args.category.strip():
+        raise MissingArgumentError("argument CATEGORY: empty; a category has a name")
     projection = load_projection(args.projection)
     app = open_application(args)
     try:

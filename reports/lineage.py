@@ -166,7 +166,10 @@ def _conflicts(lineage: Lineage) -> FigureTable:
         ]
         for c in aside.conflicts
     ]
-    title = f"conflicts: {plural(aside.conflicts_count, 'id')} came again with other content"
+    ids = len({c.event_id for c in aside.conflicts})
+    title = f"conflicts: {plural(aside.conflicts_count, 'line')} came again with other content" + (
+        f" ({plural(ids, 'id')} among those listed)" if ids != aside.conflicts_count else ""
+    )
     return FigureTable(
         columns, rows, title=title, caption=_listed(aside.conflicts_count, len(rows))
     )

@@ -271,3 +271,34 @@ def test_a_store_that_does_not_exist_is_exit_2(
     code, out, err = run(capsys, "events", "--store", str(tmp_path / "none"))
     assert (code, out) == (2, "")
     assert err.startswith("eventfold: unusable store:")
+
+
+def test_a_reader_that_stops_reading_the_table_ends_it_quietly(tmp_path: Path) -> None:
+    """``events | head -1``: the table outgrows the pipe, the reader closes it; exit 0."""
+    import os
+    import subprocess
+
+    from processes import HANG, eventfold
+
+    source = tmp_path / "many.jsonl"
+    source.write_text(
+        "".join(f'{{"id": "{i}", "category": "c{i % 7}", "value": {i}}}\n' for i in range(3000))
+    )
+    store = str(tmp_path / "store")
+    assert (
+        subprocess.run(
+            eventfold("ingest", str(source), "--store", store), timeout=HANG, capture_output=True
+        ).returncode
+        == 0
+    )
+    child = subprocess.Popen(
+        eventfold("events", "--store", store, "--limit", "0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    assert child.stdout is not None and child.stderr is not None
+    assert child.stdout.readline()  # the first line arrives; then the reader goes away
+    child.stdout.close()
+    assert child.wait(timeout=HANG) == 0
+    assert child.stderr.read() == b""

@@ -122,7 +122,7 @@ def test_the_terminal_report_says_whether_the_sum_is_the_projection_total(
     assert (code, err) == (0, "")
     assert "sum of events = projection total: yes" in out
     assert "events: 4 events, total 1,017.75" in out
-    for heading in ("by source", "by hour", "conflicts: 2 ids", "quarantined: 2 lines"):
+    for heading in ("by source", "by hour", "conflicts: 2 lines", "quarantined: 2 lines"):
         assert heading in out
     assert 'not json, "category": "rent"' in out
     assert "rent 10.50 at 2024-05-01T10:15:00+00:00 (" + str(first) + ", line 1)" in out

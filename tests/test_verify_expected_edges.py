@@ -218,3 +218,22 @@ def test_each_format_with_a_mapping_and_with_a_bad_number(
     where = {"csv": "line 3", "tsv": "line 3", "json": "row 2", "jsonl": "line 2"}[fmt]
     assert (code, out) == (2, "") and f"{where}, column 'amount'" in err, err
     assert "'1,019.80' has a thousands separator" in err
+
+
+def test_a_category_named_like_a_pattern_is_that_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "s.jsonl"
+    lines = [
+        '{"id": "1", "category": "shop-*", "value": 1}',
+        '{"id": "2", "category": "shop-a", "value": 2}',
+    ]
+    source.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "store"
+    assert run(capsys, "ingest", str(source), "--store", str(store))[0] == 0
+    code, out, _ = run(capsys, "events", "--store", str(store), "--category", "shop-*", "--json")
+    assert code == 0 and json.loads(out)["count"] == 1
+    code, out, _ = run(capsys, "events", "--store", str(store), "--category", "shop-?", "--json")
+    assert json.loads(out)["count"] == 2  # no category is named "shop-?": a pattern
+    doc = as_json(capsys, store, str(source), "--category", "shop-*")
+    assert doc["rows_compared"] == 1 and doc["status"] == "match"

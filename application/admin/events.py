@@ -21,6 +21,7 @@ was listed or not (``listed(limit)``).
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from eventfold.application.app import Eventfold
 from eventfold.application.pages import PAGE
 from eventfold.application.progress import NOTIFICATIONS, READING_EVENTS, Progress, tell
 from eventfold.application.recorded import recorded_pages
-from eventfold.domain.model import exact_add
+from eventfold.domain.model import Category, exact_add
 from eventfold.infra.errors import UsageError
 from eventfold.projections.base import RecordedFact, canonical_decimal
 
@@ -69,6 +70,7 @@ class EventQuery:
     until: datetime | None = None
     source: str | None = None
     exact: bool = False  # categories are names only, never patterns (``explain``)
+    literal: frozenset[str] = frozenset()  # names the store has a category of: never patterns
     _seen: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -89,7 +91,12 @@ class EventQuery:
         found = self._seen.get(name)
         if found is None:
             found = self._seen[name] = not self.categories or any(
-                name == wanted or (not self.exact and fnmatch.fnmatchcase(name, wanted))
+                name == wanted
+                or (
+                    not self.exact
+                    and wanted not in self.literal
+                    and fnmatch.fnmatchcase(name, wanted)
+                )
                 for wanted in self.categories
             )
         return found
@@ -122,7 +129,7 @@ class EventQuery:
         for name in self.categories:
             quoted = encode_basestring(name)
             plain = quoted == f'"{name}"' and name.isascii() and name.isprintable()
-            if not plain or (not self.exact and _GLOB & set(name)):
+            if not plain or (not self.exact and name not in self.literal and _GLOB & set(name)):
                 return None
             found.append(quoted.encode())
         return found
@@ -146,6 +153,11 @@ def event_json(fact: RecordedFact) -> dict[str, Any]:
 CSV_COLUMNS = tuple(event_json(RecordedFact(0, "", "", Decimal(0), None, "", 0, 0)))
 
 
+def category_exists(app: Eventfold, name: str) -> bool:
+    """Whether the store has a category named exactly ``name`` (its stream has an event)."""
+    return bool(app.recorder.select_events(Category.create_id(name), limit=1))
+
+
 class EventStream:
     """The events of ``query``, in store order (notification id), read as iterated.
 
@@ -164,7 +176,10 @@ class EventStream:
         page: int | None = None,
         progress: Progress | None = None,
     ) -> None:
-        self.app, self.query, self.progress = app, query, progress
+        self.app, self.progress = app, progress
+        patterns = [n for n in query.categories if _GLOB & set(n) and not query.exact]
+        named = frozenset(n for n in patterns if category_exists(app, n))
+        self.query = dataclasses.replace(query, literal=named) if named else query
         self.last = (app.recorder.max_notification_id() or 0) if last is None else last
         self.page = page or PAGE
         self.count = 0  # events selected so far

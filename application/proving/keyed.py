@@ -10,8 +10,8 @@ projection that declares none, the row's value as a whole. ``Narrowing``
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -124,6 +124,7 @@ class Narrowing:
     categories: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    literal: frozenset[str] = frozenset()  # given names that are categories: never patterns
 
     @property
     def timed(self) -> bool:
@@ -136,7 +137,16 @@ class Narrowing:
         """Whether a category is kept: equal to a given name or matched by its glob."""
         if not self.categories:
             return True
-        return any(name == c or fnmatch.fnmatchcase(name, c) for c in self.categories)
+        return any(
+            name == c or (c not in self.literal and fnmatch.fnmatchcase(name, c))
+            for c in self.categories
+        )
+
+    def naming(self, names: Iterable[str]) -> Narrowing:
+        """This narrowing with the given categories that are among ``names`` (the
+        categories known) read as names only, not as patterns."""
+        known = frozenset(c for c in self.categories if c in set(names))
+        return replace(self, literal=self.literal | known) if known else self
 
     def moment(self, when: datetime | None) -> bool:
         """Whether an event's time is kept; without a timestamp it is not, once a

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eventfold.application.admin.events import category_exists
 from eventfold.application.app import Eventfold
 from eventfold.application.progress import Progress
 from eventfold.application.projecting import ProjectionReport, Projector
@@ -287,6 +288,14 @@ class Verification:
                 state = through(state, self.as_of.moment)
             if self.windowed:
                 state = within(state, self.narrowing)
+        if self.narrowing.categories:  # a given name that is a category is not a pattern
+            named = [c for c in self.narrowing.categories if category_exists(self.app, c)]
+            if expected_file is not None and "category" in self.projection.keys:
+                at = self.projection.keys.index("category")
+                named += [k[at] for k in expected_file.rows]
+            if state is not None:
+                named += list(state.totals)
+            self.narrowing = self.narrowing.naming(named)
         sink = (
             None
             if export is None
