@@ -42,7 +42,8 @@ from hashlib import blake2b
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreBusyError
 from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
-from eventfold.infra.filestore.runs import IndexDamagedError, Layout, Run, create_run, push_run
+from eventfold.infra.filestore.merging import Merges
+from eventfold.infra.filestore.runs import IndexDamagedError, Layout, Run, create_run
 
 FORMAT = 3  # entries short:8 check:u64be id:u64be (1, 2: 16-byte keys; rebuilt)
 ENTRY = struct.Struct(">8sQQ")
@@ -142,6 +143,7 @@ class DedupIndex:
         self.marks: dict[str, int] = {}
         self.problem: str | None = None
         self._lock_fd: int | None = None
+        self._merges = Merges(directory, LAYOUT, self._new_run)
 
     # -- opening -----------------------------------------------------------
 
@@ -209,6 +211,7 @@ class DedupIndex:
         self._discard()
 
     def _discard(self) -> None:
+        self._merges.abandon()
         self._close_runs()
         for name in os.listdir(self.dir):
             if name != "LOCK":
@@ -310,17 +313,23 @@ class DedupIndex:
 
     # -- persisting ----------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write the in-memory ids as a run, merge, persist the filter and checkpoint."""
-        obsolete: list[Run] = []
+    def flush(self, *, wait: bool = False) -> None:
+        """Write the in-memory ids as a run, persist the filter and checkpoint.
+
+        Runs are merged in the background (``merging.py``): a finished merge is
+        adopted here, named by this checkpoint in place of its inputs. ``wait``
+        (closing): finish the merge in flight, start none.
+        """
+        new: Run | None = None
         if self.mem:
             entries = sorted(pack_entry(k, nid, d) for k, (nid, d) in self.mem.items())
             total = self.count + len(entries)
             if total * BITS_PER_KEY_MIN > self.bloom.nbits:
                 self._grow_bloom(total)
             self.bloom.add_many(self.mem)
-            obsolete = push_run(self.runs, self._new_run([entries]), self._new_run)
+            new = self._new_run([entries])
             self.count = total
+        obsolete = self._merges.after_flush(self.runs, new, wait=wait)
         old_bloom = self.bloom_name
         self.bloom_name = f"bloom-{self.next_run:08d}"
         self.next_run += 1
@@ -371,6 +380,7 @@ class DedupIndex:
         return create_run(self.dir, self.next_run - 1, chunks, LAYOUT)
 
     def _close_runs(self) -> None:
+        self._merges.abandon()
         for run in self.runs:
             run.close()
         self.runs = []

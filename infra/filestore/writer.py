@@ -78,7 +78,7 @@ class Writing(LogState):
             if not writer:
                 self._become_writer()
             try:
-                self._flush_index()
+                self._flush_index(final=True)
             finally:
                 if not writer:
                     self._release_writer()
@@ -255,11 +255,15 @@ class Writing(LogState):
         self._end = pack_location(new, 0)
         return new, 0
 
-    def _flush_index(self) -> None:
-        """Persist the index; its checkpoint records the commits so far as durable."""
+    def _flush_index(self, *, final: bool = False) -> None:
+        """Persist the index; its checkpoint records the commits so far as durable.
+
+        ``final`` (the writer lets go): the merge of index runs in flight is finished
+        and adopted.
+        """
         if not self.config.durable and self._write_fd is not None:
             fileio.fsync(self._write_fd)  # with FILESTORE_DURABILITY=os, make it true first
-        self.index.flush(self._last_commit, self._end, self.tracking)
+        self.index.flush(self._last_commit, self._end, self.tracking, wait=final)
         self._since_flush = 0
 
     def _guarded(self, step: Callable[[], _T]) -> _T:

@@ -1,0 +1,5 @@
+"""The merge worker process of ``merging.py``."""
+
+from eventfold.infra.filestore.merging import serve
+
+serve()
