@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from eventfold.application.ingest.dedup import DedupIndex
+from eventfold.application.ingest.dedup import DedupIndex, verify_dedup
 from eventfold.infra.filestore import merging
 from eventfold.infra.filestore.check import check_log
 from eventfold.infra.filestore.checkpoint import read_checkpoint
@@ -182,4 +182,81 @@ def test_the_dedup_index_merges_in_the_worker_and_finds_every_id(
     assert again.problem is None
     found = again.find_many(keys, [n.to_bytes(8) for n in range(1, len(keys) + 1)])
     assert found == {i: (i + 1, (i + 1).to_bytes(8)) for i in range(len(keys))}
+    again.close()
+
+
+def _dedup(directory: Path, keys: list[bytes], monkeypatch: pytest.MonkeyPatch) -> DedupIndex:
+    """A dedup index whose flushes of 200 ids have the worker extend the filter."""
+    monkeypatch.setattr(merging, "BACKGROUND_MIN", 200)
+    index = DedupIndex(str(directory), flush_every=200)
+    index.open(0)
+    for nid, key in enumerate(keys, 1):
+        index.add(key, nid, nid.to_bytes(8))
+        index.advance(nid)
+    return index
+
+
+def _digests(count: int) -> list[bytes]:
+    return [n.to_bytes(8) for n in range(1, count + 1)]
+
+
+def test_ids_whose_filter_the_worker_extends_are_found_meanwhile_and_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = [os.urandom(16) for _ in range(1050)]
+    index = _dedup(tmp_path / "dedup", keys, monkeypatch)
+    assert index.flushing, "the last full flush is the worker's"
+    expected = {i: (i + 1, (i + 1).to_bytes(8)) for i in range(len(keys))}
+    assert index.find_many(keys, _digests(len(keys))) == expected
+    index.flush(wait=True)
+    index.close()
+    assert verify_dedup(str(tmp_path / "dedup")) == ("ok", [])
+    again = DedupIndex(str(tmp_path / "dedup"))
+    again.open(len(keys))
+    assert again.problem is None and again.covered == len(keys) and again.count == len(keys)
+    assert again.find_many(keys, _digests(len(keys))) == expected
+    assert again.find_many([os.urandom(16) for _ in range(100)]) == {}
+    again.close()
+
+
+def test_a_killed_filter_worker_leaves_the_flush_to_the_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = [os.urandom(16) for _ in range(450)]
+    index = _dedup(tmp_path / "dedup", keys, monkeypatch)
+    assert index.flushing
+    os.kill(merging.worker("bloom").proc.pid, signal.SIGKILL)
+    index.flush(wait=True)  # adds the ids to the filter itself
+    index.close()
+    assert verify_dedup(str(tmp_path / "dedup")) == ("ok", [])
+    again = DedupIndex(str(tmp_path / "dedup"))
+    again.open(len(keys))
+    assert again.covered == len(keys)
+    assert len(again.find_many(keys, _digests(len(keys)))) == len(keys)
+    again.close()
+
+
+def test_an_ingest_gone_before_its_filter_is_adopted_leaves_the_index_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = [os.urandom(16) for _ in range(650)]
+    index = _dedup(tmp_path / "dedup", keys, monkeypatch)
+    assert index.flushing
+    pending = index._flushing
+    assert pending is not None
+    pending[0].worker.collect(pending[0], block=True)  # its files are written, not named
+    doc, _ = read_checkpoint(str(tmp_path / "dedup" / "CHECKPOINT"))
+    assert doc is not None
+    index._close_runs()  # gone (as a process killed here), without adopting or flushing
+    index.close()
+    assert verify_dedup(str(tmp_path / "dedup")) == ("ok", [])
+    again = DedupIndex(str(tmp_path / "dedup"))
+    again.open(len(keys))
+    assert again.problem is None
+    assert again.covered == doc["covered"] < len(keys)
+    assert sorted(os.listdir(tmp_path / "dedup")) == sorted(
+        ["CHECKPOINT", "LOCK", doc["bloom"]["name"], *(r["name"] for r in doc["runs"])]
+    )
+    found = again.find_many(keys[: again.covered], _digests(again.covered))
+    assert len(found) == again.covered  # the rest the next ingest adds from the store
     again.close()

@@ -241,19 +241,22 @@ class LogIndex:
         assert first == self.covered + len(self.mem_offsets) + 1, first
         self.mem_offsets.extend(locations)
         mem_keys, mem_max, known = self.mem_keys, self.mem_max, self.known_max
-        nid = first
-        for key, version in zip(keys, versions, strict=True):
+        tops: dict[bytes, int] = {}  # each key's highest version in this call
+        nids = range(first, first + len(keys))
+        for key, version, nid in zip(keys, versions, nids, strict=True):
             versions_of = mem_keys.get(key)
             if versions_of is None:
                 versions_of = mem_keys[key] = {}
             versions_of[version] = nid
+            if version > tops.get(key, version - 1):
+                tops[key] = version
+        for key, version in tops.items():
             if version > mem_max.get(key, version - 1):
                 mem_max[key] = version
             if key in known:
                 top = known[key]
                 if top is None or version > top:
                     known[key] = version
-            nid += 1
 
     # -- lookups -----------------------------------------------------------
 
@@ -364,11 +367,12 @@ class LogIndex:
                 fileio.fsync(fd)
             except OSError as e:
                 raise fileio.FileWriteError(e, "writing", self.offsets_path) from e
-            entries = sorted(
-                ENTRY.pack(key, version + VERSION_BIAS, nid)
-                for key, versions in self.mem_keys.items()
-                for version, nid in versions.items()
-            )
+            pack, mem_keys = ENTRY.pack, self.mem_keys  # in order: keys, then versions
+            entries = [
+                pack(key, version + VERSION_BIAS, nid)
+                for key in sorted(mem_keys)
+                for version, nid in sorted(mem_keys[key].items())
+            ]
             new = self._new_run([entries])
         obsolete = self._merges.after_flush(self.runs, new, wait=wait)
         fileio.fsync_dir(self.dir)

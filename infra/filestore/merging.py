@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from eventfold.infra import failpoints
+from eventfold.infra.filestore import bloom
 from eventfold.infra.filestore.runs import (
     MERGE_WIDTH,
     Layout,
@@ -55,16 +56,25 @@ MakeRun = Callable[[Iterable[list[bytes]]], Run]
 
 
 class Pending:
-    """A merge handed to the worker: its inputs, its output file, and its outcome."""
+    """A job handed to a worker (a merge: its inputs, its output file) and its outcome."""
 
-    def __init__(self, worker: MergeWorker, inputs: list[Run], output: str) -> None:
-        self.worker, self.inputs, self.output = worker, inputs, output
-        self.result: tuple[int, int] | None = None  # (count, crc) of the merged run
+    def __init__(
+        self, worker: MergeWorker, job: dict[str, Any], inputs: list[Run], output: str
+    ) -> None:
+        self.worker, self.job, self.inputs, self.output = worker, job, inputs, output
+        self.answer: dict[str, Any] | None = None  # the worker's, when it succeeded
         self.failed: str | None = None
 
     @property
+    def result(self) -> tuple[int, int] | None:
+        """A merge's (count, crc) of the merged run."""
+        if self.answer is None:
+            return None
+        return int(self.answer["count"]), int(self.answer["crc"])
+
+    @property
     def done(self) -> bool:
-        return self.result is not None or self.failed is not None
+        return self.answer is not None or self.failed is not None
 
 
 class MergeWorker:
@@ -73,6 +83,10 @@ class MergeWorker:
     def __init__(self) -> None:
         self.pid = os.getpid()  # the process that started it (a fork must not share it)
         env = dict(os.environ)
+        armed = env.pop(failpoints.ENV, "")  # the worker's own points only
+        points = [p for p in armed.split(",") if p.strip().startswith("merge.")]
+        if points:
+            env[failpoints.ENV] = ",".join(points)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "eventfold.infra.filestore.mergeworker"],
@@ -85,12 +99,17 @@ class MergeWorker:
         self._buffer = b""
 
     def submit(self, inputs: list[Run], output: str, layout: Layout) -> Pending:
-        pending = Pending(self, inputs, output)
+        """Merge ``inputs`` into the run file ``output``."""
         job = {
-            "inputs": [[r.path, r.count, r.crc] for r in inputs],
-            "output": output,
+            "kind": "merge",
             "layout": [layout.key_bytes, layout.words, layout.deltas, layout.block_entries],
         }
+        return self.send(job, inputs, output)
+
+    def send(self, job: dict[str, Any], inputs: list[Run], output: str) -> Pending:
+        """Hand the worker a job over ``inputs`` that writes ``output``."""
+        pending = Pending(self, job, inputs, output)
+        job = job | {"inputs": [[r.path, r.count, r.crc] for r in inputs], "output": output}
         try:
             assert self.proc.stdin is not None
             self.proc.stdin.write(json.dumps(job).encode() + b"\n")
@@ -121,7 +140,7 @@ class MergeWorker:
                 if "error" in answer:
                     done.failed = str(answer["error"])
                 else:
-                    done.result = (int(answer["count"]), int(answer["crc"]))
+                    done.answer = answer
 
     def lost(self, why: str) -> None:
         """The worker is gone: every merge waiting fails (and is done again in process)."""
@@ -148,17 +167,18 @@ class MergeWorker:
                     stream.close()
 
 
-_worker: MergeWorker | None = None
+_workers: dict[str, MergeWorker] = {}
 
 
-def worker() -> MergeWorker:
-    """This process's worker, started when first needed."""
-    global _worker
-    if _worker is None or _worker.pid != os.getpid() or not _worker.alive:
-        if _worker is not None and _worker.pid == os.getpid():
-            _worker.lost("merge worker exited")
-        _worker = MergeWorker()
-    return _worker
+def worker(lane: str = "merge") -> MergeWorker:
+    """This process's worker for ``lane``, started when first needed (a short job, such
+    as extending a filter, has a lane of its own, not to wait behind a long merge)."""
+    found = _workers.get(lane)
+    if found is None or found.pid != os.getpid() or not found.alive:
+        if found is not None and found.pid == os.getpid():
+            found.lost("merge worker exited")
+        found = _workers[lane] = MergeWorker()
+    return found
 
 
 class Merges:
@@ -252,6 +272,20 @@ class Merges:
 # -- the worker process ----------------------------------------------------------
 
 
+def _do(job: dict[str, Any], parent: int) -> dict[str, Any]:
+    """Do one job; stop (``ChildProcessError``) when the parent is gone."""
+    if job["kind"] == "bloom":
+        runs = [Run(path, count, crc) for path, count, crc in job["inputs"]]
+        try:
+            crc = bloom.extend_file(job["source"], job["nbits"], runs, job["output"])
+        finally:
+            for run in runs:
+                run.close()
+        return {"crc": crc}
+    count, crc = _merge(job, parent)
+    return {"count": count, "crc": crc}
+
+
 def _merge(job: dict[str, Any], parent: int) -> tuple[int, int]:
     """Do one merge job; stop (``ChildProcessError``) when the parent is gone."""
     key_bytes, words, deltas, block_entries = job["layout"]
@@ -277,8 +311,7 @@ def serve() -> None:
     parent = os.getppid()
     for line in sys.stdin.buffer:
         try:
-            count, crc = _merge(json.loads(line), parent)
-            answer: dict[str, Any] = {"count": count, "crc": crc}
+            answer = _do(json.loads(line), parent)
         except ChildProcessError:
             return
         except Exception as e:  # answered, and done again by the writer

@@ -156,12 +156,32 @@ class Writing(LogState):
             return list(range(first, first + count))
 
     def _check_unique(self, originator_ids: list[UUID | str], versions: list[int]) -> list[bytes]:
-        """Raise IntegrityError if an event's (originator, version) is taken.
+        """Raise IntegrityError if an event's (originator, version) is taken; the events'
+        index keys.
 
         Per originator one lookup of its highest indexed version settles every
-        event above it (the common case: versions that only go up); anything
-        else gets an exact check, against the batch and the index.
+        event above it (the common case: versions that only go up, checked in one
+        pass); anything else gets an exact check, against the batch and the index.
         """
+        objects = {id(o): o for o in originator_ids}  # the columns keep them alive
+        key_of = self._key_of
+        by_object = {i: key_of(o) for i, o in objects.items()}
+        keys = [by_object[id(o)] for o in originator_ids]
+        highest: dict[bytes, int | None] = {}
+        max_version = self.index.max_version
+        for key, version in zip(keys, versions, strict=True):
+            top = highest.get(key, -1)
+            if top == -1 and key not in highest:
+                top = max_version(key)
+            if top is not None and version <= top:
+                return self._check_unique_exactly(originator_ids, versions)
+            highest[key] = version
+        return keys
+
+    def _check_unique_exactly(
+        self, originator_ids: list[UUID | str], versions: list[int]
+    ) -> list[bytes]:
+        """``_check_unique`` of a batch whose versions do not all go up."""
         keys: list[bytes] = []
         highest: dict[bytes, int | None] = {}
         seen: set[tuple[bytes, int]] | None = None
