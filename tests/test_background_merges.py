@@ -53,6 +53,11 @@ def _merges(directory: Path) -> tuple[merging.Merges, list[int]]:
     return merging.Merges(str(directory), STORE_LAYOUT, make_run), made
 
 
+def _kill(worker: merging.MergeWorker) -> None:
+    assert worker.proc is not None
+    os.kill(worker.proc.pid, signal.SIGKILL)
+
+
 def _entries(runs: list[Run]) -> list[bytes]:
     return [entry for run in runs for entry in run.entries()]
 
@@ -87,7 +92,7 @@ def test_a_killed_worker_s_merge_is_done_in_process(
         merges.after_flush(runs, run)
     merges.after_flush(runs, inputs[3])
     assert merges.merging
-    os.kill(merging.worker().proc.pid, signal.SIGKILL)
+    _kill(merging.worker())
     obsolete = merges.after_flush(runs, None, wait=True)
     assert len(runs) == 1 and runs[0].name == f"run-{made[0]:08d}.idx"  # merged here
     assert list(runs[0].entries()) == sorted(every)
@@ -225,7 +230,7 @@ def test_a_killed_filter_worker_leaves_the_flush_to_the_ingest(
     keys = [os.urandom(16) for _ in range(450)]
     index = _dedup(tmp_path / "dedup", keys, monkeypatch)
     assert index.flushing
-    os.kill(merging.worker("bloom").proc.pid, signal.SIGKILL)
+    _kill(merging.worker("bloom"))
     index.flush(wait=True)  # adds the ids to the filter itself
     index.close()
     assert verify_dedup(str(tmp_path / "dedup")) == ("ok", [])

@@ -2,4 +2,5 @@
 
 from eventfold.infra.filestore.merging import serve
 
-serve()
+if __name__ == "__main__":
+    serve()

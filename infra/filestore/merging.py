@@ -26,11 +26,13 @@ writer's own process, which raises what a merge there raises
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import secrets
 import select
+import signal
 import subprocess
 import sys
 from collections import deque
@@ -88,15 +90,20 @@ class MergeWorker:
         if points:
             env[failpoints.ENV] = ",".join(points)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "eventfold.infra.filestore.mergeworker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            cwd=_ROOT,
-        )
         self._waiting: deque[Pending] = deque()
         self._buffer = b""
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.problem = ""
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "eventfold.infra.filestore.mergeworker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                cwd=_ROOT,
+            )
+        except OSError as e:  # merges are then done in process
+            self.problem = f"merge worker not started ({e})"
 
     def submit(self, inputs: list[Run], output: str, layout: Layout) -> Pending:
         """Merge ``inputs`` into the run file ``output``."""
@@ -110,8 +117,10 @@ class MergeWorker:
         """Hand the worker a job over ``inputs`` that writes ``output``."""
         pending = Pending(self, job, inputs, output)
         job = job | {"inputs": [[r.path, r.count, r.crc] for r in inputs], "output": output}
+        if self.proc is None or self.proc.stdin is None:
+            pending.failed = self.problem
+            return pending
         try:
-            assert self.proc.stdin is not None
             self.proc.stdin.write(json.dumps(job).encode() + b"\n")
             self.proc.stdin.flush()
         except OSError as e:
@@ -123,8 +132,9 @@ class MergeWorker:
 
     def collect(self, pending: Pending, *, block: bool) -> None:
         """Read the worker's answers so far (until ``pending`` has its own, if ``block``)."""
+        if self.proc is None or self.proc.stdout is None:
+            return  # nothing was sent: its jobs failed when handed over
         stdout = self.proc.stdout
-        assert stdout is not None
         while self._waiting and not pending.done:
             if not block and not select.select([stdout], [], [], 0)[0]:
                 return
@@ -151,20 +161,22 @@ class MergeWorker:
 
     @property
     def alive(self) -> bool:
-        return self.proc.poll() is None and self.proc.stdin is not None
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        with contextlib.suppress(Exception):
-            self.proc.wait()
-        for stream in (self.proc.stdout,):
+        """End the worker (a merge it is doing leaves a stray: its inputs stay named)."""
+        proc = self.proc
+        if proc is None or os.getpid() != self.pid:
+            return
+        for stream in (proc.stdin, proc.stdout):
             with contextlib.suppress(OSError, ValueError):
                 if stream is not None:
                     stream.close()
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        with contextlib.suppress(Exception):
+            proc.wait()
 
 
 _workers: dict[str, MergeWorker] = {}
@@ -179,6 +191,13 @@ def worker(lane: str = "merge") -> MergeWorker:
             found.lost("merge worker exited")
         found = _workers[lane] = MergeWorker()
     return found
+
+
+@atexit.register
+def _stop_workers() -> None:
+    """At exit, end this process's workers (a fork's copies are not its own)."""
+    for found in _workers.values():
+        found.stop()
 
 
 class Merges:
@@ -309,6 +328,7 @@ def _merge(job: dict[str, Any], parent: int) -> tuple[int, int]:
 def serve() -> None:
     """The worker's loop: a job a line on standard input, its answer a line on output."""
     parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer is interrupted, and ends this
     for line in sys.stdin.buffer:
         try:
             answer = _do(json.loads(line), parent)
