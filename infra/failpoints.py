@@ -19,7 +19,9 @@ The points (docs/TESTING.md lists them with what each interrupts):
   ``ingest.before-commit``, ``ingest.after-commit``: each ingest batch;
 - ``reader.after-batch``: the reading process of an ingest, after it sent a batch;
 - ``projection.after-snapshot``, ``projection.before-switch``: a rebuild;
-- ``migrate.after-commit``: each batch that ``migrate`` copies.
+- ``migrate.after-commit``: each batch that ``migrate`` copies;
+- ``merge.started`` (an index's writer handed a merge of runs to its worker
+  process), ``merge.worker-chunk`` (the worker process, at each chunk it merges).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import struct
 import time
 import zlib
@@ -41,8 +42,11 @@ from hashlib import blake2b
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreBusyError
+from eventfold.infra.filestore import merging
+from eventfold.infra.filestore.bloom import Bloom, read_file
 from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
-from eventfold.infra.filestore.runs import IndexDamagedError, Layout, Run, create_run, push_run
+from eventfold.infra.filestore.merging import Merges
+from eventfold.infra.filestore.runs import IndexDamagedError, Layout, Run, create_run
 
 FORMAT = 3  # entries short:8 check:u64be id:u64be (1, 2: 16-byte keys; rebuilt)
 ENTRY = struct.Struct(">8sQQ")
@@ -50,10 +54,8 @@ LAYOUT = Layout(0, 3, 0, 256)  # as they are, so that a lookup decodes no whole 
 MIN_BLOOM_BITS = 1 << 23
 MAX_RESERVED = 1 << 26  # ids a filter is sized for ahead of time
 BITS_PER_KEY_MIN = 10  # below this the filter is rebuilt larger: 10 to 20 bits an id
-PROBES = struct.Struct("<IH")  # a key's first 6 bytes: a u32 and a u16 (the probes' step)
 SHORT = 6  # key bytes a run entry keeps
 PAD = bytes(2)  # after them, so that a short key is one 8-byte word
-M32 = 0xFFFFFFFF
 ELSEWHERE = 0  # the id of an entry first seen in another partition (deciding.OTHER_PARTITION)
 NO_DIGEST = bytes(8)
 
@@ -73,48 +75,6 @@ RecordedKey = Callable[[int], bytes | None]  # the key of the id recorded at a n
 
 class IndexBusyError(StoreBusyError):
     """Another process holds the dedup index (an ingest is running)."""
-
-
-class Bloom:
-    """A Bloom filter over uniform keys, by their first 6 bytes: 4 probes ``a + i * b``
-    (``a`` their first 4 bytes, ``b`` the next 2 twice, as 32 bits), each scaled to
-    ``nbits`` (a multiple of 8)."""
-
-    def __init__(self, nbits: int, bits: bytearray | None = None) -> None:
-        assert nbits % 8 == 0 and 0 < nbits <= 1 << 32, "whole bytes, 32-bit probes"
-        self.nbits = nbits
-        self.bits = bits if bits is not None else bytearray(nbits // 8)
-
-    def add_many(self, keys: Iterable[bytes]) -> None:
-        bits, nbits, probes = self.bits, self.nbits, PROBES.unpack_from
-        for key in keys:  # unrolled: this runs for every id at every flush
-            a, b = probes(key)
-            b *= 0x10001
-            p = a * nbits >> 32
-            bits[p >> 3] |= 1 << (p & 7)
-            p = ((a + b) & M32) * nbits >> 32
-            bits[p >> 3] |= 1 << (p & 7)
-            p = ((a + 2 * b) & M32) * nbits >> 32
-            bits[p >> 3] |= 1 << (p & 7)
-            p = ((a + 3 * b) & M32) * nbits >> 32
-            bits[p >> 3] |= 1 << (p & 7)
-
-    def __contains__(self, key: bytes) -> bool:
-        bits, nbits = self.bits, self.nbits
-        a, b = PROBES.unpack_from(key)
-        # Most absent keys stop at the first probe.
-        p = a * nbits >> 32
-        if not bits[p >> 3] >> (p & 7) & 1:
-            return False
-        b *= 0x10001
-        p = ((a + b) & M32) * nbits >> 32
-        if not bits[p >> 3] >> (p & 7) & 1:
-            return False
-        p = ((a + 2 * b) & M32) * nbits >> 32
-        if not bits[p >> 3] >> (p & 7) & 1:
-            return False
-        p = ((a + 3 * b) & M32) * nbits >> 32
-        return bool(bits[p >> 3] >> (p & 7) & 1)
 
 
 def pack_entry(key: bytes, nid: int, digest: bytes) -> bytes:
@@ -137,11 +97,17 @@ class DedupIndex:
         self.next_run = 1
         self.bloom = Bloom(MIN_BLOOM_BITS)
         self.mem: dict[bytes, tuple[int, bytes]] = {}  # key -> (id, digest), to be flushed
+        # A flush whose filter the worker is extending: its ids, still answered from here;
+        # the job, and the marks and coverage its checkpoint is to record.
+        self.flushing: dict[bytes, tuple[int, bytes]] = {}
+        self._flushing: tuple[merging.Pending, dict[str, int], int] | None = None
+        self._bloom_saved = True  # the file named ``bloom_name`` holds ``bloom``
         # Partitioned ingest: source identity -> byte position up to which the ids
         # first seen in other partitions' categories are marked here (see ingest).
         self.marks: dict[str, int] = {}
         self.problem: str | None = None
         self._lock_fd: int | None = None
+        self._merges = Merges(directory, LAYOUT, self._new_run)
 
     # -- opening -----------------------------------------------------------
 
@@ -209,6 +175,7 @@ class DedupIndex:
         self._discard()
 
     def _discard(self) -> None:
+        self._merges.abandon()
         self._close_runs()
         for name in os.listdir(self.dir):
             if name != "LOCK":
@@ -254,11 +221,16 @@ class DedupIndex:
         ``NO_DIGEST``. ``IndexDamagedError`` when a run fails its checksum (rebuild
         the index).
         """
-        mem, bloom = self.mem, self.bloom
+        mem, bloom, flushing = self.mem, self.bloom, self.flushing
         found: dict[int, tuple[int, bytes]] = {}
         if mem:
             for i, key in enumerate(keys):
                 hit = mem.get(key)
+                if hit is not None:
+                    found[i] = hit
+        if flushing:
+            for i, key in enumerate(keys):
+                hit = flushing.get(key)
                 if hit is not None:
                     found[i] = hit
         if self.runs:
@@ -295,7 +267,7 @@ class DedupIndex:
 
     def add(self, key: bytes, nid: int, digest: bytes) -> None:
         """Index the id with this key as recorded at ``nid`` (above ``covered``)."""
-        if key not in self.mem:
+        if key not in self.mem and key not in self.flushing:
             self.mem[key] = (nid, digest)
 
     def add_new(self, keys: list[bytes], nids: list[int], digests: list[bytes]) -> None:
@@ -310,25 +282,98 @@ class DedupIndex:
 
     # -- persisting ----------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write the in-memory ids as a run, merge, persist the filter and checkpoint."""
-        obsolete: list[Run] = []
+    def flush(self, *, wait: bool = False) -> None:
+        """Write the in-memory ids as a run, persist the filter and checkpoint.
+
+        The work that grows with the index is done by the worker process
+        (``merging.py``): merging runs, and adding a full flush's keys to a copy
+        of the filter's file. Until the copy is done those ids stay in memory
+        (``flushing``) and the checkpoint names the index as it was; the next
+        flush adopts it (the checkpoint then names the new run and the filter).
+        ``wait`` (closing): finish all of it here, now.
+        """
+        self._adopt_flush()
+        new: Run | None = None
         if self.mem:
             entries = sorted(pack_entry(k, nid, d) for k, (nid, d) in self.mem.items())
             total = self.count + len(entries)
-            if total * BITS_PER_KEY_MIN > self.bloom.nbits:
+            new = self._new_run([entries])
+            fits = total * BITS_PER_KEY_MIN <= self.bloom.nbits
+            if not wait and fits and len(entries) >= merging.BACKGROUND_MIN:
+                output = os.path.join(self.dir, f"bloom-{secrets.token_hex(8)}")
+                job = {"kind": "bloom", "source": self._bloom_source(), "nbits": self.bloom.nbits}
+                pending = merging.worker("bloom").send(job, [new], output)
+                if pending.failed is None:
+                    self._flushing = (pending, dict(self.marks), self.covered)
+                    self.flushing, self.mem = self.mem, {}
+                    return
+            if not fits:
                 self._grow_bloom(total)
             self.bloom.add_many(self.mem)
-            obsolete = push_run(self.runs, self._new_run([entries]), self._new_run)
             self.count = total
+        self._persist(new, None, self.covered, self.marks, wait=wait)
+        self.mem = {}
+
+    def _bloom_source(self) -> str | None:
+        """A file holding the filter as it is in memory (None: it is empty)."""
+        if not self.bloom_name:
+            return None  # nothing persisted: only grown (empty) since
+        path = os.path.join(self.dir, self.bloom_name)
+        if not self._bloom_saved:  # grown since: a copy for the worker (a stray if we die)
+            path = os.path.join(self.dir, f"bloom-{secrets.token_hex(8)}.source")
+            with open(path, "wb") as f:
+                f.write(self.bloom.bits)
+        return path
+
+    def _adopt_flush(self) -> None:
+        """Finish the flush whose filter the worker extends (waiting for it): its run and
+        filter are named by a checkpoint (the filter extended here if the worker failed)."""
+        if self._flushing is None:
+            return
+        pending, marks, covered = self._flushing
+        pending.worker.collect(pending, block=True)
+        self._flushing = None
+        source = pending.job.get("source")
+        if source is not None and source.endswith(".source"):
+            with contextlib.suppress(OSError):
+                os.unlink(source)
+        run = pending.inputs[0]
+        extended = None
+        if pending.answer is not None:
+            extended = read_file(pending.output, self.bloom.nbits, pending.answer["crc"])
+        if extended is None:
+            with contextlib.suppress(OSError):
+                os.unlink(pending.output)
+            self.bloom.add_many(self.flushing)
+        else:
+            self.bloom = extended
+        self.count += run.count
+        self._persist(run, None if extended is None else pending.output, covered, marks)
+        self.flushing = {}
+
+    def _persist(
+        self,
+        new: Run | None,
+        bloom_file: str | None,
+        covered: int,
+        marks: dict[str, int],
+        *,
+        wait: bool = False,
+    ) -> None:
+        """Add ``new`` to the runs (merges: ``merging.Merges``), write the filter (unless
+        it is in ``bloom_file`` already), then the checkpoint; delete what it replaced."""
+        obsolete = self._merges.after_flush(self.runs, new, wait=wait)
         old_bloom = self.bloom_name
-        self.bloom_name = f"bloom-{self.next_run:08d}"
-        self.next_run += 1
-        fileio.atomic_write(os.path.join(self.dir, self.bloom_name), self.bloom.bits)
+        if bloom_file is None:
+            self.bloom_name = f"bloom-{self.next_run:08d}"
+            self.next_run += 1
+            fileio.atomic_write(os.path.join(self.dir, self.bloom_name), self.bloom.bits)
+        else:
+            self.bloom_name = os.path.basename(bloom_file)
         doc = {
             "format": FORMAT,
-            "covered": self.covered,
-            "marks": self.marks,
+            "covered": covered,
+            "marks": marks,
             "count": self.count,
             "next_run": self.next_run,
             "bloom": {
@@ -343,17 +388,18 @@ class DedupIndex:
             run.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(run.path)
-        if old_bloom:
+        self._bloom_saved = True
+        if old_bloom and old_bloom != self.bloom_name:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.dir, old_bloom))
-        self.mem = {}
 
     def reserve(self, expected: int) -> None:
         """Size the filter for ``expected`` more ids now, not by rebuilds along the way.
 
         At most ``MAX_RESERVED`` ids are reserved ahead; beyond that it grows as ids come.
         """
-        total = self.count + len(self.mem) + min(expected, MAX_RESERVED)
+        self._adopt_flush()
+        total = self.count + len(self.mem) + len(self.flushing) + min(expected, MAX_RESERVED)
         if total * BITS_PER_KEY_MIN > self.bloom.nbits:
             self._grow_bloom(total, ahead=True)
 
@@ -365,12 +411,18 @@ class DedupIndex:
         for run in self.runs:
             bloom.add_many(run.entries())
         self.bloom = bloom
+        self._bloom_saved = False
 
     def _new_run(self, chunks: Iterable[list[bytes]]) -> Run:
         self.next_run += 1
         return create_run(self.dir, self.next_run - 1, chunks, LAYOUT)
 
     def _close_runs(self) -> None:
+        self._merges.abandon()
+        if self._flushing is not None:  # its run and filter are strays: the store has its ids
+            self._flushing[0].inputs[0].close()
+            self._flushing = None
+            self.flushing = {}
         for run in self.runs:
             run.close()
         self.runs = []

@@ -155,6 +155,6 @@ class KnownIds:
     def close(self) -> None:
         """Persist the index and release it."""
         try:
-            self.index.flush()
+            self.index.flush(wait=True)
         finally:
             self.index.close()

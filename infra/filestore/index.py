@@ -31,13 +31,14 @@ from uuid import UUID
 
 from eventfold.infra import fileio
 from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
+from eventfold.infra.filestore.merging import Merges
 from eventfold.infra.filestore.runs import (
     ENTRY,
+    STORE_LAYOUT,
     VERSION_BIAS,
     IndexDamagedError,
     Run,
     create_run,
-    push_run,
 )
 
 OFFSET = struct.Struct("<Q")
@@ -75,6 +76,7 @@ class LogIndex:
         self.runs: list[Run] = []
         self._offsets_fd: int | None = None
         self._offsets_writable = False
+        self._merges = Merges(self.dir, STORE_LAYOUT, self._new_run)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -88,6 +90,12 @@ class LogIndex:
         self.mem_keys: dict[bytes, dict[int, int]] = {}
         self.mem_max: dict[bytes, int] = {}
         self.known_max: dict[bytes, int | None] = {}  # max_version's answers, kept current
+        self._merges.abandon()
+
+    @property
+    def merging(self) -> bool:
+        """A merge of runs is in flight (a flush adopts it once it is done)."""
+        return self._merges.merging
 
     @property
     def offsets_fd(self) -> int | None:
@@ -233,19 +241,22 @@ class LogIndex:
         assert first == self.covered + len(self.mem_offsets) + 1, first
         self.mem_offsets.extend(locations)
         mem_keys, mem_max, known = self.mem_keys, self.mem_max, self.known_max
-        nid = first
-        for key, version in zip(keys, versions, strict=True):
+        tops: dict[bytes, int] = {}  # each key's highest version in this call
+        nids = range(first, first + len(keys))
+        for key, version, nid in zip(keys, versions, nids, strict=True):
             versions_of = mem_keys.get(key)
             if versions_of is None:
                 versions_of = mem_keys[key] = {}
             versions_of[version] = nid
+            if version > tops.get(key, version - 1):
+                tops[key] = version
+        for key, version in tops.items():
             if version > mem_max.get(key, version - 1):
                 mem_max[key] = version
             if key in known:
                 top = known[key]
                 if top is None or version > top:
                     known[key] = version
-            nid += 1
 
     # -- lookups -----------------------------------------------------------
 
@@ -329,15 +340,22 @@ class LogIndex:
 
     # -- flushing (writer only) ---------------------------------------------
 
-    def flush(self, last_commit: int | None, end: int, tracking: dict[str, int]) -> None:
-        """Persist the in-memory table: offsets, a new run, merges, checkpoint."""
+    def flush(
+        self, last_commit: int | None, end: int, tracking: dict[str, int], *, wait: bool = False
+    ) -> None:
+        """Persist the in-memory table: offsets, a new run, checkpoint.
+
+        A merge the policy asks for runs in the background (``merging.py``); a
+        finished one is adopted here, and named by this checkpoint in place of
+        its inputs. ``wait`` (closing): finish the merge in flight, start none.
+        """
         os.makedirs(self.dir, exist_ok=True)
         if not self._offsets_writable:
             if self._offsets_fd is not None:
                 os.close(self._offsets_fd)
             self._offsets_fd = os.open(self.offsets_path, os.O_RDWR | os.O_CREAT, 0o644)
             self._offsets_writable = True
-        obsolete: list[Run] = []
+        new: Run | None = None
         if self.mem_offsets:
             fd = self._offsets_fd
             assert fd is not None
@@ -349,12 +367,14 @@ class LogIndex:
                 fileio.fsync(fd)
             except OSError as e:
                 raise fileio.FileWriteError(e, "writing", self.offsets_path) from e
-            entries = sorted(
-                ENTRY.pack(key, version + VERSION_BIAS, nid)
-                for key, versions in self.mem_keys.items()
-                for version, nid in versions.items()
-            )
-            obsolete = push_run(self.runs, self._new_run([entries]), self._new_run)
+            pack, mem_keys = ENTRY.pack, self.mem_keys  # in order: keys, then versions
+            entries = [
+                pack(key, version + VERSION_BIAS, nid)
+                for key in sorted(mem_keys)
+                for version, nid in sorted(mem_keys[key].items())
+            ]
+            new = self._new_run([entries])
+        obsolete = self._merges.after_flush(self.runs, new, wait=wait)
         fileio.fsync_dir(self.dir)
         covered = self.covered + len(self.mem_offsets)
         reached = Mark(covered, last_commit, end)
@@ -386,6 +406,7 @@ class LogIndex:
         return create_run(self.dir, self.next_run - 1, chunks)
 
     def close(self) -> None:
+        self._merges.abandon()
         for run in self.runs:
             run.close()
         self.runs = []

@@ -98,9 +98,10 @@ class Log(Recovering, Writing, Reading, Watching):
         with self._lock:
             if self._closed:
                 return
-            if self._lock_fd is not None and self._poisoned is None and self._since_flush:
+            flush = self._since_flush or self.index.merging
+            if self._lock_fd is not None and self._poisoned is None and flush:
                 try:
-                    self._flush_index()
+                    self._flush_index(final=True)
                 except OSError as e:  # the index trails the log: rebuilt next time
                     logger.warning("%s: index not flushed at close: %s", self.path, e)
             self._closed = True

@@ -550,32 +550,40 @@ def merge_runs(runs: list[Run], blocks: int = CHUNK_BLOCKS) -> Iterator[list[byt
             yield from streams[i]
 
 
+def choose_merge(runs: list[Run]) -> int:
+    """How many of the newest runs the merge policy merges now (0: none).
+
+    The newest ``MERGE_WIDTH`` runs when they are within a factor of two of one
+    another in size (a size class is full): each entry is rewritten about
+    log_4(total / flush) times, half as often as merging pairs, with at most
+    ``MERGE_WIDTH - 1`` runs of each size class, a few in all. Else the newest
+    two when the older is less than half the size of the newer (the short last
+    flush of an ingest joins the run after it), so short runs cannot pile up.
+    """
+    if len(runs) < 2:
+        return 0
+    sizes = [max(r.count, 1) for r in runs[-MERGE_WIDTH:]]
+    if len(sizes) == MERGE_WIDTH and max(sizes) <= 2 * min(sizes):
+        return MERGE_WIDTH
+    if 2 * sizes[-2] < sizes[-1]:
+        return 2
+    return 0
+
+
 def push_run(
     runs: list[Run], new: Run, make_run: Callable[[Iterable[list[bytes]]], Run]
 ) -> list[Run]:
-    """Append ``new`` and merge runs of similar size; return the obsolete runs.
+    """Append ``new`` and merge as ``choose_merge`` says, in this process, again while
+    it asks for more; return the obsolete runs.
 
-    Whenever the newest ``MERGE_WIDTH`` runs are within a factor of two of one
-    another in size they are merged into one (and again, a level up, while that
-    holds): each entry is rewritten about log_4(total / flush) times, half as
-    often as merging pairs, with at most ``MERGE_WIDTH - 1`` runs of each size
-    class, a few in all. A run less than half the size of the newer one after
-    it (the short last flush of an ingest) is merged into it, so short runs
-    cannot pile up. The caller deletes the obsolete runs once a checkpoint no
-    longer names them.
+    The caller deletes the obsolete runs once a checkpoint no longer names
+    them. (The indexes' writers merge in a worker process: ``merging.py``.)
     """
     runs.append(new)
     obsolete: list[Run] = []
-    while len(runs) >= 2:
-        tail = runs[-MERGE_WIDTH:]
-        sizes = [max(r.count, 1) for r in tail]
-        if len(tail) == MERGE_WIDTH and max(sizes) <= 2 * min(sizes):
-            pass  # a size class is full
-        elif 2 * sizes[-2] < sizes[-1]:
-            tail = tail[-2:]  # a small run (an ingest's last flush) joins the newer one
-        else:
-            break
-        del runs[-len(tail) :]
+    while width := choose_merge(runs):
+        tail = runs[-width:]
+        del runs[-width:]
         runs.append(make_run(merge_runs(tail)))
         obsolete += tail
     return obsolete

@@ -215,7 +215,7 @@ class LogState:
     def rebuild_index(self, reason: str) -> None:
         raise NotImplementedError
 
-    def _flush_index(self) -> None:
+    def _flush_index(self, *, final: bool = False) -> None:
         raise NotImplementedError
 
     def _notify(self) -> None:

@@ -78,7 +78,7 @@ class Writing(LogState):
             if not writer:
                 self._become_writer()
             try:
-                self._flush_index()
+                self._flush_index(final=True)
             finally:
                 if not writer:
                     self._release_writer()
@@ -156,12 +156,32 @@ class Writing(LogState):
             return list(range(first, first + count))
 
     def _check_unique(self, originator_ids: list[UUID | str], versions: list[int]) -> list[bytes]:
-        """Raise IntegrityError if an event's (originator, version) is taken.
+        """Raise IntegrityError if an event's (originator, version) is taken; the events'
+        index keys.
 
         Per originator one lookup of its highest indexed version settles every
-        event above it (the common case: versions that only go up); anything
-        else gets an exact check, against the batch and the index.
+        event above it (the common case: versions that only go up, checked in one
+        pass); anything else gets an exact check, against the batch and the index.
         """
+        objects = {id(o): o for o in originator_ids}  # the columns keep them alive
+        key_of = self._key_of
+        by_object = {i: key_of(o) for i, o in objects.items()}
+        keys = [by_object[id(o)] for o in originator_ids]
+        highest: dict[bytes, int | None] = {}
+        max_version = self.index.max_version
+        for key, version in zip(keys, versions, strict=True):
+            top = highest.get(key, -1)
+            if top == -1 and key not in highest:
+                top = max_version(key)
+            if top is not None and version <= top:
+                return self._check_unique_exactly(originator_ids, versions)
+            highest[key] = version
+        return keys
+
+    def _check_unique_exactly(
+        self, originator_ids: list[UUID | str], versions: list[int]
+    ) -> list[bytes]:
+        """``_check_unique`` of a batch whose versions do not all go up."""
         keys: list[bytes] = []
         highest: dict[bytes, int | None] = {}
         seen: set[tuple[bytes, int]] | None = None
@@ -255,11 +275,15 @@ class Writing(LogState):
         self._end = pack_location(new, 0)
         return new, 0
 
-    def _flush_index(self) -> None:
-        """Persist the index; its checkpoint records the commits so far as durable."""
+    def _flush_index(self, *, final: bool = False) -> None:
+        """Persist the index; its checkpoint records the commits so far as durable.
+
+        ``final`` (the writer lets go): the merge of index runs in flight is finished
+        and adopted.
+        """
         if not self.config.durable and self._write_fd is not None:
             fileio.fsync(self._write_fd)  # with FILESTORE_DURABILITY=os, make it true first
-        self.index.flush(self._last_commit, self._end, self.tracking)
+        self.index.flush(self._last_commit, self._end, self.tracking, wait=final)
         self._since_flush = 0
 
     def _guarded(self, step: Callable[[], _T]) -> _T:
