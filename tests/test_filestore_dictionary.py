@@ -3,6 +3,7 @@ once a segment, named by number after), read back exactly, and its damage named.
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -16,6 +17,7 @@ from clihelpers import run
 from eventfold.application.demo.sample import write_sample
 from eventfold.infra.filestore import FileStoreFactory, writer
 from eventfold.infra.filestore.format import HEADER2_SIZE, NAMES_HEAD, pack_location
+from eventfold.infra.filestore.names import SegmentNames
 from eventfold.infra.filestore.scan import CommitScanner
 from storehelpers import factory_for, file_size, flip_byte, recorder_of, segment
 
@@ -126,6 +128,28 @@ def test_a_torn_tail_inside_the_names_is_dropped_and_the_dictionary_goes_on_with
     ]
 
 
+def test_check_reports_a_torn_tail_inside_the_names_and_repair_drops_it(
+    store_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b, c, _, _ = ORIGINATORS
+    commits(store_path, [[a, b], [c]])
+    (store_path / "stored_events" / "index").rename(store_path / "old-index")  # not durable
+    seg = segment(store_path)
+    last = [c.offset for c in CommitScanner(str(seg.parent), pack_location(1, 0), 1)][-1]
+    cut = last + HEADER2_SIZE + NAMES_HEAD.size + 3
+    with open(seg, "r+b") as f:
+        f.truncate(cut)  # inside the name the last commit adds
+    code, out, _ = run(capsys, "check", "--store", str(store_path), "--json")
+    assert code == 0
+    tail = {"file": str(seg), "offset": last, "length": cut - last}
+    assert json.loads(out)["logs"][0]["torn_tail"] == tail
+    code, out, _ = run(capsys, "check", "--repair", "--store", str(store_path), "--json")
+    assert code == 0
+    repairs = json.loads(out)["logs"][0]["repairs"]
+    assert any(f"dropped a torn tail of {cut - last} bytes" in r for r in repairs)
+    assert file_size(seg) == last
+
+
 @pytest.fixture
 def ingested(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, Path, int]:
     """A store of 3,000 ingested events, the events log's segment, and where its third
@@ -222,3 +246,31 @@ def test_a_reader_of_one_late_event_reads_the_dictionary_of_its_segment(
         expected.state,
     )
     assert isinstance(late.originator_id, UUID)
+
+
+def test_a_scan_that_goes_on_from_where_it_stopped_reads_no_dictionary_again(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c, _, _ = ORIGINATORS
+    commits(store_path, [[a, b], [c]])
+    log, kept = store_path / "stored_events", dict[int, SegmentNames]()
+    first = CommitScanner(str(log), pack_location(1, 0), 1, names=kept)
+    assert sum(len(commit.events) for commit in first) == 3
+    factory = factory_for(store_path)
+    recorder_of(factory).insert_events([StoredEvent(a, 2, "t", b"a2"), StoredEvent(c, 2, "t", b"")])
+    factory.close()
+    read: list[int] = []
+    extend = SegmentNames.extend
+
+    def counted(names: SegmentNames, fd: int, path: str, offset: int) -> None:
+        read.append(offset)
+        extend(names, fd, path, offset)
+
+    monkeypatch.setattr(SegmentNames, "extend", counted)
+    later = CommitScanner(str(log), first.end, 4, names=kept)  # as a reader catching up
+    [commit] = list(later)
+    assert [(e.originator_id, e.state) for _, e in commit.events] == [(a, b"a2"), (c, b"")]
+    assert not read
+    fresh = CommitScanner(str(log), first.end, 4)  # without the kept dictionary: read once
+    assert [e.originator_id for c in fresh for _, e in c.events] == [a, c]
+    assert read == [first.end & 0xFFFFFFFFFF]  # up to where it starts
