@@ -12,7 +12,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from eventfold.infra.compression import zstd_module
-from eventfold.infra.filestore.columns import encode_columns
+from eventfold.infra.filestore.columns import encode_columns, encode_columns3
 from eventfold.infra.filestore.format import (
     EventColumns,
     FormatError,
@@ -20,6 +20,7 @@ from eventfold.infra.filestore.format import (
     decode_header,
     encode_commit,
     encode_commit2,
+    encode_commit3,
     encode_event,
 )
 from storehelpers import factory_for, recorder_of, segment
@@ -45,12 +46,8 @@ def test_worked_example_bytes(store_path: Path) -> None:
     assert data == encode_commit(1, [encode_event(1, UUID(int=1), 1, "Deposited", b"{}")], None)
 
 
-def test_worked_example_compressed_bytes(store_path: Path) -> None:
-    factory = factory_for(store_path)  # FILESTORE_COMPRESSION=zstd, the default
-    recorder = recorder_of(factory)
-    recorder.insert_events([StoredEvent(UUID(int=1), 1, "Deposited", b"{}")])
-    factory.close()
-    data = segment(store_path).read_bytes()
+def test_worked_example_columns_bytes() -> None:
+    data = encode_commit2(1, 1, _columns(), None)  # an EFC2 commit, as earlier versions wrote
     assert data[0x00:0x04] == b"EFC2"
     flags, codec, reserved, body_len, n_events, first_id, raw_len = struct.unpack_from(
         "<HBBIIQI", data, 0x04
@@ -69,7 +66,45 @@ def test_worked_example_compressed_bytes(store_path: Path) -> None:
     assert struct.unpack_from("<IqI", raw, 0x25) == (0, 1, 2)  # name 0, version 1, end 2
     assert raw[0x35:0x37] == b"{}"
     assert len(raw) == 55
-    assert data == encode_commit2(1, 1, _columns(), None)
+
+
+def test_worked_example_compressed_bytes(store_path: Path) -> None:
+    factory = factory_for(store_path)  # FILESTORE_COMPRESSION=zstd, the default
+    recorder = recorder_of(factory)
+    recorder.insert_events([StoredEvent(UUID(int=1), 1, "Deposited", b"{}")])
+    recorder.insert_events([StoredEvent(UUID(int=1), 2, "Deposited", b"{}")])
+    factory.close()
+    data = segment(store_path).read_bytes()
+    assert data[0x00:0x04] == b"EFC3"
+    flags, codec, reserved, body_len, n_events, first_id, raw_len = struct.unpack_from(
+        "<HBBIIQI", data, 0x04
+    )
+    # 32 bytes of columns that zstd would not make smaller: stored as they are (codec 0)
+    assert (flags, codec, reserved, n_events, first_id, raw_len) == (0, 0, 0, 1, 1, 32)
+    assert body_len == 16 + 19 + 32
+    assert struct.unpack_from("<I", data, 0x1C)[0] == zlib.crc32(data[0x24 : 0x24 + body_len])
+    assert struct.unpack_from("<I", data, 0x20)[0] == zlib.crc32(data[0x00:0x20])
+    assert struct.unpack_from("<III", data, 0x24) == (19, 0, 1)  # names_len, known, new
+    names_crc = zlib.crc32(data[0x34:0x47], zlib.crc32(data[0x24:0x30]))
+    assert struct.unpack_from("<I", data, 0x30)[0] == names_crc
+    assert struct.unpack_from("<BH", data, 0x34) == (1, 16)
+    assert data[0x37:0x47] == UUID(int=1).bytes
+    raw = data[0x47 : 0x24 + body_len]
+    assert struct.unpack_from("<HH", raw, 0x00) == (1, 9)  # topics, the first one's length
+    assert raw[0x04:0x0D] == b"Deposited"
+    assert raw[0x0D] == 0  # topic_col: topic 0
+    assert raw[0x0E:0x12] == bytes([0, 0, 0, 0])  # name_planes: originator 0
+    assert raw[0x12:0x1A] == bytes([1, 0, 0, 0, 0, 0, 0, 0])  # version_planes: 1
+    assert raw[0x1A:0x1E] == bytes([2, 0, 0, 0])  # length_planes: 2
+    assert raw[0x1E:0x20] == b"{}"
+    assert len(raw) == 32
+    # The second commit names the same originator by its number: no new names.
+    second = data[0x24 + body_len :]
+    assert second[0x00:0x04] == b"EFC3"
+    assert struct.unpack_from("<III", second, 0x24) == (0, 1, 0)
+    names = encode_columns3(EventColumns([UUID(int=1)], [1], ["Deposited"], [b"{}"]), {}, 0, 9)
+    assert names is not None
+    assert data[: 0x24 + body_len] == encode_commit3(1, 1, names[0], names[1], None)
 
 
 def test_a_body_that_does_not_shrink_is_stored_as_it_is() -> None:

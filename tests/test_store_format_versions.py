@@ -1,6 +1,6 @@
-"""Both commit formats: a store written before compressed commits (``EFC1``, kept as a
-fixture) still opens, checks, proves and grows, and any eventsourcing application
-reads the same domain events from either format."""
+"""Every commit format: stores written before compressed commits (``EFC1``) and before
+originator dictionaries (``EFC2``), kept as fixtures, still open, check, prove and grow,
+and any eventsourcing application reads the same domain events from either format."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from eventsourcing.utils import Environment
 from clihelpers import run
 from eventfold.application.demo.sample import write_sample
 from eventfold.infra.filestore import FileApplicationRecorder, FileStoreFactory
-from eventfold.infra.filestore.format import pack_location
+from eventfold.infra.filestore.format import NAMES_HEAD, pack_location
 from eventfold.infra.filestore.scan import CommitScanner
 from storehelpers import flip_byte, segment
 
@@ -25,6 +25,9 @@ from storehelpers import flip_byte, segment
 # of source.jsonl with --snapshot-interval 50, then rebuild; dedup/ and LOCK files left
 # out, since any version rebuilds them), and the checksum that version computed for it.
 FIXTURE = Path(__file__).parent / "fixtures" / "efc1"
+# tests/fixtures/efc2: the same source, written the same way by the version before
+# originator dictionaries (EFC2 commits); its projection has the same checksum.
+FIXTURE2 = Path(__file__).parent / "fixtures" / "efc2"
 CHECKSUM = "107428c92eb9a109825ba7c9144c8eae12da158400fc0805f12593eb8fef400e"
 LOG = "eventfold_events"
 
@@ -36,6 +39,11 @@ class Eventfold(Application[UUID]):
 @pytest.fixture
 def old(tmp_path: Path) -> Path:
     return Path(shutil.copytree(FIXTURE, tmp_path / "efc1"))
+
+
+@pytest.fixture
+def old2(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(FIXTURE2, tmp_path / "efc2"))
 
 
 def versions(store: Path, log: str = LOG) -> list[int]:
@@ -68,7 +76,7 @@ def test_compressed_commits_follow_the_first_format_in_the_same_log(
     code, _, err = run(capsys, "ingest", "--store", store, str(more), "--quiet")
     assert code == 0, err
     kinds = versions(old / "store")
-    assert kinds[0] == 1 and kinds[-1] == 2
+    assert kinds[0] == 1 and kinds[-1] == 3
     assert run(capsys, "check", "--store", store)[0] == 0
     sources = [str(old / "source.jsonl"), str(more)]
     code, out, _ = run(capsys, "verify", "--store", store, *sources, "--json")
@@ -87,11 +95,36 @@ def test_a_plain_application_reads_the_same_domain_events_from_either_format(
     for i in range(0, len(stored), 100):
         recorder.insert_events(stored[i : i + 100])
     factory.close()
-    assert set(versions(new / "store")) == {2}
+    assert set(versions(new / "store")) == {3}
 
     read = [_domain_events(old / "store"), _domain_events(new / "store")]
     assert len(read[0]) == len(stored)
     assert read[0] == read[1]
+
+
+def test_a_store_of_the_second_format_opens_checks_proves_and_grows(
+    old2: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(old2 / "store")
+    assert set(versions(old2 / "store")) == {2}
+    assert run(capsys, "check", "--store", store)[0] == 0
+    code, out, _ = run(capsys, "rebuild", "--store", store, "--json")
+    assert code == 0
+    assert json.loads(out)["checksum"] == CHECKSUM
+    more = old2 / "more.jsonl"
+    with more.open("wb") as f:
+        write_sample(f, 300, seed=11, first_id=500_000)
+    code, _, err = run(capsys, "ingest", "--store", store, str(more), "--quiet")
+    assert code == 0, err
+    kinds = versions(old2 / "store")
+    assert kinds[0] == 2 and kinds[-1] == 3
+    assert run(capsys, "check", "--store", store)[0] == 0
+    sources = [str(old2 / "source.jsonl"), str(more)]
+    code, out, _ = run(capsys, "verify", "--store", store, *sources, "--json")
+    assert code == 0
+    assert json.loads(out)["status"] == "match"
+    before = Path(shutil.copytree(FIXTURE2, old2.parent / "before")) / "store"
+    assert _domain_events(old2 / "store")[: len(_stored_events(before))] == _domain_events(before)
 
 
 def test_a_damaged_compressed_body_whose_checksum_holds_is_named_with_file_and_offset(
@@ -105,12 +138,13 @@ def test_a_damaged_compressed_body_whose_checksum_holds_is_named_with_file_and_o
     seg = segment(store, log=LOG)
     scanner = CommitScanner(str(seg.parent), pack_location(1, 0), 1)
     second = [commit.offset for commit in scanner][1]
-    body = second + 36
-    flip_byte(seg, body + 40)
+    data = seg.read_bytes()
+    columns = second + 36 + NAMES_HEAD.size + NAMES_HEAD.unpack_from(data, second + 36)[0]
+    flip_byte(seg, columns + 40)
     _fix_body_checksum(seg, second)  # the checksum holds; decompression fails
     code, _, err = run(capsys, "check", "--store", str(store))
     assert code == 3
-    assert f"{seg}: byte offset {body}: compressed commit body" in err.replace("\n", "")
+    assert f"{seg}: byte offset {columns}: compressed commit body" in err.replace("\n", "")
 
 
 def _fix_body_checksum(seg: Path, offset: int) -> None:

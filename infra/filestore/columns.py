@@ -1,4 +1,4 @@
-"""The body of an ``EFC2`` commit: its events as columns (docs/FORMAT.md)::
+"""The bodies of ``EFC2`` and ``EFC3`` commits: their events as columns (docs/FORMAT.md)::
 
     raw2    := [tracking] head topics names topic_col name_col version_col end_col states
     head    := n_topics:u16 n_names:u32
@@ -9,6 +9,16 @@
     version_col := i64{n_events}
     end_col     := u32{n_events}      -- where each event's state ends in states
     states  := state ("," state)*     -- state i is states[end[i-1] + 1 : end[i]]
+
+    raw3    := [tracking] n_topics:u16 topics topic_col name_planes version_planes
+               length_planes states
+    name_planes    := plane{4}        -- u32 indexes into the segment's originator dictionary
+    version_planes := plane{8}        -- i64 versions
+    length_planes  := plane{4}        -- u32 length of each state
+    plane j := byte j of every value of the column (little-endian), in event order
+
+``EFC3``'s originator ids are not in ``raw3``: its body holds the names the commit
+adds to its segment's dictionary before the compressed ``raw3`` (``format.new_names``).
 
 Event ``i`` has notification id ``first_id + i``. The states of consecutive
 events are one slice of ``states``, already separated by commas: a fold of
@@ -21,24 +31,28 @@ import re
 import struct
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
 from itertools import accumulate, count
 from operator import add, ge
 from uuid import UUID
+from zlib import crc32
 
 from eventfold.infra.filestore.format import (
     ID_KIND_UUID,
     MAX_SHORT,
+    NAME,
+    NAMES_HEAD,
+    Dictionary,
     EventColumns,
     FormatError,
+    Name,
     RecordedEvent,
     encode_originator,
 )
 
 HEAD = struct.Struct("<HI")
 SHORT = struct.Struct("<H")
-NAME = struct.Struct("<BH")
 MAX_TOPICS = 255  # a commit with more distinct topics is written as EFC1
 SEPARATOR = b","
 _BIG = sys.byteorder == "big"
@@ -94,15 +108,103 @@ def encode_columns(events: EventColumns) -> list[bytes] | None:
     return [head, *topic_bytes, *names, *columns, joined]
 
 
-class Columns:
-    """A decoded ``raw2`` (from ``start``, after its tracking record): checked to add up.
+def encode_columns3(
+    events: EventColumns, lookup: Mapping[Name, int], known: int, limit: int
+) -> tuple[bytes, list[bytes], list[Name]] | None:
+    """An ``EFC3`` commit's parts: its names section, the pieces of ``raw3`` after the
+    tracking record, and the names it adds to its segment's dictionary (``lookup``: the
+    ``known`` names the dictionary holds, to their numbers). None if the events have
+    more than ``MAX_TOPICS`` distinct topics, or if the dictionary would grow past
+    ``limit`` names. ValueError if something is too long."""
+    ids, versions, topics, states = events
+    if not len(ids) == len(versions) == len(topics) == len(states):
+        msg = "event columns of different lengths"
+        raise ValueError(msg)
+    topic_of: dict[str, int] = {}
+    by_object: dict[int, int] = {}  # the columns keep the ids alive for the call
+    added: dict[Name, int] = {}
+    topic_col = bytearray()
+    name_col = array("I")
+    for originator_id, topic in zip(ids, topics, strict=True):
+        t = topic_of.get(topic)
+        if t is None:
+            t = topic_of[topic] = len(topic_of)
+            if t >= MAX_TOPICS:
+                return None
+        n = by_object.get(id(originator_id))
+        if n is None:
+            name = encode_originator(originator_id)
+            n = lookup.get(name)
+            if n is None:
+                n = added.get(name)
+                if n is None:
+                    n = added[name] = known + len(added)
+            by_object[id(originator_id)] = n
+        topic_col.append(t)
+        name_col.append(n)
+    if known + len(added) > limit:
+        return None
+    section = b"".join(NAME.pack(kind, len(oid)) + oid for kind, oid in added)
+    head = NAMES_HEAD.pack(len(section), known, len(added), 0)[:12]
+    names = head + struct.pack("<I", crc32(section, crc32(head))) + section
+    joined = SEPARATOR.join(states)
+    if len(joined) > 0xFFFFFFFF:
+        msg = f"event states of {len(joined)} bytes in one commit are too large"
+        raise ValueError(msg)
+    lengths = array("I", map(len, states))
+    version_col = array("q", versions)
+    if _BIG:
+        for column in (name_col, version_col, lengths):
+            column.byteswap()
+    pieces = [SHORT.pack(len(topic_of)), *_topic_bytes(topic_of), bytes(topic_col)]
+    pieces += [_planes(name_col), _planes(version_col), _planes(lengths), joined]
+    return names, pieces, list(added)
 
-    FormatError names the offset in ``raw`` of what does not.
+
+def _topic_bytes(topic_of: dict[str, int]) -> list[bytes]:
+    topic_bytes = []
+    for topic in topic_of:
+        encoded = topic.encode("utf-8")
+        if len(encoded) > MAX_SHORT:
+            msg = "originator id and topic must each encode to at most 65535 bytes"
+            raise ValueError(msg)
+        topic_bytes.append(SHORT.pack(len(encoded)) + encoded)
+    return topic_bytes
+
+
+def _planes(column: array[int]) -> bytes:
+    """A column's values (little-endian) as byte planes: byte j of every value, j = 0, 1, ..."""
+    data, width = column.tobytes(), column.itemsize
+    return b"".join(data[j::width] for j in range(width))
+
+
+def _unplanes(code: str, raw: bytes, pos: int, n: int) -> array[int]:
+    """The column of ``n`` values of type ``code`` whose planes start at ``pos``."""
+    column = array(code)
+    width = column.itemsize
+    data = bytearray(n * width)
+    for j in range(width):
+        data[j::width] = raw[pos + j * n : pos + (j + 1) * n]
+    column.frombytes(bytes(data))
+    if _BIG:
+        column.byteswap()
+    return column
+
+
+class Columns:
+    """A decoded ``raw2`` or ``raw3`` (from ``start``, after its tracking record): checked
+    to add up. ``names`` (``raw3``): the dictionary's size before the commit (``known``),
+    the names the commit adds, and the dictionary before it (asked for only when an
+    event names an earlier commit's originator).
+
+    FormatError names the offset in ``raw`` of what does not add up.
     """
 
     __slots__ = (
+        "_dictionary",
         "ends",
         "first_id",
+        "known",
         "name_col",
         "names",
         "states",
@@ -111,13 +213,24 @@ class Columns:
         "versions",
     )
 
-    def __init__(self, raw: bytes, start: int, n_events: int, first_id: int) -> None:
+    def __init__(
+        self,
+        raw: bytes,
+        start: int,
+        n_events: int,
+        first_id: int,
+        names: tuple[int, list[Name], Dictionary] | None = None,
+    ) -> None:
         self.first_id = first_id
         size = len(raw)
-        if start + HEAD.size > size:
+        head = HEAD if names is None else SHORT
+        if start + head.size > size:
             raise FormatError("incomplete column head", start)
-        n_topics, n_names = HEAD.unpack_from(raw, start)
-        pos = start + HEAD.size
+        if names is None:
+            n_topics, n_names = HEAD.unpack_from(raw, start)
+        else:
+            (n_topics,) = SHORT.unpack_from(raw, start)
+        pos = start + head.size
         topics: list[bytes] = []
         for _ in range(n_topics):
             if pos + SHORT.size > size:
@@ -125,32 +238,59 @@ class Columns:
             (length,) = SHORT.unpack_from(raw, pos)
             topics.append(raw[pos + SHORT.size : pos + SHORT.size + length])
             pos += SHORT.size + length
-        names: list[tuple[int, bytes]] = []
-        for _ in range(n_names):
-            if pos + NAME.size > size:
-                raise FormatError("incomplete originator id", pos)
-            kind, length = NAME.unpack_from(raw, pos)
-            names.append((kind, raw[pos + NAME.size : pos + NAME.size + length]))
-            pos += NAME.size + length
+        if names is None:
+            own: list[Name] = []
+            for _ in range(n_names):
+                if pos + NAME.size > size:
+                    raise FormatError("incomplete originator id", pos)
+                kind, length = NAME.unpack_from(raw, pos)
+                own.append((kind, raw[pos + NAME.size : pos + NAME.size + length]))
+                pos += NAME.size + length
+            self.known, self.names, self._dictionary = 0, own, None
+        else:
+            self.known, self.names, self._dictionary = names
+            n_names = self.known + len(self.names)
         n = n_events
         if pos + 17 * n > size:
             raise FormatError("event columns run past the body", pos)
         self.topic_col = raw[pos : pos + n]
-        self.name_col = _column("I", raw, pos + n, n)
-        self.versions = _column("q", raw, pos + 5 * n, n)
-        self.ends = _column("I", raw, pos + 13 * n, n)
         self.states = raw[pos + 17 * n :]
+        if names is None:
+            self.name_col = _column("I", raw, pos + n, n)
+            self.versions = _column("q", raw, pos + 5 * n, n)
+            self.ends = _column("I", raw, pos + 13 * n, n)
+            bad = n and any(map(ge, self.ends, self.ends[1:]))
+        else:
+            self.name_col = _unplanes("I", raw, pos + n, n)
+            self.versions = _unplanes("q", raw, pos + 5 * n, n)
+            lengths = _unplanes("I", raw, pos + 13 * n, n)
+            try:
+                self.ends = array("I", map(add, accumulate(lengths), count()))
+            except OverflowError:
+                raise FormatError("event columns do not add up", pos) from None
+            bad = False
         self.topics = topics
-        self.names = names
         if n and (
-            self.ends[-1] != len(self.states)
+            bad
+            or self.ends[-1] != len(self.states)
             or max(self.topic_col) >= n_topics
             or max(self.name_col) >= n_names
-            or any(map(ge, self.ends, self.ends[1:]))
         ):
             raise FormatError("event columns do not add up", pos)
         if not n and self.states:
             raise FormatError("commit body has trailing bytes", pos)
+
+    def name(self, i: int) -> Name:
+        """Event ``i``'s originator id (kind and bytes)."""
+        n = self.name_col[i] - self.known
+        if n >= 0:
+            return self.names[n]
+        assert self._dictionary is not None  # an EFC2 commit's indexes are its own
+        dictionary = self._dictionary()
+        if len(dictionary) < self.known:
+            msg = f"the segment's originator dictionary holds {len(dictionary):,} names before"
+            raise FormatError(f"{msg} the commit, not {self.known:,}", 0)
+        return dictionary[n + self.known]
 
     def state(self, i: int) -> bytes:
         start = self.ends[i - 1] + 1 if i else 0
@@ -161,7 +301,7 @@ class Columns:
 
     def event(self, i: int) -> RecordedEvent:
         """Event ``i`` of the commit."""
-        kind, oid = self.names[self.name_col[i]]
+        kind, oid = self.name(i)
         try:
             originator_id: UUID | str = UUID(bytes=oid) if kind == ID_KIND_UUID else oid.decode()
             topic = self.topic(i).decode("utf-8")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import count
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -45,11 +45,15 @@ HEADER_SIZE = HEADER.size + 4
 MAGIC2 = b"EFC2"
 HEADER2 = struct.Struct("<4sHBBIIQII")  # everything but header_crc
 HEADER2_SIZE = HEADER2.size + 4
+MAGIC3 = b"EFC3"  # the EFC2 header's layout; the body starts with new dictionary names
+HEADER3_SIZE = HEADER2_SIZE
 MAX_HEADER_SIZE = max(HEADER_SIZE, HEADER2_SIZE)
+NAMES_HEAD = struct.Struct("<IIII")  # an EFC3 body's names_len, known, n_new, names_crc
 CODEC_NONE = 0
 CODEC_ZSTD = 1
 ZSTD_LEVEL = 1  # chosen by measurement: docs/FORMAT.md, "Compression"
 EVENT_PREFIX = struct.Struct("<II")
+NAME = struct.Struct("<BH")  # id_kind, oid_len: before an originator id in EFC2 and EFC3
 # An event1 record's prefix and fixed fields in one unpack (its event checksum
 # skipped: a fold reads commits whose body checksum holds).
 RECORD1 = struct.Struct("<I4xQqBHHI")
@@ -83,7 +87,7 @@ def unpack_location(location: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Header:
-    """A decoded commit header (``version`` 1: ``EFC1``, 2: ``EFC2``)."""
+    """A decoded commit header (``version`` 1: ``EFC1``, 2: ``EFC2``, 3: ``EFC3``)."""
 
     flags: int
     body_len: int
@@ -92,7 +96,7 @@ class Header:
     body_crc: int
     version: int = 1
     codec: int = CODEC_NONE
-    raw_len: int = -1  # the uncompressed body's length (version 2)
+    raw_len: int = -1  # the uncompressed columns' length (versions 2 and 3)
 
     @property
     def size(self) -> int:
@@ -253,6 +257,36 @@ def encode_commit2(
     return head + LENGTH.pack(crc32(head)) + body
 
 
+def encode_commit3(
+    first_id: int,
+    n_events: int,
+    names: bytes,
+    columns: list[bytes],
+    tracking: tuple[str, int] | None,
+    *,
+    codec: int = CODEC_ZSTD,
+    level: int = ZSTD_LEVEL,
+) -> bytes:
+    """Frame ``n_events`` events as one ``EFC3`` commit: ``names`` (the new names of the
+    segment's originator dictionary, ``columns.encode_columns3``'s section), then the
+    columns and an optional tracking record, compressed as a whole (as it is, codec 0,
+    when compression would not make them smaller); the body checksummed as stored."""
+    flags, raw = _raw_body(columns, tracking)
+    stored = raw
+    if codec == CODEC_ZSTD:
+        stored = _ZSTD.compress(raw, options=_options(level))
+        if len(stored) >= len(raw):
+            codec, stored = CODEC_NONE, raw
+    body = names + stored
+    if len(raw) > 0xFFFFFFFF or len(body) > 0xFFFFFFFF:
+        msg = f"a commit of {len(raw) + len(names)} bytes is too large"
+        raise ValueError(msg)
+    head = HEADER2.pack(
+        MAGIC3, flags, codec, 0, len(body), n_events, first_id, len(raw), crc32(body)
+    )
+    return head + LENGTH.pack(crc32(head)) + body
+
+
 def _raw_body(events: list[bytes], tracking: tuple[str, int] | None) -> tuple[int, bytes]:
     """The flags and the uncompressed body of a commit of these events."""
     parts: list[bytes] = []
@@ -284,7 +318,7 @@ def decode_header(data: bytes | memoryview) -> Header:
     magic); raise FormatError if it is not one (``incomplete`` if ``data`` ends first)."""
     raw = bytes(data[:MAX_HEADER_SIZE])
     magic = raw[:4]
-    if magic == MAGIC2:
+    if magic in (MAGIC2, MAGIC3):
         if len(raw) < HEADER2_SIZE:
             raise FormatError("incomplete commit header", incomplete=True)
         fields = HEADER2.unpack_from(raw)
@@ -294,7 +328,8 @@ def decode_header(data: bytes | memoryview) -> Header:
         _, flags, codec, _, body_len, n_events, first_id, raw_len, body_crc = fields
         if codec not in (CODEC_NONE, CODEC_ZSTD):
             raise FormatError(f"unknown commit codec {codec}")
-        return Header(flags, body_len, n_events, first_id, body_crc, 2, codec, raw_len)
+        version = 2 if magic == MAGIC2 else 3
+        return Header(flags, body_len, n_events, first_id, body_crc, version, codec, raw_len)
     if len(raw) < HEADER_SIZE:
         raise FormatError("incomplete commit header", incomplete=True)
     magic, flags, _reserved, body_len, n_events, first_id, body_crc = HEADER.unpack_from(raw)
@@ -305,13 +340,22 @@ def decode_header(data: bytes | memoryview) -> Header:
 
 
 def raw_body(header: Header, body: bytes | memoryview) -> bytes | memoryview:
-    """The checked, uncompressed body of a commit: its checksum verified, then
-    decompressed to exactly ``raw_len`` bytes. FormatError (offset 0) if not."""
+    """The checked, uncompressed body of a commit: its checksum verified, then (after an
+    ``EFC3`` body's names) decompressed to exactly ``raw_len`` bytes. FormatError (offset
+    in the body as stored) if not."""
     if crc32(body) != header.body_crc:
         raise FormatError("commit checksum mismatch", 0)
+    at = 0
+    if header.version == 3:
+        if len(body) < NAMES_HEAD.size:
+            raise FormatError("incomplete originator names", 0)
+        at = NAMES_HEAD.size + NAMES_HEAD.unpack_from(body)[0]
+        if at > len(body):
+            raise FormatError("originator names run past the body", 0)
+        body = memoryview(body)[at:]
     if header.codec == CODEC_NONE:
-        if header.version == 2 and len(body) != header.raw_len:
-            raise FormatError("commit body length does not match its header", 0)
+        if header.version >= 2 and len(body) != header.raw_len:
+            raise FormatError("commit body length does not match its header", at)
         return body
     zstd = _ZSTD
     try:
@@ -319,14 +363,44 @@ def raw_body(header: Header, body: bytes | memoryview) -> bytes | memoryview:
         raw: bytes = decompressor.decompress(body, header.raw_len + 1)
         complete = decompressor.eof and not decompressor.unused_data
     except zstd.ZstdError as e:
-        raise FormatError(f"compressed commit body does not decompress: {e}", 0) from None
+        raise FormatError(f"compressed commit body does not decompress: {e}", at) from None
     if not complete or len(raw) != header.raw_len:
         msg = (
             f"compressed commit body decompresses to {len(raw):,} bytes, "
             f"not the {header.raw_len:,} its header says"
         )
-        raise FormatError(msg, 0)
+        raise FormatError(msg, at)
     return raw
+
+
+Name = tuple[int, bytes]  # an originator id's kind and bytes, as a commit holds them
+
+
+def new_names(body: bytes | memoryview) -> tuple[int, list[Name]]:
+    """The names an ``EFC3`` body (its checksum verified) adds to its segment's originator
+    dictionary, and ``known``: how many the dictionary holds before them.
+    FormatError names the offset in the body of what does not add up."""
+    if len(body) < NAMES_HEAD.size:
+        raise FormatError("incomplete originator names", 0)
+    names_len, known, n_new, names_crc = NAMES_HEAD.unpack_from(body)
+    end = NAMES_HEAD.size + names_len
+    if end > len(body):
+        raise FormatError("originator names run past the body", 0)
+    section = bytes(body[:end])
+    if crc32(section[NAMES_HEAD.size :], crc32(section[:12])) != names_crc:
+        raise FormatError("originator names checksum mismatch", 0)
+    names: list[Name] = []
+    append, unpack, pos = names.append, NAME.unpack_from, NAMES_HEAD.size
+    for _ in range(n_new):
+        if pos + NAME.size > end:
+            raise FormatError("incomplete originator id", pos)
+        kind, length = unpack(section, pos)
+        pos += NAME.size
+        append((kind, section[pos : pos + length]))
+        pos += length
+    if pos != end:
+        raise FormatError("originator names do not add up to their length", min(pos, end))
+    return known, names
 
 
 def tracking_of(header: Header, raw: bytes | memoryview) -> tuple[tuple[str, int] | None, int]:
@@ -368,28 +442,48 @@ def event_starts(header: Header, raw: bytes | memoryview, pos: int) -> list[int]
     return starts
 
 
+Dictionary = Callable[[], Sequence[Name]]  # a segment's originator names before a commit
+
+
 def decode_body(
-    header: Header, body: bytes | memoryview
+    header: Header, body: bytes | memoryview, dictionary: Dictionary | None = None
 ) -> tuple[tuple[str, int] | None, list[tuple[int, RecordedEvent]]]:
     """Check and decode a commit body.
 
     Returns the tracking record and ``(offset_in_body, event)`` pairs (for a
-    commit of version 2: ``(index, event)``). Raises
-    FormatError naming the offset (relative to the body as stored) of what is
-    wrong; inside a compressed body, the reason names the uncompressed offset.
+    commit of version 2 or 3: ``(index, event)``). ``dictionary`` gives the names
+    of the segment's originator dictionary before the commit (needed for an
+    ``EFC3`` commit whose events name earlier ones). Raises FormatError naming
+    the offset (relative to the body as stored) of what is wrong; inside a
+    compressed body, the reason names the uncompressed offset.
     """
     raw = raw_body(header, body)
-    if header.version == 2:
+    if header.version >= 2:
         from eventfold.infra.filestore.columns import Columns  # it builds on this module
 
+        names = None
+        if header.version == 3:
+            known, new = new_names(body)
+            names = (known, new, dictionary or _no_dictionary)
         try:
             tracking, start = tracking_of(header, raw)
-            columns = Columns(bytes(raw), start, header.n_events, header.first_id)
+            columns = Columns(bytes(raw), start, header.n_events, header.first_id, names)
             return tracking, [(i, columns.event(i)) for i in range(header.n_events)]
         except FormatError as e:
             where = f" (at byte {e.offset:,} of the commit's uncompressed body)"
-            raise FormatError(e.reason + where, 0) from None
+            raise FormatError(e.reason + where, stored_at(header, body)) from None
     return _decode_events(header, raw)
+
+
+def stored_at(header: Header, body: bytes | memoryview) -> int:
+    """Where a commit's stored columns start in its body (after an ``EFC3`` body's names)."""
+    if header.version != 3 or len(body) < NAMES_HEAD.size:
+        return 0
+    return NAMES_HEAD.size + int(NAMES_HEAD.unpack_from(body)[0])
+
+
+def _no_dictionary() -> Sequence[Name]:
+    raise FormatError("the commit names originators of earlier commits, not given", 0)
 
 
 def _decode_events(

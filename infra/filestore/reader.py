@@ -85,7 +85,7 @@ class Reading(LogState):
 
         The fast path of a full fold: commits are read whole and checksummed, no
         event object is built, other topics are skipped unread, and the states of
-        an ``EFC2`` commit's consecutive events are one slice of its body.
+        an ``EFC2`` or ``EFC3`` commit's consecutive events are one slice of its body.
         """
         wanted = topic.encode("utf-8")
         location: int | None = None  # where the next page's first commit is, once known
@@ -182,8 +182,11 @@ class _CommitReader:
         body = self._window(seg, off + header.size, header.body_len)
         if len(body) != header.body_len:
             raise self._suspect(location, "commit is cut short")
+        log = self._log
         try:
-            return Commit.open(header, body, pack_location(seg, off))
+            return Commit.open(
+                header, body, pack_location(seg, off), lambda: log._segment_names(seg, off).names
+            )
         except FormatError as e:
             raise self._suspect(location, e.reason) from None
 
@@ -245,7 +248,7 @@ class _CommitReader:
         states: list[bytes],
     ) -> None:
         """Add the ids and states of the events ``first..last`` of ``commit`` whose topic
-        is ``topic`` (an ``EFC2`` commit's runs of them, joined: ``Columns.runs``; an
+        is ``topic`` (an ``EFC2`` or ``EFC3`` commit's runs of them, joined: ``Columns.runs``; an
         ``EFC1`` commit's one by one, in one walk over its records, each checked to be
         the id it should be and to add up), no event object built."""
         base = commit.first_id

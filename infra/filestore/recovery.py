@@ -108,7 +108,7 @@ class Recovering(LogState):
             if commit.columns is None:
                 commit.spans()
         except FormatError as e:
-            at = off + header.size + (e.offset if header.version == 1 else 0)
+            at = off + header.size + e.offset
             raise StoreCorruptedError(path, at, f"{e.reason}: {lost}") from None
         last = header.first_id + header.n_events - 1
         if pack_location(seg, off + header.frame_len) != mark.end or last != mark.covered:
@@ -145,6 +145,7 @@ class Recovering(LogState):
             self._next_id,
             durable_end=durable.end if durable else 0,
             last_segment=None if every_segment else seg,
+            names=self._commits.names,
         )
         index, key_of = self.index, originator_key
         for commit in scanner:

@@ -26,9 +26,11 @@ from eventfold.infra.filestore.format import (
     RecordedEvent,
     decode_body,
     decode_header,
+    new_names,
     pack_location,
     unpack_location,
 )
+from eventfold.infra.filestore.names import SegmentNames, cached
 
 SEGMENT_SUFFIX = ".seg"
 ZERO_CHUNK = 256 * 1024
@@ -89,7 +91,9 @@ class CommitScanner:
     ``end`` the location after the last complete commit. ``durable_end``: the
     location up to which commits are known durable; a torn tail before it is
     damage. ``last_segment``: the highest segment the log must reach (None:
-    whatever the directory holds when the scan starts).
+    whatever the directory holds when the scan starts). ``names``: the originator
+    dictionaries a log keeps (``EFC3``), used and read further by the scan (a scan
+    that starts inside a segment reads its dictionary up to there once).
     """
 
     def __init__(
@@ -100,6 +104,7 @@ class CommitScanner:
         *,
         durable_end: int = 0,
         last_segment: int | None = None,
+        names: dict[int, SegmentNames] | None = None,
     ) -> None:
         self.log_dir = log_dir
         self.end = location
@@ -107,6 +112,8 @@ class CommitScanner:
         self.durable_end = durable_end
         self.last_segment = last_segment
         self.torn_tail: TornTail | None = None
+        self.names: SegmentNames | None = None  # the dictionary of the segment being read
+        self.cache = names
 
     def path(self, segment: int) -> str:
         return os.path.join(self.log_dir, segment_name(segment))
@@ -164,8 +171,18 @@ class CommitScanner:
             msg = f"commit starts at id {header.first_id}, expected {self.next_id}"
             raise StoreCorruptedError(self.path(seg), off, msg)
         body = fileio.read_exact(fd, header.body_len, off + header.size)
+        names = self.names
+        if names is None or names.segment != seg:
+            names = SegmentNames(seg) if self.cache is None else cached(self.cache, seg)
+            self.names = names
+        if header.version == 3 and names.upto < off:  # a scan that starts inside a segment
+            names.extend(fd, self.path(seg), off)
         try:
-            tracking, events = decode_body(header, body)
+            tracking, events = decode_body(header, body, lambda: names.names)
+            if names.upto == off and header.version == 3:
+                names.take(*new_names(body), off + header.frame_len)
+            elif names.upto == off:
+                names.upto = off + header.frame_len  # other commits add no names
         except FormatError as e:
             at = off + header.size + e.offset
             raise StoreCorruptedError(self.path(seg), at, e.reason) from None

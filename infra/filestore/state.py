@@ -20,13 +20,19 @@ from eventfold.infra.errors import StoreClosedError, StoreCorruptedError
 from eventfold.infra.filestore.columns import Columns
 from eventfold.infra.filestore.format import (
     EVENT_PREFIX,
+    Dictionary,
+    FormatError,
     Header,
+    Name,
     RecordedEvent,
     event_starts,
+    new_names,
     raw_body,
+    stored_at,
     tracking_of,
 )
 from eventfold.infra.filestore.index import LogIndex
+from eventfold.infra.filestore.names import SegmentNames, cached
 from eventfold.infra.filestore.runs import IndexDamagedError
 from eventfold.infra.filestore.scan import TornTail, segment_name
 
@@ -39,7 +45,7 @@ class LogConfig:
     """Tunables of a log; see the README's environment table."""
 
     durable: bool = True
-    compressed: bool = True  # new commits: EFC2 compressed with zstd; False: EFC1 commits
+    compressed: bool = True  # new commits: EFC3 compressed with zstd; False: EFC1 commits
     segment_bytes: int = 64 * 1024 * 1024
     index_interval: int = 65536
     poll_interval: float = 0.05
@@ -49,7 +55,7 @@ class LogConfig:
 class Commit:
     """One commit read whole: its checksums verified, its body uncompressed.
 
-    An ``EFC2`` commit's events are its ``columns``. For an ``EFC1`` commit, where
+    An ``EFC2`` or ``EFC3`` commit's events are its ``columns``. For an ``EFC1`` commit, where
     each event's record starts (``spans``) is found the first time one event is
     asked for; a fold walks the records itself.
     """
@@ -76,7 +82,7 @@ class Commit:
         columns: Columns | None = None,
     ) -> None:
         self.header = header
-        self.columns = columns  # an EFC2 commit's events
+        self.columns = columns  # an EFC2 or EFC3 commit's events
         self.location = location  # the packed location of its header
         self.first_id = header.first_id
         self.last_id = header.first_id + header.n_events - 1
@@ -86,15 +92,32 @@ class Commit:
         self._spans: tuple[list[int], list[int]] | None = None
 
     @classmethod
-    def open(cls, header: Header, body: bytes | memoryview, location: int) -> Commit:
+    def open(
+        cls,
+        header: Header,
+        body: bytes | memoryview,
+        location: int,
+        dictionary: Dictionary | None = None,
+    ) -> Commit:
         """The commit at ``location`` whose header and stored body these are: the body's
-        checksum verified and it decompressed, and an ``EFC2`` commit's columns checked to
-        add up. FormatError (offset in the uncompressed body) if not."""
+        checksum verified and it decompressed, and an ``EFC2`` or ``EFC3`` commit's columns
+        checked to add up (``dictionary``: the segment's originator names before an
+        ``EFC3`` commit, asked for when an event names one of them). FormatError (offset
+        in the body as stored; the reason names one inside the uncompressed columns) if
+        not."""
         raw = bytes(raw_body(header, body))
         _, body_start = tracking_of(header, raw)
         columns = None
-        if header.version == 2:
-            columns = Columns(raw, body_start, header.n_events, header.first_id)
+        if header.version >= 2:
+            names = None
+            if header.version == 3:
+                known, new = new_names(body)
+                names = (known, new, dictionary or _no_dictionary)
+            try:
+                columns = Columns(raw, body_start, header.n_events, header.first_id, names)
+            except FormatError as e:
+                where = f" (at byte {e.offset:,} of the commit's uncompressed body)"
+                raise FormatError(e.reason + where, stored_at(header, body)) from None
         next_at = location + header.frame_len  # within the segment: the offset's low bits
         return cls(header, raw, body_start, location, next_at, columns)
 
@@ -108,12 +131,18 @@ class Commit:
         return self._spans
 
 
+def _no_dictionary() -> list[Name]:
+    return []  # checked by the columns: an event names an earlier commit's originator
+
+
 class CommitCache:
-    """The commits a log read most recently (they are immutable once complete)."""
+    """The commits a log read most recently (they are immutable once complete), and the
+    originator dictionaries of the segments it read (``names``, at most two)."""
 
     def __init__(self, size: int = CACHED_COMMITS) -> None:
         self.size = size
         self.commits: dict[int, Commit] = {}
+        self.names: dict[int, SegmentNames] = {}
 
     def get(self, location: int) -> Commit | None:
         return self.commits.get(location)
@@ -125,6 +154,7 @@ class CommitCache:
 
     def clear(self) -> None:
         self.commits.clear()
+        self.names.clear()
 
 
 class LogState:
@@ -166,6 +196,19 @@ class LogState:
                 return None
             self._read_fds[number] = fd
         return fd
+
+    def _segment_names(self, segment: int, offset: int) -> SegmentNames:
+        """The originator dictionary of ``segment`` at least up to byte ``offset`` (where a
+        commit starts): kept, and read further when needed (StoreCorruptedError if the
+        segment's commits before ``offset`` do not add up)."""
+        names = cached(self._commits.names, segment)
+        if names.upto < offset:
+            fd = self._read_fd(segment)
+            path = self._segment_path(segment)
+            if fd is None:
+                raise StoreCorruptedError(path, 0, "segment is missing")
+            names.extend(fd, path, offset)
+        return names
 
     def _indexed(self, operation: Callable[[], _T]) -> _T:
         """Run a read of the index; if the index fails a check, rebuild it and run it again.

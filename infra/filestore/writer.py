@@ -20,16 +20,19 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from eventfold.infra import failpoints, fileio
 from eventfold.infra.errors import StoreLockedError, StoreReadOnlyError, StoreWriteError
-from eventfold.infra.filestore.columns import encode_columns
+from eventfold.infra.filestore.columns import encode_columns, encode_columns3
 from eventfold.infra.filestore.format import (
     EventColumns,
+    Name,
     encode_commit,
     encode_commit2,
+    encode_commit3,
     encode_events,
     pack_location,
     unpack_location,
 )
 from eventfold.infra.filestore.index import originator_key
+from eventfold.infra.filestore.names import MAX_NAMES, SegmentNames
 from eventfold.infra.filestore.state import LogState
 
 _T = TypeVar("_T")
@@ -128,22 +131,26 @@ class Writing(LogState):
             if not count and tracking is None:
                 return []
             first = self._next_id
-            compressed = self.config.compressed
-            try:
-                track = None
-                if tracking is not None:
-                    track = (tracking.application_name, tracking.notification_id)
-                columns = encode_columns(events) if compressed else None
-                if columns is not None:
-                    frame = encode_commit2(first, count, columns, track)
-                else:  # uncompressed, or more topics than a commit's columns name
-                    frame = encode_commit(first, encode_events(first, events), track)
-            except ValueError as e:
-                raise IntegrityError(str(e)) from e
+            track = None
+            if tracking is not None:
+                track = (tracking.application_name, tracking.notification_id)
             seg, off = unpack_location(self._end)
             if off >= self.config.segment_bytes:
                 seg, off = self._guarded(self._roll_segment)
+            try:
+                frame, added = self._encode(first, events, track, seg, off)
+            except ValueError as e:
+                raise IntegrityError(str(e)) from e
+            if frame is None:  # the segment's originator dictionary is full: a new segment
+                seg, off = self._guarded(self._roll_segment)
+                try:
+                    frame, added = self._encode(first, events, track, seg, off)
+                except ValueError as e:
+                    raise IntegrityError(str(e)) from e
+            assert frame is not None, "an empty dictionary takes a commit's names"
             self._write_frame(frame, seg, off)
+            if added is not None:
+                added[0].take(added[1], added[2], off + len(frame))
             locations = [pack_location(seg, off)] * count  # events are found from their commit
             self.index.add_many(first, keys, events.versions, locations)
             if track is not None:
@@ -154,6 +161,32 @@ class Writing(LogState):
             self._since_flush += count + 1
             self._notify()
             return list(range(first, first + count))
+
+    def _encode(
+        self, first: int, events: EventColumns, track: tuple[str, int] | None, seg: int, off: int
+    ) -> tuple[bytes | None, tuple[SegmentNames, int, list[Name]] | None]:
+        """The frame of a commit at byte ``off`` of segment ``seg``, and what it adds to the
+        segment's originator dictionary once written; (None, None) if the dictionary is
+        full (after the segment's first commit: a new segment takes it).
+
+        ``EFC3``; ``EFC2`` for a commit that alone names more originators than a
+        dictionary holds; ``EFC1`` uncompressed, or for more topics than columns name.
+        """
+        count = len(events.versions)
+        if self.config.compressed:
+            names = self._segment_names(seg, off)
+            known = len(names.names)
+            encoded = encode_columns3(events, names.lookup(), known, MAX_NAMES)
+            if encoded is not None:
+                section, pieces, new = encoded
+                frame = encode_commit3(first, count, section, pieces, track)
+                return frame, (names, known, new)
+            if known and off and encode_columns3(events, {}, 0, MAX_NAMES) is not None:
+                return None, None
+            columns = encode_columns(events)
+            if columns is not None:
+                return encode_commit2(first, count, columns, track), None
+        return encode_commit(first, encode_events(first, events), track), None
 
     def _check_unique(self, originator_ids: list[UUID | str], versions: list[int]) -> list[bytes]:
         """Raise IntegrityError if an event's (originator, version) is taken; the events'
