@@ -187,6 +187,11 @@ class LogIndex:
         replaces it (carrying the mark on).
         """
         self.reset()
+        self.remove_files()
+
+    def remove_files(self) -> None:
+        """Remove the persisted index files but the checkpoint, keeping what is in memory
+        (writer only: a rebuilt index is written next)."""
         if os.path.isdir(self.dir):
             for name in os.listdir(self.dir):
                 if name != "CHECKPOINT":

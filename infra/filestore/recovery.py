@@ -195,8 +195,9 @@ class Recovering(LogState):
     def rebuild_index(self, reason: str) -> None:
         """Rebuild the index from the log after it failed a check (the log is scanned whole).
 
-        Persisted when this process can write the log; in memory otherwise. A log
-        that is itself damaged raises ``StoreCorruptedError`` here, naming the place.
+        Built in memory, then persisted when this process can write the log. A log
+        that is itself damaged raises ``StoreCorruptedError`` here, naming the place,
+        and leaves the persisted index as it was.
         """
         with self._lock:
             note = f"{self.index.dir}: {reason}; rebuilding the index from the log"
@@ -205,13 +206,13 @@ class Recovering(LogState):
             writer = self._lock_fd is not None
             have_lock = writer or self._try_lock()
             try:
-                if have_lock:
-                    self.index.discard_files()
-                else:
-                    self.index.reset()
+                # rebuilt in memory first: a log that is itself damaged stops the scan
+                # before anything persisted is touched (the evidence stays as it was)
+                self.index.reset()
                 self._adopt_checkpoint()
-                self._catch_up(flush=have_lock, every_segment=True)
+                self._catch_up(flush=False, every_segment=True)
                 if have_lock:
+                    self.index.remove_files()
                     self._flush_index()
             finally:
                 if have_lock and not writer:
