@@ -34,14 +34,6 @@ SAMPLE = 64
 GROUPED = 4
 
 
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
 class CategoryTotals(Projection[Totals]):
     """Per category: exact total, count, min, max, first and last timestamp."""
 
@@ -119,15 +111,15 @@ class CategoryTotals(Projection[Totals]):
 
     def merge(self, a: Totals, b: Totals) -> Totals:
         merged = {name: list(entry) for name, entry in a.items()}
+        get = merged.get
         for name, entry in b.items():
-            mine = merged.get(name)
+            mine = get(name)
             if mine is None:
                 merged[name] = list(entry)
                 continue
             mine[0] += entry[0]
-            mine[1] = EXACT.add(mine[1], entry[1])
-            mine[2], mine[3] = min(mine[2], entry[2]), max(mine[3], entry[3])
-            mine[4], mine[5] = _earliest(mine[4], entry[4]), _latest(mine[5], entry[5])
+            mine[1] = _add(mine[1], entry[1])
+            _widen(mine, entry[2], entry[3], entry[4], entry[5])
         return merged
 
     def to_json(self, state: Totals) -> dict[str, Any]:
