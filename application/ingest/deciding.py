@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -28,7 +29,7 @@ from eventfold.application.ingest.resuming import HashingReader
 from eventfold.application.ingest.rules import SourceEvent
 from eventfold.application.ingest.tracking import record_name
 from eventfold.application.recorded import RECORDED_TOPIC, RecordedCodec
-from eventfold.domain.model import Category, Fingerprint, Source, exact_sum
+from eventfold.domain.model import EXACT, Category, Fingerprint, Source, exact_sum
 from eventfold.infra.errors import EventfoldError
 from eventfold.infra.filestore.format import EventColumns
 
@@ -36,22 +37,28 @@ from eventfold.infra.filestore.format import EventColumns
 # another partition records (notification ids start at 1, so none is 0).
 OTHER_PARTITION = 0
 NEVER = 1 << 62  # the version of a snapshot that is never due (no snapshotting)
+ZERO = Decimal(0)
+_add = EXACT.add
 
 
 class Stream:
     """A category's stream as this run knows it: its id, its version (counting the batch
-    being decided), its aggregate once loaded (kept up to date), and the version from
-    which its next snapshot is due.
+    being decided), the version from which its next snapshot is due, and its aggregate
+    once loaded (kept up to date); until then, its version when this run met it
+    (``base``) and what this run added since (count, exact total, the last batch's time).
 
     One small object per category met, changed in place event by event: a batch
     whose thousand events go to a thousand categories costs no step per category.
     """
 
-    __slots__ = ("category", "due", "id", "version")
+    __slots__ = ("base", "category", "count", "due", "id", "modified", "total", "version")
 
     def __init__(self, stream_id: UUID, version: int, due: int) -> None:
-        self.id, self.version, self.due = stream_id, version, due
+        self.id, self.version, self.due, self.base = stream_id, version, due, version
         self.category: Category | None = None
+        self.count = 0
+        self.total = ZERO
+        self.modified: datetime | None = None
 
 
 class DedupCollisionError(EventfoldError):
@@ -157,7 +164,7 @@ class Decider:
         oids, versions, topics, stored_states = commit.events  # other events come between
         finish = None if self.codec.plain_json else self.codec.finish
         loaded: dict[Stream, list[Decimal]] = {}  # the values of loaded categories
-        due = commit.due
+        due, timestamp = commit.due, parsed.timestamp
         streams = self.streams
         unseen = [n for n in dict.fromkeys(names) if n not in streams and (owns is None or owns(n))]
         new = self._look_up(unseen) if unseen else {}
@@ -177,7 +184,11 @@ class Decider:
             version = stream.version = stream.version + 1
             if version == stream.due:
                 due.append(name)
-            if stream.category is not None:
+            if stream.category is None:  # what this run added, for when it is loaded
+                stream.count += 1
+                stream.total = _add(stream.total, values[i])
+                stream.modified = timestamp
+            else:
                 tallied = loaded.get(stream)
                 if tallied is None:
                     tallied = loaded[stream] = []
@@ -192,7 +203,7 @@ class Decider:
         for stream, tallied in loaded.items():
             assert stream.category is not None
             stream.category.fast_forward(
-                len(tallied), exact_sum(tallied), stream.version, parsed.timestamp
+                len(tallied), exact_sum(tallied), stream.version, timestamp
             )
         commit.counts["ingested"] = len(recorded)
         report.ingested += len(recorded)
@@ -334,17 +345,20 @@ class Decider:
         return self._seen(name, stream_id, opened.originator_version)
 
     def category(self, name: str) -> Category:
-        """The category's aggregate, loaded once from the store (then kept up to date by
-        ``apply``): call it once the batches decided so far are committed.
+        """The category's aggregate, loaded once (then kept up to date by ``apply``): as the
+        store held it when this run met it (for a category this run opened: its
+        ``Opened`` event, committed by now), plus what this run added since.
 
-        Loaded when its first snapshot of the run falls due (through the newest
-        snapshot and the events after it), so that a category met briefly costs no
-        more than its version.
+        Loaded when its first snapshot of the run falls due, so that a category met
+        briefly costs no more than its version.
         """
         stream = self.streams[name]
         category = stream.category
         if category is None:
-            category = load_category(self.app, name)
+            category = load_category(self.app, name, upto=stream.base)
+            if stream.count:
+                assert stream.modified is not None
+                category.fast_forward(stream.count, stream.total, stream.version, stream.modified)
             if category.version != stream.version:
                 msg = (
                     f"category {name!r} stands at version {category.version} in the store, "
