@@ -28,8 +28,9 @@ from eventfold.projections.base import (
 Totals = dict[str, list[Any]]
 NO_HOUR = "none"
 _add = EXACT.add
-# A page is folded a category at a time when its first SAMPLE facts have at least GROUPED
-# facts per category, else fact by fact (a step per category costs about five per fact).
+# A page is folded fact by fact when the page before it had fewer than GROUPED facts a
+# category (its first SAMPLE facts, when folded fact by fact), else a category at a time:
+# a step per category costs about as much as four per fact.
 SAMPLE = 64
 GROUPED = 4
 
@@ -40,6 +41,7 @@ class CategoryTotals(Projection[Totals]):
     name = "category_totals"
     version = 1
     plain_documents = True
+    _spread = False  # whether the last page folded had a fact or two a category
 
     def initial(self) -> Totals:
         return {}
@@ -58,20 +60,24 @@ class CategoryTotals(Projection[Totals]):
     def fold_page(self, state: Totals, page: RecordedPage) -> None:
         """The handler's state, a category at a time: its values summed, compared and
         its timestamps compared by the built-ins (``sum``, ``min``, ``max``) in the
-        exact context. Ties keep the earlier fact, as the handler does. A subclass
+        exact context; after a page spread over many categories, fact by fact
+        (``_fold_rows``). Ties keep the earlier fact, as the handler does. A subclass
         with a ``Recorded`` handler of its own is given each fact, as before."""
         if self.handler(Category.Recorded) != self.recorded or (
             type(self).recorded is not CategoryTotals.recorded
         ):
             super().fold_page(state, page)
             return
-        columns = page.columns()
-        sample = columns.categories[:SAMPLE]
-        if len(set(sample)) * GROUPED > len(sample):  # categories of a fact or two each
+        if self._spread:  # the page before was spread over many categories
+            columns = page.columns()
             self._fold_rows(state, columns)
+            sample = columns.categories[:SAMPLE]
+            self._spread = len(set(sample)) * GROUPED > len(sample)
             return
+        groups = page.by_category()
+        self._spread = len(groups) * GROUPED > len(page)
         with decimal.localcontext(EXACT):
-            for name, (values, whens) in page.by_category().items():
+            for name, (values, whens) in groups.items():
                 entry = state.get(name)
                 low, high = min(values), max(values)
                 first = min(whens) if whens else None
