@@ -10,7 +10,8 @@ end frame. ``prefetch``: an ingest's prefetching process (``ingest/prefetch.py``
 it reads the files listed (JSON) on stdin from their first byte, in order, and
 writes each file's framed batches. ``fold``: a rebuild worker (``projecting/workers.py``): it folds
 notifications ``AFTER+1..LAST``, writing ``{"folded": N}`` lines as it goes, then
-``{"state", "applied"}``, each as one line of JSON.
+``{"applied": N}`` and, on the next line, its state (the projection's
+``dump_state``), each as one line of JSON.
 Both report a failure as one line on stderr and a non-zero exit; the parent
 process decides what it means. These are not commands for users.
 """
@@ -42,8 +43,10 @@ def main(argv: list[str]) -> int:
                 sys.stdout.write(json.dumps({"folded": count}) + "\n")
                 sys.stdout.flush()
 
-            result = fold_range(store, backend, spec, int(after), int(last), folded)
-            sys.stdout.write(json.dumps(result) + "\n")
+            state, applied = fold_range(store, backend, spec, int(after), int(last), folded)
+            sys.stdout.write(json.dumps({"applied": applied}) + "\n")
+            sys.stdout.flush()
+            sys.stdout.buffer.write(state + b"\n")
         else:
             sys.stderr.write(f"unknown child role {role!r}\n")
             return 2

@@ -41,7 +41,7 @@ from eventsourcing.utils import get_topic
 
 from eventfold.application.pages import PAGE, notification_pages
 from eventfold.domain.model import Category
-from eventfold.projections.base import CategoryGroup, RecordedFact
+from eventfold.projections.base import CategoryGroup, PageColumns, RecordedFact
 
 if TYPE_CHECKING:
     from eventfold.application.app import Eventfold
@@ -272,12 +272,13 @@ class StatesPage:
     """A ``RecordedPage`` over stored states in the library's plain JSON: one ``msgspec``
     call decodes the whole page, into full facts or only what ``by_category`` needs."""
 
-    __slots__ = ("_facts", "_json", "ids")
+    __slots__ = ("_facts", "_json", "_rows", "ids")
 
     def __init__(self, ids: list[int], joined: bytes) -> None:
         self.ids = ids
         self._json = b"[" + joined + b"]"
         self._facts: list[RecordedFact] | None = None
+        self._rows: list[_CategoryRow] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -309,9 +310,23 @@ class StatesPage:
             ]
         return self._facts
 
+    def _lean(self) -> list[_CategoryRow]:
+        """The page decoded into only what ``by_category`` and ``columns`` read (once)."""
+        if self._rows is None:
+            self._rows = _decode_rows(self._json)
+        return self._rows
+
+    def columns(self) -> PageColumns:
+        rows = self._lean()
+        return PageColumns(
+            [r.category for r in rows],
+            [r.value.data for r in rows],
+            [None if (w := r.occurred_at) is None else w.data for r in rows],
+        )
+
     def by_category(self) -> dict[str, CategoryGroup]:
         rows: dict[str, list[_CategoryRow]] = defaultdict(list)
-        for row in _decode_rows(self._json):
+        for row in self._lean():
             rows[row.category].append(row)
         return {
             name: CategoryGroup(
@@ -343,6 +358,12 @@ class FactsPage:
 
     def facts(self) -> list[RecordedFact]:
         return self._facts
+
+    def columns(self) -> PageColumns:
+        facts = self._facts
+        return PageColumns(
+            [f.category for f in facts], [f.value for f in facts], [f.occurred_at for f in facts]
+        )
 
     def by_category(self) -> dict[str, CategoryGroup]:
         groups: dict[str, CategoryGroup] = {}

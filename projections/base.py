@@ -14,7 +14,8 @@ the store) into a state. It declares:
 - optionally ``fold_page(state, page)``: a whole page of facts at once (the
   default applies the ``Recorded`` handler fact by fact). A projection that
   reads only each category's values and timestamps folds
-  ``page.by_category()``, which is decoded without building a fact per event;
+  ``page.by_category()`` or ``page.columns()``, which are decoded without
+  building a fact per event;
 - optionally the shape of its canonical state, so that ``verify`` compares two
   states row by row: ``root`` (the document's one top-level key, or None),
   ``keys`` (the names of a row's key parts, outermost first: the canonical
@@ -35,6 +36,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
+
+import msgspec
 
 from eventfold.domain.model import Category
 
@@ -63,6 +66,15 @@ class CategoryGroup(NamedTuple):
     occurred_at: list[datetime]
 
 
+class PageColumns(NamedTuple):
+    """The facts of a page by column, in notification order: each one's category, value
+    and ``occurred_at`` (None where it has none)."""
+
+    categories: list[str]
+    values: list[Decimal]
+    occurred_at: list[datetime | None]
+
+
 class RecordedPage(Protocol):
     """A page of ``Recorded`` facts, in notification order, decoded only in the form
     asked for (each form at most once per page)."""
@@ -75,6 +87,11 @@ class RecordedPage(Protocol):
 
     def by_category(self) -> dict[str, CategoryGroup]:
         """The page's facts per category, categories in order of their first fact."""
+        ...
+
+    def columns(self) -> PageColumns:
+        """The page's categories, values and timestamps, one per fact, in order (decoded
+        as lean as ``by_category``, and from the same decoding)."""
         ...
 
 
@@ -98,6 +115,11 @@ class Projection(Generic[S]):
     keys: ClassVar[tuple[str, ...]] = ("key",)
     measures: ClassVar[Mapping[str, str]] = {}
     time_key: ClassVar[str | None] = None
+    # True when ``to_json`` and ``canonical`` give only objects with string keys,
+    # lists, strings, integers, booleans and None (no float): their canonical JSON is
+    # then encoded by ``msgspec``, the same bytes as ``canonical_bytes`` (tested), in a
+    # fraction of the time (``canonical_json``).
+    plain_documents: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -136,6 +158,16 @@ class Projection(Generic[S]):
     def from_json(self, doc: Any) -> S:
         raise NotImplementedError
 
+    def dump_state(self, state: S) -> bytes:
+        """The state as one line of JSON for another process of the same rebuild (a
+        worker hands its part to the parent); ``load_state`` reads it back exactly.
+        Not a stored form: the default is ``to_json``'s document."""
+        return json.dumps(self.to_json(state), separators=(",", ":")).encode()
+
+    def load_state(self, data: bytes) -> S:
+        """The state ``dump_state`` gave."""
+        return self.from_json(json.loads(data))
+
     def canonical(self, state: S) -> Any:
         """The document of the canonical checksum (see ``canonical_bytes``)."""
         raise NotImplementedError
@@ -150,8 +182,12 @@ class Projection(Generic[S]):
         msg = f"projection {self.name} cannot merge partial states"
         raise NotImplementedError(msg)
 
+    def canonical_json(self, doc: Any) -> bytes:
+        """``canonical_bytes(doc)`` of one of this projection's documents."""
+        return _sorted_json(doc) if self.plain_documents else canonical_bytes(doc)
+
     def checksum(self, state: S) -> str:
-        return state_checksum(self.canonical(state))
+        return hashlib.sha256(self.canonical_json(self.canonical(state))).hexdigest()
 
     def rows(self, canonical: Any) -> dict[Key, Any]:
         """The rows of a canonical document: key parts (``keys``) to the row's value.
@@ -177,6 +213,7 @@ class Projection(Generic[S]):
         return doc if self.root is None else {self.root: doc}
 
 
+_sorted_json = msgspec.json.Encoder(order="sorted").encode
 Key = tuple[str, ...]
 
 

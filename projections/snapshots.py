@@ -178,7 +178,10 @@ def snapshot_bytes(
     """
     p = projection
     when = (created or datetime.now(UTC)).isoformat()
-    checksum = p.checksum(state) if canonical is None else state_checksum(canonical)
+    if canonical is None:
+        checksum = p.checksum(state)
+    else:
+        checksum = hashlib.sha256(p.canonical_json(canonical)).hexdigest()
     members = {
         "format": canonical_bytes(FORMAT),
         "projection": canonical_bytes(p.name),
@@ -186,7 +189,7 @@ def snapshot_bytes(
         "position": canonical_bytes(position),
         "created": canonical_bytes(when),
         "events_applied": canonical_bytes(events_applied),
-        "state": canonical_bytes(p.to_json(state)),
+        "state": p.canonical_json(p.to_json(state)),
         "state_checksum": canonical_bytes(checksum),
     }
     members["file_checksum"] = canonical_bytes(hashlib.sha256(_object(members)).hexdigest())

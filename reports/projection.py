@@ -132,15 +132,17 @@ def _figure_order(key: str) -> tuple[int, str]:
 
 
 def _figure(value: Any) -> str:
-    """A figure as totals are shown: an exact decimal without an exponent or trailing
-    zeros (``1E+3`` -> ``1,000``), grouped; other values as they are."""
+    """A figure as recorded (``600.00`` stays), grouped; one written with an exponent
+    without it (``1E+3`` -> ``1,000``), as totals are shown."""
     if value is None:
         return "-"
     text = str(value)
+    if "E" not in text.upper():
+        return grouped(text)
     try:
         number = Decimal(text)
     except InvalidOperation:
-        return grouped(text)
+        return text
     return grouped(canonical_decimal(number)) if number.is_finite() else text
 
 

@@ -133,3 +133,50 @@ def test_store_pages_decode_to_the_facts_of_the_mapper_path(app: Eventfold, tmp_
         assert page.by_category() == FactsPage(page.facts()).by_category()
     report = Projector(app, str(tmp_path / "store"), CategoryTotals()).rebuild()
     assert figures(report.state) == figures(by_handler(facts))
+
+
+spread_lists = st.lists(
+    st.tuples(
+        st.sampled_from([f"c{k}" for k in range(40)]),
+        st.sampled_from(VALUES),
+        st.sampled_from(WHENS),
+    ),
+    min_size=1,
+    max_size=120,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=spread_lists, cuts=st.lists(st.integers(1, 120), max_size=4))
+def test_a_page_of_many_categories_folded_fact_by_fact_equals_the_handler(
+    rows: list[tuple[str, str, str | None]], cuts: list[int]
+) -> None:
+    """Pages whose categories have a fact or two each are folded fact by fact (the
+    handler inlined), the others a category at a time: the same state either way."""
+    facts = [fact(n, c, v, w) for n, (c, v, w) in enumerate(rows, 1)]
+    expected = by_handler(facts)
+    bounds = sorted({0, len(facts), *(c for c in cuts if c < len(facts))})
+    projection = CategoryTotals()
+    chosen, inlined = projection.initial(), projection.initial()
+    for start, end in itertools.pairwise(bounds):
+        page = FactsPage(facts[start:end])
+        projection.fold_page(chosen, page)
+        CategoryTotals._fold_rows(inlined, page.columns())
+    for state in (chosen, inlined):
+        assert figures(state) == figures(expected)
+        assert list(state) == list(expected)
+
+
+def test_a_state_handed_between_processes_comes_back_exactly() -> None:
+    """``dump_state``/``load_state`` (a rebuild worker's part): every figure as written,
+    timestamps in their offsets, categories in their order."""
+    facts = [
+        fact(n, name, VALUES[n % len(VALUES)], WHENS[n % len(WHENS)])
+        for n, name in enumerate(["a", 'q"uote', "\u2028", "café", "a", "\x00"] * 7, 1)
+    ]
+    projection = CategoryTotals()
+    state = by_handler(facts)
+    back = projection.load_state(projection.dump_state(state))
+    assert figures(back) == figures(state) and list(back) == list(state)
+    assert {n: [e[4], e[5]] for n, e in back.items()} == {n: [e[4], e[5]] for n, e in state.items()}
+    assert projection.to_json(back) == projection.to_json(state)

@@ -18,7 +18,7 @@ from eventfold.application.app import Eventfold, open_store
 from eventfold.application.ingest import Ingestor
 from eventfold.application.projecting import Projector
 from eventfold.domain.model import Category
-from eventfold.projections.base import RecordedFact, canonical_bytes
+from eventfold.projections.base import RecordedFact, canonical_bytes, state_checksum
 from eventfold.projections.builtin import CategoryTotals, HourlyTotals
 from eventfold.projections.snapshots import (
     ProjectionSnapshots,
@@ -150,3 +150,75 @@ def test_snapshots_of_a_large_state_are_spaced_by_its_size(
     assert report.events_applied == 10_000 and len(written) == 1  # only the final one
     assert report.checksum == Projector(app, str(store), CategoryTotals()).rebuild().checksum
     app.close()
+
+
+def test_a_first_ingest_into_an_empty_store_looks_up_no_category(
+    app: Eventfold, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Into an empty store, every category met for the first time is new: no version is
+    looked up (the index would be asked for keys it cannot hold). Into a store that
+    holds events, the categories a run meets first are looked up, once each."""
+    asked: list[int] = []
+    last_versions = type(app.backend).last_versions
+
+    def counted(backend: Any, recorder: Any, ids: Any) -> dict[Any, int]:
+        asked.append(len(ids))
+        return last_versions(backend, recorder, ids)
+
+    monkeypatch.setattr(type(app.backend), "last_versions", counted)
+    source = tmp_path / "a.jsonl"
+    write_events(source, 0, 400, 150, seed=1)
+    assert ingest(app, store, source).ingested == 400
+    assert asked == []
+    write_events(source, 400, 300, 300, seed=2)
+    assert ingest(app, store, source).ingested == 300
+    met = len({json.loads(line)["category"] for line in source.read_text().splitlines()[400:]})
+    assert sum(asked) == met
+    expected = reference_totals(source)
+    assert store_totals(app) == expected
+    assert aggregate_totals(app, sorted(expected)) == expected
+
+
+def test_after_a_failed_commit_categories_are_looked_up_again(
+    app: Eventfold, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed commit drops what the run knew of its streams: the next batches look
+    their categories up in the store (which holds only what was committed)."""
+    source = tmp_path / "a.jsonl"
+    write_events(source, 0, 200, 20, seed=4)
+    with Ingestor(app, str(store), batch=50, reader_process=False) as ingestor:
+        assert ingestor.decider.complete
+        insert = ingestor._insert
+        calls = 0
+
+        def failing(events: Any, tracking: Any) -> list[int]:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise OSError("disk full")
+            return insert(events, tracking)
+
+        monkeypatch.setattr(ingestor, "_insert", failing)
+        with pytest.raises(OSError, match="disk full"):
+            ingestor.run(str(source))
+        assert not ingestor.decider.complete and not ingestor.decider.streams
+        assert ingestor.run(str(source)).ingested == 100
+    expected = reference_totals(source)
+    assert store_totals(app) == expected
+    assert aggregate_totals(app, sorted(expected)) == expected
+
+
+@pytest.mark.parametrize("projection", [CategoryTotals(), HourlyTotals()])
+def test_plain_documents_are_encoded_to_the_canonical_bytes(projection: Any) -> None:
+    """The built-in projections' documents (``plain_documents``) are encoded by msgspec:
+    the bytes of ``canonical_bytes``, keys in code point order (astral characters
+    after the private use area, unlike UTF-16's order) and nothing escaped but what
+    JSON requires."""
+    state = projection.initial()
+    names = [*NAMES, "\ufeff", "\U0001f600", "\ue000", "\x7f", "\x1f", "z\u2029", ""]
+    for i, name in enumerate(names * 3):
+        when = None if i % 5 == 0 else datetime(2026, 1, 1, i % 24, tzinfo=UTC)
+        projection.recorded(state, RecordedFact(i, f"e{i}", name, Decimal(i) / 8, when, "", 0, 0))
+    for doc in (projection.to_json(state), projection.canonical(state)):
+        assert projection.canonical_json(doc) == canonical_bytes(doc)
+    assert projection.checksum(state) == state_checksum(projection.canonical(state))

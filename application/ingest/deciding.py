@@ -29,16 +29,36 @@ from eventfold.application.ingest.resuming import HashingReader
 from eventfold.application.ingest.rules import SourceEvent
 from eventfold.application.ingest.tracking import record_name
 from eventfold.application.recorded import RECORDED_TOPIC, RecordedCodec
-from eventfold.domain.model import Category, Fingerprint, Source, exact_add, exact_sum
+from eventfold.domain.model import EXACT, Category, Fingerprint, Source, exact_sum
 from eventfold.infra.errors import EventfoldError
 from eventfold.infra.filestore.format import EventColumns
 
 # The notification id a partition's dedup index gives an id whose first occurrence
 # another partition records (notification ids start at 1, so none is 0).
 OTHER_PARTITION = 0
-# What a run added to a category it has just met (shared: one per category would cost
-# a tuple and a Decimal each, at 100,000 categories 17 MB).
-NOTHING_ADDED: tuple[int, Decimal, datetime | None] = (0, Decimal(0), None)
+NEVER = 1 << 62  # the version of a snapshot that is never due (no snapshotting)
+ZERO = Decimal(0)
+_add = EXACT.add
+
+
+class Stream:
+    """A category's stream as this run knows it: its id, its version (counting the batch
+    being decided), the version from which its next snapshot is due, and its aggregate
+    once loaded (kept up to date); until then, its version when this run met it
+    (``base``) and what this run added since (count, exact total, the last batch's time).
+
+    One small object per category met, changed in place event by event: a batch
+    whose thousand events go to a thousand categories costs no step per category.
+    """
+
+    __slots__ = ("base", "category", "count", "due", "id", "modified", "total", "version")
+
+    def __init__(self, stream_id: UUID, version: int, due: int) -> None:
+        self.id, self.version, self.due, self.base = stream_id, version, due, version
+        self.category: Category | None = None
+        self.count = 0
+        self.total = ZERO
+        self.modified: datetime | None = None
 
 
 class DedupCollisionError(EventfoldError):
@@ -77,7 +97,7 @@ class Commit:
     elsewhere_digests: list[bytes] = field(default_factory=list)
     first_seen: dict[bytes, int] = field(default_factory=dict)  # id key -> index in parsed
     invalid: list[InvalidLine] = field(default_factory=list)
-    touched: set[str] = field(default_factory=set)
+    due: list[str] = field(default_factory=list)  # categories whose snapshot falls due here
     counts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(
             ("read", "ingested", "duplicates", "conflicts", "invalid"), 0
@@ -113,12 +133,16 @@ class Decider:
         partition: Partition | None,
     ) -> None:
         self.app, self.codec, self.lookup, self.partition = app, codec, lookup, partition
-        self.categories: dict[str, Category] = {}  # loaded, kept up to date
-        self.streams: dict[str, tuple[UUID, int]] = {}  # every category seen: id, version
-        # Categories seen but not loaded: their version then, and what this run added since.
-        self.first_seen: dict[str, int] = {}
-        self.added: dict[str, tuple[int, Decimal, datetime | None]] = {}
-        self.snapshotted: dict[UUID, int] = {}  # aggregate id -> version at load or snapshot
+        self.streams: dict[str, Stream] = {}  # every category met
+        self.snapshotted: dict[UUID, int] = {}  # other aggregates: version at load or snapshot
+        interval = app.snapshot_interval(Category) if app.snapshots is not None else None
+        self.interval = interval or NEVER
+        # While this holds, ``streams`` has every category of the store that this ingest
+        # may write to: the store held no event when it began, and since then only this
+        # ingest wrote to them (it holds the store's dedup lock; with partitions, other
+        # processes write only to their own categories). A category met then for the
+        # first time is new, without a lookup.
+        self.complete = not app.recorder.max_notification_id()
 
     def apply(self, run: SourceRun, parsed: ParsedBatch) -> Commit:
         """Decide every line of the batch: recorded, duplicate, conflict or quarantined."""
@@ -139,7 +163,8 @@ class Decider:
         )
         oids, versions, topics, stored_states = commit.events  # other events come between
         finish = None if self.codec.plain_json else self.codec.finish
-        groups: dict[str, tuple[UUID, int, list[Decimal]]] = {}  # id, version before, values
+        loaded: dict[Stream, list[Decimal]] = {}  # the values of loaded categories
+        due, timestamp = commit.due, parsed.timestamp
         streams = self.streams
         unseen = [n for n in dict.fromkeys(names) if n not in streams and (owns is None or owns(n))]
         new = self._look_up(unseen) if unseen else {}
@@ -153,21 +178,33 @@ class Decider:
                 commit.elsewhere_keys.append(key)
                 commit.elsewhere_digests.append(digests[i])
                 continue
-            group = groups.get(name)
-            if group is None:
-                stream = streams.get(name) or self._open(commit, name, new[name])
-                group = groups[name] = (stream[0], stream[1], [])
-            tallied = group[2]
-            tallied.append(values[i])
+            stream = streams.get(name)
+            if stream is None:
+                stream = self._open(commit, name, new[name])
+            version = stream.version = stream.version + 1
+            if version == stream.due:
+                due.append(name)
+            if stream.category is None:  # what this run added, for when it is loaded
+                stream.count += 1
+                stream.total = _add(stream.total, values[i])
+                stream.modified = timestamp
+            else:
+                tallied = loaded.get(stream)
+                if tallied is None:
+                    tallied = loaded[stream] = []
+                tallied.append(values[i])
             recorded.append(len(oids))
             recorded_keys.append(key)
             recorded_digests.append(digests[i])
-            oids.append(group[0])
-            versions.append(group[1] + len(tallied))
+            oids.append(stream.id)
+            versions.append(version)
             topics.append(RECORDED_TOPIC)
             stored_states.append(states[i] if finish is None else finish(states[i]))
-        self._tally(groups, parsed.timestamp)
-        commit.touched.update(groups)
+        for stream, tallied in loaded.items():
+            assert stream.category is not None
+            stream.category.fast_forward(
+                len(tallied), exact_sum(tallied), stream.version, timestamp
+            )
         commit.counts["ingested"] = len(recorded)
         report.ingested += len(recorded)
         report.other_partitions += len(commit.elsewhere_keys)
@@ -181,20 +218,6 @@ class Decider:
             return
         for number, offset, reason, raw in invalid:
             self._quarantine(run, commit, InvalidLine(number, offset, reason, raw))
-
-    def _tally(
-        self, groups: dict[str, tuple[UUID, int, list[Decimal]]], timestamp: datetime
-    ) -> None:
-        """Each category's new version and, loaded or not yet, its new count and total."""
-        for name, (stream_id, before, tallied) in groups.items():
-            self.streams[name] = (stream_id, before + len(tallied))
-            total = exact_sum(tallied)
-            category = self.categories.get(name)
-            if category is not None:
-                category.fast_forward(len(tallied), total, before + len(tallied), timestamp)
-            else:  # not loaded yet: what this run adds, to apply when it is
-                count, sum_so_far, _ = self.added[name]
-                self.added[name] = (count + len(tallied), exact_add(sum_so_far, total), timestamp)
 
     def _quarantine(self, run: SourceRun, commit: Commit, record: InvalidLine) -> None:
         commit.invalid.append(record)
@@ -286,9 +309,12 @@ class Decider:
         Only versions are read (``Backend.last_versions``): the aggregate's state is
         loaded when a snapshot is due (``category``), so that a resumed run starts
         at once however long the streams. A category not in the store yet is
-        opened when its first event is recorded (``_open``).
+        opened when its first event is recorded (``_open``). Nothing is looked up
+        while ``complete``.
         """
         ids = {name: Category.create_id(name) for name in names}
+        if self.complete:
+            return ids
         found = self.app.backend.last_versions(self.app.process_recorder, list(ids.values()))
         new = {}
         for name, stream_id in ids.items():
@@ -299,15 +325,15 @@ class Decider:
                 self._seen(name, stream_id, version)
         return new
 
-    def _seen(self, name: str, stream_id: UUID, version: int) -> tuple[UUID, int]:
+    def _seen(self, name: str, stream_id: UUID, version: int) -> Stream:
         """Category ``name`` stands at ``version`` in the store (or the commit opening it)."""
-        self.added[name] = NOTHING_ADDED
-        self.first_seen[name] = version
-        self.streams[name] = stream = (stream_id, version)
-        self.snapshotted.setdefault(stream_id, version)
+        interval = self.interval
+        stream = self.streams[name] = Stream(
+            stream_id, version, (version // interval + 1) * interval
+        )
         return stream
 
-    def _open(self, commit: Commit, name: str, stream_id: UUID) -> tuple[UUID, int]:
+    def _open(self, commit: Commit, name: str, stream_id: UUID) -> Stream:
         """Open the stream of a category not in the store, in ``commit``: its
         ``Category.Opened`` event, encoded directly (no aggregate is kept)."""
         opened = self.codec.opened(name, commit.parsed.timestamp, stream_id)
@@ -319,25 +345,38 @@ class Decider:
         return self._seen(name, stream_id, opened.originator_version)
 
     def category(self, name: str) -> Category:
-        """The category's aggregate, loaded once (then kept up to date): as the store held
-        it when this run first saw it (for a category this run opened: its ``Opened``
-        event, committed by now), plus what this run added since (committed or not)."""
-        category = self.categories.get(name)
+        """The category's aggregate, loaded once (then kept up to date by ``apply``): as the
+        store held it when this run met it (for a category this run opened: its
+        ``Opened`` event, committed by now), plus what this run added since.
+
+        Loaded when its first snapshot of the run falls due, so that a category met
+        briefly costs no more than its version.
+        """
+        stream = self.streams[name]
+        category = stream.category
         if category is None:
-            category = load_category(self.app, name, upto=self.first_seen.pop(name))
-            count, total, modified_on = self.added.pop(name)
-            if count:
-                assert modified_on is not None
-                category.fast_forward(count, total, self.streams[name][1], modified_on)
-            self.categories[name] = category
+            category = load_category(self.app, name, upto=stream.base)
+            if stream.count:
+                assert stream.modified is not None
+                category.fast_forward(stream.count, stream.total, stream.version, stream.modified)
+            if category.version != stream.version:
+                msg = (
+                    f"category {name!r} stands at version {category.version} in the store, "
+                    f"not {stream.version}: another process writes to it"
+                )
+                raise EventfoldError(msg)
+            stream.category = category
         return category
+
+    def snapshotted_at(self, name: str, version: int) -> None:
+        """Category ``name`` has a snapshot at ``version``: the next is due an interval on."""
+        interval = self.interval
+        self.streams[name].due = (version // interval + 1) * interval
 
     def forget(self) -> None:
         """Drop what was loaded (after a failed commit: it may hold an uncommitted batch)."""
-        self.categories.clear()
         self.streams.clear()
-        self.added.clear()
-        self.first_seen.clear()
+        self.complete = False
 
     def collect(self, aggregate: Any) -> list[StoredEvent]:
         return [self.app.mapper.to_stored_event(e) for e in aggregate.collect_events()]

@@ -462,7 +462,7 @@ class Ingestor:
         tracking = Tracking(run.tracking_name, report.position)
         nids = self._insert(commit.events, tracking)
         self.known.committed(run, commit, nids)
-        self._snapshot_categories(commit.touched)
+        self._snapshot_categories(commit.due)
         self._snapshot([run.source])
         failpoints.reach("ingest.after-commit")
 
@@ -470,21 +470,21 @@ class Ingestor:
         """Insert the events and the tracking record atomically; their notification ids."""
         return self.app.backend.insert(self.app.process_recorder, events, tracking)
 
-    def _snapshot_categories(self, names: set[str]) -> None:
-        """Snapshot the categories whose version crossed a multiple of their interval.
+    def _snapshot_categories(self, names: list[str]) -> None:
+        """Snapshot the categories whose version reached a multiple of their interval in
+        the batch just committed (``Commit.due``).
 
         A category's aggregate is loaded for its first snapshot of the run (the store
         then holds the batch just committed) and kept up to date after it.
         """
-        interval = self.app.snapshot_interval(Category)
-        if interval is None or self.app.snapshots is None:
+        if not names or self.app.snapshots is None:
             return
-        due = []
+        snapshots = []
         for name in names:
-            stream_id, version = self.decider.streams[name]
-            if version // interval > self.decider.snapshotted.get(stream_id, 0) // interval:
-                due.append(self.decider.category(name))
-        self._snapshot(due)
+            category = self.decider.category(name)
+            snapshots.append(Category.Snapshot.take(category))
+            self.decider.snapshotted_at(name, category.version)
+        self.app.snapshots.put(snapshots)
 
     def _snapshot(self, aggregates: list[Any]) -> None:
         """Snapshot aggregates whose version crossed a multiple of their interval."""

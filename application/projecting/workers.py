@@ -6,12 +6,13 @@ merge, in the order of the ranges, to exactly the single-process state.
 A worker runs ``fold_range`` through the one entry point of child processes
 (``application/children.py``) and writes JSON lines on stdout: ``{"folded": N}``
 as it goes (notifications of its range folded so far), then its result
-``{"state", "applied"}``.
+``{"applied": N}`` and, on the next line, its state as the projection's
+``dump_state`` gives it (``msgspec`` for ``category_totals``: the parent
+decodes it without building a JSON document first).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import queue
@@ -77,7 +78,7 @@ def fold_parallel(
     state: Any = None  # the first part, then merged with each next one
     applied = 0
     for doc in results:
-        part = projection.from_json(doc.pop("state"))  # its JSON is not kept meanwhile
+        part = projection.load_state(doc.pop("state"))  # its bytes are not kept meanwhile
         state = part if state is None else projection.merge(state, part)
         applied += int(doc["applied"])
     return projector.projection.merge(state, own), applied + own_applied
@@ -103,9 +104,18 @@ class _Reports:
 
     def _read(self, k: int, child: subprocess.Popen[bytes]) -> None:
         assert child.stdout is not None
-        for line in child.stdout:
-            with contextlib.suppress(ValueError):
-                self.queue.put((k, json.loads(line)))
+        lines = iter(child.stdout)
+        for line in lines:
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if "applied" in doc:  # the result: its state is the next line, as it is
+                state = next(lines, None)
+                if state is None:
+                    break
+                doc["state"] = state
+            self.queue.put((k, doc))
         self.queue.put((k, None))
 
     def own_progress(
@@ -153,9 +163,10 @@ def fold_range(
     after: int,
     last: int,
     folded: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
+) -> tuple[bytes, int]:
     """In a worker process: fold ``after+1..last`` from an empty state; tell ``folded`` the
-    notifications folded so far, per page."""
+    notifications folded so far, per page. The state (``dump_state``) and the events
+    applied."""
     app = open_app(store_dir, backend)
     try:
         projection = load_projection(spec)
@@ -169,6 +180,6 @@ def fold_range(
         applied = Projector(app, store_dir, projection)._fold(
             state, after, last, None, 0, progress, REBUILDING
         )
-        return {"state": projection.to_json(state), "applied": applied}
+        return projection.dump_state(state), applied
     finally:
         app.close()

@@ -31,6 +31,7 @@ from uuid import UUID
 
 from eventfold.infra import fileio
 from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
+from eventfold.infra.filestore.keyfilter import KeyFilter
 from eventfold.infra.filestore.merging import Merges
 from eventfold.infra.filestore.runs import (
     ENTRY,
@@ -90,6 +91,8 @@ class LogIndex:
         self.mem_keys: dict[bytes, dict[int, int]] = {}
         self.mem_max: dict[bytes, int] = {}
         self.known_max: dict[bytes, int | None] = {}  # max_version's answers, kept current
+        # Every key of the runs, while this process has seen them all (none at the start).
+        self.key_filter: KeyFilter | None = KeyFilter()
         self._merges.abandon()
 
     @property
@@ -135,6 +138,7 @@ class LogIndex:
                 Run(os.path.join(self.dir, r["name"]), int(r["count"]), int(r["crc"]))
                 for r in doc["runs"]
             ]
+            self.key_filter = None  # the runs' keys are not known
             self.runs = runs
             if sum(r.count for r in runs) != covered:
                 return f"{self.checkpoint_path}: index runs do not add up to the checkpoint"
@@ -324,7 +328,8 @@ class LogIndex:
         known = self.known_max
         if key in known:
             return known[key]
-        found = [v for v in (run.last_version(key) for run in self.runs) if v is not None]
+        runs = self.runs if self.key_filter is None or key in self.key_filter else ()
+        found = [v for v in (run.last_version(key) for run in runs) if v is not None]
         if key in self.mem_max:
             found.append(self.mem_max[key])
         top = max(found, default=None)
@@ -378,6 +383,8 @@ class LogIndex:
                 for key in sorted(mem_keys)
                 for version, nid in sorted(mem_keys[key].items())
             ]
+            if self.key_filter is not None:
+                self.key_filter.add_many(mem_keys)
             new = self._new_run([entries])
         obsolete = self._merges.after_flush(self.runs, new, wait=wait)
         fileio.fsync_dir(self.dir)
