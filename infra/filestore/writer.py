@@ -36,7 +36,7 @@ from eventfold.infra.filestore.names import MAX_NAMES, SegmentNames
 from eventfold.infra.filestore.state import LogState
 
 _T = TypeVar("_T")
-KEY_CACHE_SIZE = 65536  # originators whose index key is remembered by the writer
+KEY_CACHE_SIZE = 1 << 18  # originators whose index key the writer remembers (as KNOWN_MAX)
 
 
 class Writing(LogState):
