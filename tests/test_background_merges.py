@@ -265,3 +265,23 @@ def test_an_ingest_gone_before_its_filter_is_adopted_leaves_the_index_as_it_was(
     found = again.find_many(keys[: again.covered], _digests(again.covered))
     assert len(found) == again.covered  # the rest the next ingest adds from the store
     again.close()
+
+
+def test_closing_merges_a_size_class_a_lagging_merge_left_under_the_last_flush() -> None:
+    """Four runs of one size and the last flush's short run: the policy, which looks at
+    the newest runs, merges nothing; closing merges the four (the index keeps as few
+    runs as when every merge was made on the write path)."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from eventfold.infra.filestore.runs import MERGE_WIDTH, choose_merge, closing_merge
+
+    def runs(*counts: int) -> list[Any]:
+        return [SimpleNamespace(count=c) for c in counts]
+
+    lagged = runs(265_000, 264_000, 266_000, 265_500, 42_000)
+    assert choose_merge(lagged) == 0
+    assert closing_merge(lagged) == (4, MERGE_WIDTH)
+    assert closing_merge(runs(1_060_000, 42_000))[1] == 0
+    assert closing_merge(runs(66_000, 66_000, 66_000, 66_000)) == (4, MERGE_WIDTH)
+    assert closing_merge(runs(1_000_000, 265_000, 66_000, 42_000, 10_000))[1] == 0

@@ -46,6 +46,7 @@ from eventfold.infra.filestore.runs import (
     Layout,
     Run,
     choose_merge,
+    closing_merge,
     merge_runs,
     write_run,
 )
@@ -220,11 +221,15 @@ class Merges:
         """Add ``new`` (if any) to ``runs``, adopt a finished merge, start the next one;
         return the runs made obsolete (to delete once a checkpoint no longer names them).
 
-        ``wait``: finish the merge in flight first (closing), and start none.
+        ``wait`` (closing): finish the merge in flight, then every merge the policy
+        asks for, waiting for each, so that a closed index is laid out as if every
+        merge had been done on the write path (as few runs to read as before).
         """
         if new is not None:
             runs.append(new)
         obsolete = self._adopt(runs, block=wait)
+        if wait:
+            return obsolete + self._settle(runs)
         while not wait:
             if self.pending is None:
                 obsolete += self._start(runs)
@@ -232,6 +237,21 @@ class Merges:
                 break
             obsolete += self._adopt(runs, block=True)
         return obsolete
+
+    def _settle(self, runs: list[Run]) -> list[Run]:
+        """Closing: the merges the policy would have made on the write path, made here.
+
+        A merge that lagged behind leaves a full size class under the last flush's
+        short run, which the policy, looking at the newest runs, no longer merges;
+        that class is merged too, so a closed index has as few runs as before."""
+        obsolete: list[Run] = []
+        while True:
+            end, width = closing_merge(runs)
+            if not width:
+                return obsolete
+            group = runs[end - width : end]
+            runs[end - width : end] = [self.make_run(merge_runs(group))]
+            obsolete += group
 
     def _start(self, runs: list[Run]) -> list[Run]:
         """Start the merge the policy asks for: in the worker, or here when it is small

@@ -29,7 +29,7 @@ import contextlib
 import os
 import struct
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from eventfold.infra import fileio
@@ -568,6 +568,17 @@ def choose_merge(runs: list[Run]) -> int:
     if 2 * sizes[-2] < sizes[-1]:
         return 2
     return 0
+
+
+def closing_merge(runs: Sequence[Run]) -> tuple[int, int]:
+    """The merge to make when an index closes, as (end, width): ``runs[end - width:end]``
+    (width 0: none). What ``choose_merge`` asks for; else a full size class just under
+    the newest run (a merge that lagged behind the last, short flush)."""
+    width = choose_merge(list(runs))
+    if width or len(runs) <= MERGE_WIDTH:
+        return len(runs), width
+    under = choose_merge(list(runs[:-1]))
+    return len(runs) - 1, under if under == MERGE_WIDTH else 0
 
 
 def push_run(
