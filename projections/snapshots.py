@@ -225,12 +225,7 @@ def read_document(
     """
     p = projection
     try:
-        doc = json.loads(data)
-        stored = doc.pop("file_checksum")
-        if stored != state_checksum(doc):
-            raise SnapshotUnusable("file checksum mismatch (damaged)")
-        if doc["format"] != FORMAT or doc["projection"] != p.name:
-            raise SnapshotUnusable(f"not a {p.name} snapshot of format {FORMAT}")
+        doc = _verified(p, data)
         if doc["version"] != p.version:
             raise SnapshotUnusable(
                 f"made by version {doc['version']} of the projection, not {p.version}"
@@ -262,6 +257,18 @@ class SnapshotUnusable(Exception):
     """Why a snapshot cannot be used."""
 
 
+def _verified(projection: Projection[Any], data: bytes) -> dict[str, Any]:
+    """A snapshot document whose file checksum holds, of ``projection``, in this format
+    (without its ``file_checksum``); ``SnapshotUnusable`` or a decoding error if not."""
+    doc: dict[str, Any] = json.loads(data)
+    stored = doc.pop("file_checksum")
+    if stored != state_checksum(doc):
+        raise SnapshotUnusable("file checksum mismatch (damaged)")
+    if doc["format"] != FORMAT or doc["projection"] != projection.name:
+        raise SnapshotUnusable(f"not a {projection.name} snapshot of format {FORMAT}")
+    return doc
+
+
 @dataclass(frozen=True)
 class Kept:
     """A verified snapshot document of any code version, as another version reads it:
@@ -282,12 +289,7 @@ def read_kept(projection: Projection[Any], data: bytes, where: str, store_end: i
     ``SnapshotUnusable`` when it is damaged, of another projection, or beyond the store."""
     p = projection
     try:
-        doc = json.loads(data)
-        stored = doc.pop("file_checksum")
-        if stored != state_checksum(doc):
-            raise SnapshotUnusable("file checksum mismatch (damaged)")
-        if doc["format"] != FORMAT or doc["projection"] != p.name:
-            raise SnapshotUnusable(f"not a {p.name} snapshot of format {FORMAT}")
+        doc = _verified(p, data)
         position, checksum = int(doc["position"]), str(doc["state_checksum"])
         version, created = int(doc["version"]), str(doc["created"])
     except SnapshotUnusable:

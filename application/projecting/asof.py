@@ -18,6 +18,7 @@ generations are only read. A point is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -179,52 +180,24 @@ def _at_position(
 def _at_time(
     app: Eventfold, projection: Projection[Any], point: Point, end: int, progress: Progress | None
 ) -> AsOf:
-    if set(projection.handlers) - {Category.Recorded}:
-        msg = (
-            f"{point.text}: {projection.name} folds other events than Category.Recorded; "
-            "as of a time it cannot be computed (a position, @N, can)"
-        )
-        raise PointError(msg)
-    handler = projection.handler(Category.Recorded)
-    state = projection.initial()
-    applied = left_out = without = 0
     moment = point.moment
     assert moment is not None
     if point.kind == "occurred":
-        for page in recorded_facts(app, 0, end):
-            for fact in page:
-                when = fact.occurred_at
-                if when is None:
-                    without += 1
-                elif when <= moment:
-                    applied += 1
-                    if handler is not None:
-                        handler(state, fact)
-                else:
-                    left_out += 1
-            tell(progress, REBUILDING, page[-1].notification_id, end, NOTIFICATIONS)
-    else:
-        for timed in recorded_facts_timed(app, 0, end):
-            for fact, recorded in timed:
-                if recorded <= moment:
-                    applied += 1
-                    if handler is not None:
-                        handler(state, fact)
-                else:
-                    left_out += 1
-            tell(progress, REBUILDING, timed[-1][0].notification_id, end, NOTIFICATIONS)
-    canonical = projection.canonical(state)
-    return AsOf(
-        point,
-        projection.name,
-        canonical,
-        state_checksum(canonical),
-        end,
-        applied,
-        left_out=left_out,
-        without_time=without,
-        state=state,
-    )
+        return _fold_where(app, projection, point, lambda when: when <= moment, progress)
+    _recorded_only(projection, point.text)
+    handler = projection.handler(Category.Recorded)
+    state = projection.initial()
+    applied = left_out = 0
+    for timed in recorded_facts_timed(app, 0, end):
+        for fact, recorded in timed:
+            if recorded <= moment:
+                applied += 1
+                if handler is not None:
+                    handler(state, fact)
+            else:
+                left_out += 1
+        tell(progress, REBUILDING, timed[-1][0].notification_id, end, NOTIFICATIONS)
+    return _as_of(point, projection, state, end, applied, left_out, 0)
 
 
 def state_in_window(
@@ -238,9 +211,28 @@ def state_in_window(
     """The state of the events that occurred in ``[since, until)`` (either bound may be
     None) and, given ``through``, at or before it; events without a timestamp are left
     out. Every event is read; nothing is written."""
-    if set(projection.handlers) - {Category.Recorded}:
-        msg = f"{projection.name} folds other events than Category.Recorded: it has no time window"
-        raise PointError(msg)
+
+    def kept(when: datetime) -> bool:
+        return (
+            (since is None or when >= since)
+            and (until is None or when < until)
+            and (through is None or when <= through)
+        )
+
+    point = Point("occurred", f"{_iso(since)}/{_iso(until)}", moment=through)
+    return _fold_where(app, projection, point, kept, progress)
+
+
+def _fold_where(
+    app: Eventfold,
+    projection: Projection[Any],
+    point: Point,
+    kept: Callable[[datetime], bool],
+    progress: Progress | None,
+) -> AsOf:
+    """The state of the events whose occurrence time ``kept`` keeps (events without a
+    timestamp are left out and counted), every event read, nothing written."""
+    _recorded_only(projection, point.text)
     handler = projection.handler(Category.Recorded)
     end = app.recorder.max_notification_id() or 0
     state = projection.initial()
@@ -250,20 +242,35 @@ def state_in_window(
             when = fact.occurred_at
             if when is None:
                 without += 1
-            elif (
-                (since is None or when >= since)
-                and (until is None or when < until)
-                and (through is None or when <= through)
-            ):
+            elif kept(when):
                 applied += 1
                 if handler is not None:
                     handler(state, fact)
             else:
                 left_out += 1
         tell(progress, REBUILDING, page[-1].notification_id, end, NOTIFICATIONS)
+    return _as_of(point, projection, state, end, applied, left_out, without)
+
+
+def _recorded_only(projection: Projection[Any], what: str) -> None:
+    if set(projection.handlers) - {Category.Recorded}:
+        msg = (
+            f"{what}: {projection.name} folds other events than Category.Recorded; "
+            "as of a time it cannot be computed (a position, @N, can)"
+        )
+        raise PointError(msg)
+
+
+def _as_of(
+    point: Point,
+    projection: Projection[Any],
+    state: Any,
+    end: int,
+    applied: int,
+    left_out: int,
+    without: int,
+) -> AsOf:
     canonical = projection.canonical(state)
-    window = f"{_iso(since)}/{_iso(until)}"
-    point = Point("occurred", window, moment=through)
     return AsOf(
         point,
         projection.name,
