@@ -206,9 +206,6 @@ def narrowing_of(
     from eventfold.application.proving.keyed import Narrowing
 
     narrowing = Narrowing(tuple(args.category or ()), args.since, args.until)
-    if args.since is not None and args.until is not None and args.since >= args.until:
-        msg = f"--since {args.since.isoformat()} is not before --until {args.until.isoformat()}"
-        raise MissingArgumentError(msg)
     if narrowing and args.expected_checksum is not None:
         msg = "--category, --since and --until cannot narrow a bare checksum (--expected-checksum)"
         raise MissingArgumentError(msg)

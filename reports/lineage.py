@@ -20,7 +20,7 @@ from eventfold.application.proving.lineage import Figures, Lineage
 from eventfold.application.proving.setaside import LISTED
 from eventfold.projections.base import canonical_decimal
 from eventfold.reports.layout import Col, FigureTable, Summary
-from eventfold.reports.quarantine import RAW_WIDTH
+from eventfold.reports.quarantine import quarantined_table
 from eventfold.reports.text import grouped, plain, plural, visible
 
 HOURS_SHOWN = 48
@@ -177,25 +177,9 @@ def _conflicts(lineage: Lineage) -> FigureTable:
 
 def _quarantined(lineage: Lineage) -> FigureTable:
     aside = lineage.set_aside
-    columns = [
-        Col("source", "key"),
-        Col("line"),
-        Col("byte offset"),
-        Col("reason", "text"),
-        Col("raw", "text"),
-    ]
-    rows: list[list[str | Text]] = [
-        [plain(q.source), grouped(q.line), grouped(q.offset), plain(q.reason), plain(_clip(q.raw))]
-        for q in aside.quarantined
-    ]
     title = f"quarantined: {plural(aside.quarantined_count, 'line')} that named the category"
-    return FigureTable(
-        columns, rows, title=title, caption=_listed(aside.quarantined_count, len(rows))
-    )
-
-
-def _clip(raw: str) -> str:
-    return raw if len(raw) <= RAW_WIDTH else raw[: RAW_WIDTH - 1] + "…"
+    caption = _listed(aside.quarantined_count, len(aside.quarantined))
+    return quarantined_table(aside.quarantined, title, caption)
 
 
 def duplicates_line(lineage: Lineage) -> Text:

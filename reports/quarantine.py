@@ -8,6 +8,9 @@ characters, as ``ingest``'s report shows invalid lines (``--jsonl`` and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from rich.console import Group
 from rich.text import Text
 
@@ -19,6 +22,17 @@ RAW_WIDTH = 200
 
 
 def render_quarantine(report: QuarantineReport) -> Group:
+    clipped = any(len(q.raw) > RAW_WIDTH for q in report.lines)
+    caption = None
+    if clipped:
+        caption = f"raw text clipped at {RAW_WIDTH:,} characters (…): --jsonl shows it whole"
+    table = quarantined_table(report.lines, "quarantined lines", caption)
+    return Group(table, count_line(report))
+
+
+def quarantined_table(lines: Iterable[Any], title: str, caption: str | None) -> FigureTable:
+    """Quarantined lines (each with ``source``, ``line``, ``offset``, ``reason``,
+    ``raw``): where each is, why, and its raw text clipped at ``RAW_WIDTH``."""
     columns = [
         Col("source", "key"),
         Col("line"),
@@ -28,14 +42,9 @@ def render_quarantine(report: QuarantineReport) -> Group:
     ]
     rows: list[list[str | Text]] = [
         [plain(q.source), grouped(q.line), grouped(q.offset), plain(q.reason), plain(_clip(q.raw))]
-        for q in report.lines
+        for q in lines
     ]
-    clipped = any(len(q.raw) > RAW_WIDTH for q in report.lines)
-    caption = None
-    if clipped:
-        caption = f"raw text clipped at {RAW_WIDTH:,} characters (…): --jsonl shows it whole"
-    table = FigureTable(columns, rows, title="quarantined lines", caption=caption)
-    return Group(table, count_line(report))
+    return FigureTable(columns, rows, title=title, caption=caption)
 
 
 def _clip(raw: str) -> str:

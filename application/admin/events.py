@@ -34,18 +34,12 @@ from eventfold.application.admin.quarantine import source_matches
 from eventfold.application.app import Eventfold
 from eventfold.application.pages import PAGE
 from eventfold.application.progress import NOTIFICATIONS, READING_EVENTS, Progress, tell
+from eventfold.application.proving.keyed import check_window
 from eventfold.application.recorded import recorded_pages
 from eventfold.domain.model import Category, exact_add
-from eventfold.infra.errors import UsageError
 from eventfold.projections.base import RecordedFact, canonical_decimal
 
 _GLOB = frozenset("*?[")
-
-
-class TimeRangeError(UsageError):
-    """``--since`` is not before ``--until`` (exit code 2)."""
-
-    label = "usage"
 
 
 def parse_time(text: str) -> datetime:
@@ -74,12 +68,7 @@ class EventQuery:
     _seen: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.since is not None and self.until is not None and self.since >= self.until:
-            msg = (
-                f"--since {self.since.isoformat()} is not before --until "
-                f"{self.until.isoformat()}: no event can be in that range"
-            )
-            raise TimeRangeError(msg)
+        check_window(self.since, self.until)
 
     @property
     def timed(self) -> bool:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from eventfold.domain.model import EXACT
+from eventfold.infra.errors import MissingArgumentError
 from eventfold.projections.base import Key, Projection, canonical_decimal
 
 
@@ -116,6 +117,20 @@ def compare(
     return [Difference(k, expected.get(k), actual.get(k), names, measures) for k in keys]
 
 
+class TimeRangeError(MissingArgumentError):
+    """``--since`` is not before ``--until`` (exit code 2)."""
+
+
+def check_window(since: datetime | None, until: datetime | None) -> None:
+    """``TimeRangeError`` when ``since`` is not before ``until`` (no event can be in it)."""
+    if since is not None and until is not None and since >= until:
+        msg = (
+            f"--since {since.isoformat()} is not before --until "
+            f"{until.isoformat()}: no event can be in that range"
+        )
+        raise TimeRangeError(msg)
+
+
 @dataclass(frozen=True)
 class Narrowing:
     """What ``--category`` (names or globs) and ``--since``/``--until`` (UTC; since
@@ -129,6 +144,9 @@ class Narrowing:
     @property
     def timed(self) -> bool:
         return self.since is not None or self.until is not None
+
+    def __post_init__(self) -> None:
+        check_window(self.since, self.until)
 
     def __bool__(self) -> bool:
         return bool(self.categories) or self.timed

@@ -31,7 +31,7 @@ import re
 import struct
 import sys
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from itertools import accumulate, count
 from operator import add, ge
@@ -61,10 +61,7 @@ _BIG = sys.byteorder == "big"
 def encode_columns(events: EventColumns) -> list[bytes] | None:
     """The pieces of ``raw2`` after the tracking record, or None if the events have
     more than ``MAX_TOPICS`` distinct topics. ValueError if something is too long."""
-    ids, versions, topics, states = events
-    if not len(ids) == len(versions) == len(topics) == len(states):
-        msg = "event columns of different lengths"
-        raise ValueError(msg)
+    ids, versions, topics, states = _same_lengths(events)
     topic_of: dict[str, int] = {}
     by_object: dict[int, int] = {}  # the columns keep the ids alive for the call
     name_of: dict[tuple[int, bytes], int] = {}
@@ -87,17 +84,8 @@ def encode_columns(events: EventColumns) -> list[bytes] | None:
             by_object[id(originator_id)] = n
         topic_col.append(t)
         name_col.append(n)
-    topic_bytes = []
-    for topic in topic_of:
-        encoded = topic.encode("utf-8")
-        if len(encoded) > MAX_SHORT:
-            msg = "originator id and topic must each encode to at most 65535 bytes"
-            raise ValueError(msg)
-        topic_bytes.append(SHORT.pack(len(encoded)) + encoded)
-    joined = SEPARATOR.join(states)
-    if len(joined) > 0xFFFFFFFF:
-        msg = f"event states of {len(joined)} bytes in one commit are too large"
-        raise ValueError(msg)
+    topic_bytes = _topic_bytes(topic_of)
+    joined = _joined(states)
     ends = array("I", map(add, accumulate(map(len, states)), count()))  # separators before
     version_col = array("q", versions)
     if _BIG:
@@ -116,10 +104,7 @@ def encode_columns3(
     ``known`` names the dictionary holds, to their numbers). None if the events have
     more than ``MAX_TOPICS`` distinct topics, or if the dictionary would grow past
     ``limit`` names. ValueError if something is too long."""
-    ids, versions, topics, states = events
-    if not len(ids) == len(versions) == len(topics) == len(states):
-        msg = "event columns of different lengths"
-        raise ValueError(msg)
+    ids, versions, topics, states = _same_lengths(events)
     topic_of: dict[str, int] = {}
     by_object: dict[int, int] = {}  # the columns keep the ids alive for the call
     added: dict[Name, int] = {}
@@ -147,10 +132,7 @@ def encode_columns3(
     section = b"".join(NAME.pack(kind, len(oid)) + oid for kind, oid in added)
     head = NAMES_HEAD.pack(len(section), known, len(added), 0)[:12]
     names = head + struct.pack("<I", crc32(section, crc32(head))) + section
-    joined = SEPARATOR.join(states)
-    if len(joined) > 0xFFFFFFFF:
-        msg = f"event states of {len(joined)} bytes in one commit are too large"
-        raise ValueError(msg)
+    joined = _joined(states)
     lengths = array("I", map(len, states))
     version_col = array("q", versions)
     if _BIG:
@@ -159,6 +141,24 @@ def encode_columns3(
     pieces = [SHORT.pack(len(topic_of)), *_topic_bytes(topic_of), bytes(topic_col)]
     pieces += [_planes(name_col), _planes(version_col), _planes(lengths), joined]
     return names, pieces, list(added)
+
+
+def _same_lengths(events: EventColumns) -> EventColumns:
+    """``events``, whose four columns must be of one length (ValueError if not)."""
+    ids, versions, topics, states = events
+    if not len(ids) == len(versions) == len(topics) == len(states):
+        msg = "event columns of different lengths"
+        raise ValueError(msg)
+    return events
+
+
+def _joined(states: Sequence[bytes]) -> bytes:
+    """The states back to back, separated; ValueError beyond what a u32 end can say."""
+    joined = SEPARATOR.join(states)
+    if len(joined) > 0xFFFFFFFF:
+        msg = f"event states of {len(joined)} bytes in one commit are too large"
+        raise ValueError(msg)
+    return joined
 
 
 def _topic_bytes(topic_of: dict[str, int]) -> list[bytes]:

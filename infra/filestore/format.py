@@ -242,19 +242,7 @@ def encode_commit2(
     The body is compressed as a whole, then checksummed; a body that compression
     would not make smaller is stored as it is (codec 0).
     """
-    flags, raw = _raw_body(columns, tracking)
-    body = raw
-    if codec == CODEC_ZSTD:
-        body = _ZSTD.compress(raw, options=_options(level))
-        if len(body) >= len(raw):
-            codec, body = CODEC_NONE, raw
-    if len(raw) > 0xFFFFFFFF or len(body) > 0xFFFFFFFF:
-        msg = f"a commit of {len(raw)} bytes is too large"
-        raise ValueError(msg)
-    head = HEADER2.pack(
-        MAGIC2, flags, codec, 0, len(body), n_events, first_id, len(raw), crc32(body)
-    )
-    return head + LENGTH.pack(crc32(head)) + body
+    return _columnar(MAGIC2, first_id, n_events, b"", columns, tracking, codec, level)
 
 
 def encode_commit3(
@@ -271,6 +259,23 @@ def encode_commit3(
     segment's originator dictionary, ``columns.encode_columns3``'s section), then the
     columns and an optional tracking record, compressed as a whole (as it is, codec 0,
     when compression would not make them smaller); the body checksummed as stored."""
+    return _columnar(MAGIC3, first_id, n_events, names, columns, tracking, codec, level)
+
+
+def _columnar(
+    magic: bytes,
+    first_id: int,
+    n_events: int,
+    names: bytes,
+    columns: list[bytes],
+    tracking: tuple[str, int] | None,
+    codec: int,
+    level: int,
+) -> bytes:
+    """An ``EFC2`` or ``EFC3`` commit: ``names`` (``EFC3``'s section; empty for
+    ``EFC2``), then the columns and tracking record compressed as a whole (as they
+    are, codec 0, when compression would not make them smaller), the body
+    checksummed as stored."""
     flags, raw = _raw_body(columns, tracking)
     stored = raw
     if codec == CODEC_ZSTD:
@@ -282,7 +287,7 @@ def encode_commit3(
         msg = f"a commit of {len(raw) + len(names)} bytes is too large"
         raise ValueError(msg)
     head = HEADER2.pack(
-        MAGIC3, flags, codec, 0, len(body), n_events, first_id, len(raw), crc32(body)
+        magic, flags, codec, 0, len(body), n_events, first_id, len(raw), crc32(body)
     )
     return head + LENGTH.pack(crc32(head)) + body
 
