@@ -440,6 +440,24 @@ def fact_of(app: Eventfold, notification: Any) -> RecordedFact:
     )
 
 
+def stored_fact(app: Eventfold, stored: Any) -> RecordedFact:
+    """The fact of one stored ``Category.Recorded`` event read from its stream (its
+    notification id is not known there: 0)."""
+    if plain_json(app.mapper):
+        return _fact(0, _decode_state(stored.state))
+    event: Any = app.mapper.to_domain_event(stored)
+    return RecordedFact(
+        0,
+        event.event_id,
+        event.category,
+        event.value,
+        event.occurred_at,
+        event.source,
+        event.line,
+        event.offset,
+    )
+
+
 def _fact(nid: int, s: _RecordedState) -> RecordedFact:
     when = s.occurred_at
     occurred_at = None if when is None else when.data

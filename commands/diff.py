@@ -21,13 +21,13 @@ def register(commands: Commands) -> None:
         commands,
         "diff",
         "how a projection's state changed between two points",
-        "A point is @N (the store up to notification N), an ISO time (the events\\n"
-        "that occurred then or before; with --recorded, that the store had recorded\\n"
-        "then), gen-NNNNNNNN (a generation kept) or now. Nothing is written.\\n"
-        "examples:\\n"
-        "  eventfold diff 2026-11-30T00:00Z now\\n"
-        "  eventfold diff @4800 @9600 --json\\n"
-        "  eventfold diff gen-00000003 gen-00000004 --export changes.csv\\n",
+        "A point is @N (the store up to notification N), an ISO time (the events\n"
+        "that occurred then or before; with --recorded, that the store had recorded\n"
+        "then), gen-NNNNNNNN (a generation kept) or now. Nothing is written.\n"
+        "examples:\n"
+        "  eventfold diff 2026-11-30T00:00Z now\n"
+        "  eventfold diff @4800 @9600 --json\n"
+        "  eventfold diff gen-00000003 gen-00000004 --export changes.csv\n",
     )
     diff_.add_argument("a", metavar="A", help="the first point")
     diff_.add_argument("b", metavar="B", help="the second point")

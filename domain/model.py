@@ -1,4 +1,5 @@
-"""The domain model: one stream per category, and one per ingested source.
+"""The domain model: one stream per category, one per ingested source, and one of the
+reconstructions.
 
 ``Category`` records every accepted source event of one category: the unit of
 partitioning and of projection. ``Source`` records what happened to the lines
@@ -95,6 +96,19 @@ class Category(Aggregate):
         self.total = exact_add(self.total, total)
         self.version = version
         self.modified_on = modified_on
+
+    @event("Reconstructed")
+    def mark_reconstructed(
+        self, reconstruction: str, start: datetime, end: datetime, count: int, total: Decimal
+    ) -> None:
+        """A trusted summary stands for this category's events that occurred in
+        ``start <= t < end`` (``Reconstructions`` holds its figures). Recorded in the
+        category's own stream, at the version its raw events were read to, so that no
+        raw event can slip in between."""
+
+    @event("ReconstructionRetired")
+    def mark_retired(self, reconstruction: str) -> None:
+        """The reconstruction no longer stands: the raw events of its period count again."""
 
 
 def exact_sum(values: list[Decimal]) -> Decimal:
@@ -196,3 +210,75 @@ class Fingerprint(Aggregate):
     def note(self, identity: str) -> None:
         """The source ``identity`` begins with this first line."""
         self.identities.append(identity)
+
+
+class ReconstructionError(ValueError):
+    """A reconstruction that cannot be made or retired (the message says why)."""
+
+
+class Reconstructions(Aggregate):
+    """Every reconstruction of the store: trusted summaries that stand for lost events.
+
+    ``Made`` records one summary of one period: per category, the count and exact
+    total it stands for, and the count and total of the raw events of that period
+    that the store held when it was made (``replaced``: a projection takes them out,
+    so that nothing is counted twice). ``Retired`` ends one: the raw events of its
+    period count again, and ``held`` gives the raw events recorded for the period
+    after it was made. Figures are canonical decimal strings:
+    ``rows = {category: [count, total, replaced_count, replaced_total]}`` and
+    ``held = {category: [count, total]}``. One stream, so that every fold reads all
+    of them at once.
+    """
+
+    @staticmethod
+    def create_id() -> UUID:
+        return uuid5(NAMESPACE, "reconstructions")
+
+    @event("Opened")
+    def __init__(self) -> None:
+        self.active: dict[str, dict[str, Any]] = {}
+        self.retired: list[str] = []
+
+    def check_period_free(self, start: datetime, end: datetime, categories: list[str]) -> None:
+        """``ReconstructionError`` if ``start < end`` fails, or if a category already has a
+        reconstruction in effect whose period overlaps this one."""
+        if not start < end:
+            msg = f"the period must end after it starts: {start.isoformat()}/{end.isoformat()}"
+            raise ReconstructionError(msg)
+        names = set(categories)
+        for ident, made in self.active.items():
+            if made["start"] < end and start < made["end"]:
+                shared = sorted(names.intersection(made["categories"]))
+                if shared:
+                    msg = (
+                        f"reconstruction {ident} ({made['start'].isoformat()}/"
+                        f"{made['end'].isoformat()}) already stands for {shared[0]!r}"
+                        f"{f' and {len(shared) - 1} more' if len(shared) > 1 else ''} in an "
+                        "overlapping period: retire it first"
+                    )
+                    raise ReconstructionError(msg)
+
+    @event("Made")
+    def make(
+        self,
+        reconstruction: str,
+        start: datetime,
+        end: datetime,
+        rows: dict[str, list[Any]],
+        digest: str,
+        path: str,
+        note: str,
+        by: str,
+    ) -> None:
+        """A summary of ``start <= t < end`` stands for the events of its categories."""
+        self.active[reconstruction] = {
+            "start": start,
+            "end": end,
+            "categories": list(rows),
+        }
+
+    @event("Retired")
+    def retire(self, reconstruction: str, held: dict[str, list[Any]], note: str, by: str) -> None:
+        """The reconstruction no longer stands; ``held`` as the class says."""
+        self.active.pop(reconstruction, None)
+        self.retired.append(reconstruction)

@@ -11,6 +11,8 @@ the store) into a state. It declares:
 - ``canonical``, the document whose SHA-256 is the state checksum;
 - optionally ``merge(a, b)``: the state of two disjoint parts of the store,
   for parallel rebuilds (partitioned by category);
+- optionally ``folds_reconstructions`` and ``adjust(state, adjustment)``: how a
+  trusted summary of a lost period (``eventfold reconstruct``) changes the state;
 - optionally ``fold_page(state, page)``: a whole page of facts at once (the
   default applies the ``Recorded`` handler fact by fact). A projection that
   reads only each category's values and timestamps folds
@@ -56,6 +58,29 @@ class RecordedFact(NamedTuple):
     source: str
     line: int
     offset: int
+
+
+class Adjustment(NamedTuple):
+    """One category's share of a reconstruction being made or retired, as a projection
+    folds it (``Projection.adjust``).
+
+    ``count`` and ``total`` are the summary's: added when it is made, taken away (as
+    negative figures) when it is retired. ``raw_count`` and ``raw_total`` are the raw
+    events of the period that the projection had folded and that the summary now
+    stands for: taken away (negative) when it is made, put back (positive, with those
+    recorded in between) when it is retired. While a reconstruction stands, the raw
+    events of its period are held out of the projection's fold.
+    """
+
+    notification_id: int
+    reconstruction: str
+    category: str
+    start: datetime
+    end: datetime
+    count: int
+    total: Decimal
+    raw_count: int
+    raw_total: Decimal
 
 
 class CategoryGroup(NamedTuple):
@@ -120,6 +145,10 @@ class Projection(Generic[S]):
     # then encoded by ``msgspec``, the same bytes as ``canonical_bytes`` (tested), in a
     # fraction of the time (``canonical_json``).
     plain_documents: ClassVar[bool] = False
+    # True when ``adjust`` folds reconstructions (trusted summaries of lost events): the
+    # raw events of a period that a reconstruction stands for are then held out of its
+    # fold. A projection that does not (the default) folds the raw events only.
+    folds_reconstructions: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -151,6 +180,10 @@ class Projection(Generic[S]):
         if handler is not None:
             for fact in page.facts():
                 handler(state, fact)
+
+    def adjust(self, state: S, adjustment: Adjustment) -> None:
+        """Fold one category's share of a reconstruction (``folds_reconstructions``)."""
+        raise NotImplementedError
 
     def to_json(self, state: S) -> Any:
         raise NotImplementedError

@@ -2,7 +2,10 @@
 
 Both are exact (decimal sums in the domain's exact context) and independent
 of the order of events, so a catch-up from any snapshot, a rebuild and a
-parallel rebuild give the same state.
+parallel rebuild give the same state. ``category_totals`` folds reconstructions
+(a summary's count and total stand for the raw events of its period);
+``hourly_totals`` does not: a summary of a period has no hours, so it shows the
+raw events only.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import msgspec
 
 from eventfold.domain.model import EXACT, Category
 from eventfold.projections.base import (
+    Adjustment,
     PageColumns,
     Projection,
     RecordedFact,
@@ -25,8 +29,11 @@ from eventfold.projections.base import (
     handles,
 )
 
-# category -> [count, total, min, max, first occurred_at, last occurred_at]
+# category -> [count, total, min, max, first occurred_at, last occurred_at], and for a
+# category that a reconstruction stands for in part, two more: the count and total of
+# that part. min and max are of the raw events folded (infinite before the first).
 Totals = dict[str, list[Any]]
+_NO_LOW, _NO_HIGH = Decimal("Infinity"), Decimal("-Infinity")
 NO_HOUR = "none"
 _add = EXACT.add
 # A page is folded fact by fact when the page before it had fewer than GROUPED facts a
@@ -45,6 +52,7 @@ class CategoryTotals(Projection[Totals]):
     keys = ("category",)
     measures = MappingProxyType({"count": "count", "total": "decimal"})
     plain_documents = True
+    folds_reconstructions = True
     _spread = False  # whether the last page folded had a fact or two a category
 
     def initial(self) -> Totals:
@@ -108,7 +116,7 @@ class CategoryTotals(Projection[Totals]):
             entry[1] = _add(entry[1], value)
             if value < entry[2]:
                 entry[2] = value
-            elif value > entry[3]:
+            if value > entry[3]:
                 entry[3] = value
             if when is not None:
                 first = entry[4]
@@ -118,6 +126,20 @@ class CategoryTotals(Projection[Totals]):
                     entry[4] = when
                 elif when > entry[5]:
                     entry[5] = when
+
+    def adjust(self, state: Totals, adjustment: Adjustment) -> None:
+        """The summary's count and total, and the raw events it stands for, in the
+        category's count and total; the summary's part kept beside them (``figures``)."""
+        a = adjustment
+        entry = state.get(a.category)
+        if entry is None:
+            entry = state[a.category] = [0, Decimal(0), _NO_LOW, _NO_HIGH, None, None]
+        entry[0] += a.count + a.raw_count
+        entry[1] = _add(_add(entry[1], a.total), a.raw_total)
+        if len(entry) == 6:
+            entry.extend((0, Decimal(0)))
+        entry[6] += a.count
+        entry[7] = _add(entry[7], a.total)
 
     def merge(self, a: Totals, b: Totals) -> Totals:
         merged = {name: list(entry) for name, entry in a.items()}
@@ -130,11 +152,17 @@ class CategoryTotals(Projection[Totals]):
             mine[0] += entry[0]
             mine[1] = _add(mine[1], entry[1])
             _widen(mine, entry[2], entry[3], entry[4], entry[5])
+            if len(entry) == 8:
+                if len(mine) == 6:
+                    mine.extend((0, Decimal(0)))
+                mine[6] += entry[6]
+                mine[7] = _add(mine[7], entry[7])
         return merged
 
     def to_json(self, state: Totals) -> dict[str, Any]:
-        return {
-            name: {
+        doc: dict[str, Any] = {}
+        for name, e in state.items():
+            entry = doc[name] = {
                 "count": e[0],
                 "total": str(e[1]),
                 "min": str(e[2]),
@@ -142,12 +170,14 @@ class CategoryTotals(Projection[Totals]):
                 "first": None if (first := e[4]) is None else first.isoformat(),
                 "last": None if (last := e[5]) is None else last.isoformat(),
             }
-            for name, e in state.items()
-        }
+            if len(e) == 8:
+                entry["reconstructed"] = {"count": e[6], "total": str(e[7])}
+        return doc
 
     def from_json(self, doc: dict[str, Any]) -> Totals:
-        return {
-            name: [
+        state: Totals = {}
+        for name, e in doc.items():
+            entry = state[name] = [
                 int(e["count"]),
                 Decimal(e["total"]),
                 Decimal(e["min"]),
@@ -155,16 +185,28 @@ class CategoryTotals(Projection[Totals]):
                 None if e["first"] is None else datetime.fromisoformat(e["first"]),
                 None if e["last"] is None else datetime.fromisoformat(e["last"]),
             ]
-            for name, e in doc.items()
-        }
+            part = e.get("reconstructed")
+            if part is not None:
+                entry.extend((int(part["count"]), Decimal(part["total"])))
+        return state
 
     def dump_state(self, state: Totals) -> bytes:
         """The entries as they are, encoded by ``msgspec`` (decimals as their strings,
         timestamps in RFC 3339: the UTC instants ingest records, and any offset of whole
-        minutes, come back equal and printing the same)."""
-        return _encode_entries(state)
+        minutes, come back equal and printing the same); the parts that reconstructions
+        stand for beside them."""
+        parts = {name: e[6:] for name, e in state.items() if len(e) == 8}
+        if not parts:
+            return _encode_entries(state)
+        return _encode_entries([{name: e[:6] for name, e in state.items()}, parts])
 
     def load_state(self, data: bytes) -> Totals:
+        if data[:1] == b"[":
+            entries, parts = _decode_with_parts(data)
+            state = {name: list(entry) for name, entry in entries.items()}
+            for name, part in parts.items():
+                state[name].extend(part)
+            return state
         return {name: list(entry) for name, entry in _decode_entries(data).items()}
 
     def canonical(self, state: Totals) -> dict[str, Any]:
@@ -178,23 +220,32 @@ class CategoryTotals(Projection[Totals]):
         }
 
     def figures(self, state: Totals) -> dict[str, dict[str, Any]]:
-        """Per category with events: ``min``, ``max`` (decimal strings) and ``first``,
-        ``last`` (ISO timestamps, or None when no event had one)."""
-        return {
-            name: {
-                "min": str(e[2]),
-                "max": str(e[3]),
+        """Per category with events: ``min``, ``max`` (decimal strings, or None when only a
+        reconstruction stands for its events) and ``first``, ``last`` (ISO timestamps, or
+        None when no event had one), of the raw events folded; and, where a
+        reconstruction stands for part of it, that part's ``reconstructed_count`` and
+        ``reconstructed_total``."""
+        figures: dict[str, dict[str, Any]] = {}
+        for name, e in state.items():
+            if not e[0]:
+                continue
+            row = figures[name] = {
+                "min": None if (low := e[2]) == _NO_LOW else str(low),
+                "max": None if (high := e[3]) == _NO_HIGH else str(high),
                 "first": None if (first := e[4]) is None else first.isoformat(),
                 "last": None if (last := e[5]) is None else last.isoformat(),
             }
-            for name, e in state.items()
-            if e[0]
-        }
+            if len(e) == 8 and (e[6] or e[7]):
+                row["reconstructed_count"] = e[6]
+                row["reconstructed_total"] = canonical_decimal(e[7])
+        return figures
 
 
 _encode_entries = msgspec.json.Encoder().encode
-_decode_entries = msgspec.json.Decoder(
-    dict[str, tuple[int, Decimal, Decimal, Decimal, datetime | None, datetime | None]]
+_Entry = tuple[int, Decimal, Decimal, Decimal, datetime | None, datetime | None]
+_decode_entries = msgspec.json.Decoder(dict[str, _Entry]).decode
+_decode_with_parts = msgspec.json.Decoder(
+    tuple[dict[str, _Entry], dict[str, tuple[int, Decimal]]]
 ).decode
 
 

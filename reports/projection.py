@@ -58,7 +58,7 @@ def state_table(
         columns.append(Col("hour (UTC)", "word"))
     columns += [Col("count"), Col("total")]
     extra = sorted({key for f in (figures or {}).values() for key in f}, key=_figure_order)
-    columns += [Col(key) for key in extra]
+    columns += [Col(key.replace("_", " ")) for key in extra]
     cells: list[list[str | Text]] = []
     for key, value in itertools.islice(rows, MAX_ROWS):
         more = (figures or {}).get(key[0], {})
@@ -73,6 +73,13 @@ def state_table(
     caption = None
     if count > MAX_ROWS:
         caption = f"{plural(count - MAX_ROWS, 'more row')}: use --json for all"
+    resting = sum(1 for f in (figures or {}).values() if "reconstructed_count" in f)
+    if resting:
+        part = (
+            f"{plural(resting, 'total')} rest in part on reconstructions (the reconstructed "
+            "columns: not proven from raw events; eventfold reconstruct --list)"
+        )
+        caption = part if caption is None else f"{caption}; {part}"
     if not count:
         caption = "no events applied"
     return FigureTable(columns, cells, title=plain(projection), caption=caption)
@@ -127,7 +134,7 @@ def _leaves(doc: Any, prefix: tuple[str, ...], rows: list[tuple[tuple[str, ...],
 
 
 def _figure_order(key: str) -> tuple[int, str]:
-    known = ("min", "max", "first", "last")
+    known = ("reconstructed_count", "reconstructed_total", "min", "max", "first", "last")
     return (known.index(key), key) if key in known else (len(known), key)
 
 

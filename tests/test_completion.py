@@ -50,7 +50,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # What each shell must offer (the line typed so far -> the candidates), from the parser.
 CASES = [
     ("eventfold ver", ["verify"]),
-    ("eventfold re", ["rebuild", "reconcile"]),
+    ("eventfold re", ["rebuild", "reconcile", "reconstruct"]),
     ("eventfold verify --so", ["--source", "--sources-from"]),
     ("eventfold verify --backend ", ["file", "postgres"]),
     ("eventfold rebuild --projection ", ["category_totals", "hourly_totals"]),

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Notification, Subscription
-from eventsourcing.utils import get_topic
 
 if TYPE_CHECKING:
     from eventfold.application.progress import Progress
@@ -60,7 +59,7 @@ def follow_events(
     if stop.is_set():  # asked to stop during the catch-up: its snapshot is the final one
         report.elapsed = time.monotonic() - started
         return report
-    handled = {get_topic(c) for c in projector.projection.handlers}
+    handled = projector.handled_topics()
     feed = _Feed(projector.app.recorder.subscribe(gt=position))
     snapped_at, last_snapshot = position, time.monotonic()
     shown_at, last_update, pending = -1, 0.0, 0

@@ -33,6 +33,8 @@ from eventfold.application.progress import (
 from eventfold.application.projecting.following import follow_events
 from eventfold.application.projecting.shadow import Comparison, compared
 from eventfold.application.projecting.workers import fold_parallel
+from eventfold.application.reconstructing.plan import TOPICS as RECONSTRUCTION_TOPICS
+from eventfold.application.reconstructing.plan import Plan, load_plan
 from eventfold.application.recorded import RECORDED_TOPIC, fact_of, recorded_pages
 from eventfold.domain.model import Category
 from eventfold.infra import failpoints
@@ -133,6 +135,7 @@ class Projector:
         self.projection = projection
         self.snapshot_every = snapshot_every
         self.snapshots = snapshots_of(app, projection, keep)
+        self._plan: Plan | None = None
 
     def snapshot_gap(self, last: SnapshotInfo | None) -> int:
         """Events to apply before the next snapshot, after ``last`` (written or loaded):
@@ -338,15 +341,35 @@ class Projector:
             )
 
     def _apply_one(self, state: Any, notification: Notification) -> None:
-        """Handlers of ``Recorded`` get a ``RecordedFact``; others the library's event."""
+        """Handlers of ``Recorded`` get a ``RecordedFact``; others the library's event; a
+        projection that folds reconstructions their adjustments, and no held fact."""
+        if notification.topic in RECONSTRUCTION_TOPICS:
+            if self.projection.folds_reconstructions:
+                self._plan = load_plan(self.app)  # it holds this event now
+                for adjustment in self._plan.adjustments(notification.id - 1, notification.id):
+                    self.projection.adjust(state, adjustment)
+            return
         if notification.topic == RECORDED_TOPIC:
             event: Any = fact_of(self.app, notification)
             handler = self.projection.handler(Category.Recorded)
+            if self.projection.folds_reconstructions and self.plan().held(event):
+                return
         else:
             event = self.app.mapper.to_domain_event(notification)
             handler = self.projection.handler(type(event))
         if handler is not None:
             handler(state, event)
+
+    def plan(self) -> Plan:
+        """The store's reconstructions, read once (and again as ``follow`` meets one)."""
+        if self._plan is None:
+            self._plan = load_plan(self.app)
+        return self._plan
+
+    def handled_topics(self) -> set[str]:
+        """The topics of the notifications this projection folds."""
+        topics = {get_topic(c) for c in self.projection.handlers}
+        return topics | RECONSTRUCTION_TOPICS if self.projection.folds_reconstructions else topics
 
     def _refresh(self, report: ProjectionReport, state: Any, position: int) -> None:
         report.position, report.state = position, state
@@ -398,17 +421,45 @@ class Projector:
         projection's ``fold_page``; a projection of other event types reads them
         through the library's mapper.
         """
-        if set(self.projection.handlers) <= {Category.Recorded}:
+        plan = None
+        if self.projection.folds_reconstructions:
+            self._plan = plan = load_plan(self.app)  # read once ``last`` is fixed
+        if not set(self.projection.handlers) <= {Category.Recorded}:
+            topics = sorted(self.handled_topics())
+            for notifications in notification_pages(self.app, after, last, topics, page=1000):
+                for n in notifications:
+                    self._apply_one(state, n)
+                yield notifications[-1].id, len(notifications)
+            return
+        if not plan:
             fold_page = self.projection.fold_page
             for page in recorded_pages(self.app, after, last):
                 fold_page(state, page)
                 yield page.last_id, len(page)
             return
-        topics = [get_topic(c) for c in self.projection.handlers]
-        for notifications in notification_pages(self.app, after, last, topics, page=1000):
-            for n in notifications:
-                self._apply_one(state, n)
-            yield notifications[-1].id, len(notifications)
+        yield from self._apply_planned(state, after, last, plan)
+
+    def _apply_planned(
+        self, state: Any, after: int, last: int, plan: Plan
+    ) -> Iterator[tuple[int, int]]:
+        """``_apply_pages`` where reconstructions exist: the pages between adjustments,
+        without their held facts, then each adjustment at its position."""
+        fold_page, adjust = self.projection.fold_page, self.projection.adjust
+        adjustments = plan.adjustments(after, last)
+        stops = sorted({a.notification_id for a in adjustments} | {last + 1})
+        start = after
+        for stop in stops:
+            for page in recorded_pages(self.app, start, min(stop - 1, last)):
+                kept = plan.keep(page)
+                if kept is not None:
+                    fold_page(state, kept)
+                yield page.last_id, len(page)
+            if stop <= last:
+                for adjustment in adjustments:
+                    if adjustment.notification_id == stop:
+                        adjust(state, adjustment)
+                yield stop, 1
+            start = stop
 
     def _report(
         self,

@@ -113,6 +113,13 @@ class Backend(Protocol):
         read, never an event.
         """
 
+    def positions(self, recorder: ProcessRecorder, originator_id: UUID) -> list[tuple[int, int]]:
+        """(version, notification id) of each event of one stream, in version order.
+
+        What a fold asks of the one stream of reconstructions: where in the store
+        each of its events stands.
+        """
+
     def worker_env(self) -> dict[str, str]: ...
 
     def describe(self) -> str: ...
@@ -144,3 +151,17 @@ def last_versions_one_by_one(
         if last:
             found[originator_id] = last[0].originator_version
     return found
+
+
+def positions_by_reading(recorder: ProcessRecorder, originator_id: UUID) -> list[tuple[int, int]]:
+    """``Backend.positions`` through the library's recorder alone: every notification
+    read, a page at a time, and those of ``originator_id`` kept (for backends with no
+    index to ask; the stores of tests and embedding)."""
+    found: list[tuple[int, int]] = []
+    start = 1
+    while True:
+        page = recorder.select_notifications(start, 1000)
+        found.extend((n.originator_version, n.id) for n in page if n.originator_id == originator_id)
+        if len(page) < 1000:
+            return sorted(found)
+        start = page[-1].id + 1

@@ -201,6 +201,13 @@ class FileBackend(ProjectionFiles):
                 found[originator_id] = version
         return found
 
+    def positions(self, recorder: ProcessRecorder, originator_id: UUID) -> list[tuple[int, int]]:
+        """From the log's index alone: no event is read."""
+        assert isinstance(recorder, FileProcessRecorder)
+        log = recorder.log
+        log.refresh()
+        return log.versions(originator_key(originator_id))
+
     def worker_env(self) -> dict[str, str]:
         return {}
 

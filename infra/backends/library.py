@@ -17,6 +17,7 @@ from eventfold.infra.backends.base import (
     BackendError,
     insert_stored_events,
     last_versions_one_by_one,
+    positions_by_reading,
 )
 from eventfold.infra.backends.file import ProjectionFiles
 from eventfold.infra.filestore.format import EventColumns
@@ -50,6 +51,9 @@ class LibraryBackend(ProjectionFiles):
         self, recorder: ProcessRecorder, originator_ids: Sequence[UUID]
     ) -> dict[UUID, int]:
         return last_versions_one_by_one(recorder, originator_ids)
+
+    def positions(self, recorder: ProcessRecorder, originator_id: UUID) -> list[tuple[int, int]]:
+        return positions_by_reading(recorder, originator_id)
 
     def worker_env(self) -> dict[str, str]:
         return {}

@@ -147,6 +147,22 @@ class PostgresBackend:
         """Through the library's recorder, one stream at a time."""
         return last_versions_one_by_one(recorder, originator_ids)
 
+    def positions(self, recorder: ProcessRecorder, originator_id: UUID) -> list[tuple[int, int]]:
+        """One query of the events table (its primary key leads with the originator)."""
+        statement = sql.SQL(
+            "SELECT originator_version, notification_id FROM {}.{}"
+            " WHERE originator_id = %s ORDER BY originator_version"
+        ).format(
+            sql.Identifier(self.datastore.schema),
+            sql.Identifier(self.recorder.events_table_name),  # type: ignore[attr-defined]
+        )
+        with self.datastore.transaction() as cursor:
+            cursor.execute(statement, (originator_id,))
+            return [
+                (int(row["originator_version"]), int(row["notification_id"]))
+                for row in cursor.fetchall()
+            ]
+
     def worker_env(self) -> dict[str, str]:
         return dict(self.env)
 

@@ -1,0 +1,398 @@
+"""``eventfold reconstruct``: a trusted summary made to stand for a lost period, or retired.
+
+Making one reads the summary (a category's count and total per row: CSV, TSV,
+JSON or JSON Lines, as ``verify --expected`` reads them), reads each category's
+raw events of the period that the store holds, and records in one commit the
+``Reconstructions.Made`` event and, in each category's own stream, a
+``Category.Reconstructed`` event at the version its raw events were read to: an
+ingest that adds an event to one of those categories meanwhile makes the commit
+fail, and it is made again from a fresh read. Retiring one does the same with
+``Retired`` and ``Category.ReconstructionRetired``, counting the raw events of the
+period recorded while it stood.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.utils import get_topic
+
+from eventfold.application.app import Eventfold
+from eventfold.application.ingest.categories import find
+from eventfold.application.proving.expected import Columns, read_expected
+from eventfold.application.proving.keyed import parse_moment
+from eventfold.application.proving.numbers import NumberFormat
+from eventfold.application.reconstructing.plan import (
+    Plan,
+    Reconstruction,
+    load_plan,
+)
+from eventfold.application.recorded import RECORDED_TOPIC, stored_fact
+from eventfold.domain.model import (
+    EXACT,
+    Category,
+    ReconstructionError,
+    Reconstructions,
+    exact_add,
+)
+from eventfold.infra.errors import EventfoldError
+from eventfold.projections.base import canonical_decimal
+from eventfold.projections.builtin import CategoryTotals
+
+ATTEMPTS = 5  # commits tried while ingest keeps adding events to the same categories
+_RECONSTRUCTED: Any = Category.Reconstructed  # type: ignore[attr-defined]  # ``@event``
+_RETIRED_MARK: Any = Category.ReconstructionRetired  # type: ignore[attr-defined]
+_MARK_TOPIC = get_topic(_RECONSTRUCTED)
+
+
+class ReconstructUsageError(EventfoldError):
+    """A reconstruction asked for that cannot be made or retired (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """``start <= t < end``, aware instants."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        """``START/END``: ISO 8601 dates or times, UTC where no offset is given."""
+        first, sep, second = text.partition("/")
+        if not sep or not first.strip() or not second.strip():
+            msg = (
+                f"--period {text!r}: expected START/END, such as "
+                "2026-11-30T12:00Z/2026-11-30T18:00Z"
+            )
+            raise ReconstructUsageError(msg)
+        try:
+            start, end = parse_moment(first), parse_moment(second)
+        except ValueError:
+            msg = f"--period {text!r}: START and END must be ISO 8601 dates or times"
+            raise ReconstructUsageError(msg) from None
+        if not start < end:
+            msg = f"--period {text!r}: the period must end after it starts"
+            raise ReconstructUsageError(msg)
+        return cls(start, end)
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}/{self.end.isoformat()}"
+
+
+@dataclass
+class Row:
+    """One category of a reconstruction: the summary's figures beside the raw events'."""
+
+    category: str
+    count: int
+    total: Decimal
+    raw_count: int = 0  # the raw events of the period the store holds (see the report)
+    raw_total: Decimal = Decimal(0)
+
+    @property
+    def difference(self) -> Decimal:
+        """How far the summary's total is from the raw events': raw minus summary."""
+        return EXACT.subtract(self.raw_total, self.total)
+
+
+@dataclass
+class Outcome:
+    """What ``reconstruct`` did: the reconstruction made or retired, and per category the
+    summary beside the raw events of its period (when made: those it replaces; when
+    retired: every one the store holds now, the raw truth)."""
+
+    action: str  # "made" or "retired"
+    reconstruction: Reconstruction
+    rows: list[Row] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.reconstruction
+        return {
+            "action": self.action,
+            "reconstruction": reconstruction_json(r),
+            "rows": [
+                {
+                    "category": row.category,
+                    "count": row.count,
+                    "total": canonical_decimal(row.total),
+                    "raw_count": row.raw_count,
+                    "raw_total": canonical_decimal(row.raw_total),
+                    "difference": canonical_decimal(row.difference),
+                }
+                for row in self.rows
+            ],
+        }
+
+
+def reconstruction_json(r: Reconstruction) -> dict[str, Any]:
+    """A reconstruction as ``--json`` shows it."""
+    return {
+        "id": r.ident,
+        "start": r.start.isoformat(),
+        "end": r.end.isoformat(),
+        "status": "standing" if r.retired_on is None else "retired",
+        "categories": len(r.parts),
+        "count": r.count,
+        "total": canonical_decimal(r.total),
+        "summary": {"path": r.path, "sha256": r.digest},
+        "note": r.note,
+        "made": {"at": r.made_on.isoformat(), "by": r.by, "position": r.made_at},
+        "retired": None
+        if r.retired_on is None
+        else {
+            "at": r.retired_on.isoformat(),
+            "by": r.retired_by,
+            "note": r.retire_note,
+            "position": r.retired_at,
+        },
+    }
+
+
+def who() -> str:
+    """``user@host``: who made or retired a reconstruction (``EVENTFOLD_USER``, if set)."""
+    given = os.environ.get("EVENTFOLD_USER")
+    if given:
+        return given
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def read_summary(
+    path: str, columns: Columns | None = None, numbers: NumberFormat | None = None
+) -> tuple[dict[str, tuple[int, Decimal]], str, str]:
+    """The summary's count and total per category, its SHA-256 and absolute path.
+
+    ``ExpectedUnusableError`` names where a row cannot be used; a summary must give
+    every category's count as well as its total.
+    """
+    expected = read_expected(path, CategoryTotals(), columns, numbers)
+    if not expected.complete:
+        msg = (
+            f"{expected.path}: {', '.join(sorted(expected.without))} missing in "
+            f"{sum(expected.without.values())} rows: a reconstruction needs each "
+            "category's count and total"
+        )
+        raise ReconstructUsageError(msg)
+    rows = {
+        key[0]: (int(values["count"]), Decimal(values["total"]))
+        for key, values in expected.rows.items()
+    }
+    for name, (count, total) in rows.items():
+        if count <= 0 and total:
+            msg = f"{expected.path}: category {name!r} has a total but {count} events"
+            raise ReconstructUsageError(msg)
+    digest = hashlib.sha256()
+    with open(expected.path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return rows, digest.hexdigest(), expected.path
+
+
+def make(
+    app: Eventfold,
+    summary: str,
+    period: Period,
+    note: str = "",
+    columns: Columns | None = None,
+    numbers: NumberFormat | None = None,
+) -> Outcome:
+    """Record ``summary`` as standing for the events of ``period`` (see the module)."""
+    figures, digest, path = read_summary(summary, columns, numbers)
+    by = who()
+    for attempt in range(ATTEMPTS):
+        registry = _registry(app)
+        try:
+            registry.check_period_free(period.start, period.end, list(figures))
+        except ReconstructionError as e:
+            raise ReconstructUsageError(str(e)) from None
+        ident = f"R{len(registry.active) + len(registry.retired) + 1}"
+        names = sorted(figures)
+        versions = _versions(app, names)
+        rows = {}
+        marks: list[Any] = []
+        for name in names:
+            count, total = figures[name]
+            raw = _raw_in_period(app, name, versions.get(name), period)
+            rows[name] = [count, canonical_decimal(total), raw[0], canonical_decimal(raw[1])]
+            marks.append(
+                _mark(
+                    name,
+                    versions.get(name),
+                    lambda c, i=ident, k=count, t=total: c.mark_reconstructed(
+                        i, period.start, period.end, k, t
+                    ),
+                )
+            )
+        registry.make(ident, period.start, period.end, rows, digest, path, note, by)
+        try:
+            app.save(registry, *marks)
+        except IntegrityError:
+            if attempt == ATTEMPTS - 1:
+                raise
+            continue
+        made = _find(load_plan(app), ident)
+        outcome = Outcome("made", made)
+        outcome.rows = [
+            Row(name, p.count, p.total, p.replaced_count, p.replaced_total)
+            for name, p in sorted(made.parts.items())
+        ]
+        return outcome
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def retire(app: Eventfold, ident: str, note: str = "") -> Outcome:
+    """End the reconstruction ``ident``: the raw events of its period count again."""
+    by = who()
+    for attempt in range(ATTEMPTS):
+        plan = load_plan(app)
+        r = _find(plan, ident)
+        if r.retired_on is not None:
+            msg = f"reconstruction {ident} was retired already ({r.retired_on.isoformat()})"
+            raise ReconstructUsageError(msg)
+        registry = _registry(app)
+        names = sorted(r.parts)
+        versions = _versions(app, names)
+        held: dict[str, list[Any]] = {}
+        marks: list[Any] = []
+        for name in names:
+            count, total = _raw_in_period(app, name, versions.get(name), r, after_mark=ident)
+            held[name] = [count, canonical_decimal(total)]
+            marks.append(_mark(name, versions.get(name), lambda c, i=ident: c.mark_retired(i)))
+        registry.retire(ident, held, note, by)
+        try:
+            app.save(registry, *marks)
+        except IntegrityError:
+            if attempt == ATTEMPTS - 1:
+                raise
+            continue
+        done = _find(load_plan(app), ident)
+        outcome = Outcome("retired", done)
+        outcome.rows = [
+            Row(
+                name,
+                p.count,
+                p.total,
+                p.replaced_count + p.held_count,
+                exact_add(p.replaced_total, p.held_total),
+            )
+            for name, p in sorted(done.parts.items())
+        ]
+        return outcome
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def listing(app: Eventfold) -> list[Reconstruction]:
+    """Every reconstruction, in the order they were made."""
+    return load_plan(app).reconstructions
+
+
+def _find(plan: Plan, ident: str) -> Reconstruction:
+    for r in plan.reconstructions:
+        if r.ident == ident:
+            return r
+    known = ", ".join(r.ident for r in plan.reconstructions) or "none"
+    msg = f"no reconstruction {ident!r} in this store (made: {known})"
+    raise ReconstructUsageError(msg)
+
+
+def _registry(app: Eventfold) -> Reconstructions:
+    found = find(app, Reconstructions, Reconstructions.create_id())
+    return found if found is not None else Reconstructions()
+
+
+def _versions(app: Eventfold, names: Sequence[str]) -> dict[str, int]:
+    ids = {Category.create_id(name): name for name in names}
+    found = app.backend.last_versions(app.recorder, list(ids))
+    return {ids[i]: v for i, v in found.items()}
+
+
+def _mark(name: str, version: int | None, trigger: Any) -> Any:
+    """The category's marker: ``trigger`` applied to a new category (opened first), or an
+    event of the marker's class made by ``trigger`` at the version after ``version`` (the
+    category is not loaded: only its version matters)."""
+    if version is None:
+        category = Category(name)
+        trigger(category)
+        return category
+    return trigger(_At(Category.create_id(name), version + 1))
+
+
+@dataclass(frozen=True)
+class _At:
+    """Where a marker event goes: a category's id and the version it takes."""
+
+    originator_id: UUID
+    version: int
+
+    def mark_reconstructed(
+        self, ident: str, start: datetime, end: datetime, count: int, total: Decimal
+    ) -> Any:
+        return _RECONSTRUCTED(
+            originator_id=self.originator_id,
+            originator_version=self.version,
+            timestamp=_RECONSTRUCTED.create_timestamp(),
+            reconstruction=ident,
+            start=start,
+            end=end,
+            count=count,
+            total=total,
+        )
+
+    def mark_retired(self, ident: str) -> Any:
+        return _RETIRED_MARK(
+            originator_id=self.originator_id,
+            originator_version=self.version,
+            timestamp=_RETIRED_MARK.create_timestamp(),
+            reconstruction=ident,
+        )
+
+
+def _raw_in_period(
+    app: Eventfold,
+    name: str,
+    version: int | None,
+    period: Period | Reconstruction,
+    after_mark: str | None = None,
+) -> tuple[int, Decimal]:
+    """The count and total of ``name``'s raw events up to ``version`` that occurred in
+    ``period``; with ``after_mark``, only those after that reconstruction's marker."""
+    if version is None:
+        return 0, Decimal(0)
+    stored: list[StoredEvent] = list(
+        app.recorder.select_events(Category.create_id(name), lte=version)
+    )
+    if after_mark is not None:
+        stored = _after_mark(app, stored, after_mark)
+    count, total = 0, Decimal(0)
+    for s in stored:
+        if s.topic != RECORDED_TOPIC:
+            continue
+        fact = stored_fact(app, s)
+        when = fact.occurred_at
+        if when is not None and period.start <= when < period.end:
+            count += 1
+            total = exact_add(total, fact.value)
+    return count, total
+
+
+def _after_mark(app: Eventfold, stored: list[StoredEvent], ident: str) -> list[StoredEvent]:
+    for i, s in enumerate(stored):
+        if s.topic == _MARK_TOPIC:
+            event: Any = app.mapper.to_domain_event(s)
+            if event.reconstruction == ident:
+                return stored[i + 1 :]
+    return []
