@@ -22,9 +22,10 @@ from typing import Any
 from eventfold.application.proving.verify import VerifyReport
 from eventfold.application.sources import SourceList
 from eventfold.reports.html_assets import SCRIPT, STYLE
+from eventfold.reports.html_resting import resting_section, rests_on
 from eventfold.reports.html_timeline import timeline_section
 from eventfold.reports.suggestions import Step, conflict_steps, next_steps
-from eventfold.reports.text import grouped, visible
+from eventfold.reports.text import grouped, plural, visible
 from eventfold.reports.text import signed as with_sign
 from eventfold.reports.verify import about_expectation
 
@@ -61,6 +62,7 @@ def render_verify_html(report: VerifyReport, context: ReportContext) -> str:
         "</header>",
         "<main>",
         category_section(report, context.show_all),
+        resting_section(report),
         timeline_section(report.timeline),
         *event_sections(doc),
         next_section(report, context),
@@ -107,6 +109,11 @@ def verdict_section(report: VerifyReport) -> str:
     status = "match" if report.matches else "mismatch"
     if report.matches:
         what = f"the store's {doc['projection']} equals the expected state"
+        if doc["resting_rows"]:
+            what += (
+                f"; {plural(doc['resting_rows'], 'total')} rest in part on reconstructions, "
+                "not on raw events"
+            )
     elif report.checksum_only:
         what = "the checksum differs"
     else:
@@ -238,6 +245,10 @@ def category_section(report: VerifyReport, show_all: bool) -> str:
     docs = [d.to_json() for d in rows]
     measures = list(rows[0].measures or {})
     columns = [(name, "text") for name in report.key_names] + [("status", "text")]
+    marks = rests_on(report)
+    marked = any(d.key in marks for d in rows)
+    if marked:
+        columns.append(("rests on", "text"))
     for side in ("expected", "actual", "Δ"):
         columns += [(f"{side} {m}", "number") for m in measures]
     if not measures:
@@ -266,6 +277,8 @@ def category_section(report: VerifyReport, show_all: bool) -> str:
     for i, (d, difference) in enumerate(zip(docs, rows, strict=True)):
         cells = "".join(f'<td class="text">{escape(part)}</td>' for part in difference.key)
         cells += f'<td class="status {escape(d["status"])}">{escape(d["status"].upper())}</td>'
+        if marked:
+            cells += f'<td class="text">{escape(marks.get(difference.key, "-"))}</td>'
         for column, side in enumerate(("expected", "actual", "delta")):
             for m in measures:
                 cells += _number(sides[m][column][i], widths[m][column], signed=side == "delta")

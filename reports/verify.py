@@ -7,7 +7,7 @@ CHANGED) and every delta carries its sign; colour only repeats it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -16,6 +16,7 @@ from rich.text import Text
 from eventfold.application.proving.keyed import jsonable
 from eventfold.application.proving.verify import VerifyReport
 from eventfold.application.sources import SourceList
+from eventfold.projections.base import canonical_decimal
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable, Summary
 from eventfold.reports.suggestions import next_steps
@@ -39,7 +40,13 @@ def render_verify(
     if rows:
         noun = row_noun(report, 2)
         title = noun if show_all else f"differing {noun}"
-        parts.append(difference_table(rows, title, report.key_names, report.time_key))
+        parts.append(
+            difference_table(
+                rows, title, report.key_names, report.time_key, marks=report.resting_rows
+            )
+        )
+    if report.resting:
+        parts.extend(resting_table(report))
     if report.timeline is not None:
         parts.append(render_timeline(report.timeline))
     if report.events is not None and not report.matches:
@@ -68,6 +75,14 @@ def verdict(report: VerifyReport) -> Text:
             f"{plural(max(unread.values()), 'row')}): {report.actual_checksum}",
             style="bold green",
         )
+    resting = len(report.resting_rows)
+    if report.matches and resting:
+        ids = ", ".join(r.ident for r in report.resting.standing)
+        return Text(
+            f"MATCH, {plural(resting, 'total')} resting in part on reconstructions ({ids}): "
+            f"proven from raw events except the summaries' part: {report.actual_checksum}",
+            style="bold yellow",
+        )
     if report.matches:
         return Text(f"MATCH {report.actual_checksum}", style="bold green")
     if report.checksum_only:
@@ -92,15 +107,22 @@ def difference_table(
     key_names: Sequence[str],
     time_key: str | None = None,
     sides: tuple[str, str] = ("expected", "actual"),
+    marks: Mapping[tuple[str, ...], list[str]] | None = None,
 ) -> FigureTable:
     """Rows of ``Difference``: the key parts, the status, then each measure on both
-    ``sides`` and its Δ (or, without measures, each side's value whole)."""
+    ``sides`` and its Δ (or, without measures, each side's value whole). With ``marks``
+    (rows whose actual value rests in part on reconstructions), a ``rests on`` column
+    names them."""
+    marks = marks or {}
+    marked = any(d.key in marks for d in rows)
     measures = list(rows[0].measures or {}) if rows else []
     columns = [
         Col(name, "key" if i == 0 else "word" if name == time_key else "text")
         for i, name in enumerate(key_names)
     ]
     columns.append(Col("status", "word"))
+    if marked:
+        columns.append(Col("rests on", "word"))
     for side in (*sides, "Δ"):
         if not measures and side != "Δ":
             columns.append(Col(side, "text"))
@@ -112,6 +134,8 @@ def difference_table(
         exp, act, delta = d.expected, d.actual, d.delta
         row: list[str | Text] = [plain(told_apart(p) if p in alike else p) for p in d.key]
         row.append(Text(d.status.upper(), style=STYLES[d.status]))
+        if marked:
+            row.append(", ".join(marks.get(d.key, [])) or "-")
         if not measures:
             row += [_whole(exp), _whole(act)]
         for side in (exp, act):
@@ -120,6 +144,40 @@ def difference_table(
             row += ["-" if delta[m] is None else signed(delta[m]) for m in measures]
         cells.append(row)
     return FigureTable(columns, cells, title=title)
+
+
+def resting_table(report: VerifyReport) -> list[RenderableType]:
+    """The standing reconstructions' parts in the rows compared: each summary beside what
+    the sources hold in its period (with sources)."""
+    parts = report.resting.parts
+    compared = {k[report.key_names.index("category")] for k in report.resting_rows}
+    parts = [p for p in parts if p.category in compared]
+    if not parts:
+        return []
+    with_sources = any(p.source_count is not None for p in parts)
+    columns = [Col("reconstruction", "word"), Col("category", "key")]
+    columns += [Col("summary count"), Col("summary total")]
+    if with_sources:
+        columns += [Col("sources count"), Col("sources total"), Col("Δ total")]
+    cells: list[list[str | Text]] = []
+    for p in parts:
+        row: list[str | Text] = [p.reconstruction, plain(p.category)]
+        row += [grouped(p.count), grouped(canonical_decimal(p.total))]
+        if with_sources:
+            row += [
+                "-" if p.source_count is None else grouped(p.source_count),
+                "-" if p.source_total is None else grouped(canonical_decimal(p.source_total)),
+                "-" if (d := p.difference) is None else signed(canonical_decimal(d)),
+            ]
+        cells.append(row)
+    caption = (
+        "the summaries are counted instead of the raw events of their periods; the sources' "
+        "events there are shown beside them, not counted"
+        if with_sources
+        else "the summaries are counted instead of the raw events of their periods"
+    )
+    title = f"totals resting on reconstructions: {plural(len(parts), 'part')}"
+    return [FigureTable(columns, cells, title=title, caption=caption)]
 
 
 def _measure(row: Any, name: str) -> str:
@@ -253,6 +311,21 @@ def about_expectation(report: VerifyReport) -> list[str]:
             "sources' accepted events: the same handler code is on both sides, so this "
             "proves the store's events, not the handlers"
         )
+    resting = len(report.resting_rows)
+    if resting:
+        ids = ", ".join(r.ident for r in report.resting.standing)
+        lines.append(
+            f"{plural(resting, 'total')} rest in part on reconstructions ({ids}): their "
+            "summaries stand for the raw events of their periods and are not proven by them "
+            "(eventfold reconstruct --list)"
+        )
+        disagreeing = report.resting.disagreeing
+        if disagreeing:
+            lines.append(
+                f"the sources hold other raw events in reconstructed periods than the "
+                f"summaries say ({plural(len(disagreeing), 'part')}): retiring a "
+                "reconstruction (eventfold reconstruct --retire ID) counts the raw events"
+            )
     if report.exported is not None:
         e = report.exported
         lines.append(

@@ -18,30 +18,48 @@ from eventfold.application.progress import Progress
 from eventfold.application.proving.expected import ExpectedUnusableError
 from eventfold.application.proving.keyed import Narrowing
 from eventfold.application.proving.reference import ExpectedState, expected_from_sources
+from eventfold.application.proving.resting import Resting
 from eventfold.domain.model import EXACT, Category
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import source_name
-from eventfold.projections.base import Key, Projection, RecordedFact, canonical_decimal
+from eventfold.projections.base import (
+    Adjustment,
+    Key,
+    Projection,
+    RecordedFact,
+    canonical_decimal,
+)
 from eventfold.projections.builtin import NO_HOUR, CategoryTotals, HourlyTotals
 
 
-def expected_rows(projection: Projection[Any], state: ExpectedState) -> tuple[dict[Key, Any], bool]:
+def expected_rows(
+    projection: Projection[Any], state: ExpectedState, rest: Resting | None = None
+) -> tuple[dict[Key, Any], bool]:
     """The expected rows of the sources' first valid occurrences, and whether they come
     from the projection's own handlers. The built-ins' come from code of their own
-    (``reference.py``'s totals; hours counted here); another projection's are its own
-    fold of the accepted events, so the same handler code is on both sides."""
+    (``reference.py``'s totals, with the reconstructions ``rest`` already counted
+    there; hours counted here); another projection's are its own fold of the accepted
+    events (and, when it folds reconstructions, of ``rest``'s summaries instead of the
+    events of their periods), so the same handler code is on both sides."""
     if type(projection) is CategoryTotals:
         return projection.rows(state.canonical()), False
     if type(projection) is HourlyTotals:
         return expected_hours(state), False
     folded = projection.initial()
     handler = projection.handler(Category.Recorded)
+    standing = rest.standing if rest is not None and projection.folds_reconstructions else []
     if handler is not None:
         for event_id, r in state.records.items():
+            if any(s.covers(r.occurred_at) for s in standing if r.category in s.parts):
+                continue
             fact = RecordedFact(
                 0, event_id, r.category, r.value, r.occurred_at, r.source, r.line, r.offset
             )
             handler(folded, fact)
+    for s in standing:
+        for p in s.parts.values():
+            adjustment = Adjustment(0, s.ident, p.category, s.start, s.end, p.count, p.total, 0, 0)
+            projection.adjust(folded, adjustment)
     return projection.rows(projection.canonical(folded)), True
 
 

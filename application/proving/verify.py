@@ -49,7 +49,9 @@ from eventfold.application.proving.reference import (
     ExpectedState,
     FileFigures,
 )
+from eventfold.application.proving.resting import Resting, reconstructed, resting
 from eventfold.application.proving.timeline import Timeline, TimelineBuilder
+from eventfold.application.reconstructing.plan import load_plan
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.projections.base import (
     Key,
@@ -103,6 +105,21 @@ class VerifyReport:
     exported: Exported | None = None
     timeline: Timeline | None = None  # with --by
     as_of: AsOf | None = None  # with --as-of: the state compared is of that point
+    resting: Resting = field(default_factory=Resting)  # reconstructions the totals rest on
+
+    @property
+    def resting_rows(self) -> dict[Key, list[str]]:
+        """The compared rows whose actual value rests in part on reconstructions, with
+        their ids."""
+        if not self.resting or "category" not in self.key_names:
+            return {}
+        at = self.key_names.index("category")
+        standing = self.resting.categories()
+        return {
+            d.key: standing[d.key[at]][2]
+            for d in self.compared
+            if d.actual is not None and d.key[at] in standing
+        }
 
     @property
     def actual_checksum(self) -> str:
@@ -156,6 +173,8 @@ class VerifyReport:
             "export": None if self.exported is None else self.exported.to_json(),
             "timeline": None if self.timeline is None else self.timeline.to_json(),
             "as_of": None if self.as_of is None else self.as_of.to_json(),
+            "reconstructions": self._reconstructions_json(),
+            "resting_rows": len(self.resting_rows),
         }
         if self.events is not None:
             e = self.events
@@ -170,6 +189,14 @@ class VerifyReport:
                 "duplicated": e.duplicated,
             }
         return doc
+
+    def _reconstructions_json(self) -> list[dict[str, Any]]:
+        """The standing reconstructions, with the parts of the categories compared."""
+        compared = {k[self.key_names.index("category")] for k in self.resting_rows}
+        docs = self.resting.to_json()
+        for doc in docs:
+            doc["rows"] = [row for row in doc["rows"] if row["category"] in compared]
+        return [doc for doc in docs if doc["rows"]]
 
 
 @dataclass(frozen=True)
@@ -303,14 +330,16 @@ class Verification:
         )
         try:
             caught_up = self._state(self.projection)
+            rest = self._resting(caught_up.position)
             if state is not None:
-                report = self._against_source(caught_up, state, sink)
+                report = self._against_source(caught_up, state, sink, rest)
             elif expected_file is not None:
                 report = self._report(caught_up, expected_file.rows, expected_file.complete)
                 report.expected_file = expected_file
             else:
                 assert checksum is not None
                 report = self._against_checksum(caught_up, checksum)
+            report.resting = rest
             if self._timeline is not None:
                 hours = (
                     expected_hours(state)
@@ -335,6 +364,14 @@ class Verification:
                 sink.abandon()
             raise
         return report
+
+    def _resting(self, position: int) -> Resting:
+        """The reconstructions standing at ``position`` that the projection folds (none
+        for a window: both sides then count the window's raw events)."""
+        if not self.projection.folds_reconstructions or self.windowed:
+            return Resting()
+        until = None if self.as_of is None or self.as_of.kind != "occurred" else self.as_of.moment
+        return resting(load_plan(self.app).standing(position), until)
 
     def _refuse_timeline(self, expectation: Expectation) -> None:
         """``--by`` needs hours on both sides: sources, or an expected file of
@@ -420,9 +457,14 @@ class Verification:
         return VerifyReport(caught_up, checksum, compared, checksum_only=True, key_names=names)
 
     def _against_source(
-        self, caught_up: ProjectionReport, state: ExpectedState, sink: Export | None
+        self,
+        caught_up: ProjectionReport,
+        state: ExpectedState,
+        sink: Export | None,
+        rest: Resting | None = None,
     ) -> VerifyReport:
-        expected, same_code = expected_rows(self.projection, state)
+        rest = rest or Resting()
+        expected, same_code = expected_rows(self.projection, reconstructed(state, rest), rest)
         report = self._report(caught_up, expected)
         names = state.sources
         report.source = names[0] if len(names) == 1 else None
@@ -464,4 +506,7 @@ def verify_source(
     """``verify`` of ``category_totals`` with the sources' expected state already computed."""
     verification = Verification(app, store_dir, CategoryTotals(), Narrowing(), limit, progress)
     caught_up = Projector(app, store_dir, verification.projection).catchup(progress=progress)
-    return verification._against_source(caught_up, expected_state, None)
+    rest = verification._resting(caught_up.position)
+    report = verification._against_source(caught_up, expected_state, None, rest)
+    report.resting = rest
+    return report
