@@ -58,14 +58,14 @@ def render_outcome(outcome: Outcome, store_options: list[str]) -> RenderableType
 
 
 def describe(r: Reconstruction) -> Text:
-    """A reconstruction in a line: its id, period, summary file and who made it."""
+    """A reconstruction in a few lines: its id and status, period, figures, summary file,
+    and who made (and retired) it."""
     status = "standing" if r.retired_on is None else f"retired {r.retired_on.isoformat()}"
     text = Text()
-    text.append(f"{r.ident} ", style="bold")
-    text.append(f"{r.start.isoformat()}/{r.end.isoformat()}  ")
-    text.append(f"{plural(len(r.parts), 'category', 'categories')}, ")
-    text.append(f"{grouped(r.count)} events, total {grouped(canonical_decimal(r.total))}  ")
-    text.append(f"({status})\n")
+    text.append(f"{r.ident}", style="bold")
+    text.append(f" ({status}): {r.start.isoformat()}/{r.end.isoformat()}\n")
+    text.append(f"  {plural(len(r.parts), 'category', 'categories')}, ")
+    text.append(f"{plural(r.count, 'event')}, total {grouped(canonical_decimal(r.total))}\n")
     text.append(f"  summary {shortest_path(r.path)} sha256 {r.digest}\n")
     text.append(f"  made {r.made_on.isoformat()} by {r.by}")
     if r.note:
