@@ -64,8 +64,8 @@ class Adjustment(NamedTuple):
     """One category's share of a reconstruction being made or retired, as a projection
     folds it (``Projection.adjust``).
 
-    ``count`` and ``total`` are the summary's: added when it is made, taken away (as
-    negative figures) when it is retired. ``raw_count`` and ``raw_total`` are the raw
+    ``summary_count`` and ``summary_total`` are the summary's: added when it is made,
+    taken away (as negative figures) when it is retired. ``raw_count`` and ``raw_total`` are the raw
     events of the period that the projection had folded and that the summary now
     stands for: taken away (negative) when it is made, put back (positive, with those
     recorded in between) when it is retired. While a reconstruction stands, the raw
@@ -77,8 +77,8 @@ class Adjustment(NamedTuple):
     category: str
     start: datetime
     end: datetime
-    count: int
-    total: Decimal
+    summary_count: int
+    summary_total: Decimal
     raw_count: int
     raw_total: Decimal
 

@@ -134,12 +134,12 @@ class CategoryTotals(Projection[Totals]):
         entry = state.get(a.category)
         if entry is None:
             entry = state[a.category] = [0, Decimal(0), _NO_LOW, _NO_HIGH, None, None]
-        entry[0] += a.count + a.raw_count
-        entry[1] = _add(_add(entry[1], a.total), a.raw_total)
+        entry[0] += a.summary_count + a.raw_count
+        entry[1] = _add(_add(entry[1], a.summary_total), a.raw_total)
         if len(entry) == 6:
             entry.extend((0, Decimal(0)))
-        entry[6] += a.count
-        entry[7] = _add(entry[7], a.total)
+        entry[6] += a.summary_count
+        entry[7] = _add(entry[7], a.summary_total)
 
     def merge(self, a: Totals, b: Totals) -> Totals:
         merged = {name: list(entry) for name, entry in a.items()}

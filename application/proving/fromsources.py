@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from eventfold.application.progress import Progress
@@ -58,7 +59,9 @@ def expected_rows(
             handler(folded, fact)
     for s in standing:
         for p in s.parts.values():
-            adjustment = Adjustment(0, s.ident, p.category, s.start, s.end, p.count, p.total, 0, 0)
+            adjustment = Adjustment(
+                0, s.ident, p.category, s.start, s.end, p.count, p.total, 0, Decimal(0)
+            )
             projection.adjust(folded, adjustment)
     return projection.rows(projection.canonical(folded)), True
 

@@ -45,7 +45,7 @@ from eventfold.domain.model import (
     Reconstructions,
     exact_add,
 )
-from eventfold.infra.errors import EventfoldError
+from eventfold.infra.errors import EventfoldError, StoreBusyError
 from eventfold.projections.base import canonical_decimal
 from eventfold.projections.builtin import CategoryTotals
 
@@ -242,7 +242,7 @@ def make(
             app.save(registry, *marks)
         except IntegrityError:
             if attempt == ATTEMPTS - 1:
-                raise
+                raise _busy(ident) from None
             continue
         made = _find(load_plan(app), ident)
         outcome = Outcome("made", made)
@@ -277,7 +277,7 @@ def retire(app: Eventfold, ident: str, note: str = "") -> Outcome:
             app.save(registry, *marks)
         except IntegrityError:
             if attempt == ATTEMPTS - 1:
-                raise
+                raise _busy(ident) from None
             continue
         done = _find(load_plan(app), ident)
         outcome = Outcome("retired", done)
@@ -293,6 +293,15 @@ def retire(app: Eventfold, ident: str, note: str = "") -> Outcome:
         ]
         return outcome
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _busy(ident: str) -> StoreBusyError:
+    msg = (
+        f"reconstruction {ident}: its categories gained events {ATTEMPTS} times while it was "
+        "being recorded (an ingest is writing to them); nothing was recorded: run it again "
+        "when the ingest has stopped"
+    )
+    return StoreBusyError(msg)
 
 
 def listing(app: Eventfold) -> list[Reconstruction]:
@@ -316,7 +325,7 @@ def _registry(app: Eventfold) -> Reconstructions:
 
 def _versions(app: Eventfold, names: Sequence[str]) -> dict[str, int]:
     ids = {Category.create_id(name): name for name in names}
-    found = app.backend.last_versions(app.recorder, list(ids))
+    found = app.backend.last_versions(app.process_recorder, list(ids))
     return {ids[i]: v for i, v in found.items()}
 
 
