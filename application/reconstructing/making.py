@@ -17,7 +17,7 @@ import getpass
 import hashlib
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -50,6 +50,7 @@ from eventfold.projections.base import canonical_decimal
 from eventfold.projections.builtin import CategoryTotals
 
 ATTEMPTS = 5  # commits tried while ingest keeps adding events to the same categories
+STREAM_PAGE = 10_000  # events of a category's stream read at a time
 _RECONSTRUCTED: Any = Category.Reconstructed  # type: ignore[attr-defined]  # ``@event``
 _RETIRED_MARK: Any = Category.ReconstructionRetired  # type: ignore[attr-defined]
 _MARK_TOPIC = get_topic(_RECONSTRUCTED)
@@ -378,30 +379,39 @@ def _raw_in_period(
     after_mark: str | None = None,
 ) -> tuple[int, Decimal]:
     """The count and total of ``name``'s raw events up to ``version`` that occurred in
-    ``period``; with ``after_mark``, only those after that reconstruction's marker."""
-    if version is None:
-        return 0, Decimal(0)
-    stored: list[StoredEvent] = list(
-        app.recorder.select_events(Category.create_id(name), lte=version)
-    )
-    if after_mark is not None:
-        stored = _after_mark(app, stored, after_mark)
+    ``period``; with ``after_mark``, only those after that reconstruction's marker. The
+    stream is read a page at a time (memory holds a page, however long the stream)."""
     count, total = 0, Decimal(0)
-    for s in stored:
-        if s.topic != RECORDED_TOPIC:
-            continue
-        fact = stored_fact(app, s)
-        when = fact.occurred_at
-        if when is not None and period.start <= when < period.end:
-            count += 1
-            total = exact_add(total, fact.value)
+    counting = after_mark is None
+    for page in _stream_pages(app, Category.create_id(name), version):
+        for s in page:
+            if s.topic == RECORDED_TOPIC:
+                if counting:
+                    fact = stored_fact(app, s)
+                    when = fact.occurred_at
+                    if when is not None and period.start <= when < period.end:
+                        count += 1
+                        total = exact_add(total, fact.value)
+            elif not counting and s.topic == _MARK_TOPIC:
+                event: Any = app.mapper.to_domain_event(s)
+                counting = event.reconstruction == after_mark
     return count, total
 
 
-def _after_mark(app: Eventfold, stored: list[StoredEvent], ident: str) -> list[StoredEvent]:
-    for i, s in enumerate(stored):
-        if s.topic == _MARK_TOPIC:
-            event: Any = app.mapper.to_domain_event(s)
-            if event.reconstruction == ident:
-                return stored[i + 1 :]
-    return []
+def _stream_pages(
+    app: Eventfold, originator_id: UUID, upto: int | None
+) -> Iterator[list[StoredEvent]]:
+    """The stored events of one stream up to version ``upto``, a page at a time."""
+    if upto is None:
+        return
+    after = None
+    while True:
+        page = list(
+            app.recorder.select_events(originator_id, gt=after, lte=upto, limit=STREAM_PAGE)
+        )
+        if not page:
+            return
+        yield page
+        after = page[-1].originator_version
+        if after >= upto:
+            return
