@@ -312,7 +312,8 @@ def as_of_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--as-of-recorded",
         metavar="TIME",
-        help="the state of the events the store had recorded at or before TIME",
+        help="the state as the store stood at TIME: every event it had recorded by then, "
+        "up to the first recorded later",
     )
 
 
