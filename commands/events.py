@@ -36,7 +36,8 @@ def register(commands: Commands) -> None:
         "the recorded events that make up the totals, in store order: id, category, exact "
         "value, time, source file, line and byte offset",
         "--since is inclusive, --until exclusive, both on the event's own timestamp; an\n"
-        "event without a timestamp is left out when either is given.\n"
+        "event without a timestamp is left out when either is given. An event that a\n"
+        "standing reconstruction holds out of category_totals' total is marked (held by).\n"
         "exit 0 (even when no event is selected), 2 for usage, 3 for a damaged store\n"
         "examples:\n"
         "  eventfold events --category rent\n"
@@ -86,13 +87,13 @@ def register(commands: Commands) -> None:
     formats.add_argument(
         "--json",
         action="store_true",
-        help='one JSON document: {"events": [...], "count", "total", "untimed"}',
+        help='one JSON document: {"events": [...], "count", "total", "untimed", "held"}',
     )
     formats.add_argument(
         "--jsonl",
         action="store_true",
         help='one JSON object a line: {"notification_id", "event_id", "category", "value", '
-        '"occurred_at", "source", "line", "offset"}',
+        '"occurred_at", "source", "line", "offset", "held_by"}',
     )
     formats.add_argument(
         "--csv", action="store_true", help="CSV: a header, then a row per event (those keys)"

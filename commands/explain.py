@@ -26,7 +26,10 @@ def register(commands: Commands) -> None:
         "was set aside for it and why, the snapshot the projection was caught up from",
         "The projection is caught up first (as catchup does); the category's events are\n"
         "then read up to the same position and summed: their sum must equal the\n"
-        "projection's total ('sum of events = projection total: yes').\n"
+        "projection's total ('sum of events = projection total: yes'). Where a\n"
+        "reconstruction stands for part of it, the raw events it holds out are not counted\n"
+        "and its summary is: 'sum of raw events counted ... + reconstructed ... (R1) =\n"
+        "projection total ...: yes'.\n"
         "exit 0, 1 when the sum differs from the projection's total, 2 for usage or a\n"
         "category no event names, 3 for a damaged store\n"
         "examples:\n"

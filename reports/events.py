@@ -4,11 +4,13 @@ Every output takes the events one at a time from an ``EventStream`` and writes
 them at once, so memory holds a page of the store and, for the terminal, one
 section of the table (``SECTION`` rows: each section is a table of its own,
 laid out for its rows). ``--json`` writes one document,
-``{"events": [...], "count": N, "total": "DECIMAL", "untimed": N}``, its
-events as they come and the figures last; ``--jsonl`` an event a line; ``--csv``
-a header and a row per event (``CSV_COLUMNS``; a missing timestamp is an empty
-field). Untrusted text (ids, categories, source names) is shown with ``plain``
-on the terminal; the other outputs carry it as data.
+``{"events": [...], "count": N, "total": "DECIMAL", "untimed": N, "held": {...}}``,
+its events as they come and the figures last; ``--jsonl`` an event a line;
+``--csv`` a header and a row per event (``CSV_COLUMNS``; a missing timestamp or
+``held_by`` is an empty field). The table has a ``held by`` column when a
+reconstruction stands as of the store's end. Untrusted text (ids, categories,
+source names) is shown with ``plain`` on the terminal; the other outputs carry
+it as data.
 """
 
 from __future__ import annotations
@@ -44,15 +46,19 @@ COLUMNS = (
     Col("line"),
     Col("byte offset"),
 )
+HELD_BY = Col("held by", "word")
 
 
 def write_table(stream: EventStream, limit: int | None, out: Console) -> None:
     """Tables of the first ``limit`` events (None: all), a section at a time, then the
     count line (every event selected is counted)."""
     first = True
+    held = bool(stream.standing)
+    columns = (*COLUMNS, HELD_BY) if held else COLUMNS
     for section in _sections(stream.listed(limit), SECTION):
         title = "recorded events" if first else None
-        out.print(FigureTable(COLUMNS, [_row(f) for f in section], title=title), crop=False)
+        rows = [_row(f, stream.held_by(f) or "-") if held else _row(f) for f in section]
+        out.print(FigureTable(columns, rows, title=title), crop=False)
         first = False
     out.print(count_line(stream, limit), soft_wrap=True)
 
@@ -68,7 +74,7 @@ def _sections(facts: Iterable[RecordedFact], size: int) -> Iterator[list[Recorde
         yield section
 
 
-def _row(fact: RecordedFact) -> list[str | Text]:
+def _row(fact: RecordedFact, *held_by: str) -> list[str | Text]:
     when = fact.occurred_at
     return [
         grouped(fact.notification_id),
@@ -79,13 +85,23 @@ def _row(fact: RecordedFact) -> list[str | Text]:
         plain(fact.source),
         grouped(fact.line),
         grouped(fact.offset),
+        *held_by,
     ]
 
 
 def count_line(stream: EventStream, limit: int | None) -> Text:
-    """How many events were selected and their exact total; how many are shown; how many
-    a time bound left out for having no timestamp."""
-    text = f"{plural(stream.count, 'event')}, total {grouped(str(stream.summary()['total']))}"
+    """How many events were selected and their exact total; how many of them reconstructions
+    hold out of ``category_totals``' total, and theirs; how many are shown; how many a
+    time bound left out for having no timestamp."""
+    summary = stream.summary()
+    text = f"{plural(stream.count, 'event')}, total {grouped(str(summary['total']))}"
+    if stream.held_count:
+        held = summary["held"]
+        text += (
+            f"; {plural(stream.held_count, 'event')}, total {grouped(str(held['total']))}, "
+            f"held out of category_totals by {', '.join(held['reconstructions'])} (raw, "
+            "not in its total: a reconstruction stands for them)"
+        )
     shown = stream.count if limit is None else min(limit, stream.count)
     if shown < stream.count:
         text += f"; the first {shown:,} shown (--limit 0 shows all)"
@@ -100,7 +116,7 @@ def count_line(stream: EventStream, limit: int | None) -> Text:
 def write_jsonl(stream: EventStream, limit: int | None, out: IO[str]) -> None:
     """A JSON object a line per event (``event_json``); stops after ``limit``."""
     for fact in stream.listed(limit, count_rest=False):
-        out.write(_json(event_json(fact)) + "\n")
+        out.write(_json(event_json(fact, stream.held_by(fact))) + "\n")
 
 
 def write_csv(stream: EventStream, limit: int | None, out: IO[str]) -> None:
@@ -108,7 +124,7 @@ def write_csv(stream: EventStream, limit: int | None, out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for fact in stream.listed(limit, count_rest=False):
-        row = event_json(fact)
+        row = event_json(fact, stream.held_by(fact))
         writer.writerow("" if row[key] is None else row[key] for key in CSV_COLUMNS)
 
 
@@ -118,6 +134,6 @@ def write_json(stream: EventStream, limit: int | None, out: IO[str]) -> None:
     out.write('{"events":[')
     separator = ""
     for fact in stream.listed(limit):
-        out.write(separator + _json(event_json(fact)))
+        out.write(separator + _json(event_json(fact, stream.held_by(fact))))
         separator = ","
     out.write("]," + _json(stream.summary())[1:] + "\n")

@@ -3,24 +3,32 @@
 A summary first (the events' count and sum beside the projection's, and the
 line ``sum of events = projection total: yes`` or ``NO``; the snapshot the
 projection was caught up from; the checksums), then a table per part: the
-sources, the hours (the first ``HOURS_SHOWN``; ``--json`` has them all), the
-conflicts with both versions, the quarantined lines that named the category,
-and the duplicates the sources counted. Names, ids and raw lines are
-untrusted: shown with ``plain``.
+reconstructions of the category (``reports/split.py``), the sources, the hours
+(the first ``HOURS_SHOWN``; ``--json`` has them all), the conflicts with both
+versions, the quarantined lines that named the category, and the duplicates the
+sources counted. Where a reconstruction stands, the summary tells the raw
+events counted from those held out and from the summaries, the verdict says
+the sum in words (``sum of raw events counted ... + reconstructed ... =
+projection total ...: yes``), and the source and hour tables have the events
+held out in columns of their own. Names, ids and raw lines are untrusted: shown
+with ``plain``.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from eventfold.application.proving.lineage import Figures, Lineage
+from eventfold.application.proving.lineage import Lineage
 from eventfold.application.proving.setaside import LISTED
+from eventfold.application.proving.split import Figures
 from eventfold.projections.base import canonical_decimal
 from eventfold.reports.layout import Col, FigureTable, Summary
 from eventfold.reports.quarantine import quarantined_table
+from eventfold.reports.split import held_cells, held_columns, reconstructions, split_lines
 from eventfold.reports.text import grouped, plain, plural, visible
 
 HOURS_SHOWN = 48
@@ -28,6 +36,8 @@ HOURS_SHOWN = 48
 
 def render_lineage(lineage: Lineage) -> Group:
     parts: list[RenderableType] = [_summary(lineage)]
+    if lineage.split.shares:
+        parts.append(reconstructions(lineage))
     if lineage.sources:
         parts.append(_sources(lineage))
     if lineage.hours:
@@ -44,7 +54,10 @@ def _total(figures: Figures) -> str:
 
 
 def verdict_line(lineage: Lineage) -> Text:
-    """``sum of events = projection total: yes``, ``NO``, or why it cannot be told."""
+    """``sum of events = projection total: yes``, ``NO``, or why it cannot be told; where
+    a reconstruction stands for part of the total, the sum in words: ``sum of raw events
+    counted 67 (4 events) + reconstructed 290 (3 events, R1) = projection total 357 (7
+    events): yes``."""
     matches = lineage.matches
     if matches is None:
         return plain(
@@ -52,11 +65,24 @@ def verdict_line(lineage: Lineage) -> Text:
             "keeps no count and total per category)",
             style="yellow",
         )
-    return (
-        Text("sum of events = projection total: yes", style="green")
-        if matches
-        else Text("sum of events = projection total: NO", style="bold red")
+    answer = "yes" if matches else "NO"
+    style = "green" if matches else "bold red"
+    split = lineage.split
+    if not (split.counting or split.held.count):
+        return Text(f"sum of events = projection total: {answer}", style=style)
+    counted, reconstructed = lineage.counted, split.reconstructed
+    projected = lineage.projected or Figures(0, Decimal(0))
+    ids = ", ".join(s.reconstruction.ident for s in split.counting) or "none standing"
+    return plain(
+        f"sum of raw events counted {_figures(counted)} + reconstructed "
+        f"{_total(reconstructed)} ({plural(reconstructed.count, 'event')}, {ids}) = "
+        f"projection total {_figures(projected)}: {answer}",
+        style=style,
     )
+
+
+def _figures(figures: Figures) -> str:
+    return f"{_total(figures)} ({plural(figures.count, 'event')})"
 
 
 def _summary(lineage: Lineage) -> Summary:
@@ -65,6 +91,7 @@ def _summary(lineage: Lineage) -> Summary:
     lines = [
         plain(f"category {lineage.category}"),
         plain(f"events: {plural(events.count, 'event')}, total {_total(events)}"),
+        *split_lines(lineage),
         plain("projection: " + _projected(lineage)),
         verdict_line(lineage),
         plain(f"position: {report.position:,} (events read up to the projection's position)"),
@@ -105,6 +132,7 @@ def _sources(lineage: Lineage) -> FigureTable:
         Col("total"),
         Col("first line"),
         Col("last line"),
+        *held_columns(lineage),
     ]
     rows: list[list[str | Text]] = [
         [
@@ -113,6 +141,7 @@ def _sources(lineage: Lineage) -> FigureTable:
             grouped(canonical_decimal(s.total)),
             grouped(s.first_line),
             grouped(s.last_line),
+            *held_cells(lineage, s),
         ]
         for name, s in lineage.sources.items()
     ]
@@ -120,10 +149,11 @@ def _sources(lineage: Lineage) -> FigureTable:
 
 
 def _hours(lineage: Lineage) -> FigureTable:
-    columns = [Col("hour (UTC)", "key"), Col("events"), Col("total")]
+    columns = [Col("hour (UTC)", "key"), Col("events"), Col("total"), *held_columns(lineage)]
     shown = list(lineage.hours.items())[:HOURS_SHOWN]
     rows: list[list[str | Text]] = [
-        [hour, grouped(s.count), grouped(canonical_decimal(s.total))] for hour, s in shown
+        [hour, grouped(s.count), grouped(canonical_decimal(s.total)), *held_cells(lineage, s)]
+        for hour, s in shown
     ]
     caption = None
     if len(lineage.hours) > HOURS_SHOWN:

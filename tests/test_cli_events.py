@@ -99,6 +99,7 @@ def test_every_field_of_an_event_is_given_exactly(
         "source": a,
         "line": 4,
         "offset": offset,
+        "held_by": None,
     }
     assert (r4["value"], r4["occurred_at"]) == ("-1E-20", "2024-05-01T11:00:00+00:00")
 
@@ -184,6 +185,7 @@ def test_csv_is_a_header_and_a_row_per_event(
         "source",
         "line",
         "offset",
+        "held_by",
     ]
     assert [(r["event_id"], r["value"], r["occurred_at"]) for r in rows[2:4]] == [
         ("r3", "12345678901234567890.123", ""),

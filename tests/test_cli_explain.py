@@ -96,14 +96,19 @@ def test_the_sum_of_the_events_equals_the_projection_total(
     assert doc["events"] == {"count": 4, "total": "1017.75"}
     assert doc["sum_matches"] is True
     assert doc["projection_checksum"] == caught_up["checksum"]
+    none = {"count": 0, "total": "0"}  # no reconstruction: every raw event is counted
+    assert (doc["counted"], doc["held"], doc["reconstructions"]) == (doc["events"], none, [])
+    assert doc["reconstructed"] == none | {"reconstructions": []}
     assert doc["sources"] == [
-        {"source": str(first), "count": 3, "total": "1010.75", "first_line": 1, "last_line": 9},
-        {"source": str(second), "count": 1, "total": "7", "first_line": 1, "last_line": 1},
+        {"source": str(first), "count": 3, "total": "1010.75", "first_line": 1, "last_line": 9}
+        | {"held": none},
+        {"source": str(second), "count": 1, "total": "7", "first_line": 1, "last_line": 1}
+        | {"held": none},
     ]
     assert doc["hours"] == [
-        {"hour": "2024-05-01T10:00:00+00:00", "count": 2, "total": "10.75"},
-        {"hour": "2024-05-01T12:00:00+00:00", "count": 1, "total": "7"},
-        {"hour": "none", "count": 1, "total": "1000"},
+        {"hour": "2024-05-01T10:00:00+00:00", "count": 2, "total": "10.75", "held": none},
+        {"hour": "2024-05-01T12:00:00+00:00", "count": 1, "total": "7", "held": none},
+        {"hour": "none", "count": 1, "total": "1000", "held": none},
     ]
     events = json.loads(
         run(capsys, "events", "--store", str(path), "--category", "rent", "--json")[1]

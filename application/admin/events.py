@@ -16,7 +16,11 @@ A query selects by:
   input, a replay's source name), as ``quarantine --source`` matches it.
 
 ``count`` and ``total`` are of every event selected (an exact sum), whether it
-was listed or not (``listed(limit)``).
+was listed or not (``listed(limit)``). Of those, ``held_count`` and
+``held_total`` are the events that a reconstruction standing as of the store's
+end holds out of ``category_totals``' total (``held_by``; the store's
+reconstructions are read once, when the stream is made:
+``reconstructing/standing.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from eventfold.application.app import Eventfold
 from eventfold.application.pages import PAGE
 from eventfold.application.progress import NOTIFICATIONS, READING_EVENTS, Progress, tell
 from eventfold.application.proving.keyed import check_window
+from eventfold.application.reconstructing.plan import load_plan
+from eventfold.application.reconstructing.standing import standing_as_of
 from eventfold.application.recorded import recorded_pages
 from eventfold.domain.model import Category, exact_add
 from eventfold.projections.base import RecordedFact, canonical_decimal
@@ -124,9 +130,10 @@ class EventQuery:
         return found
 
 
-def event_json(fact: RecordedFact) -> dict[str, Any]:
+def event_json(fact: RecordedFact, held_by: str | None = None) -> dict[str, Any]:
     """One event of ``events --json`` and ``--jsonl`` (keys are only ever added): its
-    ``value`` is the exact decimal as recorded, ``occurred_at`` ISO 8601 or null."""
+    ``value`` is the exact decimal as recorded, ``occurred_at`` ISO 8601 or null,
+    ``held_by`` the id of the reconstruction that holds it out of the total, or null."""
     return {
         "notification_id": fact.notification_id,
         "event_id": fact.event_id,
@@ -136,6 +143,7 @@ def event_json(fact: RecordedFact) -> dict[str, Any]:
         "source": fact.source,
         "line": fact.line,
         "offset": fact.offset,
+        "held_by": held_by,
     }
 
 
@@ -152,8 +160,9 @@ class EventStream:
 
     The store's end is fixed when the stream is made (``last``, or the newest
     notification then). ``count``, ``total`` and ``untimed`` grow as events are
-    read; ``pages`` counts the pages read. ``progress`` is told the notifications read,
-    of the store's.
+    read, and with them ``held_count``, ``held_total`` and ``holding`` (the events held
+    out of the total per reconstruction id, in the order met); ``pages`` counts the pages
+    read. ``progress`` is told the notifications read, of the store's.
     """
 
     def __init__(
@@ -175,6 +184,29 @@ class EventStream:
         self.total = Decimal(0)  # their exact sum
         self.untimed = 0  # events left out by a time bound for having no timestamp
         self.pages = 0
+        self.standing = standing_as_of(load_plan(app), self.last)
+        self._holds = bool(self.standing)  # a reconstruction stands: events may be held
+        self.held_count = 0  # events selected that a standing reconstruction holds out
+        self.held_total = Decimal(0)
+        self.holding: dict[str, int] = {}  # reconstruction id -> events it holds out
+
+    def held_by(self, fact: RecordedFact) -> str | None:
+        """The id of the reconstruction standing as of the stream's end that holds ``fact``
+        out of ``category_totals``' total, or None."""
+        if not self._holds:
+            return None
+        r = self.standing.holding(fact)
+        return None if r is None else r.ident
+
+    def _count(self, fact: RecordedFact) -> None:
+        self.count += 1
+        self.total = exact_add(self.total, fact.value)
+        if self._holds:
+            held = self.held_by(fact)
+            if held is not None:
+                self.held_count += 1
+                self.held_total = exact_add(self.held_total, fact.value)
+                self.holding[held] = self.holding.get(held, 0) + 1
 
     def __iter__(self) -> Iterator[RecordedFact]:
         needles = self.query.needles()
@@ -189,8 +221,7 @@ class EventStream:
         query = self.query
         if not (query.categories or query.source or query.timed):  # every event
             for fact in facts:
-                self.count += 1
-                self.total = exact_add(self.total, fact.value)
+                self._count(fact)
                 yield fact
             return
         for fact in facts:
@@ -203,8 +234,7 @@ class EventStream:
                     continue
                 if not query.in_range(when):
                     continue
-            self.count += 1
-            self.total = exact_add(self.total, fact.value)
+            self._count(fact)
             yield fact
 
     def listed(self, limit: int | None, *, count_rest: bool = True) -> Iterator[RecordedFact]:
@@ -224,10 +254,16 @@ class EventStream:
                 pass
 
     def summary(self) -> dict[str, Any]:
-        """``count`` and ``total`` (canonical decimal: the projection's form), and
-        ``untimed``: the keys that close ``events --json``."""
+        """``count`` and ``total`` (canonical decimal: the projection's form), ``untimed``,
+        and ``held`` (``count``, ``total`` and the ``reconstructions`` that hold them out):
+        the keys that close ``events --json``."""
         return {
             "count": self.count,
             "total": canonical_decimal(self.total),
             "untimed": self.untimed,
+            "held": {
+                "count": self.held_count,
+                "total": canonical_decimal(self.held_total),
+                "reconstructions": list(self.holding),
+            },
         }

@@ -17,11 +17,17 @@ summed (``category_totals``: one row; ``hourly_totals``: one per hour).
 those rows. A projection without a ``category`` key, or without a count and a
 decimal measure, keeps no total per category (``kept`` is False): the events
 are listed, but there is nothing to compare them with.
+
+Under reconstruction (``split.py``) the events are split, as they are read,
+into those the total counts and those a standing reconstruction holds out of
+it (per source and per hour too), and the comparison is exact: the
+projection's figures must equal the raw events counted plus the summaries
+standing (``expected``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +36,7 @@ from eventfold.application.app import Eventfold
 from eventfold.application.progress import Progress
 from eventfold.application.projecting import ProjectionReport, Projector
 from eventfold.application.proving.setaside import SetAside, set_aside
+from eventfold.application.proving.split import Figures, Split
 from eventfold.domain.model import exact_add
 from eventfold.infra.errors import UsageError
 from eventfold.projections.base import (
@@ -49,28 +56,23 @@ class UnknownCategoryError(UsageError):
 
 @dataclass
 class Share:
-    """The events of one source or one hour: how many, their exact total, and (for a
-    source) their first and last line."""
+    """The events of one source or one hour: how many, their exact total, (for a source)
+    their first and last line, and those of them held out of the total (``held``)."""
 
     count: int = 0
     total: Decimal = Decimal(0)
     first_line: int = 0
     last_line: int = 0
+    held: Figures = field(default_factory=Figures)
 
-    def add(self, value: Decimal, line: int) -> None:
+    def add(self, value: Decimal, line: int, held: bool = False) -> None:
         if not self.count or line < self.first_line:
             self.first_line = line
         self.last_line = max(self.last_line, line)
         self.count += 1
         self.total = exact_add(self.total, value)
-
-
-@dataclass
-class Figures:
-    """A count and an exact total."""
-
-    count: int
-    total: Decimal
+        if held:
+            self.held.add(value)
 
     def to_json(self) -> dict[str, Any]:
         return {"count": self.count, "total": canonical_decimal(self.total)}
@@ -89,14 +91,27 @@ class Lineage:
     kept: bool  # the projection keeps a count and total per category
     projected: Figures | None  # the projection's figures of the category (None: absent)
     category_checksum: str | None = None
+    split: Split = field(default_factory=lambda: Split(False, []))
+
+    @property
+    def counted(self) -> Figures:
+        """The raw events the total counts: every one but those held out of it."""
+        return self.events.minus(self.split.held)
+
+    @property
+    def expected(self) -> Figures:
+        """What the projection's figures must be: the raw events counted and the summaries
+        standing (the events alone when no reconstruction stands)."""
+        return self.counted.plus(self.split.reconstructed)
 
     @property
     def matches(self) -> bool | None:
-        """Whether the events' count and sum equal the projection's (None: not kept)."""
+        """Whether the projection's count and total are ``expected`` (None: not kept)."""
         if not self.kept:
             return None
         projected = self.projected or Figures(0, Decimal(0))
-        return (projected.count, projected.total) == (self.events.count, self.events.total)
+        expected = self.expected
+        return (projected.count, projected.total) == (expected.count, expected.total)
 
     def to_json(self) -> dict[str, Any]:
         """The ``explain --json`` document (keys are only ever added)."""
@@ -110,12 +125,12 @@ class Lineage:
             "projection_total": None if self.projected is None else self.projected.to_json(),
             "sum_matches": self.matches,
             "sources": [
-                {"source": name, **Figures(s.count, s.total).to_json()}
-                | {"first_line": s.first_line, "last_line": s.last_line}
+                {"source": name, **s.to_json()}
+                | {"first_line": s.first_line, "last_line": s.last_line, "held": s.held.to_json()}
                 for name, s in self.sources.items()
             ],
             "hours": [
-                {"hour": hour, **Figures(s.count, s.total).to_json()}
+                {"hour": hour, **s.to_json(), "held": s.held.to_json()}
                 for hour, s in self.hours.items()
             ],
             "set_aside": self.set_aside.to_json(),
@@ -125,6 +140,8 @@ class Lineage:
             "generation": report.generation,
             "projection_checksum": report.checksum,
             "category_checksum": self.category_checksum,
+            "counted": self.counted.to_json(),
+            **self.split.to_json(),
         }
 
 
@@ -145,20 +162,22 @@ def explain(
     kept, projected, checksum = _projected(projection, caught_up.canonical, category)
     query = EventQuery((category,), exact=True)
     stream = EventStream(app, query, last=caught_up.position, page=page, progress=progress)
+    split = Split.of(stream.standing, category, projection.folds_reconstructions)
     sources: dict[str, Share] = {}
     hours: dict[str, Share] = {}
     for fact in stream:
+        held = split.see(fact)
         source = sources.get(fact.source)
         if source is None:
             source = sources[fact.source] = Share()
-        source.add(fact.value, fact.line)
+        source.add(fact.value, fact.line, held)
         hour = _hour(fact.occurred_at)
         bucket = hours.get(hour)
         if bucket is None:
             bucket = hours[hour] = Share()
-        bucket.add(fact.value, fact.line)
+        bucket.add(fact.value, fact.line, held)
     aside = set_aside(app, category, set(sources))
-    if not stream.count and not aside.any and projected is None:
+    if not stream.count and not aside.any and projected is None and not split.shares:
         raise UnknownCategoryError(_unknown(category, _categories(projection, caught_up.canonical)))
     ordered = dict(sorted(hours.items(), key=lambda item: (item[0] == NO_HOUR, item[0])))
     return Lineage(
@@ -171,6 +190,7 @@ def explain(
         kept,
         projected,
         checksum,
+        split,
     )
 
 
