@@ -270,9 +270,17 @@ def render_status(status: StoreStatus) -> Group:
         )
     caption = None if status.projections else "none yet: eventfold rebuild builds one"
     projections = FigureTable(columns, cells, title="projections", caption=caption)
-    if status.sources is None:
-        return Group(store, projections)
-    return Group(store, projections, status_line(status.sources))
+    parts: list[RenderableType] = [store, projections]
+    if status.standing or status.retired:
+        parts.append(
+            plain(
+                f"reconstructions: standing {', '.join(status.standing) or 'none'}; "
+                f"retired {len(status.retired):,} (eventfold reconstruct --list)"
+            )
+        )
+    if status.sources is not None:
+        parts.append(status_line(status.sources))
+    return Group(*parts)
 
 
 def render_generations(listing: Generations) -> RenderableType:

@@ -10,6 +10,7 @@ from typing import Any
 from eventfold.application.admin.sources import SourcesReport, source_states
 from eventfold.application.app import Eventfold
 from eventfold.application.projecting import snapshots_of
+from eventfold.application.reconstructing.plan import load_plan
 from eventfold.projections.registry import UnknownProjectionError, load_projection
 
 
@@ -35,6 +36,8 @@ class StoreStatus:
     location: str = ""  # where the events are (the backend's description)
     files_are_the_store: bool = True  # else the directory holds only this machine's files
     sources: SourcesReport | None = None  # by sizes only (no digest)
+    standing: list[str] = field(default_factory=list)  # the reconstructions standing
+    retired: list[str] = field(default_factory=list)  # and those retired
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document (keys are only ever added)."""
@@ -57,6 +60,7 @@ class StoreStatus:
                 for p in self.projections
             ],
             "sources": None if self.sources is None else self.sources.summary(),
+            "reconstructions": {"standing": self.standing, "retired": self.retired},
         }
 
 
@@ -73,6 +77,8 @@ def store_status(app: Eventfold, store_dir: str) -> StoreStatus:
     status.location = app.backend.describe()
     status.files_are_the_store = app.backend.checks_files
     status.sources = source_states(app, digest=False, tail=False)
+    for r in load_plan(app).reconstructions:
+        (status.standing if r.retired_on is None else status.retired).append(r.ident)
     return status
 
 
