@@ -179,13 +179,14 @@ def read_summary(
     ``ExpectedUnusableError`` names where a row cannot be used; a summary must give
     every category's count as well as its total.
     """
-    expected = read_expected(path, CategoryTotals(), columns, numbers)
+    expected = read_expected(path, CategoryTotals(), columns, numbers, keep_empty=True)
     if not expected.complete:
-        msg = (
-            f"{expected.path}: {', '.join(sorted(expected.without))} missing in "
-            f"{sum(expected.without.values())} rows: a reconstruction needs each "
-            "category's count and total"
+        lacking = ", ".join(
+            f"{measure} missing in {n} row{'' if n == 1 else 's'}"
+            for measure, n in sorted(expected.without.items())
+            if n
         )
+        msg = f"{expected.path}: {lacking}: a reconstruction needs each category's count and total"
         raise ReconstructUsageError(msg)
     rows = {
         key[0]: (int(values["count"]), Decimal(values["total"]))
@@ -316,7 +317,7 @@ def _registry(app: Eventfold) -> Reconstructions:
 
 def _versions(app: Eventfold, names: Sequence[str]) -> dict[str, int]:
     ids = {Category.create_id(name): name for name in names}
-    found = app.backend.last_versions(app.recorder, list(ids))
+    found = app.backend.last_versions(app.process_recorder, list(ids))
     return {ids[i]: v for i, v in found.items()}
 
 

@@ -179,7 +179,7 @@ def load_plan(app: Eventfold) -> Plan:
     stored = app.recorder.select_events(ident)
     if not stored:
         return Plan([])
-    at = dict(app.backend.positions(app.recorder, ident))  # read after: every event has one
+    at = dict(app.backend.positions(app.process_recorder, ident))  # read after: every event has one
     made: dict[str, Reconstruction] = {}
     order: list[str] = []
     for s in stored:
