@@ -65,19 +65,31 @@ events_ = st.lists(
     st.tuples(
         st.sampled_from(RAW),
         st.integers(-500, 5000),  # cents
-        st.one_of(st.none(), st.integers(0, 23)),  # half-hours after START; None: no timestamp
+        st.integers(-2, 15).map(lambda t: None if t < 0 else t),  # half-hours after START;
+        # None: no timestamp
     ),
-    min_size=1,
+    min_size=4,
     max_size=24,
 )
-periods = st.tuples(st.integers(0, 16), st.integers(1, 8))  # first half-hour, length
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[tuple[str, int, int | None]], list[bool]]:
+    """Events, and for each whether it was ingested before the first reconstruction."""
+    drawn = draw(events_)
+    early = st.integers(0, 3).map(bool)  # three in four: ingested before
+    before = draw(st.lists(early, min_size=len(drawn), max_size=len(drawn)))
+    return drawn, before
+
+
+periods = st.tuples(st.integers(0, 13), st.integers(1, 6))  # first half-hour, length
 summaries = st.dictionaries(
     st.sampled_from(SUMMARISED),
     st.tuples(st.integers(0, 4), st.integers(-1000, 10000)),  # count, cents
     min_size=1,
     max_size=3,
 )
-ingesting = st.tuples(st.just("ingest"), st.lists(st.integers(0, 23), max_size=12))
+ingesting = st.tuples(st.just("ingest"), st.lists(st.integers(0, 23), min_size=1, max_size=12))
 making_ = st.tuples(st.just("make"), periods, summaries)
 operations = st.lists(
     st.one_of(making_, ingesting, st.tuples(st.just("retire"), st.integers(0, 3))),
@@ -125,6 +137,16 @@ class Model:
             found[name] = (len(values), sum(values, Decimal(0)))
         return found
 
+    def reconstructed(self) -> dict[str, tuple[int, str]]:
+        """Per category, what the standing summaries count (where they count anything)."""
+        found: dict[str, tuple[int, Decimal]] = {}
+        for r in self.made:
+            for name, (count, total) in r.summary.items():
+                if not r.retired:
+                    n, t = found.get(name, (0, Decimal(0)))
+                    found[name] = (n + count, EXACT.add(t, total))
+        return {name: (n, canonical_decimal(t)) for name, (n, t) in found.items() if n or t}
+
     def categories(self) -> dict[str, Any]:
         standing = [r for r in self.made if not r.retired]
         sums: dict[str, tuple[int, Decimal]] = {}
@@ -163,6 +185,15 @@ def categories(state: Any) -> Any:
     return CategoryTotals().canonical(state)["categories"]
 
 
+def reconstructed(figures: dict[str, dict[str, Any]] | None) -> dict[str, tuple[int, str]]:
+    """The ``reconstructed_count`` and ``reconstructed_total`` figures, by category."""
+    return {
+        name: (f["reconstructed_count"], f["reconstructed_total"])
+        for name, f in (figures or {}).items()
+        if "reconstructed_count" in f
+    }
+
+
 def from_scratch(app: Eventfold, store: str, last: int) -> Any:
     state = CategoryTotals().initial()
     Projector(app, store, CategoryTotals()).fold_range(state, 0, last, 0)
@@ -170,7 +201,8 @@ def from_scratch(app: Eventfold, store: str, last: int) -> Any:
 
 
 def split_and_merged(app: Eventfold, store: str, cut: int, last: int) -> Any:
-    """``0..cut`` and ``cut..last`` folded apart, each through its stored form, merged."""
+    """``0..cut`` and ``cut..last`` folded apart, each through its stored form, merged:
+    its categories and reconstructed figures."""
     projection = CategoryTotals()
     projector = Projector(app, store, projection)
     parts = []
@@ -178,7 +210,8 @@ def split_and_merged(app: Eventfold, store: str, cut: int, last: int) -> Any:
         part = projection.initial()
         projector.fold_range(part, after, upto, 0)
         parts.append(projection.load_state(projection.dump_state(part)))
-    return categories(projection.merge(*parts))
+    merged = projection.merge(*parts)
+    return categories(merged), reconstructed(projection.figures(merged))
 
 
 def raw_of(outcome: making.Outcome) -> dict[str, tuple[int, Decimal]]:
@@ -196,16 +229,11 @@ def cuts(app: Eventfold, last: int) -> list[int]:
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    drawn=events_,
-    before=st.lists(st.booleans(), max_size=24),
-    first=making_,
-    steps=operations,
-)
+@given(drawn=histories(), first=making_, steps=operations)
 def test_totals_equal_the_model_after_every_step(
-    drawn: list[tuple[str, int, int | None]], before: list[bool], first: Any, steps: list[Any]
+    drawn: tuple[list[tuple[str, int, int | None]], list[bool]], first: Any, steps: list[Any]
 ) -> None:
-    events = history(drawn)
+    events, before = history(drawn[0]), drawn[1]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         store = str(root / "store")
@@ -225,18 +253,28 @@ def test_totals_equal_the_model_after_every_step(
             assert from_scratch(app, store, last) == expected
             caught = Projector(app, store, CategoryTotals(), snapshot_every=1).catchup()
             assert caught.canonical["categories"] == expected
+            assert reconstructed(caught.figures) == model.reconstructed()
             seen[last] = expected
 
         try:
-            ingested_before = [e for e, b in zip(events, before, strict=False) if b]
+            ingested_before = [e for e, b in zip(events, before, strict=True) if b]
             if ingested_before:
                 ingest(ingested_before, 3)
                 check()
-            for step in [first, *steps, ("ingest", list(range(len(events))))]:
+            everything = ("ingest", list(range(len(events))))
+            for step in [first, *steps, everything, ("retire all",)]:
                 if step[0] == "ingest":
                     part = [events[i % len(events)] for i in step[1]]
                     if part:
                         ingest(part, 1 + len(part) % 4)
+                elif step[0] == "retire all":  # those still standing: every raw event counts
+                    for k, r in enumerate(model.made):
+                        if not r.retired:
+                            retired = making.retire(app, f"R{k + 1}")
+                            assert raw_of(retired) == model.raw_in(r)
+                            r.retired = True
+                            check()
+                    continue
                 elif step[0] == "make":
                     (first_step, length), drawn_summary = step[1], step[2]
                     start, end = START + first_step * STEP, START + (first_step + length) * STEP
@@ -273,6 +311,7 @@ def test_totals_equal_the_model_after_every_step(
                     "categories": expected
                 }
             for cut in cuts(app, last):
-                assert split_and_merged(app, store, cut, last) == seen[last], cut
+                merged = split_and_merged(app, store, cut, last)
+                assert merged == (seen[last], model.reconstructed()), cut
         finally:
             app.close()
