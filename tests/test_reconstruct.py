@@ -392,6 +392,46 @@ def test_a_summary_row_of_no_events_stands_for_its_category(
     assert doc(capsys, "catchup", "--store", store)["categories"] == reference(EVENTS)
 
 
+def test_the_summary_is_read_as_verify_reads_an_expected_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its columns named by --key, --count-col and --total-col, its numbers written as
+    --number-format says (a TSV here), or JSON Lines of the canonical measures."""
+    store = small_store(tmp_path, capsys)
+    books = tmp_path / "books.tsv"
+    books.write_text("name\tn\tamount\nfood\t2\t8,75\nrent\t1\t1.000,01\n")
+    made = doc(
+        capsys,
+        "reconstruct",
+        "--from",
+        str(books),
+        "--period",
+        PERIOD,
+        "--store",
+        store,
+        "--key",
+        "name",
+        "--count-col",
+        "n",
+        "--total-col",
+        "amount",
+        "--number-format",
+        "1.234,56",
+    )
+    assert [(r["category"], r["count"], r["total"]) for r in made["rows"]] == [
+        ("food", 2, "8.75"),
+        ("rent", 1, "1000.01"),
+    ]
+    lines = tmp_path / "fun.jsonl"
+    lines.write_text('{"category": "fun", "count": 1, "total": 29.5}\n')
+    period = "2026-11-30T12:00Z/2026-11-30T13:00Z"
+    made = doc(capsys, "reconstruct", "--from", str(lines), "--period", period, "--store", store)
+    assert [(r["category"], r["count"], r["total"]) for r in made["rows"]] == [("fun", 1, "29.5")]
+    expected = reference(FEED, {"food": (2, Decimal("8.75")), "rent": (1, Decimal("1000.01"))})
+    expected["fun"] = {"count": 2, "total": "30.6"}  # 5 is outside R2's hour
+    assert doc(capsys, "catchup", "--store", store)["categories"] == expected
+
+
 # -- refusals -------------------------------------------------------------------
 
 
