@@ -56,8 +56,6 @@ def reconstruct(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.reconstructing import making
     from eventfold.reports.reconstruct import render_listing, render_outcome
 
-    if args.summary is None and args.retire is None and not args.list:
-        raise MissingArgumentError("one of --from SUMMARY, --retire ID or --list is required")
     if args.summary is not None and args.period is None:
         raise MissingArgumentError("argument --from: needs --period START/END")
     if args.summary is None and args.period is not None:
@@ -75,6 +73,8 @@ def reconstruct(args: argparse.Namespace, out: Console, err: Console) -> int:
     if reading and args.summary is None:
         msg = f"argument {reading[0]}: reads the summary, so it needs --from SUMMARY"
         raise MissingArgumentError(msg)
+    if args.summary is None and args.retire is None and not args.list:
+        raise MissingArgumentError("one of --from SUMMARY, --retire ID or --list is required")
     period = None if args.period is None else making.Period.parse(args.period)
     keys = None if args.key is None else tuple(k.strip() for k in args.key.split(","))
     columns = Columns(keys, args.count_col, args.total_col)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
@@ -60,7 +61,8 @@ class RecordedFact(NamedTuple):
     offset: int
 
 
-class Adjustment(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Adjustment:
     """One category's share of a reconstruction being made or retired, as a projection
     folds it (``Projection.adjust``).
 

@@ -55,6 +55,21 @@ class CategoryTotals(Projection[Totals]):
     folds_reconstructions = True
     _spread = False  # whether the last page folded had a fact or two a category
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that folds raw events its own way (a ``Recorded`` handler or a
+        ``fold_page`` of its own) folds reconstructions only if it says so
+        (``folds_reconstructions = True``, with an ``adjust`` to match): what a
+        reconstruction replaces and holds are the store's raw events of its period,
+        which such a subclass may not count."""
+        super().__init_subclass__(**kwargs)
+        own = (
+            cls.handlers.get(Category.Recorded) != "recorded"
+            or "recorded" in vars(cls)
+            or "fold_page" in vars(cls)
+        )
+        if own and "folds_reconstructions" not in vars(cls):
+            cls.folds_reconstructions = False
+
     def initial(self) -> Totals:
         return {}
 

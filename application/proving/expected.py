@@ -90,13 +90,20 @@ def read_expected(
     projection: Projection[Any],
     columns: Columns | None = None,
     numbers: NumberFormat | None = None,
+    *,
+    keep_empty: bool = False,
 ) -> ExpectedRows:
     """The expected rows of ``path`` for ``projection``. ``ExpectedUnusableError`` names
-    the file and the line and column (or member) of whatever cannot be used."""
+    the file and the line and column (or member) of whatever cannot be used.
+
+    A row that counts no event is left out, as the canonical state leaves it out;
+    with ``keep_empty`` it is kept (a reconstruction's summary: such a row says its
+    category had no event in the period).
+    """
     columns = columns or Columns()
     text = _text(path)
     start = text.lstrip()[:1]
-    reader = _Reader(path, projection, columns, numbers or NumberFormat())
+    reader = _Reader(path, projection, columns, numbers or NumberFormat(), keep_empty)
     try:
         if not start:
             raise ExpectedUnusableError(
@@ -112,6 +119,8 @@ def read_expected(
     expected = reader.expected
     if not expected.rows:
         msg = f"{path}: no row with events in it: there is nothing to prove the store against"
+        if keep_empty:
+            msg = f"{path}: no row in it"
         raise ExpectedUnusableError(msg)
     return expected
 
@@ -168,9 +177,15 @@ def _loads(text: str) -> Any:
 
 class _Reader:
     def __init__(
-        self, path: str, projection: Projection[Any], columns: Columns, numbers: NumberFormat
+        self,
+        path: str,
+        projection: Projection[Any],
+        columns: Columns,
+        numbers: NumberFormat,
+        keep_empty: bool = False,
     ) -> None:
         self.path = path
+        self.keep_empty = keep_empty
         self.projection = projection
         self.columns = columns
         self.numbers = numbers
@@ -375,7 +390,7 @@ class _Reader:
         return canonical_decimal(value)
 
     def _keep(self, key: Key, values: Any, where: str) -> None:
-        if isinstance(values, dict) and self._empty(values):
+        if not self.keep_empty and isinstance(values, dict) and self._empty(values):
             return  # a row with no events, as the canonical state leaves it out
         before = self.expected.rows.get(key)
         if before is None:

@@ -180,13 +180,14 @@ def read_summary(
     ``ExpectedUnusableError`` names where a row cannot be used; a summary must give
     every category's count as well as its total.
     """
-    expected = read_expected(path, CategoryTotals(), columns, numbers)
+    expected = read_expected(path, CategoryTotals(), columns, numbers, keep_empty=True)
     if not expected.complete:
-        msg = (
-            f"{expected.path}: {', '.join(sorted(expected.without))} missing in "
-            f"{sum(expected.without.values())} rows: a reconstruction needs each "
-            "category's count and total"
+        lacking = ", ".join(
+            f"{measure} missing in {n} row{'' if n == 1 else 's'}"
+            for measure, n in sorted(expected.without.items())
+            if n
         )
+        msg = f"{expected.path}: {lacking}: a reconstruction needs each category's count and total"
         raise ReconstructUsageError(msg)
     rows = {
         key[0]: (int(values["count"]), Decimal(values["total"]))
