@@ -64,18 +64,26 @@ def sums(rows: list[dict[str, Any]]) -> dict[str, tuple[int, Decimal]]:
 
 @pytest.fixture
 def world(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    return build(tmp_path, capsys)
+
+
+def build(tmp_path: Path, capsys: pytest.CaptureFixture[str], *at: str) -> dict[str, Any]:
+    """The store of the surviving events, R1 made from the afternoon's summary (``at``:
+    the backend's options)."""
     rows = day()
     kept = [r for r in rows if not lost(r)]
     afternoon = [r for r in rows if lost(r)]
     store = str(tmp_path / "store")
     survived = write(tmp_path / "survived.jsonl", kept)
-    assert run(capsys, "ingest", survived, "--store", store, "--quiet")[0] == 0
+    assert run(capsys, "ingest", survived, "--store", store, *at, "--quiet")[0] == 0
     summary = tmp_path / "afternoon.csv"
     summary.write_text(
         "category,count,total\n"
         + "".join(f"{c},{n},{t}\n" for c, (n, t) in sorted(sums(afternoon).items()))
     )
-    made = run(capsys, "reconstruct", "--from", str(summary), "--period", PERIOD, "--store", store)
+    made = run(
+        capsys, "reconstruct", "--from", str(summary), "--period", PERIOD, "--store", store, *at
+    )
     assert made[0] == 0, made[2]
     return {
         "store": store,
@@ -218,3 +226,45 @@ def test_hourly_totals_stay_raw(world: dict[str, Any], capsys: pytest.CaptureFix
     )
     doc = json.loads(out)
     assert (code, doc["status"], doc["resting_rows"]) == (0, "match", 0)
+
+
+def test_verify_explain_and_events_say_the_same_on_postgres(
+    postgres: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The afternoon found again and ingested: on PostgreSQL as on files, verify marks the
+    totals resting on R1 and sets the found events beside its summary, explain splits
+    rent's total into raw events counted and the summary, events marks the held ones."""
+
+    def seen(root: Path, *at: str) -> dict[str, Any]:
+        root.mkdir()
+        w = build(root, capsys, *at)
+        store = ("--store", w["store"], *at)
+        found = write(root / "afternoon.jsonl", w["afternoon"])
+        assert run(capsys, "ingest", found, *store, "--quiet")[0] == 0
+        code, out, err = run(
+            capsys, "verify", "--source", w["survived"], "--source", found, *store, "--json"
+        )
+        assert code == 0, err
+        verified = json.loads(out)
+        code, out, err = run(capsys, "explain", "rent", *store, "--json")
+        assert code == 0, err
+        explained = json.loads(out)
+        code, out, err = run(capsys, "events", "--category", "rent", *store, "--json")
+        assert code == 0, err
+        listed = json.loads(out)
+        rows = verified["reconstructions"][0]["rows"]
+        return {
+            "verify": (verified["status"], verified["resting_rows"], verified["actual_checksum"]),
+            "parts": [(r["category"], r["source_count"], r["difference"]) for r in rows],
+            "explain": (explained["counted"], explained["held"], explained["reconstructed"]),
+            "held_by": sorted(
+                (e["event_id"], e["held_by"]) for e in listed["events"] if e["held_by"] is not None
+            ),
+        }
+
+    on_postgres = seen(tmp_path / "pg")
+    on_files = seen(tmp_path / "files", "--backend", "file")
+    assert on_postgres == on_files
+    afternoon_rent = [r["id"] for r in day() if lost(r) and r["category"] == "rent"]
+    assert on_files["verify"][:2] == ("match", 2)
+    assert [i for i, _ in on_files["held_by"]] == sorted(afternoon_rent)
