@@ -425,29 +425,21 @@ def recorded_time(app: Eventfold, notification: Any) -> datetime:
 
 def fact_of(app: Eventfold, notification: Any) -> RecordedFact:
     """The fact of one ``Category.Recorded`` notification."""
-    if plain_json(app.mapper):
-        return _fact(notification.id, _decode_state(notification.state))
-    event: Any = app.mapper.to_domain_event(notification)
-    return RecordedFact(
-        notification.id,
-        event.event_id,
-        event.category,
-        event.value,
-        event.occurred_at,
-        event.source,
-        event.line,
-        event.offset,
-    )
+    return _fact_of(app, notification.id, notification)
 
 
 def stored_fact(app: Eventfold, stored: Any) -> RecordedFact:
     """The fact of one stored ``Category.Recorded`` event read from its stream (its
     notification id is not known there: 0)."""
+    return _fact_of(app, 0, stored)
+
+
+def _fact_of(app: Eventfold, nid: int, stored: Any) -> RecordedFact:
     if plain_json(app.mapper):
-        return _fact(0, _decode_state(stored.state))
+        return _fact(nid, _decode_state(stored.state))
     event: Any = app.mapper.to_domain_event(stored)
     return RecordedFact(
-        0,
+        nid,
         event.event_id,
         event.category,
         event.value,

@@ -277,6 +277,33 @@ def expected_file_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def expected_reading(
+    args: argparse.Namespace, needs: tuple[str, str] | None
+) -> tuple[Any, NumberFormat]:
+    """The ``Columns`` and ``NumberFormat`` of ``expected_file_options``. ``needs``: what
+    they read and the option that gives it (``("an expected file", "--expected
+    FILE")``) when that option is missing: then any of them is a usage error."""
+    from eventfold.application.proving.expected import Columns
+    from eventfold.application.proving.numbers import NumberFormat
+
+    given = [
+        option
+        for option, value in (
+            ("--key", args.key),
+            ("--count-col", args.count_col),
+            ("--total-col", args.total_col),
+            ("--number-format", args.number_format),
+        )
+        if value is not None
+    ]
+    if given and needs is not None:
+        msg = f"argument {given[0]}: reads {needs[0]}, so it needs {needs[1]}"
+        raise MissingArgumentError(msg)
+    keys = None if args.key is None else tuple(k.strip() for k in args.key.split(","))
+    numbers = NumberFormat() if args.number_format is None else args.number_format
+    return Columns(keys, args.count_col, args.total_col), numbers
+
+
 def narrowing_options(parser: argparse.ArgumentParser) -> None:
     """``--category``, ``--since``, ``--until``: what a comparison looks at."""
     parser.add_argument(

@@ -11,6 +11,7 @@ from eventfold.commands.options import (
     Commands,
     command,
     expected_file_options,
+    expected_reading,
     output_options,
     store_options,
 )
@@ -51,8 +52,6 @@ def register(commands: Commands) -> None:
 
 
 def reconstruct(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from eventfold.application.proving.expected import Columns
-    from eventfold.application.proving.numbers import NumberFormat
     from eventfold.application.reconstructing import making
     from eventfold.reports.reconstruct import render_listing, render_outcome
 
@@ -60,25 +59,11 @@ def reconstruct(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise MissingArgumentError("argument --from: needs --period START/END")
     if args.summary is None and args.period is not None:
         raise MissingArgumentError("argument --period: goes with --from SUMMARY")
-    reading = [
-        option
-        for option, value in (
-            ("--key", args.key),
-            ("--count-col", args.count_col),
-            ("--total-col", args.total_col),
-            ("--number-format", args.number_format),
-        )
-        if value is not None
-    ]
-    if reading and args.summary is None:
-        msg = f"argument {reading[0]}: reads the summary, so it needs --from SUMMARY"
-        raise MissingArgumentError(msg)
+    needs = ("the summary", "--from SUMMARY") if args.summary is None else None
+    columns, numbers = expected_reading(args, needs)
     if args.summary is None and args.retire is None and not args.list:
         raise MissingArgumentError("one of --from SUMMARY, --retire ID or --list is required")
     period = None if args.period is None else making.Period.parse(args.period)
-    keys = None if args.key is None else tuple(k.strip() for k in args.key.split(","))
-    columns = Columns(keys, args.count_col, args.total_col)
-    numbers = NumberFormat() if args.number_format is None else args.number_format
     if args.list:
         app = open_application(args)
         try:

@@ -36,6 +36,7 @@ from eventfold.commands.options import (
     command,
     configured_sources_of,
     expected_file_options,
+    expected_reading,
     limit_option,
     max_line_option,
     narrowing_options,
@@ -225,25 +226,9 @@ def narrowing_of(
 def columns_of(args: argparse.Namespace) -> tuple[Columns, NumberFormat]:
     """How ``--expected`` is read: ``--key``, ``--count-col``, ``--total-col``,
     ``--number-format`` (a usage error without ``--expected``)."""
-    from eventfold.application.proving.expected import Columns
-    from eventfold.application.proving.numbers import NumberFormat
-
-    given = [
-        option
-        for option, value in (
-            ("--key", args.key),
-            ("--count-col", args.count_col),
-            ("--total-col", args.total_col),
-            ("--number-format", args.number_format),
-        )
-        if value is not None
-    ]
-    if given and args.expected is None:
-        msg = f"argument {given[0]}: reads an expected file, so it needs --expected FILE"
-        raise MissingArgumentError(msg)
-    keys = None if args.key is None else tuple(k.strip() for k in args.key.split(","))
-    numbers = NumberFormat() if args.number_format is None else args.number_format
-    return Columns(keys, args.count_col, args.total_col), numbers
+    needs = ("an expected file", "--expected FILE") if args.expected is None else None
+    columns, numbers = expected_reading(args, needs)
+    return columns, numbers
 
 
 def _verify_sources(args: argparse.Namespace) -> tuple[SourceList | None, list[str]]:

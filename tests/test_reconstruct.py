@@ -345,7 +345,7 @@ def test_the_reports_show_the_summary_beside_the_raw_events(
     digest = hashlib.sha256(summary.read_bytes()).hexdigest()
     for text in (
         "reconstruction R1 made",
-        "R1 2026-11-30T12:00:00+00:00/2026-11-30T15:00:00+00:00",
+        "R1 (standing): 2026-11-30T12:00:00+00:00/2026-11-30T15:00:00+00:00",
         "2 categories, 3 events, total 38.25",
         "[bold]afternoon.csv",
         f"sha256 {digest}",

@@ -17,7 +17,7 @@ import getpass
 import hashlib
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -215,7 +215,8 @@ def make(
     """Record ``summary`` as standing for the events of ``period`` (see the module)."""
     figures, digest, path = read_summary(summary, columns, numbers)
     by = who()
-    for attempt in range(ATTEMPTS):
+
+    def prepared() -> tuple[str, list[Any]]:
         registry = _registry(app)
         try:
             registry.check_period_free(period.start, period.end, list(figures))
@@ -240,28 +241,23 @@ def make(
                 )
             )
         registry.make(ident, period.start, period.end, rows, digest, path, note, by)
-        try:
-            app.save(registry, *marks)
-        except IntegrityError:
-            if attempt == ATTEMPTS - 1:
-                raise _busy(ident) from None
-            continue
-        made = _find(load_plan(app), ident)
-        outcome = Outcome("made", made)
-        outcome.rows = [
-            Row(name, p.count, p.total, p.replaced_count, p.replaced_total)
-            for name, p in sorted(made.parts.items())
-        ]
-        return outcome
-    raise AssertionError("unreachable")  # pragma: no cover
+        return ident, [registry, *marks]
+
+    made = _recorded(app, prepared)
+    outcome = Outcome("made", made)
+    outcome.rows = [
+        Row(name, p.count, p.total, p.replaced_count, p.replaced_total)
+        for name, p in sorted(made.parts.items())
+    ]
+    return outcome
 
 
 def retire(app: Eventfold, ident: str, note: str = "") -> Outcome:
     """End the reconstruction ``ident``: the raw events of its period count again."""
     by = who()
-    for attempt in range(ATTEMPTS):
-        plan = load_plan(app)
-        r = _find(plan, ident)
+
+    def prepared() -> tuple[str, list[Any]]:
+        r = _find(load_plan(app), ident)
         if r.retired_on is not None:
             msg = f"reconstruction {ident} was retired already ({r.retired_on.isoformat()})"
             raise ReconstructUsageError(msg)
@@ -275,26 +271,37 @@ def retire(app: Eventfold, ident: str, note: str = "") -> Outcome:
             held[name] = [count, canonical_decimal(total)]
             marks.append(_mark(name, versions.get(name), lambda c, i=ident: c.mark_retired(i)))
         registry.retire(ident, held, note, by)
+        return ident, [registry, *marks]
+
+    done = _recorded(app, prepared)
+    outcome = Outcome("retired", done)
+    outcome.rows = [
+        Row(
+            name,
+            p.count,
+            p.total,
+            p.replaced_count + p.held_count,
+            exact_add(p.replaced_total, p.held_total),
+        )
+        for name, p in sorted(done.parts.items())
+    ]
+    return outcome
+
+
+def _recorded(app: Eventfold, prepared: Callable[[], tuple[str, list[Any]]]) -> Reconstruction:
+    """Save what ``prepared`` gives (a reconstruction's id, and the registry and markers
+    read afresh) in one commit; when a category gained an event since it was read (the
+    commit conflicts), read and try again, up to ``ATTEMPTS`` times. The reconstruction
+    as recorded."""
+    ident = ""
+    for _ in range(ATTEMPTS):
+        ident, objects = prepared()
         try:
-            app.save(registry, *marks)
+            app.save(*objects)
         except IntegrityError:
-            if attempt == ATTEMPTS - 1:
-                raise _busy(ident) from None
             continue
-        done = _find(load_plan(app), ident)
-        outcome = Outcome("retired", done)
-        outcome.rows = [
-            Row(
-                name,
-                p.count,
-                p.total,
-                p.replaced_count + p.held_count,
-                exact_add(p.replaced_total, p.held_total),
-            )
-            for name, p in sorted(done.parts.items())
-        ]
-        return outcome
-    raise AssertionError("unreachable")  # pragma: no cover
+        return _find(load_plan(app), ident)
+    raise _busy(ident)
 
 
 def _busy(ident: str) -> StoreBusyError:
