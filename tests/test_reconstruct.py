@@ -41,8 +41,7 @@ from readonly import (
     run_read_only,
     tree_digest,
 )
-
-Event = tuple[str, str, str, str | None]  # id, category, value (JSON number), timestamp
+from summaryhelpers import Event, write, write_summary
 
 PERIOD = "2026-11-30T12:00Z/2026-11-30T15:00Z"
 START, END = making.Period.parse(PERIOD).start, making.Period.parse(PERIOD).end
@@ -69,23 +68,6 @@ SUMMARY = {  # the afternoon as the books have it: food exact, fun 0.5 short, tr
     "travel": (3, Decimal("45")),
 }
 BY = "auditor@books"
-
-
-def write(path: Path, events: list[Event]) -> Path:
-    """A JSON Lines source; each value written as the JSON number it is given as."""
-    with path.open("w", encoding="utf-8") as f:
-        for event_id, category, value, timestamp in events:
-            doc: dict[str, Any] = {"id": event_id, "category": category}
-            if timestamp is not None:
-                doc["timestamp"] = timestamp
-            f.write(json.dumps(doc)[:-1] + f', "value": {value}}}\n')
-    return path
-
-
-def write_summary(path: Path, summary: dict[str, tuple[int, Decimal]]) -> Path:
-    rows = "".join(f"{name},{n},{t}\n" for name, (n, t) in summary.items())
-    path.write_text("category,count,total\n" + rows, encoding="utf-8")
-    return path
 
 
 def _when(event: Event) -> datetime | None:

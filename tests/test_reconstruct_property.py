@@ -14,7 +14,6 @@ merged (as parallel workers do), equal it too.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,30 +34,12 @@ from eventfold.application.reconstructing.plan import load_plan
 from eventfold.domain.model import EXACT
 from eventfold.projections.base import canonical_decimal
 from eventfold.projections.builtin import CategoryTotals
+from summaryhelpers import Event, write, write_summary
 
 START = datetime(2026, 11, 30, 8, tzinfo=UTC)
 STEP = timedelta(minutes=30)  # events and periods on one grid: boundaries meet often
 RAW = ["rent", "food", "fun"]
 SUMMARISED = [*RAW, "travel"]  # travel: never a raw event's category
-
-Event = tuple[str, str, str, str | None]  # id, category, value (JSON number), timestamp
-
-
-def write(path: Path, events: list[Event]) -> Path:
-    """A JSON Lines source; each value written as the JSON number it is given as."""
-    with path.open("w", encoding="utf-8") as f:
-        for event_id, category, value, timestamp in events:
-            doc: dict[str, Any] = {"id": event_id, "category": category}
-            if timestamp is not None:
-                doc["timestamp"] = timestamp
-            f.write(json.dumps(doc)[:-1] + f', "value": {value}}}\n')
-    return path
-
-
-def write_summary(path: Path, summary: dict[str, tuple[int, Decimal]]) -> Path:
-    rows = "".join(f"{name},{n},{t}\n" for name, (n, t) in summary.items())
-    path.write_text("category,count,total\n" + rows, encoding="utf-8")
-    return path
 
 
 events_ = st.lists(
