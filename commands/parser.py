@@ -22,8 +22,12 @@ CUTOFF, NEAR = 0.6, 0.05  # suggest words this similar (difflib's ratio), near t
 
 
 def error_line(label: str, message: str) -> str:
-    """The one line of an error: ``eventfold: LABEL: message`` (the message on one line)."""
+    """The one line of an error: ``eventfold: LABEL: message`` (the message on one line,
+    any other control character in it, such as one in a category's name, written as an
+    escape: ``\\x1b``)."""
     text = " ".join(line.strip() for line in message.splitlines())
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
     return f"eventfold: {label}: {text}"
 
 

@@ -53,7 +53,7 @@ def register(commands: Commands) -> None:
 
 def reconstruct(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.reconstructing import making
-    from eventfold.reports.reconstruct import render_listing, render_outcome
+    from eventfold.reports.reconstruct import outcome_line, render_listing, render_outcome
 
     if args.summary is not None and args.period is None:
         raise MissingArgumentError("argument --from: needs --period START/END")
@@ -86,5 +86,11 @@ def reconstruct(args: argparse.Namespace, out: Console, err: Console) -> int:
             outcome = making.make(app, args.summary, period, args.note, columns, numbers)
     finally:
         app.close()
-    emit(args, out, outcome.to_json, lambda: render_outcome(outcome, given_store_options(args)))
+    emit(
+        args,
+        out,
+        outcome.to_json,
+        lambda: render_outcome(outcome, given_store_options(args)),
+        lambda: outcome_line(outcome),
+    )
     return EXIT_OK

@@ -226,8 +226,9 @@ class Reconstructions(Aggregate):
     period count again, and ``held`` gives the raw events recorded for the period
     after it was made. Figures are canonical decimal strings:
     ``rows = {category: [count, total, replaced_count, replaced_total]}`` and
-    ``held = {category: [count, total]}``. One stream, so that every fold reads all
-    of them at once.
+    ``held = {category: [count, total, min, max, first, last]}`` (the held events'
+    smallest and largest value and earliest and latest ISO time, None where none). One
+    stream, so that every fold reads all of them at once.
     """
 
     @staticmethod

@@ -71,7 +71,10 @@ class Adjustment:
     events of the period that the projection had folded and that the summary now
     stands for: taken away (negative) when it is made, put back (positive, with those
     recorded in between) when it is retired. While a reconstruction stands, the raw
-    events of its period are held out of the projection's fold.
+    events of its period are held out of the projection's fold. ``made``: whether it is
+    made (else retired). When retired, ``raw_low``, ``raw_high``, ``raw_first`` and
+    ``raw_last`` are the smallest and largest value and the earliest and latest time of
+    the raw events it held out (None when it held none, or had no time).
     """
 
     notification_id: int
@@ -83,6 +86,11 @@ class Adjustment:
     summary_total: Decimal
     raw_count: int
     raw_total: Decimal
+    made: bool = True
+    raw_low: Decimal | None = None
+    raw_high: Decimal | None = None
+    raw_first: datetime | None = None
+    raw_last: datetime | None = None
 
 
 class CategoryGroup(NamedTuple):

@@ -30,8 +30,9 @@ from eventfold.projections.base import (
 )
 
 # category -> [count, total, min, max, first occurred_at, last occurred_at], and for a
-# category that a reconstruction stands for in part, two more: the count and total of
-# that part. min and max are of the raw events folded (infinite before the first).
+# category that a reconstruction stands for in part, three more: the count and total of
+# that part, and how many reconstructions stand for it. min and max are of the raw
+# events folded (infinite before the first).
 Totals = dict[str, list[Any]]
 _NO_LOW, _NO_HIGH = Decimal("Infinity"), Decimal("-Infinity")
 NO_HOUR = "none"
@@ -151,10 +152,13 @@ class CategoryTotals(Projection[Totals]):
             entry = state[a.category] = [0, Decimal(0), _NO_LOW, _NO_HIGH, None, None]
         entry[0] += a.summary_count + a.raw_count
         entry[1] = _add(_add(entry[1], a.summary_total), a.raw_total)
+        if a.raw_low is not None and a.raw_high is not None:
+            _widen(entry, a.raw_low, a.raw_high, a.raw_first, a.raw_last)
         if len(entry) == 6:
-            entry.extend((0, Decimal(0)))
+            entry.extend((0, Decimal(0), 0))
         entry[6] += a.summary_count
         entry[7] = _add(entry[7], a.summary_total)
+        entry[8] += 1 if a.made else -1
 
     def merge(self, a: Totals, b: Totals) -> Totals:
         merged = {name: list(entry) for name, entry in a.items()}
@@ -167,11 +171,12 @@ class CategoryTotals(Projection[Totals]):
             mine[0] += entry[0]
             mine[1] = _add(mine[1], entry[1])
             _widen(mine, entry[2], entry[3], entry[4], entry[5])
-            if len(entry) == 8:
+            if len(entry) == 9:
                 if len(mine) == 6:
-                    mine.extend((0, Decimal(0)))
+                    mine.extend((0, Decimal(0), 0))
                 mine[6] += entry[6]
                 mine[7] = _add(mine[7], entry[7])
+                mine[8] += entry[8]
         return merged
 
     def to_json(self, state: Totals) -> dict[str, Any]:
@@ -185,8 +190,8 @@ class CategoryTotals(Projection[Totals]):
                 "first": None if (first := e[4]) is None else first.isoformat(),
                 "last": None if (last := e[5]) is None else last.isoformat(),
             }
-            if len(e) == 8:
-                entry["reconstructed"] = {"count": e[6], "total": str(e[7])}
+            if len(e) == 9:
+                entry["reconstructed"] = {"count": e[6], "total": str(e[7]), "parts": e[8]}
         return doc
 
     def from_json(self, doc: dict[str, Any]) -> Totals:
@@ -202,7 +207,7 @@ class CategoryTotals(Projection[Totals]):
             ]
             part = e.get("reconstructed")
             if part is not None:
-                entry.extend((int(part["count"]), Decimal(part["total"])))
+                entry.extend((int(part["count"]), Decimal(part["total"]), int(part["parts"])))
         return state
 
     def dump_state(self, state: Totals) -> bytes:
@@ -210,7 +215,7 @@ class CategoryTotals(Projection[Totals]):
         timestamps in RFC 3339: the UTC instants ingest records, and any offset of whole
         minutes, come back equal and printing the same); the parts that reconstructions
         stand for beside them."""
-        parts = {name: e[6:] for name, e in state.items() if len(e) == 8}
+        parts = {name: e[6:] for name, e in state.items() if len(e) == 9}
         if not parts:
             return _encode_entries(state)
         return _encode_entries([{name: e[:6] for name, e in state.items()}, parts])
@@ -250,7 +255,7 @@ class CategoryTotals(Projection[Totals]):
                 "first": None if (first := e[4]) is None else first.isoformat(),
                 "last": None if (last := e[5]) is None else last.isoformat(),
             }
-            if len(e) == 8 and (e[6] or e[7]):
+            if len(e) == 9 and e[8]:
                 row["reconstructed_count"] = e[6]
                 row["reconstructed_total"] = canonical_decimal(e[7])
         return figures
@@ -260,7 +265,7 @@ _encode_entries = msgspec.json.Encoder().encode
 _Entry = tuple[int, Decimal, Decimal, Decimal, datetime | None, datetime | None]
 _decode_entries = msgspec.json.Decoder(dict[str, _Entry]).decode
 _decode_with_parts = msgspec.json.Decoder(
-    tuple[dict[str, _Entry], dict[str, tuple[int, Decimal]]]
+    tuple[dict[str, _Entry], dict[str, tuple[int, Decimal, int]]]
 ).decode
 
 

@@ -9,7 +9,15 @@ from eventfold.application.reconstructing.making import Outcome
 from eventfold.application.reconstructing.plan import Reconstruction
 from eventfold.projections.base import canonical_decimal
 from eventfold.reports.layout import Col, FigureTable
-from eventfold.reports.text import command_line, grouped, plain, plural, shortest_path, signed
+from eventfold.reports.text import (
+    command_line,
+    grouped,
+    plain,
+    plural,
+    shortest_path,
+    signed,
+    visible,
+)
 
 
 def render_outcome(outcome: Outcome, store_options: list[str]) -> RenderableType:
@@ -66,14 +74,14 @@ def describe(r: Reconstruction) -> Text:
     text.append(f" ({status}): {r.start.isoformat()}/{r.end.isoformat()}\n")
     text.append(f"  {plural(len(r.parts), 'category', 'categories')}, ")
     text.append(f"{plural(r.count, 'event')}, total {grouped(canonical_decimal(r.total))}\n")
-    text.append(f"  summary {shortest_path(r.path)} sha256 {r.digest}\n")
-    text.append(f"  made {r.made_on.isoformat()} by {r.by}")
+    text.append(f"  summary {visible(shortest_path(r.path))} sha256 {r.digest}\n")
+    text.append(f"  made {r.made_on.isoformat()} by {visible(r.by)}")
     if r.note:
-        text.append(f": {r.note}")
+        text.append(f": {visible(r.note)}")
     if r.retired_on is not None:
-        text.append(f"\n  retired by {r.retired_by}")
+        text.append(f"\n  retired by {visible(r.retired_by)}")
         if r.retire_note:
-            text.append(f": {r.retire_note}")
+            text.append(f": {visible(r.retire_note)}")
     return text
 
 
@@ -82,3 +90,13 @@ def render_listing(reconstructions: list[Reconstruction]) -> RenderableType:
     if not reconstructions:
         return plain("no reconstruction in this store")
     return Group(*(describe(r) for r in reconstructions))
+
+
+def outcome_line(outcome: Outcome) -> Text:
+    """The one-line result (``--quiet``)."""
+    r = outcome.reconstruction
+    return plain(
+        f"reconstruction {r.ident} {outcome.action}: {r.start.isoformat()}/{r.end.isoformat()}, "
+        f"{plural(len(r.parts), 'category', 'categories')}, {plural(r.count, 'event')}, "
+        f"total {grouped(canonical_decimal(r.total))}"
+    )

@@ -322,10 +322,18 @@ def about_expectation(report: VerifyReport) -> list[str]:
         disagreeing = report.resting.disagreeing
         if disagreeing:
             lines.append(
-                f"the sources hold other raw events in reconstructed periods than the "
-                f"summaries say ({plural(len(disagreeing), 'part')}): retiring a "
-                "reconstruction (eventfold reconstruct --retire ID) counts the raw events"
+                f"the sources hold raw events in reconstructed periods that differ from the "
+                f"summaries ({plural(len(disagreeing), 'part')}): if the sources are complete "
+                "for those periods, retiring the reconstruction (eventfold reconstruct "
+                "--retire ID) counts their raw events instead"
             )
+    beside = report.resting.beside
+    if beside:
+        ids = ", ".join(r.ident for r in beside)
+        lines.append(
+            f"the window compares raw events on both sides; reconstructions {ids} stand for "
+            "events in it, and are counted in the projection's totals but not here"
+        )
     if report.exported is not None:
         e = report.exported
         lines.append(

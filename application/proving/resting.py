@@ -61,6 +61,9 @@ class Resting:
 
     standing: list[Reconstruction] = field(default_factory=list)
     parts: list[Held] = field(default_factory=list)
+    # a window (``--since``/``--until`` over sources) compares raw events only: the standing
+    # reconstructions whose period meets it, not counted on either side
+    beside: list[Reconstruction] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.parts)
@@ -75,12 +78,12 @@ class Resting:
 
     @property
     def disagreeing(self) -> list[Held]:
-        """The parts whose sources hold other raw events than the summary says."""
+        """The parts whose sources hold raw events in the period, and other ones than the
+        summary says (sources with none there lost them too: nothing to weigh)."""
         return [
             p
             for p in self.parts
-            if p.source_count is not None
-            and (p.source_count != p.count or p.source_total != p.total)
+            if p.source_count and (p.source_count != p.count or p.source_total != p.total)
         ]
 
     def to_json(self) -> list[dict[str, Any]]:

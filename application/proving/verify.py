@@ -175,6 +175,7 @@ class VerifyReport:
             "as_of": None if self.as_of is None else self.as_of.to_json(),
             "reconstructions": self._reconstructions_json(),
             "resting_rows": len(self.resting_rows),
+            "window_reconstructions": [r.ident for r in self.resting.beside],
         }
         if self.events is not None:
             e = self.events
@@ -366,12 +367,22 @@ class Verification:
         return report
 
     def _resting(self, position: int) -> Resting:
-        """The reconstructions standing at ``position`` that the projection folds (none
-        for a window: both sides then count the window's raw events)."""
-        if not self.projection.folds_reconstructions or self.windowed:
+        """The reconstructions standing at ``position`` that the projection folds. For a
+        window, none is counted (both sides count the window's raw events): those whose
+        period meets the window are ``beside`` it, to be named."""
+        if not self.projection.folds_reconstructions:
             return Resting()
+        standing = load_plan(self.app).standing(position)
+        if self.windowed:
+            n = self.narrowing
+            met = [
+                r
+                for r in standing
+                if (n.until is None or r.start < n.until) and (n.since is None or n.since < r.end)
+            ]
+            return Resting(beside=met)
         until = None if self.as_of is None or self.as_of.kind != "occurred" else self.as_of.moment
-        return resting(load_plan(self.app).standing(position), until)
+        return resting(standing, until)
 
     def _refuse_timeline(self, expectation: Expectation) -> None:
         """``--by`` needs hours on both sides: sources, or an expected file of

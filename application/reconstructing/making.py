@@ -19,7 +19,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -85,7 +85,7 @@ class Period:
         if not start < end:
             msg = f"--period {text!r}: the period must end after it starts"
             raise ReconstructUsageError(msg)
-        return cls(start, end)
+        return cls(start.astimezone(UTC), end.astimezone(UTC))
 
     def __str__(self) -> str:
         return f"{self.start.isoformat()}/{self.end.isoformat()}"
@@ -230,7 +230,7 @@ def make(
         for name in names:
             count, total = figures[name]
             raw = _raw_in_period(app, name, versions.get(name), period)
-            rows[name] = [count, canonical_decimal(total), raw[0], canonical_decimal(raw[1])]
+            rows[name] = [count, canonical_decimal(total), raw.count, canonical_decimal(raw.total)]
             marks.append(
                 _mark(
                     name,
@@ -267,8 +267,7 @@ def retire(app: Eventfold, ident: str, note: str = "") -> Outcome:
         held: dict[str, list[Any]] = {}
         marks: list[Any] = []
         for name in names:
-            count, total = _raw_in_period(app, name, versions.get(name), r, after_mark=ident)
-            held[name] = [count, canonical_decimal(total)]
+            held[name] = _raw_in_period(app, name, versions.get(name), r, after_mark=ident).row()
             marks.append(_mark(name, versions.get(name), lambda c, i=ident: c.mark_retired(i)))
         registry.retire(ident, held, note, by)
         return ident, [registry, *marks]
@@ -379,17 +378,53 @@ class _At:
         )
 
 
+@dataclass
+class Raw:
+    """The raw events of a period in one category's stream: count, exact total, and the
+    smallest and largest value and earliest and latest time (None when there are none)."""
+
+    count: int = 0
+    total: Decimal = Decimal(0)
+    low: Decimal | None = None
+    high: Decimal | None = None
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add(self, value: Decimal, when: datetime) -> None:
+        self.count += 1
+        self.total = exact_add(self.total, value)
+        if self.low is None or value < self.low:
+            self.low = value
+        if self.high is None or value > self.high:
+            self.high = value
+        if self.first is None or when < self.first:
+            self.first = when
+        if self.last is None or when > self.last:
+            self.last = when
+
+    def row(self) -> list[Any]:
+        """As a ``Retired`` event's ``held`` row (decimals and times as text)."""
+        return [
+            self.count,
+            canonical_decimal(self.total),
+            None if self.low is None else str(self.low),
+            None if self.high is None else str(self.high),
+            None if self.first is None else self.first.isoformat(),
+            None if self.last is None else self.last.isoformat(),
+        ]
+
+
 def _raw_in_period(
     app: Eventfold,
     name: str,
     version: int | None,
     period: Period | Reconstruction,
     after_mark: str | None = None,
-) -> tuple[int, Decimal]:
-    """The count and total of ``name``'s raw events up to ``version`` that occurred in
-    ``period``; with ``after_mark``, only those after that reconstruction's marker. The
-    stream is read a page at a time (memory holds a page, however long the stream)."""
-    count, total = 0, Decimal(0)
+) -> Raw:
+    """``name``'s raw events up to ``version`` that occurred in ``period``; with
+    ``after_mark``, only those after that reconstruction's marker. The stream is read a
+    page at a time (memory holds a page, however long the stream)."""
+    raw = Raw()
     counting = after_mark is None
     for page in _stream_pages(app, Category.create_id(name), version):
         for s in page:
@@ -398,12 +433,11 @@ def _raw_in_period(
                     fact = stored_fact(app, s)
                     when = fact.occurred_at
                     if when is not None and period.start <= when < period.end:
-                        count += 1
-                        total = exact_add(total, fact.value)
+                        raw.add(fact.value, when)
             elif not counting and s.topic == _MARK_TOPIC:
                 event: Any = app.mapper.to_domain_event(s)
                 counting = event.reconstruction == after_mark
-    return count, total
+    return raw
 
 
 def _stream_pages(

@@ -21,6 +21,7 @@ store: a reconstruction made after the prefix's end holds nothing in it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,10 @@ class Part:
     replaced_total: Decimal
     held_count: int = 0  # raw events of the period recorded while it stood (once retired)
     held_total: Decimal = Decimal(0)
+    held_low: Decimal | None = None  # their smallest and largest value, earliest and
+    held_high: Decimal | None = None  # latest time (None: none held)
+    held_first: datetime | None = None
+    held_last: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,11 @@ class Reconstruction:
                 p.total.copy_negate(),
                 p.replaced_count + p.held_count,
                 exact_add(p.replaced_total, p.held_total),
+                made=False,
+                raw_low=p.held_low,
+                raw_high=p.held_high,
+                raw_first=p.held_first,
+                raw_last=p.held_last,
             )
 
 
@@ -214,10 +224,17 @@ def _reconstruction(event: Any, position: int) -> Reconstruction:
 
 def _retired(made: Reconstruction, event: Any, position: int) -> Reconstruction:
     parts = dict(made.parts)
-    for name, (n, t) in event.held.items():
-        p = parts[name]
-        parts[name] = Part(
-            name, p.count, p.total, p.replaced_count, p.replaced_total, int(n), Decimal(t)
+    for name, row in event.held.items():
+        n, t, *figures = row
+        low, high, first, last = figures or (None, None, None, None)
+        parts[name] = dataclasses.replace(
+            parts[name],
+            held_count=int(n),
+            held_total=Decimal(t),
+            held_low=None if low is None else Decimal(low),
+            held_high=None if high is None else Decimal(high),
+            held_first=None if first is None else datetime.fromisoformat(first),
+            held_last=None if last is None else datetime.fromisoformat(last),
         )
     return Reconstruction(
         made.ident,
