@@ -15,8 +15,10 @@ import hashlib
 import json
 import os
 import subprocess
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -691,6 +693,12 @@ def in_another_process(*args: str) -> Any:
     return json.loads(done.stdout)
 
 
+def store_end(store: str) -> int:
+    """The store's last notification id, asked by another process (a reader here would
+    share the log that follow's subscription watches, and take its news)."""
+    return int(in_another_process("status", "--store", store)["last_notification_id"])
+
+
 def test_follow_applies_a_reconstruction_made_and_retired_while_it_follows(
     tmp_path: Path,
 ) -> None:
@@ -701,9 +709,7 @@ def test_follow_applies_a_reconstruction_made_and_retired_while_it_follows(
     app = open_store(store)
     try:
         projector = Projector(app, store, CategoryTotals(), snapshot_every=2)
-
-        def end() -> int:
-            return int(in_another_process("status", "--store", store)["last_notification_id"])
+        end = partial(store_end, store)
 
         follower = Watching(projector)
         with follower:
@@ -724,6 +730,53 @@ def test_follow_applies_a_reconstruction_made_and_retired_while_it_follows(
         rebuilt = Projector(app, store, CategoryTotals()).rebuild()
         assert report.checksum == rebuilt.checksum
         assert report.snapshot_written is not None
+    finally:
+        app.close()
+
+
+def test_follow_reads_no_store_as_it_applies_a_reconstruction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process commits just before follow applies a reconstruction, and the log's
+    watcher polls only afterwards: were follow to read the store there (refreshing the
+    log its subscription shares), the watcher would find no news, and follow would not
+    see that commit until another came. It takes the reconstruction from the event."""
+    store = str(tmp_path / "store")
+    in_another_process("ingest", str(write(tmp_path / "feed.jsonl", FEED)), "--store", store)
+    summary = str(write_summary(tmp_path / "afternoon.csv", SUMMARY))
+    found = str(write(tmp_path / "found.jsonl", EVENTS))
+    app = open_store(store)
+    log: Any = app.recorder.log  # type: ignore[attr-defined]
+    polls, paused, ingested = type(log)._has_news, threading.Event(), threading.Event()
+    monkeypatch.setattr(
+        type(log), "_has_news", lambda self: polls(self) and not (paused.is_set() and self is log)
+    )
+    projector = Projector(app, store, CategoryTotals())
+    applying = type(projector)._apply_one
+    topics = {MADE_TOPIC, RETIRED_TOPIC}
+
+    def apply_one(self: Projector, state: Any, notification: Any) -> None:
+        if notification.topic in topics and not paused.is_set():
+            paused.set()  # the watcher's next poll: after this one is applied
+            in_another_process("ingest", found, "--store", store)
+            ingested.set()
+        try:
+            applying(self, state, notification)
+        finally:
+            paused.clear()
+
+    monkeypatch.setattr(type(projector), "_apply_one", apply_one)
+    try:
+        follower = Watching(projector)
+        with follower:
+            assert follower.categories_at(store_end(store), "the catch-up") == reference(FEED)
+            in_another_process(
+                "reconstruct", "--from", summary, "--period", PERIOD, "--store", store
+            )
+            wait_until(ingested.is_set, "follow to meet R1")
+            end = store_end(store)  # the ingest's commit included
+            shown = follower.categories_at(end, "the commit made as follow met R1")
+            assert shown == reference(EVENTS, SUMMARY)
     finally:
         app.close()
 

@@ -6,10 +6,13 @@ more events ingested (the lost ones found later, duplicates too), a
 reconstruction retired, another made. The model knows nothing of positions,
 replaced or held events: per category, the raw events ingested, but those in
 the period of a standing reconstruction of that category, plus the standing
-summaries. After each step, category_totals folded from scratch and caught up
-from its snapshots equal the model; at the end, the state as of each step's
-position, and the two ranges of every split of the store folded apart and
-merged (as parallel workers do), equal it too.
+summaries; the reconstructed figures, the standing summaries. After each
+step, category_totals folded from scratch (as a rebuild folds) and caught up
+from its snapshots (one after every page and adjustment) equal the model; at
+the end, the state as of each step's position, and the two ranges of the store
+split around each position where a reconstruction was made or retired, folded
+apart and merged (as parallel workers do), equal it too. What still stands
+at the end is retired: then every raw event counts.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ events_ = st.lists(
     st.tuples(
         st.sampled_from(RAW),
         st.integers(-500, 5000),  # cents
-        st.integers(-2, 15).map(lambda t: None if t < 0 else t),  # half-hours after START;
-        # None: no timestamp
+        # half-hours after START, or (one in nine) no timestamp
+        st.integers(-2, 15).map(lambda t: None if t < 0 else t),
     ),
     min_size=4,
     max_size=24,

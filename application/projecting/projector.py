@@ -345,7 +345,9 @@ class Projector:
         projection that folds reconstructions their adjustments, and no held fact."""
         if notification.topic in RECONSTRUCTION_TOPICS:
             if self.projection.folds_reconstructions:
-                self._plan = load_plan(self.app)  # it holds this event now
+                made_or_retired = self.app.mapper.to_domain_event(notification)
+                plan = self.plan().applying(made_or_retired, notification.id)
+                self._plan = load_plan(self.app) if plan is None else plan
                 for adjustment in self._plan.adjustments(notification.id - 1, notification.id):
                     self.projection.adjust(state, adjustment)
             return

@@ -178,6 +178,25 @@ class Plan:
             return page
         return FactsPage(kept) if kept else None
 
+    def applying(self, event: Any, position: int) -> Plan | None:
+        """The plan with one more ``Made`` or ``Retired`` event, at ``position``, taken from
+        the event itself (``follow``, which must not read the store meanwhile: a read
+        there could take the news of another process's commit from its subscription).
+        The plan itself when it holds the event already; None when it cannot tell (a
+        ``Retired`` of a reconstruction it does not hold: load the plan again)."""
+        known = {r.ident: r for r in self.reconstructions}
+        if isinstance(event, _MADE):
+            if event.reconstruction in known:
+                return self
+            return Plan([*self.reconstructions, _reconstruction(event, position)])
+        made = known.get(event.reconstruction) if isinstance(event, _RETIRED) else None
+        if made is None:
+            return None
+        if made.retired_at != NEVER:
+            return self
+        retired = _retired(made, event, position)
+        return Plan([retired if r is made else r for r in self.reconstructions])
+
     def standing(self, position: int) -> list[Reconstruction]:
         """The reconstructions that stand as of notification ``position``."""
         return [r for r in self.reconstructions if r.stands_at(position)]
