@@ -92,23 +92,22 @@ def read_expected(
     numbers: NumberFormat | None = None,
     *,
     keep_empty: bool = False,
+    noun: str = "an expected file",
 ) -> ExpectedRows:
     """The expected rows of ``path`` for ``projection``. ``ExpectedUnusableError`` names
     the file and the line and column (or member) of whatever cannot be used.
 
     A row that counts no event is left out, as the canonical state leaves it out;
     with ``keep_empty`` it is kept (a reconstruction's summary: such a row says its
-    category had no event in the period).
+    category had no event in the period). ``noun`` is what messages call the file.
     """
     columns = columns or Columns()
-    text = _text(path)
+    text = _text(path, noun)
     start = text.lstrip()[:1]
     reader = _Reader(path, projection, columns, numbers or NumberFormat(), keep_empty)
     try:
         if not start:
-            raise ExpectedUnusableError(
-                f"{path}: empty: there is nothing to prove the store against"
-            )
+            raise ExpectedUnusableError(f"{path}: empty: {noun} with nothing in it")
         if start in ("{", "["):
             reader.json(text)
         else:
@@ -125,9 +124,9 @@ def read_expected(
     return expected
 
 
-def _text(path: str) -> str:
+def _text(path: str, noun: str) -> str:
     if path != "-" and os.path.isdir(path):
-        raise ExpectedUnusableError(f"{path}: is a directory, not an expected file")
+        raise ExpectedUnusableError(f"{path}: is a directory, not {noun}")
     try:
         with open_source(path) as source:
             chunks, size = [], 0
@@ -138,13 +137,13 @@ def _text(path: str) -> str:
             damage = source.damage
     except SourceError as e:
         reason = str(e).removeprefix(f"{path}: ")
-        msg = f"{path}: cannot be read as an expected file ({reason})"
+        msg = f"{path}: cannot be read as {noun} ({reason})"
         raise ExpectedUnusableError(msg) from None
     except OSError as e:
         msg = f"{path}: cannot read the expected state ({e.strerror or e})"
         raise ExpectedUnusableError(msg) from None
     if damage is not None:
-        msg = f"{path}: {damage.describe()}: the expected file cannot be read whole"
+        msg = f"{path}: {damage.describe()}: {noun} that cannot be read whole"
         raise ExpectedUnusableError(msg)
     if len(data) > MAX_EXPECTED_BYTES:
         msg = f"{path}: larger than {MAX_EXPECTED_BYTES:,} bytes, the limit of an expected state"

@@ -180,7 +180,9 @@ def read_summary(
     ``ExpectedUnusableError`` names where a row cannot be used; a summary must give
     every category's count as well as its total.
     """
-    expected = read_expected(path, CategoryTotals(), columns, numbers, keep_empty=True)
+    expected = read_expected(
+        path, CategoryTotals(), columns, numbers, keep_empty=True, noun="a summary"
+    )
     if not expected.complete:
         lacking = ", ".join(
             f"{measure} missing in {n} row{'' if n == 1 else 's'}"
