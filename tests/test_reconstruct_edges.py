@@ -46,21 +46,26 @@ def summary(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-def test_a_row_of_no_events_is_shown_as_resting_on_the_reconstruction(
-    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """fun had no event that afternoon, say the books: its events found later are held,
-    and every report says fun's total rests on R1."""
-    made = doc(
+def make(capsys: pytest.CaptureFixture[str], tmp_path: Path, store: str, rows: str) -> Any:
+    """``reconstruct`` of the summary ``rows`` over ``PERIOD``: its JSON document."""
+    return doc(
         capsys,
         "reconstruct",
         "--from",
-        summary(tmp_path, "fun,0,0\nrent,1,7\n"),
+        summary(tmp_path, rows),
         "--period",
         PERIOD,
         "--store",
         store,
     )
+
+
+def test_a_row_of_no_events_is_shown_as_resting_on_the_reconstruction(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fun had no event that afternoon, say the books: its events found later are held,
+    and every report says fun's total rests on R1."""
+    made = make(capsys, tmp_path, store, "fun,0,0\nrent,1,7\n")
     assert [r["category"] for r in made["rows"]] == ["fun", "rent"]
     doc(capsys, "ingest", str(write(tmp_path / "found.jsonl", FOUND)), "--store", store)
     caught = doc(capsys, "catchup", "--store", store)
@@ -77,16 +82,7 @@ def test_once_retired_the_figures_count_the_events_it_held(
 ) -> None:
     """min, max, first and last of a category after retirement are those of all its raw
     events, as a store that never lost any has them, however it is folded."""
-    doc(
-        capsys,
-        "reconstruct",
-        "--from",
-        summary(tmp_path, "fun,2,100\nrent,1,7\n"),
-        "--period",
-        PERIOD,
-        "--store",
-        store,
-    )
+    make(capsys, tmp_path, store, "fun,2,100\nrent,1,7\n")
     doc(capsys, "ingest", str(write(tmp_path / "found.jsonl", FOUND)), "--store", store)
     doc(capsys, "catchup", "--store", store)
     doc(capsys, "reconstruct", "--retire", "R1", "--store", store)
@@ -130,16 +126,7 @@ def test_notes_names_and_messages_show_control_characters_escaped(
 def test_a_window_over_sources_names_the_reconstructions_it_does_not_count(
     store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    doc(
-        capsys,
-        "reconstruct",
-        "--from",
-        summary(tmp_path, "fun,2,100\n"),
-        "--period",
-        PERIOD,
-        "--store",
-        store,
-    )
+    make(capsys, tmp_path, store, "fun,2,100\n")
     kept = str(tmp_path / "kept.jsonl")
     window = ("--since", "2026-11-30T11:00Z", "--until", "2026-11-30T18:00Z")
     verified = doc(capsys, "verify", "--source", kept, *window, "--store", store)
@@ -157,16 +144,7 @@ def test_sources_that_lost_the_period_too_are_not_weighed_against_the_summary(
     """The surviving source has no event in the period: nothing there to prefer to the
     summary, so verify does not suggest retiring it; the found events differ from it, so
     verify does."""
-    doc(
-        capsys,
-        "reconstruct",
-        "--from",
-        summary(tmp_path, "fun,2,100\nrent,1,7\n"),
-        "--period",
-        PERIOD,
-        "--store",
-        store,
-    )
+    make(capsys, tmp_path, store, "fun,2,100\nrent,1,7\n")
     kept = str(tmp_path / "kept.jsonl")
     code, out, _ = run(capsys, "verify", "--source", kept, "--store", store)
     assert code == 0 and "--retire" not in out
