@@ -36,6 +36,7 @@ from typing import Any
 
 from eventfold.application.admin.quarantine import source_matches
 from eventfold.application.app import Eventfold
+from eventfold.application.ingest.categories import stored
 from eventfold.application.pages import PAGE
 from eventfold.application.progress import NOTIFICATIONS, READING_EVENTS, Progress, tell
 from eventfold.application.proving.keyed import check_window
@@ -152,7 +153,7 @@ CSV_COLUMNS = tuple(event_json(RecordedFact(0, "", "", Decimal(0), None, "", 0, 
 
 def category_exists(app: Eventfold, name: str) -> bool:
     """Whether the store has a category named exactly ``name`` (its stream has an event)."""
-    return bool(app.recorder.select_events(Category.create_id(name), limit=1))
+    return stored(app, Category.create_id(name))
 
 
 class EventStream:

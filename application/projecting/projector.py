@@ -11,11 +11,13 @@ to exactly the single-process state.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from eventsourcing.persistence import Notification
@@ -446,22 +448,26 @@ class Projector:
     ) -> Iterator[tuple[int, int]]:
         """``_apply_pages`` where reconstructions exist: the pages between adjustments,
         without their held facts, then each adjustment at its position."""
-        fold_page, adjust = self.projection.fold_page, self.projection.adjust
-        adjustments = plan.adjustments(after, last)
-        stops = sorted({a.notification_id for a in adjustments} | {last + 1})
         start = after
-        for stop in stops:
-            for page in recorded_pages(self.app, start, min(stop - 1, last)):
-                kept = plan.keep(page)
-                if kept is not None:
-                    fold_page(state, kept)
-                yield page.last_id, len(page)
-            if stop <= last:
-                for adjustment in adjustments:
-                    if adjustment.notification_id == stop:
-                        adjust(state, adjustment)
-                yield stop, 1
-            start = stop
+        for position, here in itertools.groupby(
+            plan.adjustments(after, last), key=attrgetter("notification_id")
+        ):
+            yield from self._apply_kept(state, start, position - 1, plan)
+            for adjustment in here:
+                self.projection.adjust(state, adjustment)
+            yield position, 1
+            start = position
+        yield from self._apply_kept(state, start, last, plan)
+
+    def _apply_kept(
+        self, state: Any, after: int, last: int, plan: Plan
+    ) -> Iterator[tuple[int, int]]:
+        """The pages of ``after+1..last`` folded without the facts ``plan`` holds out."""
+        for page in recorded_pages(self.app, after, last):
+            kept = plan.keep(page)
+            if kept is not None:
+                self.projection.fold_page(state, kept)
+            yield page.last_id, len(page)
 
     def _report(
         self,

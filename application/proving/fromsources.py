@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from eventfold.application.progress import Progress
@@ -20,11 +19,11 @@ from eventfold.application.proving.expected import ExpectedUnusableError
 from eventfold.application.proving.keyed import Narrowing
 from eventfold.application.proving.reference import ExpectedState, expected_from_sources
 from eventfold.application.proving.resting import Resting
+from eventfold.application.reconstructing.plan import Covering
 from eventfold.domain.model import EXACT, Category
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import source_name
 from eventfold.projections.base import (
-    Adjustment,
     Key,
     Projection,
     RecordedFact,
@@ -49,19 +48,17 @@ def expected_rows(
     folded = projection.initial()
     handler = projection.handler(Category.Recorded)
     standing = rest.standing if rest is not None and projection.folds_reconstructions else []
+    covering = Covering(standing)
     if handler is not None:
         for event_id, r in state.records.items():
-            if any(s.covers(r.occurred_at) for s in standing if r.category in s.parts):
+            if any(covering.covering(r.category, r.occurred_at)):
                 continue
             fact = RecordedFact(
                 0, event_id, r.category, r.value, r.occurred_at, r.source, r.line, r.offset
             )
             handler(folded, fact)
     for s in standing:
-        for p in s.parts.values():
-            adjustment = Adjustment(
-                0, s.ident, p.category, s.start, s.end, p.count, p.total, 0, Decimal(0)
-            )
+        for adjustment in s.summaries():
             projection.adjust(folded, adjustment)
     return projection.rows(projection.canonical(folded)), True
 

@@ -17,13 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 from eventfold.application.proving.reference import ExpectedState
-from eventfold.application.reconstructing.plan import Reconstruction
+from eventfold.application.reconstructing.plan import Covering, Reconstruction
 from eventfold.domain.model import EXACT, exact_add
 from eventfold.projections.base import canonical_decimal
 
 
 @dataclass
-class Held:
+class RestingPart:
     """One category's part of one reconstruction in a verify: the summary's figures, and
     what the sources hold in its period (None without sources)."""
 
@@ -60,7 +60,7 @@ class Resting:
     """The reconstructions standing where a verify compared, and each category's part."""
 
     standing: list[Reconstruction] = field(default_factory=list)
-    parts: list[Held] = field(default_factory=list)
+    parts: list[RestingPart] = field(default_factory=list)
     # a window (``--since``/``--until`` over sources) compares raw events only: the standing
     # reconstructions whose period meets it, not counted on either side
     beside: list[Reconstruction] = field(default_factory=list)
@@ -77,7 +77,7 @@ class Resting:
         return found
 
     @property
-    def disagreeing(self) -> list[Held]:
+    def disagreeing(self) -> list[RestingPart]:
         """The parts whose sources hold raw events in the period, and other ones than the
         summary says (sources with none there lost them too: nothing to weigh)."""
         return [
@@ -109,7 +109,9 @@ def resting(standing: list[Reconstruction], until: datetime | None = None) -> Re
     those whose period ends by then."""
     kept = [r for r in standing if until is None or r.end <= until]
     parts = [
-        Held(r.ident, name, p.count, p.total) for r in kept for name, p in sorted(r.parts.items())
+        RestingPart(r.ident, name, p.count, p.total)
+        for r in kept
+        for name, p in sorted(r.parts.items())
     ]
     return Resting(kept, parts)
 
@@ -121,25 +123,22 @@ def reconstructed(state: ExpectedState, rest: Resting) -> ExpectedState:
     whole, for the comparison event by event."""
     if not rest.standing:
         return state
-    periods: dict[str, list[tuple[Reconstruction, Held]]] = {}
     by_key = {(p.reconstruction, p.category): p for p in rest.parts}
-    for r in rest.standing:
-        for name in r.parts:
-            part = by_key.get((r.ident, name))
-            if part is not None:
-                part.source_count, part.source_total = 0, Decimal(0)
-                periods.setdefault(name, []).append((r, part))
+    for part in rest.parts:
+        part.source_count, part.source_total = 0, Decimal(0)
+    covering = Covering(rest.standing)
     totals = {name: list(entry) for name, entry in state.totals.items()}
     for record in state.records.values():
-        for r, part in periods.get(record.category, ()):
-            if r.covers(record.occurred_at):
-                assert part.source_count is not None and part.source_total is not None
-                part.source_count += 1
-                part.source_total = exact_add(part.source_total, record.value)
-                entry = totals[record.category]
-                entry[0] -= 1
-                entry[1] = EXACT.subtract(entry[1], record.value)
-                break
+        r = next(covering.covering(record.category, record.occurred_at), None)
+        if r is None:
+            continue
+        part = by_key[(r.ident, record.category)]
+        assert part.source_count is not None and part.source_total is not None
+        part.source_count += 1
+        part.source_total = exact_add(part.source_total, record.value)
+        entry = totals[record.category]
+        entry[0] -= 1
+        entry[1] = EXACT.subtract(entry[1], record.value)
     for part in rest.parts:
         entry = totals.setdefault(part.category, [0, Decimal(0)])
         entry[0] += part.count

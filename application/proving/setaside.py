@@ -35,6 +35,7 @@ from eventfold.application.admin.sources import (
     source_topic,
 )
 from eventfold.application.app import Eventfold
+from eventfold.application.pages import stream_pages
 
 LISTED = 100
 STREAM_PAGE = 1000
@@ -147,9 +148,7 @@ def set_aside(app: Eventfold, category: str, sources: set[str]) -> SetAside:
 def _read_stream(app: Eventfold, source_id: UUID, category: str) -> _Stream:
     """One source's conflicts and quarantined lines of ``category`` (its latest scan's)."""
     stream = _Stream("")
-    after = 0
-    while True:
-        page = app.recorder.select_events(source_id, gt=after, limit=STREAM_PAGE)
+    for page in stream_pages(app, source_id, page=STREAM_PAGE):
         for stored in page:
             if stored.topic not in _WANTED:
                 continue  # Advanced, Renamed: nothing set aside
@@ -176,9 +175,7 @@ def _read_stream(app: Eventfold, source_id: UUID, category: str) -> _Stream:
                             stream.path, event.line, event.offset, event.reason, event.raw
                         )
                     )
-        if len(page) < STREAM_PAGE:
-            return stream
-        after = page[-1].originator_version
+    return stream
 
 
 def _duplicates(app: Eventfold, paths: set[str]) -> dict[str, int]:

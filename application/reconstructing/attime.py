@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 
-from eventfold.application.reconstructing.plan import Plan, Reconstruction
+from eventfold.application.reconstructing.plan import Covering, Plan, Reconstruction
 from eventfold.projections.base import Adjustment, RecordedFact
 
 
@@ -47,12 +46,10 @@ class OccurredCut:
 
     moment: datetime
     standing: list[Reconstruction]
-    _by_category: dict[str, list[Reconstruction]] = field(default_factory=dict)
+    _covering: Covering = field(init=False)
 
     def __post_init__(self) -> None:
-        for r in self.standing:
-            for name in r.parts:
-                self._by_category.setdefault(name, []).append(r)
+        self._covering = Covering(self.standing)
 
     @classmethod
     def of(cls, plan: Plan, end: int, moment: datetime) -> OccurredCut:
@@ -77,14 +74,10 @@ class OccurredCut:
     def stood_for(self, fact: RecordedFact) -> bool:
         """Whether a standing reconstruction stands for ``fact``: one of its categories,
         occurred in its period."""
-        found = self._by_category.get(fact.category)
-        return found is not None and any(r.covers(fact.occurred_at) for r in found)
+        return any(self._covering.covering(fact.category, fact.occurred_at))
 
     def adjustments(self) -> Iterator[Adjustment]:
         """The summaries of the counted reconstructions, per category (no raw part: the
         raw events they stand for are left out of the fold, ``stood_for``)."""
         for r in self.counted:
-            for p in r.parts.values():
-                yield Adjustment(
-                    r.made_at, r.ident, p.category, r.start, r.end, p.count, p.total, 0, Decimal(0)
-                )
+            yield from r.summaries()

@@ -17,18 +17,19 @@ import getpass
 import hashlib
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest.categories import find
+from eventfold.application.pages import stream_pages
 from eventfold.application.proving.expected import Columns, read_expected
 from eventfold.application.proving.keyed import parse_moment
 from eventfold.application.proving.numbers import NumberFormat
@@ -428,7 +429,9 @@ def _raw_in_period(
     page at a time (memory holds a page, however long the stream)."""
     raw = Raw()
     counting = after_mark is None
-    for page in _stream_pages(app, Category.create_id(name), version):
+    if version is None:
+        return raw
+    for page in stream_pages(app, Category.create_id(name), version, STREAM_PAGE):
         for s in page:
             if s.topic == RECORDED_TOPIC:
                 if counting:
@@ -440,22 +443,3 @@ def _raw_in_period(
                 event: Any = app.mapper.to_domain_event(s)
                 counting = event.reconstruction == after_mark
     return raw
-
-
-def _stream_pages(
-    app: Eventfold, originator_id: UUID, upto: int | None
-) -> Iterator[list[StoredEvent]]:
-    """The stored events of one stream up to version ``upto``, a page at a time."""
-    if upto is None:
-        return
-    after = None
-    while True:
-        page = list(
-            app.recorder.select_events(originator_id, gt=after, lte=upto, limit=STREAM_PAGE)
-        )
-        if not page:
-            return
-        yield page
-        after = page[-1].originator_version
-        if after >= upto:
-            return

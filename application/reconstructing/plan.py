@@ -22,7 +22,7 @@ store: a reconstruction made after the prefix's end holds nothing in it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, KeysView
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -95,6 +95,22 @@ class Reconstruction:
     def total(self) -> Decimal:
         return exact_sum([p.total for p in self.parts.values()])
 
+    def summaries(self) -> Iterator[Adjustment]:
+        """Its summary per category and nothing else (no raw part: for a fold that leaves
+        the raw events of its period out itself)."""
+        for p in self.parts.values():
+            yield Adjustment(
+                self.made_at,
+                self.ident,
+                p.category,
+                self.start,
+                self.end,
+                p.count,
+                p.total,
+                0,
+                Decimal(0),
+            )
+
     def adjustments(self) -> Iterator[Adjustment]:
         """The adjustments of its ``Made`` and, if retired, its ``Retired`` event."""
         for p in self.parts.values():
@@ -130,17 +146,36 @@ class Reconstruction:
             )
 
 
+class Covering:
+    """Reconstructions by category: which of them has a part for an event's category and
+    a period that covers when it occurred."""
+
+    def __init__(self, reconstructions: Iterable[Reconstruction]) -> None:
+        self._by_category: dict[str, list[Reconstruction]] = {}
+        for r in reconstructions:
+            for name in r.parts:
+                self._by_category.setdefault(name, []).append(r)
+
+    def categories(self) -> KeysView[str]:
+        """The categories that one of them has a part for."""
+        return self._by_category.keys()
+
+    def covering(self, category: str, when: datetime | None) -> Iterator[Reconstruction]:
+        """Those with a part for ``category`` whose period covers ``when``, in order."""
+        for r in self._by_category.get(category, ()):
+            if r.covers(when):
+                yield r
+
+
 @dataclass
 class Plan:
     """The reconstructions of a store, as a fold uses them."""
 
     reconstructions: list[Reconstruction]
-    _by_category: dict[str, list[Reconstruction]] = field(default_factory=dict)
+    _covering: Covering = field(init=False)
 
     def __post_init__(self) -> None:
-        for r in self.reconstructions:
-            for name in r.parts:
-                self._by_category.setdefault(name, []).append(r)
+        self._covering = Covering(self.reconstructions)
 
     def __bool__(self) -> bool:
         return bool(self.reconstructions)
@@ -156,22 +191,18 @@ class Plan:
         found.sort(key=lambda a: a.notification_id)
         return found
 
-    def of(self, category: str) -> list[Reconstruction]:
-        """The reconstructions with a part for ``category``, in the order they were made."""
-        return self._by_category.get(category, [])
-
     def held(self, fact: RecordedFact) -> bool:
         """Whether a fold holds ``fact`` out: a reconstruction of its category stood when
         it was recorded and its period covers when it occurred."""
-        for r in self._by_category.get(fact.category, ()):
-            if r.made_at < fact.notification_id < r.retired_at and r.covers(fact.occurred_at):
-                return True
-        return False
+        return any(
+            r.made_at < fact.notification_id < r.retired_at
+            for r in self._covering.covering(fact.category, fact.occurred_at)
+        )
 
     def keep(self, page: RecordedPage) -> RecordedPage | None:
         """``page`` without its held facts (the page itself when it has none; None when
         every fact is held)."""
-        if self._by_category.keys().isdisjoint(page.columns().categories):
+        if self._covering.categories().isdisjoint(page.columns().categories):
             return page
         kept = [f for f in page.facts() if not self.held(f)]
         if len(kept) == len(page):
@@ -271,19 +302,3 @@ def _retired(made: Reconstruction, event: Any, position: int) -> Reconstruction:
         event.by,
         event.note,
     )
-
-
-def standing_parts(plan: Plan, position: int) -> dict[str, tuple[int, Decimal]]:
-    """Per category, the count and total that reconstructions standing as of ``position``
-    contribute to it."""
-    found: dict[str, tuple[int, Decimal]] = {}
-    for r in plan.standing(position):
-        for name, p in r.parts.items():
-            n, t = found.get(name, (0, Decimal(0)))
-            found[name] = (n + p.count, exact_add(t, p.total))
-    return found
-
-
-def categories_of(reconstructions: Iterable[Reconstruction]) -> set[str]:
-    """Every category that one of ``reconstructions`` has a part for."""
-    return {name for r in reconstructions for name in r.parts}

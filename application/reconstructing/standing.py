@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from eventfold.application.reconstructing.plan import NEVER, Plan, Reconstruction
+from eventfold.application.reconstructing.plan import NEVER, Covering, Plan, Reconstruction
 from eventfold.projections.base import RecordedFact
 
 
@@ -27,15 +27,11 @@ class Standing:
     def __init__(self, position: int, reconstructions: list[Reconstruction]) -> None:
         self.position = position
         self.reconstructions = reconstructions
-        self._standing: dict[str, list[Reconstruction]] = {}
-        for r in reconstructions:
-            if r.stands_at(position):
-                for name in r.parts:
-                    self._standing.setdefault(name, []).append(r)
+        self._standing = Covering(r for r in reconstructions if r.stands_at(position))
 
     def __bool__(self) -> bool:
         """Whether any reconstruction stands as of the position."""
-        return bool(self._standing)
+        return bool(self._standing.categories())
 
     def of(self, category: str) -> list[Reconstruction]:
         """Every reconstruction (standing or retired) with a part for ``category``."""
@@ -44,10 +40,7 @@ class Standing:
     def holding(self, fact: RecordedFact) -> Reconstruction | None:
         """The standing reconstruction that ``fact`` (a raw event recorded at or before the
         position) is held out of the total by, or None when the total counts it."""
-        for r in self._standing.get(fact.category, ()):
-            if r.covers(fact.occurred_at):
-                return r
-        return None
+        return next(self._standing.covering(fact.category, fact.occurred_at), None)
 
 
 def standing_as_of(plan: Plan, position: int) -> Standing:
