@@ -190,17 +190,7 @@ def _at_position(
     applied = projector.fold_range(
         state, after, position, 0 if used is None else used.events_applied, progress
     )
-    canonical = projection.canonical(state)
-    return AsOf(
-        point,
-        projection.name,
-        canonical,
-        state_checksum(canonical),
-        position,
-        applied,
-        snapshot=used,
-        state=state,
-    )
+    return _as_of(point, projection, state, position, applied, snapshot=used)
 
 
 def _at_recorded(
@@ -332,9 +322,11 @@ def _as_of(
     state: Any,
     end: int,
     applied: int,
-    left_out: int,
-    without: int,
+    left_out: int = 0,
+    without: int = 0,
+    snapshot: SnapshotInfo | None = None,
 ) -> AsOf:
+    """The ``AsOf`` of ``state``, its canonical document and checksum computed once."""
     canonical = projection.canonical(state)
     return AsOf(
         point,
@@ -345,5 +337,6 @@ def _as_of(
         applied,
         left_out=left_out,
         without_time=without,
+        snapshot=snapshot,
         state=state,
     )

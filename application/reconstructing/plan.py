@@ -99,27 +99,14 @@ class Reconstruction:
         """Its summary per category and nothing else (no raw part: for a fold that leaves
         the raw events of its period out itself)."""
         for p in self.parts.values():
-            yield Adjustment(
-                self.made_at,
-                self.ident,
-                p.category,
-                self.start,
-                self.end,
-                p.count,
-                p.total,
-                0,
-                Decimal(0),
-            )
+            yield self._adjustment(self.made_at, p, p.count, p.total, 0, Decimal(0))
 
     def adjustments(self) -> Iterator[Adjustment]:
         """The adjustments of its ``Made`` and, if retired, its ``Retired`` event."""
         for p in self.parts.values():
-            yield Adjustment(
+            yield self._adjustment(
                 self.made_at,
-                self.ident,
-                p.category,
-                self.start,
-                self.end,
+                p,
                 p.count,
                 p.total,
                 -p.replaced_count,
@@ -128,12 +115,9 @@ class Reconstruction:
         if self.retired_at == NEVER:
             return
         for p in self.parts.values():
-            yield Adjustment(
+            yield self._adjustment(
                 self.retired_at,
-                self.ident,
-                p.category,
-                self.start,
-                self.end,
+                p,
                 -p.count,
                 p.total.copy_negate(),
                 p.replaced_count + p.held_count,
@@ -144,6 +128,29 @@ class Reconstruction:
                 raw_first=p.held_first,
                 raw_last=p.held_last,
             )
+
+    def _adjustment(
+        self,
+        position: int,
+        part: Part,
+        count: int,
+        total: Decimal,
+        raw_count: int,
+        raw_total: Decimal,
+        **figures: Any,
+    ) -> Adjustment:
+        return Adjustment(
+            position,
+            self.ident,
+            part.category,
+            self.start,
+            self.end,
+            count,
+            total,
+            raw_count,
+            raw_total,
+            **figures,
+        )
 
 
 class Covering:
