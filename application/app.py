@@ -127,6 +127,7 @@ def open_app(
     snapshot_interval: int | None = None,
     create: bool = True,
     writes: str | None = None,
+    application: type[Eventfold] | None = None,
 ) -> Eventfold:
     """The application over ``backend`` (``--backend``, ``$EVENTFOLD_BACKEND``, or ``file``).
 
@@ -140,7 +141,8 @@ def open_app(
     new or empty directory (never among another application's files). A path that
     cannot be a store directory is a ``StorePathError``. ``writes``: the command that
     will write to the store (``ingest``), refused with ``StoreReadOnlyError`` when it
-    cannot be written here.
+    cannot be written here. ``application``: a subclass of ``Eventfold`` with a name of
+    its own, and so tables of its own (a partition's, on PostgreSQL).
     """
     name = backend_name(backend)
     problem = storepath.path_problem(store)
@@ -161,8 +163,10 @@ def open_app(
     if writes is not None and not is_shared(name):  # a database keeps its own permissions
         require_writable(store, writes)
 
+    cls = Eventfold if application is None else application
+
     def build(env: dict[str, str]) -> Eventfold:
-        return Eventfold(env, snapshot_interval=snapshot_interval, state_dir=store)
+        return cls(env, snapshot_interval=snapshot_interval, state_dir=store)
 
     return open_application(name, store, build)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.text import Text
 
 from eventfold.commands.common import EXIT_OK, emit, open_application
@@ -64,9 +64,10 @@ def register(commands: Commands) -> None:
         type=_partition,
         metavar="K/N",
         default=None,
-        help="record only the categories of partition K of N (a stable hash of the "
-        "name), so that N processes, on any machines sharing a postgres store, split "
-        "one source without overlap",
+        help="be partition K of N: on postgres, ingest this partition's share of the "
+        "files into its own tables, joined to the store's log in the files' order (N "
+        "processes on any machines); on the file store, record only the categories of "
+        "partition K (a stable hash of the name)",
     )
     parser.add_argument(
         "--snapshot-interval",
@@ -101,6 +102,10 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.app import undone_on_failure
     from eventfold.application.ingest import Ingestor, SourceError
     from eventfold.application.ingest.many import ingest_all
+    from eventfold.application.ingest.partitioned import (
+        partitioned_backend,
+        refuse_if_partitioned,
+    )
     from eventfold.application.sources import resolve_sources
     from eventfold.reports.ingest import (
         ingest_set_verdict,
@@ -117,11 +122,15 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
     # Every file is looked at first: one that cannot be read leaves the store untouched,
     # and a run that fails before its first commit leaves no new store behind.
     paths = resolve_sources(source_list(args, names), args.max_line_bytes)
+    if args.partition is not None and partitioned_backend(args.backend):
+        return _ingest_partition(args, paths, out, err)
     with undone_on_failure(args.store, args.backend):
         app = open_application(
             args, create=True, snapshot_interval=args.snapshot_interval, writes=True
         )
         try:
+            if args.partition is None:
+                refuse_if_partitioned(app)
             with Ingestor(
                 app,
                 app.state_dir,
@@ -161,4 +170,42 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
         files = "file" if more == 1 else "files"
         others = f" (and {more:,} more {files} not read whole, named in the report)"
         raise SourceError(unread[0] + (others if more else ""))
+    return EXIT_OK
+
+
+def _ingest_partition(
+    args: argparse.Namespace, paths: list[str], out: Console, err: Console
+) -> int:
+    """``--partition K/N`` on postgres: this partition's share, then the join."""
+    from eventfold.application.ingest import SourceError
+    from eventfold.application.ingest.partitioned import ingest_partition
+    from eventfold.reports.ingest import (
+        ingest_set_verdict,
+        render_ingest_set,
+        render_partitioned,
+    )
+    from eventfold.reports.progress import progress_on
+
+    with progress_on(err) as progress:
+        report, partitioned = ingest_partition(
+            args.store,
+            args.partition,
+            paths,
+            batch=args.batch,
+            max_line=args.max_line_bytes,
+            snapshot_interval=args.snapshot_interval,
+            progress=progress,
+        )
+    for warning in partitioned.warnings:
+        err.print(Text(f"eventfold: warning: {warning}"), soft_wrap=True)
+    emit(
+        args,
+        out,
+        lambda: report.to_json() | partitioned.to_json(),
+        lambda: Group(render_ingest_set(report, args.limit), render_partitioned(partitioned)),
+        lambda: ingest_set_verdict(report),
+    )
+    unread = report.unread
+    if unread:
+        raise SourceError(unread[0])
     return EXIT_OK

@@ -181,6 +181,17 @@ class Source(Aggregate):
         """A line broke the source rules; it is kept with why, not applied."""
         self.quarantined += 1
 
+    @event("Recounted")
+    def recount(self, counts: dict[str, int]) -> None:
+        """Counts move between kinds after the fact (``counts`` are signed changes): a
+        partition of a partitioned ingest recorded ids that, in the documented order of
+        the files, an earlier file of another partition holds, so they are duplicates or
+        conflicts, not ingested."""
+        merged = dict(self.counts)
+        for key, count in counts.items():
+            merged[key] = merged.get(key, 0) + count
+        self.counts = merged
+
     @event("Conflicted")
     def conflict(
         self, event_id: str, line: int, offset: int, first: dict[str, Any], later: dict[str, Any]

@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from eventfold.application.ingest.many import IngestSetReport
+from eventfold.application.ingest.partitioned import PartitionedReport
 from eventfold.application.ingest.report import IngestReport
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable
@@ -267,3 +268,32 @@ def ingest_set_verdict(report: IngestSetReport) -> Text:
     )
     bad = report.unread or report.total("conflicts") or report.total("invalid")
     return plain(text, style="yellow" if bad else "green")
+
+
+def render_partitioned(report: PartitionedReport) -> Text:
+    """What a partition did beside its files: its share, and what joined the store's log."""
+    join = report.join
+    text = (
+        f"partition {report.partition}: {grouped(report.files_of_this_partition)} of "
+        f"{plural(report.files_planned, 'file')} in the plan are this partition's"
+        + (
+            f" ({grouped(report.files_done_before)} done before)"
+            if report.files_done_before
+            else ""
+        )
+        + f"; joined the store's log: {plural(join.events, 'event')} from "
+        f"{plural(join.files, 'file')}"
+    )
+    if join.duplicates or join.conflicts:
+        text += (
+            f"; ids an earlier file holds: duplicates {grouped(join.duplicates)}, "
+            f"conflicts {grouped(join.conflicts)}"
+        )
+    if join.waiting is not None:
+        text += (
+            f"; waiting on partition {join.waiting_on} for {join.waiting.identity} "
+            "(its events, and the files after it, join when that partition has read it)"
+        )
+    elif join.busy:
+        text += "; another process is joining"
+    return plain(text, style="yellow" if join.waiting is not None or join.conflicts else "green")

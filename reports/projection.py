@@ -17,6 +17,7 @@ from eventfold.reports.layout import Col, FigureTable, Summary
 from eventfold.reports.text import grouped, plain, plural, visible
 
 if TYPE_CHECKING:  # the reports of catchup and rebuild need no more of the application
+    from eventfold.application.admin.partitions import PartitionsStatus
     from eventfold.application.admin.status import StoreStatus
     from eventfold.application.projecting import ProjectionReport
     from eventfold.application.projecting.generations import Generations
@@ -278,9 +279,26 @@ def render_status(status: StoreStatus) -> Group:
                 f"retired {len(status.retired):,} (eventfold reconstruct --list)"
             )
         )
+    if status.partitions is not None:
+        parts.append(_partitions_line(status.partitions))
     if status.sources is not None:
         parts.append(status_line(status.sources))
     return Group(*parts)
+
+
+def _partitions_line(p: PartitionsStatus) -> Text:
+    """How a partitioned store's join stands, in one line."""
+    text = (
+        f"partitions: {p.count}; {grouped(p.files_joined)} of "
+        f"{plural(p.files_planned, 'planned file')} joined the log"
+    )
+    if p.waiting_file is None:
+        return plain(text + "; nothing waiting", style="green")
+    text += (
+        f"; {plural(p.events_waiting, 'event')} in partitions' tables wait on partition "
+        f"{p.waiting_on}, which has not finished {p.waiting_file}"
+    )
+    return plain(text, style="yellow")
 
 
 def render_generations(listing: Generations) -> RenderableType:

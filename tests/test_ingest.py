@@ -14,6 +14,7 @@ from eventfold.application.app import Eventfold, open_store
 from eventfold.application.demo.sample import SampleRates, write_sample
 from eventfold.application.ingest import Ingestor, SourceRewrittenError
 from eventfold.application.ingest.dedup import IndexBusyError
+from eventfold.application.ingest.known import KnownIds
 from eventfold.domain.model import Category, Source
 from ingesthelpers import aggregate_totals, reference_totals, store_totals
 
@@ -231,6 +232,7 @@ def test_dedup_index_is_rebuilt_from_the_store_when_lost(
 ) -> None:
     first = write(tmp_path / "one.jsonl", *(line(f"e{i}", "x", "1") for i in range(300)))
     with Ingestor(app, str(store), batch=50) as ingestor:
+        assert isinstance(ingestor.known, KnownIds)
         ingestor.known.index.flush_every = 64  # several runs and merges
         ingestor.run(str(first))
     for path in (store / "dedup").iterdir():

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from eventfold.application.admin.partitions import PartitionsStatus, partitions_status
 from eventfold.application.admin.sources import SourcesReport, source_states
 from eventfold.application.app import Eventfold
 from eventfold.application.projecting import snapshots_of
@@ -38,6 +39,7 @@ class StoreStatus:
     sources: SourcesReport | None = None  # by sizes only (no digest)
     standing: list[str] = field(default_factory=list)  # the reconstructions standing
     retired: list[str] = field(default_factory=list)  # and those retired
+    partitions: PartitionsStatus | None = None  # a partitioned store's join (postgres)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document (keys are only ever added)."""
@@ -61,6 +63,7 @@ class StoreStatus:
             ],
             "sources": None if self.sources is None else self.sources.summary(),
             "reconstructions": {"standing": self.standing, "retired": self.retired},
+            "partitions": None if self.partitions is None else self.partitions.to_json(),
         }
 
 
@@ -77,6 +80,7 @@ def store_status(app: Eventfold, store_dir: str) -> StoreStatus:
     status.location = app.backend.describe()
     status.files_are_the_store = app.backend.checks_files
     status.sources = source_states(app, digest=False, tail=False)
+    status.partitions = partitions_status(app)
     for r in load_plan(app).reconstructions:
         (status.standing if r.retired_on is None else status.retired).append(r.ident)
     return status

@@ -131,8 +131,11 @@ class Decider:
         codec: RecordedCodec,
         lookup: Callable[[list[bytes], list[bytes]], dict[int, tuple[int, bytes]]],
         partition: Partition | None,
+        *,
+        repeats: bool = True,
     ) -> None:
         self.app, self.codec, self.lookup, self.partition = app, codec, lookup, partition
+        self.repeats = repeats  # False: a repeated id is recorded too, decided later
         self.streams: dict[str, Stream] = {}  # every category met
         self.snapshotted: dict[UUID, int] = {}  # other aggregates: version at load or snapshot
         interval = app.snapshot_interval(Category) if app.snapshots is not None else None
@@ -172,7 +175,8 @@ class Decider:
             if key in first_seen or i in found:
                 self._repeat(run, commit, i, key, found.get(i))
                 continue
-            first_seen[key] = i
+            if self.repeats:
+                first_seen[key] = i
             name = names[i]
             if owns is not None and not owns(name):
                 commit.elsewhere_keys.append(key)

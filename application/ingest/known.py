@@ -158,3 +158,32 @@ class KnownIds:
             self.index.flush(wait=True)
         finally:
             self.index.close()
+
+
+class _NoIndex:
+    def reserve(self, count: int) -> None:
+        """Nothing to size."""
+
+    marks: dict[str, int] = {}  # noqa: RUF012  # never written
+
+
+class UndecidedIds:
+    """No dedup index: every valid line is recorded, a repeated id too, for a later step
+    to decide (a partition's join: ``joining.py``). The same methods as ``KnownIds``."""
+
+    def __init__(self) -> None:
+        self.index = _NoIndex()
+        self.warnings: list[str] = []
+        self.current: SourceRun | None = None
+
+    def lookup(self, keys: list[bytes], digests: list[bytes]) -> dict[int, tuple[int, bytes]]:
+        return {}
+
+    def committed(self, run: SourceRun, commit: Commit, nids: list[int]) -> None:
+        """Nothing to record."""
+
+    def mark_elsewhere(self, fd: int, identity: str, marked: int, position: int) -> None:
+        """No marks: every line is recorded."""
+
+    def close(self) -> None:
+        """Nothing to persist."""

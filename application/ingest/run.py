@@ -28,7 +28,7 @@ from eventsourcing.persistence import Tracking
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest.categories import find, load_or_create
 from eventfold.application.ingest.deciding import Commit, Decider, SourceRun
-from eventfold.application.ingest.known import KnownIds
+from eventfold.application.ingest.known import KnownIds, UndecidedIds
 from eventfold.application.ingest.partition import Partition
 from eventfold.application.ingest.prefetch import Prefetched
 from eventfold.application.ingest.quarantine import QuarantineFile, quarantine_path
@@ -87,6 +87,8 @@ class Ingestor:
 
     ``reader_process``: None picks a second process for files with more than
     ``READER_PROCESS_BYTES`` left to read; True or False forces the choice.
+    ``repeats``: False records every valid line, a repeated id too, and keeps no dedup
+    index: a partition's join decides repeats (``partitioned.py``).
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class Ingestor:
         reader_process: bool | None = None,
         partition: Partition | None = None,
         max_line: int = MAX_LINE_BYTES,
+        repeats: bool = True,
     ) -> None:
         if batch < 1:
             msg = f"batch must be at least 1, not {batch}"
@@ -110,9 +113,13 @@ class Ingestor:
         self.reader_process = reader_process
         self.codec = RecordedCodec(app.mapper)
         self.partition = partition
-        self.known = KnownIds(app, state_dir, partition, lock_timeout, batch, max_line)
+        self.known: KnownIds | UndecidedIds = (
+            KnownIds(app, state_dir, partition, lock_timeout, batch, max_line)
+            if repeats
+            else UndecidedIds()
+        )
         self.warnings = self.known.warnings
-        self.decider = Decider(app, self.codec, self.known.lookup, partition)
+        self.decider = Decider(app, self.codec, self.known.lookup, partition, repeats=repeats)
         # Each source seen by this ingestor as it stood before: position, line, digest.
         self.before: dict[str, tuple[int, int, str]] = {}
 

@@ -1,0 +1,64 @@
+"""How a partitioned store's join stands (``status``): read only, nothing created."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eventfold.application.app import Eventfold
+from eventfold.application.recorded import RECORDED_TOPIC
+from eventfold.infra.backends.partitions import (
+    PartitionTables,
+    partition_table,
+    recorded_partitions,
+)
+
+
+@dataclass(frozen=True)
+class PartitionsStatus:
+    """How a partitioned store's join stands."""
+
+    count: int
+    files_planned: int
+    files_joined: int
+    events_waiting: int  # source events in partitions' tables, not in the log yet
+    waiting_file: str | None  # the first file not joined whole
+    waiting_on: str | None  # its partition, "K/N"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "files_planned": self.files_planned,
+            "files_joined": self.files_joined,
+            "events_waiting": self.events_waiting,
+            "waiting_file": self.waiting_file,
+            "waiting_on": self.waiting_on,
+        }
+
+
+def partitions_status(app: Eventfold) -> PartitionsStatus | None:
+    """The join's state of ``app``'s store; None when it is not partitioned. Reads only."""
+    if app.backend.name != "postgres":
+        return None
+    log = app.process_recorder
+    count = recorded_partitions(log)  # type: ignore[arg-type]
+    if count is None:
+        return None
+    tables = PartitionTables(log, create=False)  # type: ignore[arg-type]
+    planned = tables.files()
+    joined = tables.joined_positions()
+    tables_of = [partition_table(k, count) for k in range(1, count + 1)]
+    waiting = sum(
+        tables.waiting_events(table, joined.get(k, 0), RECORDED_TOPIC)
+        for k, table in enumerate(tables_of, start=1)
+        if tables.exists(table)
+    )
+    first = next((f for f in planned if not f.joined), None)
+    return PartitionsStatus(
+        count,
+        len(planned),
+        sum(1 for f in planned if f.joined),
+        waiting,
+        None if first is None else first.identity,
+        None if first is None else f"{first.partition}/{count}",
+    )

@@ -1,0 +1,163 @@
+"""The join: partitions' events become the store's one log, file by file, in plan order.
+
+``join_ready`` joins every file that is ready, in the plan's order, and stops
+at the first file whose partition has not finished it (joining what that
+partition has committed of it so far). Each step is one transaction
+(``PartitionTables.join_step``), so a process killed at any instant leaves
+the log, the cursors and the plan in step, and any partition's next run goes
+on from there. An id that an earlier file holds is not copied: with the same
+category, value and time it is a duplicate, else a conflict (recorded as a
+``Source.Conflicted`` with both versions); a ``Source.Recounted`` moves the
+file's counts from ``ingested`` to ``duplicates`` and ``conflicts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from eventfold.application.app import Eventfold
+from eventfold.application.ingest.deciding import describe
+from eventfold.application.ingest.rules import SourceEvent
+from eventfold.application.recorded import NIL, RECORDED_TOPIC
+from eventfold.domain.model import Category, Source
+from eventfold.infra.backends.partitions import (
+    PartitionTables,
+    PlannedFile,
+    Repeat,
+)
+
+
+@dataclass
+class JoinReport:
+    """What joined the log in one call of ``join_ready``, and what waits."""
+
+    events: int = 0  # source events (``Category.Recorded``) copied to the log
+    files: int = 0  # files that joined whole
+    duplicates: int = 0  # ids an earlier file of another partition holds, same content
+    conflicts: int = 0  # ... other content
+    waiting: PlannedFile | None = None  # the first file not joined whole, if any
+    waiting_on: str | None = None  # its partition, "K/N"
+    busy: bool = False  # another process was joining (it goes on)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "files": self.files,
+            "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
+            "waiting_file": None if self.waiting is None else self.waiting.identity,
+            "waiting_on": self.waiting_on,
+        }
+
+
+def join_ready(
+    log_app: Eventfold,
+    tables: PartitionTables,
+    count: int,
+    *,
+    wait: bool,
+    report: JoinReport | None = None,
+) -> JoinReport:
+    """Join every file that is ready (``wait``: for another joining process to finish
+    first; else return at once when one is joining), adding to ``report``."""
+    report = JoinReport() if report is None else report
+    report.waiting, report.waiting_on, report.busy = None, None, False
+    while True:
+        step = tables.join_step(
+            count,
+            RECORDED_TOPIC,
+            _corrections(log_app, report),
+            wait=wait,
+        )
+        if step is None:
+            report.busy = True
+            return report
+        if step.planned is None:
+            return report
+        report.events += step.copied
+        if not step.finished:
+            report.waiting = step.planned
+            report.waiting_on = f"{step.planned.partition}/{count}"
+            return report
+        report.files += 1
+
+
+def _corrections(
+    log_app: Eventfold, report: JoinReport
+) -> Callable[[list[Repeat], Callable[[UUID], int]], Sequence[StoredEvent]]:
+    """The source events that record a step's repeats (all of one file)."""
+
+    def corrections(
+        repeats: list[Repeat], next_version: Callable[[UUID], int]
+    ) -> list[StoredEvent]:
+        mapper = log_app.mapper
+        events: list[Any] = []
+        duplicates = conflicts = 0
+        source_id: UUID | None = None
+        for repeat in repeats:
+            later_event = _recorded(log_app, repeat.state)
+            first_event = _recorded(log_app, repeat.first_state)
+            later, first = _source_event(later_event), _source_event(first_event)
+            source_id = Source.create_id(later_event.source)
+            if first.same_content(later):
+                duplicates += 1
+                continue
+            conflicts += 1
+            events.append(
+                Source.Conflicted(  # type: ignore[attr-defined]
+                    originator_id=source_id,
+                    originator_version=next_version(source_id),
+                    timestamp=Category.Recorded.create_timestamp(),
+                    event_id=later.event_id,
+                    line=later_event.line,
+                    offset=later_event.offset,
+                    first=_described(first, first_event)
+                    | {"notification_id": repeat.first_position},
+                    later=_described(later, later_event),
+                )
+            )
+        assert source_id is not None
+        events.append(
+            Source.Recounted(  # type: ignore[attr-defined]
+                originator_id=source_id,
+                originator_version=next_version(source_id),
+                timestamp=Category.Recorded.create_timestamp(),
+                counts={
+                    "ingested": -(duplicates + conflicts),
+                    "duplicates": duplicates,
+                    "conflicts": conflicts,
+                },
+            )
+        )
+        report.duplicates += duplicates
+        report.conflicts += conflicts
+        return [mapper.to_stored_event(e) for e in events]
+
+    return corrections
+
+
+def _recorded(app: Eventfold, state: bytes) -> Any:
+    stored = StoredEvent(originator_id=NIL, originator_version=1, topic=RECORDED_TOPIC, state=state)
+    event = app.mapper.to_domain_event(stored)
+    assert isinstance(event, Category.Recorded)
+    return event
+
+
+def _source_event(recorded: Any) -> SourceEvent:
+    when = recorded.occurred_at
+    return SourceEvent(
+        recorded.event_id,
+        recorded.category,
+        recorded.value,
+        when,
+        None if when is None else when.isoformat(),
+    )
+
+
+def _described(event: SourceEvent, recorded: Any) -> dict[str, Any]:
+    return describe(event, recorded.source, recorded.line, recorded.offset)

@@ -1,0 +1,456 @@
+"""A partitioned store on PostgreSQL: each partition's own tables, and the join into one log.
+
+Partition ``K`` of ``N`` ingests into the library's tables of its own application
+(``eventfold_pKofN_events``, ``..._tracking``, ``..._snapshots``), so partitions
+never wait on each other's table lock. The store's log stays the library's one
+``eventfold_events`` table, which every reader reads; partitions' events *join*
+it in the documented order of the source files. Beside them, in the schema::
+
+    eventfold_partitioning     the store's number of partitions (one row)
+    eventfold_partition_files  the plan: each file of an ingest, its ordinal (the
+                               documented order), its partition, whether that
+                               partition has finished it (and where its tables
+                               ended then) and whether it has joined
+    eventfold_partition_joined per partition, the last notification id of its
+                               tables that has joined the log
+    eventfold_event_ids        each event id in the log, with its stream and version
+
+A join is one transaction on the log (the library's ``EXCLUSIVE`` lock on it, and
+its notification): the rows of one file's range are copied with their stream
+versions renumbered after the log's, a stream's opening event dropped when the
+log has the stream, and an id the log holds already left out (handed to the
+caller, which records it as a duplicate or a conflict). The partition's cursor
+and the file's ``joined`` mark move in the same transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import sql
+
+from eventfold.infra import failpoints
+
+LAYOUT = "eventfold_partitioning"
+FILES = "eventfold_partition_files"
+JOINED = "eventfold_partition_joined"
+IDS = "eventfold_event_ids"
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS {schema}.{layout} ("
+    " one boolean PRIMARY KEY DEFAULT true CHECK (one), partitions integer NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {schema}.{files} ("
+    " ordinal bigint PRIMARY KEY, plan text NOT NULL, identity text NOT NULL,"
+    " partition integer NOT NULL, done boolean NOT NULL DEFAULT false,"
+    " staged_end bigint, joined boolean NOT NULL DEFAULT false)",
+    "CREATE INDEX IF NOT EXISTS {files_open} ON {schema}.{files} (ordinal) WHERE NOT joined",
+    "CREATE TABLE IF NOT EXISTS {schema}.{joined} ("
+    " partition integer PRIMARY KEY, staged bigint NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {schema}.{ids} ("
+    " event_id text PRIMARY KEY, originator_id uuid NOT NULL, originator_version bigint NOT NULL)",
+)
+
+
+def partition_app_name(index: int, count: int) -> str:
+    """The application name of partition ``index`` of ``count``, and so its tables' prefix."""
+    return f"Eventfold_p{index}of{count}"
+
+
+def partition_table(index: int, count: int) -> str:
+    """The events table of partition ``index`` of ``count`` (the library's naming)."""
+    return f"{partition_app_name(index, count).lower()}_events"
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One file of an ingest plan."""
+
+    ordinal: int
+    plan: str
+    identity: str
+    partition: int
+    done: bool
+    staged_end: int | None
+    joined: bool
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A row of a partition's tables whose event id the log holds already."""
+
+    staged: int  # its notification id in the partition's tables
+    state: bytes  # its stored state (a ``Category.Recorded``)
+    first_state: bytes  # the state of the log's event with that id
+    first_position: int  # that event's notification id in the log
+
+
+@dataclass(frozen=True)
+class JoinStep:
+    """What one join step did: the file it joined from (None: every file has joined),
+    the source events copied, the repeats left out, and whether the file has joined whole."""
+
+    planned: PlannedFile | None
+    copied: int
+    repeats: int
+    finished: bool = False
+
+
+# Stored events to append after a join's rows (the repeats recorded on their source):
+# given the repeats and the next version of a stream in the log.
+Corrections = Callable[[list[Repeat], Callable[[UUID], int]], Sequence[StoredEvent]]
+
+
+def recorded_partitions(log: PostgresApplicationRecorder) -> int | None:
+    """The number of partitions recorded in the log's schema (None: not partitioned),
+    read without creating anything."""
+    schema = log.datastore.schema
+    with log.datastore.transaction() as cursor:
+        cursor.execute("SELECT to_regclass(%s) AS found", (f'"{schema}"."{LAYOUT}"',))
+        row = cursor.fetchone()
+        if not row or row["found"] is None:
+            return None
+        cursor.execute(
+            sql.SQL("SELECT partitions FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(LAYOUT)
+            )
+        )
+        found = cursor.fetchone()
+    return None if found is None else int(found["partitions"])
+
+
+class PartitionTables:
+    """The partition tables of one schema, over the log's recorder (``log``)."""
+
+    def __init__(self, log: PostgresApplicationRecorder, *, create: bool = True) -> None:
+        """``create``: create the tables that are missing (a reader that found them,
+        through ``recorded_partitions``, passes False)."""
+        self.log = log
+        self.datastore: PostgresDatastore = log.datastore
+        self.schema = self.datastore.schema
+        if not create:
+            return
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(  # the key of ``postgres.schema_lock``: one creator at a time
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"eventfold.schema:{self.schema}",),
+            )
+            for text in _TABLES:
+                cursor.execute(self._sql(text))
+
+    def _sql(self, text: str, **more: str) -> sql.Composed:
+        return sql.SQL(text).format(
+            schema=sql.Identifier(self.schema),
+            layout=sql.Identifier(LAYOUT),
+            files=sql.Identifier(FILES),
+            files_open=sql.Identifier(FILES + "_open"),
+            joined=sql.Identifier(JOINED),
+            ids=sql.Identifier(IDS),
+            log=sql.Identifier(self.log.events_table_name),
+            **{k: sql.Identifier(v) for k, v in more.items()},
+        )
+
+    # -- the layout ------------------------------------------------------------
+
+    def partitions(self, cursor: Any | None = None) -> int | None:
+        """The store's number of partitions, or None when none was recorded."""
+        row = self._one("SELECT partitions FROM {schema}.{layout}", cursor)
+        return None if row is None else int(row["partitions"])
+
+    def log_has_events(self, cursor: Any | None = None) -> bool:
+        row = self._one("SELECT EXISTS (SELECT 1 FROM {schema}.{log}) AS any", cursor)
+        return bool(row and row["any"])
+
+    def _one(self, text: str, cursor: Any | None) -> Any:
+        if cursor is not None:
+            cursor.execute(self._sql(text))
+            return cursor.fetchone()
+        with self.datastore.transaction() as own:
+            own.execute(self._sql(text))
+            return own.fetchone()
+
+    @contextlib.contextmanager
+    def locked(self, what: str) -> Iterator[Any]:
+        """A transaction holding the advisory lock ``what`` of this schema until it ends."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"eventfold.{what}:{self.schema}",),
+            )
+            yield cursor
+
+    def record_partitions(self, cursor: Any, count: int) -> None:
+        cursor.execute(
+            self._sql("INSERT INTO {schema}.{layout} (partitions) VALUES (%s)"), (count,)
+        )
+
+    # -- the plan --------------------------------------------------------------
+
+    def files(self, cursor: Any | None = None, *, open_only: bool = False) -> list[PlannedFile]:
+        """The planned files in ordinal order (those not joined yet, with ``open_only``)."""
+        text = "SELECT * FROM {schema}.{files}"
+        text += " WHERE NOT joined" if open_only else ""
+        text += " ORDER BY ordinal"
+        if cursor is not None:
+            cursor.execute(self._sql(text))
+            rows = cursor.fetchall()
+        else:
+            with self.datastore.transaction() as own:
+                own.execute(self._sql(text))
+                rows = own.fetchall()
+        return [
+            PlannedFile(
+                int(r["ordinal"]),
+                r["plan"],
+                r["identity"],
+                int(r["partition"]),
+                bool(r["done"]),
+                None if r["staged_end"] is None else int(r["staged_end"]),
+                bool(r["joined"]),
+            )
+            for r in rows
+        ]
+
+    def add_plan(self, cursor: Any, plan: str, files: Sequence[tuple[str, int]]) -> None:
+        """Append a plan's files (identity, partition) after every planned one, in order."""
+        cursor.execute(self._sql("SELECT COALESCE(MAX(ordinal), 0) AS last FROM {schema}.{files}"))
+        row = cursor.fetchone()
+        first = int(row["last"]) + 1
+        cursor.executemany(
+            self._sql(
+                "INSERT INTO {schema}.{files} (ordinal, plan, identity, partition)"
+                " VALUES (%s, %s, %s, %s)"
+            ),
+            [(first + i, plan, identity, part) for i, (identity, part) in enumerate(files)],
+        )
+
+    def finish(self, ordinal: int, staged_end: int) -> None:
+        """The file's partition has finished it; its rows end at ``staged_end``."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                self._sql(
+                    "UPDATE {schema}.{files} SET done = true, staged_end = %s"
+                    " WHERE ordinal = %s AND NOT done"
+                ),
+                (staged_end, ordinal),
+            )
+
+    # -- joining ---------------------------------------------------------------
+
+    def joined_positions(self) -> dict[int, int]:
+        """Per partition, the last notification id of its tables that has joined the log."""
+        with self.datastore.transaction() as cursor:
+            cursor.execute(self._sql("SELECT partition, staged FROM {schema}.{joined}"))
+            return {int(r["partition"]): int(r["staged"]) for r in cursor.fetchall()}
+
+    def exists(self, table: str) -> bool:
+        """Whether ``table`` exists in the schema (a partition that never ran has none)."""
+        with self.datastore.transaction() as cursor:
+            return self._exists(cursor, table)
+
+    def _exists(self, cursor: Any, table: str) -> bool:
+        cursor.execute("SELECT to_regclass(%s) AS found", (f'"{self.schema}"."{table}"',))
+        row = cursor.fetchone()
+        return bool(row and row["found"] is not None)
+
+    def waiting_events(self, table: str, after: int, recorded_topic: str) -> int:
+        """The source events of partition table ``table`` after ``after``: not joined yet."""
+        with self.datastore.transaction() as cursor:
+            cursor.execute(
+                self._sql(
+                    "SELECT COUNT(*) AS n FROM {schema}.{t}"
+                    " WHERE notification_id > %s AND topic = %s",
+                    t=table,
+                ),
+                (after, recorded_topic),
+            )
+            row = cursor.fetchone()
+        return int(row["n"]) if row else 0
+
+    def staged_end(self, table: str) -> int:
+        """The last notification id committed to a partition's events table ``table``."""
+        with self.datastore.transaction() as cursor:
+            cursor.execute(
+                self._sql(
+                    "SELECT COALESCE(MAX(notification_id), 0) AS last FROM {schema}.{t}", t=table
+                )
+            )
+            row = cursor.fetchone()
+        return int(row["last"]) if row else 0
+
+    def join_step(
+        self,
+        count: int,
+        recorded_topic: str,
+        corrections: Corrections,
+        *,
+        wait: bool,
+    ) -> JoinStep | None:
+        """Join what is ready of the first file not joined yet, in one transaction that
+        holds the schema's join lock; None when another process holds it and not ``wait``.
+
+        The rows of that file's partition (its tables, of ``count``) after its
+        cursor, up to where the partition finished the file (or, while it has not, up
+        to its last commit: its rows after its earlier files are all of this file) are
+        copied with their stream versions renumbered after the log's; a stream's
+        opening event is dropped when the log has the stream; a row whose event id the
+        log holds already is left out and handed to ``corrections`` with the log's
+        first event of that id. The cursor and the file's ``joined`` mark move in the
+        same transaction."""
+        lock = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"SELECT {lock}(hashtextextended(%s, 0)) AS locked",
+                (f"eventfold.join:{self.schema}",),
+            )
+            row = cursor.fetchone()
+            if wait is False and not (row and row["locked"]):
+                return None
+            pending = self.files(cursor, open_only=True)
+            if not pending:
+                return JoinStep(None, 0, 0)
+            planned = pending[0]
+            table = partition_table(planned.partition, count)
+            cursor.execute(
+                self._sql("SELECT staged FROM {schema}.{joined} WHERE partition = %s"),
+                (planned.partition,),
+            )
+            found = cursor.fetchone()
+            low = int(found["staged"]) if found else 0
+            if planned.done:
+                high = planned.staged_end or 0
+            elif not self._exists(cursor, table):  # its partition has not started
+                high = 0
+            else:
+                cursor.execute(
+                    self._sql(
+                        "SELECT COALESCE(MAX(notification_id), 0) AS last FROM {schema}.{t}",
+                        t=table,
+                    )
+                )
+                last = cursor.fetchone()
+                high = int(last["last"]) if last else 0
+            copied, repeats = 0, 0
+            if high > low:
+                copied, repeats = self._copy(cursor, table, low, high, recorded_topic, corrections)
+                failpoints.reach("join.before-commit")  # inside the join's transaction
+                cursor.execute(
+                    self._sql(
+                        "INSERT INTO {schema}.{joined} (partition, staged) VALUES (%s, %s)"
+                        " ON CONFLICT (partition) DO UPDATE SET staged = EXCLUDED.staged"
+                    ),
+                    (planned.partition, high),
+                )
+            if planned.done and high >= (planned.staged_end or 0):
+                cursor.execute(
+                    self._sql("UPDATE {schema}.{files} SET joined = true WHERE ordinal = %s"),
+                    (planned.ordinal,),
+                )
+                return JoinStep(planned, copied, repeats, finished=True)
+            return JoinStep(planned, copied, repeats)
+
+    def _copy(
+        self,
+        cursor: Any,
+        table: str,
+        low: int,
+        high: int,
+        recorded_topic: str,
+        corrections: Corrections,
+    ) -> tuple[int, int]:
+        """Copy rows ``low < notification_id <= high`` of ``table`` to the log: (rows
+        copied, repeats left out)."""
+        self.log._lock_table(cursor)  # the library's own ordering of inserts
+        self.log._notify_channel(cursor)  # wakes the library's subscribers
+        cursor.execute(
+            self._sql(
+                "CREATE TEMP TABLE eventfold_joining ON COMMIT DROP AS"
+                " SELECT r.*, r.event_id IS NOT NULL AND (r.staged > MIN(r.staged)"
+                " OVER (PARTITION BY r.event_id) OR EXISTS (SELECT 1 FROM {schema}.{ids} i"
+                " WHERE i.event_id = r.event_id)) AS repeat"
+                " FROM (SELECT notification_id AS staged, originator_id, originator_version,"
+                " topic, state, CASE WHEN topic = %s THEN"
+                " convert_from(state, 'UTF8')::json->>'event_id' END AS event_id"
+                " FROM {schema}.{t} WHERE notification_id > %s AND notification_id <= %s) r",
+                t=table,
+            ),
+            (recorded_topic, low, high),
+        )
+        cursor.execute(
+            self._sql(
+                "WITH kept AS (SELECT * FROM eventfold_joining j WHERE NOT j.repeat"
+                " AND NOT (j.originator_version = 1 AND EXISTS (SELECT 1 FROM {schema}.{log} l"
+                " WHERE l.originator_id = j.originator_id))),"
+                " base AS (SELECT s.originator_id, COALESCE((SELECT MAX(l.originator_version)"
+                " FROM {schema}.{log} l WHERE l.originator_id = s.originator_id), 0) AS version"
+                " FROM (SELECT DISTINCT originator_id FROM kept) s),"
+                " numbered AS (SELECT k.staged, k.originator_id, k.topic, k.state, k.event_id,"
+                " b.version + row_number() OVER (PARTITION BY k.originator_id"
+                " ORDER BY k.staged) AS version FROM kept k JOIN base b USING (originator_id)),"
+                " copied AS (INSERT INTO {schema}.{log}"
+                " (originator_id, originator_version, topic, state)"
+                " SELECT originator_id, version, topic, state FROM numbered ORDER BY staged"
+                " RETURNING 1)"
+                " INSERT INTO {schema}.{ids} (event_id, originator_id, originator_version)"
+                " SELECT event_id, originator_id, version FROM numbered"
+                " WHERE event_id IS NOT NULL"
+            )
+        )
+        copied = cursor.rowcount  # one id a Recorded row; the rest counted below
+        cursor.execute(
+            self._sql(
+                "SELECT j.staged, j.state, l.state AS first_state,"
+                " l.notification_id AS first_position FROM eventfold_joining j"
+                " JOIN {schema}.{ids} i ON i.event_id = j.event_id"
+                " JOIN {schema}.{log} l ON l.originator_id = i.originator_id"
+                " AND l.originator_version = i.originator_version"
+                " WHERE j.repeat ORDER BY j.staged"
+            )
+        )
+        repeats = [
+            Repeat(
+                int(r["staged"]),
+                bytes(r["state"]),
+                bytes(r["first_state"]),
+                int(r["first_position"]),
+            )
+            for r in cursor.fetchall()
+        ]
+        if repeats:
+            self._append(cursor, corrections(repeats, self._next_version(cursor)))
+        return copied, len(repeats)
+
+    def _next_version(self, cursor: Any) -> Callable[[UUID], int]:
+        taken: dict[UUID, int] = {}
+
+        def next_version(originator_id: UUID) -> int:
+            version = taken.get(originator_id)
+            if version is None:
+                cursor.execute(
+                    self._sql(
+                        "SELECT COALESCE(MAX(originator_version), 0) AS v FROM {schema}.{log}"
+                        " WHERE originator_id = %s"
+                    ),
+                    (originator_id,),
+                )
+                row = cursor.fetchone()
+                version = int(row["v"]) if row else 0
+            taken[originator_id] = version + 1
+            return version + 1
+
+        return next_version
+
+    def _append(self, cursor: Any, events: Sequence[StoredEvent]) -> None:
+        if not events:
+            return
+        cursor.executemany(
+            self._sql(
+                "INSERT INTO {schema}.{log} (originator_id, originator_version, topic, state)"
+                " VALUES (%s, %s, %s, %s)"
+            ),
+            [(e.originator_id, e.originator_version, e.topic, e.state) for e in events],
+        )
