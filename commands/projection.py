@@ -40,7 +40,8 @@ def register(commands: Commands) -> None:
         "The previous generation stays in use until the new one is complete.\n"
         "examples:\n"
         "  eventfold rebuild\n"
-        "  eventfold rebuild --projection hourly_totals --workers 2 --json\n",
+        "  eventfold rebuild --projection hourly_totals --workers 2 --json\n"
+        "  eventfold rebuild --backend postgres --worker 1/3   # with 2/3 and 3/3 elsewhere\n",
     )
     catchup = command(
         commands,
@@ -85,6 +86,14 @@ def register(commands: Commands) -> None:
         help="fold in N processes and merge (default: one per core, up to 4, for a store "
         "of more than 200,000 events; else 1)",
     )
+    rebuild.add_argument(
+        "--worker",
+        type=_worker,
+        default=None,
+        metavar="K/N",
+        help="be worker K of N processes, on any machines sharing a PostgreSQL database, "
+        "that rebuild together: fold range K of N; the last worker in merges (postgres only)",
+    )
     as_of_options(rebuild)
     rebuild.add_argument(
         "--compare",
@@ -114,6 +123,15 @@ def register(commands: Commands) -> None:
     generations_.set_defaults(run=generations)
 
 
+def _worker(text: str) -> object:
+    from eventfold.application.projecting.distributed import Worker
+
+    try:
+        return Worker.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _projector(app: Eventfold, projection: Projection[Any], args: argparse.Namespace) -> Projector:
     """The projector of ``projection`` over ``app`` with the snapshot options given."""
     from eventfold.application.projecting import Projector
@@ -133,6 +151,8 @@ def project(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.reports.projection import render_projection
 
     projection = load_projection(args.projection)
+    if args.command == "rebuild" and args.worker is not None:
+        return _shared(args, out, err, projection)
     point = as_of_point(args) if args.command == "rebuild" else None
     if point is not None:
         return _as_of(args, out, err, projection, point)
@@ -198,6 +218,35 @@ def _as_of(
         return doc | ({} if figures is None else {"figures": figures})
 
     emit(args, out, document, lambda: render_as_of(at, figures))
+    return EXIT_OK
+
+
+def _shared(
+    args: argparse.Namespace, out: Console, err: Console, projection: Projection[Any]
+) -> int:
+    """``rebuild --worker K/N``: this process's share of a rebuild across machines."""
+    from eventfold.application.projecting.distributed import rebuild_worker, require_shared
+    from eventfold.reports.progress import progress_on
+    from eventfold.reports.projection import render_projection
+
+    for option, given in (
+        ("--workers", args.workers is not None),
+        ("--compare", args.compare),
+        ("--switch", args.switch),
+        ("--as-of", args.as_of is not None),
+        ("--as-of-recorded", args.as_of_recorded is not None),
+    ):
+        if given:
+            raise MissingArgumentError(f"argument --worker: not allowed with {option}")
+    require_shared(getattr(args, "backend", None))
+    app = open_application(args, writes=True)
+    try:
+        projector = _projector(app, projection, args)
+        with progress_on(err) as progress:
+            report = rebuild_worker(projector, args.worker, progress)
+    finally:
+        app.close()
+    emit(args, out, report.to_json, lambda: render_projection(report))
     return EXIT_OK
 
 

@@ -18,7 +18,11 @@ The points (docs/TESTING.md lists them with what each interrupts):
 - ``ingest.started`` (source opened, before the first batch),
   ``ingest.before-commit``, ``ingest.after-commit``: each ingest batch;
 - ``reader.after-batch``: the reading process of an ingest, after it sent a batch;
-- ``projection.after-snapshot``, ``projection.before-switch``: a rebuild;
+- ``projection.after-snapshot``, ``projection.before-switch``: a rebuild (and
+  the merge of a shared one);
+- ``rebuild.worker-page`` (a worker of a shared rebuild folded a page, its part
+  not written), ``rebuild.part-written`` (its part is written, before it looks
+  whether it is the last): ``rebuild --worker K/N``;
 - ``migrate.after-commit``: each batch that ``migrate`` copies;
 - ``merge.started`` (an index's writer handed a merge of runs to its worker
   process), ``merge.worker-chunk`` (the worker process, at each chunk it merges).

@@ -203,8 +203,10 @@ class Projection(Generic[S]):
 
     def dump_state(self, state: S) -> bytes:
         """The state as one line of JSON for another process of the same rebuild (a
-        worker hands its part to the parent); ``load_state`` reads it back exactly.
-        Not a stored form: the default is ``to_json``'s document."""
+        worker hands its part to the parent, or stores it in the database for the
+        worker of a shared rebuild that merges); ``load_state`` reads it back exactly,
+        with the same code version. Not a kept form: the default is ``to_json``'s
+        document."""
         return json.dumps(self.to_json(state), separators=(",", ":")).encode()
 
     def load_state(self, data: bytes) -> S:

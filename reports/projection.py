@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the reports of catchup and rebuild need no more of the appl
     from eventfold.application.admin.partitions import PartitionsStatus
     from eventfold.application.admin.status import StoreStatus
     from eventfold.application.projecting import ProjectionReport
+    from eventfold.application.projecting.distributed import SharedRun
     from eventfold.application.projecting.generations import Generations
     from eventfold.projections.snapshots import SnapshotInfo
 
@@ -167,9 +168,42 @@ def _summary(report: ProjectionReport) -> Summary:
     ]
     if report.reason:
         lines.append(f"rebuilt from scratch: {report.reason}")
+    if report.shared is not None:
+        lines += _shared_lines(report.shared)
     texts = [plain(line) for line in lines]
     texts.insert(1, Text(applied + glued(f"{report.elapsed:.2f}", "s")))
     return Summary(texts, title=visible(report.projection))
+
+
+def _shared_lines(run: SharedRun) -> list[str]:
+    """Which worker of the shared rebuild this was, what became of its part, the merge."""
+    plan = run.plan
+    if run.written:
+        part = "written"
+    elif run.parts:
+        part = "written before (not again)"
+    else:
+        part = "not written (not needed)"
+    lines = [
+        f"worker {run.worker} ({'opened' if run.opened else 'joined'} the plan of "
+        f"{plan.generation}: {plural(plan.workers, 'worker')}, {_range(0, plan.until)})",
+        f"part {run.worker.index}: {_range(run.after, run.last)}, "
+        f"{plural(run.applied, 'event')} applied, {part}",
+    ]
+    if run.merged:
+        lines.append(f"merged the {plural(plan.workers, 'part')} and switched to {plan.generation}")
+        if run.left_to_catchup:
+            lines.append(
+                f"{plural(run.left_to_catchup, 'notification')} after {plan.until:,} "
+                "left to eventfold catchup"
+            )
+    else:
+        lines.append(f"not merged: {run.note}")
+    return lines
+
+
+def _range(after: int, last: int) -> str:
+    return f"notifications {after + 1:,} to {last:,}" if last > after else "no notifications"
 
 
 def _written(report: ProjectionReport) -> str:

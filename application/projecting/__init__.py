@@ -5,6 +5,8 @@
   the application's backend);
 - ``following.py``: ``follow``, applying events as any process commits them;
 - ``workers.py``: parallel rebuilds in worker processes, merged;
+- ``distributed.py``: one rebuild shared by N processes on any machines
+  (``rebuild --worker K/N``), merged through the shared store;
 - ``runner.py``: the same projections on the library's own ``ProjectionRunner``.
 """
 

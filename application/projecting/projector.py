@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
@@ -48,6 +48,9 @@ from eventfold.projections.snapshots import (
     SnapshotInfo,
     newest_kept,
 )
+
+if TYPE_CHECKING:
+    from eventfold.application.projecting.distributed import SharedRun
 
 DEFAULT_SNAPSHOT_EVERY = 10_000
 PARALLEL_FROM_EVENTS = 200_000  # a rebuild over more notifications uses every core (up to 4)
@@ -87,6 +90,7 @@ class ProjectionReport:
     unwritten: str = ""  # why no snapshot could be written (read-only store, busy projection)
     figures: dict[str, dict[str, Any]] | None = None  # the projection's figures() of the state
     comparison: Comparison | None = None  # rebuild --compare: against the generation in use
+    shared: SharedRun | None = None  # rebuild --worker: what this worker of a shared rebuild did
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document of ``rebuild`` and ``catchup`` (keys only ever added)."""
@@ -113,6 +117,8 @@ class ProjectionReport:
             doc["figures"] = self.figures
         if self.comparison is not None:
             doc["compare"] = self.comparison.to_json()
+        if self.shared is not None:
+            doc.update(self.shared.to_json())
         return doc
 
 

@@ -30,6 +30,13 @@ if TYPE_CHECKING:
     from eventfold.application.projecting.projector import Projector
 
 
+def range_bounds(last: int, workers: int) -> list[int]:
+    """The bounds of ``workers`` disjoint ranges of notifications ``1..last``: range ``k``
+    (from 1) is ``bounds[k-1]+1..bounds[k]``. A parallel rebuild and a rebuild shared
+    by several machines (``distributed.py``) split the store alike."""
+    return [last * k // workers for k in range(workers + 1)]
+
+
 def fold_parallel(
     projector: Projector, last: int, workers: int, progress: Progress | None = None
 ) -> tuple[Any, int]:
@@ -40,7 +47,7 @@ def fold_parallel(
     start). Each worker reports the notifications it has folded as it goes;
     ``progress`` is told the sum over every range, of ``last``, as reports arrive.
     """
-    bounds = [last * k // workers for k in range(workers + 1)]
+    bounds = range_bounds(last, workers)
     spec = f"{type(projector.projection).__module__}:{type(projector.projection).__qualname__}"
     env = os.environ | projector.app.backend.worker_env()  # workers open the same store
     children = [

@@ -6,14 +6,16 @@ documents (as bytes: what is in them is ``projections/snapshots.py``'s concern),
 lists the projections it holds, reads every tracking record (and, where it can
 without reading every event, orders the originators they name), appends columns of
 events in bulk, says how a worker process reaches the same store, and checks
-the store's files. ``file.py`` and ``postgres.py`` implement it.
+the store's files. ``file.py`` and ``postgres.py`` implement it. A backend that
+several machines share (``postgres.py``) also keeps the plans of rebuilds shared
+by several machines (``RebuildPlans``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -79,6 +81,75 @@ class SnapshotDocuments(Protocol):
         not switch to), oldest first."""
 
 
+@dataclass(frozen=True)
+class RebuildPlan:
+    """The open plan of a rebuild shared by ``workers`` processes: the generation it
+    writes, the last notification it folds (``until``) and the projection's code
+    version (every worker folds with the same code)."""
+
+    workers: int
+    generation: str
+    until: int
+    version: int
+
+
+@dataclass(frozen=True)
+class RebuildPart:
+    """What worker ``worker`` (from 1) of a plan folded: notifications ``after+1..last``,
+    ``applied`` events, and the state as the projection's ``dump_state`` gave it."""
+
+    worker: int
+    after: int
+    last: int
+    applied: int
+    state: bytes
+
+
+@dataclass(frozen=True)
+class PartWrite:
+    """What became of a part: ``written`` now, already ``present`` (not written twice),
+    or ``closed`` (the plan is no longer open: nothing written); and how many parts
+    of the plan are written (0 when ``closed``)."""
+
+    outcome: Literal["written", "present", "closed"]
+    parts: int
+
+
+class RebuildPlans(Protocol):
+    """The plan of one projection's shared rebuild and its parts, in the shared store.
+
+    At most one plan is open per projection. A part is written whole or not at
+    all (one transaction), at most once per worker, and only while its plan is
+    open; ``complete`` switches to the plan's generation and closes the plan
+    in one transaction. Starting a generation otherwise
+    (``SnapshotDocuments.new_generation``) drops an open plan and its parts.
+    """
+
+    def open(self, workers: int, version: int, until: int) -> tuple[RebuildPlan, bool]:
+        """The open plan, or (none open) a new one of ``workers``, ``version`` and
+        ``until``, numbering its generation as ``new_generation`` does; and whether
+        this call opened it. Concurrent callers agree on one plan."""
+
+    def plan(self) -> RebuildPlan | None:
+        """The open plan, or None."""
+
+    def written(self, plan: RebuildPlan) -> list[int]:
+        """The workers whose parts of ``plan`` are written, in order."""
+
+    def write_part(self, plan: RebuildPlan, part: RebuildPart) -> PartWrite:
+        """Write ``part`` of ``plan`` in one transaction, unless it is there already or
+        ``plan`` is no longer open. Writers are serialized, so exactly one of them sees
+        its write make the last part."""
+
+    def parts(self, plan: RebuildPlan, worker: int | None = None) -> list[RebuildPart]:
+        """The parts of ``plan`` (only ``worker``'s, given one), in the order of the
+        workers; each checked against the digest written with it."""
+
+    def complete(self, plan: RebuildPlan) -> bool:
+        """In one transaction: make ``plan``'s generation current (as ``switch`` does) and
+        close the plan, its parts deleted. False (nothing done) when it is not open."""
+
+
 class Backend(Protocol):
     """Where an application's store lives; see the module's docstring."""
 
@@ -121,6 +192,10 @@ class Backend(Protocol):
         """
 
     def worker_env(self) -> dict[str, str]: ...
+
+    def rebuild_plans(self, projection: str) -> RebuildPlans | None:
+        """The shared rebuild plans of ``projection``, or None where the store is not
+        shared by several machines (a file store)."""
 
     def describe(self) -> str: ...
 

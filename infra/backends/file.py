@@ -142,6 +142,10 @@ class ProjectionFiles:
         directory = os.path.join(self.state_dir, "projections")
         return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
 
+    def rebuild_plans(self, projection: str) -> None:
+        """None: one machine's files are not shared, so no rebuild is shared."""
+        return None
+
 
 class FileBackend(ProjectionFiles):
     """The store is the directory ``state_dir`` (the application's ``FILESTORE_PATH``)."""

@@ -1,18 +1,21 @@
-"""The postgres backend: the library's ``eventsourcing.postgres`` module, and two tables.
+"""The postgres backend: the library's ``eventsourcing.postgres`` module, and four tables.
 
 Several machines share one database, so they share the projections too. Beside
-the library's tables, two in the application's schema (``POSTGRES_SCHEMA``)::
+the library's tables, four in the application's schema (``POSTGRES_SCHEMA``)::
 
     eventfold_projections            projection, current generation, next number
     eventfold_projection_snapshots   projection, generation, position, document
+    eventfold_rebuild_plans          projection, workers, generation, until, version
+    eventfold_rebuild_parts          projection, generation, worker, range, applied, state
 
 A snapshot document is one row: its state and its position are written in
 one transaction. A rebuild writes a new generation and switches ``current``
 only at the end (one transaction that also drops the other generations), so a
-crash mid-rebuild leaves the previous generation in use. A projection's lock
-is a session-level advisory lock held on a connection of its own. Connection
-settings come from the library's ``POSTGRES_*`` keys, read in one place
-(``connection_settings``).
+crash mid-rebuild leaves the previous generation in use. Starting a generation
+also drops an open plan of a rebuild shared by several machines (the last two
+tables: ``postgres_plans.py``). A projection's lock is a session-level advisory
+lock held on a connection of its own. Connection settings come from the
+library's ``POSTGRES_*`` keys, read in one place (``connection_settings``).
 """
 
 from __future__ import annotations
@@ -20,14 +23,14 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg import Cursor, sql
+from psycopg.rows import DictRow, dict_row
 
 from eventfold.infra.backends.base import (
     StoredDocument,
@@ -36,39 +39,56 @@ from eventfold.infra.backends.base import (
 )
 from eventfold.infra.filestore.format import EventColumns
 
+if TYPE_CHECKING:
+    from eventfold.infra.backends.postgres_plans import PostgresRebuildPlans
+
 MODULE = "eventsourcing.postgres"
 REQUIRED = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_USER", "POSTGRES_PASSWORD")
 PROJECTIONS = "eventfold_projections"
 SNAPSHOTS = "eventfold_projection_snapshots"
+PLANS = "eventfold_rebuild_plans"
+PARTS = "eventfold_rebuild_parts"
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS {schema}.{projections} ("
     " projection text PRIMARY KEY, current text, next_generation bigint NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {schema}.{snapshots} ("
     " projection text NOT NULL, generation text NOT NULL, position bigint NOT NULL,"
     " document bytea NOT NULL, PRIMARY KEY (projection, generation, position))",
+    "CREATE TABLE IF NOT EXISTS {schema}.{plans} ("
+    " projection text PRIMARY KEY, workers integer NOT NULL, generation text NOT NULL,"
+    " until_id bigint NOT NULL, version bigint NOT NULL,"
+    " opened timestamptz NOT NULL DEFAULT now())",
+    "CREATE TABLE IF NOT EXISTS {schema}.{parts} ("
+    " projection text NOT NULL, generation text NOT NULL, worker integer NOT NULL,"
+    " after_id bigint NOT NULL, last_id bigint NOT NULL, applied bigint NOT NULL,"
+    " state bytea NOT NULL, digest text NOT NULL, PRIMARY KEY (projection, worker))",
 )
 
 
-def _statement(text: str, schema: str) -> sql.Composed:
+def statement(text: str, schema: str) -> sql.Composed:
+    """``text`` with ``{schema}`` and the four tables' names (``{projections}``,
+    ``{snapshots}``, ``{plans}``, ``{parts}``) filled in as identifiers."""
     return sql.SQL(text).format(
         schema=sql.Identifier(schema),
         projections=sql.Identifier(PROJECTIONS),
         snapshots=sql.Identifier(SNAPSHOTS),
+        plans=sql.Identifier(PLANS),
+        parts=sql.Identifier(PARTS),
     )
 
 
 def _create_tables(datastore: PostgresDatastore) -> None:
-    """Create the two tables if they are missing (with the application: ``Eventfold``)."""
+    """Create the four tables if they are missing (with the application: ``Eventfold``)."""
     with datastore.transaction(commit=True) as cursor:
         for text in _TABLES:
-            cursor.execute(_statement(text, datastore.schema))
+            cursor.execute(statement(text, datastore.schema))
 
 
 def _projection_names(datastore: PostgresDatastore) -> list[str]:
     """Names of the projections that the database has generations of."""
     with datastore.transaction() as cursor:
         cursor.execute(
-            _statement(
+            statement(
                 "SELECT projection FROM {schema}.{projections} ORDER BY projection",
                 datastore.schema,
             )
@@ -166,6 +186,11 @@ class PostgresBackend:
     def worker_env(self) -> dict[str, str]:
         return dict(self.env)
 
+    def rebuild_plans(self, projection: str) -> PostgresRebuildPlans:
+        from eventfold.infra.backends.postgres_plans import PostgresRebuildPlans
+
+        return PostgresRebuildPlans(self.datastore, projection)
+
     def describe(self) -> str:
         s = self.settings
         return f"postgres://{s['host']}:{s['port']}/{s['dbname']}/{self.datastore.schema}"
@@ -185,6 +210,51 @@ def environment(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def number_generation(cursor: Cursor[DictRow], schema: str, name: str) -> str:
+    """In the caller's transaction: number projection ``name``'s next generation, and drop
+    the snapshots of generations other than the current one and any open shared plan
+    with its parts (what a crashed or unfinished rebuild left)."""
+    cursor.execute(
+        statement(
+            "INSERT INTO {schema}.{projections} (projection, current, next_generation)"
+            " VALUES (%s, NULL, 2) ON CONFLICT (projection) DO UPDATE"
+            " SET next_generation = {schema}.{projections}.next_generation + 1"
+            " RETURNING next_generation - 1 AS number, current",
+            schema,
+        ),
+        (name,),
+    )
+    row = cursor.fetchone()
+    assert row is not None
+    cursor.execute(
+        statement(
+            "DELETE FROM {schema}.{snapshots} WHERE projection = %s"
+            " AND generation IS DISTINCT FROM %s",
+            schema,
+        ),
+        (name, row["current"]),
+    )
+    for table in ("{plans}", "{parts}"):
+        cursor.execute(
+            statement(f"DELETE FROM {{schema}}.{table} WHERE projection = %s", schema), (name,)
+        )
+    return f"gen-{row['number']:08d}"
+
+
+def switch_generation(cursor: Cursor[DictRow], schema: str, name: str, generation: str) -> None:
+    """In the caller's transaction: make ``generation`` current, drop the others' snapshots."""
+    cursor.execute(
+        statement("UPDATE {schema}.{projections} SET current = %s WHERE projection = %s", schema),
+        (generation, name),
+    )
+    cursor.execute(
+        statement(
+            "DELETE FROM {schema}.{snapshots} WHERE projection = %s AND generation <> %s", schema
+        ),
+        (name, generation),
+    )
+
+
 class PostgresSnapshotDocuments:
     """The snapshot documents of one projection in the application's database."""
 
@@ -197,7 +267,7 @@ class PostgresSnapshotDocuments:
         self.keep = keep
 
     def _sql(self, text: str) -> sql.Composed:
-        return _statement(text, self.datastore.schema)
+        return statement(text, self.datastore.schema)
 
     def _where(self, generation: str, position: int) -> str:
         return f"postgres:{self.datastore.schema}.{SNAPSHOTS}/{self.name}/{generation}/{position}"
@@ -242,41 +312,15 @@ class PostgresSnapshotDocuments:
         return None if row is None else row["current"]
 
     def new_generation(self) -> str:
-        """Number the next generation (dropping one a crashed rebuild left behind)."""
+        """Number the next generation (dropping what a crashed or unfinished rebuild left:
+        the snapshots of other generations than the current one, an open shared plan)."""
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(
-                self._sql(
-                    "INSERT INTO {schema}.{projections} (projection, current, next_generation)"
-                    " VALUES (%s, NULL, 2) ON CONFLICT (projection) DO UPDATE"
-                    " SET next_generation = {schema}.{projections}.next_generation + 1"
-                    " RETURNING next_generation - 1 AS number, current"
-                ),
-                (self.name,),
-            )
-            row = cursor.fetchone()
-            assert row is not None
-            cursor.execute(
-                self._sql(
-                    "DELETE FROM {schema}.{snapshots} WHERE projection = %s"
-                    " AND generation IS DISTINCT FROM %s"
-                ),
-                (self.name, row["current"]),
-            )
-        return f"gen-{row['number']:08d}"
+            return number_generation(cursor, self.datastore.schema, self.name)
 
     def switch(self, generation: str) -> None:
         """Make ``generation`` current and drop the others, in one transaction."""
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(
-                self._sql("UPDATE {schema}.{projections} SET current = %s WHERE projection = %s"),
-                (generation, self.name),
-            )
-            cursor.execute(
-                self._sql(
-                    "DELETE FROM {schema}.{snapshots} WHERE projection = %s AND generation <> %s"
-                ),
-                (self.name, generation),
-            )
+            switch_generation(cursor, self.datastore.schema, self.name, generation)
 
     def generations(self) -> list[str]:
         """Every generation with a snapshot kept, and the current one, oldest first."""
