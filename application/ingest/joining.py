@@ -70,7 +70,6 @@ def join_ready(
     while True:
         step = tables.join_step(
             count,
-            RECORDED_TOPIC,
             _corrections(log_app, report),
             wait=wait,
         )

@@ -35,7 +35,9 @@ from eventfold.application.ingest.many import IngestSetReport, ingest_all
 from eventfold.application.ingest.partition import Partition
 from eventfold.application.ingest.run import Ingestor
 from eventfold.application.progress import Progress
+from eventfold.application.recorded import RECORDED_TOPIC
 from eventfold.infra.backends.partitions import (
+    PartitionBackend,
     PartitionTables,
     PlannedFile,
     partition_app_name,
@@ -159,9 +161,19 @@ def _opened(
             snapshot_interval=snapshot_interval,
             application=type(name, (Eventfold,), {"name": name}),
         )
+    release = None
     try:
+        if partition is not None:
+            backend = PartitionBackend(app.backend, RECORDED_TOPIC)  # type: ignore[arg-type]
+            app.backend = backend
+            release = backend.lock(f"partition:{partition}")
+            if release is None:
+                msg = f"partition {partition} of this store is running elsewhere"
+                raise PartitionRefusedError(msg)
         yield app
     finally:
+        if release is not None:
+            release()
         app.close()
 
 

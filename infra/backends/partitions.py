@@ -31,11 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+import psycopg
+from eventsourcing.persistence import ProcessRecorder, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import sql
 
 from eventfold.infra import failpoints
+from eventfold.infra.backends.postgres import PostgresBackend
+from eventfold.infra.filestore.format import EventColumns
 
 LAYOUT = "eventfold_partitioning"
 FILES = "eventfold_partition_files"
@@ -54,6 +57,90 @@ _TABLES = (
     "CREATE TABLE IF NOT EXISTS {schema}.{ids} ("
     " event_id text PRIMARY KEY, originator_id uuid NOT NULL, originator_version bigint NOT NULL)",
 )
+
+
+class PartitionBackend(PostgresBackend):
+    """A partition's own tables: the postgres backend, with three differences.
+
+    - Only its partition writes to them (``lock`` holds that, across machines), so an
+      insert takes no table lock: the one writer commits in notification id order.
+    - Events are written with ``COPY`` from the columns, not as the library's
+      composite values, which cost the client most of an ingest. The tracking record
+      goes in the same transaction, through the library.
+    - Its events table has one more column, ``event_id``, generated from a
+      ``Category.Recorded`` state (``recorded_topic``) as it is written: the
+      partition's session does that work, in parallel, not the join.
+    """
+
+    def __init__(self, base: PostgresBackend, recorded_topic: str) -> None:
+        self.__dict__.update(base.__dict__)
+        recorder: Any = self.recorder
+        schema, table = self.datastore.schema, recorder.events_table_name
+        names = {"schema": sql.Identifier(schema), "table": sql.Identifier(table)}
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(  # the key of ``postgres.schema_lock``: one creator at a time
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"eventfold.schema:{schema}",),
+            )
+            cursor.execute(
+                sql.SQL(
+                    "CREATE OR REPLACE FUNCTION {schema}.eventfold_event_id("
+                    "topic text, state bytea) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS"
+                    " $$ SELECT CASE WHEN topic = {recorded}"
+                    " THEN convert_from(state, 'UTF8')::json->>'event_id' END $$"
+                ).format(recorded=sql.Literal(recorded_topic), **names)
+            )
+            cursor.execute(
+                sql.SQL(
+                    "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS event_id text"
+                    " GENERATED ALWAYS AS ({schema}.eventfold_event_id(topic, state)) STORED"
+                ).format(**names)
+            )
+            cursor.execute(
+                "SELECT pg_get_serial_sequence(%s, 'notification_id') AS sequence",
+                (f'"{schema}"."{table}"',),
+            )
+            row = cursor.fetchone()
+            self._sequence = row["sequence"] if row else None
+        self._copy_statement = sql.SQL(
+            "COPY {schema}.{table} (originator_id, originator_version, topic, state) FROM STDIN"
+        ).format(**names)
+
+    def insert(
+        self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
+    ) -> list[int]:
+        """Append ``events`` with ``tracking`` in one transaction; their notification ids
+        (consecutive: one writer, and one ``COPY``)."""
+        oids, versions, topics, states = events
+        for topic in set(topics):
+            if any(c in topic for c in "\\\t\n\r"):
+                msg = f"topic {topic!r}: not written by COPY's text format"
+                raise ValueError(msg)
+        rows = "".join(
+            f"{o}\t{v}\t{t}\t\\\\x{s.hex()}\n"
+            for o, v, t, s in zip(oids, versions, topics, states, strict=True)
+        )
+        with self.datastore.transaction(commit=True) as cursor:
+            recorder._insert_tracking(cursor, tracking=tracking)  # type: ignore[attr-defined]
+            with cursor.copy(self._copy_statement) as copy:
+                copy.write(rows)
+            cursor.execute("SELECT currval(%s) AS last", (self._sequence,))
+            row = cursor.fetchone()
+        last = int(row["last"]) if row else 0
+        return list(range(last - len(oids) + 1, last + 1))
+
+    def lock(self, key: str) -> Callable[[], None] | None:
+        """Hold the advisory lock ``key`` of this schema on a connection of its own; the
+        function that releases it, or None when another session holds it."""
+        conn = psycopg.connect(**self.settings, autocommit=True)
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+            (f"eventfold.{key}:{self.datastore.schema}",),
+        ).fetchone()
+        if not row or not row[0]:
+            conn.close()
+            return None
+        return conn.close  # ending the session releases the lock
 
 
 def partition_app_name(index: int, count: int) -> str:
@@ -285,7 +372,6 @@ class PartitionTables:
     def join_step(
         self,
         count: int,
-        recorded_topic: str,
         corrections: Corrections,
         *,
         wait: bool,
@@ -336,7 +422,7 @@ class PartitionTables:
                 high = int(last["last"]) if last else 0
             copied, repeats = 0, 0
             if high > low:
-                copied, repeats = self._copy(cursor, table, low, high, recorded_topic, corrections)
+                copied, repeats = self._copy(cursor, table, low, high, corrections)
                 failpoints.reach("join.before-commit")  # inside the join's transaction
                 cursor.execute(
                     self._sql(
@@ -359,56 +445,59 @@ class PartitionTables:
         table: str,
         low: int,
         high: int,
-        recorded_topic: str,
         corrections: Corrections,
     ) -> tuple[int, int]:
         """Copy rows ``low < notification_id <= high`` of ``table`` to the log: (rows
         copied, repeats left out)."""
         self.log._lock_table(cursor)  # the library's own ordering of inserts
         self.log._notify_channel(cursor)  # wakes the library's subscribers
-        cursor.execute(
+        cursor.execute(  # which rows repeat an id: an earlier row here, or the log, has it
             self._sql(
                 "CREATE TEMP TABLE eventfold_joining ON COMMIT DROP AS"
                 " SELECT r.*, r.event_id IS NOT NULL AND (r.staged > MIN(r.staged)"
                 " OVER (PARTITION BY r.event_id) OR EXISTS (SELECT 1 FROM {schema}.{ids} i"
                 " WHERE i.event_id = r.event_id)) AS repeat"
                 " FROM (SELECT notification_id AS staged, originator_id, originator_version,"
-                " topic, state, CASE WHEN topic = %s THEN"
-                " convert_from(state, 'UTF8')::json->>'event_id' END AS event_id"
-                " FROM {schema}.{t} WHERE notification_id > %s AND notification_id <= %s) r",
+                " event_id FROM {schema}.{t}"
+                " WHERE notification_id > %s AND notification_id <= %s) r",
                 t=table,
             ),
-            (recorded_topic, low, high),
+            (low, high),
         )
-        cursor.execute(
+        cursor.execute(  # the others, after the log's versions of their streams
             self._sql(
-                "WITH kept AS (SELECT * FROM eventfold_joining j WHERE NOT j.repeat"
+                "WITH kept AS MATERIALIZED (SELECT * FROM eventfold_joining j WHERE NOT j.repeat"
                 " AND NOT (j.originator_version = 1 AND EXISTS (SELECT 1 FROM {schema}.{log} l"
                 " WHERE l.originator_id = j.originator_id))),"
-                " base AS (SELECT s.originator_id, COALESCE((SELECT MAX(l.originator_version)"
-                " FROM {schema}.{log} l WHERE l.originator_id = s.originator_id), 0) AS version"
-                " FROM (SELECT DISTINCT originator_id FROM kept) s),"
-                " numbered AS (SELECT k.staged, k.originator_id, k.topic, k.state, k.event_id,"
+                " base AS MATERIALIZED (SELECT s.originator_id, COALESCE(m.version, 0) AS version"
+                " FROM (SELECT DISTINCT originator_id FROM kept) s LEFT JOIN LATERAL"
+                " (SELECT MAX(l.originator_version) AS version FROM {schema}.{log} l"
+                " WHERE l.originator_id = s.originator_id) m ON true),"
+                " numbered AS MATERIALIZED (SELECT k.staged, k.originator_id, k.event_id,"
                 " b.version + row_number() OVER (PARTITION BY k.originator_id"
                 " ORDER BY k.staged) AS version FROM kept k JOIN base b USING (originator_id)),"
                 " copied AS (INSERT INTO {schema}.{log}"
                 " (originator_id, originator_version, topic, state)"
-                " SELECT originator_id, version, topic, state FROM numbered ORDER BY staged"
+                " SELECT n.originator_id, n.version, p.topic, p.state FROM numbered n"
+                " JOIN {schema}.{t} p ON p.notification_id = n.staged ORDER BY n.staged"
                 " RETURNING 1)"
                 " INSERT INTO {schema}.{ids} (event_id, originator_id, originator_version)"
                 " SELECT event_id, originator_id, version FROM numbered"
-                " WHERE event_id IS NOT NULL"
+                " WHERE event_id IS NOT NULL",
+                t=table,
             )
         )
         copied = cursor.rowcount  # one id a Recorded row; the rest counted below
         cursor.execute(
             self._sql(
-                "SELECT j.staged, j.state, l.state AS first_state,"
+                "SELECT j.staged, p.state, l.state AS first_state,"
                 " l.notification_id AS first_position FROM eventfold_joining j"
+                " JOIN {schema}.{t} p ON p.notification_id = j.staged"
                 " JOIN {schema}.{ids} i ON i.event_id = j.event_id"
                 " JOIN {schema}.{log} l ON l.originator_id = i.originator_id"
                 " AND l.originator_version = i.originator_version"
-                " WHERE j.repeat ORDER BY j.staged"
+                " WHERE j.repeat ORDER BY j.staged",
+                t=table,
             )
         )
         repeats = [
