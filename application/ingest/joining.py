@@ -13,6 +13,7 @@ file's counts from ``ingested`` to ``duplicates`` and ``conflicts``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ class JoinReport:
     waiting: PlannedFile | None = None  # the first file not joined whole, if any
     waiting_on: str | None = None  # its partition, "K/N"
     busy: bool = False  # another process was joining (it goes on)
+    seconds: float = 0.0  # spent joining (waiting for another joining process included)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class JoinReport:
             "conflicts": self.conflicts,
             "waiting_file": None if self.waiting is None else self.waiting.identity,
             "waiting_on": self.waiting_on,
+            "elapsed_seconds": round(self.seconds, 6),
         }
 
 
@@ -67,6 +70,17 @@ def join_ready(
     first; else return at once when one is joining), adding to ``report``."""
     report = JoinReport() if report is None else report
     report.waiting, report.waiting_on, report.busy = None, None, False
+    started = time.perf_counter()
+    try:
+        _join(log_app, tables, count, wait, report)
+    finally:
+        report.seconds += time.perf_counter() - started
+    return report
+
+
+def _join(
+    log_app: Eventfold, tables: PartitionTables, count: int, wait: bool, report: JoinReport
+) -> None:
     while True:
         step = tables.join_step(
             count,
@@ -75,14 +89,14 @@ def join_ready(
         )
         if step is None:
             report.busy = True
-            return report
+            return
         if step.planned is None:
-            return report
+            return
         report.events += step.copied
         if not step.finished:
             report.waiting = step.planned
             report.waiting_on = f"{step.planned.partition}/{count}"
-            return report
+            return
         report.files += 1
 
 
