@@ -153,6 +153,12 @@ def test_partitions_killed_mid_ingest_and_mid_join_give_one_ingest_s_store(
     finally:
         app.close()
     assert figures(capsys, f"--store {machines[0]}") == one_store_of(paths, tmp_path, capsys)
+    sources = " ".join(f"--source {p}" for p in paths)
+    for projection in ("category_totals", "hourly_totals"):
+        code, verified = cli(
+            capsys, f"verify --projection {projection} {sources} --store {machines[1]}"
+        )
+        assert (code, verified["status"]) == (0, "match"), verified
 
 
 def test_the_earliest_occurrence_wins_when_the_later_one_commits_first(
@@ -177,7 +183,16 @@ def test_the_earliest_occurrence_wins_when_the_later_one_commits_first(
         for s in sources["sources"]
     }
     assert counts == {"a.jsonl": (1, 1, 0), "b.jsonl": (1, 0, 1)}
-    assert figures(capsys, f"--store {tmp_path / 'm1'}") == one_store_of(paths, tmp_path, capsys)
+    one = one_store_of(paths, tmp_path, capsys)
+    assert figures(capsys, f"--store {tmp_path / 'm1'}") == one
+    _, explained = cli(capsys, f"explain c --store {tmp_path / 'm1'}")
+    conflicts = explained["set_aside"]["conflicts"]
+    assert [(c["later"]["value"], c["first"]["value"]) for c in conflicts] == [("2", "1")]
+    migrated = tmp_path / "migrated"
+    command = f"migrate --from postgres --to file --store {tmp_path / 'm1'} --to-store {migrated}"
+    code, copy = cli(capsys, command)
+    assert (code, copy["status"]) == (0, "match"), copy
+    assert figures(capsys, f"--store {migrated} --backend file") == one
 
 
 def test_a_store_keeps_its_number_of_partitions(

@@ -24,6 +24,7 @@ from eventsourcing.persistence import StoredEvent
 from eventfold.application.app import Eventfold
 from eventfold.application.ingest.deciding import describe
 from eventfold.application.ingest.rules import SourceEvent
+from eventfold.application.ingest.tracking import PREFIX
 from eventfold.application.recorded import NIL, RECORDED_TOPIC
 from eventfold.domain.model import Category, Source
 from eventfold.infra.backends.partitions import (
@@ -82,11 +83,7 @@ def _join(
     log_app: Eventfold, tables: PartitionTables, count: int, wait: bool, report: JoinReport
 ) -> None:
     while True:
-        step = tables.join_step(
-            count,
-            _corrections(log_app, report),
-            wait=wait,
-        )
+        step = tables.join_step(count, _corrections(log_app, report), _tracking_prefix, wait=wait)
         if step is None:
             report.busy = True
             return
@@ -98,6 +95,11 @@ def _join(
             report.waiting_on = f"{step.planned.partition}/{count}"
             return
         report.files += 1
+
+
+def _tracking_prefix(identity: str) -> str:
+    """The start of the names of a file's ingest tracking records (``tracking.py``)."""
+    return f"{PREFIX}{Source.create_id(identity)}:"
 
 
 def _corrections(

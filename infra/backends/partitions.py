@@ -373,6 +373,7 @@ class PartitionTables:
         self,
         count: int,
         corrections: Corrections,
+        tracking_prefix: Callable[[str], str],
         *,
         wait: bool,
     ) -> JoinStep | None:
@@ -386,7 +387,9 @@ class PartitionTables:
         opening event is dropped when the log has the stream; a row whose event id the
         log holds already is left out and handed to ``corrections`` with the log's
         first event of that id. The cursor and the file's ``joined`` mark move in the
-        same transaction."""
+        same transaction; with the mark, the file's tracking records (named by
+        ``tracking_prefix(identity)``) are copied to the log's, as one ingest of the file
+        would have left them."""
         lock = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(
@@ -432,6 +435,7 @@ class PartitionTables:
                     (planned.partition, high),
                 )
             if planned.done and high >= (planned.staged_end or 0):
+                self._copy_tracking(cursor, planned, count, tracking_prefix(planned.identity))
                 cursor.execute(
                     self._sql("UPDATE {schema}.{files} SET joined = true WHERE ordinal = %s"),
                     (planned.ordinal,),
@@ -512,6 +516,20 @@ class PartitionTables:
         if repeats:
             self._append(cursor, corrections(repeats, self._next_version(cursor)))
         return copied, len(repeats)
+
+    def _copy_tracking(self, cursor: Any, planned: PlannedFile, count: int, prefix: str) -> None:
+        own = partition_app_name(planned.partition, count).lower() + "_tracking"
+        cursor.execute(
+            self._sql(
+                "INSERT INTO {schema}.{log_tracking} (application_name, notification_id)"
+                " SELECT application_name, MAX(notification_id) FROM {schema}.{own}"
+                " WHERE starts_with(application_name, %s) GROUP BY application_name"
+                " ON CONFLICT DO NOTHING",
+                own=own,
+                log_tracking=self.log.tracking_table_name,  # type: ignore[attr-defined]
+            ),
+            (prefix,),
+        )
 
     def _next_version(self, cursor: Any) -> Callable[[UUID], int]:
         taken: dict[UUID, int] = {}
