@@ -11,11 +11,10 @@ quarantined by partition 1 alone.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from hashlib import blake2b
 
-_SPEC = re.compile(r"^(\d+)/(\d+)$")
+from eventfold.application.kofn import k_of_n
 
 
 def partition_of(category: str, count: int) -> int:
@@ -35,15 +34,7 @@ class Partition:
     @classmethod
     def parse(cls, text: str) -> Partition:
         """``K/N`` with 1 <= K <= N; ValueError says what is wrong."""
-        match = _SPEC.match(text.strip())
-        if not match:
-            msg = f"partition {text!r}: expected K/N, such as 1/2"
-            raise ValueError(msg)
-        index, count = int(match.group(1)), int(match.group(2))
-        if not 1 <= index <= count:
-            msg = f"partition {text!r}: K must be between 1 and N"
-            raise ValueError(msg)
-        return cls(index, count)
+        return cls(*k_of_n(text, "partition"))
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"

@@ -30,11 +30,11 @@ The processes meet in the shared store (``Backend.rebuild_plans``):
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from eventfold.application.kofn import k_of_n
 from eventfold.application.progress import Progress, tell
 from eventfold.application.projecting.projector import ProjectionBusyError
 from eventfold.application.projecting.workers import range_bounds
@@ -51,8 +51,6 @@ from eventfold.infra.errors import UsageError
 
 if TYPE_CHECKING:
     from eventfold.application.projecting.projector import ProjectionReport, Projector
-
-_SPEC = re.compile(r"^(\d+)/(\d+)$")
 
 
 class PlanMismatchError(UsageError):
@@ -73,15 +71,7 @@ class Worker:
     @classmethod
     def parse(cls, text: str) -> Worker:
         """``K/N`` with 1 <= K <= N; ValueError says what is wrong."""
-        match = _SPEC.match(text.strip())
-        if not match:
-            msg = f"worker {text!r}: expected K/N, such as 1/2"
-            raise ValueError(msg)
-        index, count = int(match.group(1)), int(match.group(2))
-        if not 1 <= index <= count:
-            msg = f"worker {text!r}: K must be between 1 and N"
-            raise ValueError(msg)
-        return cls(index, count)
+        return cls(*k_of_n(text, "worker"))
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
