@@ -23,6 +23,9 @@ The points (docs/TESTING.md lists them with what each interrupts):
 - ``rebuild.worker-page`` (a worker of a shared rebuild folded a page, its part
   not written), ``rebuild.part-written`` (its part is written, before it looks
   whether it is the last): ``rebuild --worker K/N``;
+- ``partition.inside-commit`` (a partition's batch is copied to its own tables,
+  the transaction not committed), ``join.before-commit`` (a join step copied its
+  rows to the log, the transaction not committed): partitions on PostgreSQL;
 - ``migrate.after-commit``: each batch that ``migrate`` copies;
 - ``merge.started`` (an index's writer handed a merge of runs to its worker
   process), ``merge.worker-chunk`` (the worker process, at each chunk it merges).

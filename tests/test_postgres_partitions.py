@@ -120,13 +120,14 @@ def test_partitions_killed_mid_ingest_and_mid_join_give_one_ingest_s_store(
     postgres: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], count: int
 ) -> None:
     """N partitions in parallel over files that repeat ids across files (and so across
-    partitions); partition 1 is killed after a commit of its first file, then, rerun,
-    killed inside its first join's transaction, then rerun to the end."""
+    partitions); partition 1 is killed after a commit of its first file (2) or inside one
+    (4), then, rerun, killed inside its first join's transaction, then rerun to the end."""
     paths = write_files(tmp_path, files=2 * count, lines=300, seed=count)
     machines = [tmp_path / f"machine-{k}" for k in range(1, count + 1)]
-    first = start(paths, machines[0], 1, count, armed("ingest.after-commit", 3))
-    killed(first, "ingest.after-commit", 3)
+    point = "ingest.after-commit" if count == 2 else "partition.inside-commit"
+    first = start(paths, machines[0], 1, count, armed(point, 3))  # all N started together
     others = [start(paths, machines[k - 1], k, count) for k in range(2, count + 1)]
+    killed(first, point, 3)
     for document in map(finished, others):
         assert document["partition"] in {f"{k}/{count}" for k in range(2, count + 1)}
         assert document["join"]["waiting_on"] == f"1/{count}"  # its first file is not read

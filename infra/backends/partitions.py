@@ -124,6 +124,7 @@ class PartitionBackend(PostgresBackend):
             recorder._insert_tracking(cursor, tracking=tracking)  # type: ignore[attr-defined]
             with cursor.copy(self._copy_statement) as copy:
                 copy.write(rows)
+            failpoints.reach("partition.inside-commit")
             cursor.execute("SELECT currval(%s) AS last", (self._sequence,))
             row = cursor.fetchone()
         last = int(row["last"]) if row else 0
