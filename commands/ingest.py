@@ -101,11 +101,11 @@ def _partition(text: str) -> object:
 def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
     from eventfold.application.app import undone_on_failure
     from eventfold.application.ingest import Ingestor, SourceError
-    from eventfold.application.ingest.many import ingest_all
-    from eventfold.application.ingest.partitioned import (
+    from eventfold.application.ingest.layout import (
         partitioned_backend,
         refuse_if_partitioned,
     )
+    from eventfold.application.ingest.many import ingest_all
     from eventfold.application.sources import resolve_sources
     from eventfold.reports.ingest import (
         ingest_set_verdict,

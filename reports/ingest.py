@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from eventfold.application.ingest.many import IngestSetReport
-from eventfold.application.ingest.partitioned import PartitionedReport
 from eventfold.application.ingest.report import IngestReport
 from eventfold.reports.fold import glued
 from eventfold.reports.layout import Col, FigureTable
 from eventfold.reports.text import grouped, plain, plural
+
+if TYPE_CHECKING:  # a partition's report: only on postgres
+    from eventfold.application.ingest.partitioned import PartitionedReport
 
 
 def render_ingest(report: IngestReport) -> Group:

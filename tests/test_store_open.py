@@ -107,6 +107,7 @@ _NOT_FOR_OPENING = {
     "eventfold.reports.check",
     "tomllib",  # only when there is a configuration file
     "difflib",  # only for a usage error
+    "psycopg",  # only on postgres (an extra)
 }
 
 

@@ -7,11 +7,6 @@ from typing import Any
 
 from eventfold.application.app import Eventfold
 from eventfold.application.recorded import RECORDED_TOPIC
-from eventfold.infra.backends.partitions import (
-    PartitionTables,
-    partition_table,
-    recorded_partitions,
-)
 
 
 @dataclass(frozen=True)
@@ -40,6 +35,12 @@ def partitions_status(app: Eventfold) -> PartitionsStatus | None:
     """The join's state of ``app``'s store; None when it is not partitioned. Reads only."""
     if app.backend.name != "postgres":
         return None
+    from eventfold.infra.backends.partitions import (  # psycopg: only on postgres
+        PartitionTables,
+        partition_table,
+        recorded_partitions,
+    )
+
     log = app.process_recorder
     count = recorded_partitions(log)  # type: ignore[arg-type]
     if count is None:

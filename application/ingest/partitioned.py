@@ -31,6 +31,7 @@ from typing import Any
 
 from eventfold.application.app import Eventfold, open_app
 from eventfold.application.ingest.joining import JoinReport, join_ready
+from eventfold.application.ingest.layout import PartitionRefusedError
 from eventfold.application.ingest.many import IngestSetReport, ingest_all
 from eventfold.application.ingest.partition import Partition
 from eventfold.application.ingest.run import Ingestor
@@ -42,18 +43,11 @@ from eventfold.infra.backends.partitions import (
     PlannedFile,
     partition_app_name,
     partition_table,
-    recorded_partitions,
 )
-from eventfold.infra.errors import EventfoldError
 from eventfold.infra.sourcefile import SourceError, source_name
 
 _UNSUPPORTED_KEYS = ("CIPHER_TOPIC", "COMPRESSOR_TOPIC")
-
-
-class PartitionRefusedError(EventfoldError):
-    """A partitioned ingest that cannot run on this store as asked (exit code 2)."""
-
-    label = "partition refused"
+__all__ = ["PartitionRefusedError", "PartitionedReport", "ingest_partition"]
 
 
 @dataclass
@@ -75,27 +69,6 @@ class PartitionedReport:
             "files_done_before": self.files_done_before,
             "join": self.join.to_json(),
         }
-
-
-def partitioned_backend(backend: str | None) -> bool:
-    """Whether ``--partition`` means partition tables on this backend (postgres)."""
-    from eventfold.infra.backends import backend_name
-
-    return backend_name(backend) == "postgres"
-
-
-def refuse_if_partitioned(app: Eventfold) -> None:
-    """``PartitionRefusedError`` when ``app``'s store is partitioned: an ingest without
-    ``--partition`` would write to its log beside the join."""
-    if app.backend.name != "postgres":
-        return
-    count = recorded_partitions(app.process_recorder)  # type: ignore[arg-type]
-    if count is not None:
-        msg = (
-            f"this store has {count} partitions: ingest with --partition K/{count} "
-            f"(all {count} partitions over the same files)"
-        )
-        raise PartitionRefusedError(msg)
 
 
 def ingest_partition(
