@@ -22,7 +22,7 @@ from eventfold.commands.options import (
     source_list_options,
     store_options,
 )
-from eventfold.infra.errors import MissingArgumentError
+from eventfold.infra.errors import MissingArgumentError, UsageError
 
 
 def register(commands: Commands) -> None:
@@ -186,6 +186,12 @@ def _ingest_partition(
     )
     from eventfold.reports.progress import progress_on
 
+    if args.rescan:
+        msg = (
+            "--rescan cannot be combined with --partition: a partition's file would be "
+            "read anew beside what the log holds of it; rescan without partitions"
+        )
+        raise UsageError(msg)
     with progress_on(err) as progress:
         report, partitioned = ingest_partition(
             args.store,

@@ -207,6 +207,7 @@ def test_a_store_keeps_its_number_of_partitions(
         "with --partition K/2, not 1/3",
         f"ingest {names}": "this store has 2 partitions: ingest with --partition K/2",
         f"ingest {paths[0]} --partition 2/2": "lists other files than partition 2/2 was given",
+        f"ingest {names} --partition 2/2 --rescan": "--rescan cannot be combined with --partition",
     }
     for command, message in refusals.items():
         code = main([*shlex.split(command), "--store", str(tmp_path / "m2")])
