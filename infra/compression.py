@@ -86,6 +86,25 @@ def compression_of_file(path: str) -> str | None:
         return compression_of(f.read(MAGIC_BYTES))
 
 
+RATIO_ESTIMATE = 8  # uncompressed bytes per byte of a compressed file that does not say
+
+
+def uncompressed_size(path: str) -> int:
+    """About how many bytes the regular file ``path`` holds uncompressed: its size when
+    it is not compressed; for gzip, the size its trailer records (its last member's,
+    modulo 2**32, as the format keeps it); for the others, ``RATIO_ESTIMATE`` times its
+    size. ``OSError`` when it cannot be read."""
+    size = os.stat(path).st_size
+    compression = compression_of_file(path)
+    if compression is None:
+        return size
+    if compression == GZIP and size >= 18:
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            return max(int.from_bytes(f.read(4), "little"), size)
+    return size * RATIO_ESTIMATE
+
+
 def looks_like(head: bytes) -> str | None:
     """What data beginning with ``head`` is when it is plainly not JSON Lines (an
     archive, another compression, a known binary format), or None."""

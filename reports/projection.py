@@ -324,14 +324,20 @@ def _partitions_line(p: PartitionsStatus) -> Text:
     """How a partitioned store's join stands, in one line."""
     text = (
         f"partitions: {p.count}; {grouped(p.files_joined)} of "
-        f"{plural(p.files_planned, 'planned file')} joined the log"
+        f"{plural(p.files_planned, 'file')} of the last plan joined the log"
     )
     if p.waiting_file is None:
         return plain(text + "; nothing waiting", style="green")
-    text += (
-        f"; {plural(p.events_waiting, 'event')} in partitions' tables wait on partition "
-        f"{p.waiting_on}, which has not finished {p.waiting_file}"
-    )
+    text += f"; {plural(p.events_waiting, 'event')} in partitions' tables wait on "
+    if p.waiting_because == "read":
+        text += f"{p.waiting_file}, read: it joins at the next run of any partition"
+    elif p.waiting_because == "reading":
+        text += f"partition {p.waiting_on}, which is reading {p.waiting_file}"
+    else:
+        text += (
+            f"partition {p.waiting_on}, which has not read {p.waiting_file} and is not "
+            f"running: start it (eventfold ingest, the same files, --partition {p.waiting_on})"
+        )
     return plain(text, style="yellow")
 
 

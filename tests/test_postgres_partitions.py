@@ -133,6 +133,7 @@ def test_partitions_killed_mid_ingest_and_mid_join_give_one_ingest_s_store(
         assert document["join"]["waiting_on"] == f"1/{count}"  # its first file is not read
     _, status = cli(capsys, f"status --store {machines[1]}")
     assert status["partitions"]["waiting_on"] == f"1/{count}"
+    assert status["partitions"]["waiting_because"] == "not read"  # partition 1 is not running
     assert status["partitions"]["events_waiting"] > 0
     killed(
         start(paths, machines[0], 1, count, armed("join.before-commit", 1)), "join.before-commit", 1
@@ -147,6 +148,7 @@ def test_partitions_killed_mid_ingest_and_mid_join_give_one_ingest_s_store(
         "events_waiting": 0,
         "waiting_file": None,
         "waiting_on": None,
+        "waiting_because": None,
     }
     app = open_app(str(machines[0]))
     try:
@@ -206,7 +208,8 @@ def test_a_store_keeps_its_number_of_partitions(
         f"ingest {names} --partition 1/3": "this store has 2 partitions: start each worker "
         "with --partition K/2, not 1/3",
         f"ingest {names}": "this store has 2 partitions: ingest with --partition K/2",
-        f"ingest {paths[0]} --partition 2/2": "lists other files than partition 2/2 was given",
+        f"ingest {paths[0]} --partition 2/2": f"{paths[1]} is partition 2/2's in the ingest "
+        "under way and not read yet: give it too",
         f"ingest {names} --partition 2/2 --rescan": "--rescan cannot be combined with --partition",
     }
     for command, message in refusals.items():
@@ -230,3 +233,44 @@ def test_a_store_ingested_without_partitions_refuses_them(
     assert code == 2 and "holds events ingested without --partition" in err, err
     _, status = cli(capsys, f"status --store {tmp_path / 'm'}")
     assert status["partitions"] is None
+
+
+def test_a_file_that_vanished_is_passed_over_and_new_files_wait_for_the_plan(
+    postgres: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = write_files(tmp_path, files=3, lines=30, seed=8)
+    finished(start(paths, tmp_path / "m1", 1, 2))
+    owned = [p for p in paths if p.name != paths[0].name]  # partition 2's, as planned
+    _, status = cli(capsys, f"status --store {tmp_path / 'm1'}")
+    assert status["partitions"]["waiting_file"] == str(owned[0])
+    owned[0].unlink()  # retention took it before partition 2 read it
+    new = (
+        write_files(tmp_path / "later", files=1, lines=10, seed=9)
+        if (tmp_path / "later").mkdir() is None
+        else []
+    )
+    refused = main(
+        shlex.split(
+            f"ingest {paths[0]} {owned[1]} {new[0]} --partition 2/2 --store {tmp_path / 'm2'}"
+        )
+    )
+    assert refused == 2 and f"{new[0]} is not in the ingest under way" in capsys.readouterr().err
+    code = main(
+        shlex.split(
+            f"ingest {paths[0]} {owned[1]} --partition 2/2 --store {tmp_path / 'm2'} --json"
+        )
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert code == 2 and [r["source"] for r in document["refused"]] == [str(owned[0])]
+    assert document["join"]["waiting_file"] is None  # the plan is done: it no longer waits
+    for k in (1, 2):
+        finished(start([*paths[:1], owned[1], new[0]], tmp_path / f"m{k}", k, 2))
+    _, status = cli(capsys, f"status --store {tmp_path / 'm1'}")
+    assert (
+        status["partitions"]["waiting_file"] is None and status["partitions"]["files_planned"] == 3
+    )
+    app = open_app(str(tmp_path / "m1"))
+    try:
+        assert store_totals(app) == reference([paths[0], owned[1], new[0]])
+    finally:
+        app.close()

@@ -19,6 +19,9 @@ class PartitionsStatus:
     events_waiting: int  # source events in partitions' tables, not in the log yet
     waiting_file: str | None  # the first file not joined whole
     waiting_on: str | None  # its partition, "K/N"
+    # why: "read" (it joins at any partition's next run), "reading" (its partition
+    # runs), "not read" (its partition is not running: start it)
+    waiting_because: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -28,6 +31,7 @@ class PartitionsStatus:
             "events_waiting": self.events_waiting,
             "waiting_file": self.waiting_file,
             "waiting_on": self.waiting_on,
+            "waiting_because": self.waiting_because,
         }
 
 
@@ -46,7 +50,10 @@ def partitions_status(app: Eventfold) -> PartitionsStatus | None:
     if count is None:
         return None
     tables = PartitionTables(log, create=False)  # type: ignore[arg-type]
-    planned = tables.files()
+    every = tables.files()
+    first = next((f for f in every if not f.joined), None)
+    plan = first.plan if first is not None else (every[-1].plan if every else None)
+    planned = [f for f in every if f.plan == plan]  # the plan under way, or the last one
     joined = tables.joined_positions()
     tables_of = [partition_table(k, count) for k in range(1, count + 1)]
     waiting = sum(
@@ -54,7 +61,10 @@ def partitions_status(app: Eventfold) -> PartitionsStatus | None:
         for k, table in enumerate(tables_of, start=1)
         if tables.exists(table)
     )
-    first = next((f for f in planned if not f.joined), None)
+    because = None
+    if first is not None:
+        running = tables.partition_running(first.partition, count)
+        because = "read" if first.done else "reading" if running else "not read"
     return PartitionsStatus(
         count,
         len(planned),
@@ -62,4 +72,5 @@ def partitions_status(app: Eventfold) -> PartitionsStatus | None:
         waiting,
         None if first is None else first.identity,
         None if first is None else f"{first.partition}/{count}",
+        because,
     )

@@ -32,7 +32,7 @@ from typing import Any
 from eventfold.application.app import Eventfold, open_app
 from eventfold.application.ingest.joining import JoinReport, join_ready
 from eventfold.application.ingest.layout import PartitionRefusedError
-from eventfold.application.ingest.many import IngestSetReport, ingest_all
+from eventfold.application.ingest.many import IngestSetReport, Refused, ingest_all
 from eventfold.application.ingest.partition import Partition
 from eventfold.application.ingest.run import Ingestor
 from eventfold.application.progress import Progress
@@ -44,9 +44,11 @@ from eventfold.infra.backends.partitions import (
     partition_app_name,
     partition_table,
 )
+from eventfold.infra.compression import uncompressed_size
 from eventfold.infra.sourcefile import SourceError, source_name
 
 _UNSUPPORTED_KEYS = ("CIPHER_TOPIC", "COMPRESSOR_TOPIC")
+VANISHED = "vanished since the ingest was planned: no such file (passed over)"
 __all__ = ["PartitionRefusedError", "PartitionedReport", "ingest_partition"]
 
 
@@ -91,10 +93,9 @@ def ingest_partition(
         _refuse_transcoding(log_app)
         tables = PartitionTables(log_app.process_recorder)  # type: ignore[arg-type]
         planned = _plan(tables, partition, identities, paths)
-        mine = [
-            (f, p) for f, p in zip(planned, paths, strict=True) if f.partition == partition.index
-        ]
-        done_before = sum(1 for f, _ in mine if f.done)
+        given = dict(zip(identities, paths, strict=True))
+        mine = [f for f in planned if f.partition == partition.index]
+        done_before = sum(1 for f in mine if f.done)
         own_table = partition_table(partition.index, partition.count)
         report, joined = IngestSetReport(), JoinReport()
         with _opened(store, partition, snapshot_interval) as part_app:
@@ -103,13 +104,19 @@ def ingest_partition(
                 options["max_line"] = max_line
             with Ingestor(part_app, part_app.state_dir, **options) as ingestor:
                 warnings = list(ingestor.warnings)
-                for f, path in mine:
+                for f in mine:
                     if f.done:
                         continue
-                    one = ingest_all(ingestor, [path], progress=progress)
-                    report.files += one.files
-                    report.refused += one.refused
-                    report.elapsed += one.elapsed
+                    file_path = given.get(f.identity)
+                    if file_path is None:  # vanished since it was planned (``_plan`` checked)
+                        report.refused.append(Refused(f.identity, VANISHED))
+                    else:
+                        one = ingest_all(ingestor, [file_path], progress=progress)
+                        for file in one.files:
+                            file.partition = str(partition)
+                        report.files += one.files
+                        report.refused += one.refused
+                        report.elapsed += one.elapsed
                     tables.finish(f.ordinal, tables.staged_end(own_table))
                     join_ready(log_app, tables, partition.count, wait=False, report=joined)
         join_ready(log_app, tables, partition.count, wait=True, report=joined)
@@ -139,7 +146,7 @@ def _opened(
         if partition is not None:
             backend = PartitionBackend(app.backend, RECORDED_TOPIC)  # type: ignore[arg-type]
             app.backend = backend
-            release = backend.lock(f"partition:{partition}")
+            release = backend.lock(partition.index, partition.count)
             if release is None:
                 msg = f"partition {partition} of this store is running elsewhere"
                 raise PartitionRefusedError(msg)
@@ -183,18 +190,36 @@ def _plan(
         if unjoined:  # a partition is still at it, or a run died before its last join
             plan = unjoined[0].plan
             files = [f for f in every if f.plan == plan]
-            if [f.identity for f in files] != identities:
-                msg = (
-                    f"the ingest under way (plan {plan}) lists other files than partition "
-                    f"{partition} was given: give every partition the same files in the same "
-                    f"order ({len(files)} there, {len(identities)} here)"
-                )
-                raise PartitionRefusedError(msg)
+            _check_given(files, identities, partition)
             return files
         plan = _plan_name(identities, len(every))
         before = {f.identity: f.partition for f in every}
         tables.add_plan(cursor, plan, _assign(identities, paths, partition.count, before))
         return [f for f in tables.files(cursor) if f.plan == plan]
+
+
+def _check_given(files: list[PlannedFile], identities: list[str], partition: Partition) -> None:
+    """``PartitionRefusedError`` unless ``identities`` fit the plan under way: none new
+    (they wait for a plan of their own), and every file of this partition not finished
+    yet given, unless it vanished since (it is then reported and passed over)."""
+    planned = {f.identity for f in files}
+    new = [i for i in identities if i not in planned]
+    if new:
+        more = f" (and {len(new) - 1:,} more)" if len(new) > 1 else ""
+        msg = (
+            f"{new[0]}{more} is not in the ingest under way ({len(files):,} files, planned "
+            f"first): finish it (every partition over its files), then ingest new files"
+        )
+        raise PartitionRefusedError(msg)
+    given = set(identities)
+    for f in files:
+        mine = f.partition == partition.index and not f.done
+        if mine and f.identity not in given and os.path.exists(f.identity):
+            msg = (
+                f"{f.identity} is partition {partition}'s in the ingest under way and not "
+                "read yet: give it too (every partition the files of the ingest under way)"
+            )
+            raise PartitionRefusedError(msg)
 
 
 def _plan_name(identities: list[str], planned_before: int) -> str:
@@ -206,9 +231,10 @@ def _assign(
     identities: list[str], paths: Sequence[str], count: int, before: dict[str, int]
 ) -> list[tuple[str, int]]:
     """Each file's partition: the one it had (its progress is there), else the partition
-    with the fewest bytes so far (the lowest on a tie), in the files' order."""
+    with the fewest bytes so far (uncompressed, as ``uncompressed_size`` estimates them;
+    the lowest on a tie), in the files' order."""
     load = [0] * (count + 1)
-    sizes = [os.path.getsize(p) for p in paths]
+    sizes = [uncompressed_size(p) for p in paths]
     chosen: list[int] = []
     for identity, size in zip(identities, sizes, strict=True):
         part = before.get(identity)

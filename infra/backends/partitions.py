@@ -130,18 +130,24 @@ class PartitionBackend(PostgresBackend):
         last = int(row["last"]) if row else 0
         return list(range(last - len(oids) + 1, last + 1))
 
-    def lock(self, key: str) -> Callable[[], None] | None:
-        """Hold the advisory lock ``key`` of this schema on a connection of its own; the
-        function that releases it, or None when another session holds it."""
+    def lock(self, index: int, count: int) -> Callable[[], None] | None:
+        """Hold partition ``index`` of ``count`` (an advisory lock of this schema) on a
+        connection of its own; the function that releases it, or None when another
+        session holds it."""
         conn = psycopg.connect(**self.settings, autocommit=True)
         row = conn.execute(
             "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
-            (f"eventfold.{key}:{self.datastore.schema}",),
+            (partition_lock_key(index, count, self.datastore.schema),),
         ).fetchone()
         if not row or not row[0]:
             conn.close()
             return None
         return conn.close  # ending the session releases the lock
+
+
+def partition_lock_key(index: int, count: int, schema: str) -> str:
+    """The advisory lock that one process at a time holds to run a partition."""
+    return f"eventfold.partition:{index}/{count}:{schema}"
 
 
 def partition_app_name(index: int, count: int) -> str:
@@ -334,6 +340,18 @@ class PartitionTables:
         with self.datastore.transaction() as cursor:
             cursor.execute(self._sql("SELECT partition, staged FROM {schema}.{joined}"))
             return {int(r["partition"]): int(r["staged"]) for r in cursor.fetchall()}
+
+    def partition_running(self, index: int, count: int) -> bool:
+        """Whether a process holds partition ``index`` of ``count`` (its advisory lock)."""
+        with self.datastore.transaction() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"
+                " AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint)"
+                " = hashtextextended(%s, 0)::bigint) AS running",
+                (partition_lock_key(index, count, self.schema),),
+            )
+            row = cursor.fetchone()
+        return bool(row and row["running"])
 
     def exists(self, table: str) -> bool:
         """Whether ``table`` exists in the schema (a partition that never ran has none)."""
