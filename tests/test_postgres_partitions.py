@@ -244,11 +244,8 @@ def test_a_file_that_vanished_is_passed_over_and_new_files_wait_for_the_plan(
     _, status = cli(capsys, f"status --store {tmp_path / 'm1'}")
     assert status["partitions"]["waiting_file"] == str(owned[0])
     owned[0].unlink()  # retention took it before partition 2 read it
-    new = (
-        write_files(tmp_path / "later", files=1, lines=10, seed=9)
-        if (tmp_path / "later").mkdir() is None
-        else []
-    )
+    (tmp_path / "later").mkdir()
+    new = write_files(tmp_path / "later", files=1, lines=10, seed=9)
     refused = main(
         shlex.split(
             f"ingest {paths[0]} {owned[1]} {new[0]} --partition 2/2 --store {tmp_path / 'm2'}"
