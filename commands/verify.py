@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from rich.console import Console, RenderableType
+from rich.text import Text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -154,6 +155,7 @@ def register(commands: Commands) -> None:
 
 
 def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from eventfold.application.admin.partitions import partitions_waiting
     from eventfold.application.proving.export import export_format
     from eventfold.application.proving.verify import verify as run_verify
     from eventfold.projections.registry import load_projection
@@ -188,8 +190,11 @@ def verify(args: argparse.Namespace, out: Console, err: Console) -> int:
             )
         sources = [("expected state", args.expected)] if args.expected else []
         context = report_context(app, args, sources, asked, report.sources)
+        waiting = partitions_waiting(app)
     finally:
         app.close()
+    if waiting:
+        err.print(Text(f"eventfold: warning: {waiting}"), soft_wrap=True)
     rendered = render_verify(
         report, show_all=args.all, store_options=given_store_options(args), asked=asked
     )
@@ -328,6 +333,7 @@ def write_report(path: str, what: str, text: str) -> None:
 
 
 def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from eventfold.application.ingest.layout import refuse_if_partitioned
     from eventfold.application.proving.reconcile import reconcile as run_reconcile
     from eventfold.reports.html_reconcile import render_reconcile_html
     from eventfold.reports.progress import progress_on
@@ -337,6 +343,8 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
     asked, paths = _reconcile_sources(args)
     app = open_application(args, writes=not args.dry_run)
     try:
+        if not args.dry_run:
+            refuse_if_partitioned(app, "reconcile")
         with progress_on(err) as progress:
             report = run_reconcile(
                 app,

@@ -135,6 +135,10 @@ def test_partitions_killed_mid_ingest_and_mid_join_give_one_ingest_s_store(
     assert status["partitions"]["waiting_on"] == f"1/{count}"
     assert status["partitions"]["waiting_because"] == "not read"  # partition 1 is not running
     assert status["partitions"]["events_waiting"] > 0
+    sources = " ".join(f"--source {p}" for p in paths)
+    code = main(shlex.split(f"verify {sources} --store {machines[1]} --json"))
+    warning = capsys.readouterr().err
+    assert code == 1 and "wait in partition tables" in warning, warning  # not yet in the log
     killed(
         start(paths, machines[0], 1, count, armed("join.before-commit", 1)), "join.before-commit", 1
     )
@@ -156,7 +160,6 @@ def test_partitions_killed_mid_ingest_and_mid_join_give_one_ingest_s_store(
     finally:
         app.close()
     assert figures(capsys, f"--store {machines[0]}") == one_store_of(paths, tmp_path, capsys)
-    sources = " ".join(f"--source {p}" for p in paths)
     for projection in ("category_totals", "hourly_totals"):
         code, verified = cli(
             capsys, f"verify --projection {projection} {sources} --store {machines[1]}"
@@ -207,7 +210,9 @@ def test_a_store_keeps_its_number_of_partitions(
     refusals = {
         f"ingest {names} --partition 1/3": "this store has 2 partitions: start each worker "
         "with --partition K/2, not 1/3",
-        f"ingest {names}": "this store has 2 partitions: ingest with --partition K/2",
+        f"ingest {names}": "this store has 2 partitions: ingest would write to its log beside "
+        "them; ingest with --partition K/2",
+        f"reconcile {names}": "this store has 2 partitions: reconcile would write",
         f"ingest {paths[0]} --partition 2/2": f"{paths[1]} is partition 2/2's in the ingest "
         "under way and not read yet: give it too",
         f"ingest {names} --partition 2/2 --rescan": "--rescan cannot be combined with --partition",

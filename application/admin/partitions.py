@@ -74,3 +74,16 @@ def partitions_status(app: Eventfold) -> PartitionsStatus | None:
         None if first is None else f"{first.partition}/{count}",
         because,
     )
+
+
+def partitions_waiting(app: Eventfold) -> str | None:
+    """One line when events of ``app``'s partitioned store wait to join its log (a
+    command reading the log does not see them yet); else None."""
+    status = partitions_status(app)
+    if status is None or status.waiting_file is None:
+        return None
+    return (
+        f"{status.events_waiting:,} events of this partitioned store wait in partition "
+        f"tables on {status.waiting_file} (partition {status.waiting_on}): they are not in "
+        "the store's log yet (eventfold status says why)"
+    )

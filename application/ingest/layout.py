@@ -24,9 +24,10 @@ def partitioned_backend(backend: str | None) -> bool:
     return backend_name(backend) == "postgres"
 
 
-def refuse_if_partitioned(app: Eventfold) -> None:
-    """``PartitionRefusedError`` when ``app``'s store is partitioned: an ingest without
-    ``--partition`` would write to its log beside the join."""
+def refuse_if_partitioned(app: Eventfold, command: str = "ingest") -> None:
+    """``PartitionRefusedError`` when ``app``'s store is partitioned: ``command`` (an
+    ingest without ``--partition``, a reconcile) would write to its log beside the join,
+    where the join's record of the ids in the log cannot see what it writes."""
     if app.backend.name != "postgres":
         return
     from eventfold.infra.backends.partitions import recorded_partitions  # psycopg
@@ -34,7 +35,8 @@ def refuse_if_partitioned(app: Eventfold) -> None:
     count = recorded_partitions(app.process_recorder)  # type: ignore[arg-type]
     if count is not None:
         msg = (
-            f"this store has {count} partitions: ingest with --partition K/{count} "
-            f"(all {count} partitions over the same files)"
+            f"this store has {count} partitions: {command} would write to its log beside "
+            f"them; ingest with --partition K/{count} (all {count} partitions over the same "
+            "files; eventfold status says what waits)"
         )
         raise PartitionRefusedError(msg)
