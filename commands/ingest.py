@@ -180,7 +180,7 @@ def _ingest_partition(
     from eventfold.application.ingest import SourceError
     from eventfold.application.ingest.partitioned import ingest_partition
     from eventfold.reports.ingest import (
-        ingest_set_verdict,
+        partitioned_verdict,
         render_ingest_set,
         render_partitioned,
     )
@@ -209,7 +209,7 @@ def _ingest_partition(
         out,
         lambda: report.to_json() | partitioned.to_json(),
         lambda: Group(render_ingest_set(report, args.limit), render_partitioned(partitioned)),
-        lambda: ingest_set_verdict(report),
+        lambda: partitioned_verdict(report, partitioned),
     )
     unread = report.unread
     if unread:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.text import Text
 
 from eventfold.application.choices import BACKENDS
 from eventfold.commands.common import EXIT_MISMATCH, EXIT_OK, emit
@@ -55,5 +56,7 @@ def migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
             target_store=args.to_store,
             progress=progress,
         )
+    if report.waiting:  # copied is the log: what waits in partition tables is not
+        err.print(Text(f"eventfold: warning: {report.waiting}"), soft_wrap=True)
     emit(args, out, report.to_json, lambda: render_migrate(report), lambda: verdict(report))
     return EXIT_OK if report.matches else EXIT_MISMATCH

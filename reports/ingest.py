@@ -299,3 +299,17 @@ def render_partitioned(report: PartitionedReport) -> Text:
     elif join.busy:
         text += "; another process is joining"
     return plain(text, style="yellow" if join.waiting is not None or join.conflicts else "green")
+
+
+def partitioned_verdict(report: IngestSetReport, partitioned: PartitionedReport) -> Text:
+    """The one-line result (``--quiet``) of a partition: its files', then the join's."""
+    join = partitioned.join
+    line = ingest_set_verdict(report)
+    line.append(
+        f"; joined {plural(join.events, 'event')} (duplicates {grouped(join.duplicates)}, "
+        f"conflicts {grouped(join.conflicts)})"
+        + ("" if join.waiting is None else f"; waiting on partition {join.waiting_on}")
+    )
+    if join.waiting is not None:
+        line.stylize("yellow")
+    return line

@@ -13,6 +13,7 @@ import json
 import random
 import shlex
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,13 @@ def figures(capsys: pytest.CaptureFixture[str], where: str) -> dict[str, Any]:
     }
 
 
+def notifications(app: Any) -> Iterator[Any]:
+    start = 0
+    while page := app.recorder.select_notifications(start, 1000, inclusive_of_start=False):
+        yield from page
+        start = page[-1].id
+
+
 def reference(paths: list[Path]) -> dict[str, tuple[int, Any]]:
     expected = expected_from_sources([str(p) for p in paths])
     return {name: (count, total) for name, (count, total) in expected.totals.items()}
@@ -157,6 +165,8 @@ def test_partitions_killed_mid_ingest_and_mid_join_give_one_ingest_s_store(
     app = open_app(str(machines[0]))
     try:
         assert store_totals(app) == reference(paths)  # every id once, the first occurrence
+        held = sum(1 for _ in notifications(app))  # the join killed midway took ids it left
+        assert status["events"] == held < status["last_notification_id"]
     finally:
         app.close()
     assert figures(capsys, f"--store {machines[0]}") == one_store_of(paths, tmp_path, capsys)
@@ -222,7 +232,11 @@ def test_a_store_keeps_its_number_of_partitions(
         err = capsys.readouterr().err
         assert code == 2, err
         assert message in err and len(err.strip().splitlines()) == 1, err
-    finished(start(paths, tmp_path / "m2", 2, 2))
+    assert (
+        main(shlex.split(f"ingest {names} --partition 2/2 --store {tmp_path / 'm2'} --quiet")) == 0
+    )
+    quiet = capsys.readouterr().out
+    assert "ingest 1 file: read 20" in quiet and "; joined " in quiet, quiet
     _, status = cli(capsys, f"status --store {tmp_path / 'm1'}")
     assert status["partitions"]["files_joined"] == 2
 

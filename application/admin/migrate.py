@@ -25,6 +25,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent, Tracking
 
+from eventfold.application.admin.partitions import partitions_waiting
 from eventfold.application.app import Eventfold, StorePathError, open_app
 from eventfold.application.pages import notification_pages
 from eventfold.application.progress import COMPARING, COPYING, NOTIFICATIONS, Progress, tell
@@ -74,6 +75,7 @@ class MigrateReport:
     projections: list[ProjectionCheck] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)  # projections whose code is missing
     elapsed: float = 0.0
+    waiting: str | None = None  # a partitioned source's events not in its log yet
 
     @property
     def matches(self) -> bool:
@@ -129,7 +131,7 @@ def migrate_store(
     try:
         target = open_app(target_dir, target_backend, writes="migrate")
         try:
-            return migrate(
+            report = migrate(
                 source,
                 source.state_dir,
                 target,
@@ -138,6 +140,8 @@ def migrate_store(
                 target_name=target.backend.describe(),
                 progress=progress,
             )
+            report.waiting = partitions_waiting(source)
+            return report
         finally:
             target.close()
     finally:

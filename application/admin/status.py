@@ -76,7 +76,9 @@ def store_status(app: Eventfold, store_dir: str) -> StoreStatus:
             size += os.path.getsize(os.path.join(root, name))
     names = app.backend.projection_names()
     projections = [_projection(app, name, last) for name in names]
-    status = StoreStatus(store_dir, last, last, files, size, projections, app.backend.name)
+    count = app.backend.event_count()
+    events = last if count is None else count
+    status = StoreStatus(store_dir, events, last, files, size, projections, app.backend.name)
     status.location = app.backend.describe()
     status.files_are_the_store = app.backend.checks_files
     status.sources = source_states(app, digest=False, tail=False)

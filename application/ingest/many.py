@@ -245,8 +245,9 @@ def _refuse_compressed(paths: Sequence[str]) -> None:
             continue  # opening it says what is wrong
         if compression is not None:
             msg = (
-                f"{path}: {compression} data; --partition reads uncompressed files only "
-                "(uncompress it first, or ingest it without --partition)"
+                f"{path}: {compression} data; --partition on the file store reads "
+                "uncompressed files only (uncompress it first, ingest it without "
+                "--partition, or partition on postgres: --backend postgres)"
             )
             raise SourceError(msg)
 

@@ -163,6 +163,10 @@ class Backend(Protocol):
 
     def tracking_positions(self) -> dict[str, int]: ...
 
+    def event_count(self) -> int | None:
+        """How many events the store holds, where notification ids may skip (a database's
+        sequence after a rolled-back insert); None where they do not: the last id."""
+
     def tracked_originators(self, originator_of: Callable[[str], UUID | None]) -> list[UUID] | None:
         """The originators that tracking records name, in the order of their first events.
 

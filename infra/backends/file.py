@@ -159,6 +159,9 @@ class FileBackend(ProjectionFiles):
         self.recorder = recorder
         self.state_dir = state_dir
 
+    def event_count(self) -> int | None:
+        return None  # a log's notification ids never skip
+
     def tracking_positions(self) -> dict[str, int]:
         log = self.recorder.log
         log.refresh()

@@ -35,6 +35,9 @@ class LibraryBackend(ProjectionFiles):
         self.tracking_recorder_class = tracking_recorder_class
         self.state_dir = state_dir
 
+    def event_count(self) -> int | None:
+        return None  # not asked of the library's modules: the last id stands for it
+
     def tracking_positions(self) -> dict[str, int]:
         msg = f"{self.name}: listing every tracking record is not supported"
         raise BackendError(msg)

@@ -140,6 +140,17 @@ class PostgresBackend:
     def projection_names(self) -> list[str]:
         return _projection_names(self.datastore)
 
+    def event_count(self) -> int | None:
+        """A count of the events table: its sequence skips ids a rolled-back insert took."""
+        statement = sql.SQL("SELECT COUNT(*) AS n FROM {}.{}").format(
+            sql.Identifier(self.datastore.schema),
+            sql.Identifier(self.recorder.events_table_name),  # type: ignore[attr-defined]
+        )
+        with self.datastore.transaction() as cursor:
+            cursor.execute(statement)
+            row = cursor.fetchone()
+        return int(row["n"]) if row else 0
+
     def tracking_positions(self) -> dict[str, int]:
         statement = sql.SQL(
             "SELECT application_name, MAX(notification_id) AS position FROM {}.{}"
