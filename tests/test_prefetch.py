@@ -113,5 +113,5 @@ def test_a_partition_refuses_a_compressed_file_before_anything_is_recorded(
         capsys, "ingest", str(plain), str(packed), "--store", str(store), "--partition", "1/2"
     )
     assert code == 2
-    assert "b.jsonl.gz: gzip data; --partition reads uncompressed files only" in err
+    assert "b.jsonl.gz: gzip data; --partition on the file store reads uncompressed" in err
     assert not store.exists()
