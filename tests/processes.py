@@ -10,6 +10,7 @@ into a failure; they are long enough for a slow, loaded machine.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -24,6 +25,17 @@ HANG = 600.0  # seconds before a wait is taken for a hang
 def eventfold(*args: str) -> list[str]:
     """The command line of ``eventfold ARGS`` in this interpreter."""
     return [sys.executable, "-m", "eventfold", *args]
+
+
+def started(command: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``eventfold COMMAND`` started in a child process, its output piped as text."""
+    return subprocess.Popen(
+        eventfold(*shlex.split(command)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def armed(point: str, count: int = 1, env: dict[str, str] | None = None) -> dict[str, str]:

@@ -18,7 +18,7 @@ from eventfold.application.app import open_app
 from eventfold.application.demo.sample import SampleRates, write_sample
 from eventfold.cli import main
 from ingesthelpers import reference_totals, store_totals
-from processes import HANG, armed, assert_killed_at, eventfold, run_until_failpoint
+from processes import HANG, armed, assert_killed_at, eventfold, run_until_failpoint, started
 
 RATES = SampleRates(duplicates=0.03, conflicts=0.02, invalid=0.02, out_of_order=0.2)
 
@@ -38,14 +38,7 @@ def sample(path: Path, lines: int, seed: int) -> Path:
 def partition(
     source: Path, store: Path, k: int, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
-    command = f"ingest {source} --partition {k}/2 --store {store} --batch 10 --json"
-    return subprocess.Popen(
-        eventfold(*shlex.split(command)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    return started(f"ingest {source} --partition {k}/2 --store {store} --batch 10 --json", env)
 
 
 def test_two_partitioned_ingests_in_parallel_give_the_reference_totals(

@@ -23,7 +23,7 @@ from eventfold.application.app import open_app
 from eventfold.application.proving.reference import expected_from_sources
 from eventfold.cli import main
 from ingesthelpers import store_totals
-from processes import HANG, armed, assert_killed_at, eventfold
+from processes import HANG, armed, assert_killed_at, started
 
 
 def cli(capsys: pytest.CaptureFixture[str], command: str) -> tuple[int, dict[str, Any]]:
@@ -62,14 +62,7 @@ def write_files(directory: Path, files: int, lines: int, seed: int) -> list[Path
 
 def start(paths: list[Path], store: Path, k: int, n: int, env: dict[str, str] | None = None) -> Any:
     names = " ".join(str(p) for p in paths)
-    command = f"ingest {names} --partition {k}/{n} --store {store} --batch 40 --json"
-    return subprocess.Popen(
-        eventfold(*shlex.split(command)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    return started(f"ingest {names} --partition {k}/{n} --store {store} --batch 40 --json", env)
 
 
 def finished(process: Any) -> dict[str, Any]:
