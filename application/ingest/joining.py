@@ -13,6 +13,7 @@ file's counts from ``ingested`` to ``duplicates`` and ``conflicts``.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -77,6 +78,47 @@ def join_ready(
     finally:
         report.seconds += time.perf_counter() - started
     return report
+
+
+class BackgroundJoin:
+    """Joins what is ready in a thread of its own, when asked (a partition finished a
+    file), while the partition reads its next file: the join is the server's work, so
+    the thread mostly waits on it. ``close`` waits for the step under way and raises
+    what the thread raised."""
+
+    def __init__(self, log_app: Eventfold, tables: PartitionTables, count: int) -> None:
+        self.report = JoinReport()
+        self._args = (log_app, tables, count)
+        self._asked = threading.Event()
+        self._closing = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="eventfold-join", daemon=True)
+        self._thread.start()
+
+    def ask(self) -> None:
+        """Join what is ready, soon (asks made while a join runs are one more join)."""
+        self._asked.set()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._asked.wait()
+                self._asked.clear()
+                if self._closing:
+                    return
+                log_app, tables, count = self._args
+                join_ready(log_app, tables, count, wait=False, report=self.report)
+        except BaseException as e:  # handed to ``close``
+            self._error = e
+
+    def close(self) -> JoinReport:
+        """Stop after the step under way; the report so far."""
+        self._closing = True
+        self._asked.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.report
 
 
 def _join(

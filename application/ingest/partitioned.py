@@ -30,7 +30,7 @@ from hashlib import blake2b
 from typing import Any
 
 from eventfold.application.app import Eventfold, open_app
-from eventfold.application.ingest.joining import JoinReport, join_ready
+from eventfold.application.ingest.joining import BackgroundJoin, JoinReport, join_ready
 from eventfold.application.ingest.layout import PartitionRefusedError
 from eventfold.application.ingest.many import IngestSetReport, Refused, ingest_all
 from eventfold.application.ingest.partition import Partition
@@ -96,32 +96,68 @@ def ingest_partition(
         given = dict(zip(identities, paths, strict=True))
         mine = [f for f in planned if f.partition == partition.index]
         done_before = sum(1 for f in mine if f.done)
-        own_table = partition_table(partition.index, partition.count)
-        report, joined = IngestSetReport(), JoinReport()
-        with _opened(store, partition, snapshot_interval) as part_app:
-            options: dict[str, Any] = {"batch": batch, "repeats": False}
-            if max_line is not None:
-                options["max_line"] = max_line
-            with Ingestor(part_app, part_app.state_dir, **options) as ingestor:
-                warnings = list(ingestor.warnings)
-                for f in mine:
-                    if f.done:
-                        continue
-                    file_path = given.get(f.identity)
-                    if file_path is None:  # vanished since it was planned (``_plan`` checked)
-                        report.refused.append(Refused(f.identity, VANISHED))
-                    else:
-                        one = ingest_all(ingestor, [file_path], progress=progress)
-                        for file in one.files:
-                            file.partition = str(partition)
-                        report.files += one.files
-                        report.refused += one.refused
-                        report.elapsed += one.elapsed
-                    tables.finish(f.ordinal, tables.staged_end(own_table))
-                    join_ready(log_app, tables, partition.count, wait=False, report=joined)
+        report = IngestSetReport()
+        background = BackgroundJoin(log_app, tables, partition.count)
+        try:
+            warnings = _ingest_share(
+                store,
+                partition,
+                mine,
+                given,
+                tables,
+                background,
+                report,
+                batch=batch,
+                max_line=max_line,
+                snapshot_interval=snapshot_interval,
+                progress=progress,
+            )
+        finally:
+            joined = background.close()
         join_ready(log_app, tables, partition.count, wait=True, report=joined)
     summary = PartitionedReport(partition, len(planned), len(mine), done_before, joined, warnings)
     return report, summary
+
+
+def _ingest_share(
+    store: str,
+    partition: Partition,
+    mine: list[PlannedFile],
+    given: dict[str, str],
+    tables: PartitionTables,
+    background: BackgroundJoin,
+    report: IngestSetReport,
+    *,
+    batch: int,
+    max_line: int | None,
+    snapshot_interval: int | None,
+    progress: Progress | None,
+) -> list[str]:
+    """Ingest this partition's files not finished yet, in plan order, into its own
+    tables, marking each finished and asking for a join; the ingest's warnings."""
+    own_table = partition_table(partition.index, partition.count)
+    with _opened(store, partition, snapshot_interval) as part_app:
+        options: dict[str, Any] = {"batch": batch, "repeats": False}
+        if max_line is not None:
+            options["max_line"] = max_line
+        with Ingestor(part_app, part_app.state_dir, **options) as ingestor:
+            warnings = list(ingestor.warnings)
+            for f in mine:
+                if f.done:
+                    continue
+                file_path = given.get(f.identity)
+                if file_path is None:  # vanished since it was planned (``_plan`` checked)
+                    report.refused.append(Refused(f.identity, VANISHED))
+                else:
+                    one = ingest_all(ingestor, [file_path], progress=progress)
+                    for file in one.files:
+                        file.partition = str(partition)
+                    report.files += one.files
+                    report.refused += one.refused
+                    report.elapsed += one.elapsed
+                tables.finish(f.ordinal, tables.staged_end(own_table))
+                background.ask()
+    return warnings
 
 
 @contextlib.contextmanager
