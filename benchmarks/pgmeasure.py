@@ -104,6 +104,9 @@ class Server:
     def execute(self, sql: str) -> None:
         self.conn.execute(sql)
 
+    def rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, params).fetchall()
+
     def wal_bytes(self) -> int | None:
         """Bytes of WAL the server has written (``pg_stat_wal``), or None."""
         if not self.has_wal_stats:
