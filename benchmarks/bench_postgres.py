@@ -418,38 +418,48 @@ class Estimate:
     """N partitions on N machines ~ min(N x parse rate x parsing share, join rate)."""
 
     parse_rate: float  # events/s of the reading half alone, one core
-    parsing_share: float  # of a partition's time, its joins left out (1-partition run)
+    parsing_share: float  # of a partition's whole time (1-partition run), 0 to 1
+    joining_share: float  # ... spent joining
     join_rate: float  # events/s the join copies to the log (1-partition run)
 
+    @property
+    def one(self) -> float:
+        """One partition's rate: what parsing alone would give, times parsing's share."""
+        return self.parse_rate * self.parsing_share
+
     def partitions(self, n: int) -> float:
-        return min(n * self.parse_rate * self.parsing_share, self.join_rate)
+        return min(n * self.one, self.join_rate)
 
 
 def estimate(results: Results) -> Estimate:
     """The estimate's terms, from the 1-partition run and the parse rate alone.
 
-    With one partition the process has a core to itself (the server takes the
-    other), as a partition would on a machine of its own. It parses, writes
-    its tables, and between files joins; ``join.elapsed_seconds`` takes the
-    joins out. Its parsing share is the time parsing its events would take at
-    the parse rate alone over the time left, so ``parse rate x share`` is one
-    partition's rate. N machines parse and write side by side; the join is one
-    serial copy into the one log (in the files' order), so it caps the whole.
+    In the 1-partition run the process has a core to itself (the server takes
+    the other), as a partition would on a machine of its own. It parses its
+    files, writes them to its tables and, between files, joins them to the log.
+    Its parsing share is the time parsing its events takes at the parse rate
+    alone over its whole time, so ``parse rate x share`` is its own rate, and
+    the rest of its time (writing, joining, waiting on the server) scales with
+    its share of the events. With N partitions on N machines each has 1/N of
+    the events and joins about 1/N of the files, so they go N times as fast,
+    until the join, one serial copy into the one log in the files' order, is
+    the limit: ``min(N x parse rate x share, join rate)``. The server's own CPU
+    (table 3) is a further limit that this does not model.
     """
     run = results.ingest["1"]
+    wall = max(run.wall, 1e-9)
     joins = max(results.joins("1"), 1e-9)
     parse_rate = results.parsed / max(results.parse_seconds, 1e-9)
-    working = max(run.wall - joins, 1e-9)
     return Estimate(
         parse_rate=parse_rate,
-        parsing_share=(results.events / parse_rate) / working,
+        parsing_share=(results.events / parse_rate) / wall,
+        joining_share=joins / wall,
         join_rate=results.events / joins,
     )
 
 
 def print_estimate(console: Console, results: Results) -> None:
     guess = estimate(results)
-    one = guess.parse_rate * guess.parsing_share
     lines = [
         "[bold]4. A partition's parse rate alone, and the join's[/bold]",
         f"parse rate: {results.parsed:,} events (2 of the 8 files) read, decompressed, hashed "
@@ -457,12 +467,12 @@ def print_estimate(console: Console, results: Results) -> None:
         f"core): {guess.parse_rate:,.0f} events/s",
         f"join rate: {results.events:,} events joined in {results.joins('1'):.2f} s in the "
         f"1-partition run: {guess.join_rate:,.0f} events/s",
-        f"parsing share: {guess.parsing_share:.0%} of the 1-partition run's time without its "
-        f"joins ({results.ingest['1'].wall - results.joins('1'):.2f} s): one partition alone "
-        f"~ {one:,.0f} events/s",
-        "estimate: N partitions on N machines ~ min(N x parse rate x parsing share, join rate) "
-        "(each machine parses and writes its share; the join into the one log is serial; the "
-        "server's own capacity is not in it: see table 3)",
+        f"the 1-partition run's {results.ingest['1'].wall:.2f} s: parsing "
+        f"{guess.parsing_share:.0%}, joining {guess.joining_share:.0%}, the rest starting, writing its "
+        f"tables and waiting on the server; one partition ~ {guess.one:,.0f} events/s",
+        "estimate: N partitions on N machines ~ min(N x parse rate x parsing share, join rate): "
+        "each machine parses, writes and joins its 1/N of the events; the join into the one "
+        "log is serial, so it caps the whole; the server's own capacity is not in it",
         "  " + "; ".join(f"{n} on {n}: {guess.partitions(n):,.0f} events/s" for n in MACHINES),
     ]
     server = results.ingest["1"].server_cpu
