@@ -468,8 +468,9 @@ def print_estimate(console: Console, results: Results) -> None:
         f"join rate: {results.events:,} events joined in {results.joins('1'):.2f} s in the "
         f"1-partition run: {guess.join_rate:,.0f} events/s",
         f"the 1-partition run's {results.ingest['1'].wall:.2f} s: parsing "
-        f"{guess.parsing_share:.0%}, joining {guess.joining_share:.0%}, the rest starting, writing its "
-        f"tables and waiting on the server; one partition ~ {guess.one:,.0f} events/s",
+        f"{guess.parsing_share:.0%}, joining {guess.joining_share:.0%}, the rest starting, "
+        f"writing its tables and waiting on the server; one partition ~ {guess.one:,.0f} "
+        "events/s",
         "estimate: N partitions on N machines ~ min(N x parse rate x parsing share, join rate): "
         "each machine parses, writes and joins its 1/N of the events; the join into the one "
         "log is serial, so it caps the whole; the server's own capacity is not in it",
