@@ -57,8 +57,8 @@ bench-projection: $(STAMP)
 
 # Partitioned ingest (1, 2, 4 partitions) and rebuild on PostgreSQL beside the file store,
 # where the time goes, and an estimate for a machine per partition (docs/PERFORMANCE.md).
-# 1,000,000 events over 8 gzip files: about 10 minutes on 2 cores and 2 GB of disk (the
-# server's WAL included). A quick look: make bench-postgres BENCH_PG_EVENTS=200000; on a
+# 1,000,000 events over 8 gzip files: 6 to 10 minutes on 2 cores, and about 2 GB of disk
+# (the server's WAL included). A quick look: make bench-postgres BENCH_PG_EVENTS=200000; on a
 # noisy machine, BENCH_PG_REPEATS=3 keeps each configuration's median run (3 times longer).
 # Starts (or reuses) a local PostgreSQL server with .ci/postgres-up first.
 BENCH_PG_EVENTS ?= 1000000

