@@ -55,11 +55,17 @@ bench-ingest: $(STAMP)
 bench-projection: $(STAMP)
 	$(BIN)/python benchmarks/bench_projection.py 1000000
 
-# Needs about 1 GB of disk for the generated source, and a few minutes.
+# Partitioned ingest (1, 2, 4 partitions) and rebuild on PostgreSQL beside the file store,
+# where the time goes, and an estimate for a machine per partition (docs/PERFORMANCE.md).
+# 1,000,000 events over 8 gzip files: 6 to 10 minutes on 2 cores, and about 2 GB of disk
+# (the server's WAL included). A quick look: make bench-postgres BENCH_PG_EVENTS=200000; on a
+# noisy machine, BENCH_PG_REPEATS=3 keeps each configuration's median run (3 times longer).
 # Starts (or reuses) a local PostgreSQL server with .ci/postgres-up first.
+BENCH_PG_EVENTS ?= 1000000
+BENCH_PG_REPEATS ?= 1
 bench-postgres: $(TEST_STAMP)
 	settings="$$(.ci/postgres-up)" && eval "$$settings" && \
-		$(BIN)/python benchmarks/bench_postgres.py 200000
+		$(BIN)/python benchmarks/bench_postgres.py $(BENCH_PG_EVENTS) --repeats $(BENCH_PG_REPEATS)
 
 # 1,000,000 events as one file, as 200 gzip files and as 200 plain files; then
 # 10,000 files of 20 events. About 300 MB of disk and a few minutes.
