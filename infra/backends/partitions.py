@@ -31,13 +31,18 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from eventsourcing.persistence import ProcessRecorder, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import sql
 
 from eventfold.infra import failpoints
-from eventfold.infra.backends.postgres import PostgresBackend
+from eventfold.infra.backends.postgres import (
+    PostgresBackend,
+    lock_holder_pid,
+    schema_lock_key,
+    session_lock,
+    xact_lock,
+)
 from eventfold.infra.filestore.format import EventColumns
 
 LAYOUT = "eventfold_partitioning"
@@ -78,10 +83,7 @@ class PartitionBackend(PostgresBackend):
         schema, table = self.datastore.schema, recorder.events_table_name
         names = {"schema": sql.Identifier(schema), "table": sql.Identifier(table)}
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(  # the key of ``postgres.schema_lock``: one creator at a time
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                (f"eventfold.schema:{schema}",),
-            )
+            xact_lock(cursor, schema_lock_key(schema))  # one creator at a time
             cursor.execute(
                 sql.SQL(
                     "CREATE OR REPLACE FUNCTION {schema}.eventfold_event_id("
@@ -134,15 +136,7 @@ class PartitionBackend(PostgresBackend):
         """Hold partition ``index`` of ``count`` (an advisory lock of this schema) on a
         connection of its own; the function that releases it, or None when another
         session holds it."""
-        conn = psycopg.connect(**self.settings, autocommit=True)
-        row = conn.execute(
-            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
-            (partition_lock_key(index, count, self.datastore.schema),),
-        ).fetchone()
-        if not row or not row[0]:
-            conn.close()
-            return None
-        return conn.close  # ending the session releases the lock
+        return session_lock(self.settings, partition_lock_key(index, count, self.datastore.schema))
 
 
 def partition_lock_key(index: int, count: int, schema: str) -> str:
@@ -186,11 +180,11 @@ class Repeat:
 @dataclass(frozen=True)
 class JoinStep:
     """What one join step did: the file it joined from (None: every file has joined),
-    the source events copied, the repeats left out, and whether the file has joined whole."""
+    the source events copied, and whether the file has joined whole (the repeats left
+    out are the ``corrections`` callback's to count)."""
 
     planned: PlannedFile | None
     copied: int
-    repeats: int
     finished: bool = False
 
 
@@ -204,9 +198,7 @@ def recorded_partitions(log: PostgresApplicationRecorder) -> int | None:
     read without creating anything."""
     schema = log.datastore.schema
     with log.datastore.transaction() as cursor:
-        cursor.execute("SELECT to_regclass(%s) AS found", (f'"{schema}"."{LAYOUT}"',))
-        row = cursor.fetchone()
-        if not row or row["found"] is None:
+        if not _exists(cursor, schema, LAYOUT):
             return None
         cursor.execute(
             sql.SQL("SELECT partitions FROM {}.{}").format(
@@ -215,6 +207,13 @@ def recorded_partitions(log: PostgresApplicationRecorder) -> int | None:
         )
         found = cursor.fetchone()
     return None if found is None else int(found["partitions"])
+
+
+def _exists(cursor: Any, schema: str, table: str) -> bool:
+    """Whether ``table`` exists in ``schema``."""
+    cursor.execute("SELECT to_regclass(%s) AS found", (f'"{schema}"."{table}"',))
+    row = cursor.fetchone()
+    return bool(row and row["found"] is not None)
 
 
 class PartitionTables:
@@ -229,10 +228,7 @@ class PartitionTables:
         if not create:
             return
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(  # the key of ``postgres.schema_lock``: one creator at a time
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                (f"eventfold.schema:{self.schema}",),
-            )
+            xact_lock(cursor, schema_lock_key(self.schema))  # one creator at a time
             for text in _TABLES:
                 cursor.execute(self._sql(text))
 
@@ -260,21 +256,23 @@ class PartitionTables:
         return bool(row and row["any"])
 
     def _one(self, text: str, cursor: Any | None) -> Any:
+        rows = self._rows(text, cursor)
+        return rows[0] if rows else None
+
+    def _rows(self, text: str, cursor: Any | None) -> list[Any]:
+        """The rows of ``text``, read through ``cursor`` or a transaction of its own."""
         if cursor is not None:
             cursor.execute(self._sql(text))
-            return cursor.fetchone()
+            return list(cursor.fetchall())
         with self.datastore.transaction() as own:
             own.execute(self._sql(text))
-            return own.fetchone()
+            return list(own.fetchall())
 
     @contextlib.contextmanager
     def locked(self, what: str) -> Iterator[Any]:
         """A transaction holding the advisory lock ``what`` of this schema until it ends."""
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                (f"eventfold.{what}:{self.schema}",),
-            )
+            xact_lock(cursor, f"eventfold.{what}:{self.schema}")
             yield cursor
 
     def record_partitions(self, cursor: Any, count: int) -> None:
@@ -289,13 +287,6 @@ class PartitionTables:
         text = "SELECT * FROM {schema}.{files}"
         text += " WHERE NOT joined" if open_only else ""
         text += " ORDER BY ordinal"
-        if cursor is not None:
-            cursor.execute(self._sql(text))
-            rows = cursor.fetchall()
-        else:
-            with self.datastore.transaction() as own:
-                own.execute(self._sql(text))
-                rows = own.fetchall()
         return [
             PlannedFile(
                 int(r["ordinal"]),
@@ -306,7 +297,7 @@ class PartitionTables:
                 None if r["staged_end"] is None else int(r["staged_end"]),
                 bool(r["joined"]),
             )
-            for r in rows
+            for r in self._rows(text, cursor)
         ]
 
     def add_plan(self, cursor: Any, plan: str, files: Sequence[tuple[str, int]]) -> None:
@@ -344,24 +335,13 @@ class PartitionTables:
     def partition_running(self, index: int, count: int) -> bool:
         """Whether a process holds partition ``index`` of ``count`` (its advisory lock)."""
         with self.datastore.transaction() as cursor:
-            cursor.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"
-                " AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint)"
-                " = hashtextextended(%s, 0)::bigint) AS running",
-                (partition_lock_key(index, count, self.schema),),
-            )
-            row = cursor.fetchone()
-        return bool(row and row["running"])
+            key = partition_lock_key(index, count, self.schema)
+            return lock_holder_pid(cursor, key) is not None
 
     def exists(self, table: str) -> bool:
         """Whether ``table`` exists in the schema (a partition that never ran has none)."""
         with self.datastore.transaction() as cursor:
-            return self._exists(cursor, table)
-
-    def _exists(self, cursor: Any, table: str) -> bool:
-        cursor.execute("SELECT to_regclass(%s) AS found", (f'"{self.schema}"."{table}"',))
-        row = cursor.fetchone()
-        return bool(row and row["found"] is not None)
+            return _exists(cursor, self.schema, table)
 
     def waiting_events(self, table: str, after: int, recorded_topic: str) -> int:
         """The source events of partition table ``table`` after ``after``: not joined yet."""
@@ -380,12 +360,13 @@ class PartitionTables:
     def staged_end(self, table: str) -> int:
         """The last notification id committed to a partition's events table ``table``."""
         with self.datastore.transaction() as cursor:
-            cursor.execute(
-                self._sql(
-                    "SELECT COALESCE(MAX(notification_id), 0) AS last FROM {schema}.{t}", t=table
-                )
-            )
-            row = cursor.fetchone()
+            return self._last_id(cursor, table)
+
+    def _last_id(self, cursor: Any, table: str) -> int:
+        cursor.execute(
+            self._sql("SELECT COALESCE(MAX(notification_id), 0) AS last FROM {schema}.{t}", t=table)
+        )
+        row = cursor.fetchone()
         return int(row["last"]) if row else 0
 
     def join_step(
@@ -409,18 +390,12 @@ class PartitionTables:
         same transaction; with the mark, the file's tracking records (named by
         ``tracking_prefix(identity)``) are copied to the log's, as one ingest of the file
         would have left them."""
-        lock = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(
-                f"SELECT {lock}(hashtextextended(%s, 0)) AS locked",
-                (f"eventfold.join:{self.schema}",),
-            )
-            row = cursor.fetchone()
-            if wait is False and not (row and row["locked"]):
+            if not xact_lock(cursor, f"eventfold.join:{self.schema}", wait=wait):
                 return None
             pending = self.files(cursor, open_only=True)
             if not pending:
-                return JoinStep(None, 0, 0)
+                return JoinStep(None, 0)
             planned = pending[0]
             table = partition_table(planned.partition, count)
             cursor.execute(
@@ -431,20 +406,13 @@ class PartitionTables:
             low = int(found["staged"]) if found else 0
             if planned.done:
                 high = planned.staged_end or 0
-            elif not self._exists(cursor, table):  # its partition has not started
+            elif not _exists(cursor, self.schema, table):  # its partition has not started
                 high = 0
             else:
-                cursor.execute(
-                    self._sql(
-                        "SELECT COALESCE(MAX(notification_id), 0) AS last FROM {schema}.{t}",
-                        t=table,
-                    )
-                )
-                last = cursor.fetchone()
-                high = int(last["last"]) if last else 0
-            copied, repeats = 0, 0
+                high = self._last_id(cursor, table)
+            copied = 0
             if high > low:
-                copied, repeats = self._copy(cursor, table, low, high, corrections)
+                copied = self._copy(cursor, table, low, high, corrections)
                 failpoints.reach("join.before-commit")  # inside the join's transaction
                 cursor.execute(
                     self._sql(
@@ -459,8 +427,8 @@ class PartitionTables:
                     self._sql("UPDATE {schema}.{files} SET joined = true WHERE ordinal = %s"),
                     (planned.ordinal,),
                 )
-                return JoinStep(planned, copied, repeats, finished=True)
-            return JoinStep(planned, copied, repeats)
+                return JoinStep(planned, copied, finished=True)
+            return JoinStep(planned, copied)
 
     def _copy(
         self,
@@ -469,9 +437,9 @@ class PartitionTables:
         low: int,
         high: int,
         corrections: Corrections,
-    ) -> tuple[int, int]:
-        """Copy rows ``low < notification_id <= high`` of ``table`` to the log: (rows
-        copied, repeats left out)."""
+    ) -> int:
+        """Copy rows ``low < notification_id <= high`` of ``table`` to the log, but for the
+        repeats (handed to ``corrections``); the source events copied."""
         self.log._lock_table(cursor)  # the library's own ordering of inserts
         self.log._notify_channel(cursor)  # wakes the library's subscribers
         cursor.execute(  # which rows repeat an id: an earlier row here, or the log, has it
@@ -510,7 +478,7 @@ class PartitionTables:
                 t=table,
             )
         )
-        copied = cursor.rowcount  # one id a Recorded row; the rest counted below
+        copied = int(cursor.rowcount)  # an id a Recorded row copied
         cursor.execute(
             self._sql(
                 "SELECT j.staged, p.state, l.state AS first_state,"
@@ -534,7 +502,7 @@ class PartitionTables:
         ]
         if repeats:
             self._append(cursor, corrections(repeats, self._next_version(cursor)))
-        return copied, len(repeats)
+        return copied
 
     def _copy_tracking(self, cursor: Any, planned: PlannedFile, count: int, prefix: str) -> None:
         own = partition_app_name(planned.partition, count).lower() + "_tracking"

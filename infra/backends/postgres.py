@@ -108,14 +108,54 @@ def connection_settings(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+# Advisory locks: each is named by a text key, hashed the same way by every function here.
+
+
+def schema_lock_key(schema: str) -> str:
+    """The lock held by whoever creates tables in ``schema``: one creator at a time."""
+    return f"eventfold.schema:{schema}"
+
+
+def xact_lock(cursor: Any, key: str, *, wait: bool = True) -> bool:
+    """Take the advisory lock ``key`` until the transaction of ``cursor`` ends (``wait``:
+    for another session to release it); whether it is held."""
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    cursor.execute(f"SELECT {function}(hashtextextended(%s, 0)) AS locked", (key,))
+    row = cursor.fetchone()
+    return wait or bool(row and row["locked"])
+
+
+def session_lock(settings: Mapping[str, Any], key: str) -> Callable[[], None] | None:
+    """Hold the advisory lock ``key`` on a connection of its own; the function that
+    releases it, or None when another session holds it."""
+    conn = psycopg.connect(**settings, autocommit=True, row_factory=dict_row)
+    row = conn.execute(
+        "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked", (key,)
+    ).fetchone()
+    if not row or not row["locked"]:
+        conn.close()
+        return None
+    return conn.close  # ending the session releases the lock
+
+
+def lock_holder_pid(cursor: Any, key: str) -> int | None:
+    """The server process whose session holds the advisory lock ``key``, or None."""
+    cursor.execute(
+        "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+        " AND ((l.classid::bigint << 32) | l.objid::bigint)"
+        " = hashtextextended(%s, 0)::bigint LIMIT 1",
+        (key,),
+    )
+    row = cursor.fetchone()
+    return None if row is None else int(row["pid"])
+
+
 @contextlib.contextmanager
 def schema_lock(env: Mapping[str, str]) -> Iterator[None]:
     """Hold a PostgreSQL advisory lock on the schema (while tables are created)."""
     schema = env.get("POSTGRES_SCHEMA") or "public"
     with psycopg.connect(**connection_settings(env), autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"eventfold.schema:{schema}",)
-        )
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (schema_lock_key(schema),))
         yield  # the lock ends with the session
 
 
@@ -290,25 +330,12 @@ class PostgresSnapshotDocuments:
 
     def try_lock(self) -> Callable[[], None] | None:
         """Take the projection's advisory lock; the function that releases it, or None."""
-        conn = psycopg.connect(**self.settings, autocommit=True, row_factory=dict_row)
-        row = conn.execute(
-            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked", (self._lock_key(),)
-        ).fetchone()
-        if not row or not row["locked"]:
-            conn.close()
-            return None
-        return conn.close  # ending the session releases the lock
+        return session_lock(self.settings, self._lock_key())
 
     def lock_holder(self) -> str:
         with self.datastore.transaction() as cursor:
-            cursor.execute(
-                "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
-                " AND ((l.classid::bigint << 32) | l.objid::bigint)"
-                " = hashtextextended(%s, 0)::bigint LIMIT 1",
-                (self._lock_key(),),
-            )
-            row = cursor.fetchone()
-        return f" (PostgreSQL session of server process {row['pid']})" if row else ""
+            pid = lock_holder_pid(cursor, self._lock_key())
+        return f" (PostgreSQL session of server process {pid})" if pid is not None else ""
 
     # -- generations -----------------------------------------------------------
 

@@ -32,6 +32,7 @@ from eventfold.infra.backends.postgres import (
     number_generation,
     statement,
     switch_generation,
+    xact_lock,
 )
 from eventfold.infra.errors import EXIT_DAMAGED, EventfoldError
 
@@ -55,8 +56,7 @@ class PostgresRebuildPlans:
 
     def _lock_plan(self, cursor: Cursor[DictRow]) -> None:
         """Hold the projection's plan lock until the transaction ends."""
-        key = f"eventfold.plan:{self.datastore.schema}:{self.name}"
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+        xact_lock(cursor, f"eventfold.plan:{self.datastore.schema}:{self.name}")
 
     def _select(self, cursor: Cursor[DictRow], *, for_update: bool = False) -> RebuildPlan | None:
         cursor.execute(
