@@ -121,6 +121,25 @@ def describe(event: SourceEvent, source: str, line: int, offset: int) -> dict[st
     }
 
 
+def recorded_occurrence(
+    recorded: Any, nid: int | None = None
+) -> tuple[SourceEvent, dict[str, Any]]:
+    """A stored ``Category.Recorded`` as the source event it records, and described as
+    a conflict's version is (with its notification id ``nid``, when given)."""
+    when = recorded.occurred_at
+    event = SourceEvent(
+        recorded.event_id,
+        recorded.category,
+        Decimal(recorded.value),
+        when,
+        None if when is None else when.isoformat(),
+    )
+    described = describe(event, recorded.source, recorded.line, recorded.offset)
+    if nid is not None:
+        described["notification_id"] = nid
+    return event, described
+
+
 class Decider:
     """The writer's decisions, with the streams it has met (id and version of each) and
     the aggregates it has loaded (those a snapshot was due for)."""
@@ -294,17 +313,7 @@ class Decider:
         if not isinstance(recorded, Category.Recorded) or r.event_id != event_id:
             msg = f"dedup index: id {event_id!r} maps to notification {nid}, which records another"
             raise DedupCollisionError(msg)
-        when = r.occurred_at
-        first = SourceEvent(
-            r.event_id,
-            r.category,
-            Decimal(r.value),
-            when,
-            None if when is None else when.isoformat(),
-        )
-        described = describe(first, r.source, r.line, r.offset)
-        described["notification_id"] = nid
-        return first, described
+        return recorded_occurrence(r, nid)
 
     def _look_up(self, names: list[str]) -> dict[str, UUID]:
         """The ids and versions of categories this run meets first, in one call; the ids

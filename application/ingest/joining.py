@@ -23,8 +23,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from eventfold.application.app import Eventfold
-from eventfold.application.ingest.deciding import describe
-from eventfold.application.ingest.rules import SourceEvent
+from eventfold.application.ingest.deciding import recorded_occurrence
 from eventfold.application.ingest.tracking import PREFIX
 from eventfold.application.recorded import NIL, RECORDED_TOPIC
 from eventfold.domain.model import Category, Source
@@ -158,8 +157,10 @@ def _corrections(
         source_id: UUID | None = None
         for repeat in repeats:
             later_event = _recorded(log_app, repeat.state)
-            first_event = _recorded(log_app, repeat.first_state)
-            later, first = _source_event(later_event), _source_event(first_event)
+            later, later_described = recorded_occurrence(later_event)
+            first, first_described = recorded_occurrence(
+                _recorded(log_app, repeat.first_state), repeat.first_position
+            )
             source_id = Source.create_id(later_event.source)
             if first.same_content(later):
                 duplicates += 1
@@ -173,9 +174,8 @@ def _corrections(
                     event_id=later.event_id,
                     line=later_event.line,
                     offset=later_event.offset,
-                    first=_described(first, first_event)
-                    | {"notification_id": repeat.first_position},
-                    later=_described(later, later_event),
+                    first=first_described,
+                    later=later_described,
                 )
             )
         assert source_id is not None
@@ -203,18 +203,3 @@ def _recorded(app: Eventfold, state: bytes) -> Any:
     event = app.mapper.to_domain_event(stored)
     assert isinstance(event, Category.Recorded)
     return event
-
-
-def _source_event(recorded: Any) -> SourceEvent:
-    when = recorded.occurred_at
-    return SourceEvent(
-        recorded.event_id,
-        recorded.category,
-        recorded.value,
-        when,
-        None if when is None else when.isoformat(),
-    )
-
-
-def _described(event: SourceEvent, recorded: Any) -> dict[str, Any]:
-    return describe(event, recorded.source, recorded.line, recorded.offset)
