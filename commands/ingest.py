@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.text import Text
@@ -23,6 +24,9 @@ from eventfold.commands.options import (
     store_options,
 )
 from eventfold.infra.errors import MissingArgumentError, UsageError
+
+if TYPE_CHECKING:  # imported when ingest runs
+    from eventfold.application.ingest.many import IngestSetReport
 
 
 def register(commands: Commands) -> None:
@@ -164,20 +168,26 @@ def ingest(args: argparse.Namespace, out: Console, err: Console) -> int:
             lambda: render_ingest_set(report, args.limit),
             lambda: ingest_set_verdict(report),
         )
+    _refuse_unread(report)
+    return EXIT_OK
+
+
+def _refuse_unread(report: IngestSetReport) -> None:
+    """``SourceError`` (exit 2) naming the first file not read whole, and how many more."""
+    from eventfold.application.ingest import SourceError
+
     unread = report.unread
     if unread:
         more = len(unread) - 1
         files = "file" if more == 1 else "files"
         others = f" (and {more:,} more {files} not read whole, named in the report)"
         raise SourceError(unread[0] + (others if more else ""))
-    return EXIT_OK
 
 
 def _ingest_partition(
     args: argparse.Namespace, paths: list[str], out: Console, err: Console
 ) -> int:
     """``--partition K/N`` on postgres: this partition's share, then the join."""
-    from eventfold.application.ingest import SourceError
     from eventfold.application.ingest.partitioned import ingest_partition
     from eventfold.reports.ingest import (
         partitioned_verdict,
@@ -211,7 +221,5 @@ def _ingest_partition(
         lambda: Group(render_ingest_set(report, args.limit), render_partitioned(partitioned)),
         lambda: partitioned_verdict(report, partitioned),
     )
-    unread = report.unread
-    if unread:
-        raise SourceError(unread[0])
+    _refuse_unread(report)
     return EXIT_OK
