@@ -157,10 +157,7 @@ class Source(Aggregate):
         conflicts, invalid, ...); the aggregate keeps their sums.
         """
         self.position, self.line, self.digest = position, line, digest
-        merged = dict(self.counts)
-        for key, count in counts.items():
-            merged[key] = merged.get(key, 0) + count
-        self.counts = merged
+        self._add_counts(counts)
 
     @event("Renamed")
     def adopt(self, original: str, position: int, line: int, digest: str) -> None:
@@ -187,6 +184,10 @@ class Source(Aggregate):
         partition of a partitioned ingest recorded ids that, in the documented order of
         the files, an earlier file of another partition holds, so they are duplicates or
         conflicts, not ingested."""
+        self._add_counts(counts)
+
+    def _add_counts(self, counts: dict[str, int]) -> None:
+        """``counts`` added to the sums kept, in a new dict."""
         merged = dict(self.counts)
         for key, count in counts.items():
             merged[key] = merged.get(key, 0) + count

@@ -190,11 +190,12 @@ class Decider:
         streams = self.streams
         unseen = [n for n in dict.fromkeys(names) if n not in streams and (owns is None or owns(n))]
         new = self._look_up(unseen) if unseen else {}
+        repeats = self.repeats
         for i, key in enumerate(keys):
             if key in first_seen or i in found:
                 self._repeat(run, commit, i, key, found.get(i))
                 continue
-            if self.repeats:
+            if repeats:
                 first_seen[key] = i
             name = names[i]
             if owns is not None and not owns(name):
