@@ -55,6 +55,49 @@ def test_run_lookups_agree_across_block_boundaries(tmp_path: Path) -> None:
         run.close()
 
 
+@pytest.mark.parametrize("table_keys", [1 << 18, 100])
+def test_many_keys_looked_up_are_answered_from_a_table_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table_keys: int
+) -> None:
+    # Keys with 1 to 5 versions each, some spanning blocks, over a dozen blocks: once the
+    # run has been asked for as many keys as it has blocks, it reads each block once into
+    # a table of last versions and answers the rest without reading; past the table's
+    # limit of keys (the second case) it keeps reading a block a lookup. Both agree with
+    # the entries.
+    from eventfold.infra.filestore import runs
+
+    monkeypatch.setattr(runs, "TABLE_KEYS", table_keys)
+    last = {originator_key(f"cat-{i}"): 1 + i % 5 for i in range(BLOCK_ENTRIES * 4)}
+    pairs = [(k, v) for k, top in last.items() for v in range(1, top + 1)]
+    entries = sorted(ENTRY.pack(k, v + VERSION_BIAS, n + 1) for n, (k, v) in enumerate(pairs))
+    count, crc = write_run(str(tmp_path / "run.idx"), [entries])
+    run = Run(str(tmp_path / "run.idx"), count, crc)
+    reads = 0
+    pread = os.pread
+
+    def counted(fd: int, n: int, offset: int) -> bytes:
+        nonlocal reads
+        reads += 1
+        return pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", counted)
+    try:
+        keys = list(last)
+        blocks = -(-count // BLOCK_ENTRIES)
+        for key in keys[::-1][:blocks]:  # as many lookups as blocks: the table is made
+            assert run.last_version(key) == last[key]
+        reads = 0
+        for key in keys:
+            assert run.last_version(key) == last[key]
+        assert run.last_version(originator_key("absent")) is None
+        if table_keys > len(last):
+            assert reads == 0
+        else:
+            assert reads > 0
+    finally:
+        run.close()
+
+
 def test_duplicates_within_one_call_are_caught_whatever_the_order(tmp_path: Path) -> None:
     from uuid import uuid4
 

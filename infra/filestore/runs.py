@@ -55,6 +55,10 @@ OLD_BLOCK_ENTRIES = 256
 BLOCK_ENTRIES = 512  # entries per block of the store index: one pread and one zstd frame
 CHUNK_BLOCKS = 16  # blocks read at a time when streaming a run
 CACHED_BLOCKS = 64  # decoded blocks a run keeps (hot keys are looked up again and again)
+# Keys whose last version a run keeps in a table once it has been asked for as many keys
+# as it has blocks (lookups spread over the whole run: many streams); a run holding more
+# keys than this keeps none and reads a block a lookup. As index.KNOWN_MAX: about 30 MB.
+TABLE_KEYS = 1 << 18
 MERGE_WIDTH = 4  # runs of similar size merged at once
 
 
@@ -108,6 +112,8 @@ class Run:
         self._columns_cache: dict[int, Columns] = {}  # EFI3: verified, decompressed blocks
         self._rows_cache: dict[int, bytes] = {}  # EFI3: blocks rebuilt as entries
         self._as_is = False  # blocks stored uncompressed (EFI2)
+        self._last_versions: dict[bytes, int] | None = None  # EFI3: see ``last_version``
+        self._lookups = 0  # ``last_version`` calls before the table: -1 once it is refused
         self._fd = os.open(path, os.O_RDONLY)
         try:
             self._load()
@@ -345,6 +351,14 @@ class Run:
         if self.count == 0:
             return None
         if not self._as_is:
+            table = self._last_versions
+            if table is None and self._lookups >= 0:
+                self._lookups += 1
+                if self._lookups >= len(self._lengths):
+                    table = self._last_versions = self._table()
+                    self._lookups = -1
+            if table is not None:
+                return table.get(key)
             probe = key + b"\xff" * 8
             columns = self._columns(max(bisect_right(self._fences, probe) - 1, 0))
             found = self._key_range(columns, key)
@@ -354,6 +368,24 @@ class Run:
             return None
         entry_key, biased, _ = ENTRY.unpack(raw[(i - 1) * ENTRY_SIZE : i * ENTRY_SIZE])
         return biased - VERSION_BIAS if entry_key == key else None
+
+    def _table(self) -> dict[bytes, int] | None:
+        """Every key's last version, from each block read once (in order, so a key whose
+        entries span blocks ends with its highest); None past ``TABLE_KEYS`` keys."""
+        size = self.layout.key_bytes
+        if not size:
+            return None
+        table: dict[bytes, int] = {}
+        for block, offset in enumerate(self._offsets[:-1]):
+            data = os.pread(self._fd, self._lengths[block], offset)
+            columns = self._decompress(block, data, offset)
+            keys = columns.keys()
+            last = {keys[at : at + size]: i for i, at in enumerate(range(0, len(keys), size))}
+            value = columns.value
+            table.update((key, value(0, i) - VERSION_BIAS) for key, i in last.items())
+            if len(table) > TABLE_KEYS:
+                return None
+        return table
 
     def versions(self, key: bytes, after: int | None = None) -> Iterator[tuple[int, int]]:
         """(version, id) of ``key``'s entries in order, those above ``after`` only if given."""
