@@ -11,7 +11,7 @@ raw events only.
 from __future__ import annotations
 
 import decimal
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -181,14 +181,16 @@ class CategoryTotals(Projection[Totals]):
 
     def to_json(self, state: Totals) -> dict[str, Any]:
         doc: dict[str, Any] = {}
-        for name, e in state.items():
+        entries = state.values()
+        firsts, lasts = _iso_texts([e[4] for e in entries]), _iso_texts([e[5] for e in entries])
+        for (name, e), first, last in zip(state.items(), firsts, lasts, strict=True):
             entry = doc[name] = {
                 "count": e[0],
                 "total": str(e[1]),
                 "min": str(e[2]),
                 "max": str(e[3]),
-                "first": None if (first := e[4]) is None else first.isoformat(),
-                "last": None if (last := e[5]) is None else last.isoformat(),
+                "first": first,
+                "last": last,
             }
             if len(e) == 9:
                 entry["reconstructed"] = {"count": e[6], "total": str(e[7]), "parts": e[8]}
@@ -246,14 +248,15 @@ class CategoryTotals(Projection[Totals]):
         reconstruction stands for part of it, that part's ``reconstructed_count`` and
         ``reconstructed_total``."""
         figures: dict[str, dict[str, Any]] = {}
-        for name, e in state.items():
-            if not e[0]:
-                continue
+        rows = [(name, e) for name, e in state.items() if e[0]]
+        firsts = _iso_texts([e[4] for _, e in rows])
+        lasts = _iso_texts([e[5] for _, e in rows])
+        for (name, e), first, last in zip(rows, firsts, lasts, strict=True):
             row = figures[name] = {
                 "min": None if (low := e[2]) == _NO_LOW else str(low),
                 "max": None if (high := e[3]) == _NO_HIGH else str(high),
-                "first": None if (first := e[4]) is None else first.isoformat(),
-                "last": None if (last := e[5]) is None else last.isoformat(),
+                "first": first,
+                "last": last,
             }
             if len(e) == 9 and e[8]:
                 row["reconstructed_count"] = e[6]
@@ -262,6 +265,26 @@ class CategoryTotals(Projection[Totals]):
 
 
 _encode_entries = msgspec.json.Encoder().encode
+_decode_texts = msgspec.json.Decoder(list[str | None]).decode
+_MINUTE = timedelta(minutes=1)
+
+
+def _iso_texts(moments: list[datetime | None]) -> list[str | None]:
+    """``[m.isoformat() for m in moments]`` (None stays None), formatted in one call.
+
+    ``msgspec`` writes ISO 8601 as ``isoformat`` does, but a zero offset as ``Z``
+    (which no other text in the list can hold, so ``Z"`` becomes ``+00:00"``) and an
+    offset to the minute; a moment whose offset has seconds is formatted by
+    ``isoformat`` (tested against it)."""
+    texts = _decode_texts(_encode_entries(moments).replace(b'Z"', b'+00:00"'))
+    for i, moment in enumerate(moments):
+        if moment is not None and moment.tzinfo is not None and moment.tzinfo is not UTC:
+            offset = moment.utcoffset()
+            if offset is not None and offset % _MINUTE:
+                texts[i] = moment.isoformat()
+    return texts
+
+
 _Entry = tuple[int, Decimal, Decimal, Decimal, datetime | None, datetime | None]
 _decode_entries = msgspec.json.Decoder(dict[str, _Entry]).decode
 _decode_with_parts = msgspec.json.Decoder(

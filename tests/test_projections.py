@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from datetime import timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -379,3 +380,30 @@ def test_a_busy_projection_is_not_written_twice(
     finally:
         held()
     assert Projector(app, str(store), CategoryTotals()).catchup().snapshot_written is not None
+
+
+@given(
+    st.lists(
+        st.none()
+        | st.datetimes(timezones=st.none() | st.timezones())
+        | st.datetimes(
+            timezones=st.builds(
+                timezone,
+                st.timedeltas(min_value=-timedelta(hours=23), max_value=timedelta(hours=23)),
+            )
+        ),
+        max_size=20,
+    )
+)
+def test_category_totals_writes_timestamps_as_isoformat_does(moments: list[Any]) -> None:
+    # to_json and figures format their first and last timestamps in one call: the
+    # text must be isoformat's, whatever the offset (zero, whole minutes, seconds) or none.
+    from eventfold.projections import builtin
+
+    expected = [None if m is None else m.isoformat() for m in moments]
+    assert builtin._iso_texts(moments) == expected
+    state = {f"c{i}": [1, Decimal(1), Decimal(1), Decimal(1), m, m] for i, m in enumerate(moments)}
+    doc = CategoryTotals().to_json(state)
+    figures = CategoryTotals().figures(state)
+    assert [doc[f"c{i}"]["first"] for i in range(len(moments))] == expected
+    assert [figures[f"c{i}"]["last"] for i in range(len(moments))] == expected
