@@ -442,12 +442,17 @@ class PartitionTables:
         repeats (handed to ``corrections``); the source events copied."""
         self.log._lock_table(cursor)  # the library's own ordering of inserts
         self.log._notify_channel(cursor)  # wakes the library's subscribers
+        # Every statement reads only the step's rows and index entries of the tables it
+        # looks into, so that a step costs the same however large the log has grown.
+        cursor.execute("SET LOCAL jit = off")  # compiling costs more than a step saves
+        cursor.execute("SET LOCAL work_mem = '64MB'")  # a step's sorts, in memory
         cursor.execute(  # which rows repeat an id: an earlier row here, or the log, has it
             self._sql(
                 "CREATE TEMP TABLE eventfold_joining ON COMMIT DROP AS"
-                " SELECT r.*, r.event_id IS NOT NULL AND (r.staged > MIN(r.staged)"
-                " OVER (PARTITION BY r.event_id) OR EXISTS (SELECT 1 FROM {schema}.{ids} i"
-                " WHERE i.event_id = r.event_id)) AS repeat"
+                " SELECT r.*, CASE WHEN r.event_id IS NULL THEN false"
+                ' WHEN r.staged > MIN(r.staged) OVER (PARTITION BY r.event_id COLLATE "C")'
+                " THEN true ELSE EXISTS (SELECT 1 FROM {schema}.{ids} i"
+                " WHERE i.event_id = r.event_id) END AS repeat"
                 " FROM (SELECT notification_id AS staged, originator_id, originator_version,"
                 " event_id FROM {schema}.{t}"
                 " WHERE notification_id > %s AND notification_id <= %s) r",
@@ -455,28 +460,31 @@ class PartitionTables:
             ),
             (low, high),
         )
-        cursor.execute(  # the others, after the log's versions of their streams
-            self._sql(
-                "WITH kept AS MATERIALIZED (SELECT * FROM eventfold_joining j WHERE NOT j.repeat"
-                " AND NOT (j.originator_version = 1 AND EXISTS (SELECT 1 FROM {schema}.{log} l"
-                " WHERE l.originator_id = j.originator_id))),"
-                " base AS MATERIALIZED (SELECT s.originator_id, COALESCE(m.version, 0) AS version"
-                " FROM (SELECT DISTINCT originator_id FROM kept) s LEFT JOIN LATERAL"
-                " (SELECT MAX(l.originator_version) AS version FROM {schema}.{log} l"
-                " WHERE l.originator_id = s.originator_id) m ON true),"
-                " numbered AS MATERIALIZED (SELECT k.staged, k.originator_id, k.event_id,"
-                " b.version + row_number() OVER (PARTITION BY k.originator_id"
-                " ORDER BY k.staged) AS version FROM kept k JOIN base b USING (originator_id)),"
+        cursor.execute(  # the others, after the log's versions of their streams; a stream's
+            self._sql(  # opening event is left out when the log has the stream
+                "WITH base AS MATERIALIZED (SELECT s.originator_id,"
+                " COALESCE(m.version, 0) AS version"
+                " FROM (SELECT DISTINCT originator_id FROM eventfold_joining) s"
+                " LEFT JOIN LATERAL (SELECT MAX(l.originator_version) AS version"
+                " FROM {schema}.{log} l WHERE l.originator_id = s.originator_id) m ON true),"
+                " kept AS MATERIALIZED (SELECT j.staged, j.originator_id, j.event_id,"
+                " b.version AS base FROM eventfold_joining j JOIN base b USING (originator_id)"
+                " WHERE NOT j.repeat AND NOT (j.originator_version = 1 AND b.version > 0)),"
+                " numbered AS MATERIALIZED (SELECT staged, originator_id, event_id,"
+                " base + row_number() OVER (PARTITION BY originator_id ORDER BY staged)"
+                " AS version FROM kept),"
                 " copied AS (INSERT INTO {schema}.{log}"
                 " (originator_id, originator_version, topic, state)"
                 " SELECT n.originator_id, n.version, p.topic, p.state FROM numbered n"
-                " JOIN {schema}.{t} p ON p.notification_id = n.staged ORDER BY n.staged"
+                " JOIN {schema}.{t} p ON p.notification_id = n.staged"
+                " AND p.notification_id > %s AND p.notification_id <= %s ORDER BY n.staged"
                 " RETURNING 1)"
                 " INSERT INTO {schema}.{ids} (event_id, originator_id, originator_version)"
                 " SELECT event_id, originator_id, version FROM numbered"
                 " WHERE event_id IS NOT NULL",
                 t=table,
-            )
+            ),
+            (low, high),
         )
         copied = int(cursor.rowcount)  # an id a Recorded row copied
         cursor.execute(
@@ -484,12 +492,14 @@ class PartitionTables:
                 "SELECT j.staged, p.state, l.state AS first_state,"
                 " l.notification_id AS first_position FROM eventfold_joining j"
                 " JOIN {schema}.{t} p ON p.notification_id = j.staged"
+                " AND p.notification_id > %s AND p.notification_id <= %s"
                 " JOIN {schema}.{ids} i ON i.event_id = j.event_id"
                 " JOIN {schema}.{log} l ON l.originator_id = i.originator_id"
                 " AND l.originator_version = i.originator_version"
                 " WHERE j.repeat ORDER BY j.staged",
                 t=table,
-            )
+            ),
+            (low, high),
         )
         repeats = [
             Repeat(
