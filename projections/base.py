@@ -10,7 +10,8 @@ the store) into a state. It declares:
 - ``to_json``/``from_json`` for snapshots (JSON, never pickle);
 - ``canonical``, the document whose SHA-256 is the state checksum;
 - optionally ``merge(a, b)``: the state of two disjoint parts of the store,
-  for parallel rebuilds (partitioned by category);
+  for parallel rebuilds (partitioned by category); ``merge_into(a, b)`` the same
+  for parts not used again, free to merge in place;
 - optionally ``folds_reconstructions`` and ``adjust(state, adjustment)``: how a
   trusted summary of a lost period (``eventfold reconstruct``) changes the state;
 - optionally ``fold_page(state, page)``: a whole page of facts at once (the
@@ -226,6 +227,12 @@ class Projection(Generic[S]):
         """The state of two disjoint sets of categories (parallel rebuilds)."""
         msg = f"projection {self.name} cannot merge partial states"
         raise NotImplementedError(msg)
+
+    def merge_into(self, a: S, b: S) -> S:
+        """``merge(a, b)`` where neither ``a`` nor ``b`` is used again (the parts of a
+        parallel rebuild): free to change ``a`` and take ``b``'s contents rather than
+        copy them. By default, ``merge``."""
+        return self.merge(a, b)
 
     def canonical_json(self, doc: Any) -> bytes:
         """``canonical_bytes(doc)`` of one of this projection's documents."""

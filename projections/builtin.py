@@ -161,12 +161,18 @@ class CategoryTotals(Projection[Totals]):
         entry[8] += 1 if a.made else -1
 
     def merge(self, a: Totals, b: Totals) -> Totals:
-        merged = {name: list(entry) for name, entry in a.items()}
-        get = merged.get
+        return self.merge_into(
+            {name: list(entry) for name, entry in a.items()},
+            {name: list(entry) for name, entry in b.items()},
+        )
+
+    def merge_into(self, a: Totals, b: Totals) -> Totals:
+        """``merge``, in ``a``, with ``b``'s entries taken where ``a`` has none."""
+        get = a.get
         for name, entry in b.items():
             mine = get(name)
             if mine is None:
-                merged[name] = list(entry)
+                a[name] = entry
                 continue
             mine[0] += entry[0]
             mine[1] = _add(mine[1], entry[1])
@@ -177,7 +183,7 @@ class CategoryTotals(Projection[Totals]):
                 mine[6] += entry[6]
                 mine[7] = _add(mine[7], entry[7])
                 mine[8] += entry[8]
-        return merged
+        return a
 
     def to_json(self, state: Totals) -> dict[str, Any]:
         doc: dict[str, Any] = {}
@@ -324,15 +330,21 @@ class HourlyTotals(Projection[Hourly]):
             entry[1] = EXACT.add(entry[1], fact.value)
 
     def merge(self, a: Hourly, b: Hourly) -> Hourly:
-        merged = {key: list(entry) for key, entry in a.items()}
+        return self.merge_into(
+            {key: list(entry) for key, entry in a.items()},
+            {key: list(entry) for key, entry in b.items()},
+        )
+
+    def merge_into(self, a: Hourly, b: Hourly) -> Hourly:
+        """``merge``, in ``a``, with ``b``'s entries taken where ``a`` has none."""
         for key, entry in b.items():
-            mine = merged.get(key)
+            mine = a.get(key)
             if mine is None:
-                merged[key] = list(entry)
+                a[key] = entry
             else:
                 mine[0] += entry[0]
                 mine[1] = EXACT.add(mine[1], entry[1])
-        return merged
+        return a
 
     def to_json(self, state: Hourly) -> list[list[Any]]:
         return [[c, h, e[0], str(e[1])] for (c, h), e in state.items()]

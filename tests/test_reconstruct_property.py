@@ -196,7 +196,10 @@ def split_and_merged(app: Eventfold, store: str, cut: int, last: int) -> Any:
         part = projection.initial()
         projector.fold_range(part, after, upto, 0)
         parts.append(projection.load_state(projection.dump_state(part)))
+    before = [projection.dump_state(part) for part in parts]
     merged = projection.merge(*parts)
+    assert [projection.dump_state(part) for part in parts] == before  # merge copies
+    assert projection.dump_state(projection.merge_into(*parts)) == projection.dump_state(merged)
     return categories(merged), reconstructed(projection.figures(merged))
 
 

@@ -257,7 +257,7 @@ def _merge(
         applied = 0
         for part in parts:
             loaded = projection.load_state(part.state)
-            state = loaded if state is None else projection.merge(state, loaded)
+            state = loaded if state is None else projection.merge_into(state, loaded)
             applied += part.applied
         canonical = projection.canonical(state)
         written = projector.snapshots.write(plan.generation, state, plan.until, applied, canonical)

@@ -86,9 +86,9 @@ def fold_parallel(
     applied = 0
     for doc in results:
         part = projection.load_state(doc.pop("state"))  # its bytes are not kept meanwhile
-        state = part if state is None else projection.merge(state, part)
+        state = part if state is None else projection.merge_into(state, part)
         applied += int(doc["applied"])
-    return projector.projection.merge(state, own), applied + own_applied
+    return projection.merge_into(state, own), applied + own_applied
 
 
 class _Reports:
