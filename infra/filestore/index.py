@@ -377,12 +377,13 @@ class LogIndex:
                 fileio.fsync(fd)
             except OSError as e:
                 raise fileio.FileWriteError(e, "writing", self.offsets_path) from e
-            pack, mem_keys = ENTRY.pack, self.mem_keys  # in order: keys, then versions
-            entries = [
+            pack, mem_keys = ENTRY.pack, self.mem_keys
+            entries = [  # big-endian: the bytes sort as (key, version) do
                 pack(key, version + VERSION_BIAS, nid)
-                for key in sorted(mem_keys)
-                for version, nid in sorted(mem_keys[key].items())
+                for key, versions in mem_keys.items()
+                for version, nid in versions.items()
             ]
+            entries.sort()
             if self.key_filter is not None:
                 self.key_filter.add_many(mem_keys)
             new = self._new_run([entries])
