@@ -442,17 +442,12 @@ class PartitionTables:
         repeats (handed to ``corrections``); the source events copied."""
         self.log._lock_table(cursor)  # the library's own ordering of inserts
         self.log._notify_channel(cursor)  # wakes the library's subscribers
-        # Every statement reads only the step's rows and index entries of the tables it
-        # looks into, so that a step costs the same however large the log has grown.
-        cursor.execute("SET LOCAL jit = off")  # compiling costs more than a step saves
-        cursor.execute("SET LOCAL work_mem = '64MB'")  # a step's sorts, in memory
         cursor.execute(  # which rows repeat an id: an earlier row here, or the log, has it
             self._sql(
                 "CREATE TEMP TABLE eventfold_joining ON COMMIT DROP AS"
-                " SELECT r.*, CASE WHEN r.event_id IS NULL THEN false"
-                ' WHEN r.staged > MIN(r.staged) OVER (PARTITION BY r.event_id COLLATE "C")'
-                " THEN true ELSE EXISTS (SELECT 1 FROM {schema}.{ids} i"
-                " WHERE i.event_id = r.event_id) END AS repeat"
+                " SELECT r.*, r.event_id IS NOT NULL AND (r.staged > MIN(r.staged)"
+                " OVER (PARTITION BY r.event_id) OR EXISTS (SELECT 1 FROM {schema}.{ids} i"
+                " WHERE i.event_id = r.event_id)) AS repeat"
                 " FROM (SELECT notification_id AS staged, originator_id, originator_version,"
                 " event_id FROM {schema}.{t}"
                 " WHERE notification_id > %s AND notification_id <= %s) r",
@@ -460,8 +455,11 @@ class PartitionTables:
             ),
             (low, high),
         )
-        cursor.execute(  # the others, after the log's versions of their streams; a stream's
-            self._sql(  # opening event is left out when the log has the stream
+        # The log is read for the step's streams only (their last versions: a stream the
+        # log has loses its opening event here), and the partition's table for the step's
+        # rows only, so that a small step stays cheap however large the log has grown.
+        cursor.execute(  # the others, after the log's versions of their streams
+            self._sql(
                 "WITH base AS MATERIALIZED (SELECT s.originator_id,"
                 " COALESCE(m.version, 0) AS version"
                 " FROM (SELECT DISTINCT originator_id FROM eventfold_joining) s"
