@@ -98,6 +98,53 @@ def test_many_keys_looked_up_are_answered_from_a_table_read_once(
         run.close()
 
 
+def test_the_tables_of_a_process_share_one_limit_of_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two runs of 1,200 keys under a limit of 2,000: the first run asked for many keys
+    # keeps a table, the second cannot (it reads a block a lookup) until the first closes.
+    from eventfold.infra.filestore import runs
+
+    monkeypatch.setattr(runs, "TABLE_KEYS", 2000)
+    monkeypatch.setattr(runs, "_tables", [0])
+    monkeypatch.setattr(runs, "CACHED_BLOCKS", 1)  # a block read again is read again
+
+    def make(name: str) -> tuple[Run, list[bytes]]:
+        keys = sorted(originator_key(f"{name}-{i}") for i in range(1200))
+        entries = [ENTRY.pack(k, 1 + VERSION_BIAS, n + 1) for n, k in enumerate(keys)]
+        count, crc = write_run(str(tmp_path / f"{name}.idx"), [entries])
+        return Run(str(tmp_path / f"{name}.idx"), count, crc), keys
+
+    reads = 0
+    pread = os.pread
+
+    def counted(fd: int, n: int, offset: int) -> bytes:
+        nonlocal reads
+        reads += 1
+        return pread(fd, n, offset)
+
+    def reads_of(run: Run, keys: list[bytes]) -> int:
+        nonlocal reads
+        for key in keys:  # the first lookups make the table, if it fits
+            assert run.last_version(key) == 1
+        reads = 0
+        for key in keys:
+            assert run.last_version(key) == 1
+        return reads
+
+    monkeypatch.setattr(os, "pread", counted)
+    (first, first_keys), (second, second_keys) = make("a"), make("b")
+    try:
+        assert reads_of(first, first_keys) == 0
+        assert reads_of(second, second_keys) > 0
+        first.close()
+        third, third_keys = make("c")
+        assert reads_of(third, third_keys) == 0
+        third.close()
+    finally:
+        second.close()
+
+
 def test_duplicates_within_one_call_are_caught_whatever_the_order(tmp_path: Path) -> None:
     from uuid import uuid4
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -55,10 +56,13 @@ OLD_BLOCK_ENTRIES = 256
 BLOCK_ENTRIES = 512  # entries per block of the store index: one pread and one zstd frame
 CHUNK_BLOCKS = 16  # blocks read at a time when streaming a run
 CACHED_BLOCKS = 64  # decoded blocks a run keeps (hot keys are looked up again and again)
-# Keys whose last version a run keeps in a table once it has been asked for as many keys
-# as it has blocks (lookups spread over the whole run: many streams); a run holding more
-# keys than this keeps none and reads a block a lookup. As index.KNOWN_MAX: about 30 MB.
+# Keys whose last version the runs of a process keep, in all, in tables: a run makes one
+# once it has been asked for as many keys as it has blocks (lookups spread over the whole
+# run: many streams); a run whose keys do not fit keeps none and reads a block a lookup.
+# As index.KNOWN_MAX: about 30 MB.
 TABLE_KEYS = 1 << 18
+_tables = [0]  # keys held by the tables of the runs open in this process
+_tables_lock = threading.Lock()
 MERGE_WIDTH = 4  # runs of similar size merged at once
 
 
@@ -371,7 +375,8 @@ class Run:
 
     def _table(self) -> dict[bytes, int] | None:
         """Every key's last version, from each block read once (in order, so a key whose
-        entries span blocks ends with its highest); None past ``TABLE_KEYS`` keys."""
+        entries span blocks ends with its highest); None if the process's tables would
+        hold more than ``TABLE_KEYS`` keys with it."""
         size = self.layout.key_bytes
         if not size:
             return None
@@ -383,8 +388,12 @@ class Run:
             last = {keys[at : at + size]: i for i, at in enumerate(range(0, len(keys), size))}
             value = columns.value
             table.update((key, value(0, i) - VERSION_BIAS) for key, i in last.items())
-            if len(table) > TABLE_KEYS:
+            if _tables[0] + len(table) > TABLE_KEYS:
                 return None
+        with _tables_lock:
+            if _tables[0] + len(table) > TABLE_KEYS:
+                return None
+            _tables[0] += len(table)
         return table
 
     def versions(self, key: bytes, after: int | None = None) -> Iterator[tuple[int, int]]:
@@ -450,6 +459,10 @@ class Run:
         return None
 
     def close(self) -> None:
+        table, self._last_versions = self._last_versions, None
+        if table is not None:
+            with _tables_lock:
+                _tables[0] -= len(table)
         with contextlib.suppress(OSError):
             os.close(self._fd)
 
