@@ -55,9 +55,32 @@ def test_run_lookups_agree_across_block_boundaries(tmp_path: Path) -> None:
         run.close()
 
 
+class Reads:
+    """How many times ``os.pread`` was called (a run reads its blocks with it)."""
+
+    count = 0
+
+
+@pytest.fixture
+def preads(monkeypatch: pytest.MonkeyPatch) -> Reads:
+    """``os.pread`` counted, and the runs' tables of last versions holding no keys yet."""
+    from eventfold.infra.filestore import runs
+
+    monkeypatch.setattr(runs, "_tables", [0])
+    reads = Reads()
+    pread = os.pread
+
+    def counted(fd: int, n: int, offset: int) -> bytes:
+        reads.count += 1
+        return pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", counted)
+    return reads
+
+
 @pytest.mark.parametrize("table_keys", [1 << 18, 100])
 def test_many_keys_looked_up_are_answered_from_a_table_read_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table_keys: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, preads: Reads, table_keys: int
 ) -> None:
     # Keys with 1 to 5 versions each, some spanning blocks, over a dozen blocks: once the
     # run has been asked for as many keys as it has blocks, it reads each block once into
@@ -72,41 +95,31 @@ def test_many_keys_looked_up_are_answered_from_a_table_read_once(
     entries = sorted(ENTRY.pack(k, v + VERSION_BIAS, n + 1) for n, (k, v) in enumerate(pairs))
     count, crc = write_run(str(tmp_path / "run.idx"), [entries])
     run = Run(str(tmp_path / "run.idx"), count, crc)
-    reads = 0
-    pread = os.pread
-
-    def counted(fd: int, n: int, offset: int) -> bytes:
-        nonlocal reads
-        reads += 1
-        return pread(fd, n, offset)
-
-    monkeypatch.setattr(os, "pread", counted)
     try:
         keys = list(last)
         blocks = -(-count // BLOCK_ENTRIES)
         for key in keys[::-1][:blocks]:  # as many lookups as blocks: the table is made
             assert run.last_version(key) == last[key]
-        reads = 0
+        preads.count = 0
         for key in keys:
             assert run.last_version(key) == last[key]
         assert run.last_version(originator_key("absent")) is None
         if table_keys > len(last):
-            assert reads == 0
+            assert preads.count == 0
         else:
-            assert reads > 0
+            assert preads.count > 0
     finally:
         run.close()
 
 
 def test_the_tables_of_a_process_share_one_limit_of_keys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, preads: Reads
 ) -> None:
     # Two runs of 1,200 keys under a limit of 2,000: the first run asked for many keys
     # keeps a table, the second cannot (it reads a block a lookup) until the first closes.
     from eventfold.infra.filestore import runs
 
     monkeypatch.setattr(runs, "TABLE_KEYS", 2000)
-    monkeypatch.setattr(runs, "_tables", [0])
     monkeypatch.setattr(runs, "CACHED_BLOCKS", 1)  # a block read again is read again
 
     def make(name: str) -> tuple[Run, list[bytes]]:
@@ -115,24 +128,14 @@ def test_the_tables_of_a_process_share_one_limit_of_keys(
         count, crc = write_run(str(tmp_path / f"{name}.idx"), [entries])
         return Run(str(tmp_path / f"{name}.idx"), count, crc), keys
 
-    reads = 0
-    pread = os.pread
-
-    def counted(fd: int, n: int, offset: int) -> bytes:
-        nonlocal reads
-        reads += 1
-        return pread(fd, n, offset)
-
     def reads_of(run: Run, keys: list[bytes]) -> int:
-        nonlocal reads
         for key in keys:  # the first lookups make the table, if it fits
             assert run.last_version(key) == 1
-        reads = 0
+        preads.count = 0
         for key in keys:
             assert run.last_version(key) == 1
-        return reads
+        return preads.count
 
-    monkeypatch.setattr(os, "pread", counted)
     (first, first_keys), (second, second_keys) = make("a"), make("b")
     try:
         assert reads_of(first, first_keys) == 0
