@@ -209,13 +209,16 @@ class Run:
             raise IndexDamagedError(self.path, offset, f"index block unreadable: {e}") from e
         return Columns(raw, n, layout.key_bytes, layout.words)
 
+    def _read_columns(self, block: int) -> Columns:
+        """One block by column, read and verified (not kept)."""
+        offset = self._offsets[block]
+        return self._decompress(block, os.pread(self._fd, self._lengths[block], offset), offset)
+
     def _columns(self, block: int) -> Columns:
         """One block by column, verified (and kept, for a while)."""
         columns = self._columns_cache.get(block)
         if columns is None:
-            offset = self._offsets[block]
-            data = os.pread(self._fd, self._lengths[block], offset)
-            columns = self._decompress(block, data, offset)
+            columns = self._read_columns(block)
             if len(self._columns_cache) >= CACHED_BLOCKS:
                 self._columns_cache.clear()
             self._columns_cache[block] = columns
@@ -381,9 +384,8 @@ class Run:
         if not size:
             return None
         table: dict[bytes, int] = {}
-        for block, offset in enumerate(self._offsets[:-1]):
-            data = os.pread(self._fd, self._lengths[block], offset)
-            columns = self._decompress(block, data, offset)
+        for block in range(len(self._lengths)):
+            columns = self._read_columns(block)  # not kept: each block is read once here
             keys = columns.keys()
             last = {keys[at : at + size]: i for i, at in enumerate(range(0, len(keys), size))}
             value = columns.value
