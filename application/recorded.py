@@ -12,7 +12,8 @@ and calls the mapper. A test holds both paths to the same bytes.
 Decoding: the library's mapper builds a domain event object per event (about
 15 µs). When the mapper is the library's plain JSON (no compressor, no
 cipher), stored states are decoded with ``msgspec`` into typed structs and
-made into the projections' ``RecordedFact``; otherwise the mapper is used.
+made into the projections' ``RecordedFact`` (``states.py``: a page at a time, or
+field by field); otherwise the mapper is used.
 Both give equal facts (tested). The fields are those of ``Category.Recorded``
 (``RECORDED_FIELDS``); a test checks every spelling of them here against it.
 """
@@ -20,7 +21,6 @@ Both give equal facts (tested). The fields are those of ``Category.Recorded``
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -29,7 +29,6 @@ from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import msgspec
 from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
@@ -40,6 +39,13 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from eventfold.application.pages import PAGE, notification_pages
+from eventfold.application.states import (
+    StatesPage,
+    decode_last,
+    decode_lasts,
+    decode_state,
+    decode_tallies,
+)
 from eventfold.domain.model import Category
 from eventfold.projections.base import CategoryGroup, PageColumns, RecordedFact
 
@@ -212,50 +218,6 @@ class RecordedCodec:
 # -- decoding ------------------------------------------------------------------
 
 
-class _DecimalBox(msgspec.Struct, rename={"data": "_data_"}, gc=False):
-    data: Decimal
-
-
-class _TimeBox(msgspec.Struct, rename={"data": "_data_"}, gc=False):
-    data: datetime
-
-
-# gc=False: these hold only strings, numbers, decimals, datetimes and each other, so
-# they are never part of a reference cycle; the collector need not track millions of them.
-class _RecordedState(msgspec.Struct, gc=False):
-    event_id: str
-    category: str
-    value: _DecimalBox
-    occurred_at: _TimeBox | None
-    source: str
-    line: int
-    offset: int
-
-
-class _CategoryRow(msgspec.Struct, gc=False):
-    """The part of a state that ``by_category`` reads (the other keys are skipped unbuilt)."""
-
-    category: str
-    value: _DecimalBox
-    occurred_at: _TimeBox | None
-
-
-class _Tally(msgspec.Struct):
-    value: _DecimalBox
-
-
-class _Last(msgspec.Struct):
-    timestamp: _TimeBox
-
-
-_decode_state = msgspec.json.Decoder(_RecordedState).decode
-_decode_page = msgspec.json.Decoder(list[_RecordedState]).decode
-_decode_rows = msgspec.json.Decoder(list[_CategoryRow]).decode
-_decode_tallies = msgspec.json.Decoder(list[_Tally]).decode
-_decode_last = msgspec.json.Decoder(_Last).decode
-_decode_lasts = msgspec.json.Decoder(list[_Last]).decode
-
-
 @functools.cache
 def plain_json(mapper: Any) -> bool:
     """Whether the mapper stores the library's plain JSON (no compressor, no cipher)."""
@@ -264,77 +226,8 @@ def plain_json(mapper: Any) -> bool:
 
 def recorded_values(states: list[bytes]) -> tuple[list[Decimal], datetime]:
     """The values of stored ``Recorded`` states (plain JSON), and the last one's timestamp."""
-    values = [t.value.data for t in _decode_tallies(b"[" + b",".join(states) + b"]")]
-    return values, _decode_last(states[-1]).timestamp.data
-
-
-class StatesPage:
-    """A ``RecordedPage`` over stored states in the library's plain JSON: one ``msgspec``
-    call decodes the whole page, into full facts or only what ``by_category`` needs."""
-
-    __slots__ = ("_facts", "_json", "_rows", "ids")
-
-    def __init__(self, ids: list[int], joined: bytes) -> None:
-        self.ids = ids
-        self._json = b"[" + joined + b"]"
-        self._facts: list[RecordedFact] | None = None
-        self._rows: list[_CategoryRow] | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def last_id(self) -> int:
-        return self.ids[-1]
-
-    def mentions(self, text: bytes) -> bool:
-        """Whether ``text`` occurs in the page's stored states (False: no event of the
-        page holds it in any field, as the JSON writes it), read without decoding."""
-        return text in self._json
-
-    def facts(self) -> list[RecordedFact]:
-        if self._facts is None:
-            fact = RecordedFact
-            self._facts = [
-                fact(
-                    nid,
-                    s.event_id,
-                    s.category,
-                    s.value.data,
-                    None if s.occurred_at is None else s.occurred_at.data,
-                    s.source,
-                    s.line,
-                    s.offset,
-                )
-                for nid, s in zip(self.ids, _decode_page(self._json), strict=True)
-            ]
-        return self._facts
-
-    def _lean(self) -> list[_CategoryRow]:
-        """The page decoded into only what ``by_category`` and ``columns`` read (once)."""
-        if self._rows is None:
-            self._rows = _decode_rows(self._json)
-        return self._rows
-
-    def columns(self) -> PageColumns:
-        rows = self._lean()
-        return PageColumns(
-            [r.category for r in rows],
-            [r.value.data for r in rows],
-            [None if (w := r.occurred_at) is None else w.data for r in rows],
-        )
-
-    def by_category(self) -> dict[str, CategoryGroup]:
-        rows: dict[str, list[_CategoryRow]] = defaultdict(list)
-        for row in self._lean():
-            rows[row.category].append(row)
-        return {
-            name: CategoryGroup(
-                [r.value.data for r in group],
-                [w.data for r in group if (w := r.occurred_at) is not None],
-            )
-            for name, group in rows.items()
-        }
+    values = [t.value.data for t in decode_tallies(b"[" + b",".join(states) + b"]")]
+    return values, decode_last(states[-1]).timestamp.data
 
 
 class FactsPage:
@@ -383,10 +276,10 @@ def recorded_pages(
     """Pages (never empty) of the ``Recorded`` facts of notifications ``after+1 .. last``,
     in order: about ``page`` events each (the file store's pages end with a commit, so
     they may hold more)."""
-    scan = getattr(app.recorder, "scan_joined", None)
+    scan = getattr(app.recorder, "scan_parts", None)
     if plain_json(app.mapper) and scan is not None:
-        for ids, joined in scan(after, last, RECORDED_TOPIC, page):
-            yield StatesPage(ids, joined)
+        for ids, parts in scan(after, last, RECORDED_TOPIC, page):
+            yield StatesPage(ids, parts)
         return
     for notifications in notification_pages(app, after, last, [RECORDED_TOPIC], page):
         yield FactsPage([fact_of(app, n) for n in notifications])
@@ -403,11 +296,11 @@ def recorded_facts_timed(
 ) -> Iterator[list[tuple[RecordedFact, datetime]]]:
     """Pages of the facts of notifications ``after+1 .. last`` with each one's recorded
     time (the domain event's ``timestamp``: when ingest recorded it), in order."""
-    scan = getattr(app.recorder, "scan_joined", None)
+    scan = getattr(app.recorder, "scan_parts", None)
     if plain_json(app.mapper) and scan is not None:
-        for ids, joined in scan(after, last, RECORDED_TOPIC):
-            page = StatesPage(ids, joined)
-            times = [t.timestamp.data for t in _decode_lasts(page._json)]
+        for ids, parts in scan(after, last, RECORDED_TOPIC):
+            page = StatesPage(ids, parts)
+            times = [t.timestamp.data for t in decode_lasts(page.json())]
             yield list(zip(page.facts(), times, strict=True))
         return
     for notifications in notification_pages(app, after, last, [RECORDED_TOPIC]):
@@ -417,7 +310,7 @@ def recorded_facts_timed(
 def recorded_time(app: Eventfold, notification: Any) -> datetime:
     """When the event of ``notification`` was recorded (its ``timestamp``)."""
     if plain_json(app.mapper):
-        return _decode_last(notification.state).timestamp.data
+        return decode_last(notification.state).timestamp.data
     event: Any = app.mapper.to_domain_event(notification)
     stamp: datetime = event.timestamp
     return stamp
@@ -436,7 +329,7 @@ def stored_fact(app: Eventfold, stored: Any) -> RecordedFact:
 
 def _fact_of(app: Eventfold, nid: int, stored: Any) -> RecordedFact:
     if plain_json(app.mapper):
-        return _fact(nid, _decode_state(stored.state))
+        return _fact(nid, decode_state(stored.state))
     event: Any = app.mapper.to_domain_event(stored)
     return RecordedFact(
         nid,
@@ -450,7 +343,7 @@ def _fact_of(app: Eventfold, nid: int, stored: Any) -> RecordedFact:
     )
 
 
-def _fact(nid: int, s: _RecordedState) -> RecordedFact:
+def _fact(nid: int, s: Any) -> RecordedFact:
     when = s.occurred_at
     occurred_at = None if when is None else when.data
     return RecordedFact(

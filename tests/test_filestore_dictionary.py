@@ -1,5 +1,6 @@
-"""``EFC3`` commits: each segment's originator dictionary (an originator id written in full
-once a segment, named by number after), read back exactly, and its damage named."""
+"""``EFC3`` and ``EFC4`` commits: each segment's originator dictionary (an originator id
+written in full once a segment, named by number after), read back exactly, and its damage
+named."""
 
 from __future__ import annotations
 
@@ -60,10 +61,10 @@ def read_back(path: Path, **settings: int) -> list[StoredEvent]:
 
 
 def names_heads(log: Path) -> list[tuple[int, int, int]]:
-    """(segment, known, new) of each ``EFC3`` commit of a log."""
+    """(segment, known, new) of each ``EFC3`` or ``EFC4`` commit of a log."""
     heads = []
     for commit in CommitScanner(str(log), pack_location(1, 0), 1):
-        if commit.header.version == 3:
+        if commit.header.version >= 3:
             seg = log / f"{commit.segment:08d}.seg"
             with seg.open("rb") as f:
                 f.seek(commit.offset + HEADER2_SIZE)
@@ -96,7 +97,7 @@ def test_a_full_dictionary_starts_a_new_segment_and_a_commit_too_large_for_one_i
         c.header.version
         for c in CommitScanner(str(store_path / "stored_events"), pack_location(1, 0), 1)
     ]
-    assert versions == [3, 3, 3, 2, 3]
+    assert versions == [4, 4, 4, 2, 4]
     assert names_heads(store_path / "stored_events") == [(1, 0, 2), (1, 2, 1), (2, 0, 1), (2, 1, 1)]
     assert read_back(store_path) == written
 
@@ -187,7 +188,7 @@ def test_a_flipped_byte_in_the_names_is_named_by_file_and_offset(
 ) -> None:
     store, seg, _ = ingested
     data = seg.read_bytes()
-    assert data[:4] == b"EFC3" and NAMES_HEAD.unpack_from(data, HEADER2_SIZE)[2] > 1
+    assert data[:4] == b"EFC4" and NAMES_HEAD.unpack_from(data, HEADER2_SIZE)[2] > 1
     flip_byte(seg, HEADER2_SIZE + NAMES_HEAD.size + 20)  # in the first commit's second name
     assert "commit checksum mismatch" in check_names(capsys, store, seg, HEADER2_SIZE)
     refit_checksums(seg, 0)  # the commit's checksum made to fit: the names' own fails

@@ -68,13 +68,18 @@ def test_worked_example_columns_bytes() -> None:
     assert len(raw) == 55
 
 
-def test_worked_example_compressed_bytes(store_path: Path) -> None:
-    factory = factory_for(store_path)  # FILESTORE_COMPRESSION=zstd, the default
-    recorder = recorder_of(factory)
-    recorder.insert_events([StoredEvent(UUID(int=1), 1, "Deposited", b"{}")])
-    recorder.insert_events([StoredEvent(UUID(int=1), 2, "Deposited", b"{}")])
-    factory.close()
-    data = segment(store_path).read_bytes()
+def _efc3(version: int, lookup: dict[tuple[int, bytes], int], known: int) -> bytes:
+    """The ``EFC3`` commit of one event of ``UUID(int=1)``, as versions before ``EFC4``
+    wrote it, in a segment whose dictionary names ``known`` originators."""
+    events = EventColumns([UUID(int=1)], [version], ["Deposited"], [b"{}"])
+    encoded = encode_columns3(events, lookup, known, 9)
+    assert encoded is not None
+    return encode_commit3(version, 1, encoded[0], encoded[1], None)
+
+
+def test_worked_example_compressed_bytes() -> None:
+    first = _efc3(1, {}, 0)
+    data = first + _efc3(2, {(1, UUID(int=1).bytes): 0}, 1)
     assert data[0x00:0x04] == b"EFC3"
     flags, codec, reserved, body_len, n_events, first_id, raw_len = struct.unpack_from(
         "<HBBIIQI", data, 0x04
@@ -102,9 +107,43 @@ def test_worked_example_compressed_bytes(store_path: Path) -> None:
     second = data[0x24 + body_len :]
     assert second[0x00:0x04] == b"EFC3"
     assert struct.unpack_from("<III", second, 0x24) == (0, 1, 0)
-    names = encode_columns3(EventColumns([UUID(int=1)], [1], ["Deposited"], [b"{}"]), {}, 0, 9)
-    assert names is not None
-    assert data[: 0x24 + body_len] == encode_commit3(1, 1, names[0], names[1], None)
+    assert len(first) == 0x24 + body_len
+    events = [event for _, event in decode_body(decode_header(first), first[0x24:])[1]]
+    assert [(e.id, e.originator_id, e.state) for e in events] == [(1, UUID(int=1), b"{}")]
+
+
+def test_worked_example_by_field_bytes(store_path: Path) -> None:
+    factory = factory_for(store_path)  # FILESTORE_COMPRESSION=zstd, the default
+    recorder = recorder_of(factory)
+    recorder.insert_events(
+        [
+            StoredEvent(UUID(int=1), 1, "Deposited", b'{"amount":5}'),
+            StoredEvent(UUID(int=1), 2, "Deposited", b'{"amount":7}'),
+        ]
+    )
+    factory.close()
+    data = segment(store_path).read_bytes()
+    assert data[0x00:0x04] == b"EFC4"
+    flags, codec, _, body_len, n_events, first_id, raw_len = struct.unpack_from(
+        "<HBBIIQI", data, 0x04
+    )
+    assert (flags, codec, n_events, first_id, raw_len) == (0, 1, 2, 1, 82)
+    assert len(data) == 0x24 + body_len
+    assert struct.unpack_from("<III", data, 0x24) == (19, 0, 1)  # names_len, known, new
+    assert struct.unpack_from("<BH", data, 0x34) == (1, 16)
+    assert data[0x37:0x47] == UUID(int=1).bytes
+    raw = zstd_module().decompress(data[0x47:])
+    assert len(raw) == 82
+    assert struct.unpack_from("<HH", raw, 0x00) == (1, 9)  # topics, the first one's length
+    assert raw[0x04:0x0D] == b"Deposited"
+    assert raw[0x0D:0x0F] == bytes([0, 0])  # topic_col: topic 0, topic 0
+    assert raw[0x0F:0x17] == bytes(8)  # name_planes: originator 0, originator 0
+    assert raw[0x17:0x27] == bytes([1, 2]) + bytes(14)  # version_planes: 1, 2
+    assert raw[0x27] == 1  # the topic's group: shaped
+    assert struct.unpack_from("<HII", raw, 0x28) == (1, 10, 1)  # 1 hole; pieces of 10, 1
+    assert raw[0x32:0x3D] == b'{"amount":}'  # the pieces
+    assert struct.unpack_from("<BI", raw, 0x3D) == (2, 16)  # an integer column, 16 bytes
+    assert raw[0x42:0x52] == bytes([5, 2]) + bytes(14)  # 5, then 7 - 5, by planes
 
 
 def test_a_body_that_does_not_shrink_is_stored_as_it_is() -> None:

@@ -10,7 +10,8 @@ decoded store pages and on facts built by the library's mapper alike.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,8 +24,10 @@ from hypothesis import strategies as st
 from eventfold.application.app import Eventfold, open_store
 from eventfold.application.ingest import Ingestor
 from eventfold.application.projecting import Projector
-from eventfold.application.recorded import FactsPage, StatesPage, recorded_pages
+from eventfold.application.recorded import RECORDED_TOPIC, FactsPage, recorded_pages
+from eventfold.application.states import StatesPage, recorded_shapes
 from eventfold.domain.model import Category
+from eventfold.infra.filestore.shapes import Fields
 from eventfold.projections.base import RecordedFact, handles
 from eventfold.projections.builtin import CategoryTotals
 
@@ -111,20 +114,35 @@ def app(tmp_path: Path) -> Iterator[Eventfold]:
     application.close()
 
 
-def test_store_pages_decode_to_the_facts_of_the_mapper_path(app: Eventfold, tmp_path: Path) -> None:
-    """``by_category`` of a store page (decoded lean) equals that of its full facts, and a
-    rebuild over several pages equals the handler over every fact."""
-    source = tmp_path / "s.jsonl"
+def _ingest(
+    app: Eventfold,
+    tmp_path: Path,
+    count: int,
+    whens: list[str | None],
+    event_id: Callable[[int], str],
+    category: Callable[[int], str],
+) -> int:
+    """Ingest ``count`` lines (values and timestamps in turn, ids and categories, as JSON,
+    by line number); the last notification id."""
     lines = []
-    for n in range(9000):  # more than one page (a scan reads 8,000 ids at a time)
-        when = WHENS[n % len(WHENS)]
+    for n in range(count):
+        when = whens[n % len(whens)]
         stamp = "" if when is None else f', "timestamp": "{when}"'
         value = VALUES[n % len(VALUES)]
-        lines.append(f'{{"id": "e{n}", "category": "c{n % 3}é", "value": {value}{stamp}}}\n')
+        line = f'{{"id": "{event_id(n)}", "category": {category(n)}, "value": {value}{stamp}}}'
+        lines.append(line + "\n")
+    source = tmp_path / "s.jsonl"
     source.write_text("".join(lines), encoding="utf-8")
     with Ingestor(app, str(tmp_path / "store"), reader_process=False) as ingestor:
         ingestor.run(str(source))
-    last = app.recorder.max_notification_id() or 0
+    return app.recorder.max_notification_id() or 0
+
+
+def test_store_pages_decode_to_the_facts_of_the_mapper_path(app: Eventfold, tmp_path: Path) -> None:
+    """``by_category`` of a store page (decoded lean) equals that of its full facts, and a
+    rebuild over several pages equals the handler over every fact."""
+    # more than one page (a scan reads 8,000 ids at a time)
+    last = _ingest(app, tmp_path, 9000, WHENS, lambda n: f"e{n}", lambda n: f'"c{n % 3}é"')
     pages = list(recorded_pages(app, 0, last))
     assert len(pages) > 1 and all(isinstance(p, StatesPage) for p in pages)
     facts = [f for p in pages for f in p.facts()]
@@ -133,6 +151,52 @@ def test_store_pages_decode_to_the_facts_of_the_mapper_path(app: Eventfold, tmp_
         assert page.by_category() == FactsPage(page.facts()).by_category()
     report = Projector(app, str(tmp_path / "store"), CategoryTotals()).rebuild()
     assert figures(report.state) == figures(by_handler(facts))
+
+
+def _exact(f: RecordedFact) -> tuple[Any, ...]:
+    """A fact with its value and timestamp as written (equal decimals may differ)."""
+    when = None if f.occurred_at is None else f.occurred_at.isoformat()
+    return (*f[:3], str(f.value), when, *f[5:])
+
+
+@pytest.mark.parametrize(
+    ("whens", "by_field"),
+    [(WHENS[1:], True), ([None], True), (WHENS, False)],
+    ids=["timestamps", "none", "mixed"],
+)
+def test_store_pages_kept_by_field_decode_to_the_facts_of_the_library_mapper(
+    app: Eventfold, tmp_path: Path, whens: list[str | None], by_field: bool
+) -> None:
+    """Commits whose states share the shape of ``Recorded`` (with or without a timestamp)
+    are decoded field by field; commits of both shapes as states. Either way, the facts,
+    columns and groups of every page are those of the library's mapper, as written."""
+    last = _ingest(
+        app, tmp_path, 3500, whens, lambda n: f"{n:08x}", lambda n: json.dumps(f'c{n % 7}é"')
+    )
+    pages = list(recorded_pages(app, 0, last))
+    assert all(isinstance(p, StatesPage) for p in pages)
+    kept = [
+        part
+        for p in pages
+        if isinstance(p, StatesPage)
+        for part in p._parts
+        if isinstance(part, Fields)
+    ]
+    assert bool(kept) is by_field
+    assert all(part.shape in recorded_shapes() for part in kept)
+    library = []
+    for n in app.recorder.select_notifications(None, last, topics=[RECORDED_TOPIC]):
+        e: Any = app.mapper.to_domain_event(n)
+        fields = (e.event_id, e.category, e.value, e.occurred_at, e.source, e.line, e.offset)
+        library.append(RecordedFact(n.id, *fields))
+    assert len(library) == 3500
+    assert [_exact(f) for p in pages for f in p.facts()] == [_exact(f) for f in library]
+    for page in recorded_pages(app, 0, last):
+        facts = FactsPage(page.facts())
+        columns = page.columns()
+        assert [str(v) for v in columns.values] == [str(v) for v in facts.columns().values]
+        assert columns == facts.columns()
+        assert page.by_category() == facts.by_category()
 
 
 spread_lists = st.lists(

@@ -113,18 +113,20 @@ def test_a_custom_transcoding_falls_back_to_the_library_path(tmp_path: Path) -> 
 
 def test_every_spelling_of_the_recorded_fields_is_the_domain_events() -> None:
     """The fields of ``Category.Recorded`` are written out in the domain, the projections'
-    fact type, the decoder's struct and the codec's JSON: they must agree, in order."""
+    fact type, the decoder's struct, the fields of a state's shape and the codec's JSON:
+    they must agree, in order."""
     import dataclasses
     import json as stdlib_json
 
-    from eventfold.application import recorded
+    from eventfold.application import recorded, states
     from eventfold.projections.base import RecordedFact
 
     every = [f.name for f in dataclasses.fields(Category.Recorded)]
     domain = tuple(every[every.index("timestamp") + 1 :])  # after the library's own fields
     assert domain == recorded.RECORDED_FIELDS
     assert RecordedFact._fields == ("notification_id", *domain)
-    assert recorded._RecordedState.__struct_fields__ == domain
+    assert states._RecordedState.__struct_fields__ == domain
+    assert states.Holes._fields == domain
     event = SourceEvent("a", "c", Decimal("1.5"), None, None)
     state = stdlib_json.loads(RecordedCodec(None).state(event, 3, 40))
     assert tuple(state) == ("timestamp", *domain)

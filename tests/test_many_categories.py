@@ -191,12 +191,12 @@ def test_after_a_failed_commit_categories_are_looked_up_again(
         insert = ingestor._insert
         calls = 0
 
-        def failing(events: Any, tracking: Any) -> list[int]:
+        def failing(events: Any, tracking: Any, by_field: Any = None) -> list[int]:
             nonlocal calls
             calls += 1
             if calls == 3:
                 raise OSError("disk full")
-            return insert(events, tracking)
+            return insert(events, tracking, by_field)
 
         monkeypatch.setattr(ingestor, "_insert", failing)
         with pytest.raises(OSError, match="disk full"):

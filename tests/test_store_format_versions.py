@@ -1,6 +1,7 @@
-"""Every commit format: stores written before compressed commits (``EFC1``) and before
-originator dictionaries (``EFC2``), kept as fixtures, still open, check, prove and grow,
-and any eventsourcing application reads the same domain events from either format."""
+"""Every commit format: stores written before compressed commits (``EFC1``), before
+originator dictionaries (``EFC2``) and before states kept by field (``EFC3``), kept as
+fixtures, still open, check, prove and grow, and any eventsourcing application reads the
+same domain events from every format."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "efc1"
 # tests/fixtures/efc2: the same source, written the same way by the version before
 # originator dictionaries (EFC2 commits); its projection has the same checksum.
 FIXTURE2 = Path(__file__).parent / "fixtures" / "efc2"
+# tests/fixtures/efc3: the same again, by the version before states kept by field (EFC3).
+FIXTURE3 = Path(__file__).parent / "fixtures" / "efc3"
 CHECKSUM = "107428c92eb9a109825ba7c9144c8eae12da158400fc0805f12593eb8fef400e"
 LOG = "eventfold_events"
 
@@ -41,9 +44,11 @@ def old(tmp_path: Path) -> Path:
     return Path(shutil.copytree(FIXTURE, tmp_path / "efc1"))
 
 
-@pytest.fixture
-def old2(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(FIXTURE2, tmp_path / "efc2"))
+@pytest.fixture(params=[(FIXTURE2, 2), (FIXTURE3, 3)], ids=["efc2", "efc3"])
+def later(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Path, int]:
+    """A copy of a fixture written after the first format, the fixture, its version."""
+    fixture, version = request.param
+    return Path(shutil.copytree(fixture, tmp_path / fixture.name)), fixture, version
 
 
 def versions(store: Path, log: str = LOG) -> list[int]:
@@ -76,7 +81,7 @@ def test_compressed_commits_follow_the_first_format_in_the_same_log(
     code, _, err = run(capsys, "ingest", "--store", store, str(more), "--quiet")
     assert code == 0, err
     kinds = versions(old / "store")
-    assert kinds[0] == 1 and kinds[-1] == 3
+    assert kinds[0] == 1 and kinds[-1] == 4
     assert run(capsys, "check", "--store", store)[0] == 0
     sources = [str(old / "source.jsonl"), str(more)]
     code, out, _ = run(capsys, "verify", "--store", store, *sources, "--json")
@@ -95,36 +100,37 @@ def test_a_plain_application_reads_the_same_domain_events_from_either_format(
     for i in range(0, len(stored), 100):
         recorder.insert_events(stored[i : i + 100])
     factory.close()
-    assert set(versions(new / "store")) == {3}
+    assert set(versions(new / "store")) == {4}
 
     read = [_domain_events(old / "store"), _domain_events(new / "store")]
     assert len(read[0]) == len(stored)
     assert read[0] == read[1]
 
 
-def test_a_store_of_the_second_format_opens_checks_proves_and_grows(
-    old2: Path, capsys: pytest.CaptureFixture[str]
+def test_a_store_of_a_later_format_opens_checks_proves_and_grows(
+    later: tuple[Path, Path, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = str(old2 / "store")
-    assert set(versions(old2 / "store")) == {2}
+    old, fixture, version = later
+    store = str(old / "store")
+    assert set(versions(old / "store")) == {version}
     assert run(capsys, "check", "--store", store)[0] == 0
     code, out, _ = run(capsys, "rebuild", "--store", store, "--json")
     assert code == 0
     assert json.loads(out)["checksum"] == CHECKSUM
-    more = old2 / "more.jsonl"
+    more = old / "more.jsonl"
     with more.open("wb") as f:
         write_sample(f, 300, seed=11, first_id=500_000)
     code, _, err = run(capsys, "ingest", "--store", store, str(more), "--quiet")
     assert code == 0, err
-    kinds = versions(old2 / "store")
-    assert kinds[0] == 2 and kinds[-1] == 3
+    kinds = versions(old / "store")
+    assert kinds[0] == version and kinds[-1] == 4
     assert run(capsys, "check", "--store", store)[0] == 0
-    sources = [str(old2 / "source.jsonl"), str(more)]
+    sources = [str(old / "source.jsonl"), str(more)]
     code, out, _ = run(capsys, "verify", "--store", store, *sources, "--json")
     assert code == 0
     assert json.loads(out)["status"] == "match"
-    before = Path(shutil.copytree(FIXTURE2, old2.parent / "before")) / "store"
-    assert _domain_events(old2 / "store")[: len(_stored_events(before))] == _domain_events(before)
+    before = Path(shutil.copytree(fixture, old.parent / "before")) / "store"
+    assert _domain_events(old / "store")[: len(_stored_events(before))] == _domain_events(before)
 
 
 def test_a_damaged_compressed_body_whose_checksum_holds_is_named_with_file_and_offset(

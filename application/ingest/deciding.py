@@ -20,6 +20,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from eventfold.application.app import Eventfold
+from eventfold.application.ingest.byfield import recorded_by_field
 from eventfold.application.ingest.categories import load_category
 from eventfold.application.ingest.partition import Partition
 from eventfold.application.ingest.quarantine import QuarantineFile
@@ -32,6 +33,7 @@ from eventfold.application.recorded import RECORDED_TOPIC, RecordedCodec
 from eventfold.domain.model import EXACT, Category, Fingerprint, Source, exact_sum
 from eventfold.infra.errors import EventfoldError
 from eventfold.infra.filestore.format import EventColumns
+from eventfold.infra.filestore.shapes import ByField
 
 # The notification id a partition's dedup index gives an id whose first occurrence
 # another partition records (notification ids start at 1, so none is 0).
@@ -91,6 +93,8 @@ class Commit:
     parsed: ParsedBatch
     events: EventColumns = field(default_factory=lambda: EventColumns([], [], [], []))
     recorded: list[int] = field(default_factory=list)  # column index of each Recorded event
+    kept: list[int] = field(default_factory=list)  # index in parsed of each Recorded event
+    by_field: dict[str, ByField] = field(default_factory=dict)  # states split, by topic
     recorded_keys: list[bytes] = field(default_factory=list)
     recorded_digests: list[bytes] = field(default_factory=list)
     elsewhere_keys: list[bytes] = field(default_factory=list)  # first seen, another partition's
@@ -177,7 +181,7 @@ class Decider:
         owns = None if self.partition is None else self.partition.owns
         keys, names, values, states = parsed.keys, parsed.categories, parsed.values, parsed.states
         found = self.lookup(keys, parsed.digests)
-        first_seen, recorded = commit.first_seen, commit.recorded
+        first_seen, recorded, kept = commit.first_seen, commit.recorded, commit.kept
         recorded_keys, recorded_digests, digests = (
             commit.recorded_keys,
             commit.recorded_digests,
@@ -218,6 +222,7 @@ class Decider:
                     tallied = loaded[stream] = []
                 tallied.append(values[i])
             recorded.append(len(oids))
+            kept.append(i)
             recorded_keys.append(key)
             recorded_digests.append(digests[i])
             oids.append(stream.id)
@@ -229,6 +234,10 @@ class Decider:
             stream.category.fast_forward(
                 len(tallied), exact_sum(tallied), stream.version, timestamp
             )
+        if finish is None:
+            shaped = recorded_by_field(parsed, kept)
+            if shaped is not None:
+                commit.by_field[RECORDED_TOPIC] = shaped
         commit.counts["ingested"] = len(recorded)
         report.ingested += len(recorded)
         report.other_partitions += len(commit.elsewhere_keys)

@@ -54,6 +54,7 @@ class ParsedBatch:
     invalid: list[tuple[int, int, str, str]] = field(default_factory=list)
     pending: tuple[int, int, int] | None = None
     digest: str = ""  # of the source's bytes before ``position``, when the reader hashed them
+    texts: list[str] | None = None  # the values as ``str`` wrote them, when sent as bytes
 
     def add(
         self, event: SourceEvent, number: int, offset: int, encoded: tuple[bytes, bytes]
@@ -140,6 +141,7 @@ class ParsedBatch:
             invalid,
             pending,
             digest,
+            values,
         )
 
 

@@ -57,6 +57,7 @@ from eventfold.application.recorded import RecordedCodec
 from eventfold.domain.model import Category, Fingerprint, Source
 from eventfold.infra import failpoints
 from eventfold.infra.filestore.format import EventColumns
+from eventfold.infra.filestore.shapes import ByFields
 from eventfold.infra.lines import MAX_LINE_BYTES
 from eventfold.infra.sourcefile import SourceError, SourceFile, open_source
 
@@ -467,15 +468,18 @@ class Ingestor:
             run.fingerprint = None
         run.quarantine.append(commit.invalid)
         tracking = Tracking(run.tracking_name, report.position)
-        nids = self._insert(commit.events, tracking)
+        nids = self._insert(commit.events, tracking, commit.by_field)
         self.known.committed(run, commit, nids)
         self._snapshot_categories(commit.due)
         self._snapshot([run.source])
         failpoints.reach("ingest.after-commit")
 
-    def _insert(self, events: EventColumns, tracking: Tracking) -> list[int]:
-        """Insert the events and the tracking record atomically; their notification ids."""
-        return self.app.backend.insert(self.app.process_recorder, events, tracking)
+    def _insert(
+        self, events: EventColumns, tracking: Tracking, by_field: ByFields | None = None
+    ) -> list[int]:
+        """Insert the events and the tracking record atomically; their notification ids
+        (``by_field``: states already split, for a backend that keeps them so)."""
+        return self.app.backend.insert(self.app.process_recorder, events, tracking, by_field)
 
     def _snapshot_categories(self, names: list[str]) -> None:
         """Snapshot the categories whose version reached a multiple of their interval in

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from eventsourcing.persistence import ProcessRecorder, Tracking, TrackingRecorder
 
     from eventfold.infra.filestore.format import EventColumns
+    from eventfold.infra.filestore.shapes import ByFields
 
 
 class BackendError(EventfoldError):
@@ -176,8 +177,15 @@ class Backend(Protocol):
         """
 
     def insert(
-        self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
-    ) -> list[int]: ...
+        self,
+        recorder: ProcessRecorder,
+        events: EventColumns,
+        tracking: Tracking,
+        by_field: ByFields | None = None,
+    ) -> list[int]:
+        """Append ``events`` with ``tracking`` in one transaction; their notification ids.
+        ``by_field``: the states of some topics already split by field, which a backend
+        that keeps states so may take (others ignore it)."""
 
     def last_versions(
         self, recorder: ProcessRecorder, originator_ids: Sequence[UUID]

@@ -30,6 +30,7 @@ from eventfold.infra.errors import StoreReadOnlyError
 from eventfold.infra.filestore import FileProcessRecorder, FileTrackingRecorder
 from eventfold.infra.filestore.format import EventColumns
 from eventfold.infra.filestore.index import originator_key
+from eventfold.infra.filestore.shapes import ByFields
 
 GENERATION = re.compile(r"^gen-(\d{8})$")
 SNAPSHOT = re.compile(r"^snap-(\d{12})\.json$")
@@ -183,11 +184,16 @@ class FileBackend(ProjectionFiles):
         return sorted(first, key=first.__getitem__)
 
     def insert(
-        self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
+        self,
+        recorder: ProcessRecorder,
+        events: EventColumns,
+        tracking: Tracking,
+        by_field: ByFields | None = None,
     ) -> list[int]:
-        """Columns as they are: no ``StoredEvent`` object per event."""
+        """Columns as they are: no ``StoredEvent`` object per event; the states of some
+        topics split by field already, if given (the commit keeps them so)."""
         assert isinstance(recorder, FileProcessRecorder)
-        return recorder.insert_event_columns(events, tracking)
+        return recorder.insert_event_columns(events, tracking, by_field)
 
     def last_versions(
         self, recorder: ProcessRecorder, originator_ids: Sequence[UUID]

@@ -21,6 +21,7 @@ from eventfold.infra.backends.base import (
 )
 from eventfold.infra.backends.file import ProjectionFiles
 from eventfold.infra.filestore.format import EventColumns
+from eventfold.infra.filestore.shapes import ByFields
 
 
 class LibraryBackend(ProjectionFiles):
@@ -46,7 +47,11 @@ class LibraryBackend(ProjectionFiles):
         return None  # no index of streams to ask: the caller reads the notifications
 
     def insert(
-        self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
+        self,
+        recorder: ProcessRecorder,
+        events: EventColumns,
+        tracking: Tracking,
+        by_field: ByFields | None = None,
     ) -> list[int]:
         return insert_stored_events(recorder, events, tracking)
 

@@ -44,6 +44,7 @@ from eventfold.infra.backends.postgres import (
     xact_lock,
 )
 from eventfold.infra.filestore.format import EventColumns
+from eventfold.infra.filestore.shapes import ByFields
 
 LAYOUT = "eventfold_partitioning"
 FILES = "eventfold_partition_files"
@@ -109,7 +110,11 @@ class PartitionBackend(PostgresBackend):
         ).format(**names)
 
     def insert(
-        self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
+        self,
+        recorder: ProcessRecorder,
+        events: EventColumns,
+        tracking: Tracking,
+        by_field: ByFields | None = None,
     ) -> list[int]:
         """Append ``events`` with ``tracking`` in one transaction; their notification ids
         (consecutive: one writer, and one ``COPY``)."""

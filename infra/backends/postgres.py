@@ -38,6 +38,7 @@ from eventfold.infra.backends.base import (
     last_versions_one_by_one,
 )
 from eventfold.infra.filestore.format import EventColumns
+from eventfold.infra.filestore.shapes import ByFields
 
 if TYPE_CHECKING:
     from eventfold.infra.backends.postgres_plans import PostgresRebuildPlans
@@ -207,7 +208,11 @@ class PostgresBackend:
         return None  # no index of streams to ask: the caller reads the notifications
 
     def insert(
-        self, recorder: ProcessRecorder, events: EventColumns, tracking: Tracking
+        self,
+        recorder: ProcessRecorder,
+        events: EventColumns,
+        tracking: Tracking,
+        by_field: ByFields | None = None,
     ) -> list[int]:
         """The library's ``StoredEvent`` objects, through its process recorder."""
         return insert_stored_events(recorder, events, tracking)

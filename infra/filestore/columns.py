@@ -1,4 +1,5 @@
-"""The bodies of ``EFC2`` and ``EFC3`` commits: their events as columns (docs/FORMAT.md)::
+"""The bodies of ``EFC2``, ``EFC3`` and ``EFC4`` commits: their events as columns
+(docs/FORMAT.md)::
 
     raw2    := [tracking] head topics names topic_col name_col version_col end_col states
     head    := n_topics:u16 n_names:u32
@@ -19,10 +20,15 @@
 
 ``EFC3``'s originator ids are not in ``raw3``: its body holds the names the commit
 adds to its segment's dictionary before the compressed ``raw3`` (``format.new_names``).
+``EFC4``'s ``raw4`` is ``raw3`` with a group of states for each topic in place of the
+lengths and states (``shapes.py``)::
+
+    raw4    := [tracking] n_topics:u16 topics topic_col name_planes version_planes
+               group{n_topics}
 
 Event ``i`` has notification id ``first_id + i``. The states of consecutive
 events are one slice of ``states``, already separated by commas: a fold of
-JSON states decodes a commit's worth with one call (``Columns.runs``).
+JSON states decodes a commit's worth with one call (``Columns.part``).
 """
 
 from __future__ import annotations
@@ -31,9 +37,9 @@ import re
 import struct
 import sys
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
-from itertools import accumulate, count
+from itertools import accumulate, compress, count
 from operator import add, ge
 from uuid import UUID
 from zlib import crc32
@@ -49,6 +55,14 @@ from eventfold.infra.filestore.format import (
     Name,
     RecordedEvent,
     encode_originator,
+)
+from eventfold.infra.filestore.shapes import (
+    ByFields,
+    Fields,
+    Group,
+    encode_group,
+    planes,
+    unplanes,
 )
 
 HEAD = struct.Struct("<HI")
@@ -97,49 +111,56 @@ def encode_columns(events: EventColumns) -> list[bytes] | None:
 
 
 def encode_columns3(
-    events: EventColumns, lookup: Mapping[Name, int], known: int, limit: int
+    events: EventColumns,
+    lookup: Mapping[Name, int],
+    known: int,
+    limit: int,
+    *,
+    grouped: bool = False,
+    by_field: ByFields | None = None,
 ) -> tuple[bytes, list[bytes], list[Name]] | None:
-    """An ``EFC3`` commit's parts: its names section, the pieces of ``raw3`` after the
-    tracking record, and the names it adds to its segment's dictionary (``lookup``: the
-    ``known`` names the dictionary holds, to their numbers). None if the events have
-    more than ``MAX_TOPICS`` distinct topics, or if the dictionary would grow past
-    ``limit`` names. ValueError if something is too long."""
+    """An ``EFC3`` commit's parts (``grouped``: an ``EFC4`` commit's): its names section,
+    the pieces of ``raw3`` (``raw4``) after the tracking record, and the names it adds to
+    its segment's dictionary (``lookup``: the ``known`` names the dictionary holds, to
+    their numbers). ``by_field``: the states of some topics already split by field.
+    None if the events have more than ``MAX_TOPICS`` distinct topics, or if the
+    dictionary would grow past ``limit`` names. ValueError if something is too long."""
     ids, versions, topics, states = _same_lengths(events)
-    topic_of: dict[str, int] = {}
-    by_object: dict[int, int] = {}  # the columns keep the ids alive for the call
+    topic_of = {topic: t for t, topic in enumerate(dict.fromkeys(topics))}
+    if len(topic_of) > MAX_TOPICS:
+        return None
+    # A step per distinct originator object (the columns keep them alive for the call),
+    # in the order of their first events; then one lookup per event, in C.
+    number_of: dict[int, int] = {}
     added: dict[Name, int] = {}
-    topic_col = bytearray()
-    name_col = array("I")
-    for originator_id, topic in zip(ids, topics, strict=True):
-        t = topic_of.get(topic)
-        if t is None:
-            t = topic_of[topic] = len(topic_of)
-            if t >= MAX_TOPICS:
-                return None
-        n = by_object.get(id(originator_id))
+    for key, originator_id in dict(zip(map(id, ids), ids, strict=True)).items():
+        name = encode_originator(originator_id)
+        n = lookup.get(name)
         if n is None:
-            name = encode_originator(originator_id)
-            n = lookup.get(name)
+            n = added.get(name)
             if n is None:
-                n = added.get(name)
-                if n is None:
-                    n = added[name] = known + len(added)
-            by_object[id(originator_id)] = n
-        topic_col.append(t)
-        name_col.append(n)
+                n = added[name] = known + len(added)
+        number_of[key] = n
     if known + len(added) > limit:
         return None
+    topic_col = bytearray(map(topic_of.__getitem__, topics))
+    name_col = array("I", map(number_of.__getitem__, map(id, ids)))
     section = b"".join(NAME.pack(kind, len(oid)) + oid for kind, oid in added)
     head = NAMES_HEAD.pack(len(section), known, len(added), 0)[:12]
     names = head + struct.pack("<I", crc32(section, crc32(head))) + section
-    joined = _joined(states)
-    lengths = array("I", map(len, states))
-    version_col = array("q", versions)
-    if _BIG:
-        for column in (name_col, version_col, lengths):
-            column.byteswap()
     pieces = [SHORT.pack(len(topic_of)), *_topic_bytes(topic_of), bytes(topic_col)]
-    pieces += [_planes(name_col), _planes(version_col), _planes(lengths), joined]
+    pieces += [planes(name_col), planes(array("q", versions))]
+    if grouped:
+        by_topic = [list(states)]  # one topic: every state
+        if len(topic_of) != 1:
+            by_topic = [
+                list(compress(states, map(t.__eq__, topic_col))) for t in range(len(topic_of))
+            ]
+        given = by_field or {}
+        for topic, group in zip(topic_of, by_topic, strict=True):
+            pieces += encode_group(group, given.get(topic))
+    else:
+        pieces += [planes(array("I", map(len, states))), _joined(states)]
     return names, pieces, list(added)
 
 
@@ -172,38 +193,22 @@ def _topic_bytes(topic_of: dict[str, int]) -> list[bytes]:
     return topic_bytes
 
 
-def _planes(column: array[int]) -> bytes:
-    """A column's values (little-endian) as byte planes: byte j of every value, j = 0, 1, ..."""
-    data, width = column.tobytes(), column.itemsize
-    return b"".join(data[j::width] for j in range(width))
-
-
-def _unplanes(code: str, raw: bytes, pos: int, n: int) -> array[int]:
-    """The column of ``n`` values of type ``code`` whose planes start at ``pos``."""
-    column = array(code)
-    width = column.itemsize
-    data = bytearray(n * width)
-    for j in range(width):
-        data[j::width] = raw[pos + j * n : pos + (j + 1) * n]
-    column.frombytes(bytes(data))
-    if _BIG:
-        column.byteswap()
-    return column
-
-
 class Columns:
-    """A decoded ``raw2`` or ``raw3`` (from ``start``, after its tracking record): checked
-    to add up. ``names`` (``raw3``): the dictionary's size before the commit (``known``),
-    the names the commit adds, and the dictionary before it (asked for only when an
-    event names an earlier commit's originator).
+    """A decoded ``raw2``, ``raw3`` or (``grouped``) ``raw4`` (from ``start``, after its
+    tracking record): checked to add up. ``names`` (``raw3`` and ``raw4``): the
+    dictionary's size before the commit (``known``), the names the commit adds, and the
+    dictionary before it (asked for only when an event names an earlier commit's
+    originator). A ``raw4``'s states are ``groups``, one a topic.
 
     FormatError names the offset in ``raw`` of what does not add up.
     """
 
     __slots__ = (
         "_dictionary",
+        "_ranks",
         "ends",
         "first_id",
+        "groups",
         "known",
         "name_col",
         "names",
@@ -220,6 +225,7 @@ class Columns:
         n_events: int,
         first_id: int,
         names: tuple[int, list[Name], Dictionary] | None = None,
+        grouped: bool = False,
     ) -> None:
         self.first_id = first_id
         size = len(raw)
@@ -251,6 +257,12 @@ class Columns:
             self.known, self.names, self._dictionary = names
             n_names = self.known + len(self.names)
         n = n_events
+        self.groups: list[Group] | None = None
+        self._ranks: list[int] | None = None
+        self.topics = topics
+        if grouped:
+            self._grouped(raw, pos, n, n_topics, n_names)
+            return
         if pos + 17 * n > size:
             raise FormatError("event columns run past the body", pos)
         self.topic_col = raw[pos : pos + n]
@@ -261,15 +273,14 @@ class Columns:
             self.ends = _column("I", raw, pos + 13 * n, n)
             bad = n and any(map(ge, self.ends, self.ends[1:]))
         else:
-            self.name_col = _unplanes("I", raw, pos + n, n)
-            self.versions = _unplanes("q", raw, pos + 5 * n, n)
-            lengths = _unplanes("I", raw, pos + 13 * n, n)
+            self.name_col = unplanes("I", raw, pos + n, n)
+            self.versions = unplanes("q", raw, pos + 5 * n, n)
+            lengths = unplanes("I", raw, pos + 13 * n, n)
             try:
                 self.ends = array("I", map(add, accumulate(lengths), count()))
             except OverflowError:
                 raise FormatError("event columns do not add up", pos) from None
             bad = False
-        self.topics = topics
         if n and (
             bad
             or self.ends[-1] != len(self.states)
@@ -279,6 +290,40 @@ class Columns:
             raise FormatError("event columns do not add up", pos)
         if not n and self.states:
             raise FormatError("commit body has trailing bytes", pos)
+
+    def _grouped(self, raw: bytes, pos: int, n: int, n_topics: int, n_names: int) -> None:
+        """Decode a ``raw4``'s columns from ``pos``: topics, names, versions, then a group
+        of states for each topic."""
+        if pos + 13 * n > len(raw):
+            raise FormatError("event columns run past the body", pos)
+        self.topic_col = raw[pos : pos + n]
+        self.name_col = unplanes("I", raw, pos + n, n)
+        self.versions = unplanes("q", raw, pos + 5 * n, n)
+        self.ends, self.states = array("I"), b""
+        if n and (max(self.topic_col) >= n_topics or max(self.name_col) >= n_names):
+            raise FormatError("event columns do not add up", pos)
+        pos += 13 * n
+        self.groups = []
+        for t in range(n_topics):
+            m = self.topic_col.count(t)
+            if not m:
+                raise FormatError(f"topic {t} names no event", pos)
+            group = Group(raw, pos, m)
+            self.groups.append(group)
+            pos = group.end
+        if pos != len(raw):
+            raise FormatError("commit body has trailing bytes", pos)
+
+    def rank(self, i: int) -> int:
+        """How many events of event ``i``'s topic come before it in the commit (``raw4``)."""
+        if self._ranks is None:
+            seen = [0] * len(self.topics)
+            ranks = []
+            for t in self.topic_col:
+                ranks.append(seen[t])
+                seen[t] += 1
+            self._ranks = ranks
+        return self._ranks[i]
 
     def name(self, i: int) -> Name:
         """Event ``i``'s originator id (kind and bytes)."""
@@ -293,6 +338,8 @@ class Columns:
         return dictionary[n + self.known]
 
     def state(self, i: int) -> bytes:
+        if self.groups is not None:
+            return self.groups[self.topic_col[i]].state(self.rank(i))
         start = self.ends[i - 1] + 1 if i else 0
         return self.states[start : self.ends[i]]
 
@@ -310,18 +357,31 @@ class Columns:
         nid = self.first_id + i
         return RecordedEvent(nid, originator_id, self.versions[i], topic, self.state(i))
 
-    def runs(self, lo: int, hi: int, topic: bytes) -> Iterator[tuple[int, int, bytes]]:
-        """For the events ``lo..hi`` (indexes) whose topic is ``topic``: each run of
-        consecutive ones as (first index, index after the last, their states joined by
-        commas), found without a step per event."""
+    def part(self, lo: int, hi: int, topic: bytes) -> tuple[list[range], bytes | Fields] | None:
+        """The events ``lo..hi`` (indexes) whose topic is ``topic``: their indexes as runs
+        of consecutive ones, and their states, joined by commas or (a shaped group's)
+        by field; None if there are none. Found without a step per event."""
         try:
             t = self.topics.index(topic)
         except ValueError:
-            return
-        for match in _run_of(t).finditer(self.topic_col, lo, hi + 1):
-            a, b = match.span()
-            start = self.ends[a - 1] + 1 if a else 0
-            yield a, b, self.states[start : self.ends[b - 1]]
+            return None
+        spans = [range(*m.span()) for m in _run_of(t).finditer(self.topic_col, lo, hi + 1)]
+        if not spans:
+            return None
+        if self.groups is None:
+            joined = b",".join(self._slice(span.start, span.stop) for span in spans)
+            return spans, joined
+        group = self.groups[t]
+        first = self.topic_col.count(t, 0, spans[0].start)
+        last = first + sum(map(len, spans))
+        if group.shape is None:
+            return spans, group.joined(first, last)
+        return spans, Fields(group, first, last)
+
+    def _slice(self, a: int, b: int) -> bytes:
+        """The states of events ``a..b-1`` of a ``raw2`` or ``raw3``, joined by commas."""
+        start = self.ends[a - 1] + 1 if a else 0
+        return self.states[start : self.ends[b - 1]]
 
 
 @cache

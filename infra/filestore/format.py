@@ -1,7 +1,7 @@
 """The on-disk commit format of the file event store, shared by reader and writer.
 
 docs/FORMAT.md is the specification; this module is its only implementation.
-All integers are little-endian. A commit is one frame, of either version::
+All integers are little-endian. A commit is one frame; ``EFC1`` and ``EFC2`` are::
 
     commit   := commit1 | commit2
     commit1  := "EFC1" flags:u16 reserved:u16 body_len:u32 n_events:u32
@@ -21,6 +21,9 @@ All integers are little-endian. A commit is one frame, of either version::
 ``header_crc`` is CRC-32 of the header bytes before it, ``body_crc`` CRC-32 of
 the body as stored (for a compressed commit: after compression), ``event_crc``
 CRC-32 of ``rest``. ``codec`` 0 stores ``raw2`` as it is, 1 is one zstd frame.
+``EFC3`` and ``EFC4`` share ``EFC2``'s header, their bodies starting with the names
+they add to their segment's originator dictionary (``new_names``); their columns are
+``columns.py``'s and ``shapes.py``'s.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ HEADER2 = struct.Struct("<4sHBBIIQII")  # everything but header_crc
 HEADER2_SIZE = HEADER2.size + 4
 MAGIC3 = b"EFC3"  # the EFC2 header's layout; the body starts with new dictionary names
 HEADER3_SIZE = HEADER2_SIZE
+MAGIC4 = b"EFC4"  # EFC3 with each topic's states in a group (``shapes.py``)
 MAX_HEADER_SIZE = max(HEADER_SIZE, HEADER2_SIZE)
 NAMES_HEAD = struct.Struct("<IIII")  # an EFC3 body's names_len, known, n_new, names_crc
 CODEC_NONE = 0
@@ -87,7 +91,7 @@ def unpack_location(location: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Header:
-    """A decoded commit header (``version`` 1: ``EFC1``, 2: ``EFC2``, 3: ``EFC3``)."""
+    """A decoded commit header (``version`` 1 to 4: ``EFC1`` to ``EFC4``)."""
 
     flags: int
     body_len: int
@@ -96,7 +100,7 @@ class Header:
     body_crc: int
     version: int = 1
     codec: int = CODEC_NONE
-    raw_len: int = -1  # the uncompressed columns' length (versions 2 and 3)
+    raw_len: int = -1  # the uncompressed columns' length (versions 2 to 4)
 
     @property
     def size(self) -> int:
@@ -252,14 +256,17 @@ def encode_commit3(
     columns: list[bytes],
     tracking: tuple[str, int] | None,
     *,
+    grouped: bool = False,
     codec: int = CODEC_ZSTD,
     level: int = ZSTD_LEVEL,
 ) -> bytes:
-    """Frame ``n_events`` events as one ``EFC3`` commit: ``names`` (the new names of the
-    segment's originator dictionary, ``columns.encode_columns3``'s section), then the
-    columns and an optional tracking record, compressed as a whole (as it is, codec 0,
-    when compression would not make them smaller); the body checksummed as stored."""
-    return _columnar(MAGIC3, first_id, n_events, names, columns, tracking, codec, level)
+    """Frame ``n_events`` events as one ``EFC3`` commit (``grouped``: ``EFC4``, its states
+    a group a topic): ``names`` (the new names of the segment's originator dictionary,
+    ``columns.encode_columns3``'s section), then the columns and an optional tracking
+    record, compressed as a whole (as it is, codec 0, when compression would not make
+    them smaller); the body checksummed as stored."""
+    magic = MAGIC4 if grouped else MAGIC3
+    return _columnar(magic, first_id, n_events, names, columns, tracking, codec, level)
 
 
 def _columnar(
@@ -307,6 +314,7 @@ def _raw_body(events: list[bytes], tracking: tuple[str, int] | None) -> tuple[in
     return flags, b"".join(parts)
 
 
+_COLUMNAR = {MAGIC2: 2, MAGIC3: 3, MAGIC4: 4}
 _ZSTD = zstd_module()  # imported now: a commit may be written as an interpreter shuts down
 
 
@@ -323,7 +331,7 @@ def decode_header(data: bytes | memoryview) -> Header:
     magic); raise FormatError if it is not one (``incomplete`` if ``data`` ends first)."""
     raw = bytes(data[:MAX_HEADER_SIZE])
     magic = raw[:4]
-    if magic in (MAGIC2, MAGIC3):
+    if magic in _COLUMNAR:
         if len(raw) < HEADER2_SIZE:
             raise FormatError("incomplete commit header", incomplete=True)
         fields = HEADER2.unpack_from(raw)
@@ -333,7 +341,7 @@ def decode_header(data: bytes | memoryview) -> Header:
         _, flags, codec, _, body_len, n_events, first_id, raw_len, body_crc = fields
         if codec not in (CODEC_NONE, CODEC_ZSTD):
             raise FormatError(f"unknown commit codec {codec}")
-        version = 2 if magic == MAGIC2 else 3
+        version = _COLUMNAR[magic]
         return Header(flags, body_len, n_events, first_id, body_crc, version, codec, raw_len)
     if len(raw) < HEADER_SIZE:
         raise FormatError("incomplete commit header", incomplete=True)
@@ -351,7 +359,7 @@ def raw_body(header: Header, body: bytes | memoryview) -> bytes | memoryview:
     if crc32(body) != header.body_crc:
         raise FormatError("commit checksum mismatch", 0)
     at = 0
-    if header.version == 3:
+    if header.version >= 3:
         if len(body) < NAMES_HEAD.size:
             raise FormatError("incomplete originator names", 0)
         at = NAMES_HEAD.size + NAMES_HEAD.unpack_from(body)[0]
@@ -456,7 +464,7 @@ def decode_body(
     """Check and decode a commit body.
 
     Returns the tracking record and ``(offset_in_body, event)`` pairs (for a
-    commit of version 2 or 3: ``(index, event)``). ``dictionary`` gives the names
+    commit of version 2 to 4: ``(index, event)``). ``dictionary`` gives the names
     of the segment's originator dictionary before the commit (needed for an
     ``EFC3`` commit whose events name earlier ones). Raises FormatError naming
     the offset (relative to the body as stored) of what is wrong; inside a
@@ -467,12 +475,14 @@ def decode_body(
         from eventfold.infra.filestore.columns import Columns  # it builds on this module
 
         names = None
-        if header.version == 3:
+        if header.version >= 3:
             known, new = new_names(body)
             names = (known, new, dictionary or _no_dictionary)
         try:
             tracking, start = tracking_of(header, raw)
-            columns = Columns(bytes(raw), start, header.n_events, header.first_id, names)
+            columns = Columns(
+                bytes(raw), start, header.n_events, header.first_id, names, header.version == 4
+            )
             return tracking, [(i, columns.event(i)) for i in range(header.n_events)]
         except FormatError as e:
             where = f" (at byte {e.offset:,} of the commit's uncompressed body)"
@@ -481,8 +491,9 @@ def decode_body(
 
 
 def stored_at(header: Header, body: bytes | memoryview) -> int:
-    """Where a commit's stored columns start in its body (after an ``EFC3`` body's names)."""
-    if header.version != 3 or len(body) < NAMES_HEAD.size:
+    """Where a commit's stored columns start in its body (after an ``EFC3`` or ``EFC4``
+    body's names)."""
+    if header.version < 3 or len(body) < NAMES_HEAD.size:
         return 0
     return NAMES_HEAD.size + int(NAMES_HEAD.unpack_from(body)[0])
 

@@ -1,8 +1,10 @@
-"""A segment's originator dictionary: the originator ids its ``EFC3`` commits name.
+"""A segment's originator dictionary: the originator ids its ``EFC3`` and ``EFC4`` commits
+name.
 
-An ``EFC3`` commit writes in full only the originator ids that no earlier commit
-of its segment wrote (docs/FORMAT.md); its events name originators by number in
-the dictionary of the segment: the new ids of its ``EFC3`` commits, in order.
+An ``EFC3`` or ``EFC4`` commit writes in full only the originator ids that no earlier
+commit of its segment wrote (docs/FORMAT.md); its events name originators by number in
+the dictionary of the segment: the new ids of its ``EFC3`` and ``EFC4`` commits, in
+order.
 So a commit is read with the dictionary up to it, built here from the bodies
 before it (each checksummed; only their names sections are parsed, nothing is
 decompressed) and kept as the segment is read further.
@@ -74,7 +76,7 @@ class SegmentNames:
                     raise FormatError("commit cut short", 0)
                 if crc32(body) != header.body_crc:
                     raise FormatError("commit checksum mismatch", 0)
-                if header.version == 3:
+                if header.version >= 3:
                     self.take(*new_names(body), off + header.frame_len)
                 self.upto = off + header.frame_len  # other commits add no names
             except FormatError as e:

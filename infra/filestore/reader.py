@@ -27,6 +27,7 @@ from eventfold.infra.filestore.format import (
     unpack_location,
 )
 from eventfold.infra.filestore.runs import IndexDamagedError
+from eventfold.infra.filestore.shapes import Fields
 from eventfold.infra.filestore.state import Commit, LogState
 
 READ_CHUNK = 256 * 1024
@@ -85,21 +86,30 @@ class Reading(LogState):
 
         The fast path of a full fold: commits are read whole and checksummed, no
         event object is built, other topics are skipped unread, and the states of
-        an ``EFC2`` or ``EFC3`` commit's consecutive events are one slice of its body.
+        an ``EFC2`` or ``EFC3`` commit's events of the topic are one slice of its body.
         """
+        for ids, parts in self.scan_parts(first, last, topic, page):
+            yield ids, b",".join([p if isinstance(p, bytes) else p.joined() for p in parts])
+
+    def scan_parts(
+        self, first: int, last: int, topic: str, page: int = 2000
+    ) -> Iterator[tuple[list[int], list[bytes | Fields]]]:
+        """Pages of the events ``first..last`` with ``topic``: their notification ids, and
+        their states in parts, in order: states joined by commas, or an ``EFC4`` commit's
+        states of one shape by field (``shapes.Fields``), never put back together."""
         wanted = topic.encode("utf-8")
         location: int | None = None  # where the next page's first commit is, once known
         while first <= last:
             with self._lock:
-                ids, pieces, first, location = self._indexed(
+                ids, parts, first, location = self._indexed(
                     functools.partial(self._states, first, last, wanted, page, location)
                 )
             if ids:
-                yield ids, b",".join(pieces)
+                yield ids, parts
 
     def _states(
         self, first: int, last: int, topic: bytes, page: int, location: int | None
-    ) -> tuple[list[int], list[bytes], int, int]:
+    ) -> tuple[list[int], list[bytes | Fields], int, int]:
         """A page: the states of whole commits from ``first`` on, until at least ``page``
         states or event ``last``, as pieces to be joined by commas; and where the next
         page starts (id, commit location)."""
@@ -107,7 +117,7 @@ class Reading(LogState):
             location = self.index.location_of(first)
         reader = _CommitReader(self)
         ids: list[int] = []
-        pieces: list[bytes] = []
+        pieces: list[bytes | Fields] = []
         while first <= last and len(ids) < page:
             commit = reader.commit_of(first, location)
             upto = min(last, commit.last_id)
@@ -245,16 +255,19 @@ class _CommitReader:
         last: int,
         topic: bytes,
         ids: list[int],
-        states: list[bytes],
+        states: list[bytes | Fields],
     ) -> None:
         """Add the ids and states of the events ``first..last`` of ``commit`` whose topic
-        is ``topic`` (an ``EFC2`` or ``EFC3`` commit's runs of them, joined: ``Columns.runs``; an
-        ``EFC1`` commit's one by one, in one walk over its records, each checked to be
-        the id it should be and to add up), no event object built."""
+        is ``topic`` (an ``EFC2``, ``EFC3`` or ``EFC4`` commit's in one part:
+        ``Columns.part``; an ``EFC1`` commit's one by one, in one walk over its records,
+        each checked to be the id it should be and to add up), no event object built."""
         base = commit.first_id
         if commit.columns is not None:
-            for a, b, joined in commit.columns.runs(first - base, last - base, topic):
-                ids.extend(range(base + a, base + b))
+            part = commit.columns.part(first - base, last - base, topic)
+            if part is not None:
+                spans, joined = part
+                for span in spans:
+                    ids.extend(range(base + span.start, base + span.stop))
                 states.append(joined)
             return
         raw, pos = commit.raw, commit.body_start

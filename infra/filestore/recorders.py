@@ -22,6 +22,7 @@ from eventsourcing.persistence import (
 from eventfold.infra.filestore.format import EventColumns
 from eventfold.infra.filestore.index import originator_key
 from eventfold.infra.filestore.log import Log
+from eventfold.infra.filestore.shapes import ByFields, Fields
 
 
 class FileRecorder:
@@ -159,6 +160,15 @@ class FileApplicationRecorder(FileAggregateRecorder, ApplicationRecorder):
         log.refresh()
         yield from log.scan_joined(after + 1, min(last, log.max_id), topic, page)
 
+    def scan_parts(
+        self, after: int, last: int, topic: str, page: int = 2000
+    ) -> Iterator[tuple[list[int], list[bytes | Fields]]]:
+        """As ``scan_joined``, with the states in parts (``Log.scan_parts``): joined by
+        commas, or by field where an ``EFC4`` commit's states share a shape."""
+        log = self.log
+        log.refresh()
+        yield from log.scan_parts(after + 1, min(last, log.max_id), topic, page)
+
     def max_notification_id(self) -> int | None:
         self.log.refresh()
         return self.log.max_id or None
@@ -205,7 +215,11 @@ class FileProcessRecorder(FileTrackingRecorder, FileApplicationRecorder, Process
         return self.log.append(stored_events, tracking)
 
     def insert_event_columns(
-        self, events: EventColumns, tracking: Tracking | None = None
+        self,
+        events: EventColumns,
+        tracking: Tracking | None = None,
+        by_field: ByFields | None = None,
     ) -> list[int]:
-        """``insert_events`` for events given as columns (bulk writers: no object per event)."""
-        return self.log.append_columns(events, tracking)
+        """``insert_events`` for events given as columns (bulk writers: no object per event);
+        ``by_field``: the states of some topics already split by field (``shapes.ByField``)."""
+        return self.log.append_columns(events, tracking, by_field)

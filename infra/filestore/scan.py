@@ -175,11 +175,11 @@ class CommitScanner:
         if names is None or names.segment != seg:
             names = SegmentNames(seg) if self.cache is None else cached(self.cache, seg)
             self.names = names
-        if header.version == 3 and names.upto < off:  # a scan that starts inside a segment
+        if header.version >= 3 and names.upto < off:  # a scan that starts inside a segment
             names.extend(fd, self.path(seg), off)
         try:
             tracking, events = decode_body(header, body, lambda: names.names)
-            if names.upto == off and header.version == 3:
+            if names.upto == off and header.version >= 3:
                 names.take(*new_names(body), off + header.frame_len)
             elif names.upto == off:
                 names.upto = off + header.frame_len  # other commits add no names

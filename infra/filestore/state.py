@@ -45,7 +45,7 @@ class LogConfig:
     """Tunables of a log; see the README's environment table."""
 
     durable: bool = True
-    compressed: bool = True  # new commits: EFC3 compressed with zstd; False: EFC1 commits
+    compressed: bool = True  # new commits: EFC4 compressed with zstd; False: EFC1 commits
     segment_bytes: int = 64 * 1024 * 1024
     index_interval: int = 65536
     poll_interval: float = 0.05
@@ -55,9 +55,9 @@ class LogConfig:
 class Commit:
     """One commit read whole: its checksums verified, its body uncompressed.
 
-    An ``EFC2`` or ``EFC3`` commit's events are its ``columns``. For an ``EFC1`` commit, where
-    each event's record starts (``spans``) is found the first time one event is
-    asked for; a fold walks the records itself.
+    An ``EFC2``, ``EFC3`` or ``EFC4`` commit's events are its ``columns``. For an
+    ``EFC1`` commit, where each event's record starts (``spans``) is found the first
+    time one event is asked for; a fold walks the records itself.
     """
 
     __slots__ = (
@@ -82,7 +82,7 @@ class Commit:
         columns: Columns | None = None,
     ) -> None:
         self.header = header
-        self.columns = columns  # an EFC2 or EFC3 commit's events
+        self.columns = columns  # an EFC2, EFC3 or EFC4 commit's events
         self.location = location  # the packed location of its header
         self.first_id = header.first_id
         self.last_id = header.first_id + header.n_events - 1
@@ -100,9 +100,10 @@ class Commit:
         dictionary: Dictionary | None = None,
     ) -> Commit:
         """The commit at ``location`` whose header and stored body these are: the body's
-        checksum verified and it decompressed, and an ``EFC2`` or ``EFC3`` commit's columns
-        checked to add up (``dictionary``: the segment's originator names before an
-        ``EFC3`` commit, asked for when an event names one of them). FormatError (offset
+        checksum verified and it decompressed, and an ``EFC2``, ``EFC3`` or ``EFC4``
+        commit's columns checked to add up (``dictionary``: the segment's originator
+        names before an ``EFC3`` or ``EFC4`` commit, asked for when an event names one
+        of them). FormatError (offset
         in the body as stored; the reason names one inside the uncompressed columns) if
         not."""
         raw = bytes(raw_body(header, body))
@@ -110,11 +111,12 @@ class Commit:
         columns = None
         if header.version >= 2:
             names = None
-            if header.version == 3:
+            if header.version >= 3:
                 known, new = new_names(body)
                 names = (known, new, dictionary or _no_dictionary)
             try:
-                columns = Columns(raw, body_start, header.n_events, header.first_id, names)
+                grouped = header.version == 4
+                columns = Columns(raw, body_start, header.n_events, header.first_id, names, grouped)
             except FormatError as e:
                 where = f" (at byte {e.offset:,} of the commit's uncompressed body)"
                 raise FormatError(e.reason + where, stored_at(header, body)) from None

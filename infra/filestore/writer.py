@@ -33,6 +33,7 @@ from eventfold.infra.filestore.format import (
 )
 from eventfold.infra.filestore.index import originator_key
 from eventfold.infra.filestore.names import MAX_NAMES, SegmentNames
+from eventfold.infra.filestore.shapes import ByFields
 from eventfold.infra.filestore.state import LogState
 
 _T = TypeVar("_T")
@@ -110,8 +111,15 @@ class Writing(LogState):
         """Commit events (and a tracking record) atomically; return their ids."""
         return self.append_columns(EventColumns.of(stored_events), tracking)
 
-    def append_columns(self, events: EventColumns, tracking: Tracking | None = None) -> list[int]:
-        """``append`` for events given as columns (the bulk write path)."""
+    def append_columns(
+        self,
+        events: EventColumns,
+        tracking: Tracking | None = None,
+        by_field: ByFields | None = None,
+    ) -> list[int]:
+        """``append`` for events given as columns (the bulk write path); ``by_field``: the
+        states of some topics already split by field (``shapes.ByField``: taken when
+        their number and length agree with the states)."""
         count = len(events.versions)
         with self._lock:
             self._check_open()
@@ -138,13 +146,13 @@ class Writing(LogState):
             if off >= self.config.segment_bytes:
                 seg, off = self._guarded(self._roll_segment)
             try:
-                frame, added = self._encode(first, events, track, seg, off)
+                frame, added = self._encode(first, events, track, seg, off, by_field)
             except ValueError as e:
                 raise IntegrityError(str(e)) from e
             if frame is None:  # the segment's originator dictionary is full: a new segment
                 seg, off = self._guarded(self._roll_segment)
                 try:
-                    frame, added = self._encode(first, events, track, seg, off)
+                    frame, added = self._encode(first, events, track, seg, off, by_field)
                 except ValueError as e:
                     raise IntegrityError(str(e)) from e
             assert frame is not None, "an empty dictionary takes a commit's names"
@@ -163,23 +171,31 @@ class Writing(LogState):
             return list(range(first, first + count))
 
     def _encode(
-        self, first: int, events: EventColumns, track: tuple[str, int] | None, seg: int, off: int
+        self,
+        first: int,
+        events: EventColumns,
+        track: tuple[str, int] | None,
+        seg: int,
+        off: int,
+        by_field: ByFields | None = None,
     ) -> tuple[bytes | None, tuple[SegmentNames, int, list[Name]] | None]:
         """The frame of a commit at byte ``off`` of segment ``seg``, and what it adds to the
         segment's originator dictionary once written; (None, None) if the dictionary is
         full (after the segment's first commit: a new segment takes it).
 
-        ``EFC3``; ``EFC2`` for a commit that alone names more originators than a
+        ``EFC4``; ``EFC2`` for a commit that alone names more originators than a
         dictionary holds; ``EFC1`` uncompressed, or for more topics than columns name.
         """
         count = len(events.versions)
         if self.config.compressed:
             names = self._segment_names(seg, off)
             known = len(names.names)
-            encoded = encode_columns3(events, names.lookup(), known, MAX_NAMES)
+            encoded = encode_columns3(
+                events, names.lookup(), known, MAX_NAMES, grouped=True, by_field=by_field
+            )
             if encoded is not None:
                 section, pieces, new = encoded
-                frame = encode_commit3(first, count, section, pieces, track)
+                frame = encode_commit3(first, count, section, pieces, track, grouped=True)
                 return frame, (names, known, new)
             if known and off and encode_columns3(events, {}, 0, MAX_NAMES) is not None:
                 return None, None
