@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import struct
+from array import array
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -37,8 +38,10 @@ from eventfold.infra.filestore.shapes import (
     SAME,
     SHAPED,
     TEXT,
+    ByField,
     Fields,
     Group,
+    Values,
     encode_group,
 )
 from storehelpers import factory_for, recorder_of, segment
@@ -275,3 +278,21 @@ def test_a_group_that_does_not_add_up_in_a_stored_commit_is_named_by_file_and_of
     where = f"{seg}: byte offset {last + header.size + names_end}"
     assert where in (out + err).replace("\n", "")
     assert "unknown or incomplete event states" in (out + err).replace("\n", "")
+
+
+def test_states_split_by_their_producer_are_taken_only_when_they_agree() -> None:
+    """A producer's split that gives other states back (a middle one here, or too few)
+    is set aside: the group is split from the states themselves, and reads back exact."""
+    states = [b'{"n":%d,"s":"x"}' % n for n in range(9)]
+    given = ByField((b'{"n":', b',"s":', b"}"), [Values.of([b"%d" % n for n in range(9)])])
+    assert not given.holds(states)  # two holes in the shape, one column
+    wrong = [b"%d" % n for n in range(9)]
+    wrong[4] = b"40"
+    given = ByField((b'{"n":', b',"s":"x"}'), [Values.of(wrong)])
+    assert not given.holds(states)
+    raw = b"".join(encode_group(states, given))
+    group = Group(raw, 0, len(states))
+    assert [group.state(r) for r in range(len(states))] == states
+    right = ByField((b'{"n":', b',"s":"x"}'), [Values.integers(array("q", range(9)))])
+    assert right.holds(states)
+    assert b"".join(encode_group(states, right))[0] == SHAPED

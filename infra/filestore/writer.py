@@ -118,8 +118,8 @@ class Writing(LogState):
         by_field: ByFields | None = None,
     ) -> list[int]:
         """``append`` for events given as columns (the bulk write path); ``by_field``: the
-        states of some topics already split by field (``shapes.ByField``: taken when
-        their number and length agree with the states)."""
+        states of some topics already split by field (``shapes.ByField``, which must
+        give the states back exactly: taken when ``holds`` finds nothing against it)."""
         count = len(events.versions)
         with self._lock:
             self._check_open()
