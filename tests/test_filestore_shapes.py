@@ -63,7 +63,9 @@ def _group(states: list[bytes]) -> Group:
 
 
 def _read_back(states: list[bytes]) -> Group:
-    group = _group(states)
+    backwards = _group(states)  # each put back alone, until an eighth were asked for
+    assert [backwards.state(r) for r in reversed(range(len(states)))] == states[::-1]
+    group = _group(states)  # all put back at the first
     assert [group.state(r) for r in range(len(states))] == states
     for lo in range(len(states)):
         for hi in range(lo + 1, len(states) + 1):

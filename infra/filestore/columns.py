@@ -204,6 +204,7 @@ class Columns:
     """
 
     __slots__ = (
+        "_counted",
         "_dictionary",
         "_ranks",
         "ends",
@@ -259,6 +260,7 @@ class Columns:
         n = n_events
         self.groups: list[Group] | None = None
         self._ranks: list[int] | None = None
+        self._counted = 0
         self.topics = topics
         if grouped:
             self._grouped(raw, pos, n, n_topics, n_names)
@@ -315,14 +317,19 @@ class Columns:
             raise FormatError("commit body has trailing bytes", pos)
 
     def rank(self, i: int) -> int:
-        """How many events of event ``i``'s topic come before it in the commit (``raw4``)."""
+        """How many events of event ``i``'s topic come before it in the commit (``raw4``):
+        counted for the first few asked for, then read from a list made once."""
+        if len(self.topics) == 1:
+            return i
         if self._ranks is None:
+            self._counted += 1
+            if self._counted <= 16:
+                return self.topic_col.count(self.topic_col[i : i + 1], 0, i)
             seen = [0] * len(self.topics)
-            ranks = []
+            ranks = self._ranks = []
             for t in self.topic_col:
                 ranks.append(seen[t])
                 seen[t] += 1
-            self._ranks = ranks
         return self._ranks[i]
 
     def name(self, i: int) -> Name:

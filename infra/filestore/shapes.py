@@ -234,20 +234,25 @@ def _ends(raw: bytes, pos: int, m: int, where: int) -> array[int]:
 class Column:
     """One hole's values, event by event (their kind's data checked to add up)."""
 
-    __slots__ = ("_numbers", "data", "ends", "kind", "m", "width")
+    __slots__ = ("_ends", "_numbers", "data", "kind", "lengths", "m", "step", "width")
 
     def __init__(self, kind: int, data: bytes, m: int, where: int) -> None:
         self.kind, self.data, self.m = kind, data, m
-        self.ends: array[int] | None = None
+        self._ends: array[int] | None = None
         self._numbers: list[int] | None = None
+        self.lengths = b""  # a text column's length planes
         self.width = 0
+        self.step = 0  # a text column's values all of one length: that length plus one
         if kind == TEXT:
             if len(data) < 4 * m:
                 raise FormatError("incomplete text column", where)
-            self.ends = _ends(data, 0, m, where)
-            self.data = data[4 * m :]
-            if self.ends[-1] != len(self.data):
+            self.lengths, self.data = data[: 4 * m], data[4 * m :]
+            planes = [self.lengths[j * m : (j + 1) * m] for j in range(4)]
+            total = sum(sum(plane) << (8 * j) for j, plane in enumerate(planes))
+            if total + m - 1 != len(self.data):  # then no end overflows a u32
                 raise FormatError("text column does not add up", where)
+            if all(plane.count(plane[:1]) == m for plane in planes):
+                self.step = (len(self.data) + 1) // m
         elif kind == INTEGER:
             if len(data) != 8 * m:
                 raise FormatError("integer column does not add up", where)
@@ -258,11 +263,21 @@ class Column:
         elif kind != SAME:
             raise FormatError(f"unknown column kind {kind}", where)
 
+    @property
+    def ends(self) -> array[int]:
+        """Where each value of a text column ends in ``data`` (read when first asked for)."""
+        if self._ends is None:
+            lengths = accumulate(unplanes("I", self.lengths, 0, self.m))
+            self._ends = array("I", map(operator.add, lengths, count()))
+        return self._ends
+
     def values(self, lo: int, hi: int) -> list[bytes]:
         """The values of events ``lo..hi-1`` (ranks in the group)."""
         if self.kind == TEXT:
-            assert self.ends is not None
-            data, ends = self.data, self.ends
+            data, step = self.data, self.step
+            if step:
+                return [data[i : i + step - 1] for i in range(lo * step, hi * step, step)]
+            ends = self.ends
             starts = [ends[lo - 1] + 1 if lo else 0, *(e + 1 for e in ends[lo : hi - 1])]
             return [data[s:e] for s, e in zip(starts, ends[lo:hi], strict=True)]
         if self.kind == SAME:
@@ -272,11 +287,27 @@ class Column:
         w, data = self.width, self.data
         return [b'"%s"' % data[i * w : i * w + w].hex().encode() for i in range(lo, hi)]
 
+    def value(self, r: int) -> bytes:
+        """The value of event ``r``."""
+        if self.kind == TEXT:
+            if self.step:
+                return self.data[r * self.step : (r + 1) * self.step - 1]
+            ends = self.ends
+            return self.data[ends[r - 1] + 1 if r else 0 : ends[r]]
+        if self.kind == SAME:
+            return self.data
+        if self.kind == INTEGER:
+            return b"%d" % self.numbers()[r]
+        w = self.width
+        return b'"%s"' % self.data[r * w : r * w + w].hex().encode()
+
     def text(self, lo: int, hi: int) -> bytes:
         """The values of events ``lo..hi-1`` joined by commas."""
         if self.kind == TEXT:
-            assert self.ends is not None
-            return self.data[self.ends[lo - 1] + 1 if lo else 0 : self.ends[hi - 1]]
+            if self.step:
+                return self.data[lo * self.step : hi * self.step - 1]
+            ends = self.ends
+            return self.data[ends[lo - 1] + 1 if lo else 0 : ends[hi - 1]]
         return b",".join(self.values(lo, hi))
 
     def numbers(self) -> list[int]:
@@ -290,7 +321,18 @@ class Group:
     """One topic's states in an ``EFC4`` commit: ``shape`` (None when plain) and its
     columns, or the states joined by commas with where each ends."""
 
-    __slots__ = ("_each", "columns", "end", "ends", "m", "shape", "states")
+    __slots__ = (
+        "_each",
+        "_reads",
+        "_template",
+        "_varying",
+        "columns",
+        "end",
+        "ends",
+        "m",
+        "shape",
+        "states",
+    )
 
     def __init__(self, raw: bytes, pos: int, m: int) -> None:
         """Decode the group of ``m`` events at ``pos``; ``end`` is where it stops.
@@ -298,6 +340,9 @@ class Group:
         size = len(raw)
         self.m = m
         self._each: list[bytes] | None = None
+        self._template = b""
+        self._varying: list[Column] = []  # the columns of more than one value
+        self._reads = 0  # states put back one by one
         self.shape: tuple[bytes, ...] | None = None
         self.columns: list[Column] = []
         self.ends: array[int] | None = None
@@ -347,7 +392,13 @@ class Group:
         if self.shape is None:
             assert self.ends is not None
             return self.states[self.ends[r - 1] + 1 if r else 0 : self.ends[r]]
-        return self._states()[r]
+        if self._each is not None:
+            return self._each[r]
+        self._reads += 1
+        if not r or self._reads > self.m // 8:  # read through: put them all back, once
+            return self._states()[r]
+        template = self.template()
+        return template % tuple(column.value(r) for column in self._varying)
 
     def joined(self, lo: int, hi: int) -> bytes:
         """The states of events ``lo..hi-1`` joined by commas."""
@@ -356,14 +407,29 @@ class Group:
             return self.states[self.ends[lo - 1] + 1 if lo else 0 : self.ends[hi - 1]]
         return b",".join(self._states()[lo:hi])
 
-    def _states(self) -> list[bytes]:
-        """A shaped group's states, put back together once (events are read one by one
-        from a commit kept read)."""
-        if self._each is None:
+    def template(self) -> bytes:
+        """A shaped group's shape as a ``%`` template: the value of each hole whose values
+        are all one in place, a ``%s`` for each other (``varying``)."""
+        if not self._template:
             assert self.shape is not None
-            template = b"%s".join(piece.replace(b"%", b"%%") for piece in self.shape)
-            rows = zip(*(column.values(0, self.m) for column in self.columns), strict=True)
-            self._each = [template % row for row in rows]
+            pieces = [self.shape[0]]
+            for column, piece in zip(self.columns, self.shape[1:], strict=True):
+                if column.kind == SAME:
+                    pieces[-1] += column.data + piece
+                else:
+                    pieces.append(piece)
+            self._template = b"%s".join(piece.replace(b"%", b"%%") for piece in pieces)
+            self._varying = [column for column in self.columns if column.kind != SAME]
+        return self._template
+
+    def _states(self) -> list[bytes]:
+        """A shaped group's states, put back together once: for a run of them, for its
+        first state, or once an eighth of them were asked for one by one (a stream's
+        events are a few of each of many commits: each is put back by itself)."""
+        if self._each is None:
+            template, m = self.template(), self.m
+            rows = zip(*(column.values(0, m) for column in self._varying), strict=True)
+            self._each = [template % row for row in rows] if self._varying else [template % ()] * m
         return self._each
 
 
