@@ -158,13 +158,14 @@ class StatesPage:
     part's states decoded with one ``msgspec`` call, or, kept by field in the shape of
     ``Recorded``, one call a field; into full facts or only what ``by_category`` needs."""
 
-    __slots__ = ("_columns", "_facts", "_parts", "ids")
+    __slots__ = ("_columns", "_facts", "_json", "_parts", "ids")
 
     def __init__(self, ids: list[int], parts: Sequence[Part]) -> None:
         self.ids = ids
         self._parts = parts
         self._facts: list[RecordedFact] | None = None
         self._columns: PageColumns | None = None
+        self._json = b""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -174,13 +175,15 @@ class StatesPage:
         return self.ids[-1]
 
     def json(self) -> bytes:
-        """The page's states as one JSON array."""
-        return b"[" + b",".join(map(_joined, self._parts)) + b"]"
+        """The page's states as one JSON array (put together once)."""
+        if not self._json:
+            self._json = b"[" + b",".join(map(_joined, self._parts)) + b"]"
+        return self._json
 
     def mentions(self, text: bytes) -> bool:
         """Whether ``text`` occurs in the page's stored states (False: no event of the
         page holds it in any field, as the JSON writes it)."""
-        return any(text in _joined(part) for part in self._parts)
+        return text in self.json()
 
     def facts(self) -> list[RecordedFact]:
         if self._facts is None:

@@ -37,10 +37,10 @@ import re
 import struct
 import sys
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cache
-from itertools import accumulate, compress, count
-from operator import add, ge
+from itertools import compress
+from operator import ge
 from uuid import UUID
 from zlib import crc32
 
@@ -60,7 +60,10 @@ from eventfold.infra.filestore.shapes import (
     ByFields,
     Fields,
     Group,
+    comma_joined,
     encode_group,
+    ends_of,
+    items,
     planes,
     unplanes,
 )
@@ -68,7 +71,6 @@ from eventfold.infra.filestore.shapes import (
 HEAD = struct.Struct("<HI")
 SHORT = struct.Struct("<H")
 MAX_TOPICS = 255  # a commit with more distinct topics is written as EFC1
-SEPARATOR = b","
 _BIG = sys.byteorder == "big"
 
 
@@ -99,8 +101,8 @@ def encode_columns(events: EventColumns) -> list[bytes] | None:
         topic_col.append(t)
         name_col.append(n)
     topic_bytes = _topic_bytes(topic_of)
-    joined = _joined(states)
-    ends = array("I", map(add, accumulate(map(len, states)), count()))  # separators before
+    joined = comma_joined(states)
+    ends = ends_of(map(len, states))
     version_col = array("q", versions)
     if _BIG:
         for column in (name_col, version_col, ends):
@@ -160,7 +162,7 @@ def encode_columns3(
         for topic, group in zip(topic_of, by_topic, strict=True):
             pieces += encode_group(group, given.get(topic))
     else:
-        pieces += [planes(array("I", map(len, states))), _joined(states)]
+        pieces += [planes(array("I", map(len, states))), comma_joined(states)]
     return names, pieces, list(added)
 
 
@@ -171,15 +173,6 @@ def _same_lengths(events: EventColumns) -> EventColumns:
         msg = "event columns of different lengths"
         raise ValueError(msg)
     return events
-
-
-def _joined(states: Sequence[bytes]) -> bytes:
-    """The states back to back, separated; ValueError beyond what a u32 end can say."""
-    joined = SEPARATOR.join(states)
-    if len(joined) > 0xFFFFFFFF:
-        msg = f"event states of {len(joined)} bytes in one commit are too large"
-        raise ValueError(msg)
-    return joined
 
 
 def _topic_bytes(topic_of: dict[str, int]) -> list[bytes]:
@@ -279,7 +272,7 @@ class Columns:
             self.versions = unplanes("q", raw, pos + 5 * n, n)
             lengths = unplanes("I", raw, pos + 13 * n, n)
             try:
-                self.ends = array("I", map(add, accumulate(lengths), count()))
+                self.ends = ends_of(lengths)
             except OverflowError:
                 raise FormatError("event columns do not add up", pos) from None
             bad = False
@@ -347,8 +340,7 @@ class Columns:
     def state(self, i: int) -> bytes:
         if self.groups is not None:
             return self.groups[self.topic_col[i]].state(self.rank(i))
-        start = self.ends[i - 1] + 1 if i else 0
-        return self.states[start : self.ends[i]]
+        return items(self.states, self.ends, i, i + 1)
 
     def topic(self, i: int) -> bytes:
         return self.topics[self.topic_col[i]]
@@ -387,8 +379,7 @@ class Columns:
 
     def _slice(self, a: int, b: int) -> bytes:
         """The states of events ``a..b-1`` of a ``raw2`` or ``raw3``, joined by commas."""
-        start = self.ends[a - 1] + 1 if a else 0
-        return self.states[start : self.ends[b - 1]]
+        return items(self.states, self.ends, a, b)
 
 
 @cache

@@ -29,7 +29,7 @@ import re
 import struct
 import sys
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate, count
 from typing import NamedTuple
 
@@ -103,8 +103,7 @@ class ByField(NamedTuple):
 
     def state(self, i: int) -> bytes:
         """State ``i``, put back together."""
-        values = tuple(column.value(i) for column in self.columns)
-        return b"%s".join(p.replace(b"%", b"%%") for p in self.shape) % values
+        return _template(self.shape) % tuple(column.value(i) for column in self.columns)
 
 
 ByFields = Mapping[str, ByField]  # a commit's states of some topics, by field
@@ -125,7 +124,7 @@ def encode_group(states: Sequence[bytes], by_field: ByField | None = None) -> li
                 kind, data = _column(values, len(states))
                 out += [COLUMN.pack(kind, len(data)), data]
             return out
-    return [bytes([PLAIN]), planes(array("I", map(len, states))), _joined(states)]
+    return [bytes([PLAIN]), planes(array("I", map(len, states))), comma_joined(states)]
 
 
 def split(states: Sequence[bytes]) -> ByField | None:
@@ -194,12 +193,30 @@ def _hexadecimal(joined: bytes, width: int, m: int) -> bool:
     )
 
 
-def _joined(values: Sequence[bytes]) -> bytes:
+def comma_joined(values: Sequence[bytes]) -> bytes:
+    """States or values back to back, separated by commas; ValueError beyond what a u32
+    end can say."""
     joined = b",".join(values)
     if len(joined) > 0xFFFFFFFF:
         msg = f"event states of {len(joined)} bytes in one commit are too large"
         raise ValueError(msg)
     return joined
+
+
+def ends_of(lengths: Iterable[int]) -> array[int]:
+    """Where each of comma-joined items of these lengths ends (OverflowError past a u32)."""
+    return array("I", map(operator.add, accumulate(lengths), count()))
+
+
+def items(joined: bytes, ends: Sequence[int], lo: int, hi: int) -> bytes:
+    """Items ``lo..hi-1`` of comma-joined ``joined`` whose items end at ``ends``, still
+    joined by commas."""
+    return joined[ends[lo - 1] + 1 if lo else 0 : ends[hi - 1]]
+
+
+def _template(pieces: Sequence[bytes]) -> bytes:
+    """Pieces as a ``%`` template, a ``%s`` between each two."""
+    return b"%s".join(piece.replace(b"%", b"%%") for piece in pieces)
 
 
 def planes(column: array[int]) -> bytes:
@@ -226,7 +243,7 @@ def unplanes(code: str, raw: bytes, pos: int, n: int) -> array[int]:
 def _ends(raw: bytes, pos: int, m: int, where: int) -> array[int]:
     """Where each of ``m`` comma-joined items ends, from their length planes at ``pos``."""
     try:
-        return array("I", map(operator.add, accumulate(unplanes("I", raw, pos, m)), count()))
+        return ends_of(unplanes("I", raw, pos, m))
     except OverflowError:
         raise FormatError("event states do not add up", where) from None
 
@@ -267,8 +284,7 @@ class Column:
     def ends(self) -> array[int]:
         """Where each value of a text column ends in ``data`` (read when first asked for)."""
         if self._ends is None:
-            lengths = accumulate(unplanes("I", self.lengths, 0, self.m))
-            self._ends = array("I", map(operator.add, lengths, count()))
+            self._ends = ends_of(unplanes("I", self.lengths, 0, self.m))
         return self._ends
 
     def values(self, lo: int, hi: int) -> list[bytes]:
@@ -292,8 +308,7 @@ class Column:
         if self.kind == TEXT:
             if self.step:
                 return self.data[r * self.step : (r + 1) * self.step - 1]
-            ends = self.ends
-            return self.data[ends[r - 1] + 1 if r else 0 : ends[r]]
+            return items(self.data, self.ends, r, r + 1)
         if self.kind == SAME:
             return self.data
         if self.kind == INTEGER:
@@ -306,8 +321,7 @@ class Column:
         if self.kind == TEXT:
             if self.step:
                 return self.data[lo * self.step : hi * self.step - 1]
-            ends = self.ends
-            return self.data[ends[lo - 1] + 1 if lo else 0 : ends[hi - 1]]
+            return items(self.data, self.ends, lo, hi)
         return b",".join(self.values(lo, hi))
 
     def numbers(self) -> list[int]:
@@ -391,7 +405,7 @@ class Group:
         """The state of the group's event ``r``."""
         if self.shape is None:
             assert self.ends is not None
-            return self.states[self.ends[r - 1] + 1 if r else 0 : self.ends[r]]
+            return items(self.states, self.ends, r, r + 1)
         if self._each is not None:
             return self._each[r]
         self._reads += 1
@@ -404,7 +418,7 @@ class Group:
         """The states of events ``lo..hi-1`` joined by commas."""
         if self.shape is None:
             assert self.ends is not None
-            return self.states[self.ends[lo - 1] + 1 if lo else 0 : self.ends[hi - 1]]
+            return items(self.states, self.ends, lo, hi)
         return b",".join(self._states()[lo:hi])
 
     def template(self) -> bytes:
@@ -418,7 +432,7 @@ class Group:
                     pieces[-1] += column.data + piece
                 else:
                     pieces.append(piece)
-            self._template = b"%s".join(piece.replace(b"%", b"%%") for piece in pieces)
+            self._template = _template(pieces)
             self._varying = [column for column in self.columns if column.kind != SAME]
         return self._template
 
