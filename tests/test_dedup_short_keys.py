@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clihelpers import run, write_rows
 from eventfold.application.ingest import dedup, known, reading
@@ -90,3 +92,32 @@ def test_an_older_dedup_format_is_rebuilt_from_the_store(
     assert "dedup index rebuilt from the store: of an older format" in err
     doc, _ = read_checkpoint(checkpoint)
     assert doc is not None and doc["format"] == dedup.FORMAT
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.binary(min_size=16, max_size=16),
+            st.sampled_from([0, 1, 2**63 - 1, 2**64 - 1]) | st.integers(0, 2**64 - 1),
+            st.binary(min_size=8, max_size=8),
+        ),
+        max_size=40,
+    )
+)
+def test_run_entries_are_packed_as_the_format_says(ids: list[tuple[bytes, int, bytes]]) -> None:
+    """Each entry is ``short:8 check:u64be id:u64be``: the key's first 6 bytes and two
+    zero bytes; the digest XOR the key's last 8 (the key's last 8 alone for an id of
+    another partition, id 0); the id."""
+    keys, nids, digests = (
+        (list(column) for column in zip(*ids, strict=True)) if ids else ([], [], [])
+    )
+    expected = [
+        key[:6]
+        + bytes(2)
+        + (int.from_bytes(key[8:]) ^ (0 if nid == 0 else int.from_bytes(digest))).to_bytes(8)
+        + nid.to_bytes(8)
+        for key, nid, digest in ids
+    ]
+    assert dedup.pack_entries(keys, nids, digests) == expected
+    with pytest.raises(ValueError, match="16 bytes"):
+        dedup.pack_entries([bytes(15)], [1], [bytes(8)])

@@ -195,6 +195,9 @@ class Decider:
         unseen = [n for n in dict.fromkeys(names) if n not in streams and (owns is None or owns(n))]
         new = self._look_up(unseen) if unseen else {}
         repeats = self.repeats
+        if owns is None and finish is None and not found and len(set(keys)) == len(keys):
+            self._record_all(commit, new)  # every line is new: every one is recorded
+            return self._decided(run, commit)
         for i, key in enumerate(keys):
             if key in first_seen or i in found:
                 self._repeat(run, commit, i, key, found.get(i))
@@ -229,17 +232,63 @@ class Decider:
             versions.append(version)
             topics.append(RECORDED_TOPIC)
             stored_states.append(states[i] if finish is None else finish(states[i]))
+        self._fast_forward(loaded, timestamp)
+        return self._decided(run, commit)
+
+    def _record_all(self, commit: Commit, new: dict[str, UUID]) -> None:
+        """``apply``'s recording of every line of a batch (none a repeat, no partition,
+        states as read): a step per line for its stream, the rest a pass in C."""
+        parsed = commit.parsed
+        names, values, timestamp = parsed.categories, parsed.values, parsed.timestamp
+        streams, due = self.streams, commit.due
+        for name, stream_id in new.items():  # opened first, each before its stream's events
+            self._open(commit, name, stream_id)
+        oids, versions, topics, stored_states = commit.events
+        start, count = len(oids), len(names)
+        loaded: dict[Stream, list[Decimal]] = {}
+        stream_of, add_oid, add_version = streams.__getitem__, oids.append, versions.append
+        for name, value in zip(names, values, strict=True):
+            stream = stream_of(name)
+            version = stream.version = stream.version + 1
+            add_oid(stream.id)
+            add_version(version)
+            if version == stream.due:
+                due.append(name)
+            if stream.category is None:  # what this run added, for when it is loaded
+                stream.count += 1
+                stream.total = _add(stream.total, value)
+                stream.modified = timestamp
+            else:
+                tallied = loaded.get(stream)
+                if tallied is None:
+                    tallied = loaded[stream] = []
+                tallied.append(value)
+        commit.recorded.extend(range(start, start + count))
+        commit.kept.extend(range(count))
+        commit.recorded_keys.extend(parsed.keys)
+        commit.recorded_digests.extend(parsed.digests)
+        topics.extend([RECORDED_TOPIC] * count)
+        stored_states.extend(parsed.states)
+        self._fast_forward(loaded, timestamp)
+
+    @staticmethod
+    def _fast_forward(loaded: dict[Stream, list[Decimal]], timestamp: datetime) -> None:
         for stream, tallied in loaded.items():
             assert stream.category is not None
             stream.category.fast_forward(
                 len(tallied), exact_sum(tallied), stream.version, timestamp
             )
-        if finish is None:
-            shaped = recorded_by_field(parsed, kept)
+
+    def _decided(self, run: SourceRun, commit: Commit) -> Commit:
+        """The commit of a batch decided, its states split by field, counted."""
+        parsed, report = commit.parsed, run.report
+        if self.codec.plain_json:
+            shaped = recorded_by_field(parsed, commit.kept)
             if shaped is not None:
                 commit.by_field[RECORDED_TOPIC] = shaped
-        commit.counts["ingested"] = len(recorded)
-        report.ingested += len(recorded)
+        ingested = len(commit.recorded)
+        commit.counts["ingested"] = ingested
+        report.ingested += ingested
         report.other_partitions += len(commit.elsewhere_keys)
         return commit
 

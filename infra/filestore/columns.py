@@ -120,11 +120,13 @@ def encode_columns3(
     *,
     grouped: bool = False,
     by_field: ByFields | None = None,
+    names_of: Mapping[int, Name] | None = None,
 ) -> tuple[bytes, list[bytes], list[Name]] | None:
     """An ``EFC3`` commit's parts (``grouped``: an ``EFC4`` commit's): its names section,
     the pieces of ``raw3`` (``raw4``) after the tracking record, and the names it adds to
     its segment's dictionary (``lookup``: the ``known`` names the dictionary holds, to
-    their numbers). ``by_field``: the states of some topics already split by field.
+    their numbers). ``by_field``: the states of some topics already split by field;
+    ``names_of``: the originators' names (``encode_originator``) by ``id()`` of each.
     None if the events have more than ``MAX_TOPICS`` distinct topics, or if the
     dictionary would grow past ``limit`` names. ValueError if something is too long."""
     ids, versions, topics, states = _same_lengths(events)
@@ -136,7 +138,7 @@ def encode_columns3(
     number_of: dict[int, int] = {}
     added: dict[Name, int] = {}
     for key, originator_id in dict(zip(map(id, ids), ids, strict=True)).items():
-        name = encode_originator(originator_id)
+        name = encode_originator(originator_id) if names_of is None else names_of[key]
         n = lookup.get(name)
         if n is None:
             n = added.get(name)

@@ -26,6 +26,8 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from hashlib import blake2b
+from itertools import repeat
+from operator import add
 from typing import Any
 from uuid import UUID
 
@@ -87,9 +89,7 @@ class LogIndex:
         self.end: int | None = None
         self.tracking: dict[str, int] = {}
         self.next_run = 1
-        self.mem_offsets = array("Q")
-        self.mem_keys: dict[bytes, dict[int, int]] = {}
-        self.mem_max: dict[bytes, int] = {}
+        self._forget_table()
         self.known_max: dict[bytes, int | None] = {}  # max_version's answers, kept current
         # Every key of the runs, while this process has seen them all (none at the start).
         self.key_filter: KeyFilter | None = KeyFilter()
@@ -108,6 +108,30 @@ class LogIndex:
     @property
     def mem_size(self) -> int:
         return len(self.mem_offsets)
+
+    def _forget_table(self) -> None:
+        """Empty the in-memory table (what follows ``covered``)."""
+        self.mem_offsets = array("Q")
+        self.mem_keys: list[bytes] = []  # of each event in memory, by id - covered - 1
+        self.mem_versions = array("q")
+        self.mem_max: dict[bytes, int] = {}  # each key's highest version in memory
+        self._fresh: list[bytes] = []  # keys in memory that the key filter may not have
+        self._table: dict[bytes, dict[int, int]] = {}  # key -> version -> id, built on demand
+        self._table_upto = 0  # events of memory in ``_table``
+
+    def _versions_table(self) -> dict[bytes, dict[int, int]]:
+        """The in-memory events as key -> version -> id, brought up to date (a lookup's:
+        writing only appends to the columns)."""
+        table, upto, keys = self._table, self._table_upto, self.mem_keys
+        if upto < len(keys):
+            first = self.covered + 1
+            for i in range(upto, len(keys)):
+                versions_of = table.get(keys[i])
+                if versions_of is None:
+                    versions_of = table[keys[i]] = {}
+                versions_of[self.mem_versions[i]] = first + i
+            self._table_upto = len(keys)
+        return table
 
     # -- loading -----------------------------------------------------------
 
@@ -224,18 +248,14 @@ class LogIndex:
             return True
         if newer <= self.covered or newer > self.covered + self.mem_size:
             return True
-        kept = sorted(
-            (nid, key, version)
-            for key, versions in self.mem_keys.items()
-            for version, nid in versions.items()
-            if nid > newer
-        )
-        kept_offsets = self.mem_offsets[newer - self.covered :]
+        lo = newer - self.covered
+        kept_keys, kept_versions = self.mem_keys[lo:], list(self.mem_versions[lo:])
+        kept_offsets = list(self.mem_offsets[lo:])
         if self.load() is not None or self.covered != newer:
             self.reset()
             return False
-        for i, (nid, key, version) in enumerate(kept):
-            self.add(nid, key, version, kept_offsets[i])
+        if kept_keys:
+            self.add_many(newer + 1, kept_keys, kept_versions, kept_offsets)
         return True
 
     # -- the in-memory table ----------------------------------------------
@@ -244,23 +264,34 @@ class LogIndex:
         self.add_many(nid, [key], [version], [location])
 
     def add_many(
-        self, first: int, keys: list[bytes], versions: list[int], locations: list[int]
+        self,
+        first: int,
+        keys: list[bytes],
+        versions: list[int],
+        locations: list[int],
+        tops: dict[bytes, int] | None = None,
     ) -> None:
-        """Index events ``first, first + 1, ...`` (the next ids) in memory."""
+        """Index events ``first, first + 1, ...`` (the next ids) in memory. ``tops``: each
+        key's highest version among them, when the caller knows it (a writer checking
+        that versions only go up does)."""
         assert first == self.covered + len(self.mem_offsets) + 1, first
         self.mem_offsets.extend(locations)
-        mem_keys, mem_max, known = self.mem_keys, self.mem_max, self.known_max
-        tops: dict[bytes, int] = {}  # each key's highest version in this call
-        nids = range(first, first + len(keys))
-        for key, version, nid in zip(keys, versions, nids, strict=True):
-            versions_of = mem_keys.get(key)
-            if versions_of is None:
-                versions_of = mem_keys[key] = {}
-            versions_of[version] = nid
-            if version > tops.get(key, version - 1):
-                tops[key] = version
+        self.mem_keys.extend(keys)
+        self.mem_versions.extend(versions)
+        if tops is None:
+            tops = {}
+            for key, version in zip(keys, versions, strict=True):
+                if version > tops.get(key, version - 1):
+                    tops[key] = version
+        mem_max, known, fresh = self.mem_max, self.known_max, self._fresh
+        filtered = self.key_filter is not None
         for key, version in tops.items():
-            if version > mem_max.get(key, version - 1):
+            top = mem_max.get(key)
+            if top is None:  # new to memory: new to the runs too, unless known there
+                if filtered and known.get(key) is None:
+                    fresh.append(key)
+                mem_max[key] = version
+            elif version > top:
                 mem_max[key] = version
             if key in known:
                 top = known[key]
@@ -308,7 +339,7 @@ class LogIndex:
         return result
 
     def find(self, key: bytes, version: int) -> int | None:
-        mem = self.mem_keys.get(key)
+        mem = self._versions_table().get(key) if key in self.mem_max else None
         if mem is not None and version in mem:
             return mem[version]
         for run in self.runs:
@@ -343,7 +374,7 @@ class LogIndex:
         found: list[tuple[int, int]] = []
         for run in self.runs:
             found.extend(run.versions(key, after))
-        mem = self.mem_keys.get(key, {}).items()
+        mem = self._versions_table().get(key, {}).items() if key in self.mem_max else ()
         found.extend(mem if after is None else ((v, n) for v, n in mem if v > after))
         found.sort()
         return found
@@ -377,15 +408,12 @@ class LogIndex:
                 fileio.fsync(fd)
             except OSError as e:
                 raise fileio.FileWriteError(e, "writing", self.offsets_path) from e
-            pack, mem_keys = ENTRY.pack, self.mem_keys
-            entries = [  # big-endian: the bytes sort as (key, version) do
-                pack(key, version + VERSION_BIAS, nid)
-                for key, versions in mem_keys.items()
-                for version, nid in versions.items()
-            ]
-            entries.sort()
+            biased = map(add, self.mem_versions, repeat(VERSION_BIAS))
+            nids = range(self.covered + 1, self.covered + len(self.mem_keys) + 1)
+            entries = list(map(ENTRY.pack, self.mem_keys, biased, nids))  # no step per event
+            entries.sort()  # big-endian: the bytes sort as (key, version) do
             if self.key_filter is not None:
-                self.key_filter.add_many(mem_keys)
+                self.key_filter.add_many(self._fresh)
             new = self._new_run([entries])
         obsolete = self._merges.after_flush(self.runs, new, wait=wait)
         fileio.fsync_dir(self.dir)
@@ -410,9 +438,7 @@ class LogIndex:
                 os.unlink(run.path)
         self.covered = covered
         self.last_commit, self.end, self.tracking = last_commit, end, dict(tracking)
-        self.mem_offsets = array("Q")
-        self.mem_keys = {}
-        self.mem_max = {}
+        self._forget_table()
 
     def _new_run(self, chunks: Iterable[list[bytes]]) -> Run:
         self.next_run += 1

@@ -15,6 +15,7 @@ import threading
 from uuid import UUID
 
 from eventfold.infra import fileio
+from eventfold.infra.filestore.format import Name
 from eventfold.infra.filestore.index import LogIndex
 from eventfold.infra.filestore.reader import Reading
 from eventfold.infra.filestore.recovery import Recovering
@@ -37,7 +38,7 @@ class Log(Recovering, Writing, Reading, Watching):
         self._lock: threading.RLock = threading.RLock()
         self._read_fds: dict[int, int] = {}
         self._commits = CommitCache()
-        self._keys: dict[UUID | str, bytes] = {}
+        self._originators: dict[int, tuple[UUID | str, bytes, Name]] = {}
         self._lock_fd: int | None = None
         self._read_only: OSError | None = None
         self._write_fd: int | None = None

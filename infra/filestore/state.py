@@ -172,7 +172,7 @@ class LogState:
     _lock: threading.RLock
     _read_fds: dict[int, int]
     _commits: CommitCache
-    _keys: dict[UUID | str, bytes]
+    _originators: dict[int, tuple[UUID | str, bytes, Name]]  # by id(): see Writing._originator
     _lock_fd: int | None
     _read_only: OSError | None  # why this process cannot write the log, once it tried
     _write_fd: int | None

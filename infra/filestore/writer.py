@@ -28,6 +28,7 @@ from eventfold.infra.filestore.format import (
     encode_commit2,
     encode_commit3,
     encode_events,
+    encode_originator,
     pack_location,
     unpack_location,
 )
@@ -37,7 +38,7 @@ from eventfold.infra.filestore.shapes import ByFields
 from eventfold.infra.filestore.state import LogState
 
 _T = TypeVar("_T")
-KEY_CACHE_SIZE = 1 << 18  # originators whose index key the writer remembers (as KNOWN_MAX)
+KEY_CACHE_SIZE = 1 << 18  # originator objects whose key and name the writer remembers
 
 
 class Writing(LogState):
@@ -133,7 +134,9 @@ class Writing(LogState):
                 self._become_writer()
             if self._since_flush >= self.config.index_interval:
                 self._guarded(self._flush_index)
-            keys = self._indexed(lambda: self._check_unique(events.originator_ids, events.versions))
+            ids = events.originator_ids
+            keys, names = self._identify(ids)
+            tops = self._indexed(lambda: self._check_unique(ids, keys, events.versions))
             if tracking is not None:
                 self._check_tracking(tracking)
             if not count and tracking is None:
@@ -146,13 +149,13 @@ class Writing(LogState):
             if off >= self.config.segment_bytes:
                 seg, off = self._guarded(self._roll_segment)
             try:
-                frame, added = self._encode(first, events, track, seg, off, by_field)
+                frame, added = self._encode(first, events, track, seg, off, by_field, names)
             except ValueError as e:
                 raise IntegrityError(str(e)) from e
             if frame is None:  # the segment's originator dictionary is full: a new segment
                 seg, off = self._guarded(self._roll_segment)
                 try:
-                    frame, added = self._encode(first, events, track, seg, off, by_field)
+                    frame, added = self._encode(first, events, track, seg, off, by_field, names)
                 except ValueError as e:
                     raise IntegrityError(str(e)) from e
             assert frame is not None, "an empty dictionary takes a commit's names"
@@ -160,7 +163,7 @@ class Writing(LogState):
             if added is not None:
                 added[0].take(added[1], added[2], off + len(frame))
             locations = [pack_location(seg, off)] * count  # events are found from their commit
-            self.index.add_many(first, keys, events.versions, locations)
+            self.index.add_many(first, keys, events.versions, locations, tops)
             if track is not None:
                 self.tracking[track[0]] = track[1]
             self._next_id += count
@@ -178,10 +181,12 @@ class Writing(LogState):
         seg: int,
         off: int,
         by_field: ByFields | None = None,
+        names_of: dict[int, Name] | None = None,
     ) -> tuple[bytes | None, tuple[SegmentNames, int, list[Name]] | None]:
         """The frame of a commit at byte ``off`` of segment ``seg``, and what it adds to the
         segment's originator dictionary once written; (None, None) if the dictionary is
-        full (after the segment's first commit: a new segment takes it).
+        full (after the segment's first commit: a new segment takes it). ``names_of``:
+        the originators' encoded names, by ``id()`` of each originator object.
 
         ``EFC4``; ``EFC2`` for a commit that alone names more originators than a
         dictionary holds; ``EFC1`` uncompressed, or for more topics than columns name.
@@ -191,7 +196,13 @@ class Writing(LogState):
             names = self._segment_names(seg, off)
             known = len(names.names)
             encoded = encode_columns3(
-                events, names.lookup(), known, MAX_NAMES, grouped=True, by_field=by_field
+                events,
+                names.lookup(),
+                known,
+                MAX_NAMES,
+                grouped=True,
+                by_field=by_field,
+                names_of=names_of,
             )
             if encoded is not None:
                 section, pieces, new = encoded
@@ -204,53 +215,58 @@ class Writing(LogState):
                 return encode_commit2(first, count, columns, track), None
         return encode_commit(first, encode_events(first, events), track), None
 
-    def _check_unique(self, originator_ids: list[UUID | str], versions: list[int]) -> list[bytes]:
-        """Raise IntegrityError if an event's (originator, version) is taken; the events'
-        index keys.
+    def _identify(self, ids: list[UUID | str]) -> tuple[list[bytes], dict[int, Name]]:
+        """The events' index keys, and their originators' encoded names by ``id()`` of each
+        originator object: a step per distinct object (the columns keep them alive)."""
+        distinct = dict(zip(map(id, ids), ids, strict=True))
+        entries = {i: self._originator(o) for i, o in distinct.items()}
+        key_of = {i: key for i, (_, key, _) in entries.items()}
+        return list(map(key_of.__getitem__, map(id, ids))), {
+            i: name for i, (_, _, name) in entries.items()
+        }
+
+    def _check_unique(
+        self, originator_ids: list[UUID | str], keys: list[bytes], versions: list[int]
+    ) -> dict[bytes, int] | None:
+        """Raise IntegrityError if an event's (originator, version) is taken (``keys``: the
+        events' index keys); each key's highest version among the events, when every
+        originator's versions only go up (None otherwise).
 
         Per originator one lookup of its highest indexed version settles every
         event above it (the common case: versions that only go up, checked in one
         pass); anything else gets an exact check, against the batch and the index.
         """
-        objects = {id(o): o for o in originator_ids}  # the columns keep them alive
-        key_of = self._key_of
-        by_object = {i: key_of(o) for i, o in objects.items()}
-        keys = [by_object[id(o)] for o in originator_ids]
-        highest: dict[bytes, int | None] = {}
+        highest: dict[bytes, int] = {}
         max_version = self.index.max_version
         for key, version in zip(keys, versions, strict=True):
-            top = highest.get(key, -1)
-            if top == -1 and key not in highest:
+            top = highest.get(key)
+            if top is None:
                 top = max_version(key)
             if top is not None and version <= top:
-                return self._check_unique_exactly(originator_ids, versions)
+                self._check_unique_exactly(originator_ids, keys, versions)
+                return None
             highest[key] = version
-        return keys
+        return highest
 
     def _check_unique_exactly(
-        self, originator_ids: list[UUID | str], versions: list[int]
-    ) -> list[bytes]:
+        self, originator_ids: list[UUID | str], keys: list[bytes], versions: list[int]
+    ) -> None:
         """``_check_unique`` of a batch whose versions do not all go up."""
-        keys: list[bytes] = []
         highest: dict[bytes, int | None] = {}
         seen: set[tuple[bytes, int]] | None = None
-        by_object: dict[int, bytes] = {}  # the columns keep the ids alive for the call
-        for i, (originator_id, version) in enumerate(zip(originator_ids, versions, strict=True)):
-            key = by_object.get(id(originator_id))
-            if key is None:
-                key = by_object[id(originator_id)] = self._key_of(originator_id)
+        events = zip(originator_ids, keys, versions, strict=True)
+        for i, (originator_id, key, version) in enumerate(events):
             if key in highest:
                 top = highest[key]
             else:
                 top = highest[key] = self.index.max_version(key)
             if top is None or version > top:
                 highest[key] = version
-                keys.append(key)
                 if seen is not None:
                     seen.add((key, version))
                 continue
             if seen is None:
-                seen = set(zip(keys, versions[:i], strict=True))
+                seen = set(zip(keys[:i], versions[:i], strict=True))
             if (key, version) in seen:
                 msg = f"Stored events are not unique: {originator_id} v{version}"
                 raise IntegrityError(msg)
@@ -262,17 +278,19 @@ class Writing(LogState):
                     f"v{version} (notification {nid})"
                 )
                 raise IntegrityError(msg)
-            keys.append(key)
-        return keys
 
-    def _key_of(self, originator_id: UUID | str) -> bytes:
-        """``originator_key``, remembered for recently written originators."""
-        key = self._keys.get(originator_id)
-        if key is None:
-            if len(self._keys) >= KEY_CACHE_SIZE:
-                self._keys.clear()
-            key = self._keys[originator_id] = originator_key(originator_id)
-        return key
+    def _originator(self, originator_id: UUID | str) -> tuple[UUID | str, bytes, Name]:
+        """The originator id, its index key (``originator_key``) and its encoded name,
+        remembered by the id object: a writer that passes the same objects again
+        (ingest does) pays for each once. The entry keeps its object alive, so that
+        its ``id()`` is not another's."""
+        entry = self._originators.get(id(originator_id))
+        if entry is None or entry[0] is not originator_id:
+            if len(self._originators) >= KEY_CACHE_SIZE:
+                self._originators.clear()
+            key, name = originator_key(originator_id), encode_originator(originator_id)
+            entry = self._originators[id(originator_id)] = (originator_id, key, name)
+        return entry
 
     def _same_originator(self, nid: int, originator_id: UUID | str) -> bool:
         return str(self.read_events([nid])[0].originator_id) == str(originator_id)
