@@ -285,3 +285,12 @@ def test_closing_merges_a_size_class_a_lagging_merge_left_under_the_last_flush()
     assert closing_merge(runs(1_060_000, 42_000))[1] == 0
     assert closing_merge(runs(66_000, 66_000, 66_000, 66_000)) == (4, MERGE_WIDTH)
     assert closing_merge(runs(1_000_000, 265_000, 66_000, 42_000, 10_000))[1] == 0
+
+
+def test_the_dedup_filter_keeps_at_least_sixteen_bits_an_id(tmp_path: Path) -> None:
+    """Fewer would send about one new id in 150 to read a block of every run."""
+    index = DedupIndex(str(tmp_path / "dedup"))
+    index.open(0)
+    index.reserve(1_000_000)
+    assert index.bloom.nbits >= 16 * 1_000_000
+    index.close()

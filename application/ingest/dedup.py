@@ -14,7 +14,7 @@ decided without reading the store.
 Memory is bounded by design (see docs/INGEST.md): keys are BLAKE2b-128 of the
 id; the newest ids live in a dict capped at ``flush_every``; older ones in
 sorted runs on disk (``runs.py``, compressed blocks) read with one ``pread``
-per run and lookup; one Bloom filter over all persisted keys (10 to 20 bits an
+per run and lookup; one Bloom filter over all persisted keys (16 to 32 bits an
 id, 4 probes) answers "never seen" for almost every new id without touching
 the disk.
 
@@ -56,7 +56,7 @@ ENTRY = struct.Struct(">8sQQ")
 LAYOUT = Layout(0, 3, 0, 256)  # as they are, so that a lookup decodes no whole column
 MIN_BLOOM_BITS = 1 << 23
 MAX_RESERVED = 1 << 26  # ids a filter is sized for ahead of time
-BITS_PER_KEY_MIN = 10  # below this the filter is rebuilt larger: 10 to 20 bits an id
+BITS_PER_KEY_MIN = 16  # below this the filter is rebuilt larger: 16 to 32 bits an id
 SHORT = 6  # key bytes a run entry keeps
 PAD = bytes(2)  # after them, so that a short key is one 8-byte word
 ELSEWHERE = 0  # the id of an entry first seen in another partition (deciding.OTHER_PARTITION)
@@ -439,7 +439,7 @@ class DedupIndex:
     def _grow_bloom(self, total: int, *, ahead: bool = False) -> None:
         """A larger filter, for ``total`` ids: just enough when they are known ahead (a
         reservation), else at least twice as large (rebuilding it reads every run)."""
-        nbits = total * BITS_PER_KEY_MIN if ahead else max(2 * self.bloom.nbits, total * 12)
+        nbits = total * BITS_PER_KEY_MIN if ahead else max(2 * self.bloom.nbits, total * 20)
         bloom = Bloom(-(-nbits // 64) * 64)
         for run in self.runs:
             bloom.add_many(run.entries())
