@@ -66,3 +66,32 @@ def test_an_absent_key_reads_no_run_of_a_new_index(
     assert reopened.max_version(absent[0]) is None and len(reads) == len(reopened.runs)
     assert reopened.max_version(originator_key("s5")) == 3
     reopened.close()
+
+
+def test_a_key_is_added_to_the_filter_once_however_many_flushes_hold_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streams written across flushes (a category met in every batch), each looked up
+    first as a writer does, are added to the filter when first indexed only."""
+    added: list[bytes] = []
+    add_many = KeyFilter.add_many
+
+    def counted(kept: KeyFilter, keys: list[bytes]) -> None:
+        added.extend(keys)
+        add_many(kept, keys)
+
+    monkeypatch.setattr(KeyFilter, "add_many", counted)
+    index = LogIndex(str(tmp_path))
+    assert index.load() is None
+    keys = [originator_key(f"s{k}") for k in range(500)]
+    nid = 1
+    for version in (1, 2, 3, 4):
+        assert all(index.max_version(key) == (version - 1 or None) for key in keys)
+        index.add_many(nid, keys, [version] * len(keys), [0] * len(keys))
+        nid += len(keys)
+        index.flush(None, 0, {})
+    assert sorted(added) == sorted(keys)
+    assert index.key_filter is not None and all(key in index.key_filter for key in keys)
+    assert all(index.max_version(key) == 4 for key in keys)
+    assert index.versions(keys[7]) == [(v, 8 + 500 * (v - 1)) for v in (1, 2, 3, 4)]
+    index.close()
