@@ -273,6 +273,8 @@ class Decider:
 
     @staticmethod
     def _fast_forward(loaded: dict[Stream, list[Decimal]], timestamp: datetime) -> None:
+        """Bring each loaded category's aggregate up to date with the values the batch
+        (decided at ``timestamp``) added to it."""
         for stream, tallied in loaded.items():
             assert stream.category is not None
             stream.category.fast_forward(
