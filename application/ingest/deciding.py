@@ -62,6 +62,24 @@ class Stream:
         self.total = ZERO
         self.modified: datetime | None = None
 
+    def record(
+        self, value: Decimal, timestamp: datetime, loaded: dict[Stream, list[Decimal]]
+    ) -> int:
+        """Count one more event of ``value``, decided in the batch of ``timestamp``; its
+        version. Before the aggregate is loaded the run's count and total are kept here;
+        after, the value waits in ``loaded`` until the batch fast-forwards it."""
+        version = self.version = self.version + 1
+        if self.category is None:
+            self.count += 1
+            self.total = _add(self.total, value)
+            self.modified = timestamp
+        else:
+            tallied = loaded.get(self)
+            if tallied is None:
+                tallied = loaded[self] = []
+            tallied.append(value)
+        return version
+
 
 class DedupCollisionError(EventfoldError):
     """Two different ids share a 128-bit key: never silently merged."""
@@ -212,18 +230,9 @@ class Decider:
             stream = streams.get(name)
             if stream is None:
                 stream = self._open(commit, name, new[name])
-            version = stream.version = stream.version + 1
+            version = stream.record(values[i], timestamp, loaded)
             if version == stream.due:
                 due.append(name)
-            if stream.category is None:  # what this run added, for when it is loaded
-                stream.count += 1
-                stream.total = _add(stream.total, values[i])
-                stream.modified = timestamp
-            else:
-                tallied = loaded.get(stream)
-                if tallied is None:
-                    tallied = loaded[stream] = []
-                tallied.append(values[i])
             recorded.append(len(oids))
             kept.append(i)
             recorded_keys.append(key)
@@ -249,20 +258,11 @@ class Decider:
         stream_of, add_oid, add_version = streams.__getitem__, oids.append, versions.append
         for name, value in zip(names, values, strict=True):
             stream = stream_of(name)
-            version = stream.version = stream.version + 1
+            version = stream.record(value, timestamp, loaded)
             add_oid(stream.id)
             add_version(version)
             if version == stream.due:
                 due.append(name)
-            if stream.category is None:  # what this run added, for when it is loaded
-                stream.count += 1
-                stream.total = _add(stream.total, value)
-                stream.modified = timestamp
-            else:
-                tallied = loaded.get(stream)
-                if tallied is None:
-                    tallied = loaded[stream] = []
-                tallied.append(value)
         commit.recorded.extend(range(start, start + count))
         commit.kept.extend(range(count))
         commit.recorded_keys.extend(parsed.keys)
