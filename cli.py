@@ -38,6 +38,7 @@ from eventfold.commands import (
 from eventfold.commands.options import apply_configuration, quiet_option
 from eventfold.commands.parser import Parser, error_line
 from eventfold.infra.errors import EXIT_USAGE, EventfoldError
+from eventfold.infra.gc_policy import use_batch_thresholds
 
 COMMANDS = (
     check,
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    use_batch_thresholds()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:  # the help, then the one error line, all on stderr

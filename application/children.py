@@ -22,8 +22,11 @@ import json
 import os
 import sys
 
+from eventfold.infra.gc_policy import use_batch_thresholds
+
 
 def main(argv: list[str]) -> int:
+    use_batch_thresholds()
     role, args = argv[0], argv[1:]
     try:
         if role == "read":

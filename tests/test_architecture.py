@@ -36,7 +36,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "eventfold.projections.base",
         "eventfold.infra.errors",
     ),
-    "cli": ("eventfold.commands", "eventfold.infra.errors"),
+    "cli": ("eventfold.commands", "eventfold.infra.errors", "eventfold.infra.gc_policy"),
 }
 
 
