@@ -234,6 +234,11 @@ class Projection(Generic[S]):
         copy them. By default, ``merge``."""
         return self.merge(a, b)
 
+    def state_json(self, state: S) -> bytes:
+        """``canonical_json(to_json(state))``: a snapshot's ``state`` member. A projection
+        may give these very bytes another way, faster."""
+        return self.canonical_json(self.to_json(state))
+
     def canonical_json(self, doc: Any) -> bytes:
         """``canonical_bytes(doc)`` of one of this projection's documents."""
         return _sorted_json(doc) if self.plain_documents else canonical_bytes(doc)

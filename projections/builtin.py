@@ -202,6 +202,22 @@ class CategoryTotals(Projection[Totals]):
                 entry["reconstructed"] = {"count": e[6], "total": str(e[7]), "parts": e[8]}
         return doc
 
+    def state_json(self, state: Totals) -> bytes:
+        """``canonical_json(to_json(state))``, with no document in between: each category a
+        ``_Row`` whose fields ``msgspec`` writes in name order, decimals as ``str`` writes
+        them, timestamps as ``to_json`` does (tested against it)."""
+        if type(self).to_json is not CategoryTotals.to_json or not self.plain_documents:
+            return super().state_json(state)
+        entries = state.values()
+        firsts, lasts = _iso_texts([e[4] for e in entries]), _iso_texts([e[5] for e in entries])
+        rows = [
+            _Row(e[0], e[1], e[2], e[3], first, last)
+            if len(e) == 6
+            else _Row(e[0], e[1], e[2], e[3], first, last, _Part(e[6], e[7], e[8]))
+            for e, first, last in zip(entries, firsts, lasts, strict=True)
+        ]
+        return self.canonical_json(dict(zip(state, rows, strict=True)))
+
     def from_json(self, doc: dict[str, Any]) -> Totals:
         state: Totals = {}
         for name, e in doc.items():
@@ -219,23 +235,23 @@ class CategoryTotals(Projection[Totals]):
         return state
 
     def dump_state(self, state: Totals) -> bytes:
-        """The entries as they are, encoded by ``msgspec`` (decimals as their strings,
-        timestamps in RFC 3339: the UTC instants ingest records, and any offset of whole
-        minutes, come back equal and printing the same); the parts that reconstructions
-        stand for beside them."""
+        """The entries as columns (names, counts, totals, minimums, maximums, firsts,
+        lasts), encoded by ``msgspec`` (decimals as their strings, timestamps in RFC 3339:
+        the UTC instants ingest records, and any offset of whole minutes, come back equal
+        and printing the same); the parts that reconstructions stand for beside them."""
+        columns = list(zip(*state.values(), strict=False))[:6] or [()] * 6
         parts = {name: e[6:] for name, e in state.items() if len(e) == 9}
-        if not parts:
-            return _encode_entries(state)
-        return _encode_entries([{name: e[:6] for name, e in state.items()}, parts])
+        return _encode_entries([list(state), *columns, parts])
 
     def load_state(self, data: bytes) -> Totals:
-        if data[:1] == b"[":
-            entries, parts = _decode_with_parts(data)
-            state = {name: list(entry) for name, entry in entries.items()}
-            for name, part in parts.items():
-                state[name].extend(part)
-            return state
-        return {name: list(entry) for name, entry in _decode_entries(data).items()}
+        """``dump_state``'s state: its columns zipped back into entries, in C."""
+        names, counts, totals, lows, highs, firsts, lasts, parts = _decode_columns(data)
+        decimals = (map(Decimal, column) for column in (totals, lows, highs))
+        entries = map(list, zip(counts, *decimals, firsts, lasts, strict=True))
+        state = dict(zip(names, entries, strict=True))
+        for name, part in parts.items():
+            state[name].extend(part)
+        return state
 
     def canonical(self, state: Totals) -> dict[str, Any]:
         """``{"categories": {NAME: {"count": N, "total": "DECIMAL"}}}`` (README)."""
@@ -255,12 +271,13 @@ class CategoryTotals(Projection[Totals]):
         ``reconstructed_total``."""
         figures: dict[str, dict[str, Any]] = {}
         rows = [(name, e) for name, e in state.items() if e[0]]
-        firsts = _iso_texts([e[4] for _, e in rows])
-        lasts = _iso_texts([e[5] for _, e in rows])
-        for (name, e), first, last in zip(rows, firsts, lasts, strict=True):
+        entries = [e for _, e in rows]
+        firsts, lasts = _iso_texts([e[4] for e in entries]), _iso_texts([e[5] for e in entries])
+        lows, highs = _texts([e[2] for e in entries]), _texts([e[3] for e in entries])
+        for (name, e), first, last, low, high in zip(rows, firsts, lasts, lows, highs, strict=True):
             row = figures[name] = {
-                "min": None if (low := e[2]) == _NO_LOW else str(low),
-                "max": None if (high := e[3]) == _NO_HIGH else str(high),
+                "min": None if low == _NO_LOW_TEXT else low,
+                "max": None if high == _NO_HIGH_TEXT else high,
                 "first": first,
                 "last": last,
             }
@@ -291,11 +308,47 @@ def _iso_texts(moments: list[datetime | None]) -> list[str | None]:
     return texts
 
 
-_Entry = tuple[int, Decimal, Decimal, Decimal, datetime | None, datetime | None]
-_decode_entries = msgspec.json.Decoder(dict[str, _Entry]).decode
-_decode_with_parts = msgspec.json.Decoder(
-    tuple[dict[str, _Entry], dict[str, tuple[int, Decimal, int]]]
+def _texts(values: list[Decimal]) -> list[str]:
+    """``[str(v) for v in values]`` in one call: ``msgspec`` writes a decimal as ``str``
+    does (tested)."""
+    return _decode_texts(_encode_entries(values))  # type: ignore[return-value]
+
+
+_NO_LOW_TEXT, _NO_HIGH_TEXT = str(_NO_LOW), str(_NO_HIGH)
+_Moments = list[datetime | None]
+_decode_columns = msgspec.json.Decoder(
+    tuple[
+        list[str],
+        list[int],
+        list[str],
+        list[str],
+        list[str],
+        _Moments,
+        _Moments,
+        dict[str, tuple[int, Decimal, int]],
+    ]
 ).decode
+
+
+class _Part(msgspec.Struct):
+    """A category's ``reconstructed`` member of ``to_json``'s document."""
+
+    count: int
+    total: Decimal
+    parts: int
+
+
+class _Row(msgspec.Struct, omit_defaults=True):
+    """A category's member of ``to_json``'s document (``reconstructed`` only where a
+    reconstruction stands for part of it); encoded with its fields in name order."""
+
+    count: int
+    total: Decimal
+    min: Decimal
+    max: Decimal
+    first: str | None
+    last: str | None
+    reconstructed: _Part | None = None
 
 
 # (category, hour) -> [count, total]; hour is "YYYY-MM-DDTHH:00:00+00:00" or "none"

@@ -189,7 +189,7 @@ def snapshot_bytes(
         "position": canonical_bytes(position),
         "created": canonical_bytes(when),
         "events_applied": canonical_bytes(events_applied),
-        "state": p.canonical_json(p.to_json(state)),
+        "state": p.state_json(state),
         "state_checksum": canonical_bytes(checksum),
     }
     members["file_checksum"] = canonical_bytes(hashlib.sha256(_object(members)).hexdigest())
