@@ -134,14 +134,14 @@ class CategoryTotals(Projection[Totals]):
                 entry[2] = value
             if value > entry[3]:
                 entry[3] = value
-            if when is not None:
-                first = entry[4]
-                if first is None:
+            if when is not None:  # the last first: events mostly come in time order
+                last = entry[5]
+                if last is None:
                     entry[4] = entry[5] = when
-                elif when < first:
-                    entry[4] = when
-                elif when > entry[5]:
+                elif when > last:
                     entry[5] = when
+                elif when < entry[4]:
+                    entry[4] = when
 
     def adjust(self, state: Totals, adjustment: Adjustment) -> None:
         """The summary's count and total, and the raw events it stands for, in the
