@@ -244,7 +244,11 @@ class CategoryTotals(Projection[Totals]):
         return _encode_entries([list(state), *columns, parts])
 
     def load_state(self, data: bytes) -> Totals:
-        """``dump_state``'s state: its columns zipped back into entries, in C."""
+        """``dump_state``'s state: its columns zipped back into entries, in C. The
+        entries by name, as an earlier release wrote them (a part of a shared rebuild
+        left in the database), are read too."""
+        if data[:2] != b"[[":
+            return _load_entries(data)
         names, counts, totals, lows, highs, firsts, lasts, parts = _decode_columns(data)
         decimals = (map(Decimal, column) for column in (totals, lows, highs))
         entries = map(list, zip(counts, *decimals, firsts, lasts, strict=True))
@@ -328,6 +332,23 @@ _decode_columns = msgspec.json.Decoder(
         dict[str, tuple[int, Decimal, int]],
     ]
 ).decode
+
+
+_Entry = tuple[int, Decimal, Decimal, Decimal, datetime | None, datetime | None]
+_decode_entries = msgspec.json.Decoder(
+    dict[str, _Entry] | tuple[dict[str, _Entry], dict[str, tuple[int, Decimal, int]]]
+).decode
+
+
+def _load_entries(data: bytes) -> Totals:
+    """The state an earlier release's ``dump_state`` wrote: the entries by name, then,
+    in a list with them, the parts that reconstructions stand for."""
+    decoded = _decode_entries(data)
+    entries, parts = (decoded, {}) if isinstance(decoded, dict) else decoded
+    state = {name: list(entry) for name, entry in entries.items()}
+    for name, part in parts.items():
+        state[name].extend(part)
+    return state
 
 
 class _Part(msgspec.Struct):

@@ -119,3 +119,37 @@ def _minutes(moment: datetime | None) -> datetime | None:
     offset = moment.utcoffset()
     assert offset is not None
     return moment.replace(tzinfo=timezone(timedelta(minutes=offset // timedelta(minutes=1))))
+
+
+def test_a_part_written_by_an_earlier_release_is_read() -> None:
+    """A part of a shared rebuild left in the database by the release before (the
+    entries by name, then the reconstructed parts beside them) merges as it was."""
+    books = [
+        2,
+        Decimal("3.50"),
+        Decimal("1.5"),
+        Decimal("2.00"),
+        datetime(2026, 1, 1, 10, tzinfo=UTC),
+        datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2))),
+    ]
+    cafe = [1, Decimal("-0"), Decimal("-0"), Decimal("-0"), None, None]
+    toys = [3, Decimal("7"), NO_LOW, NO_HIGH, None, None, 3, Decimal("7"), 1]
+    plain = (
+        b'{"books":[2,"3.50","1.5","2.00","2026-01-01T10:00:00Z","2026-01-01T12:00:00+02:00"],'
+        b'"caf\xc3\xa9":[1,"-0","-0","-0",null,null]}'
+    )
+    with_parts = (
+        b'[{"books":[2,"3.50","1.5","2.00","2026-01-01T10:00:00Z","2026-01-01T12:00:00+02:00"],'
+        b'"caf\xc3\xa9":[1,"-0","-0","-0",null,null],'
+        b'"toys":[3,"7","Infinity","-Infinity",null,null]},{"toys":[3,"7",1]}]'
+    )
+    projection = CategoryTotals()
+    for data, expected in [
+        (plain, {"books": books, "caf\u00e9": cafe}),
+        (with_parts, {"books": books, "caf\u00e9": cafe, "toys": toys}),
+    ]:
+        state = projection.load_state(data)
+        assert list(state) == list(expected)
+        assert {n: [str(x) for x in e] for n, e in state.items()} == {
+            n: [str(x) for x in e] for n, e in expected.items()
+        }
