@@ -32,6 +32,7 @@ bytes. Otherwise the entry is another id's and the key is not found.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import struct
@@ -264,12 +265,13 @@ class DedupIndex:
                     if key in hits:
                         found[i] = held[key]
         if self.runs:
-            for i, key in enumerate(keys):
-                if i not in found and key in bloom:
-                    wanted = None if digests is None else digests[i]
-                    hit = self._find_persisted(key, wanted, recorded_key)
-                    if hit is not None:
-                        found[i] = hit
+            rest = [i for i in range(len(keys)) if i not in found] if found else range(len(keys))
+            maybe = bloom.maybe_many([keys[i] for i in rest])
+            for i in itertools.compress(rest, maybe):
+                wanted = None if digests is None else digests[i]
+                hit = self._find_persisted(keys[i], wanted, recorded_key)
+                if hit is not None:
+                    found[i] = hit
         return found
 
     def _find_persisted(

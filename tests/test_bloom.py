@@ -1,0 +1,80 @@
+"""The dedup index's Bloom filter sets and reads, a batch at a time, the bits of its rule.
+
+The rule (docs/FORMAT.md, the dedup filter) is written here once more, a key at a
+time, as the reference: the filter files that stores already hold keep meaning
+what they meant.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eventfold.infra.filestore import bloom as bloom_module
+from eventfold.infra.filestore.bloom import Bloom
+
+M32 = 0xFFFFFFFF
+
+
+def reference_bits(nbits: int, keys: list[bytes]) -> bytearray:
+    """The filter's bits for ``keys``: 4 probes ``a + i * b`` of a key's first 6 bytes."""
+    bits = bytearray(nbits // 8)
+    for key in keys:
+        a, b = struct.unpack_from("<IH", key)
+        b *= 0x10001
+        for i in range(4):
+            p = ((a + i * b) & M32) * nbits >> 32
+            bits[p >> 3] |= 1 << (p & 7)
+    return bits
+
+
+sizes = st.sampled_from([64, 8 * 1000, 1 << 20])
+keys_lists = st.lists(st.binary(min_size=16, max_size=16), max_size=300) | st.lists(
+    st.binary(min_size=6, max_size=30), max_size=100
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(nbits=sizes, keys=keys_lists)
+def test_keys_added_set_the_bits_of_the_rule(nbits: int, keys: list[bytes]) -> None:
+    bloom = Bloom(nbits)
+    bloom.add_many(iter(keys))
+    assert bloom.bits == reference_bits(nbits, keys)
+
+
+@settings(max_examples=200, deadline=None)
+@given(nbits=sizes, added=keys_lists, asked=keys_lists)
+def test_a_batch_is_looked_up_as_each_key_alone(
+    nbits: int, added: list[bytes], asked: list[bytes]
+) -> None:
+    bloom = Bloom(nbits, reference_bits(nbits, added))
+    expected = [key in bloom for key in asked + added]
+    assert bloom.maybe_many(asked + added) == expected
+    assert all(expected[len(asked) :])  # an added key is always found
+
+
+def test_the_largest_filter_reaches_its_last_bit() -> None:
+    """2^32 bits: a probe's product needs all 64 bits of its column."""
+    nbits = 1 << 32
+    keys = [b"\xff" * 16, b"\xff\xff\xff\xff" + b"\x00" * 12, b"\x00" * 16]
+    bloom = Bloom(nbits)
+    bloom.add_many(keys)
+    probes = set()
+    for key in keys:
+        a, b = struct.unpack_from("<IH", key)
+        probes |= {((a + i * b * 0x10001) & M32) * nbits >> 32 for i in range(4)}
+    assert nbits - 1 in probes and 0 in probes
+    assert all(bloom.bits[p >> 3] >> (p & 7) & 1 for p in probes)
+    assert len(bloom.bits) - bloom.bits.count(0) == len({p >> 3 for p in probes})
+    assert bloom.maybe_many(keys) == [True, True, True]
+
+
+def test_keys_are_added_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = [i.to_bytes(4) * 4 for i in range(1000)]
+    monkeypatch.setattr(bloom_module, "CHUNK", 7)
+    bloom = Bloom(8 * 4096)
+    bloom.add_many(keys)
+    assert bloom.bits == reference_bits(8 * 4096, keys)
