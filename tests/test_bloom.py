@@ -7,14 +7,20 @@ what they meant.
 
 from __future__ import annotations
 
+import hashlib
 import struct
+import zlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eventfold.application.ingest.dedup import DedupIndex, verify_dedup
 from eventfold.infra.filestore import bloom as bloom_module
 from eventfold.infra.filestore.bloom import Bloom
+from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
+from eventfold.infra.filestore.runs import Run
 
 M32 = 0xFFFFFFFF
 
@@ -78,3 +84,41 @@ def test_keys_are_added_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> No
     bloom = Bloom(8 * 4096)
     bloom.add_many(keys)
     assert bloom.bits == reference_bits(8 * 4096, keys)
+
+
+def test_check_names_the_first_entry_its_filter_misses(tmp_path: Path) -> None:
+    """``check`` reads a run's entries a chunk at a time against the filter: the entry it
+    names is the first one, counted over the whole run, that the filter does not hold."""
+    count = 150_000
+    keys = [hashlib.blake2b(i.to_bytes(4), digest_size=16).digest() for i in range(count)]
+    index = DedupIndex(str(tmp_path))
+    index.open(0)
+    index.add_new(keys, list(range(1, count + 1)), [bytes(8)] * count)
+    index.advance(count)
+    index.flush(wait=True)
+    index.close()
+    assert verify_dedup(str(tmp_path)) == ("ok", [])
+
+    checkpoint = str(tmp_path / "CHECKPOINT")
+    doc, _ = read_checkpoint(checkpoint)
+    assert doc is not None and len(doc["runs"]) == 1
+    path = tmp_path / doc["bloom"]["name"]
+    bits = bytearray(path.read_bytes())
+    nbits = len(bits) * 8
+    run = Run(str(tmp_path / doc["runs"][0]["name"]), count, int(doc["runs"][0]["crc"]))
+    entries = list(run.entries())
+    run.close()
+    victim = entries[count - 1000]  # far past the first chunk
+    a, b = struct.unpack_from("<IH", victim)
+    p = ((a + 3 * b * 0x10001) & M32) * nbits >> 32
+    bits[p >> 3] &= ~(1 << (p & 7)) & 0xFF
+    path.write_bytes(bits)
+    doc["bloom"]["crc"] = zlib.crc32(bits)
+    write_checkpoint(checkpoint, doc)
+
+    damaged = Bloom(nbits, bits)
+    first = next(i for i, entry in enumerate(entries) if entry not in damaged)
+    assert first > 0
+    status, problems = verify_dedup(str(tmp_path))
+    assert status == "damaged"
+    assert problems == [(str(path), 0, f"bloom filter misses entry {first} of {run.name}")]

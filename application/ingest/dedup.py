@@ -520,8 +520,7 @@ def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
             if damage is not None:
                 problems.append((damage.path, damage.offset, damage.reason))
             elif bloom is not None:
-                entries = enumerate(run.entries())
-                missing = next((i for i, e in entries if e not in bloom), None)
+                missing = _first_missing(bloom, run)
                 if missing is not None:
                     problems.append(
                         (bloom_path, 0, f"bloom filter misses entry {missing} of {run.name}")
@@ -529,3 +528,14 @@ def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
         finally:
             run.close()
     return ("damaged" if problems else "ok"), problems
+
+
+def _first_missing(bloom: Bloom, run: Run) -> int | None:
+    """The place in ``run`` of its first entry that ``bloom`` does not hold, or None."""
+    done = 0
+    for chunk in run.chunks():
+        held = bloom.maybe_many(chunk)
+        if not all(held):
+            return done + held.index(False)
+        done += len(chunk)
+    return None
