@@ -39,6 +39,8 @@ class Bloom:
         self.bits = bits if bits is not None else bytearray(nbits // 8)
 
     def add_many(self, keys: Iterable[bytes]) -> None:
+        """Set the bits of each of ``keys`` (taken ``CHUNK`` at a time, so that a run's
+        entries, however many, are added in bounded memory)."""
         import numpy as np
 
         view = np.frombuffer(self.bits, np.uint8)
