@@ -84,6 +84,20 @@ class Stream:
             tallied.append(value)
         return version
 
+    def record_many(
+        self, values: list[Decimal], timestamp: datetime, loaded: dict[Stream, list[Decimal]]
+    ) -> int:
+        """``record`` of each of ``values`` in turn, at once; the first one's version."""
+        first = self.version + 1
+        self.version += len(values)
+        if self.category is None:
+            self.count += len(values)
+            self.total = functools.reduce(_add, values, self.total)
+            self.modified = timestamp
+        else:
+            loaded.setdefault(self, []).extend(values)
+        return first
+
 
 def record_grouped(
     streams: dict[str, Stream],
@@ -93,10 +107,10 @@ def record_grouped(
     loaded: dict[Stream, list[Decimal]],
 ) -> tuple[list[UUID], list[int], list[str]]:
     """``Stream.record`` of each event (category ``names[i]``, value ``values[i]``), a
-    step per category: each event's stream id and version, and the categories whose
-    snapshot falls due, in the order of the events that reach it. The same streams,
-    ``loaded`` and answers as a step per event (tested); the events' places in each
-    category are found by a sort, and written back, in C."""
+    step per category (``Stream.record_many``): each event's stream id and version, and
+    the categories whose snapshot falls due, in the order of the events that reach it.
+    The same streams, ``loaded`` and answers as a step per event (tested); the events'
+    places in each category are found by a sort, and written back, in C."""
     count = len(names)
     order = sorted(range(count), key=names.__getitem__)  # stable: each category's in order
     numbered: list[int] = [0] * count
@@ -106,15 +120,8 @@ def record_grouped(
         places = list(group)
         stream, k = streams[name], len(places)
         ids[name] = stream.id
-        first = stream.version + 1
-        stream.version += k
         taken = [values[i] for i in places] if k < 4 else list(itemgetter(*places)(values))
-        if stream.category is None:
-            stream.count += k
-            stream.total = functools.reduce(_add, taken, stream.total)
-            stream.modified = timestamp
-        else:
-            loaded.setdefault(stream, []).extend(taken)
+        first = stream.record_many(taken, timestamp, loaded)
         list(map(numbered.__setitem__, places, range(first, first + k)))
         if first <= stream.due <= stream.version:
             reached.append((places[stream.due - first], name))
