@@ -40,7 +40,7 @@ import sys
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from hashlib import blake2b
 from operator import itemgetter
 
@@ -265,8 +265,11 @@ class DedupIndex:
                     if key in hits:
                         found[i] = held[key]
         if self.runs:
-            rest = [i for i in range(len(keys)) if i not in found] if found else range(len(keys))
-            maybe = bloom.maybe_many([keys[i] for i in rest])
+            if found:
+                rest: Sequence[int] = [i for i in range(len(keys)) if i not in found]
+                maybe = bloom.maybe_many([keys[i] for i in rest])
+            else:  # the common case: the batch's keys as they are
+                rest, maybe = range(len(keys)), bloom.maybe_many(keys)
             for i in itertools.compress(rest, maybe):
                 wanted = None if digests is None else digests[i]
                 hit = self._find_persisted(keys[i], wanted, recorded_key)
