@@ -252,10 +252,7 @@ class CategoryTotals(Projection[Totals]):
         names, counts, totals, lows, highs, firsts, lasts, parts = _decode_columns(data)
         decimals = (map(Decimal, column) for column in (totals, lows, highs))
         entries = map(list, zip(counts, *decimals, firsts, lasts, strict=True))
-        state = dict(zip(names, entries, strict=True))
-        for name, part in parts.items():
-            state[name].extend(part)
-        return state
+        return _with_parts(dict(zip(names, entries, strict=True)), parts)
 
     def canonical(self, state: Totals) -> dict[str, Any]:
         """``{"categories": {NAME: {"count": N, "total": "DECIMAL"}}}`` (README)."""
@@ -345,7 +342,12 @@ def _load_entries(data: bytes) -> Totals:
     in a list with them, the parts that reconstructions stand for."""
     decoded = _decode_entries(data)
     entries, parts = (decoded, {}) if isinstance(decoded, dict) else decoded
-    state = {name: list(entry) for name, entry in entries.items()}
+    return _with_parts({name: list(entry) for name, entry in entries.items()}, parts)
+
+
+def _with_parts(state: Totals, parts: dict[str, tuple[int, Decimal, int]]) -> Totals:
+    """``state`` with each category's reconstructed part (``dump_state``'s) after its
+    six figures."""
     for name, part in parts.items():
         state[name].extend(part)
     return state
