@@ -2,16 +2,15 @@
 
 ``Bloom`` answers "never seen" for almost every new key without touching the
 disk. Keys are added, and looked up a batch at a time, by ``numpy``: their probes
-computed as columns, the bits set or read in one call each (a key's probes are
-``PROBES`` of its first 6 bytes, the same bits as one key at a time, tested). An
-index's writer still has its worker process (``merging.py``) add a new run's keys
-to a copy of the filter's file (``extend_file``) while it goes on writing.
+computed as columns, the bits set or read in one call each (the same bits as the
+rule gives a key at a time, tested). An index's writer still has its worker
+process (``merging.py``) add a new run's keys to a copy of the filter's file
+(``extend_file``) while it goes on writing.
 """
 
 from __future__ import annotations
 
 import itertools
-import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -23,15 +22,14 @@ if TYPE_CHECKING:
     import numpy
     from numpy.typing import NDArray
 
-PROBES = struct.Struct("<IH")  # a key's first 6 bytes: a u32 and a u16 (the probes' step)
 M32 = 0xFFFFFFFF
 CHUNK = 1 << 16  # keys whose probes are computed together (a few MB of columns)
 
 
 class Bloom:
     """A Bloom filter over uniform keys, by their first 6 bytes: 4 probes ``a + i * b``
-    (``a`` their first 4 bytes, ``b`` the next 2 twice, as 32 bits), each scaled to
-    ``nbits`` (a multiple of 8)."""
+    (``a`` their first 4 bytes and ``b`` the next 2, little-endian, ``b`` doubled to 32
+    bits), each scaled to ``nbits`` (a multiple of 8)."""
 
     def __init__(self, nbits: int, bits: bytearray | None = None) -> None:
         assert nbits % 8 == 0 and 0 < nbits <= 1 << 32, "whole bytes, 32-bit probes"
@@ -77,23 +75,6 @@ class Bloom:
         b *= np.uint64(0x10001)
         nbits, low, shift = np.uint64(self.nbits), np.uint64(M32), np.uint64(32)
         return [((a + np.uint64(i) * b) & low) * nbits >> shift for i in range(4)]
-
-    def __contains__(self, key: bytes) -> bool:
-        bits, nbits = self.bits, self.nbits
-        a, b = PROBES.unpack_from(key)
-        # Most absent keys stop at the first probe.
-        p = a * nbits >> 32
-        if not bits[p >> 3] >> (p & 7) & 1:
-            return False
-        b *= 0x10001
-        p = ((a + b) & M32) * nbits >> 32
-        if not bits[p >> 3] >> (p & 7) & 1:
-            return False
-        p = ((a + 2 * b) & M32) * nbits >> 32
-        if not bits[p >> 3] >> (p & 7) & 1:
-            return False
-        p = ((a + 3 * b) & M32) * nbits >> 32
-        return bool(bits[p >> 3] >> (p & 7) & 1)
 
 
 def extend_file(source: str | None, nbits: int, runs: list[Run], output: str) -> int:
