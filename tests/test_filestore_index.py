@@ -3,16 +3,21 @@ blocks are checked before use; older runs are read; merging rewrites little."""
 
 from __future__ import annotations
 
+import itertools
 import os
+from array import array
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from eventfold.infra.filestore.format import crc32
-from eventfold.infra.filestore.index import originator_key
+from eventfold.infra.filestore.index import originator_key, sorted_entries
 from eventfold.infra.filestore.runs import (
     BLOCK_ENTRIES,
+    CHUNK_BLOCKS,
     ENTRY,
     ENTRY_SIZE,
     MERGE_WIDTH,
@@ -318,3 +323,42 @@ def test_merging_keeps_few_runs_and_rewrites_each_entry_a_few_times(
     assert total == sum(flush if n % 50 else 1_000 for n in range(flushes))
     assert most <= 3 * (MERGE_WIDTH - 1) + 2
     assert FakeRun.rewritten / total < 4  # merging pairs: log2(160) = 7.3 times
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([bytes(16), b"\xff" * 16]) | st.binary(min_size=16, max_size=16),
+            st.sampled_from([0, 1, -1, 2**63 - 1, -(2**63)]) | st.integers(-(2**63), 2**63 - 1),
+        ),
+        max_size=60,
+    ),
+    st.integers(1, 2**40),
+)
+def test_a_flush_sorts_its_entries_as_their_packed_bytes_sort(
+    events: list[tuple[bytes, int]], first: int
+) -> None:
+    """``sorted_entries`` (numpy columns) gives the entries packed one by one, then sorted."""
+    keys = [key for key, _ in events]
+    versions = array("q", [version for _, version in events])
+    expected = sorted(
+        ENTRY.pack(key, version + VERSION_BIAS, first + i)
+        for i, (key, version) in enumerate(events)
+    )
+    assert sorted_entries(keys, versions, first) == b"".join(expected)
+
+
+def test_a_run_written_from_entries_laid_end_to_end_is_the_run_written_from_a_list(
+    tmp_path: Path,
+) -> None:
+    """``write_run`` takes sorted entries as lists or as bytes, mixed, cut anywhere."""
+    _, entries = sample_run(tmp_path, (CHUNK_BLOCKS + 3) * BLOCK_ENTRIES + 41)
+    listed = write_run(str(tmp_path / "listed.idx"), [entries])
+    cuts = [0, 5, BLOCK_ENTRIES + 3, 2 * BLOCK_ENTRIES, (CHUNK_BLOCKS + 1) * BLOCK_ENTRIES]
+    cuts.append(len(entries))
+    chunks: list[list[bytes] | bytes] = [
+        b"".join(entries[a:b]) if i % 2 else entries[a:b]
+        for i, (a, b) in enumerate(itertools.pairwise(cuts))
+    ]
+    assert write_run(str(tmp_path / "rows.idx"), chunks) == listed
+    assert (tmp_path / "rows.idx").read_bytes() == (tmp_path / "listed.idx").read_bytes()

@@ -36,21 +36,19 @@ import itertools
 import os
 import secrets
 import struct
-import sys
 import time
 import zlib
-from array import array
 from collections.abc import Callable, Iterable, Sequence
 from hashlib import blake2b
 from operator import itemgetter
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreBusyError
-from eventfold.infra.filestore import merging
+from eventfold.infra.filestore import merging, sortedrows
 from eventfold.infra.filestore.bloom import Bloom, read_file
 from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
 from eventfold.infra.filestore.merging import Merges
-from eventfold.infra.filestore.runs import IndexDamagedError, Layout, Run, create_run
+from eventfold.infra.filestore.runs import Chunk, IndexDamagedError, Layout, Run, create_run
 
 FORMAT = 3  # entries short:8 check:u64be id:u64be (1, 2: 16-byte keys; rebuilt)
 ENTRY = struct.Struct(">8sQQ")
@@ -60,6 +58,7 @@ MAX_RESERVED = 1 << 26  # ids a filter is sized for ahead of time
 BITS_PER_KEY_MIN = 16  # below this the filter is rebuilt larger: 16 to 32 bits an id
 SHORT = 6  # key bytes a run entry keeps
 PAD = bytes(2)  # after them, so that a short key is one 8-byte word
+SHORT_WORD = (1 << 64) - (1 << 8 * len(PAD))  # a key's first word, as a run entry keeps it
 ELSEWHERE = 0  # the id of an entry first seen in another partition (deciding.OTHER_PARTITION)
 NO_DIGEST = bytes(8)
 
@@ -83,39 +82,35 @@ class IndexBusyError(StoreBusyError):
 
 def pack_entries(keys: list[bytes], nids: list[int], digests: list[bytes]) -> list[bytes]:
     """The run entries of the ids with these keys (``id_key``), first recorded at ``nids``
-    with content ``digests``: each ``short:8 check:u64be id:u64be``, where ``check`` is
-    the digest (``NO_DIGEST`` for an id of another partition) XOR the key's last 8
-    bytes. Laid out a byte column at a time (strided copies in C), then cut."""
+    with content ``digests``, in the order given (``sorted_entries`` makes a flush's)."""
+    rows, size = _entry_rows(keys, nids, digests, sort=False), ENTRY.size
+    return [rows[at : at + size] for at in range(0, len(rows), size)]
+
+
+def sorted_entries(keys: list[bytes], nids: list[int], digests: list[bytes]) -> bytes:
+    """``pack_entries`` sorted, laid end to end: a run's entries (``runs.write_run``)."""
+    return _entry_rows(keys, nids, digests, sort=True)
+
+
+def _entry_rows(keys: list[bytes], nids: list[int], digests: list[bytes], *, sort: bool) -> bytes:
+    """Each entry is ``short:8 check:u64be id:u64be``: ``short`` the key's first ``SHORT``
+    bytes then ``PAD``, ``check`` the digest (``NO_DIGEST`` for an id of another
+    partition) XOR the key's last 8 bytes. Made a column at a time (``sortedrows``)."""
+    import numpy as np
+
     count = len(keys)
-    if ELSEWHERE in nids:
-        digests = [
-            NO_DIGEST if nid == ELSEWHERE else d for nid, d in zip(nids, digests, strict=True)
-        ]
-    joined = b"".join(keys)
-    if len(joined) != 16 * count or sum(map(len, digests)) != 8 * count:
-        msg = "keys of 16 bytes and digests of 8 are packed"
+    joined, checks = b"".join(keys), b"".join(digests)
+    if len(joined) != 16 * count or len(checks) != 8 * count or len(nids) != count:
+        msg = "keys of 16 bytes and digests of 8 are packed, one of each an id"
         raise ValueError(msg)
-    tails = bytearray(8 * count)
-    for j in range(8):
-        tails[j::8] = joined[8 + j :: 16]
-    checks = (int.from_bytes(tails) ^ int.from_bytes(b"".join(digests))).to_bytes(8 * count)
-    ids = array("Q", nids)
-    if sys.byteorder == "little":
-        ids.byteswap()
-    big_endian_ids = ids.tobytes()
-    out = bytearray(ENTRY.size * count)  # short's bytes beyond SHORT stay zero (PAD)
-    for j in range(SHORT):
-        out[j :: ENTRY.size] = joined[j::16]
-    for j in range(8):
-        out[8 + j :: ENTRY.size] = checks[j::8]
-        out[16 + j :: ENTRY.size] = big_endian_ids[j::8]
-    whole, size = bytes(out), ENTRY.size
-    return list(
-        map(
-            whole.__getitem__,
-            map(slice, range(0, size * count, size), range(size, size * (count + 1), size)),
-        )
-    )
+    if not count:
+        return b""
+    key_words = sortedrows.words_of(joined, count, 2)
+    ids = np.array(nids, np.uint64)
+    digest_words = sortedrows.words_of(checks, count, 1)[:, 0]
+    digest_words[ids == ELSEWHERE] = 0  # NO_DIGEST
+    short = key_words[:, 0] & np.uint64(SHORT_WORD)
+    return sortedrows.rows([short, digest_words ^ key_words[:, 1], ids], sort=sort)
 
 
 class DedupIndex:
@@ -332,12 +327,12 @@ class DedupIndex:
         if self.mem:
             held = self.mem.values()
             nids, digests = list(map(itemgetter(0), held)), list(map(itemgetter(1), held))
-            entries = pack_entries(list(self.mem), nids, digests)
-            entries.sort()
-            total = self.count + len(entries)
+            entries = sorted_entries(list(self.mem), nids, digests)
+            added = len(entries) // ENTRY.size
+            total = self.count + added
             new = self._new_run([entries])
             fits = total * BITS_PER_KEY_MIN <= self.bloom.nbits
-            if not wait and fits and len(entries) >= merging.BACKGROUND_MIN:
+            if not wait and fits and added >= merging.BACKGROUND_MIN:
                 output = os.path.join(self.dir, f"bloom-{secrets.token_hex(8)}")
                 job = {"kind": "bloom", "source": self._bloom_source(), "nbits": self.bloom.nbits}
                 pending = merging.worker("bloom").send(job, [new], output)
@@ -451,7 +446,7 @@ class DedupIndex:
         self.bloom = bloom
         self._bloom_saved = False
 
-    def _new_run(self, chunks: Iterable[list[bytes]]) -> Run:
+    def _new_run(self, chunks: Iterable[Chunk]) -> Run:
         self.next_run += 1
         return create_run(self.dir, self.next_run - 1, chunks, LAYOUT)
 

@@ -26,19 +26,18 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from hashlib import blake2b
-from itertools import repeat
-from operator import add
 from typing import Any
 from uuid import UUID
 
 from eventfold.infra import fileio
+from eventfold.infra.filestore import sortedrows
 from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
 from eventfold.infra.filestore.keyfilter import KeyFilter
 from eventfold.infra.filestore.merging import Merges
 from eventfold.infra.filestore.runs import (
-    ENTRY,
     STORE_LAYOUT,
     VERSION_BIAS,
+    Chunk,
     IndexDamagedError,
     Run,
     create_run,
@@ -67,6 +66,24 @@ class Mark:
 def originator_key(originator_id: UUID | str) -> bytes:
     """The 16-byte index key of an originator id (a UUID and its string agree)."""
     return blake2b(str(originator_id).encode("utf-8"), digest_size=16).digest()
+
+
+def sorted_entries(keys: list[bytes], versions: array[int], first: int) -> bytes:
+    """The entries (``runs.ENTRY``: key, biased version, id) of events with these keys and
+    versions, their ids ``first`` on, sorted and laid end to end: with every word
+    big-endian, their bytes sort as (key, version) do."""
+    import numpy as np
+
+    count = len(keys)
+    if count != len(versions):
+        msg = f"{count} keys but {len(versions)} versions"
+        raise ValueError(msg)
+    if not count:
+        return b""
+    key_words = sortedrows.words_of(b"".join(keys), count, 2)
+    biased = np.asarray(versions, np.int64).view(np.uint64) ^ np.uint64(VERSION_BIAS)
+    nids = np.arange(first, first + count, dtype=np.uint64)
+    return sortedrows.rows([key_words[:, 0], key_words[:, 1], biased, nids], sort=True)
 
 
 class LogIndex:
@@ -408,10 +425,7 @@ class LogIndex:
                 fileio.fsync(fd)
             except OSError as e:
                 raise fileio.FileWriteError(e, "writing", self.offsets_path) from e
-            biased = map(add, self.mem_versions, repeat(VERSION_BIAS))
-            nids = range(self.covered + 1, self.covered + len(self.mem_keys) + 1)
-            entries = list(map(ENTRY.pack, self.mem_keys, biased, nids))  # no step per event
-            entries.sort()  # big-endian: the bytes sort as (key, version) do
+            entries = sorted_entries(self.mem_keys, self.mem_versions, self.covered + 1)
             if self.key_filter is not None:
                 self.key_filter.add_many(self._fresh)
             new = self._new_run([entries])
@@ -440,7 +454,7 @@ class LogIndex:
         self.last_commit, self.end, self.tracking = last_commit, end, dict(tracking)
         self._forget_table()
 
-    def _new_run(self, chunks: Iterable[list[bytes]]) -> Run:
+    def _new_run(self, chunks: Iterable[Chunk]) -> Run:
         self.next_run += 1
         return create_run(self.dir, self.next_run - 1, chunks)
 

@@ -23,8 +23,10 @@ from its planes (a column of differences is decoded whole, once).
 from __future__ import annotations
 
 import struct
+import threading
 from itertools import accumulate
 from operator import sub
+from typing import Any
 
 from eventfold.infra.compression import zstd_module
 
@@ -59,7 +61,12 @@ def encode_block(rows: bytes, n: int, key_bytes: int, words: int, deltas: int) -
             except struct.error:  # neighbours too far apart for an i64: the values as they are
                 pass
         parts.append(b"".join(packed[j::8] for j in range(8)))
-    return bytes(_ZSTD.compress(bytes(flags) + b"".join(parts), level=LEVEL))
+    compressor = _compressor()
+    try:
+        return bytes(compressor.compress(bytes(flags) + b"".join(parts), _FRAME))
+    except BaseException:
+        _local.compressor = None  # it may have been left inside a frame
+        raise
 
 
 def decode_block(data: bytes, n: int, key_bytes: int, words: int) -> bytearray:
@@ -102,6 +109,17 @@ def rows_of(raw: bytes, n: int, key_bytes: int, words: int) -> bytearray:
 
 
 _ZSTD = zstd_module()  # imported now: a run may be written as an interpreter shuts down
+_FRAME = _ZSTD.ZstdCompressor.FLUSH_FRAME  # each call a whole frame, as ``compress`` makes
+_local = threading.local()
+
+
+def _compressor() -> Any:
+    """This thread's compressor at ``LEVEL``, made once (making one costs as much as
+    compressing a block)."""
+    found = getattr(_local, "compressor", None)
+    if found is None:
+        found = _local.compressor = _ZSTD.ZstdCompressor(level=LEVEL)
+    return found
 
 
 class Columns:

@@ -64,6 +64,7 @@ TABLE_KEYS = 1 << 18
 _tables = [0]  # keys held by the tables of the runs open in this process
 _tables_lock = threading.Lock()
 MERGE_WIDTH = 4  # runs of similar size merged at once
+Chunk = list[bytes] | bytes  # sorted entries: a list of them, or laid end to end
 
 
 @dataclass(frozen=True)
@@ -476,10 +477,9 @@ def _entry(columns: Columns, i: int) -> bytes:
     return b"".join([columns.raw[at : at + size], *words])
 
 
-def write_run(
-    path: str, chunks: Iterable[list[bytes]], layout: Layout = STORE_LAYOUT
-) -> tuple[int, int]:
-    """Write sorted entries, given as lists, as a run file (durably); return (count, crc)."""
+def write_run(path: str, chunks: Iterable[Chunk], layout: Layout = STORE_LAYOUT) -> tuple[int, int]:
+    """Write sorted entries as a run file (durably); return (count, crc). A chunk is a
+    list of entries or, as ``sortedrows.rows`` gives them, entries laid end to end."""
     tmp = f"{path}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -487,12 +487,13 @@ def write_run(
         raise fileio.FileWriteError(e, "writing", path) from e
     try:
         writer = _BlockWriter(fd, layout)
-        pending: list[bytes] = []  # entries of the block being filled
-        for entries in chunks:
-            pending.extend(entries)
-            whole = len(pending) - len(pending) % layout.block_entries
+        block = layout.block_entries * layout.width
+        pending = b""  # entries of the block being filled
+        for chunk in chunks:
+            pending += chunk if isinstance(chunk, bytes) else b"".join(chunk)
+            whole = len(pending) - len(pending) % block
             writer.write(pending[:whole])
-            del pending[:whole]
+            pending = pending[whole:]
         writer.write(pending)
         footer = b"".join(writer.footer)
         fileio.write_all(fd, footer, writer.offset)
@@ -534,20 +535,22 @@ class _BlockWriter:
         self.offset, self.count, self.crc = HEADER_SIZE, 0, 0
         self.footer: list[bytes] = []
 
-    def write(self, entries: list[bytes]) -> None:
+    def write(self, rows: bytes) -> None:
+        """Write entries laid end to end (whole blocks, but for the run's last)."""
         layout, per_block = self.layout, self.layout.block_entries
         fence = layout.width - 8
-        for start in range(0, len(entries), per_block * CHUNK_BLOCKS):
-            data = b"".join(entries[start : start + per_block * CHUNK_BLOCKS])
+        span = per_block * CHUNK_BLOCKS * layout.width
+        for start in range(0, len(rows), span):
+            data = rows[start : start + span]
             self.crc = crc32(data, self.crc)
             frames: list[bytes] = []
             step = per_block * layout.width
             for at in range(0, len(data), step):
-                rows = data[at : at + step]
-                n = len(rows) // layout.width
-                frame = encode_block(rows, n, layout.key_bytes, layout.words, layout.deltas)
+                block = data[at : at + step]
+                n = len(block) // layout.width
+                frame = encode_block(block, n, layout.key_bytes, layout.words, layout.deltas)
                 frames.append(frame)
-                self.footer.append(rows[:fence] + _FOOTER_TAIL.pack(len(frame), crc32(frame)))
+                self.footer.append(block[:fence] + _FOOTER_TAIL.pack(len(frame), crc32(frame)))
             out = b"".join(frames)
             fileio.write_all(self.fd, out, self.offset)
             self.offset += len(out)
@@ -555,7 +558,7 @@ class _BlockWriter:
 
 
 def create_run(
-    directory: str, number: int, chunks: Iterable[list[bytes]], layout: Layout = STORE_LAYOUT
+    directory: str, number: int, chunks: Iterable[Chunk], layout: Layout = STORE_LAYOUT
 ) -> Run:
     """Write ``run-NNNNNNNN.idx`` in ``directory`` from sorted chunks and open it."""
     path = os.path.join(directory, f"run-{number:08d}.idx")
