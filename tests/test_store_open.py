@@ -108,6 +108,7 @@ _NOT_FOR_OPENING = {
     "tomllib",  # only when there is a configuration file
     "difflib",  # only for a usage error
     "psycopg",  # only on postgres (an extra)
+    "numpy",  # only for writing: the index's flushes and the dedup index's filter
 }
 
 

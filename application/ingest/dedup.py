@@ -40,7 +40,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from hashlib import blake2b
-from operator import itemgetter
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreBusyError
@@ -96,8 +95,7 @@ def _entry_rows(keys: list[bytes], nids: list[int], digests: list[bytes], *, sor
     """Each entry is ``short:8 check:u64be id:u64be``: ``short`` the key's first ``SHORT``
     bytes then ``PAD``, ``check`` the digest (``NO_DIGEST`` for an id of another
     partition) XOR the key's last 8 bytes. Made a column at a time (``sortedrows``)."""
-    import numpy as np
-
+    np = sortedrows.load()
     count = len(keys)
     joined, checks = b"".join(keys), b"".join(digests)
     if len(joined) != 16 * count or len(checks) != 8 * count or len(nids) != count:
@@ -113,6 +111,47 @@ def _entry_rows(keys: list[bytes], nids: list[int], digests: list[bytes], *, sor
     return sortedrows.rows([short, digest_words ^ key_words[:, 1], ids], sort=sort)
 
 
+class Held:
+    """Ids held in memory until a flush persists them: each key's notification id and
+    digest, as columns in the order added (a key at most once), found by key."""
+
+    def __init__(self) -> None:
+        self.at: dict[bytes, int] = {}  # key -> its place in the columns
+        self.nids: list[int] = []
+        self.digests: list[bytes] = []
+
+    def __len__(self) -> int:
+        return len(self.nids)
+
+    def keys(self) -> list[bytes]:
+        """The keys, in the order added."""
+        return list(self.at)
+
+    def get(self, key: bytes) -> tuple[int, bytes] | None:
+        """(notification id, digest) of ``key``, or None."""
+        i = self.at.get(key)
+        return None if i is None else (self.nids[i], self.digests[i])
+
+    def found(self, keys: list[bytes]) -> dict[int, tuple[int, bytes]]:
+        """{index in ``keys``: (notification id, digest)} of the keys held here (most are
+        not: one pass in C tells)."""
+        at = self.at
+        hits = at.keys() & keys if at else ()
+        if not hits:
+            return {}
+        return {i: (self.nids[at[k]], self.digests[at[k]]) for i, k in enumerate(keys) if k in hits}
+
+    def add_many(self, keys: list[bytes], nids: list[int], digests: list[bytes]) -> None:
+        """Hold keys not held yet (the caller makes sure), one each."""
+        if not len(keys) == len(nids) == len(digests):
+            msg = "a notification id and a digest for each key"
+            raise ValueError(msg)
+        start = len(self.nids)
+        self.at.update(zip(keys, range(start, start + len(keys)), strict=True))
+        self.nids += nids
+        self.digests += digests
+
+
 class DedupIndex:
     """Exact membership of source ids, with bounded memory."""
 
@@ -126,10 +165,10 @@ class DedupIndex:
         self.count = 0  # ids persisted in runs
         self.next_run = 1
         self.bloom = Bloom(MIN_BLOOM_BITS)
-        self.mem: dict[bytes, tuple[int, bytes]] = {}  # key -> (id, digest), to be flushed
+        self.mem = Held()  # ids to be flushed
         # A flush whose filter the worker is extending: its ids, still answered from here;
         # the job, and the marks and coverage its checkpoint is to record.
-        self.flushing: dict[bytes, tuple[int, bytes]] = {}
+        self.flushing = Held()
         self._flushing: tuple[merging.Pending, dict[str, int], int] | None = None
         self._bloom_saved = True  # the file named ``bloom_name`` holds ``bloom``
         # Partitioned ingest: source identity -> byte position up to which the ids
@@ -215,7 +254,7 @@ class DedupIndex:
         self.next_run = 1
         self.bloom = Bloom(MIN_BLOOM_BITS)
         self.bloom_name = ""
-        self.mem = {}
+        self.mem = Held()
 
     def _remove_strays(self) -> None:
         """Delete run files a crash left behind that no checkpoint names."""
@@ -254,11 +293,7 @@ class DedupIndex:
         mem, bloom, flushing = self.mem, self.bloom, self.flushing
         found: dict[int, tuple[int, bytes]] = {}
         for held in (mem, flushing):
-            hits = held.keys() & keys if held else ()  # a pass in C: most ids are new
-            if hits:
-                for i, key in enumerate(keys):
-                    if key in hits:
-                        found[i] = held[key]
+            found.update(held.found(keys))
         if self.runs:
             if found:
                 rest: Sequence[int] = [i for i in range(len(keys)) if i not in found]
@@ -297,12 +332,12 @@ class DedupIndex:
 
     def add(self, key: bytes, nid: int, digest: bytes) -> None:
         """Index the id with this key as recorded at ``nid`` (above ``covered``)."""
-        if key not in self.mem and key not in self.flushing:
-            self.mem[key] = (nid, digest)
+        if self.mem.get(key) is None and self.flushing.get(key) is None:
+            self.mem.add_many([key], [nid], [digest])
 
     def add_new(self, keys: list[bytes], nids: list[int], digests: list[bytes]) -> None:
         """``add`` of keys that ``find_many`` did not find (so none is indexed yet)."""
-        self.mem.update(zip(keys, zip(nids, digests, strict=True), strict=True))
+        self.mem.add_many(keys, nids, digests)
 
     def advance(self, covered: int) -> None:
         """Everything up to notification ``covered`` has been added; flush when full."""
@@ -325,9 +360,7 @@ class DedupIndex:
         self._adopt_flush()
         new: Run | None = None
         if self.mem:
-            held = self.mem.values()
-            nids, digests = list(map(itemgetter(0), held)), list(map(itemgetter(1), held))
-            entries = sorted_entries(list(self.mem), nids, digests)
+            entries = sorted_entries(self.mem.keys(), self.mem.nids, self.mem.digests)
             added = len(entries) // ENTRY.size
             total = self.count + added
             new = self._new_run([entries])
@@ -338,14 +371,14 @@ class DedupIndex:
                 pending = merging.worker("bloom").send(job, [new], output)
                 if pending.failed is None:
                     self._flushing = (pending, dict(self.marks), self.covered)
-                    self.flushing, self.mem = self.mem, {}
+                    self.flushing, self.mem = self.mem, Held()
                     return
             if not fits:
                 self._grow_bloom(total)
-            self.bloom.add_many(self.mem)
+            self.bloom.add_many(self.mem.keys())
             self.count = total
         self._persist(new, None, self.covered, self.marks, wait=wait)
-        self.mem = {}
+        self.mem = Held()
 
     def _bloom_source(self) -> str | None:
         """A file holding the filter as it is in memory (None: it is empty)."""
@@ -377,12 +410,12 @@ class DedupIndex:
         if extended is None:
             with contextlib.suppress(OSError):
                 os.unlink(pending.output)
-            self.bloom.add_many(self.flushing)
+            self.bloom.add_many(self.flushing.keys())
         else:
             self.bloom = extended
         self.count += run.count
         self._persist(run, None if extended is None else pending.output, covered, marks)
-        self.flushing = {}
+        self.flushing = Held()
 
     def _persist(
         self,
@@ -455,7 +488,7 @@ class DedupIndex:
         if self._flushing is not None:  # its run and filter are strays: the store has its ids
             self._flushing[0].inputs[0].close()
             self._flushing = None
-            self.flushing = {}
+            self.flushing = Held()
         for run in self.runs:
             run.close()
         self.runs = []

@@ -72,8 +72,7 @@ def sorted_entries(keys: list[bytes], versions: array[int], first: int) -> bytes
     """The entries (``runs.ENTRY``: key, biased version, id) of events with these keys and
     versions, their ids ``first`` on, sorted and laid end to end: with every word
     big-endian, their bytes sort as (key, version) do."""
-    import numpy as np
-
+    np = sortedrows.load()  # held: this may run as the interpreter shuts down
     count = len(keys)
     if count != len(versions):
         msg = f"{count} keys but {len(versions)} versions"

@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from eventfold.infra import failpoints, fileio
 from eventfold.infra.errors import StoreLockedError, StoreReadOnlyError, StoreWriteError
+from eventfold.infra.filestore import sortedrows
 from eventfold.infra.filestore.columns import encode_columns, encode_columns3
 from eventfold.infra.filestore.format import (
     EventColumns,
@@ -60,6 +61,7 @@ class Writing(LogState):
                 raise StoreLockedError(msg)
             time.sleep(0.02)
         try:
+            sortedrows.load()  # for the index's flushes, the last perhaps at shutdown
             self._catch_up(flush=True)
             self._drop_torn_tail()
             seg, _ = unpack_location(self._end)
