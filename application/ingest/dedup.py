@@ -404,38 +404,41 @@ class DedupIndex:
             with contextlib.suppress(OSError):
                 os.unlink(source)
         run = pending.inputs[0]
-        extended = None
+        saved = None  # the worker's filter file, and its CRC-32
         if pending.answer is not None:
-            extended = read_file(pending.output, self.bloom.nbits, pending.answer["crc"])
-        if extended is None:
+            crc = int(pending.answer["crc"])
+            extended = read_file(pending.output, self.bloom.nbits, crc)
+            if extended is not None:
+                self.bloom, saved = extended, (pending.output, crc)
+        if saved is None:
             with contextlib.suppress(OSError):
                 os.unlink(pending.output)
             self.bloom.add_many(self.flushing.keys())
-        else:
-            self.bloom = extended
         self.count += run.count
-        self._persist(run, None if extended is None else pending.output, covered, marks)
+        self._persist(run, saved, covered, marks)
         self.flushing = Held()
 
     def _persist(
         self,
         new: Run | None,
-        bloom_file: str | None,
+        saved: tuple[str, int] | None,
         covered: int,
         marks: dict[str, int],
         *,
         wait: bool = False,
     ) -> None:
         """Add ``new`` to the runs (merges: ``merging.Merges``), write the filter (unless
-        it is in ``bloom_file`` already), then the checkpoint; delete what it replaced."""
+        it is saved already: ``saved``, its file and CRC-32, checked), then the
+        checkpoint; delete what it replaced."""
         obsolete = self._merges.after_flush(self.runs, new, wait=wait)
         old_bloom = self.bloom_name
-        if bloom_file is None:
+        if saved is None:
             self.bloom_name = f"bloom-{self.next_run:08d}"
             self.next_run += 1
             fileio.atomic_write(os.path.join(self.dir, self.bloom_name), self.bloom.bits)
+            crc = zlib.crc32(self.bloom.bits)
         else:
-            self.bloom_name = os.path.basename(bloom_file)
+            self.bloom_name, crc = os.path.basename(saved[0]), saved[1]
         doc = {
             "format": FORMAT,
             "covered": covered,
@@ -445,7 +448,7 @@ class DedupIndex:
             "bloom": {
                 "name": self.bloom_name,
                 "bits": self.bloom.nbits,
-                "crc": zlib.crc32(self.bloom.bits),
+                "crc": crc,
             },
             "runs": [{"name": r.name, "count": r.count, "crc": r.crc} for r in self.runs],
         }
