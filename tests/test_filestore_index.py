@@ -183,7 +183,7 @@ def test_merging_runs_in_chunks_gives_the_sorted_union(
 ) -> None:
     import random
 
-    from eventfold.infra.filestore.runs import merge_entries
+    from eventfold.infra.filestore.runs import merge_runs
 
     rng = random.Random(left * 7 + right)
     all_entries = sorted({rng.randbytes(32) for _ in range(left + right)})
@@ -192,7 +192,8 @@ def test_merging_runs_in_chunks_gives_the_sorted_union(
     for name, part in (("a", all_entries[:left]), ("b", all_entries[left:])):
         count, crc = write_run(str(tmp_path / name), [sorted(part)])
         runs.append(Run(str(tmp_path / name), count, crc))
-    merged = [e for c in merge_entries(runs[0], runs[1], blocks) for e in c]
+    rows = b"".join(merge_runs(runs, blocks))
+    merged = [rows[i : i + ENTRY_SIZE] for i in range(0, len(rows), ENTRY_SIZE)]
     assert merged == sorted(all_entries)
     for run in runs:
         run.close()
@@ -362,3 +363,32 @@ def test_a_run_written_from_entries_laid_end_to_end_is_the_run_written_from_a_li
     ]
     assert write_run(str(tmp_path / "rows.idx"), chunks) == listed
     assert (tmp_path / "rows.idx").read_bytes() == (tmp_path / "listed.idx").read_bytes()
+
+
+@pytest.mark.parametrize("width", [24, 32])
+def test_merging_runs_whose_entries_tie_in_their_first_words_gives_the_sorted_union(
+    tmp_path: Path, width: int
+) -> None:
+    """Few distinct first words (as a store index's keys), so that each step's cut and
+    sort compare the later words: three runs of one layout, unequal, cut into chunks."""
+    import random
+
+    from eventfold.infra.filestore.runs import Layout, merge_runs
+
+    rng = random.Random(width)
+    heads = [rng.randbytes(8) for _ in range(3)]
+    every = sorted(
+        {rng.choice(heads) + rng.randbytes(width - 8) for _ in range(500)}
+        | {rng.choice(heads) + bytes(width - 16) + rng.randbytes(8) for _ in range(4000)}
+    )
+    rng.shuffle(every)
+    layout = Layout(0, width // 8, 0, 64)
+    runs = []
+    for n, part in enumerate((every[:700], every[700:3100], every[3100:])):
+        path = str(tmp_path / f"run-{n}.idx")
+        count, crc = write_run(path, [sorted(part)], layout)
+        runs.append(Run(path, count, crc))
+    rows = b"".join(merge_runs(runs, 2))
+    assert [rows[i : i + width] for i in range(0, len(rows), width)] == sorted(every)
+    for run in runs:
+        run.close()

@@ -43,6 +43,7 @@ from eventfold.infra import failpoints
 from eventfold.infra.filestore import bloom
 from eventfold.infra.filestore.runs import (
     MERGE_WIDTH,
+    Chunk,
     Layout,
     Run,
     choose_merge,
@@ -55,7 +56,7 @@ MAX_RUNS = 3 * (MERGE_WIDTH - 1) + 4  # beyond this a flush waits for the merge 
 BACKGROUND_MIN = 1 << 17  # entries: smaller merges are done at once (they take milliseconds)
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 
-MakeRun = Callable[[Iterable[list[bytes]]], Run]
+MakeRun = Callable[[Iterable[Chunk]], Run]
 
 
 class Pending:
@@ -331,7 +332,7 @@ def _merge(job: dict[str, Any], parent: int) -> tuple[int, int]:
     layout = Layout(key_bytes, words, deltas, block_entries)
     runs = [Run(path, count, crc) for path, count, crc in job["inputs"]]
 
-    def chunks() -> Iterator[list[bytes]]:
+    def chunks() -> Iterator[bytes]:
         for chunk in merge_runs(runs):
             if os.getppid() != parent:
                 raise ChildProcessError("the writer is gone")

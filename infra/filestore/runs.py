@@ -32,8 +32,10 @@ import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eventfold.infra import fileio
+from eventfold.infra.filestore import sortedrows
 from eventfold.infra.filestore.format import crc32
 from eventfold.infra.filestore.runcodec import (
     BlockDecodeError,
@@ -421,6 +423,11 @@ class Run:
     def chunks(self, blocks: int = CHUNK_BLOCKS) -> Iterator[list[bytes]]:
         """All entries in order, ``blocks`` blocks at a time, each block verified."""
         width = self.width
+        for joined in self.row_chunks(blocks):
+            yield [joined[i : i + width] for i in range(0, len(joined), width)]
+
+    def row_chunks(self, blocks: int = CHUNK_BLOCKS) -> Iterator[bytes]:
+        """``chunks``, each laid end to end."""
         for first in range(0, len(self._fences), blocks):
             last = min(first + blocks, len(self._fences))
             start = self._offsets[first]
@@ -434,8 +441,7 @@ class Run:
                     rows.append(raw)
                 else:
                     rows.append(self._rows(self._decompress(b, raw, offset)))
-            joined = b"".join(rows)
-            yield [joined[i : i + width] for i in range(0, len(joined), width)]
+            yield b"".join(rows)
 
     def entries(self) -> Iterator[bytes]:
         """All entries in order."""
@@ -566,37 +572,45 @@ def create_run(
     return Run(path, count, crc)
 
 
-def merge_entries(a: Run, b: Run, blocks: int = CHUNK_BLOCKS) -> Iterator[list[bytes]]:
-    """The entries of two runs in order, as lists, merged a chunk at a time."""
-    return merge_runs([a, b], blocks)
-
-
-def merge_runs(runs: list[Run], blocks: int = CHUNK_BLOCKS) -> Iterator[list[bytes]]:
-    """The entries of ``runs`` in order, as lists, merged a chunk at a time.
+def merge_runs(runs: list[Run], blocks: int = CHUNK_BLOCKS) -> Iterator[bytes]:
+    """The entries of ``runs`` (of one layout) in order, laid end to end, merged a chunk
+    at a time.
 
     Each step takes, from every run's buffered chunk, what is at or below the
     smallest of the buffers' last entries (nothing unread can come before it)
-    and sorts it (``sorted`` of a few sorted pieces is a linear merge in C).
-    Memory stays at a few chunks per run whatever the sizes of the runs.
+    and sorts it: every entry is big-endian words, so the runs' pieces are
+    columns to ``sortedrows.rows``, with no object an entry. Memory stays at a
+    few chunks per run whatever the sizes of the runs.
     """
-    streams = [run.chunks(blocks) for run in runs]
-    buffers = [next(stream, []) for stream in streams]
+    np = sortedrows.load()
+    words = runs[0].width // 8 if runs else 1
+    streams = [run.row_chunks(blocks) for run in runs]
+
+    def take(stream: Iterator[bytes]) -> Any:
+        rows = next(stream, b"")
+        return sortedrows.words_of(rows, len(rows) // (8 * words), words)
+
+    buffers = [take(stream) for stream in streams]
     while True:
-        live = [i for i, buffer in enumerate(buffers) if buffer]
+        live = [i for i, buffer in enumerate(buffers) if len(buffer)]
         if len(live) <= 1:
             break
-        cut = min(buffers[i][-1] for i in live)
-        out: list[bytes] = []
+        cut = min(tuple(buffers[i][-1].tolist()) for i in live)
+        pieces = []
         for i in live:
             buffer = buffers[i]
-            j = bisect_right(buffer, cut)
-            out += buffer[:j]
-            buffers[i] = buffer[j:] or next(streams[i], [])
-        out.sort()
-        yield out
+            at_most = buffer[:, -1] <= np.uint64(cut[-1])  # buffer's rows <= cut, by words
+            for w in range(words - 2, -1, -1):
+                column, value = buffer[:, w], np.uint64(cut[w])
+                at_most = (column < value) | ((column == value) & at_most)
+            j = int(np.count_nonzero(at_most))  # a prefix: the buffer is sorted
+            pieces.append(buffer[:j])
+            buffers[i] = buffer[j:] if j < len(buffer) else take(streams[i])
+        merged = np.concatenate(pieces)
+        yield sortedrows.rows([merged[:, w] for w in range(words)], sort=True)
     for i, buffer in enumerate(buffers):
-        if buffer:
-            yield buffer
+        if len(buffer):
+            yield sortedrows.rows([buffer[:, w] for w in range(words)], sort=False)
             yield from streams[i]
 
 
@@ -631,9 +645,7 @@ def closing_merge(runs: Sequence[Run]) -> tuple[int, int]:
     return len(runs) - 1, under if under == MERGE_WIDTH else 0
 
 
-def push_run(
-    runs: list[Run], new: Run, make_run: Callable[[Iterable[list[bytes]]], Run]
-) -> list[Run]:
+def push_run(runs: list[Run], new: Run, make_run: Callable[[Iterable[Chunk]], Run]) -> list[Run]:
     """Append ``new`` and merge as ``choose_merge`` says, in this process, again while
     it asks for more; return the obsolete runs.
 
