@@ -79,22 +79,12 @@ class IndexBusyError(StoreBusyError):
     """Another process holds the dedup index (an ingest is running)."""
 
 
-def pack_entries(keys: list[bytes], nids: list[int], digests: list[bytes]) -> list[bytes]:
-    """The run entries of the ids with these keys (``id_key``), first recorded at ``nids``
-    with content ``digests``, in the order given (``sorted_entries`` makes a flush's)."""
-    rows, size = _entry_rows(keys, nids, digests, sort=False), ENTRY.size
-    return [rows[at : at + size] for at in range(0, len(rows), size)]
-
-
 def sorted_entries(keys: list[bytes], nids: list[int], digests: list[bytes]) -> bytes:
-    """``pack_entries`` sorted, laid end to end: a run's entries (``runs.write_run``)."""
-    return _entry_rows(keys, nids, digests, sort=True)
-
-
-def _entry_rows(keys: list[bytes], nids: list[int], digests: list[bytes], *, sort: bool) -> bytes:
-    """Each entry is ``short:8 check:u64be id:u64be``: ``short`` the key's first ``SHORT``
-    bytes then ``PAD``, ``check`` the digest (``NO_DIGEST`` for an id of another
-    partition) XOR the key's last 8 bytes. Made a column at a time (``sortedrows``)."""
+    """The run entries of the ids with these keys (``id_key``), first recorded at ``nids``
+    with content ``digests``, sorted and laid end to end (``runs.write_run``). Each is
+    ``short:8 check:u64be id:u64be``: ``short`` the key's first ``SHORT`` bytes then
+    ``PAD``, ``check`` the digest (``NO_DIGEST`` for an id of another partition) XOR the
+    key's last 8 bytes. Made a column at a time (``sortedrows``)."""
     np = sortedrows.load()
     count = len(keys)
     joined, checks = b"".join(keys), b"".join(digests)
@@ -108,7 +98,7 @@ def _entry_rows(keys: list[bytes], nids: list[int], digests: list[bytes], *, sor
     digest_words = sortedrows.words_of(checks, count, 1)[:, 0]
     digest_words[ids == ELSEWHERE] = 0  # NO_DIGEST
     short = key_words[:, 0] & np.uint64(SHORT_WORD)
-    return sortedrows.rows([short, digest_words ^ key_words[:, 1], ids], sort=sort)
+    return sortedrows.rows([short, digest_words ^ key_words[:, 1], ids], sort=True)
 
 
 class Held:
