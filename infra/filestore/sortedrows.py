@@ -2,11 +2,12 @@
 
 An index run's entries are fixed-width rows of big-endian u64 words (an opaque
 16-byte key is two such words), sorted as their bytes are. Packing and sorting a
-flush's entries one Python object each cost the writer a step per event; here the
-words are columns, ``lexsort`` orders them (first word first: the bytes' order, as
-every word is unsigned and big-endian) and the rows come out as one buffer, ready
-for ``runs.write_run``. ``numpy`` is imported by ``load``, when a process becomes a
-log's writer (not by readers, which never flush).
+flush's entries (or merging runs) one Python object each cost a step per entry;
+here the words are columns, ordered by their first word and, only where that
+order is wrong, by all of them (first word first: the bytes' order, as every
+word is unsigned and big-endian), and the rows come out as one buffer, ready for
+``runs.write_run``. ``numpy`` is imported by ``load``: when a process becomes a
+log's writer, or merges runs (not by readers, which never flush).
 """
 
 from __future__ import annotations
