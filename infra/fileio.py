@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import mmap
 import os
 
 from eventfold.infra import failpoints
@@ -18,6 +19,7 @@ from eventfold.infra.errors import EventfoldError
 pwrite = os.pwrite
 fsync = os.fsync
 READ_ONLY_ERRNOS = frozenset((errno.EROFS, errno.EACCES, errno.EPERM))
+Bytes = bytes | bytearray | mmap.mmap
 
 
 def is_read_only(error: OSError) -> bool:
@@ -26,7 +28,7 @@ def is_read_only(error: OSError) -> bool:
     return error.errno in READ_ONLY_ERRNOS
 
 
-def write_all(fd: int, data: bytes | bytearray, offset: int) -> None:
+def write_all(fd: int, data: Bytes, offset: int) -> None:
     """Write all of ``data`` at ``offset``, looping over short writes."""
     view = memoryview(data)
     while view:
@@ -59,7 +61,7 @@ class FileWriteError(OSError, EventfoldError):
         return f"{self.operation} {self.path} failed: {self.strerror} (errno {self.errno})"
 
 
-def atomic_write(path: str, data: bytes | bytearray) -> None:
+def atomic_write(path: str, data: Bytes) -> None:
     """Replace ``path`` with ``data``: temporary file, fsync, rename, directory fsync.
 
     On failure the temporary file is removed and ``FileWriteError`` names ``path``.

@@ -8,6 +8,7 @@ what they meant.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import struct
 import zlib
 from pathlib import Path
@@ -40,7 +41,7 @@ def reference_bits(nbits: int, keys: list[bytes]) -> bytearray:
     return bits
 
 
-def reference_holds(bits: bytearray, key: bytes) -> bool:
+def reference_holds(bits: bytes | bytearray | mmap.mmap, key: bytes) -> bool:
     """Whether the filter ``bits`` has every bit of ``key``."""
     return all(bits[p >> 3] >> (p & 7) & 1 for p in probes(len(bits) * 8, key))
 
@@ -79,6 +80,7 @@ def test_the_largest_filter_reaches_its_last_bit() -> None:
     bits = {p for key in keys for p in probes(nbits, key)}
     assert nbits - 1 in bits and 0 in bits
     assert all(bloom.bits[p >> 3] >> (p & 7) & 1 for p in bits)
+    assert isinstance(bloom.bits, bytearray)
     assert len(bloom.bits) - bloom.bits.count(0) == len({p >> 3 for p in bits})
     assert bloom.maybe_many(keys) == [True, True, True]
 

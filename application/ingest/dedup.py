@@ -40,21 +40,24 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from hashlib import blake2b
+from typing import NamedTuple
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreBusyError
 from eventfold.infra.filestore import merging, sortedrows
-from eventfold.infra.filestore.bloom import Bloom, read_file
+from eventfold.infra.filestore.bloom import Bloom, share
 from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
 from eventfold.infra.filestore.merging import Merges
 from eventfold.infra.filestore.runs import Chunk, IndexDamagedError, Layout, Run, create_run
 
-FORMAT = 3  # entries short:8 check:u64be id:u64be (1, 2: 16-byte keys; rebuilt)
+FORMAT = 4  # the filter's file may lack the ids of runs it names (3: it never does)
+READ_FORMATS = (3, FORMAT)  # entries short:8 check:u64be id:u64be (1, 2: rebuilt)
 ENTRY = struct.Struct(">8sQQ")
 LAYOUT = Layout(0, 3, 0, 256)  # as they are, so that a lookup decodes no whole column
 MIN_BLOOM_BITS = 1 << 23
 MAX_RESERVED = 1 << 26  # ids a filter is sized for ahead of time
 BITS_PER_KEY_MIN = 16  # below this the filter is rebuilt larger: 16 to 32 bits an id
+LACKING_SHARE = 4  # the filter's file is written when 1/4 of the ids would lack from it
 SHORT = 6  # key bytes a run entry keeps
 PAD = bytes(2)  # after them, so that a short key is one 8-byte word
 SHORT_WORD = (1 << 64) - (1 << 8 * len(PAD))  # a key's first word, as a run entry keeps it
@@ -99,6 +102,14 @@ def sorted_entries(keys: list[bytes], nids: list[int], digests: list[bytes]) -> 
     digest_words[ids == ELSEWHERE] = 0  # NO_DIGEST
     short = key_words[:, 0] & np.uint64(SHORT_WORD)
     return sortedrows.rows([short, digest_words ^ key_words[:, 1], ids], sort=True)
+
+
+class Filed(NamedTuple):
+    """A file of the dedup index's filter: its name, its size in bits, its CRC-32."""
+
+    name: str
+    bits: int
+    crc: int
 
 
 class Held:
@@ -149,8 +160,9 @@ class DedupIndex:
         self.dir = directory
         self.flush_every = flush_every
         self.checkpoint_path = os.path.join(directory, "CHECKPOINT")
-        self.bloom_name = ""
+        self.filed = Filed("", 0, 0)  # the filter's file the checkpoint names
         self.runs: list[Run] = []
+        self.lacking: list[Run] = []  # runs whose ids the filter's file may lack
         self.covered = 0  # notification ids 1..covered are in the index
         self.count = 0  # ids persisted in runs
         self.next_run = 1
@@ -160,7 +172,8 @@ class DedupIndex:
         # the job, and the marks and coverage its checkpoint is to record.
         self.flushing = Held()
         self._flushing: tuple[merging.Pending, dict[str, int], int] | None = None
-        self._bloom_saved = True  # the file named ``bloom_name`` holds ``bloom``
+        self._stale = False  # the filter was rebuilt since its file was written
+        self._shared: tuple[str, object] | None = None  # the file ``bloom`` is mapped from
         # Partitioned ingest: source identity -> byte position up to which the ids
         # first seen in other partitions' categories are marked here (see ingest).
         self.marks: dict[str, int] = {}
@@ -206,24 +219,27 @@ class DedupIndex:
         try:
             if doc["format"] in (1, 2):
                 return "of an older format"
-            if doc["format"] != FORMAT:
+            if doc["format"] not in READ_FORMATS:
                 return f"unknown format {doc['format']!r}"
             self.runs = [
                 Run(os.path.join(self.dir, r["name"]), int(r["count"]), int(r["crc"]))
                 for r in doc["runs"]
             ]  # each checks its header and footer against the checkpoint
-            self.bloom_name = str(doc["bloom"]["name"])
-            with open(os.path.join(self.dir, self.bloom_name), "rb") as f:
+            filed = doc["bloom"]
+            self.filed = Filed(str(filed["name"]), int(filed["bits"]), int(filed["crc"]))
+            with open(os.path.join(self.dir, self.filed.name), "rb") as f:
                 bits = bytearray(f.read())
-            nbits = int(doc["bloom"]["bits"])
-            if len(bits) * 8 != nbits or zlib.crc32(bits) != int(doc["bloom"]["crc"]):
+            if len(bits) * 8 != self.filed.bits or zlib.crc32(bits) != self.filed.crc:
                 return "bloom filter does not match the checkpoint"
-            self.bloom = Bloom(nbits, bits)
+            self.bloom = Bloom(self.filed.bits, bits)
             self.covered, self.count = int(doc["covered"]), int(doc["count"])
             self.next_run = int(doc["next_run"])
             self.marks = {str(k): int(v) for k, v in doc.get("marks", {}).items()}
             if sum(r.count for r in self.runs) != self.count:
                 return "runs do not add up to the checkpoint"
+            self.lacking = _named(self.runs, filed.get("lacks", []))
+            for run in self.lacking:  # ids a crash kept from the filter's file
+                self.bloom.add_many(run.entries())
         except (ValueError, KeyError, TypeError, OSError) as e:
             return f"checkpoint unusable ({e})"
         return None
@@ -243,12 +259,14 @@ class DedupIndex:
         self.marks = {}
         self.next_run = 1
         self.bloom = Bloom(MIN_BLOOM_BITS)
-        self.bloom_name = ""
+        self.filed = Filed("", 0, 0)
+        self.lacking = []
+        self._shared = None  # its file is gone with the rest
         self.mem = Held()
 
     def _remove_strays(self) -> None:
         """Delete run files a crash left behind that no checkpoint names."""
-        named = {r.name for r in self.runs} | {"CHECKPOINT", "LOCK", self.bloom_name}
+        named = {r.name for r in self.runs} | {"CHECKPOINT", "LOCK", self.filed.name}
         for name in os.listdir(self.dir):
             if name not in named:
                 with contextlib.suppress(FileNotFoundError):
@@ -338,14 +356,18 @@ class DedupIndex:
     # -- persisting ----------------------------------------------------------
 
     def flush(self, *, wait: bool = False) -> None:
-        """Write the in-memory ids as a run, persist the filter and checkpoint.
+        """Write the in-memory ids as a run, and a checkpoint that names it.
 
         The work that grows with the index is done by the worker process
-        (``merging.py``): merging runs, and adding a full flush's keys to a copy
-        of the filter's file. Until the copy is done those ids stay in memory
+        (``merging.py``): merging runs, and adding a full flush's keys to the
+        filter, which it maps from the same file as this process
+        (``bloom.extend_shared``). Until it is done those ids stay in memory
         (``flushing``) and the checkpoint names the index as it was; the next
-        flush adopts it (the checkpoint then names the new run and the filter).
-        ``wait`` (closing): finish all of it here, now.
+        flush adopts it (the checkpoint then names the new run). The filter's
+        own file is written only when the ids it would lack reach a quarter of
+        all (``_filter_due``): the checkpoint names the runs it lacks, and
+        opening the index adds them to it. ``wait`` (closing): finish all of it
+        here, now, the filter's file included.
         """
         self._adopt_flush()
         new: Run | None = None
@@ -356,8 +378,10 @@ class DedupIndex:
             new = self._new_run([entries])
             fits = total * BITS_PER_KEY_MIN <= self.bloom.nbits
             if not wait and fits and added >= merging.BACKGROUND_MIN:
-                output = os.path.join(self.dir, f"bloom-{secrets.token_hex(8)}")
-                job = {"kind": "bloom", "source": self._bloom_source(), "nbits": self.bloom.nbits}
+                output = ""
+                if self._filter_due(added):
+                    output = os.path.join(self.dir, f"bloom-{secrets.token_hex(8)}")
+                job = {"kind": "bloom", "shared": self._share(), "nbits": self.bloom.nbits}
                 pending = merging.worker("bloom").send(job, [new], output)
                 if pending.failed is None:
                     self._flushing = (pending, dict(self.marks), self.covered)
@@ -367,68 +391,99 @@ class DedupIndex:
                 self._grow_bloom(total)
             self.bloom.add_many(self.mem.keys())
             self.count = total
-        self._persist(new, None, self.covered, self.marks, wait=wait)
+        changed = new is not None or bool(self.lacking) or self._stale or not self.filed.name
+        due = (wait and changed) or (new is not None and self._filter_due(0, new))
+        filed = self._write_filter() if due else None
+        self._persist(new, filed, self.covered, self.marks, wait=wait)
         self.mem = Held()
 
-    def _bloom_source(self) -> str | None:
-        """A file holding the filter as it is in memory (None: it is empty)."""
-        if not self.bloom_name:
-            return None  # nothing persisted: only grown (empty) since
-        path = os.path.join(self.dir, self.bloom_name)
-        if not self._bloom_saved:  # grown since: a copy for the worker (a stray if we die)
-            path = os.path.join(self.dir, f"bloom-{secrets.token_hex(8)}.source")
-            with open(path, "wb") as f:
-                f.write(self.bloom.bits)
-        return path
+    def _filter_due(self, adding: int, new: Run | None = None) -> bool:
+        """Whether the filter's file is to be written now, with ``adding`` more ids (or
+        the run ``new``) lacking from it: when there is none yet, when the filter was
+        rebuilt since, or when a quarter of the ids would lack from it (so the file
+        is written a number of times that grows with the log of the ids, not with
+        them, and opening after a crash adds about a quarter back: more when a
+        merge has just taken in a run it lacks)."""
+        if not self.filed.name or self._stale:
+            return True
+        lacking = sum(r.count for r in self.lacking) + adding
+        if new is not None:
+            lacking += new.count
+        return LACKING_SHARE * lacking >= self.count + adding
+
+    def _write_filter(self) -> Filed:
+        """Write the filter in memory to a file of its own."""
+        name = f"bloom-{self.next_run:08d}"
+        self.next_run += 1
+        fileio.atomic_write(os.path.join(self.dir, name), self.bloom.bits)
+        return Filed(name, self.bloom.nbits, zlib.crc32(self.bloom.bits))
+
+    def _share(self) -> str:
+        """The file the filter in memory is mapped from, shared with the worker (made now,
+        with the filter's bits, if it is not)."""
+        if self._shared is None or self._shared[1] is not self.bloom.bits:
+            self._unshare()
+            path = os.path.join(self.dir, f"shared-{secrets.token_hex(8)}.bloom")
+            mapped = share(path, self.bloom.bits)
+            self.bloom = Bloom(self.bloom.nbits, mapped)
+            self._shared = (path, mapped)
+        return self._shared[0]
+
+    def _unshare(self) -> None:
+        """Remove the shared file (a mapping of it stays usable until it is dropped)."""
+        if self._shared is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._shared[0])
+            self._shared = None
 
     def _adopt_flush(self) -> None:
-        """Finish the flush whose filter the worker extends (waiting for it): its run and
-        filter are named by a checkpoint (the filter extended here if the worker failed)."""
+        """Finish the flush whose ids the worker adds to the filter (waiting for it): a
+        checkpoint names its run (and the filter's file it wrote, if it wrote one); the
+        ids are added here if the worker failed."""
         if self._flushing is None:
             return
         pending, marks, covered = self._flushing
         pending.worker.collect(pending, block=True)
         self._flushing = None
-        source = pending.job.get("source")
-        if source is not None and source.endswith(".source"):
-            with contextlib.suppress(OSError):
-                os.unlink(source)
-        run = pending.inputs[0]
-        saved = None  # the worker's filter file, and its CRC-32
-        if pending.answer is not None:
-            crc = int(pending.answer["crc"])
-            extended = read_file(pending.output, self.bloom.nbits, crc)
-            if extended is not None:
-                self.bloom, saved = extended, (pending.output, crc)
-        if saved is None:
-            with contextlib.suppress(OSError):
-                os.unlink(pending.output)
+        filed = None  # the filter's file the worker wrote
+        if pending.answer is None:
+            if pending.output:
+                with contextlib.suppress(OSError):
+                    os.unlink(pending.output)
             self.bloom.add_many(self.flushing.keys())
+        elif pending.output:
+            name, crc = os.path.basename(pending.output), int(pending.answer["crc"])
+            filed = Filed(name, int(pending.job["nbits"]), crc)
+        run = pending.inputs[0]
         self.count += run.count
-        self._persist(run, saved, covered, marks)
+        self._persist(run, filed, covered, marks)
         self.flushing = Held()
 
     def _persist(
         self,
         new: Run | None,
-        saved: tuple[str, int] | None,
+        filed: Filed | None,
         covered: int,
         marks: dict[str, int],
         *,
         wait: bool = False,
     ) -> None:
-        """Add ``new`` to the runs (merges: ``merging.Merges``), write the filter (unless
-        it is saved already: ``saved``, its file and CRC-32, checked), then the
-        checkpoint; delete what it replaced."""
+        """Add ``new`` to the runs (merges: ``merging.Merges``), then write the checkpoint
+        (naming ``filed``, a new file of the filter holding every run's ids; else the
+        filter's file as it was, and the runs it lacks); delete what it replaced."""
+        before = list(self.runs)
         obsolete = self._merges.after_flush(self.runs, new, wait=wait)
-        old_bloom = self.bloom_name
-        if saved is None:
-            self.bloom_name = f"bloom-{self.next_run:08d}"
-            self.next_run += 1
-            fileio.atomic_write(os.path.join(self.dir, self.bloom_name), self.bloom.bits)
-            crc = zlib.crc32(self.bloom.bits)
+        old_file = self.filed.name
+        if filed is not None:
+            self.filed = filed
+            self.lacking = []
+            self._stale = False
         else:
-            self.bloom_name, crc = os.path.basename(saved[0]), saved[1]
+            lacking = self.lacking + ([new] if new is not None else [])
+            lost = any(_holds(lacking, r) for r in obsolete)  # a merge took ids lacking
+            made = [r for r in self.runs if not _holds(before, r)]  # new, and merged runs
+            self.lacking = [r for r in lacking if not _holds(obsolete, r)]
+            self.lacking += [r for r in made if lost and not _holds(self.lacking, r)]
         doc = {
             "format": FORMAT,
             "covered": covered,
@@ -436,9 +491,10 @@ class DedupIndex:
             "count": self.count,
             "next_run": self.next_run,
             "bloom": {
-                "name": self.bloom_name,
-                "bits": self.bloom.nbits,
-                "crc": crc,
+                "name": self.filed.name,
+                "bits": self.filed.bits,
+                "crc": self.filed.crc,
+                "lacks": [r.name for r in self.lacking],
             },
             "runs": [{"name": r.name, "count": r.count, "crc": r.crc} for r in self.runs],
         }
@@ -447,10 +503,9 @@ class DedupIndex:
             run.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(run.path)
-        self._bloom_saved = True
-        if old_bloom and old_bloom != self.bloom_name:
+        if old_file and old_file != self.filed.name:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.dir, old_bloom))
+                os.unlink(os.path.join(self.dir, old_file))
 
     def reserve(self, expected: int) -> None:
         """Size the filter for ``expected`` more ids now, not by rebuilds along the way.
@@ -469,8 +524,9 @@ class DedupIndex:
         bloom = Bloom(-(-nbits // 64) * 64)
         for run in self.runs:
             bloom.add_many(run.entries())
+        self._unshare()
         self.bloom = bloom
-        self._bloom_saved = False
+        self._stale = True
 
     def _new_run(self, chunks: Iterable[Chunk]) -> Run:
         self.next_run += 1
@@ -489,9 +545,25 @@ class DedupIndex:
     def close(self) -> None:
         """Release the runs and the lock (without flushing)."""
         self._close_runs()
+        self._unshare()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _holds(runs: list[Run], run: Run) -> bool:
+    """Whether ``run`` is one of ``runs`` (the very object)."""
+    return any(r is run for r in runs)
+
+
+def _named(runs: list[Run], names: list[str]) -> list[Run]:
+    """The runs of ``names``; ``ValueError`` for a name no run has."""
+    by_name = {r.name: r for r in runs}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        msg = f"the filter lacks runs it does not name: {', '.join(unknown)}"
+        raise ValueError(msg)
+    return [by_name[name] for name in names]
 
 
 def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
@@ -500,7 +572,8 @@ def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
     crash interrupted: the next ingest rebuilds it) or ``damaged``.
 
     Verifies the checkpoint's checksum, every run (blocks, order, checksum), the
-    filter's checksum, and that the filter holds every id of the runs.
+    filter's checksum, and that the filter holds every id of the runs but those
+    it is named as lacking (``lacks``: an ingest adds them when it opens the index).
     """
     checkpoint = os.path.join(directory, "CHECKPOINT")
     doc, problem = read_checkpoint(checkpoint)
@@ -518,6 +591,11 @@ def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
         ]
         bloom_path = os.path.join(directory, str(doc["bloom"]["name"]))
         nbits, bloom_crc = int(doc["bloom"]["bits"]), int(doc["bloom"]["crc"])
+        lacks = {str(name) for name in doc["bloom"].get("lacks", [])}
+        unknown = lacks - {os.path.basename(path) for path, _, _ in runs_named}
+        if unknown:
+            msg = f"the filter lacks runs it does not name: {', '.join(sorted(unknown))}"
+            raise ValueError(msg)
     except (KeyError, TypeError, ValueError) as e:
         return "damaged", [(checkpoint, 0, f"checkpoint unusable ({e})")]
     try:
@@ -543,7 +621,7 @@ def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
             damage = run.verify()
             if damage is not None:
                 problems.append((damage.path, damage.offset, damage.reason))
-            elif bloom is not None:
+            elif bloom is not None and run.name not in lacks:
                 missing = _first_missing(bloom, run)
                 if missing is not None:
                     problems.append(

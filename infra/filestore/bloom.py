@@ -3,14 +3,17 @@
 ``Bloom`` answers "never seen" for almost every new key without touching the
 disk. Keys are added, and looked up a batch at a time, by ``numpy``: their probes
 computed as columns, the bits set or read in one call each (the same bits as the
-rule gives a key at a time, tested). An index's writer still has its worker
-process (``merging.py``) add a new run's keys to a copy of the filter's file
-(``extend_file``) while it goes on writing.
+rule gives a key at a time, tested). An index's writer has its worker process
+(``merging.py``) add a new run's keys to the filter it looks keys up in, a file
+both map (``extend_shared``), while it goes on writing: bits only ever go from 0
+to 1, so a lookup meanwhile reads a filter that holds every key it held before.
 """
 
 from __future__ import annotations
 
 import itertools
+import mmap
+import os
 import zlib
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -31,7 +34,7 @@ class Bloom:
     (``a`` their first 4 bytes and ``b`` the next 2, little-endian, ``b`` doubled to 32
     bits), each scaled to ``nbits`` (a multiple of 8)."""
 
-    def __init__(self, nbits: int, bits: bytearray | None = None) -> None:
+    def __init__(self, nbits: int, bits: bytearray | mmap.mmap | None = None) -> None:
         assert nbits % 8 == 0 and 0 < nbits <= 1 << 32, "whole bytes, 32-bit probes"
         self.nbits = nbits
         self.bits = bits if bits is not None else bytearray(nbits // 8)
@@ -77,22 +80,38 @@ class Bloom:
         return [((a + np.uint64(i) * b) & low) * nbits >> shift for i in range(4)]
 
 
-def extend_file(source: str | None, nbits: int, runs: list[Run], output: str) -> int:
-    """Write ``output``: the filter of ``nbits`` bits in file ``source`` (None: empty)
-    plus every entry of ``runs`` (by its first 6 bytes), durably; return its CRC-32."""
-    bits = bytearray(nbits // 8)
-    if source is not None:
-        with open(source, "rb") as f:
-            bits = bytearray(f.read())
-        if len(bits) * 8 != nbits:
-            msg = f"{source}: {len(bits) * 8} bits, not {nbits}"
+def share(path: str, bits: bytearray | mmap.mmap) -> mmap.mmap:
+    """A new file ``path`` holding ``bits``, mapped shared (``extend_shared`` maps it too)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.ftruncate(fd, len(bits))
+        shared = mmap.mmap(fd, len(bits), mmap.MAP_SHARED)
+    finally:
+        os.close(fd)
+    shared[:] = bits
+    return shared
+
+
+def extend_shared(path: str, nbits: int, runs: list[Run], output: str | None) -> int | None:
+    """Add every entry of ``runs`` (by its first 6 bytes) to the filter of ``nbits`` bits
+    in the shared file ``path`` (``share``); with ``output``, then write the filter
+    there durably and return its CRC-32."""
+    with open(path, "r+b") as f:
+        shared = mmap.mmap(f.fileno(), 0, mmap.MAP_SHARED)
+    try:
+        if len(shared) * 8 != nbits:
+            msg = f"{path}: {len(shared) * 8} bits, not {nbits}"
             raise ValueError(msg)
-    bloom = Bloom(nbits, bits)
-    for run in runs:
-        for chunk in run.chunks():
-            bloom.add_many(chunk)
-    fileio.atomic_write(output, bloom.bits)
-    return zlib.crc32(bloom.bits)
+        bloom = Bloom(nbits, shared)
+        for run in runs:
+            for chunk in run.chunks():
+                bloom.add_many(chunk)
+        if output is None:
+            return None
+        fileio.atomic_write(output, shared)
+        return zlib.crc32(shared)
+    finally:
+        shared.close()
 
 
 def read_file(path: str, nbits: int, crc: int) -> Bloom | None:

@@ -317,7 +317,7 @@ def _do(job: dict[str, Any], parent: int) -> dict[str, Any]:
     if job["kind"] == "bloom":
         runs = [Run(path, count, crc) for path, count, crc in job["inputs"]]
         try:
-            crc = bloom.extend_file(job["source"], job["nbits"], runs, job["output"])
+            crc = bloom.extend_shared(job["shared"], job["nbits"], runs, job["output"] or None)
         finally:
             for run in runs:
                 run.close()
