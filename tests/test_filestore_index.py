@@ -13,6 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from eventfold.infra import fileio
+from eventfold.infra.filestore import runs as runs_module
 from eventfold.infra.filestore.format import crc32
 from eventfold.infra.filestore.index import originator_key, sorted_entries
 from eventfold.infra.filestore.runs import (
@@ -301,8 +303,6 @@ class FakeRun:
 def test_merging_keeps_few_runs_and_rewrites_each_entry_a_few_times(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from eventfold.infra.filestore import runs as runs_module
-
     def merged(tail: list[FakeRun]) -> list[FakeRun]:
         return tail
 
@@ -363,6 +363,25 @@ def test_a_run_written_from_entries_laid_end_to_end_is_the_run_written_from_a_li
     ]
     assert write_run(str(tmp_path / "rows.idx"), chunks) == listed
     assert (tmp_path / "rows.idx").read_bytes() == (tmp_path / "listed.idx").read_bytes()
+
+
+def test_a_long_run_is_made_durable_as_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An fsync every ``SYNC_BYTES`` written, then the last: a merge leaves little unwritten
+    for the log writer's fsyncs to wait on. The run is the one written in one go."""
+    _, entries = sample_run(tmp_path, 40 * BLOCK_ENTRIES)
+    whole = write_run(str(tmp_path / "whole.idx"), [entries])
+    synced: list[int] = []
+    every = 1 << 10
+    monkeypatch.setattr(runs_module, "SYNC_BYTES", every)
+    monkeypatch.setattr(fileio, "fsync", lambda fd: synced.append(os.fstat(fd).st_size))
+    chunks = [entries[i : i + BLOCK_ENTRIES] for i in range(0, len(entries), BLOCK_ENTRIES)]
+    assert write_run(str(tmp_path / "synced.idx"), chunks) == whole
+    size = (tmp_path / "whole.idx").stat().st_size
+    assert size > 8 * every
+    assert len(synced) >= size // every // 2 and synced == sorted(synced)
+    assert (tmp_path / "synced.idx").read_bytes() == (tmp_path / "whole.idx").read_bytes()
 
 
 @pytest.mark.parametrize("width", [24, 32])

@@ -66,6 +66,9 @@ TABLE_KEYS = 1 << 18
 _tables = [0]  # keys held by the tables of the runs open in this process
 _tables_lock = threading.Lock()
 MERGE_WIDTH = 4  # runs of similar size merged at once
+# A run is made durable as it is written, every so many bytes: a long merge then never
+# leaves hundreds of MB waiting to be written, for the log writer's next fsync to wait on.
+SYNC_BYTES = 16 << 20
 Chunk = list[bytes] | bytes  # sorted entries: a list of them, or laid end to end
 
 
@@ -484,8 +487,9 @@ def _entry(columns: Columns, i: int) -> bytes:
 
 
 def write_run(path: str, chunks: Iterable[Chunk], layout: Layout = STORE_LAYOUT) -> tuple[int, int]:
-    """Write sorted entries as a run file (durably); return (count, crc). A chunk is a
-    list of entries or, as ``sortedrows.rows`` gives them, entries laid end to end."""
+    """Write sorted entries as a run file (durably: an fsync every ``SYNC_BYTES`` and at
+    the end); return (count, crc). A chunk is a list of entries or, as
+    ``sortedrows.rows`` gives them, entries laid end to end."""
     tmp = f"{path}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -495,11 +499,15 @@ def write_run(path: str, chunks: Iterable[Chunk], layout: Layout = STORE_LAYOUT)
         writer = _BlockWriter(fd, layout)
         block = layout.block_entries * layout.width
         pending = b""  # entries of the block being filled
+        synced = 0
         for chunk in chunks:
             pending += chunk if isinstance(chunk, bytes) else b"".join(chunk)
             whole = len(pending) - len(pending) % block
             writer.write(pending[:whole])
             pending = pending[whole:]
+            if writer.offset - synced >= SYNC_BYTES:
+                fileio.fsync(fd)
+                synced = writer.offset
         writer.write(pending)
         footer = b"".join(writer.footer)
         fileio.write_all(fd, footer, writer.offset)
