@@ -9,6 +9,7 @@ the file whole.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import shutil
@@ -18,9 +19,11 @@ from typing import Any
 
 import pytest
 
+from eventfold.application.ingest import dedup as dedup_module
 from eventfold.application.ingest.dedup import DedupIndex, verify_dedup
+from eventfold.infra import fileio
 from eventfold.infra.filestore import merging
-from eventfold.infra.filestore.bloom import Bloom
+from eventfold.infra.filestore.bloom import Bloom, share
 from eventfold.infra.filestore.checkpoint import read_checkpoint, write_checkpoint
 
 FLUSH = 200  # ids a flush, each one's filter extended by the worker
@@ -179,3 +182,42 @@ def test_a_checkpoint_written_before_a_larger_filter_is_filed_names_the_file_as_
     assert again.problem is None
     assert len(again.find_many(keys, _digests(len(keys)))) == len(keys)
     again.close()
+
+
+def test_without_a_shared_filter_the_ingest_adds_the_ids_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk too full for the shared file (or a file system that cannot map it shared):
+    no worker extends the filter; every flush is added, and filed, here."""
+
+    def full(path: str, bits: object) -> object:
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(dedup_module, "share", full)
+    keys = [os.urandom(16) for _ in range(6 * FLUSH + 10)]
+    index, checkpoints = _fill(tmp_path / "dedup", keys, monkeypatch)
+    assert not index.flushing and len(checkpoints) >= 5
+    assert all(not name.startswith("shared-") for name in os.listdir(tmp_path / "dedup"))
+    index.flush(wait=True)
+    index.close()
+    assert verify_dedup(str(tmp_path / "dedup")) == ("ok", [])
+    again = DedupIndex(str(tmp_path / "dedup"))
+    again.open(len(keys))
+    assert len(again.find_many(keys, _digests(len(keys)))) == len(keys)
+    again.close()
+
+
+def test_the_shared_filter_file_is_removed_when_it_cannot_be_written(tmp_path: Path) -> None:
+    path = tmp_path / "shared-1.bloom"
+
+    def failing(fd: int, data: object, offset: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fileio, "write_all", failing)
+        with pytest.raises(OSError):
+            share(str(path), bytearray(4096))
+    assert not path.exists()
+    mapped = share(str(path), bytearray(b"\x01" * 4096))
+    assert path.read_bytes() == b"\x01" * 4096 and len(mapped) == 4096
+    mapped.close()

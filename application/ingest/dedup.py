@@ -377,11 +377,14 @@ class DedupIndex:
             total = self.count + added
             new = self._new_run([entries])
             fits = total * BITS_PER_KEY_MIN <= self.bloom.nbits
+            shared = None
             if not wait and fits and added >= merging.BACKGROUND_MIN:
+                shared = self._share()
+            if shared is not None:
                 output = ""
                 if self._filter_due(added):
                     output = os.path.join(self.dir, f"bloom-{secrets.token_hex(8)}")
-                job = {"kind": "bloom", "shared": self._share(), "nbits": self.bloom.nbits}
+                job = {"kind": "bloom", "shared": shared, "nbits": self.bloom.nbits}
                 pending = merging.worker("bloom").send(job, [new], output)
                 if pending.failed is None:
                     self._flushing = (pending, dict(self.marks), self.covered)
@@ -418,13 +421,17 @@ class DedupIndex:
         fileio.atomic_write(os.path.join(self.dir, name), self.bloom.bits)
         return Filed(name, self.bloom.nbits, zlib.crc32(self.bloom.bits))
 
-    def _share(self) -> str:
+    def _share(self) -> str | None:
         """The file the filter in memory is mapped from, shared with the worker (made now,
-        with the filter's bits, if it is not)."""
+        with the filter's bits, if it is not); None if it cannot be made here (a full
+        disk, a file system without shared mappings): this process adds the ids."""
         if self._shared is None or self._shared[1] is not self.bloom.bits:
             self._unshare()
             path = os.path.join(self.dir, f"shared-{secrets.token_hex(8)}.bloom")
-            mapped = share(path, self.bloom.bits)
+            try:
+                mapped = share(path, self.bloom.bits)
+            except OSError:
+                return None
             self.bloom = Bloom(self.bloom.nbits, mapped)
             self._shared = (path, mapped)
         return self._shared[0]

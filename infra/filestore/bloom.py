@@ -11,6 +11,7 @@ to 1, so a lookup meanwhile reads a filter that holds every key it held before.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import mmap
 import os
@@ -81,15 +82,20 @@ class Bloom:
 
 
 def share(path: str, bits: bytearray | mmap.mmap) -> mmap.mmap:
-    """A new file ``path`` holding ``bits``, mapped shared (``extend_shared`` maps it too)."""
+    """A new file ``path`` holding ``bits``, mapped shared (``extend_shared`` maps it too).
+
+    The bits are written to the file before it is mapped, so that a full disk is an
+    ``OSError`` here (the file removed), never a fault when the mapping is written."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        os.ftruncate(fd, len(bits))
-        shared = mmap.mmap(fd, len(bits), mmap.MAP_SHARED)
+        fileio.write_all(fd, bits, 0)
+        return mmap.mmap(fd, len(bits), mmap.MAP_SHARED)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
     finally:
         os.close(fd)
-    shared[:] = bits
-    return shared
 
 
 def extend_shared(path: str, nbits: int, runs: list[Run], output: str | None) -> int | None:
