@@ -57,6 +57,21 @@ def _fill(
     return index, checkpoints
 
 
+def _closed(
+    directory: Path, count: int, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[bytes], str, dict[str, Any]]:
+    """An index given ``count`` new ids, then closed: the ids' keys, its checkpoint's
+    path and the checkpoint."""
+    keys = [os.urandom(16) for _ in range(count)]
+    index, _ = _fill(directory, keys, monkeypatch)
+    index.flush(wait=True)
+    index.close()
+    path = str(directory / "CHECKPOINT")
+    doc, _ = read_checkpoint(path)
+    assert doc is not None
+    return keys, path, doc
+
+
 def _lacking(doc: dict[str, Any]) -> int:
     return sum(r["count"] for r in doc["runs"] if r["name"] in doc["bloom"]["lacks"])
 
@@ -126,13 +141,8 @@ def test_an_index_of_format_3_is_read_as_it_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Format 3 names no runs the filter lacks: its file holds every id."""
-    keys = [os.urandom(16) for _ in range(5 * FLUSH + 10)]
-    index, _ = _fill(tmp_path / "dedup", keys, monkeypatch)
-    index.flush(wait=True)
-    index.close()
-    path = str(tmp_path / "dedup" / "CHECKPOINT")
-    doc, _ = read_checkpoint(path)
-    assert doc is not None and doc["bloom"].pop("lacks") == []
+    keys, path, doc = _closed(tmp_path / "dedup", 5 * FLUSH + 10, monkeypatch)
+    assert doc["bloom"].pop("lacks") == []
     write_checkpoint(path, doc | {"format": 3})
     again = DedupIndex(str(tmp_path / "dedup"))
     again.open(len(keys))
@@ -144,13 +154,7 @@ def test_an_index_of_format_3_is_read_as_it_is(
 def test_a_checkpoint_whose_filter_lacks_a_run_it_does_not_name_is_damaged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keys = [os.urandom(16) for _ in range(3 * FLUSH + 10)]
-    index, _ = _fill(tmp_path / "dedup", keys, monkeypatch)
-    index.flush(wait=True)
-    index.close()
-    path = str(tmp_path / "dedup" / "CHECKPOINT")
-    doc, _ = read_checkpoint(path)
-    assert doc is not None
+    keys, path, doc = _closed(tmp_path / "dedup", 3 * FLUSH + 10, monkeypatch)
     doc["bloom"]["lacks"] = ["run-99999999.idx"]
     write_checkpoint(path, doc)
     status, problems = verify_dedup(str(tmp_path / "dedup"))
