@@ -117,16 +117,5 @@ def extend_shared(path: str, nbits: int, runs: list[Run], output: str | None) ->
         fileio.atomic_write(output, shared)
         return zlib.crc32(shared)
     finally:
-        shared.close()
-
-
-def read_file(path: str, nbits: int, crc: int) -> Bloom | None:
-    """The filter in ``path`` if it has ``nbits`` bits and checksum ``crc``, else None."""
-    try:
-        with open(path, "rb") as f:
-            bits = bytearray(f.read())
-    except OSError:
-        return None
-    if len(bits) * 8 != nbits or zlib.crc32(bits) != crc:
-        return None
-    return Bloom(nbits, bits)
+        with contextlib.suppress(BufferError):  # a view kept by an error's frames: GC's
+            shared.close()
