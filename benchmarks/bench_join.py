@@ -1,0 +1,143 @@
+"""What of a partitioned ingest's join is the copy: its statements timed apart.
+
+Tables of the shapes a partitioned store has (the library's events table for the
+log and for one partition, the partition's generated ``event_id``, and
+``eventfold_event_ids``) are made in a schema of their own and filled with
+``generate_series``: a log of ``--log`` events with their ids, and a partition's
+table of the next ``--rows`` (20 streams). Then, each three times in a
+transaction rolled back (medians):
+
+- the join step as ``infra/backends/partitions.py`` runs it: find the repeats,
+  copy the rows to the log renumbered, claim their ids;
+- find the repeats and claim the ids, copying nothing;
+- claim the ids alone (``INSERT ... ON CONFLICT DO NOTHING``).
+
+    make bench-join            # starts the throwaway server of .ci/postgres-up
+    python benchmarks/bench_join.py [--log N] [--rows N]   # POSTGRES_* set
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from typing import Any
+
+import psycopg
+
+from eventfold.infra.backends.postgres import connection_settings
+
+SCHEMA = "eventfold_bench_join"
+STREAMS = 20
+RUNS = 3
+STATE = (  # a Recorded state of about 295 bytes, as ingest writes them
+    "convert_to(json_build_object('event_id', 'evt-' || lpad(g::text, 9, '0'),"
+    " 'category', 'cat-' || (g % 20), 'value', (g % 1000) || '.25',"
+    " 'occurred_at', '2026-01-01T00:00:00+00:00', 'source', '/data/source-file-0000.jsonl',"
+    " 'line', g, 'offset', g * 95, 'originator_topic', 'eventfold.domain.model:Category',"
+    " 'timestamp', '2026-12-03T07:00:00+00:00')::text, 'UTF8')"
+)
+STREAM = f"md5('cat-' || (g % {STREAMS}))::uuid"
+TOPIC = "'eventfold.domain.model:Category.Recorded'"
+REPEATS = f"""CREATE TEMP TABLE eventfold_joining ON COMMIT DROP AS
+ SELECT r.*, r.event_id IS NOT NULL AND (r.staged > MIN(r.staged) OVER (PARTITION BY r.event_id)
+ OR EXISTS (SELECT 1 FROM {SCHEMA}.ids i WHERE i.event_id = r.event_id)) AS repeat
+ FROM (SELECT notification_id AS staged, originator_id, originator_version, event_id
+ FROM {SCHEMA}.part WHERE notification_id > %s AND notification_id <= %s) r"""
+COPY = f"""WITH base AS MATERIALIZED (SELECT s.originator_id, COALESCE(m.version, 0) AS version
+ FROM (SELECT DISTINCT originator_id FROM eventfold_joining) s
+ LEFT JOIN LATERAL (SELECT MAX(l.originator_version) AS version FROM {SCHEMA}.log l
+ WHERE l.originator_id = s.originator_id) m ON true),
+ kept AS MATERIALIZED (SELECT j.staged, j.originator_id, j.event_id, b.version AS base
+ FROM eventfold_joining j JOIN base b USING (originator_id)
+ WHERE NOT j.repeat AND NOT (j.originator_version = 1 AND b.version > 0)),
+ numbered AS MATERIALIZED (SELECT staged, originator_id, event_id,
+ base + row_number() OVER (PARTITION BY originator_id ORDER BY staged) AS version FROM kept),
+ copied AS (INSERT INTO {SCHEMA}.log (originator_id, originator_version, topic, state)
+ SELECT n.originator_id, n.version, p.topic, p.state FROM numbered n JOIN {SCHEMA}.part p
+ ON p.notification_id = n.staged AND p.notification_id > %s AND p.notification_id <= %s
+ ORDER BY n.staged RETURNING 1)
+ INSERT INTO {SCHEMA}.ids (event_id, originator_id, originator_version)
+ SELECT event_id, originator_id, version FROM numbered WHERE event_id IS NOT NULL"""
+CLAIM = f"""INSERT INTO {SCHEMA}.ids (event_id, originator_id, originator_version)
+ SELECT event_id, originator_id, originator_version FROM {SCHEMA}.part
+ WHERE notification_id > %s AND notification_id <= %s
+ ORDER BY notification_id ON CONFLICT DO NOTHING"""
+
+
+def make_tables(conn: psycopg.Connection[Any], log: int, rows: int) -> None:
+    """The log of ``log`` events and ids, and a partition's table of the next ``rows``."""
+    conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    conn.execute(f"CREATE SCHEMA {SCHEMA}")
+    for table, extra in (("log", ""), ("part", ", event_id text")):
+        conn.execute(
+            f"CREATE TABLE {SCHEMA}.{table} (notification_id bigserial,"
+            " originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
+            f" topic text NOT NULL, state bytea{extra},"
+            " PRIMARY KEY (originator_id, originator_version))"
+        )
+        conn.execute(f"CREATE UNIQUE INDEX ON {SCHEMA}.{table} (notification_id)")
+    conn.execute(
+        f"CREATE TABLE {SCHEMA}.ids (event_id text PRIMARY KEY,"
+        " originator_id uuid NOT NULL, originator_version bigint NOT NULL)"
+    )
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.log (originator_id, originator_version, topic, state)"
+        f" SELECT {STREAM}, g / {STREAMS} + 1, {TOPIC}, {STATE}"
+        f" FROM generate_series(1, {log}) g ORDER BY g"
+    )
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.ids SELECT 'evt-' || lpad(g::text, 9, '0'), {STREAM},"
+        f" g / {STREAMS} + 1 FROM generate_series(1, {log}) g"
+    )
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.part (originator_id, originator_version, topic, state, event_id)"
+        f" SELECT {STREAM}, (g - {log}) / {STREAMS} + 1, {TOPIC}, {STATE},"
+        f" 'evt-' || lpad(g::text, 9, '0') FROM generate_series({log + 1}, {log + rows}) g"
+        " ORDER BY g"
+    )
+    for table in ("log", "ids", "part"):
+        conn.execute(f"VACUUM ANALYZE {SCHEMA}.{table}")
+
+
+def timed(conn: psycopg.Connection[Any], statements: list[str], rows: int) -> list[float]:
+    """Seconds of ``statements`` over the partition's rows, ``RUNS`` times, rolled back."""
+    runs = []
+    for _ in range(RUNS):
+        with conn.transaction(force_rollback=True), conn.cursor() as cursor:
+            started = time.perf_counter()
+            for statement in statements:
+                cursor.execute(statement, (0, rows))
+            runs.append(time.perf_counter() - started)
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log", type=int, default=875_000, help="events in the log")
+    parser.add_argument("--rows", type=int, default=125_000, help="rows of the partition")
+    args = parser.parse_args()
+    with psycopg.connect(**connection_settings(os.environ), autocommit=True) as conn:
+        started = time.perf_counter()
+        make_tables(conn, args.log, args.rows)
+        print(f"tables made in {time.perf_counter() - started:.1f} s")
+        try:
+            for name, statements in (
+                ("join step (repeats, copy to the log, claim ids)", [REPEATS, COPY]),
+                ("repeats and claimed ids, nothing copied", [REPEATS, CLAIM]),
+                ("ids claimed alone", [CLAIM]),
+            ):
+                runs = timed(conn, statements, args.rows)
+                median = statistics.median(runs)
+                each = ", ".join(f"{run:.2f}" for run in runs)
+                print(
+                    f"{name}: {median:.2f} s for {args.rows:,} rows,"
+                    f" {median / args.rows * 1e6:.1f} µs a row (runs {each})"
+                )
+        finally:
+            conn.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
+
+
+if __name__ == "__main__":
+    main()
