@@ -38,9 +38,9 @@ import secrets
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from hashlib import blake2b
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from eventfold.infra import fileio
 from eventfold.infra.errors import StoreBusyError
@@ -237,7 +237,8 @@ class DedupIndex:
             self.marks = {str(k): int(v) for k, v in doc.get("marks", {}).items()}
             if sum(r.count for r in self.runs) != self.count:
                 return "runs do not add up to the checkpoint"
-            self.lacking = _named(self.runs, filed.get("lacks", []))
+            lacks = _lacks(filed, {r.name for r in self.runs})
+            self.lacking = [r for r in self.runs if r.name in lacks]
             for run in self.lacking:  # ids a crash kept from the filter's file
                 self.bloom.add_many(run.entries())
         except (ValueError, KeyError, TypeError, OSError) as e:
@@ -563,14 +564,15 @@ def _holds(runs: list[Run], run: Run) -> bool:
     return any(r is run for r in runs)
 
 
-def _named(runs: list[Run], names: list[str]) -> list[Run]:
-    """The runs of ``names``; ``ValueError`` for a name no run has."""
-    by_name = {r.name: r for r in runs}
-    unknown = [name for name in names if name not in by_name]
+def _lacks(filed: Mapping[str, Any], runs: set[str]) -> set[str]:
+    """The names of the runs a checkpoint's filter file (``filed``: its ``bloom``) lacks;
+    ``ValueError`` for a name that is not one of its ``runs``."""
+    lacks = {str(name) for name in filed.get("lacks", [])}
+    unknown = lacks - runs
     if unknown:
-        msg = f"the filter lacks runs it does not name: {', '.join(unknown)}"
+        msg = f"the filter lacks runs it does not name: {', '.join(sorted(unknown))}"
         raise ValueError(msg)
-    return [by_name[name] for name in names]
+    return lacks
 
 
 def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
@@ -598,11 +600,7 @@ def verify_dedup(directory: str) -> tuple[str, list[tuple[str, int, str]]]:
         ]
         bloom_path = os.path.join(directory, str(doc["bloom"]["name"]))
         nbits, bloom_crc = int(doc["bloom"]["bits"]), int(doc["bloom"]["crc"])
-        lacks = {str(name) for name in doc["bloom"].get("lacks", [])}
-        unknown = lacks - {os.path.basename(path) for path, _, _ in runs_named}
-        if unknown:
-            msg = f"the filter lacks runs it does not name: {', '.join(sorted(unknown))}"
-            raise ValueError(msg)
+        lacks = _lacks(doc["bloom"], {os.path.basename(path) for path, _, _ in runs_named})
     except (KeyError, TypeError, ValueError) as e:
         return "damaged", [(checkpoint, 0, f"checkpoint unusable ({e})")]
     try:
