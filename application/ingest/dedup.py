@@ -383,7 +383,7 @@ class DedupIndex:
                 shared = self._share()
             if shared is not None:
                 output = ""
-                if self._filter_due(added):
+                if self._filter_due(added, total):
                     output = os.path.join(self.dir, f"bloom-{secrets.token_hex(8)}")
                 job = {"kind": "bloom", "shared": shared, "nbits": self.bloom.nbits}
                 pending = merging.worker("bloom").send(job, [new], output)
@@ -396,24 +396,22 @@ class DedupIndex:
             self.bloom.add_many(self.mem.keys())
             self.count = total
         changed = new is not None or bool(self.lacking) or self._stale or not self.filed.name
-        due = (wait and changed) or (new is not None and self._filter_due(0, new))
+        due = (wait and changed) or (new is not None and self._filter_due(new.count, self.count))
         filed = self._write_filter() if due else None
         self._persist(new, filed, self.covered, self.marks, wait=wait)
         self.mem = Held()
 
-    def _filter_due(self, adding: int, new: Run | None = None) -> bool:
-        """Whether the filter's file is to be written now, with ``adding`` more ids (or
-        the run ``new``) lacking from it: when there is none yet, when the filter was
-        rebuilt since, or when a quarter of the ids would lack from it (so the file
-        is written a number of times that grows with the log of the ids, not with
-        them, and opening after a crash adds about a quarter back: more when a
+    def _filter_due(self, adding: int, total: int) -> bool:
+        """Whether the filter's file is to be written now, with a new run of ``adding`` ids
+        lacking from it and ``total`` ids in all: when there is none yet, when the
+        filter was rebuilt since, or when a quarter of the ids would lack from it (so
+        the file is written a number of times that grows with the log of the ids, not
+        with them, and opening after a crash adds about a quarter back: more when a
         merge has just taken in a run it lacks)."""
         if not self.filed.name or self._stale:
             return True
         lacking = sum(r.count for r in self.lacking) + adding
-        if new is not None:
-            lacking += new.count
-        return LACKING_SHARE * lacking >= self.count + adding
+        return LACKING_SHARE * lacking >= total
 
     def _write_filter(self) -> Filed:
         """Write the filter in memory to a file of its own."""
