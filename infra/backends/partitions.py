@@ -3,8 +3,10 @@
 Partition ``K`` of ``N`` ingests into the library's tables of its own application
 (``eventfold_pKofN_events``, ``..._tracking``, ``..._snapshots``), so partitions
 never wait on each other's table lock. The store's log stays the library's one
-``eventfold_events`` table, which every reader reads; partitions' events *join*
-it in the documented order of the source files. Beside them, in the schema::
+``eventfold_events`` table; partitions' events *join* it in the documented order
+of the source files, mapped into its notification ids rather than copied
+(``joins.py``), and every reader reads both (``mapped.py``). Beside them, in the
+schema::
 
     eventfold_partitioning     the store's number of partitions (one row)
     eventfold_partition_files  the plan: each file of an ingest, its ordinal (the
@@ -13,13 +15,16 @@ it in the documented order of the source files. Beside them, in the schema::
                                ended then) and whether it has joined
     eventfold_partition_joined per partition, the last notification id of its
                                tables that has joined the log
-    eventfold_event_ids        each event id in the log, with its stream and version
+    eventfold_event_ids        each event id in the log, with its stream and its
+                               notification id (or, claimed by a release whose
+                               joins copied events, its version)
+    eventfold_partition_steps, _streams, _aside   the mapping (``mapped.py``)
 
-A join is one transaction on the log (the library's ``EXCLUSIVE`` lock on it, and
-its notification): the rows of one file's range are copied with their stream
-versions renumbered after the log's, a stream's opening event dropped when the
-log has the stream, and an id the log holds already left out (handed to the
-caller, which records it as a duplicate or a conflict). The partition's cursor
+A join step is one transaction on the log (the library's ``EXCLUSIVE`` lock on it,
+and its notification): the rows of one file's range take the log's next ids, with
+their streams' versions after the log's, a stream's opening event set aside when
+the log has the stream, and an id an earlier row holds set aside too (handed to
+the caller, which records it as a duplicate or a conflict). The partition's cursor
 and the file's ``joined`` mark move in the same transaction.
 """
 
@@ -29,13 +34,21 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
-from eventsourcing.persistence import ProcessRecorder, StoredEvent, Tracking
+import msgspec
+from eventsourcing.persistence import ProcessRecorder, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import sql
 
 from eventfold.infra import failpoints
+from eventfold.infra.backends.joins import Corrections, Repeat, StepMap
+from eventfold.infra.backends.mapped import (
+    LAYOUT,
+    TABLES,
+    names,
+    partition_app_name,
+    partition_table,
+)
 from eventfold.infra.backends.postgres import (
     PostgresBackend,
     lock_holder_pid,
@@ -46,7 +59,6 @@ from eventfold.infra.backends.postgres import (
 from eventfold.infra.filestore.format import EventColumns
 from eventfold.infra.filestore.shapes import ByFields
 
-LAYOUT = "eventfold_partitioning"
 FILES = "eventfold_partition_files"
 JOINED = "eventfold_partition_joined"
 IDS = "eventfold_event_ids"
@@ -61,8 +73,23 @@ _TABLES = (
     "CREATE TABLE IF NOT EXISTS {schema}.{joined} ("
     " partition integer PRIMARY KEY, staged bigint NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {schema}.{ids} ("
-    " event_id text PRIMARY KEY, originator_id uuid NOT NULL, originator_version bigint NOT NULL)",
+    ' event_id text COLLATE "C" PRIMARY KEY, originator_id uuid NOT NULL,'
+    " originator_version bigint NOT NULL)",
+    "ALTER TABLE {schema}.{ids} ADD COLUMN IF NOT EXISTS notification_id bigint",
+    "ALTER TABLE {schema}.{ids} ALTER COLUMN originator_version DROP NOT NULL",
+    *TABLES,
 )
+__all__ = ["Corrections", "Repeat", "partition_app_name", "partition_table"]
+
+
+class _Recorded(msgspec.Struct):
+    """The one field of a ``Category.Recorded`` state a partition's table keeps apart."""
+
+    event_id: str
+
+
+_EVENT_ID = msgspec.json.Decoder(_Recorded).decode
+_COPY_TEXT = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 class PartitionBackend(PostgresBackend):
@@ -73,9 +100,10 @@ class PartitionBackend(PostgresBackend):
     - Events are written with ``COPY`` from the columns, not as the library's
       composite values, which cost the client most of an ingest. The tracking record
       goes in the same transaction, through the library.
-    - Its events table has one more column, ``event_id``, generated from a
-      ``Category.Recorded`` state (``recorded_topic``) as it is written: the
-      partition's session does that work, in parallel, not the join.
+    - Its events table has one more column, ``event_id``: a ``Category.Recorded``
+      state's (``recorded_topic``) event id, read by the partition and written with
+      the row, so the join finds repeats by an index. In tables made by a release
+      that had the server compute it (a generated column) the server still does.
     """
 
     def __init__(self, base: PostgresBackend, recorded_topic: str) -> None:
@@ -83,6 +111,7 @@ class PartitionBackend(PostgresBackend):
         recorder: Any = self.recorder
         schema, table = self.datastore.schema, recorder.events_table_name
         names = {"schema": sql.Identifier(schema), "table": sql.Identifier(table)}
+        self._recorded_topic = recorded_topic
         with self.datastore.transaction(commit=True) as cursor:
             xact_lock(cursor, schema_lock_key(schema))  # one creator at a time
             cursor.execute(
@@ -96,18 +125,26 @@ class PartitionBackend(PostgresBackend):
             cursor.execute(
                 sql.SQL(
                     "ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS event_id text"
-                    " GENERATED ALWAYS AS ({schema}.eventfold_event_id(topic, state)) STORED"
                 ).format(**names)
             )
+            cursor.execute(
+                "SELECT attgenerated <> '' AS generated FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attname = 'event_id'",
+                (f'"{schema}"."{table}"',),
+            )
+            row = cursor.fetchone()
+            self._server_ids = bool(row and row["generated"])
             cursor.execute(
                 "SELECT pg_get_serial_sequence(%s, 'notification_id') AS sequence",
                 (f'"{schema}"."{table}"',),
             )
             row = cursor.fetchone()
             self._sequence = row["sequence"] if row else None
-        self._copy_statement = sql.SQL(
-            "COPY {schema}.{table} (originator_id, originator_version, topic, state) FROM STDIN"
-        ).format(**names)
+        columns = "originator_id, originator_version, topic, state"
+        columns += "" if self._server_ids else ", event_id"
+        self._copy_statement = sql.SQL("COPY {schema}.{table} (" + columns + ") FROM STDIN").format(
+            **names
+        )
 
     def insert(
         self,
@@ -123,10 +160,24 @@ class PartitionBackend(PostgresBackend):
             if any(c in topic for c in "\\\t\n\r"):
                 msg = f"topic {topic!r}: not written by COPY's text format"
                 raise ValueError(msg)
-        rows = "".join(
-            f"{o}\t{v}\t{t}\t\\\\x{s.hex()}\n"
-            for o, v, t, s in zip(oids, versions, topics, states, strict=True)
-        )
+        names = {o: str(o) for o in set(oids)}  # a batch's events share a few streams
+        heads = [
+            f"{names[o]}\t{v}\t{t}\t\\\\x" for o, v, t in zip(oids, versions, topics, strict=True)
+        ]
+        if self._server_ids:
+            rows = "".join([f"{h}{s.hex()}\n" for h, s in zip(heads, states, strict=True)])
+        else:
+            recorded = self._recorded_topic
+            found = [
+                _EVENT_ID(s).event_id if t == recorded else None
+                for t, s in zip(topics, states, strict=True)
+            ]
+            text = "".join(filter(None, found))
+            escape = any(c in text for c in "\\\t\n\r")  # rare: COPY's text format escapes
+            ids = ["\\N" if i is None else i.translate(_COPY_TEXT) if escape else i for i in found]
+            rows = "".join(
+                [f"{h}{s.hex()}\t{i}\n" for h, s, i in zip(heads, states, ids, strict=True)]
+            )
         with self.datastore.transaction(commit=True) as cursor:
             recorder._insert_tracking(cursor, tracking=tracking)  # type: ignore[attr-defined]
             with cursor.copy(self._copy_statement) as copy:
@@ -149,16 +200,6 @@ def partition_lock_key(index: int, count: int, schema: str) -> str:
     return f"eventfold.partition:{index}/{count}:{schema}"
 
 
-def partition_app_name(index: int, count: int) -> str:
-    """The application name of partition ``index`` of ``count``, and so its tables' prefix."""
-    return f"Eventfold_p{index}of{count}"
-
-
-def partition_table(index: int, count: int) -> str:
-    """The events table of partition ``index`` of ``count`` (the library's naming)."""
-    return f"{partition_app_name(index, count).lower()}_events"
-
-
 @dataclass(frozen=True)
 class PlannedFile:
     """One file of an ingest plan."""
@@ -173,29 +214,14 @@ class PlannedFile:
 
 
 @dataclass(frozen=True)
-class Repeat:
-    """A row of a partition's tables whose event id the log holds already."""
-
-    staged: int  # its notification id in the partition's tables
-    state: bytes  # its stored state (a ``Category.Recorded``)
-    first_state: bytes  # the state of the log's event with that id
-    first_position: int  # that event's notification id in the log
-
-
-@dataclass(frozen=True)
 class JoinStep:
     """What one join step did: the file it joined from (None: every file has joined),
-    the source events copied, and whether the file has joined whole (the repeats left
+    the source events it joined, and whether the file has joined whole (the repeats left
     out are the ``corrections`` callback's to count)."""
 
     planned: PlannedFile | None
     copied: int
     finished: bool = False
-
-
-# Stored events to append after a join's rows (the repeats recorded on their source):
-# given the repeats and the next version of a stream in the log.
-Corrections = Callable[[list[Repeat], Callable[[UUID], int]], Sequence[StoredEvent]]
 
 
 def recorded_partitions(log: PostgresApplicationRecorder) -> int | None:
@@ -238,16 +264,14 @@ class PartitionTables:
                 cursor.execute(self._sql(text))
 
     def _sql(self, text: str, **more: str) -> sql.Composed:
-        return sql.SQL(text).format(
-            schema=sql.Identifier(self.schema),
-            layout=sql.Identifier(LAYOUT),
-            files=sql.Identifier(FILES),
-            files_open=sql.Identifier(FILES + "_open"),
-            joined=sql.Identifier(JOINED),
-            ids=sql.Identifier(IDS),
-            log=sql.Identifier(self.log.events_table_name),
-            **{k: sql.Identifier(v) for k, v in more.items()},
-        )
+        tables = {
+            "files": FILES,
+            "files_open": FILES + "_open",
+            "joined": JOINED,
+            "ids": IDS,
+            "log": self.log.events_table_name,
+        }
+        return sql.SQL(text).format(**names(self.schema, **(tables | more)))
 
     # -- the layout ------------------------------------------------------------
 
@@ -388,13 +412,13 @@ class PartitionTables:
         The rows of that file's partition (its tables, of ``count``) after its
         cursor, up to where the partition finished the file (or, while it has not, up
         to its last commit: its rows after its earlier files are all of this file) are
-        copied with their stream versions renumbered after the log's; a stream's
-        opening event is dropped when the log has the stream; a row whose event id the
-        log holds already is left out and handed to ``corrections`` with the log's
-        first event of that id. The cursor and the file's ``joined`` mark move in the
-        same transaction; with the mark, the file's tracking records (named by
-        ``tracking_prefix(identity)``) are copied to the log's, as one ingest of the file
-        would have left them."""
+        mapped into the log (``joins.StepMap``): they take the log's next ids, their
+        streams' versions after the log's; a stream's opening event is set aside when
+        the log has the stream; a row whose event id an earlier row holds is set aside
+        and handed to ``corrections`` with the first event of that id. The cursor and
+        the file's ``joined`` mark move in the same transaction; with the mark, the
+        file's tracking records (named by ``tracking_prefix(identity)``) are copied to
+        the log's, as one ingest of the file would have left them."""
         with self.datastore.transaction(commit=True) as cursor:
             if not xact_lock(cursor, f"eventfold.join:{self.schema}", wait=wait):
                 return None
@@ -415,9 +439,10 @@ class PartitionTables:
                 high = 0
             else:
                 high = self._last_id(cursor, table)
-            copied = 0
+            joined = 0
             if high > low:
-                copied = self._copy(cursor, table, low, high, corrections)
+                mapping = StepMap(self.log, self.schema, count, IDS)
+                joined = mapping.map(cursor, planned.partition, low, high, corrections)
                 failpoints.reach("join.before-commit")  # inside the join's transaction
                 cursor.execute(
                     self._sql(
@@ -432,90 +457,8 @@ class PartitionTables:
                     self._sql("UPDATE {schema}.{files} SET joined = true WHERE ordinal = %s"),
                     (planned.ordinal,),
                 )
-                return JoinStep(planned, copied, finished=True)
-            return JoinStep(planned, copied)
-
-    def _copy(
-        self,
-        cursor: Any,
-        table: str,
-        low: int,
-        high: int,
-        corrections: Corrections,
-    ) -> int:
-        """Copy rows ``low < notification_id <= high`` of ``table`` to the log, but for the
-        repeats (handed to ``corrections``); the source events copied."""
-        self.log._lock_table(cursor)  # the library's own ordering of inserts
-        self.log._notify_channel(cursor)  # wakes the library's subscribers
-        cursor.execute(  # which rows repeat an id: an earlier row here, or the log, has it
-            self._sql(
-                "CREATE TEMP TABLE eventfold_joining ON COMMIT DROP AS"
-                " SELECT r.*, r.event_id IS NOT NULL AND (r.staged > MIN(r.staged)"
-                " OVER (PARTITION BY r.event_id) OR EXISTS (SELECT 1 FROM {schema}.{ids} i"
-                " WHERE i.event_id = r.event_id)) AS repeat"
-                " FROM (SELECT notification_id AS staged, originator_id, originator_version,"
-                " event_id FROM {schema}.{t}"
-                " WHERE notification_id > %s AND notification_id <= %s) r",
-                t=table,
-            ),
-            (low, high),
-        )
-        # The log is read for the step's streams only (their last versions: a stream the
-        # log has loses its opening event here), and the partition's table for the step's
-        # rows only, so that a small step stays cheap however large the log has grown.
-        cursor.execute(  # the others, after the log's versions of their streams
-            self._sql(
-                "WITH base AS MATERIALIZED (SELECT s.originator_id,"
-                " COALESCE(m.version, 0) AS version"
-                " FROM (SELECT DISTINCT originator_id FROM eventfold_joining) s"
-                " LEFT JOIN LATERAL (SELECT MAX(l.originator_version) AS version"
-                " FROM {schema}.{log} l WHERE l.originator_id = s.originator_id) m ON true),"
-                " kept AS MATERIALIZED (SELECT j.staged, j.originator_id, j.event_id,"
-                " b.version AS base FROM eventfold_joining j JOIN base b USING (originator_id)"
-                " WHERE NOT j.repeat AND NOT (j.originator_version = 1 AND b.version > 0)),"
-                " numbered AS MATERIALIZED (SELECT staged, originator_id, event_id,"
-                " base + row_number() OVER (PARTITION BY originator_id ORDER BY staged)"
-                " AS version FROM kept),"
-                " copied AS (INSERT INTO {schema}.{log}"
-                " (originator_id, originator_version, topic, state)"
-                " SELECT n.originator_id, n.version, p.topic, p.state FROM numbered n"
-                " JOIN {schema}.{t} p ON p.notification_id = n.staged"
-                " AND p.notification_id > %s AND p.notification_id <= %s ORDER BY n.staged"
-                " RETURNING 1)"
-                " INSERT INTO {schema}.{ids} (event_id, originator_id, originator_version)"
-                " SELECT event_id, originator_id, version FROM numbered"
-                " WHERE event_id IS NOT NULL",
-                t=table,
-            ),
-            (low, high),
-        )
-        copied = int(cursor.rowcount)  # an id a Recorded row copied
-        cursor.execute(
-            self._sql(
-                "SELECT j.staged, p.state, l.state AS first_state,"
-                " l.notification_id AS first_position FROM eventfold_joining j"
-                " JOIN {schema}.{t} p ON p.notification_id = j.staged"
-                " AND p.notification_id > %s AND p.notification_id <= %s"
-                " JOIN {schema}.{ids} i ON i.event_id = j.event_id"
-                " JOIN {schema}.{log} l ON l.originator_id = i.originator_id"
-                " AND l.originator_version = i.originator_version"
-                " WHERE j.repeat ORDER BY j.staged",
-                t=table,
-            ),
-            (low, high),
-        )
-        repeats = [
-            Repeat(
-                int(r["staged"]),
-                bytes(r["state"]),
-                bytes(r["first_state"]),
-                int(r["first_position"]),
-            )
-            for r in cursor.fetchall()
-        ]
-        if repeats:
-            self._append(cursor, corrections(repeats, self._next_version(cursor)))
-        return copied
+                return JoinStep(planned, joined, finished=True)
+            return JoinStep(planned, joined)
 
     def _copy_tracking(self, cursor: Any, planned: PlannedFile, count: int, prefix: str) -> None:
         own = partition_app_name(planned.partition, count).lower() + "_tracking"
@@ -529,35 +472,4 @@ class PartitionTables:
                 log_tracking=self.log.tracking_table_name,  # type: ignore[attr-defined]
             ),
             (prefix,),
-        )
-
-    def _next_version(self, cursor: Any) -> Callable[[UUID], int]:
-        taken: dict[UUID, int] = {}
-
-        def next_version(originator_id: UUID) -> int:
-            version = taken.get(originator_id)
-            if version is None:
-                cursor.execute(
-                    self._sql(
-                        "SELECT COALESCE(MAX(originator_version), 0) AS v FROM {schema}.{log}"
-                        " WHERE originator_id = %s"
-                    ),
-                    (originator_id,),
-                )
-                row = cursor.fetchone()
-                version = int(row["v"]) if row else 0
-            taken[originator_id] = version + 1
-            return version + 1
-
-        return next_version
-
-    def _append(self, cursor: Any, events: Sequence[StoredEvent]) -> None:
-        if not events:
-            return
-        cursor.executemany(
-            self._sql(
-                "INSERT INTO {schema}.{log} (originator_id, originator_version, topic, state)"
-                " VALUES (%s, %s, %s, %s)"
-            ),
-            [(e.originator_id, e.originator_version, e.topic, e.state) for e in events],
         )

@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 
 MODULE = "eventsourcing.postgres"
 REQUIRED = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_USER", "POSTGRES_PASSWORD")
+RECORDERS = {
+    "PROCESS_RECORDER_TOPIC": "eventfold.infra.backends.mapped:MappedProcessRecorder",
+    "APPLICATION_RECORDER_TOPIC": "eventfold.infra.backends.mapped:MappedApplicationRecorder",
+}
 PROJECTIONS = "eventfold_projections"
 SNAPSHOTS = "eventfold_projection_snapshots"
 PLANS = "eventfold_rebuild_plans"
@@ -182,7 +186,8 @@ class PostgresBackend:
         return _projection_names(self.datastore)
 
     def event_count(self) -> int | None:
-        """A count of the events table: its sequence skips ids a rolled-back insert took."""
+        """A count of the events table, and of the rows partitions' joins mapped into it
+        (``mapped.py``): its sequence skips ids a rolled-back insert took."""
         statement = sql.SQL("SELECT COUNT(*) AS n FROM {}.{}").format(
             sql.Identifier(self.datastore.schema),
             sql.Identifier(self.recorder.events_table_name),  # type: ignore[attr-defined]
@@ -190,7 +195,8 @@ class PostgresBackend:
         with self.datastore.transaction() as cursor:
             cursor.execute(statement)
             row = cursor.fetchone()
-        return int(row["n"]) if row else 0
+        mapped = getattr(self.recorder, "mapped_count", None)
+        return (int(row["n"]) if row else 0) + (mapped() if mapped is not None else 0)
 
     def tracking_positions(self) -> dict[str, int]:
         statement = sql.SQL(
@@ -263,6 +269,8 @@ def environment(environ: Mapping[str, str]) -> dict[str, str]:
     env = dict(environ)
     env["PERSISTENCE_MODULE"] = MODULE
     env.pop("FILESTORE_PATH", None)
+    for key, recorder in RECORDERS.items():  # the library's, reading partitions' mapped rows
+        env.setdefault(key, recorder)
     return env
 
 

@@ -1,0 +1,263 @@
+"""One join step's mapping: a range of a partition's rows given the log's ids, in SQL.
+
+Run inside the join's transaction (``PartitionTables.join_step``), which holds the
+join's advisory lock and, from here on, the library's lock on the log: the rows
+``low < id <= high`` of a partition's events table take the next ``high - low``
+ids of the log's sequence, their streams' versions continue the log's
+(``mapped.py`` says how a reader renumbers them), and no row is copied. Left
+out (``eventfold_partition_aside``): a row whose event id an earlier row holds
+(``eventfold_event_ids``, claimed here in plan order), handed to the caller as a
+``Repeat``; and a stream's opening event when the log has the stream already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from psycopg import sql
+
+from eventfold.infra.backends.mapped import names, partition_table
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A row of a partition's tables whose event id an earlier row holds already."""
+
+    staged: int  # its notification id in the partition's tables
+    state: bytes  # its stored state (a ``Category.Recorded``)
+    first_state: bytes  # the state of the first event of that id
+    first_position: int  # that event's notification id in the log
+
+
+# Stored events to append after a join's rows (the repeats recorded on their source):
+# given the repeats and the next version of a stream in the log.
+Corrections = Callable[[list[Repeat], Callable[[UUID], int]], Sequence[StoredEvent]]
+
+# The range's rows, each id claimed (``eventfold_event_ids``) in the order of the rows, so
+# that the earliest occurrence wins: a row whose id was claimed already, by an earlier
+# step or an earlier row of this one, is a repeat.
+_RANGE = (
+    "CREATE TEMP TABLE eventfold_joining (staged bigint, originator_id uuid,"
+    " originator_version bigint, event_id text, reason text) ON COMMIT DROP"
+)
+_CLAIM = (
+    "WITH claimed AS (INSERT INTO {schema}.{ids} (event_id, originator_id, notification_id)"
+    " SELECT event_id, originator_id, %(first)s + notification_id - %(low)s - 1"
+    " FROM {schema}.{part} WHERE notification_id > %(low)s AND notification_id <= %(high)s"
+    " AND event_id IS NOT NULL ORDER BY notification_id ON CONFLICT DO NOTHING"
+    " RETURNING notification_id)"
+    " INSERT INTO eventfold_joining SELECT p.notification_id, p.originator_id,"
+    " p.originator_version, p.event_id, CASE WHEN p.event_id IS NOT NULL"
+    " AND c.notification_id IS NULL THEN 'repeat' END FROM {schema}.{part} p"
+    " LEFT JOIN claimed c ON c.notification_id = %(first)s + p.notification_id - %(low)s - 1"
+    " WHERE p.notification_id > %(low)s AND p.notification_id <= %(high)s"
+)
+# Each stream's last version in the log (its own rows, then the mapped ones) and the
+# partition's versions of its rows in the range.
+_RUNS = (
+    "CREATE TEMP TABLE eventfold_runs ON COMMIT DROP AS"
+    " SELECT s.originator_id, s.local_first, s.local_last,"
+    " GREATEST(COALESCE(l.v, 0), COALESCE(m.v, 0)) AS base"
+    " FROM (SELECT originator_id, MIN(originator_version) AS local_first,"
+    " MAX(originator_version) AS local_last FROM eventfold_joining GROUP BY originator_id) s"
+    " LEFT JOIN LATERAL (SELECT MAX(originator_version) AS v FROM {schema}.{log}"
+    " WHERE originator_id = s.originator_id) l ON true"
+    " LEFT JOIN LATERAL (SELECT first_version + kept - 1 AS v FROM {schema}.{streams}"
+    " WHERE originator_id = s.originator_id ORDER BY first_version DESC LIMIT 1) m ON true"
+)
+_OPENINGS = (
+    "UPDATE eventfold_joining j SET reason = 'opening' FROM eventfold_runs b"
+    " WHERE j.originator_id = b.originator_id AND j.originator_version = 1"
+    " AND b.base > 0 AND j.reason IS NULL"
+)
+_ASIDE = (
+    "INSERT INTO {schema}.{aside} (partition, staged, originator_id, local_version, reason)"
+    " SELECT %(partition)s, staged, originator_id, originator_version, reason"
+    " FROM eventfold_joining WHERE reason IS NOT NULL"
+)
+_STEP = (
+    "INSERT INTO {schema}.{steps} (first_id, last_id, partition, low, high, kept)"
+    " SELECT %(first)s, %(first)s + %(high)s - %(low)s - 1, %(partition)s, %(low)s, %(high)s,"
+    " COUNT(*) FROM eventfold_joining WHERE reason IS NULL"
+)
+_STREAMS = (
+    "INSERT INTO {schema}.{streams}"
+    " (step, originator_id, first_version, local_first, local_last, kept)"
+    " SELECT %(first)s, b.originator_id, b.base + 1, b.local_first, b.local_last, k.kept"
+    " FROM eventfold_runs b JOIN (SELECT originator_id, COUNT(*) AS kept"
+    " FROM eventfold_joining WHERE reason IS NULL GROUP BY originator_id) k USING (originator_id)"
+)
+_KEPT = "SELECT COUNT(*) AS n FROM eventfold_joining WHERE event_id IS NOT NULL AND reason IS NULL"
+_REPEATS = (
+    "SELECT j.staged, p.state, i.notification_id AS first_id, i.originator_id,"
+    " i.originator_version FROM eventfold_joining j JOIN {schema}.{part} p"
+    " ON p.notification_id = j.staged AND p.notification_id > %(low)s"
+    " AND p.notification_id <= %(high)s JOIN {schema}.{ids} i ON i.event_id = j.event_id"
+    " WHERE j.reason = 'repeat' ORDER BY j.staged"
+)
+
+
+class StepMap:
+    """The statements of a join step over the log ``log`` (the library's recorder) of a
+    store of ``count`` partitions, in ``schema``."""
+
+    def __init__(self, log: Any, schema: str, count: int, ids: str) -> None:
+        self.log = log
+        self.schema = schema
+        self.count = count
+        self.ids = ids
+        self._sequence: str | None = None
+
+    def _sql(self, text: str, **more: str) -> sql.Composed:
+        return sql.SQL(text).format(
+            **names(self.schema, log=self.log.events_table_name, ids=self.ids, **more)
+        )
+
+    def map(
+        self,
+        cursor: Any,
+        partition: int,
+        low: int,
+        high: int,
+        corrections: Corrections,
+    ) -> int:
+        """Map rows ``low < id <= high`` of partition ``partition``'s table into the log, but
+        for the rows set aside (repeats handed to ``corrections``, whose events are
+        appended to the log); the source events kept."""
+        self.log._lock_table(cursor)  # the library's own ordering of the log's ids
+        self.log._notify_channel(cursor)  # wakes the library's subscribers
+        table = partition_table(partition, self.count)
+        first = self._reserve(cursor, high - low)
+        values = {"low": low, "high": high, "first": first, "partition": partition}
+        cursor.execute(self._sql(_RANGE))
+        cursor.execute(self._sql(_CLAIM, part=table), values)
+        for text in (_RUNS, _OPENINGS, _ASIDE):
+            cursor.execute(self._sql(text), values)
+        aside = int(cursor.rowcount)
+        for text in (_STEP, _STREAMS, _KEPT):
+            cursor.execute(self._sql(text), values)
+        kept = int(cursor.fetchone()["n"])  # the source events kept
+        if aside:
+            cursor.execute(self._sql(_REPEATS, part=table), values)
+            repeats = self._repeats(cursor, list(cursor.fetchall()))
+            if repeats:
+                self._append(cursor, corrections(repeats, self._next_version(cursor)))
+        return kept
+
+    def _reserve(self, cursor: Any, n: int) -> int:
+        """The first of the next ``n`` ids of the log's sequence, taken."""
+        if self._sequence is None:
+            cursor.execute(
+                "SELECT pg_get_serial_sequence(%s, 'notification_id') AS sequence",
+                (f'"{self.schema}"."{self.log.events_table_name}"',),
+            )
+            self._sequence = str(cursor.fetchone()["sequence"])
+        cursor.execute("SELECT nextval(%s) AS first", (self._sequence,))
+        first = int(cursor.fetchone()["first"])
+        if n > 1:
+            cursor.execute("SELECT setval(%s, %s)", (self._sequence, first + n - 1))
+        return first
+
+    def _repeats(self, cursor: Any, rows: list[Any]) -> list[Repeat]:
+        """Each repeat with the state and log id of its id's first event."""
+        firsts = self._states_at(cursor, [int(r["first_id"]) for r in rows if r["first_id"]])
+        old = [r for r in rows if r["first_id"] is None]  # claimed when joins copied rows
+        if old:
+            cursor.execute(
+                self._sql(
+                    "SELECT l.originator_id, l.originator_version, l.notification_id, l.state"
+                    " FROM {schema}.{log} l JOIN unnest(%s::uuid[], %s::bigint[])"
+                    " AS k(originator_id, originator_version) USING (originator_id,"
+                    " originator_version)"
+                ),
+                ([r["originator_id"] for r in old], [r["originator_version"] for r in old]),
+            )
+            at = {
+                (r["originator_id"], int(r["originator_version"])): (
+                    int(r["notification_id"]),
+                    bytes(r["state"]),
+                )
+                for r in cursor.fetchall()
+            }
+            for r in old:
+                position, state = at[(r["originator_id"], int(r["originator_version"]))]
+                firsts[position] = state
+                r["first_id"] = position
+        return [
+            Repeat(
+                int(r["staged"]),
+                bytes(r["state"]),
+                firsts[int(r["first_id"])],
+                int(r["first_id"]),
+            )
+            for r in rows
+        ]
+
+    def _states_at(self, cursor: Any, log_ids: list[int]) -> dict[int, bytes]:
+        """The states of the mapped rows of ``log_ids``."""
+        if not log_ids:
+            return {}
+        cursor.execute(
+            self._sql(
+                "SELECT x.id, t.partition, x.id - t.first_id + t.low + 1 AS staged"
+                " FROM unnest(%s::bigint[]) AS x(id) JOIN LATERAL (SELECT * FROM"
+                " {schema}.{steps} WHERE first_id <= x.id ORDER BY first_id DESC LIMIT 1) t"
+                " ON x.id <= t.last_id"
+            ),
+            (sorted(set(log_ids)),),
+        )
+        by_partition: dict[int, dict[int, int]] = {}
+        for r in cursor.fetchall():
+            by_partition.setdefault(int(r["partition"]), {})[int(r["staged"])] = int(r["id"])
+        states: dict[int, bytes] = {}
+        for partition, staged in sorted(by_partition.items()):
+            cursor.execute(
+                self._sql(
+                    "SELECT notification_id, state FROM {schema}.{part}"
+                    " WHERE notification_id = ANY(%s)",
+                    part=partition_table(partition, self.count),
+                ),
+                (list(staged),),
+            )
+            for r in cursor.fetchall():
+                states[staged[int(r["notification_id"])]] = bytes(r["state"])
+        return states
+
+    def _next_version(self, cursor: Any) -> Callable[[UUID], int]:
+        """The next version of a stream in the log, one after another."""
+        taken: dict[UUID, int] = {}
+
+        def next_version(originator_id: UUID) -> int:
+            version = taken.get(originator_id)
+            if version is None:
+                cursor.execute(
+                    self._sql(
+                        "SELECT GREATEST(COALESCE((SELECT MAX(originator_version)"
+                        " FROM {schema}.{log} WHERE originator_id = %(id)s), 0),"
+                        " COALESCE((SELECT first_version + kept - 1 FROM {schema}.{streams}"
+                        " WHERE originator_id = %(id)s ORDER BY first_version DESC LIMIT 1), 0))"
+                        " AS v"
+                    ),
+                    {"id": originator_id},
+                )
+                row = cursor.fetchone()
+                version = int(row["v"]) if row else 0
+            taken[originator_id] = version + 1
+            return version + 1
+
+        return next_version
+
+    def _append(self, cursor: Any, events: Sequence[StoredEvent]) -> None:
+        if not events:
+            return
+        cursor.executemany(
+            self._sql(
+                "INSERT INTO {schema}.{log} (originator_id, originator_version, topic, state)"
+                " VALUES (%s, %s, %s, %s)"
+            ),
+            [(e.originator_id, e.originator_version, e.topic, e.state) for e in events],
+        )
