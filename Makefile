@@ -67,8 +67,9 @@ bench-postgres: $(TEST_STAMP)
 	settings="$$(.ci/postgres-up)" && eval "$$settings" && \
 		$(BIN)/python benchmarks/bench_postgres.py $(BENCH_PG_EVENTS) --repeats $(BENCH_PG_REPEATS)
 
-# The statements of a partitioned ingest's join, timed apart on tables made with
-# generate_series (a log of 875,000 events, a partition's 125,000 rows): under a minute.
+# A partitioned ingest's join step as it maps rows, beside a join that copies them, on
+# tables made with generate_series (a log of 875,000 events, a partition's 125,000 rows):
+# under a minute.
 bench-join: $(TEST_STAMP)
 	settings="$$(.ci/postgres-up)" && eval "$$settings" && \
 		$(BIN)/python benchmarks/bench_join.py

@@ -1,16 +1,18 @@
-"""What of a partitioned ingest's join is the copy: its statements timed apart.
+"""A partitioned ingest's join step: as it maps rows now, beside the copy it replaced.
 
 Tables of the shapes a partitioned store has (the library's events table for the
-log and for one partition, the partition's generated ``event_id``, and
-``eventfold_event_ids``) are made in a schema of their own and filled with
-``generate_series``: a log of ``--log`` events with their ids, and a partition's
-table of the next ``--rows`` (20 streams). Then, each three times in a
-transaction rolled back (medians):
+log and for one partition, the partition's generated ``event_id``,
+``eventfold_event_ids`` and the mapping's tables of ``infra/backends/mapped.py``)
+are made in a schema of their own and filled with ``generate_series``: a log of
+``--log`` events with their ids, and a partition's table of the next ``--rows``
+(20 streams). Then, each three times in a transaction rolled back (medians):
 
-- the join step as ``infra/backends/partitions.py`` runs it: find the repeats,
-  copy the rows to the log renumbered, claim their ids;
-- find the repeats and claim the ids, copying nothing;
-- claim the ids alone (``INSERT ... ON CONFLICT DO NOTHING``).
+- the join step as ``infra/backends/joins.py`` runs it: the range's repeats
+  found, the rows mapped into the log's ids (steps, streams), their ids claimed
+  with their versions in the log: no row copied;
+- the join step of the releases that copied: the repeats found, every row copied
+  to the log renumbered, the ids claimed (the peer);
+- the ids claimed alone (``INSERT ... ON CONFLICT DO NOTHING``).
 
     make bench-join            # starts the throwaway server of .ci/postgres-up
     python benchmarks/bench_join.py [--log N] [--rows N]   # POSTGRES_* set
@@ -22,13 +24,19 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
 
+from eventfold.infra.backends.joins import StepMap
+from eventfold.infra.backends.mapped import TABLES, names, partition_table
 from eventfold.infra.backends.postgres import connection_settings
 
 SCHEMA = "eventfold_bench_join"
+PART = partition_table(1, 1)  # the one partition's table, as the join names it
 STREAMS = 20
 RUNS = 3
 STATE = (  # a Recorded state of about 295 bytes, as ingest writes them
@@ -44,7 +52,7 @@ REPEATS = f"""CREATE TEMP TABLE eventfold_joining ON COMMIT DROP AS
  SELECT r.*, r.event_id IS NOT NULL AND (r.staged > MIN(r.staged) OVER (PARTITION BY r.event_id)
  OR EXISTS (SELECT 1 FROM {SCHEMA}.ids i WHERE i.event_id = r.event_id)) AS repeat
  FROM (SELECT notification_id AS staged, originator_id, originator_version, event_id
- FROM {SCHEMA}.part WHERE notification_id > %s AND notification_id <= %s) r"""
+ FROM {SCHEMA}.{PART} WHERE notification_id > %s AND notification_id <= %s) r"""
 COPY = f"""WITH base AS MATERIALIZED (SELECT s.originator_id, COALESCE(m.version, 0) AS version
  FROM (SELECT DISTINCT originator_id FROM eventfold_joining) s
  LEFT JOIN LATERAL (SELECT MAX(l.originator_version) AS version FROM {SCHEMA}.log l
@@ -55,13 +63,13 @@ COPY = f"""WITH base AS MATERIALIZED (SELECT s.originator_id, COALESCE(m.version
  numbered AS MATERIALIZED (SELECT staged, originator_id, event_id,
  base + row_number() OVER (PARTITION BY originator_id ORDER BY staged) AS version FROM kept),
  copied AS (INSERT INTO {SCHEMA}.log (originator_id, originator_version, topic, state)
- SELECT n.originator_id, n.version, p.topic, p.state FROM numbered n JOIN {SCHEMA}.part p
+ SELECT n.originator_id, n.version, p.topic, p.state FROM numbered n JOIN {SCHEMA}.{PART} p
  ON p.notification_id = n.staged AND p.notification_id > %s AND p.notification_id <= %s
  ORDER BY n.staged RETURNING 1)
  INSERT INTO {SCHEMA}.ids (event_id, originator_id, originator_version)
  SELECT event_id, originator_id, version FROM numbered WHERE event_id IS NOT NULL"""
 CLAIM = f"""INSERT INTO {SCHEMA}.ids (event_id, originator_id, originator_version)
- SELECT event_id, originator_id, originator_version FROM {SCHEMA}.part
+ SELECT event_id, originator_id, originator_version FROM {SCHEMA}.{PART}
  WHERE notification_id > %s AND notification_id <= %s
  ORDER BY notification_id ON CONFLICT DO NOTHING"""
 
@@ -70,7 +78,7 @@ def make_tables(conn: psycopg.Connection[Any], log: int, rows: int) -> None:
     """The log of ``log`` events and ids, and a partition's table of the next ``rows``."""
     conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
     conn.execute(f"CREATE SCHEMA {SCHEMA}")
-    for table, extra in (("log", ""), ("part", ", event_id text")):
+    for table, extra in (("log", ""), (PART, ", event_id text")):
         conn.execute(
             f"CREATE TABLE {SCHEMA}.{table} (notification_id bigserial,"
             " originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
@@ -80,8 +88,10 @@ def make_tables(conn: psycopg.Connection[Any], log: int, rows: int) -> None:
         conn.execute(f"CREATE UNIQUE INDEX ON {SCHEMA}.{table} (notification_id)")
     conn.execute(
         f"CREATE TABLE {SCHEMA}.ids (event_id text PRIMARY KEY,"
-        " originator_id uuid NOT NULL, originator_version bigint NOT NULL)"
+        " originator_id uuid NOT NULL, originator_version bigint, notification_id bigint)"
     )
+    for text in TABLES:
+        conn.execute(sql.SQL(text).format(**names(SCHEMA)))
     conn.execute(
         f"INSERT INTO {SCHEMA}.log (originator_id, originator_version, topic, state)"
         f" SELECT {STREAM}, g / {STREAMS} + 1, {TOPIC}, {STATE}"
@@ -92,23 +102,51 @@ def make_tables(conn: psycopg.Connection[Any], log: int, rows: int) -> None:
         f" g / {STREAMS} + 1 FROM generate_series(1, {log}) g"
     )
     conn.execute(
-        f"INSERT INTO {SCHEMA}.part (originator_id, originator_version, topic, state, event_id)"
+        f"INSERT INTO {SCHEMA}.{PART} (originator_id, originator_version, topic, state, event_id)"
         f" SELECT {STREAM}, (g - {log}) / {STREAMS} + 1, {TOPIC}, {STATE},"
         f" 'evt-' || lpad(g::text, 9, '0') FROM generate_series({log + 1}, {log + rows}) g"
         " ORDER BY g"
     )
-    for table in ("log", "ids", "part"):
+    for table in ("log", "ids", PART):
         conn.execute(f"VACUUM ANALYZE {SCHEMA}.{table}")
 
 
-def timed(conn: psycopg.Connection[Any], statements: list[str], rows: int) -> list[float]:
-    """Seconds of ``statements`` over the partition's rows, ``RUNS`` times, rolled back."""
+class Log:
+    """The log's table, as ``joins.StepMap`` asks it of the library's recorder."""
+
+    events_table_name = "log"
+
+    def _lock_table(self, cursor: Any) -> None:
+        cursor.execute(f"LOCK TABLE {SCHEMA}.log IN EXCLUSIVE MODE")
+
+    def _notify_channel(self, cursor: Any) -> None:
+        cursor.execute("NOTIFY eventfold_bench_join")
+
+
+def statements(*texts: str) -> Callable[[Any, int], None]:
+    """A step that runs ``texts`` over the partition's first ``rows`` rows."""
+
+    def run(cursor: Any, rows: int) -> None:
+        for text in texts:
+            cursor.execute(text, (0, rows))
+
+    return run
+
+
+def mapped(cursor: Any, rows: int) -> None:
+    """The join step as ``joins.StepMap`` runs it (the data has no repeats)."""
+    StepMap(Log(), SCHEMA, 1, "ids").map(cursor, 1, 0, rows, lambda repeats, version: [])
+
+
+def timed(
+    conn: psycopg.Connection[Any], step: Callable[[Any, int], None], rows: int
+) -> list[float]:
+    """Seconds of ``step`` over the partition's rows, ``RUNS`` times, rolled back."""
     runs = []
     for _ in range(RUNS):
-        with conn.transaction(force_rollback=True), conn.cursor() as cursor:
+        with conn.transaction(force_rollback=True), conn.cursor(row_factory=dict_row) as cursor:
             started = time.perf_counter()
-            for statement in statements:
-                cursor.execute(statement, (0, rows))
+            step(cursor, rows)
             runs.append(time.perf_counter() - started)
     return runs
 
@@ -123,12 +161,15 @@ def main() -> None:
         make_tables(conn, args.log, args.rows)
         print(f"tables made in {time.perf_counter() - started:.1f} s")
         try:
-            for name, statements in (
-                ("join step (repeats, copy to the log, claim ids)", [REPEATS, COPY]),
-                ("repeats and claimed ids, nothing copied", [REPEATS, CLAIM]),
-                ("ids claimed alone", [CLAIM]),
+            for name, step in (
+                ("join step, mapped (repeats, steps and streams, ids claimed)", mapped),
+                (
+                    "join step, copied (repeats, rows copied to the log, ids claimed)",
+                    statements(REPEATS, COPY),
+                ),
+                ("ids claimed alone", statements(CLAIM)),
             ):
-                runs = timed(conn, statements, args.rows)
+                runs = timed(conn, step, args.rows)
                 median = statistics.median(runs)
                 each = ", ".join(f"{run:.2f}" for run in runs)
                 print(

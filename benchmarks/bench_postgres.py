@@ -422,7 +422,7 @@ class Estimate:
     parse_rate: float  # events/s of the reading half alone, one core
     parsing_share: float  # of a partition's whole time (1-partition run), 0 to 1
     joining_share: float  # ... spent joining
-    join_rate: float  # events/s the join copies to the log (1-partition run)
+    join_rate: float  # events/s the join maps into the log (1-partition run)
 
     @property
     def one(self) -> float:
@@ -444,9 +444,10 @@ def estimate(results: Results) -> Estimate:
     the rest of its time (writing, joining, waiting on the server) scales with
     its share of the events. With N partitions on N machines each has 1/N of
     the events and joins about 1/N of the files, so they go N times as fast,
-    until the join, one serial copy into the one log in the files' order, is
-    the limit: ``min(N x parse rate x share, join rate)``. The server's own CPU
-    (table 3) is a further limit that this does not model.
+    until the join, serial in the files' order (it maps each event into the one
+    log: its id claimed, a few rows a step; no copy), is the limit:
+    ``min(N x parse rate x share, join rate)``. The server's own CPU (table 3) is
+    a further limit that this does not model.
     """
     run = results.ingest["1"]
     wall = max(run.wall, 1e-9)
