@@ -1,18 +1,20 @@
 """A partitioned ingest's join step: as it maps rows now, beside the copy it replaced.
 
 Tables of the shapes a partitioned store has (the library's events table for the
-log and for one partition, the partition's generated ``event_id``,
-``eventfold_event_ids`` and the mapping's tables of ``infra/backends/mapped.py``)
-are made in a schema of their own and filled with ``generate_series``: a log of
-``--log`` events with their ids, and a partition's table of the next ``--rows``
-(20 streams). Then, each three times in a transaction rolled back (medians):
+log and for one partition, the partition's ``event_id``, ``eventfold_event_ids``
+and the mapping's tables of ``infra/backends/mapped.py``) are made in a schema of
+their own and filled with ``generate_series``: a log of ``--log`` events with
+their ids, and a partition's table of the next ``--rows`` (20 streams), whose
+ids the partition claimed as it committed them. Then, each three times in a
+transaction rolled back (medians):
 
-- the join step as ``infra/backends/joins.py`` runs it: the range's repeats
-  found, the rows mapped into the log's ids (steps, streams), their ids claimed
-  with their versions in the log: no row copied;
-- the join step of the releases that copied: the repeats found, every row copied
-  to the log renumbered, the ids claimed (the peer);
-- the ids claimed alone (``INSERT ... ON CONFLICT DO NOTHING``).
+- the join step as ``infra/backends/joins.py`` runs it, serially: the claims
+  read (which rows repeat an id), the rows mapped into the log's ids (steps,
+  streams): no row copied, no id claimed;
+- the partition's claims of the same rows (``partitions.CLAIM``), which each
+  partition makes in its own commits, in parallel with the others;
+- the join step of the releases that copied, serially: the repeats found, every
+  row copied to the log renumbered, the ids claimed (the peer).
 
     make bench-join            # starts the throwaway server of .ci/postgres-up
     python benchmarks/bench_join.py [--log N] [--rows N]   # POSTGRES_* set
@@ -33,6 +35,7 @@ from psycopg.rows import dict_row
 
 from eventfold.infra.backends.joins import StepMap
 from eventfold.infra.backends.mapped import TABLES, names, partition_table
+from eventfold.infra.backends.partitions import CLAIM
 from eventfold.infra.backends.postgres import connection_settings
 
 SCHEMA = "eventfold_bench_join"
@@ -68,10 +71,6 @@ COPY = f"""WITH base AS MATERIALIZED (SELECT s.originator_id, COALESCE(m.version
  ORDER BY n.staged RETURNING 1)
  INSERT INTO {SCHEMA}.ids (event_id, originator_id, originator_version)
  SELECT event_id, originator_id, version FROM numbered WHERE event_id IS NOT NULL"""
-CLAIM = f"""INSERT INTO {SCHEMA}.ids (event_id, originator_id, originator_version)
- SELECT event_id, originator_id, originator_version FROM {SCHEMA}.{PART}
- WHERE notification_id > %s AND notification_id <= %s
- ORDER BY notification_id ON CONFLICT DO NOTHING"""
 
 
 def make_tables(conn: psycopg.Connection[Any], log: int, rows: int) -> None:
@@ -88,7 +87,8 @@ def make_tables(conn: psycopg.Connection[Any], log: int, rows: int) -> None:
         conn.execute(f"CREATE UNIQUE INDEX ON {SCHEMA}.{table} (notification_id)")
     conn.execute(
         f"CREATE TABLE {SCHEMA}.ids (event_id text PRIMARY KEY,"
-        " originator_id uuid NOT NULL, originator_version bigint, notification_id bigint)"
+        " originator_id uuid NOT NULL, originator_version bigint, notification_id bigint,"
+        " ordinal bigint, partition integer, staged bigint)"
     )
     for text in TABLES:
         conn.execute(sql.SQL(text).format(**names(SCHEMA)))
@@ -106,6 +106,10 @@ def make_tables(conn: psycopg.Connection[Any], log: int, rows: int) -> None:
         f" SELECT {STREAM}, (g - {log}) / {STREAMS} + 1, {TOPIC}, {STATE},"
         f" 'evt-' || lpad(g::text, 9, '0') FROM generate_series({log + 1}, {log + rows}) g"
         " ORDER BY g"
+    )
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.ids (event_id, originator_id, ordinal, partition, staged)"
+        f" SELECT event_id, originator_id, 2, 1, notification_id FROM {SCHEMA}.{PART}"
     )
     for table in ("log", "ids", PART):
         conn.execute(f"VACUUM ANALYZE {SCHEMA}.{table}")
@@ -135,16 +139,33 @@ def statements(*texts: str) -> Callable[[Any, int], None]:
 
 def mapped(cursor: Any, rows: int) -> None:
     """The join step as ``joins.StepMap`` runs it (the data has no repeats)."""
-    StepMap(Log(), SCHEMA, 1, "ids").map(cursor, 1, 0, rows, lambda repeats, version: [])
+    StepMap(Log(), SCHEMA, 1, "ids").map(cursor, (2, 1), 0, rows, lambda repeats, version: [])
+
+
+def claims(cursor: Any, rows: int) -> None:
+    """The partition's claims of its rows, as its commits make them."""
+    statement = sql.SQL(CLAIM).format(**names(SCHEMA, ids="ids", table=PART))
+    cursor.execute(statement, {"ordinal": 2, "partition": 1, "low": 0, "high": rows})
+
+
+def unclaimed(cursor: Any, rows: int) -> None:
+    """The partition's claims taken away (a step's setup, not timed)."""
+    cursor.execute(f"DELETE FROM {SCHEMA}.ids WHERE partition = 1")
 
 
 def timed(
-    conn: psycopg.Connection[Any], step: Callable[[Any, int], None], rows: int
+    conn: psycopg.Connection[Any],
+    step: Callable[[Any, int], None],
+    rows: int,
+    setup: Callable[[Any, int], None] | None = None,
 ) -> list[float]:
-    """Seconds of ``step`` over the partition's rows, ``RUNS`` times, rolled back."""
+    """Seconds of ``step`` over the partition's rows (after ``setup``, not timed), ``RUNS``
+    times, rolled back."""
     runs = []
     for _ in range(RUNS):
         with conn.transaction(force_rollback=True), conn.cursor(row_factory=dict_row) as cursor:
+            if setup is not None:
+                setup(cursor, rows)
             started = time.perf_counter()
             step(cursor, rows)
             runs.append(time.perf_counter() - started)
@@ -161,15 +182,16 @@ def main() -> None:
         make_tables(conn, args.log, args.rows)
         print(f"tables made in {time.perf_counter() - started:.1f} s")
         try:
-            for name, step in (
-                ("join step, mapped (repeats, steps and streams, ids claimed)", mapped),
+            for name, step, setup in (
+                ("join step, mapped (claims read, steps and streams)", mapped, None),
+                ("a partition's claims of its rows (in its commits)", claims, unclaimed),
                 (
                     "join step, copied (repeats, rows copied to the log, ids claimed)",
                     statements(REPEATS, COPY),
+                    unclaimed,
                 ),
-                ("ids claimed alone", statements(CLAIM)),
             ):
-                runs = timed(conn, step, args.rows)
+                runs = timed(conn, step, args.rows, setup)
                 median = statistics.median(runs)
                 each = ", ".join(f"{run:.2f}" for run in runs)
                 print(

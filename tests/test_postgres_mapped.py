@@ -233,3 +233,19 @@ def test_a_store_whose_joins_copied_events_opens_and_goes_on_mapping(
     _, mapped = cli(capsys, f"rebuild {store}")
     _, single = cli(capsys, f"rebuild --store {one} --backend file")
     assert mapped["checksum"] == single["checksum"]
+
+
+def test_rows_no_partition_claimed_are_claimed_by_the_join_in_their_order(
+    postgres: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows written without claims (by a release whose partitions did not claim) wait for
+    the join, which claims them in the files' order: the store is still one ingest's."""
+    paths = write_files(tmp_path, files=4, lines=80, seed=21)
+    second = finished(start(paths, tmp_path / "m2", 2, 2))
+    assert second["join"]["waiting_on"] == "1/2"  # its files wait for partition 1's first
+    schema = postgres["POSTGRES_SCHEMA"]
+    with psycopg.connect(**connection_settings(os.environ), autocommit=True) as conn:
+        taken = conn.execute(f'DELETE FROM "{schema}".eventfold_event_ids WHERE partition = 2')
+        assert taken.rowcount > 0
+    finished(start(paths, tmp_path / "m1", 1, 2))
+    assert figures(capsys, f"--store {tmp_path / 'm1'}") == one_store_of(paths, tmp_path, capsys)

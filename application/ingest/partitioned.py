@@ -140,6 +140,8 @@ def _ingest_share(
         options: dict[str, Any] = {"batch": batch, "repeats": False}
         if max_line is not None:
             options["max_line"] = max_line
+        backend = part_app.backend
+        assert isinstance(backend, PartitionBackend)
         with Ingestor(part_app, part_app.state_dir, **options) as ingestor:
             warnings = list(ingestor.warnings)
             for f in mine:
@@ -149,6 +151,7 @@ def _ingest_share(
                 if file_path is None:  # vanished since it was planned (``_plan`` checked)
                     report.refused.append(Refused(f.identity, VANISHED))
                 else:
+                    backend.claim_for(f.ordinal)
                     one = ingest_all(ingestor, [file_path], progress=progress)
                     for file in one.files:
                         file.partition = str(partition)
@@ -180,7 +183,11 @@ def _opened(
     release = None
     try:
         if partition is not None:
-            backend = PartitionBackend(app.backend, RECORDED_TOPIC)  # type: ignore[arg-type]
+            backend = PartitionBackend(
+                app.backend,  # type: ignore[arg-type]
+                RECORDED_TOPIC,
+                partition.index,
+            )
             app.backend = backend
             release = backend.lock(partition.index, partition.count)
             if release is None:

@@ -6,8 +6,9 @@ join's advisory lock and, from here on, the library's lock on the log: the rows
 ids of the log's sequence, their streams' versions continue the log's
 (``mapped.py`` says how a reader renumbers them), and no row is copied. Left
 out (``eventfold_partition_aside``): a row whose event id an earlier row holds
-(``eventfold_event_ids``, claimed here in plan order), handed to the caller as a
-``Repeat``; and a stream's opening event when the log has the stream already.
+(``eventfold_event_ids``: its partition claimed it as it committed, for its
+file), handed to the caller as a ``Repeat``; and a stream's opening event when
+the log has the stream already.
 """
 
 from __future__ import annotations
@@ -37,24 +38,36 @@ class Repeat:
 # given the repeats and the next version of a stream in the log.
 Corrections = Callable[[list[Repeat], Callable[[UUID], int]], Sequence[StoredEvent]]
 
-# The range's rows, each id claimed (``eventfold_event_ids``) in the order of the rows, so
-# that the earliest occurrence wins: a row whose id was claimed already, by an earlier
-# step or an earlier row of this one, is a repeat.
+# The range's rows, each with what its id's claim (``eventfold_event_ids``) says: the
+# partitions claim their commits' ids, so that once every earlier file has committed an
+# id's claim is its earliest occurrence; a row whose id is claimed by another row is a
+# repeat. A row no partition claimed (written by a release whose partitions did not
+# claim), or whose id a later file holds, is claimed here, as a partition claims.
 _RANGE = (
     "CREATE TEMP TABLE eventfold_joining (staged bigint, originator_id uuid,"
     " originator_version bigint, event_id text, reason text) ON COMMIT DROP"
 )
-_CLAIM = (
-    "WITH claimed AS (INSERT INTO {schema}.{ids} (event_id, originator_id, notification_id)"
-    " SELECT event_id, originator_id, %(first)s + notification_id - %(low)s - 1"
-    " FROM {schema}.{part} WHERE notification_id > %(low)s AND notification_id <= %(high)s"
-    " AND event_id IS NOT NULL ORDER BY notification_id ON CONFLICT DO NOTHING"
-    " RETURNING notification_id)"
-    " INSERT INTO eventfold_joining SELECT p.notification_id, p.originator_id,"
-    " p.originator_version, p.event_id, CASE WHEN p.event_id IS NOT NULL"
-    " AND c.notification_id IS NULL THEN 'repeat' END FROM {schema}.{part} p"
-    " LEFT JOIN claimed c ON c.notification_id = %(first)s + p.notification_id - %(low)s - 1"
+# (A lateral probe a row: a join of the whole claims table would read all of it.)
+_CLAIMS = (
+    "INSERT INTO eventfold_joining SELECT p.notification_id, p.originator_id,"
+    " p.originator_version, p.event_id, CASE WHEN p.event_id IS NULL THEN NULL"
+    " WHEN i.found IS NULL OR i.ordinal > %(ordinal)s THEN 'unclaimed'"
+    " WHEN i.partition = %(partition)s AND i.staged = p.notification_id THEN NULL"
+    " ELSE 'repeat' END FROM {schema}.{part} p LEFT JOIN LATERAL (SELECT true AS found,"
+    " c.ordinal, c.partition, c.staged FROM {schema}.{ids} c"
+    " WHERE c.event_id = p.event_id LIMIT 1) i ON true"
     " WHERE p.notification_id > %(low)s AND p.notification_id <= %(high)s"
+)
+_UNCLAIMED = (
+    "WITH claimed AS (INSERT INTO {schema}.{ids} AS c (event_id, originator_id, ordinal,"
+    " partition, staged) SELECT DISTINCT ON (event_id) event_id, originator_id, %(ordinal)s,"
+    " %(partition)s, staged FROM eventfold_joining WHERE reason = 'unclaimed'"
+    " ORDER BY event_id, staged ON CONFLICT (event_id) DO UPDATE SET"
+    " originator_id = EXCLUDED.originator_id, originator_version = NULL, notification_id = NULL,"
+    " ordinal = EXCLUDED.ordinal, partition = EXCLUDED.partition, staged = EXCLUDED.staged"
+    " WHERE c.ordinal > EXCLUDED.ordinal RETURNING staged)"
+    " UPDATE eventfold_joining j SET reason = CASE WHEN j.staged IN (SELECT staged FROM claimed)"
+    " THEN NULL ELSE 'repeat' END WHERE j.reason = 'unclaimed'"
 )
 # Each stream's last version in the log (its own rows, then the mapped ones) and the
 # partition's versions of its rows in the range.
@@ -93,11 +106,11 @@ _STREAMS = (
 )
 _KEPT = "SELECT COUNT(*) AS n FROM eventfold_joining WHERE event_id IS NOT NULL AND reason IS NULL"
 _REPEATS = (
-    "SELECT j.staged, p.state, i.notification_id AS first_id, i.originator_id,"
-    " i.originator_version FROM eventfold_joining j JOIN {schema}.{part} p"
-    " ON p.notification_id = j.staged AND p.notification_id > %(low)s"
-    " AND p.notification_id <= %(high)s JOIN {schema}.{ids} i ON i.event_id = j.event_id"
-    " WHERE j.reason = 'repeat' ORDER BY j.staged"
+    "SELECT j.staged, p.state, i.partition AS first_partition, i.staged AS first_staged,"
+    " i.notification_id AS first_id, i.originator_id, i.originator_version"
+    " FROM eventfold_joining j JOIN {schema}.{part} p ON p.notification_id = j.staged"
+    " AND p.notification_id > %(low)s AND p.notification_id <= %(high)s"
+    " JOIN {schema}.{ids} i ON i.event_id = j.event_id WHERE j.reason = 'repeat' ORDER BY j.staged"
 )
 
 
@@ -120,22 +133,24 @@ class StepMap:
     def map(
         self,
         cursor: Any,
-        partition: int,
+        planned: tuple[int, int],
         low: int,
         high: int,
         corrections: Corrections,
     ) -> int:
-        """Map rows ``low < id <= high`` of partition ``partition``'s table into the log, but
-        for the rows set aside (repeats handed to ``corrections``, whose events are
-        appended to the log); the source events kept."""
+        """Map rows ``low < id <= high`` of the table of the partition of ``planned`` (plan
+        ordinal, partition) into the log, but for the rows set aside (repeats handed to
+        ``corrections``, whose events are appended to the log); the source events kept."""
+        ordinal, partition = planned
         self.log._lock_table(cursor)  # the library's own ordering of the log's ids
         self.log._notify_channel(cursor)  # wakes the library's subscribers
         table = partition_table(partition, self.count)
         first = self._reserve(cursor, high - low)
         values = {"low": low, "high": high, "first": first, "partition": partition}
+        values["ordinal"] = ordinal
         cursor.execute(self._sql(_RANGE))
-        cursor.execute(self._sql(_CLAIM, part=table), values)
-        for text in (_RUNS, _OPENINGS, _ASIDE):
+        cursor.execute(self._sql(_CLAIMS, part=table), values)
+        for text in (_UNCLAIMED, _RUNS, _OPENINGS, _ASIDE):
             cursor.execute(self._sql(text), values)
         aside = int(cursor.rowcount)
         for text in (_STEP, _STREAMS, _KEPT):
@@ -163,7 +178,28 @@ class StepMap:
         return first
 
     def _repeats(self, cursor: Any, rows: list[Any]) -> list[Repeat]:
-        """Each repeat with the state and log id of its id's first event."""
+        """Each repeat with the state and log id of its id's first event: claimed by a
+        partition's row (its log id found by its step), or, by a release before that,
+        by its log id, or (joins that copied) by its stream and version in the log."""
+        owned = [r for r in rows if r["first_partition"] is not None]
+        if owned:
+            cursor.execute(
+                self._sql(
+                    "SELECT x.partition, x.staged, t.first_id + x.staged - t.low - 1 AS id"
+                    " FROM unnest(%s::integer[], %s::bigint[]) AS x(partition, staged)"
+                    " JOIN LATERAL (SELECT first_id, low FROM {schema}.{steps}"
+                    " WHERE partition = x.partition AND low < x.staged AND high >= x.staged"
+                    " LIMIT 1) t ON true"
+                ),
+                ([r["first_partition"] for r in owned], [r["first_staged"] for r in owned]),
+            )
+            ids = {(int(r["partition"]), int(r["staged"])): int(r["id"]) for r in cursor}
+            for r in owned:
+                owner = (int(r["first_partition"]), int(r["first_staged"]))
+                if owner not in ids:  # claims are in plan order: the owner has joined
+                    msg = f"an id's claim names partition {owner[0]}'s row {owner[1]}, not joined"
+                    raise RuntimeError(msg)
+                r["first_id"] = ids[owner]
         firsts = self._states_at(cursor, [int(r["first_id"]) for r in rows if r["first_id"]])
         old = [r for r in rows if r["first_id"] is None]  # claimed when joins copied rows
         if old:

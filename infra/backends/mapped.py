@@ -63,6 +63,7 @@ TABLES = (
     " local_first bigint NOT NULL, local_last bigint NOT NULL, kept bigint NOT NULL,"
     " PRIMARY KEY (originator_id, first_version))",
     "CREATE INDEX IF NOT EXISTS {streams_step} ON {schema}.{streams} (step)",
+    "CREATE INDEX IF NOT EXISTS {steps_rows} ON {schema}.{steps} (partition, high)",
     "CREATE TABLE IF NOT EXISTS {schema}.{aside} ("
     " partition integer NOT NULL, staged bigint NOT NULL, originator_id uuid NOT NULL,"
     " local_version bigint NOT NULL, reason text NOT NULL, PRIMARY KEY (partition, staged))",
@@ -88,6 +89,7 @@ def names(schema: str, **more: str) -> dict[str, sql.Identifier]:
         "steps": STEPS,
         "streams": STREAMS,
         "streams_step": STREAMS + "_step",
+        "steps_rows": STEPS + "_rows",
         "aside": ASIDE,
     }
     return {k: sql.Identifier(v) for k, v in (found | more).items()}

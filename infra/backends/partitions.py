@@ -77,6 +77,8 @@ _TABLES = (
     " originator_version bigint NOT NULL)",
     "ALTER TABLE {schema}.{ids} ADD COLUMN IF NOT EXISTS notification_id bigint",
     "ALTER TABLE {schema}.{ids} ALTER COLUMN originator_version DROP NOT NULL",
+    "ALTER TABLE {schema}.{ids} ADD COLUMN IF NOT EXISTS ordinal bigint,"
+    " ADD COLUMN IF NOT EXISTS partition integer, ADD COLUMN IF NOT EXISTS staged bigint",
     *TABLES,
 )
 __all__ = ["Corrections", "Repeat", "partition_app_name", "partition_table"]
@@ -92,6 +94,23 @@ _EVENT_ID = msgspec.json.Decoder(_Recorded).decode
 _COPY_TEXT = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+# A commit's ids claimed, as part of it, for the file of plan ordinal ``ordinal``: an id
+# claimed for a later file is taken over, one claimed for an earlier file (or earlier in
+# this one) kept, so that once every earlier file has committed, an id's claim is its
+# earliest occurrence. Rows in one order (by id) on every partition: claims that wait on
+# each other cannot deadlock.
+CLAIM = (
+    "INSERT INTO {schema}.{ids} AS i (event_id, originator_id, ordinal, partition, staged)"
+    " SELECT DISTINCT ON (event_id) event_id, originator_id, %(ordinal)s, %(partition)s,"
+    " notification_id FROM {schema}.{table} WHERE notification_id > %(low)s"
+    " AND notification_id <= %(high)s AND event_id IS NOT NULL"
+    " ORDER BY event_id, notification_id ON CONFLICT (event_id) DO UPDATE SET"
+    " originator_id = EXCLUDED.originator_id, originator_version = NULL, notification_id = NULL,"
+    " ordinal = EXCLUDED.ordinal, partition = EXCLUDED.partition, staged = EXCLUDED.staged"
+    " WHERE i.ordinal > EXCLUDED.ordinal"
+)
+
+
 class PartitionBackend(PostgresBackend):
     """A partition's own tables: the postgres backend, with three differences.
 
@@ -102,16 +121,21 @@ class PartitionBackend(PostgresBackend):
       goes in the same transaction, through the library.
     - Its events table has one more column, ``event_id``: a ``Category.Recorded``
       state's (``recorded_topic``) event id, read by the partition and written with
-      the row, so the join finds repeats by an index. In tables made by a release
-      that had the server compute it (a generated column) the server still does.
+      the row. In tables made by a release that had the server compute it (a
+      generated column) the server still does.
+    - A commit claims its ids (``eventfold_event_ids``) for its file (``claim_for``),
+      so the partitions claim in parallel and the join only reads the claims.
     """
 
-    def __init__(self, base: PostgresBackend, recorded_topic: str) -> None:
+    def __init__(self, base: PostgresBackend, recorded_topic: str, partition: int) -> None:
         self.__dict__.update(base.__dict__)
         recorder: Any = self.recorder
         schema, table = self.datastore.schema, recorder.events_table_name
         names = {"schema": sql.Identifier(schema), "table": sql.Identifier(table)}
         self._recorded_topic = recorded_topic
+        self._partition = partition
+        self._ordinal: int | None = None
+        self._claim = sql.SQL(CLAIM).format(ids=sql.Identifier(IDS), **names)
         with self.datastore.transaction(commit=True) as cursor:
             xact_lock(cursor, schema_lock_key(schema))  # one creator at a time
             cursor.execute(
@@ -182,11 +206,22 @@ class PartitionBackend(PostgresBackend):
             recorder._insert_tracking(cursor, tracking=tracking)  # type: ignore[attr-defined]
             with cursor.copy(self._copy_statement) as copy:
                 copy.write(rows)
-            failpoints.reach("partition.inside-commit")
             cursor.execute("SELECT currval(%s) AS last", (self._sequence,))
             row = cursor.fetchone()
-        last = int(row["last"]) if row else 0
+            last = int(row["last"]) if row else 0
+            if self._recorded_topic in topics:
+                if self._ordinal is None:
+                    msg = "a partition's source events are written for a file of the plan"
+                    raise RuntimeError(msg)
+                values = {"ordinal": self._ordinal, "partition": self._partition}
+                cursor.execute(self._claim, values | {"low": last - len(oids), "high": last})
+            failpoints.reach("partition.inside-commit")
         return list(range(last - len(oids) + 1, last + 1))
+
+    def claim_for(self, ordinal: int) -> None:
+        """The commits from now on are of the plan's file ``ordinal``: their ids are claimed
+        for it."""
+        self._ordinal = ordinal
 
     def lock(self, index: int, count: int) -> Callable[[], None] | None:
         """Hold partition ``index`` of ``count`` (an advisory lock of this schema) on a
@@ -442,7 +477,8 @@ class PartitionTables:
             joined = 0
             if high > low:
                 mapping = StepMap(self.log, self.schema, count, IDS)
-                joined = mapping.map(cursor, planned.partition, low, high, corrections)
+                step = (planned.ordinal, planned.partition)
+                joined = mapping.map(cursor, step, low, high, corrections)
                 failpoints.reach("join.before-commit")  # inside the join's transaction
                 cursor.execute(
                     self._sql(
