@@ -22,6 +22,7 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from eventfold.infra.backends.mapped import names, partition_table
+from eventfold.infra.backends.postgres import serial_sequence
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,6 @@ class StepMap:
         self.schema = schema
         self.count = count
         self.ids = ids
-        self._sequence: str | None = None
 
     def _sql(self, text: str, **more: str) -> sql.Composed:
         return sql.SQL(text).format(
@@ -165,16 +165,11 @@ class StepMap:
 
     def _reserve(self, cursor: Any, n: int) -> int:
         """The first of the next ``n`` ids of the log's sequence, taken."""
-        if self._sequence is None:
-            cursor.execute(
-                "SELECT pg_get_serial_sequence(%s, 'notification_id') AS sequence",
-                (f'"{self.schema}"."{self.log.events_table_name}"',),
-            )
-            self._sequence = str(cursor.fetchone()["sequence"])
-        cursor.execute("SELECT nextval(%s) AS first", (self._sequence,))
+        sequence = serial_sequence(cursor, self.schema, self.log.events_table_name)
+        cursor.execute("SELECT nextval(%s) AS first", (sequence,))
         first = int(cursor.fetchone()["first"])
         if n > 1:
-            cursor.execute("SELECT setval(%s, %s)", (self._sequence, first + n - 1))
+            cursor.execute("SELECT setval(%s, %s)", (sequence, first + n - 1))
         return first
 
     def _repeats(self, cursor: Any, rows: list[Any]) -> list[Repeat]:

@@ -276,16 +276,7 @@ class MappedLog:
         with self._snapshot() as (cursor, count):
             if count is None:
                 return None
-            text = "SELECT * FROM {schema}.{log} WHERE notification_id > %s"
-            own: list[Any] = [after]
-            if stop is not None:
-                text += " AND notification_id <= %s"
-                own.append(stop)
-            if topics:
-                text += " AND topic = ANY(%s)"
-                own.append(list(topics))
-            cursor.execute(self._sql(text + " ORDER BY notification_id LIMIT %s"), [*own, limit])
-            rows = cursor.fetchall()
+            rows = self._page(cursor, self.events_table_name, (after, stop), topics, limit)
             logged = [_notification(r, r["notification_id"], r["originator_version"]) for r in rows]
             for step in self._steps_after(cursor, count, after):
                 if len(found) >= limit or (stop is not None and step.first > stop):
@@ -293,22 +284,37 @@ class MappedLog:
                 low = max(step.low, step.staged(after + 1) - 1)
                 high = step.high if stop is None else min(step.high, step.staged(stop))
                 versions = self._step_versions(cursor, step)
-                text = "SELECT * FROM {schema}.{part} WHERE notification_id > %s"
-                text += " AND notification_id <= %s"
-                params: list[Any] = [low, high]
-                if topics:
-                    text += " AND topic = ANY(%s)"
-                    params.append(list(topics))
-                text += " ORDER BY notification_id LIMIT %s"
-                params.append(limit - len(found) + len(versions.aside))
-                cursor.execute(self._sql(text, part=step.table), params)
-                for r in cursor.fetchall():
+                wanted = limit - len(found) + len(versions.aside)
+                for r in self._page(cursor, step.table, (low, high), topics, wanted):
                     staged = int(r["notification_id"])
                     if staged in versions.aside:
                         continue
                     version = versions.log_version(r["originator_id"], r["originator_version"])
                     found.append(_notification(r, step.log_id(staged), version))
         return _merged(logged, found, key=lambda n: n.id, limit=limit)
+
+    def _page(
+        self,
+        cursor: Any,
+        table: str,
+        bounds: tuple[int, int | None],
+        topics: Sequence[str],
+        limit: int,
+    ) -> list[Any]:
+        """The first ``limit`` rows of ``table`` with ``low < notification_id <= high``
+        (``bounds``; no upper bound for None), of ``topics`` if given, in id order."""
+        low, high = bounds
+        text = "SELECT * FROM {schema}.{table} WHERE notification_id > %s"
+        params: list[Any] = [low]
+        if high is not None:
+            text += " AND notification_id <= %s"
+            params.append(high)
+        if topics:
+            text += " AND topic = ANY(%s)"
+            params.append(list(topics))
+        text += " ORDER BY notification_id LIMIT %s"
+        cursor.execute(self._sql(text, table=table), [*params, limit])
+        return list(cursor.fetchall())
 
     def mapped_count(self) -> int:
         """How many rows the steps keep (the events mapped into the log)."""
@@ -321,8 +327,8 @@ class MappedLog:
             row = cursor.fetchone()
         return int(row["n"]) if row else 0
 
-    def _mapped_max(self) -> tuple[int | None] | None:
-        """``max_notification_id`` over both, in a tuple; None when not partitioned."""
+    def _mapped_max(self) -> int | None:
+        """``max_notification_id`` over both (0: no ids); None when not partitioned."""
         if self._count == 0:
             return None
         with self._snapshot() as (cursor, count):
@@ -332,8 +338,7 @@ class MappedLog:
             row = cursor.fetchone()
             steps = self._steps_after(cursor, count, 0)
         own = 0 if row is None or row["last"] is None else int(row["last"])
-        last = max(own, steps[-1].last if steps else 0)
-        return (last or None,)
+        return max(own, steps[-1].last if steps else 0)
 
     def _mapped_events(
         self,
@@ -515,7 +520,7 @@ class MappedApplicationRecorder(MappedLog, PostgresApplicationRecorder):
     def max_notification_id(self) -> int | None:
         both = self._mapped_max()
         if both is not None:
-            return both[0]
+            return both or None
         own: int | None = super().max_notification_id()
         return own
 

@@ -53,6 +53,7 @@ from eventfold.infra.backends.postgres import (
     PostgresBackend,
     lock_holder_pid,
     schema_lock_key,
+    serial_sequence,
     session_lock,
     xact_lock,
 )
@@ -158,12 +159,7 @@ class PartitionBackend(PostgresBackend):
             )
             row = cursor.fetchone()
             self._server_ids = bool(row and row["generated"])
-            cursor.execute(
-                "SELECT pg_get_serial_sequence(%s, 'notification_id') AS sequence",
-                (f'"{schema}"."{table}"',),
-            )
-            row = cursor.fetchone()
-            self._sequence = row["sequence"] if row else None
+            self._sequence = serial_sequence(cursor, schema, table)
         columns = "originator_id, originator_version, topic, state"
         columns += "" if self._server_ids else ", event_id"
         self._copy_statement = sql.SQL("COPY {schema}.{table} (" + columns + ") FROM STDIN").format(

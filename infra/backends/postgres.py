@@ -143,6 +143,16 @@ def session_lock(settings: Mapping[str, Any], key: str) -> Callable[[], None] | 
     return conn.close  # ending the session releases the lock
 
 
+def serial_sequence(cursor: Any, schema: str, table: str) -> str:
+    """The sequence that numbers ``table``'s ``notification_id`` (the library's bigserial)."""
+    cursor.execute(
+        "SELECT pg_get_serial_sequence(%s, 'notification_id') AS sequence",
+        (f'"{schema}"."{table}"',),
+    )
+    row = cursor.fetchone()
+    return str(row["sequence"])
+
+
 def lock_holder_pid(cursor: Any, key: str) -> int | None:
     """The server process whose session holds the advisory lock ``key``, or None."""
     cursor.execute(
