@@ -5,14 +5,14 @@ log and for one partition, the partition's ``event_id``, ``eventfold_event_ids``
 and the mapping's tables of ``infra/backends/mapped.py``) are made in a schema of
 their own and filled with ``generate_series``: a log of ``--log`` events with
 their ids, and a partition's table of the next ``--rows`` (20 streams), whose
-ids the partition claimed as it committed them. Then, each three times in a
+ids the partition claimed after committing them. Then, each three times in a
 transaction rolled back (medians):
 
 - the join step as ``infra/backends/joins.py`` runs it, serially: the claims
   read (which rows repeat an id), the rows mapped into the log's ids (steps,
   streams): no row copied, no id claimed;
 - the partition's claims of the same rows (``partitions.CLAIM``), which each
-  partition makes in its own commits, in parallel with the others;
+  partition makes after its commits, in parallel with the others;
 - the join step of the releases that copied, serially: the repeats found, every
   row copied to the log renumbered, the ids claimed (the peer).
 
@@ -143,7 +143,7 @@ def mapped(cursor: Any, rows: int) -> None:
 
 
 def claims(cursor: Any, rows: int) -> None:
-    """The partition's claims of its rows, as its commits make them."""
+    """The partition's claims of its rows, as it makes them after its commits."""
     statement = sql.SQL(CLAIM).format(**names(SCHEMA, ids="ids", table=PART))
     cursor.execute(statement, {"ordinal": 2, "partition": 1, "low": 0, "high": rows})
 
@@ -184,7 +184,7 @@ def main() -> None:
         try:
             for name, step, setup in (
                 ("join step, mapped (claims read, steps and streams)", mapped, None),
-                ("a partition's claims of its rows (in its commits)", claims, unclaimed),
+                ("a partition's claims of its rows (after its commits)", claims, unclaimed),
                 (
                     "join step, copied (repeats, rows copied to the log, ids claimed)",
                     statements(REPEATS, COPY),

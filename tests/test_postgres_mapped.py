@@ -14,15 +14,27 @@ import psycopg
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
-from test_postgres_partitions import cli, figures, finished, one_store_of, start, write_files
+from psycopg import sql
+from test_postgres_partitions import (
+    cli,
+    figures,
+    finished,
+    killed,
+    one_store_of,
+    start,
+    write_files,
+)
 
 from eventfold.application.app import open_app
 from eventfold.application.proving.reference import expected_from_sources
 from eventfold.application.recorded import RECORDED_TOPIC
 from eventfold.cli import main
 from eventfold.domain.model import Category
+from eventfold.infra.backends.mapped import names
+from eventfold.infra.backends.partitions import CLAIM
 from eventfold.infra.backends.postgres import connection_settings
 from ingesthelpers import store_totals
+from processes import armed, wait_until
 
 OPENED = "eventfold.domain.model:Category.Opened"
 MAPPED = "eventfold.infra.backends.mapped:MappedApplicationRecorder"
@@ -245,7 +257,87 @@ def test_rows_no_partition_claimed_are_claimed_by_the_join_in_their_order(
     assert second["join"]["waiting_on"] == "1/2"  # its files wait for partition 1's first
     schema = postgres["POSTGRES_SCHEMA"]
     with psycopg.connect(**connection_settings(os.environ), autocommit=True) as conn:
+        firsts = conn.execute(  # each id's first row, as partition 2 claimed them
+            f'SELECT event_id, min(notification_id) FROM "{schema}".eventfold_p2of2_events'
+            " WHERE event_id IS NOT NULL GROUP BY event_id ORDER BY event_id"
+        ).fetchall()
+        claimed = conn.execute(
+            f'SELECT event_id, staged FROM "{schema}".eventfold_event_ids'
+            " WHERE partition = 2 ORDER BY event_id"
+        ).fetchall()
+        assert claimed == firsts and len(firsts) > 0
         taken = conn.execute(f'DELETE FROM "{schema}".eventfold_event_ids WHERE partition = 2')
-        assert taken.rowcount > 0
+        assert taken.rowcount == len(firsts)
     finished(start(paths, tmp_path / "m1", 1, 2))
     assert figures(capsys, f"--store {tmp_path / 'm1'}") == one_store_of(paths, tmp_path, capsys)
+
+
+def _claims_of_partition_2_made_latest_first(schema: str) -> int:
+    """Partition 2's claims replaced by the ones it would leave if each id's later rows
+    of a file had been claimed before its earlier one (their claims lost with a killed
+    process); how many ids are then claimed by a row that is not their first."""
+    tables = f'"{schema}".eventfold_p2of2_events p'
+    with psycopg.connect(**connection_settings(os.environ), autocommit=True) as conn:
+        conn.execute(f'DELETE FROM "{schema}".eventfold_event_ids WHERE partition = 2')
+        conn.execute(
+            f'INSERT INTO "{schema}".eventfold_event_ids'
+            " (event_id, originator_id, ordinal, partition, staged)"
+            " SELECT DISTINCT ON (p.event_id) p.event_id, p.originator_id, f.ordinal, 2,"
+            f" p.notification_id FROM {tables} JOIN LATERAL (SELECT ordinal"
+            f' FROM "{schema}".eventfold_partition_files WHERE partition = 2'
+            " AND staged_end >= p.notification_id ORDER BY ordinal LIMIT 1) f ON true"
+            " WHERE p.event_id IS NOT NULL"
+            " ORDER BY p.event_id, f.ordinal, p.notification_id DESC"
+        )
+        row = conn.execute(
+            f'SELECT count(*) FROM "{schema}".eventfold_event_ids i WHERE partition = 2'
+            f" AND EXISTS (SELECT 1 FROM {tables} WHERE p.event_id = i.event_id"
+            " AND p.notification_id < i.staged)"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_claims_made_out_of_order_or_meanwhile_still_keep_each_id_s_first_row(
+    postgres: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A partition claims its commits' ids after them, so the join may meet a file whose
+    later rows' claims were made and earlier rows' were not (lost with a killed
+    process), and a partition's claim still open on rows the join is claiming. Each id
+    is still its first row's: the store is one ingest's."""
+    schema = postgres["POSTGRES_SCHEMA"]
+    paths = write_files(tmp_path, files=4, lines=160, seed=5)
+    second = finished(start(paths, tmp_path / "m2", 2, 2))
+    assert second["join"]["waiting_on"] == "1/2"
+    assert _claims_of_partition_2_made_latest_first(schema) > 0  # ids repeated in a file
+    point = "ingest.after-commit"
+    killed(start(paths, tmp_path / "m1", 1, 2, armed(point, 2)), point, 2)
+    claim = sql.SQL(CLAIM).format(
+        **names(schema, ids="eventfold_event_ids", table="eventfold_p1of2_events")
+    )
+    with psycopg.connect(**connection_settings(os.environ)) as holder:
+        holder.execute(f'DELETE FROM "{schema}".eventfold_event_ids WHERE partition = 1')
+        holder.commit()
+        high = holder.execute(
+            f'SELECT max(notification_id) FROM "{schema}".eventfold_p1of2_events'
+        ).fetchone()
+        assert high is not None and high[0] > 0
+        holder.execute(claim, {"ordinal": 1, "partition": 1, "low": 0, "high": high[0]})
+        joining = start(paths, tmp_path / "m2", 2, 2)  # joins partition 1's rows so far
+        wait_until(lambda: _waiting_on_a_claim(holder, schema), "the join waits on the claim")
+        holder.commit()
+    assert finished(joining)["join"]["events"] > 0
+    finished(start(paths, tmp_path / "m1", 1, 2))
+    assert figures(capsys, f"--store {tmp_path / 'm1'}") == one_store_of(paths, tmp_path, capsys)
+
+
+def _waiting_on_a_claim(conn: psycopg.Connection[Any], schema: str) -> bool:
+    """Another session's statement on the claims waits for this one's transaction."""
+    with psycopg.connect(**connection_settings(os.environ), autocommit=True) as other:
+        mine = conn.info.backend_pid
+        row = other.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+            " AND query LIKE %s",
+            (mine, "%eventfold_event_ids%"),
+        ).fetchone()
+    return row is not None and row[0] > 0

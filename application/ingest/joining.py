@@ -13,9 +13,10 @@ file's counts from ``ingested`` to ``duplicates`` and ``conflicts``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -79,41 +80,82 @@ def join_ready(
     return report
 
 
+# Rows a partition's commits gather before its join thread claims them, in one
+# transaction: a few commits' worth, so that claiming adds few commits of its own.
+CLAIM_ROWS = 8192
+
+
 class BackgroundJoin:
     """Joins what is ready in a thread of its own, when asked (a partition finished a
     file), while the partition reads its next file: the join is the server's work, so
-    the thread mostly waits on it. ``close`` waits for the step under way and raises
-    what the thread raised."""
+    the thread mostly waits on it. While ``claiming``, the thread also claims the ids of
+    the partition's commits once ``CLAIM_ROWS`` rows wait (``nudge``), and all of them
+    before a join. ``close`` waits for the step under way and raises what the thread
+    raised."""
 
     def __init__(self, log_app: Eventfold, tables: PartitionTables, count: int) -> None:
         self.report = JoinReport()
         self._args = (log_app, tables, count)
-        self._asked = threading.Event()
+        self._wake = threading.Event()
+        self._asks = 0  # ``ask`` calls: one thread asks
         self._closing = False
+        self._claim: Callable[[int], int] | None = None
+        self._claim_lock = threading.Lock()  # held while the thread claims
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="eventfold-join", daemon=True)
         self._thread.start()
 
     def ask(self) -> None:
         """Join what is ready, soon (asks made while a join runs are one more join)."""
-        self._asked.set()
+        self._asks += 1
+        self._wake.set()
+
+    def nudge(self) -> None:
+        """The partition committed: claim its ids, soon."""
+        self._wake.set()
+
+    @contextlib.contextmanager
+    def claiming(self, claim: Callable[[int], int]) -> Iterator[None]:
+        """Within the block, ``claim`` (a partition's ``claim_committed``: given the rows
+        that must wait first) runs in the thread; at a normal end it runs once more here,
+        so that every commit of the block is claimed when it returns. After an error,
+        what is left unclaimed is claimed by the join."""
+        with self._claim_lock:
+            self._claim = claim
+        ended = False
+        try:
+            yield
+            ended = True
+        finally:
+            with self._claim_lock:
+                self._claim = None
+            if ended:
+                claim(1)
 
     def _run(self) -> None:
+        answered = 0
         try:
             while True:
-                self._asked.wait()
-                self._asked.clear()
+                self._wake.wait()
+                self._wake.clear()
+                asks = self._asks
+                joining = asks != answered and not self._closing
+                with self._claim_lock:
+                    if self._claim is not None:
+                        self._claim(1 if joining else CLAIM_ROWS)
                 if self._closing:
                     return
-                log_app, tables, count = self._args
-                join_ready(log_app, tables, count, wait=False, report=self.report)
+                if joining:
+                    answered = asks
+                    log_app, tables, count = self._args
+                    join_ready(log_app, tables, count, wait=False, report=self.report)
         except BaseException as e:  # handed to ``close``
             self._error = e
 
     def close(self) -> JoinReport:
         """Stop after the step under way; the report so far."""
         self._closing = True
-        self._asked.set()
+        self._wake.set()
         self._thread.join()
         if self._error is not None:
             raise self._error

@@ -142,7 +142,11 @@ def _ingest_share(
             options["max_line"] = max_line
         backend = part_app.backend
         assert isinstance(backend, PartitionBackend)
-        with Ingestor(part_app, part_app.state_dir, **options) as ingestor:
+        backend.on_commit = background.nudge
+        with (
+            background.claiming(backend.claim_committed),
+            Ingestor(part_app, part_app.state_dir, **options) as ingestor,
+        ):
             warnings = list(ingestor.warnings)
             for f in mine:
                 if f.done:

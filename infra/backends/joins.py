@@ -6,7 +6,7 @@ join's advisory lock and, from here on, the library's lock on the log: the rows
 ids of the log's sequence, their streams' versions continue the log's
 (``mapped.py`` says how a reader renumbers them), and no row is copied. Left
 out (``eventfold_partition_aside``): a row whose event id an earlier row holds
-(``eventfold_event_ids``: its partition claimed it as it committed, for its
+(``eventfold_event_ids``: its partition claimed it after committing, for its
 file), handed to the caller as a ``Repeat``; and a stream's opening event when
 the log has the stream already.
 """
@@ -40,10 +40,14 @@ class Repeat:
 Corrections = Callable[[list[Repeat], Callable[[UUID], int]], Sequence[StoredEvent]]
 
 # The range's rows, each with what its id's claim (``eventfold_event_ids``) says: the
-# partitions claim their commits' ids, so that once every earlier file has committed an
-# id's claim is its earliest occurrence; a row whose id is claimed by another row is a
-# repeat. A row no partition claimed (written by a release whose partitions did not
-# claim), or whose id a later file holds, is claimed here, as a partition claims.
+# partitions claim their commits' ids, so that once every earlier file has joined an
+# id's claim is its earliest occurrence; a row whose id is claimed by an earlier row is a
+# repeat. A row no partition has claimed yet (its claim still to come, lost with a
+# killed process, or never made by an earlier release), or whose id a later row holds
+# (a later file's, or a later one of this file's whose claim came first), is claimed
+# here, as a partition claims; a row of the range whose claim it takes over (a later
+# row of this file) is then a repeat. A partition's claim of the same row that commits
+# meanwhile is the same claim: the row stays the id's.
 _RANGE = (
     "CREATE TEMP TABLE eventfold_joining (staged bigint, originator_id uuid,"
     " originator_version bigint, event_id text, reason text) ON COMMIT DROP"
@@ -52,7 +56,8 @@ _RANGE = (
 _CLAIMS = (
     "INSERT INTO eventfold_joining SELECT p.notification_id, p.originator_id,"
     " p.originator_version, p.event_id, CASE WHEN p.event_id IS NULL THEN NULL"
-    " WHEN i.found IS NULL OR i.ordinal > %(ordinal)s THEN 'unclaimed'"
+    " WHEN i.found IS NULL OR i.ordinal > %(ordinal)s"
+    " OR (i.ordinal = %(ordinal)s AND i.staged > p.notification_id) THEN 'unclaimed'"
     " WHEN i.partition = %(partition)s AND i.staged = p.notification_id THEN NULL"
     " ELSE 'repeat' END FROM {schema}.{part} p LEFT JOIN LATERAL (SELECT true AS found,"
     " c.ordinal, c.partition, c.staged FROM {schema}.{ids} c"
@@ -66,9 +71,12 @@ _UNCLAIMED = (
     " ORDER BY event_id, staged ON CONFLICT (event_id) DO UPDATE SET"
     " originator_id = EXCLUDED.originator_id, originator_version = NULL, notification_id = NULL,"
     " ordinal = EXCLUDED.ordinal, partition = EXCLUDED.partition, staged = EXCLUDED.staged"
-    " WHERE c.ordinal > EXCLUDED.ordinal RETURNING staged)"
+    " WHERE c.ordinal > EXCLUDED.ordinal"
+    " OR (c.ordinal = EXCLUDED.ordinal AND c.staged >= EXCLUDED.staged)"
+    " RETURNING event_id, staged)"
     " UPDATE eventfold_joining j SET reason = CASE WHEN j.staged IN (SELECT staged FROM claimed)"
     " THEN NULL ELSE 'repeat' END WHERE j.reason = 'unclaimed'"
+    " OR (j.reason IS NULL AND j.event_id IN (SELECT event_id FROM claimed))"
 )
 # Each stream's last version in the log (its own rows, then the mapped ones) and the
 # partition's versions of its rows in the range.

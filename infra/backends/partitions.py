@@ -31,6 +31,7 @@ and the file's ``joined`` mark move in the same transaction.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,11 +96,13 @@ _EVENT_ID = msgspec.json.Decoder(_Recorded).decode
 _COPY_TEXT = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-# A commit's ids claimed, as part of it, for the file of plan ordinal ``ordinal``: an id
-# claimed for a later file is taken over, one claimed for an earlier file (or earlier in
-# this one) kept, so that once every earlier file has committed, an id's claim is its
-# earliest occurrence. Rows in one order (by id) on every partition: claims that wait on
-# each other cannot deadlock.
+# A commit's ids claimed, after it, for the file of plan ordinal ``ordinal``: an id
+# claimed by a later row (of a later file, or later in this one: ``staged`` follows the
+# file's order) is taken over, one claimed by an earlier row kept, so that once every
+# earlier file has joined (the join claims what its partition has not yet), an id's
+# claim is its earliest occurrence, in whatever order the claims were made. Rows in one
+# order (by id) on every partition and in the join: claims that wait on each other
+# cannot deadlock.
 CLAIM = (
     "INSERT INTO {schema}.{ids} AS i (event_id, originator_id, ordinal, partition, staged)"
     " SELECT DISTINCT ON (event_id) event_id, originator_id, %(ordinal)s, %(partition)s,"
@@ -109,6 +112,7 @@ CLAIM = (
     " originator_id = EXCLUDED.originator_id, originator_version = NULL, notification_id = NULL,"
     " ordinal = EXCLUDED.ordinal, partition = EXCLUDED.partition, staged = EXCLUDED.staged"
     " WHERE i.ordinal > EXCLUDED.ordinal"
+    " OR (i.ordinal = EXCLUDED.ordinal AND i.staged > EXCLUDED.staged)"
 )
 
 
@@ -124,8 +128,10 @@ class PartitionBackend(PostgresBackend):
       state's (``recorded_topic``) event id, read by the partition and written with
       the row. In tables made by a release that had the server compute it (a
       generated column) the server still does.
-    - A commit claims its ids (``eventfold_event_ids``) for its file (``claim_for``),
-      so the partitions claim in parallel and the join only reads the claims.
+    - Its commits' ids are claimed (``eventfold_event_ids``) for their file
+      (``claim_for``) after the commit, off the partition's path (``claim_committed``,
+      from the partition's join thread): the partitions claim in parallel, and the join
+      reads the claims, claiming itself any row whose claim has not been made yet.
     """
 
     def __init__(self, base: PostgresBackend, recorded_topic: str, partition: int) -> None:
@@ -136,6 +142,9 @@ class PartitionBackend(PostgresBackend):
         self._recorded_topic = recorded_topic
         self._partition = partition
         self._ordinal: int | None = None
+        self._committed: list[tuple[int, int, int]] = []  # unclaimed: (ordinal, low, high)
+        self._committed_lock = threading.Lock()
+        self.on_commit: Callable[[], None] = lambda: None
         self._claim = sql.SQL(CLAIM).format(ids=sql.Identifier(IDS), **names)
         with self.datastore.transaction(commit=True) as cursor:
             xact_lock(cursor, schema_lock_key(schema))  # one creator at a time
@@ -198,6 +207,11 @@ class PartitionBackend(PostgresBackend):
             rows = "".join(
                 [f"{h}{s.hex()}\t{i}\n" for h, s, i in zip(heads, states, ids, strict=True)]
             )
+        ordinal = self._ordinal
+        claimed = self._recorded_topic in topics
+        if claimed and ordinal is None:
+            msg = "a partition's source events are written for a file of the plan"
+            raise RuntimeError(msg)
         with self.datastore.transaction(commit=True) as cursor:
             recorder._insert_tracking(cursor, tracking=tracking)  # type: ignore[attr-defined]
             with cursor.copy(self._copy_statement) as copy:
@@ -205,19 +219,39 @@ class PartitionBackend(PostgresBackend):
             cursor.execute("SELECT currval(%s) AS last", (self._sequence,))
             row = cursor.fetchone()
             last = int(row["last"]) if row else 0
-            if self._recorded_topic in topics:
-                if self._ordinal is None:
-                    msg = "a partition's source events are written for a file of the plan"
-                    raise RuntimeError(msg)
-                values = {"ordinal": self._ordinal, "partition": self._partition}
-                cursor.execute(self._claim, values | {"low": last - len(oids), "high": last})
             failpoints.reach("partition.inside-commit")
+        if claimed and ordinal is not None:
+            with self._committed_lock:
+                self._committed.append((ordinal, last - len(oids), last))
+            self.on_commit()
         return list(range(last - len(oids) + 1, last + 1))
 
     def claim_for(self, ordinal: int) -> None:
         """The commits from now on are of the plan's file ``ordinal``: their ids are claimed
         for it."""
         self._ordinal = ordinal
+
+    def claim_committed(self, least: int = 1) -> int:
+        """Claim the ids of the commits made since the last claim, each for its file, in
+        one transaction, once they hold at least ``least`` rows; the rows claimed. Claims
+        are only a head start: a row whose claim is missing (not made yet, or the process
+        died first) is claimed by its join, the same way."""
+        with self._committed_lock:
+            rows = sum(high - low for _, low, high in self._committed)
+            if rows < least:
+                return 0
+            ranges, self._committed = self._committed, []
+        merged: list[list[int]] = []
+        for ordinal, low, high in ranges:
+            if merged and merged[-1][0] == ordinal and merged[-1][2] == low:
+                merged[-1][2] = high
+            else:
+                merged.append([ordinal, low, high])
+        with self.datastore.transaction(commit=True) as cursor:
+            for ordinal, low, high in merged:
+                values = {"ordinal": ordinal, "partition": self._partition}
+                cursor.execute(self._claim, values | {"low": low, "high": high})
+        return rows
 
     def lock(self, index: int, count: int) -> Callable[[], None] | None:
         """Hold partition ``index`` of ``count`` (an advisory lock of this schema) on a
