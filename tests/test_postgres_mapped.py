@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,17 @@ from test_postgres_partitions import (
     write_files,
 )
 
+from eventfold.application.app import Eventfold as EventfoldApp
 from eventfold.application.app import open_app
 from eventfold.application.proving.reference import expected_from_sources
 from eventfold.application.recorded import RECORDED_TOPIC
 from eventfold.cli import main
 from eventfold.domain.model import Category
 from eventfold.infra.backends.mapped import names
-from eventfold.infra.backends.partitions import CLAIM
+from eventfold.infra.backends.partitions import CLAIM, PartitionBackend
 from eventfold.infra.backends.postgres import connection_settings
 from ingesthelpers import store_totals
-from processes import armed, wait_until
+from processes import HANG, armed, wait_until
 
 OPENED = "eventfold.domain.model:Category.Opened"
 MAPPED = "eventfold.infra.backends.mapped:MappedApplicationRecorder"
@@ -341,3 +343,61 @@ def _waiting_on_a_claim(conn: psycopg.Connection[Any], schema: str) -> bool:
             (mine, "%eventfold_event_ids%"),
         ).fetchone()
     return row is not None and row[0] > 0
+
+
+def test_a_partition_s_claims_of_two_files_cannot_deadlock_with_another_claim(
+    postgres: dict[str, str], tmp_path: Path
+) -> None:
+    """A partition claims its commits of two files a transaction each. A session that
+    holds a claim of an id of the second file and then claims one of the first waits on
+    nothing; within one transaction the first file's ids would stay locked while the
+    second's waited, and the two would deadlock."""
+    schema = postgres["POSTGRES_SCHEMA"]
+    paths = write_files(tmp_path, files=4, lines=80, seed=3)
+    finished(start(paths, tmp_path / "m2", 2, 2))  # files 2 and 4, waiting on file 1
+    ids, files = f'"{schema}".eventfold_event_ids', f'"{schema}".eventfold_partition_files'
+    table = f'"{schema}".eventfold_p2of2_events'
+    only_in = (
+        f"SELECT event_id, originator_id FROM {table} p WHERE notification_id > %s"
+        f" AND notification_id <= %s AND event_id IS NOT NULL AND NOT EXISTS (SELECT 1"
+        f" FROM {table} q WHERE q.event_id = p.event_id AND NOT (q.notification_id > %s"
+        " AND q.notification_id <= %s)) ORDER BY event_id LIMIT 1"
+    )
+    hold = (
+        f"INSERT INTO {ids} (event_id, originator_id, ordinal, partition, staged)"
+        " VALUES (%s, %s, 99, 1, 1) ON CONFLICT (event_id) DO NOTHING"
+    )
+    name = "Eventfold_p2of2"
+    app = open_app(
+        str(tmp_path / "m2"),
+        "postgres",
+        writes="ingest",
+        application=type(name, (EventfoldApp,), {"name": name}),
+    )
+    claims = ThreadPoolExecutor(1)
+    with psycopg.connect(**connection_settings(os.environ)) as holder:
+        try:
+            backend = PartitionBackend(app.backend, RECORDED_TOPIC, 2)  # type: ignore[arg-type]
+            holder.execute(f"DELETE FROM {ids} WHERE partition = 2")
+            (first, end), (second, last) = holder.execute(
+                f"SELECT ordinal, staged_end FROM {files} WHERE partition = 2 ORDER BY ordinal"
+            ).fetchall()
+            x = holder.execute(only_in, (0, end, 0, end)).fetchone()  # of file 2 alone
+            y = holder.execute(only_in, (end, last, end, last)).fetchone()  # of file 4 alone
+            assert x is not None and y is not None
+            holder.commit()
+            holder.execute(hold, y)
+            backend.committed(first, 0, end)
+            backend.committed(second, end, last)
+            claimed = claims.submit(backend.claim_committed)
+            wait_until(lambda: _waiting_on_a_claim(holder, schema), "the claims wait on y")
+            holder.execute(hold, x)  # file 2's claims have committed: nothing to wait for
+            holder.commit()
+            assert claimed.result(timeout=HANG) == last
+        finally:
+            claims.shutdown()
+            app.close()
+        rows = holder.execute(
+            f"SELECT event_id, ordinal FROM {ids} WHERE event_id IN (%s, %s)", (x[0], y[0])
+        ).fetchall()
+    assert dict(rows) == {x[0]: first, y[0]: second}  # y taken over from the held claim

@@ -101,8 +101,9 @@ _COPY_TEXT = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 # file's order) is taken over, one claimed by an earlier row kept, so that once every
 # earlier file has joined (the join claims what its partition has not yet), an id's
 # claim is its earliest occurrence, in whatever order the claims were made. Rows in one
-# order (by id) on every partition and in the join: claims that wait on each other
-# cannot deadlock.
+# order (by id), and one claiming statement a transaction, on every partition and in the
+# join: claims that wait on each other cannot deadlock (two statements in a transaction,
+# each in id order, lock ids out of order).
 CLAIM = (
     "INSERT INTO {schema}.{ids} AS i (event_id, originator_id, ordinal, partition, staged)"
     " SELECT DISTINCT ON (event_id) event_id, originator_id, %(ordinal)s, %(partition)s,"
@@ -221,10 +222,15 @@ class PartitionBackend(PostgresBackend):
             last = int(row["last"]) if row else 0
             failpoints.reach("partition.inside-commit")
         if claimed and ordinal is not None:
-            with self._committed_lock:
-                self._committed.append((ordinal, last - len(oids), last))
-            self.on_commit()
+            self.committed(ordinal, last - len(oids), last)
         return list(range(last - len(oids) + 1, last + 1))
+
+    def committed(self, ordinal: int, low: int, high: int) -> None:
+        """Rows ``low < id <= high`` of this partition's table, of the plan's file
+        ``ordinal``, have committed: their ids are to be claimed (``claim_committed``)."""
+        with self._committed_lock:
+            self._committed.append((ordinal, low, high))
+        self.on_commit()
 
     def claim_for(self, ordinal: int) -> None:
         """The commits from now on are of the plan's file ``ordinal``: their ids are claimed
@@ -232,8 +238,8 @@ class PartitionBackend(PostgresBackend):
         self._ordinal = ordinal
 
     def claim_committed(self, least: int = 1) -> int:
-        """Claim the ids of the commits made since the last claim, each for its file, in
-        one transaction, once they hold at least ``least`` rows; the rows claimed. Claims
+        """Claim the ids of the commits made since the last claim, each for its file (a
+        transaction a file), once they hold at least ``least`` rows; the rows claimed. Claims
         are only a head start: a row whose claim is missing (not made yet, or the process
         died first) is claimed by its join, the same way."""
         with self._committed_lock:
@@ -247,8 +253,8 @@ class PartitionBackend(PostgresBackend):
                 merged[-1][2] = high
             else:
                 merged.append([ordinal, low, high])
-        with self.datastore.transaction(commit=True) as cursor:
-            for ordinal, low, high in merged:
+        for ordinal, low, high in merged:  # one statement a transaction: see ``CLAIM``
+            with self.datastore.transaction(commit=True) as cursor:
                 values = {"ordinal": ordinal, "partition": self._partition}
                 cursor.execute(self._claim, values | {"low": low, "high": high})
         return rows
