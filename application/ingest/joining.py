@@ -29,6 +29,7 @@ from eventfold.application.ingest.tracking import PREFIX
 from eventfold.application.recorded import NIL, RECORDED_TOPIC
 from eventfold.domain.model import Category, Source
 from eventfold.infra.backends.partitions import (
+    PartitionBackend,
     PartitionTables,
     PlannedFile,
     Repeat,
@@ -115,13 +116,14 @@ class BackgroundJoin:
         self._wake.set()
 
     @contextlib.contextmanager
-    def claiming(self, claim: Callable[[int], int]) -> Iterator[None]:
-        """Within the block, ``claim`` (a partition's ``claim_committed``: given the rows
-        that must wait first) runs in the thread; at a normal end it runs once more here,
-        so that every commit of the block is claimed when it returns. After an error,
-        what is left unclaimed is claimed by the join."""
+    def claiming(self, backend: PartitionBackend) -> Iterator[None]:
+        """Within the block, each commit of ``backend`` nudges the thread, which claims
+        them (``claim_committed``); at a normal end the rest are claimed here, so that
+        every commit of the block is claimed when it returns. After an error, what is
+        left unclaimed is claimed by the join."""
         with self._claim_lock:
-            self._claim = claim
+            self._claim = backend.claim_committed
+        backend.on_commit = self.nudge
         ended = False
         try:
             yield
@@ -130,7 +132,7 @@ class BackgroundJoin:
             with self._claim_lock:
                 self._claim = None
             if ended:
-                claim(1)
+                backend.claim_committed()
 
     def _run(self) -> None:
         answered = 0

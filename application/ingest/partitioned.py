@@ -142,9 +142,8 @@ def _ingest_share(
             options["max_line"] = max_line
         backend = part_app.backend
         assert isinstance(backend, PartitionBackend)
-        backend.on_commit = background.nudge
         with (
-            background.claiming(backend.claim_committed),
+            background.claiming(backend),
             Ingestor(part_app, part_app.state_dir, **options) as ingestor,
         ):
             warnings = list(ingestor.warnings)

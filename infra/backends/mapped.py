@@ -157,20 +157,11 @@ class MappedLog:
             self._count = 0
             return None
         schema = self.datastore.schema
-        cursor.execute(
-            "SELECT to_regclass(%s) AS layout, to_regclass(%s) AS steps",
-            (f'"{schema}"."{LAYOUT}"', f'"{schema}"."{STEPS}"'),
-        )
-        row = cursor.fetchone()
-        if row is not None and row["layout"] is not None:
-            if row["steps"] is None:  # partitioned before joins mapped: all is in the log
-                return None
-            cursor.execute(self._sql("SELECT partitions FROM {schema}.{layout}"))
-            found = cursor.fetchone()
-            if found is not None:
-                self._count = int(found["partitions"])
-                return self._count
-            return None
+        if table_exists(cursor, schema, LAYOUT):
+            if not table_exists(cursor, schema, STEPS):  # partitioned before joins mapped
+                return None  # all is in the log
+            self._count = recorded_count(cursor, schema)
+            return self._count
         cursor.execute(self._sql("SELECT EXISTS (SELECT 1 FROM {schema}.{log}) AS any"))
         found = cursor.fetchone()
         if found is not None and found["any"]:
@@ -469,6 +460,21 @@ class MappedLog:
         if taken is not None:
             msg = f"stream {taken['originator_id']}: a version its partitions' rows hold"
             raise IntegrityError(msg)
+
+
+def table_exists(cursor: Any, schema: str, table: str) -> bool:
+    """Whether ``table`` exists in ``schema``."""
+    cursor.execute("SELECT to_regclass(%s) AS found", (f'"{schema}"."{table}"',))
+    row = cursor.fetchone()
+    return bool(row and row["found"] is not None)
+
+
+def recorded_count(cursor: Any, schema: str) -> int | None:
+    """The number of partitions recorded in ``schema``'s layout table (which exists), or
+    None while it has none."""
+    cursor.execute(sql.SQL("SELECT partitions FROM {schema}.{layout}").format(**names(schema)))
+    row = cursor.fetchone()
+    return None if row is None else int(row["partitions"])
 
 
 def _notification(row: Any, position: int, version: int) -> Notification:

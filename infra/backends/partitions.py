@@ -49,6 +49,8 @@ from eventfold.infra.backends.mapped import (
     names,
     partition_app_name,
     partition_table,
+    recorded_count,
+    table_exists,
 )
 from eventfold.infra.backends.postgres import (
     PostgresBackend,
@@ -300,22 +302,9 @@ def recorded_partitions(log: PostgresApplicationRecorder) -> int | None:
     read without creating anything."""
     schema = log.datastore.schema
     with log.datastore.transaction() as cursor:
-        if not _exists(cursor, schema, LAYOUT):
+        if not table_exists(cursor, schema, LAYOUT):
             return None
-        cursor.execute(
-            sql.SQL("SELECT partitions FROM {}.{}").format(
-                sql.Identifier(schema), sql.Identifier(LAYOUT)
-            )
-        )
-        found = cursor.fetchone()
-    return None if found is None else int(found["partitions"])
-
-
-def _exists(cursor: Any, schema: str, table: str) -> bool:
-    """Whether ``table`` exists in ``schema``."""
-    cursor.execute("SELECT to_regclass(%s) AS found", (f'"{schema}"."{table}"',))
-    row = cursor.fetchone()
-    return bool(row and row["found"] is not None)
+        return recorded_count(cursor, schema)
 
 
 class PartitionTables:
@@ -346,10 +335,9 @@ class PartitionTables:
 
     # -- the layout ------------------------------------------------------------
 
-    def partitions(self, cursor: Any | None = None) -> int | None:
+    def partitions(self, cursor: Any) -> int | None:
         """The store's number of partitions, or None when none was recorded."""
-        row = self._one("SELECT partitions FROM {schema}.{layout}", cursor)
-        return None if row is None else int(row["partitions"])
+        return recorded_count(cursor, self.schema)
 
     def log_has_events(self, cursor: Any | None = None) -> bool:
         row = self._one("SELECT EXISTS (SELECT 1 FROM {schema}.{log}) AS any", cursor)
@@ -441,7 +429,7 @@ class PartitionTables:
     def exists(self, table: str) -> bool:
         """Whether ``table`` exists in the schema (a partition that never ran has none)."""
         with self.datastore.transaction() as cursor:
-            return _exists(cursor, self.schema, table)
+            return table_exists(cursor, self.schema, table)
 
     def waiting_events(self, table: str, after: int, recorded_topic: str) -> int:
         """The source events of partition table ``table`` after ``after``: not joined yet."""
@@ -506,7 +494,7 @@ class PartitionTables:
             low = int(found["staged"]) if found else 0
             if planned.done:
                 high = planned.staged_end or 0
-            elif not _exists(cursor, self.schema, table):  # its partition has not started
+            elif not table_exists(cursor, self.schema, table):  # its partition has not started
                 high = 0
             else:
                 high = self._last_id(cursor, table)
